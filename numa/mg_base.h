@@ -1,0 +1,69 @@
+/*
+ * mg_base.h - the few definitions every layer shares.
+ *
+ * numa/ is the bottom layer of the library (engine -> migration ->
+ * {queues, numa}; queues -> numa), so the shared base lives here: cache-line
+ * alignment, branch hints, and the three kinds of broken-contract checks.
+ *
+ * A broken internal contract is a bug, not an error code:
+ *   MG_ASSERT(c)            checked in every build but -DNDEBUG ones (cheap)
+ *   MG_ASSERT_EXPENSIVE(c)  checked only with `make DEBUG=1`
+ *   MG_BUG(fmt, ...)        always aborts with a message
+ * Errors a caller can cause are returned as -errno instead (see mg_strerror).
+ */
+#ifndef MG_BASE_H
+#define MG_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MG_CACHE_LINE 64
+#define MG_CACHE_ALIGNED __attribute__((aligned(MG_CACHE_LINE)))
+
+#define MG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define MG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+#define MG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define MG_BUG(...)                                                       \
+	do {                                                              \
+		fprintf(stderr, "megaphone: BUG at %s:%d: ", __FILE__,    \
+			__LINE__);                                        \
+		fprintf(stderr, __VA_ARGS__);                             \
+		fputc('\n', stderr);                                      \
+		abort();                                                  \
+	} while (0)
+
+#ifndef NDEBUG
+#define MG_ASSERT(c)                                                      \
+	do {                                                              \
+		if (MG_UNLIKELY(!(c)))                                    \
+			MG_BUG("assertion failed: %s", #c);               \
+	} while (0)
+#else
+#define MG_ASSERT(c) ((void)0)
+#endif
+
+#if defined(MG_DEBUG_EXPENSIVE) && MG_DEBUG_EXPENSIVE
+#define MG_ASSERT_EXPENSIVE(c) MG_ASSERT(c)
+#else
+#define MG_ASSERT_EXPENSIVE(c) ((void)0)
+#endif
+
+static inline int mg_is_pow2(uint64_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* log2 of a power of two, or of the next power of two above x (x >= 1). */
+static inline unsigned mg_log2_ceil(uint64_t x)
+{
+	return x <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(x - 1);
+}
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, vDSO: no syscall). */
+uint64_t mg_now_ns(void);
+
+#endif /* MG_BASE_H */

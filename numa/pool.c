@@ -1,0 +1,473 @@
+/*
+ * pool.c - node-local page pools: lock-free chunk allocation.
+ *
+ * Layout.  One virtual mapping (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+ * 2 MiB aligned) is cut into nnodes * MG_CHUNK_CLASSES *slots*, one per
+ * (node index, size class), slot = node * MG_CHUNK_CLASSES + class.  Slots
+ * are 2^stride_shift bytes apart (the reservation size rounded up to a power
+ * of two), so an address maps to its slot with one subtraction and one shift:
+ * mg_chunk_free() and mg_chunk_node() are O(1) however many nodes there are.
+ * The first reserve_bytes of each slot are the (node, class) reservation:
+ * PROT_READ | PROT_WRITE, mbind(MPOL_PREFERRED) to the node's real memory
+ * node, and for the 2 MiB class MADV_HUGEPAGE.  The rest of a slot, if any,
+ * stays PROT_NONE so a stray pointer faults.  Nothing is committed until it
+ * is touched, and nothing is unmapped before mg_pools_destroy().
+ *
+ *   base                                              base + nslots<<stride
+ *   | n0/4K | n0/8K | ... | n0/2M | n1/4K | ... | n(N-1)/2M |
+ *   each slot: [ chunk 0 | chunk 1 | ... | chunk nchunks-1 | PROT_NONE gap ]
+ *
+ * MPOL_PREFERRED, not MPOL_BIND: a full node then serves from another node
+ * (which the rehomer can fix later) instead of killing the process with
+ * SIGBUS/OOM on a first touch on the data path.  If mbind is refused
+ * (EPERM/ENOSYS in a container, or NUMA unavailable) memory is left to the
+ * task's policy; only ENOMEM fails mg_pools_create().
+ *
+ * Per slot, struct pool_class holds the shared state on two cache lines:
+ *   head    {tag:32 | index+1:32} of the free list top; 0 in the low half
+ *           means empty.  Written (CAS) by every pop and push.
+ *   in_use  chunks handed out and not freed; relaxed counter, on the head's
+ *           line because the same operations already own that line.
+ *   bump    chunks carved so far from the reservation (may run past
+ *           nchunks when allocations fail).  Written (fetch_add) only by
+ *           allocations that find the free list empty, so steady state
+ *           never writes it.
+ * Everything in struct mg_pools outside cls[] is read-only after creation.
+ *
+ * Free list.  A free chunk's first 8 bytes hold the link: the head word's
+ * low half (next index+1, or 0) as it was when the chunk was pushed.
+ *   push(c): link(c) = head.low; CAS head: {tag, x} -> {tag, c+1}  (release)
+ *   pop():   read head {tag, a+1} (acquire); n = link(a);
+ *            CAS head: {tag, a+1} -> {tag+1, n}                    (acquire)
+ * Invariants:
+ *   I1 A chunk is either on exactly one free list, or owned by exactly one
+ *      caller, or not yet carved (index >= bump); never two of these.
+ *   I2 Only a pop changes the tag, and always by one.  A value {t, a+1} can
+ *      therefore reappear in the head only after 2^32 pops: for a to be on
+ *      top again with the same tag it must have been popped (I1), which
+ *      changes the tag.  So a pop's CAS succeeds only if no other pop or
+ *      push completed since it read the head, and the link it read is the
+ *      one its push wrote.  Pushes need no tag: a push's CAS replaces
+ *      exactly the top it linked to, whatever happened in between.
+ *   I3 A pop may read link(a) after another thread popped a and started
+ *      writing to it.  The value is garbage but its CAS must fail (I2), and
+ *      the read cannot fault because reservations stay mapped.  The link is
+ *      read and written with relaxed atomics; the owner's accesses are
+ *      plain, so strictly this is an atomic/plain race that C11 leaves
+ *      undefined and TSan will report; every supported target gives the
+ *      garbage-then-failed-CAS behaviour described here.
+ *
+ * Who reads what: alloc reads head (and the link of the top), may bump,
+ * adds to in_use; free subtracts from in_use, writes the chunk's link and
+ * CASes head; mg_pools_bytes_in_use() reads in_use of the node's classes.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <numa.h>
+#include <numaif.h>
+
+#include "numa/mg_numa.h"
+
+#define TWO_MIB		(1ull << MG_CHUNK_MAX_SHIFT)
+#define RESERVE_DEFAULT (64ull << 30)
+/* Largest reservation whose 4 KiB chunk count, plus one, fits 32 bits. */
+#define RESERVE_MAX ((1ull << (32 + MG_CHUNK_MIN_SHIFT)) - TWO_MIB)
+#define LOW_MASK    0xffffffffull
+#define TAG_ONE	    (1ull << 32)
+#define NO_CHUNK    UINT32_MAX
+/* Bits of the nodemask handed to mbind(): libnuma's possible-node limit. */
+#define MASK_BITS 1024
+
+struct pool_class {
+	/* Pop and push: the free list top and the in-use count. */
+	MG_CACHE_ALIGNED _Atomic uint64_t head;
+	_Atomic uint64_t in_use;
+	/* Carving fresh chunks only. */
+	MG_CACHE_ALIGNED _Atomic uint64_t bump;
+};
+
+_Static_assert(offsetof(struct pool_class, head) % MG_CACHE_LINE == 0,
+	       "free-list head starts a cache line");
+_Static_assert(offsetof(struct pool_class, bump) -
+			       offsetof(struct pool_class, head) >=
+		       MG_CACHE_LINE,
+	       "bump is not on the free-list head's line");
+_Static_assert(sizeof(struct pool_class) % MG_CACHE_LINE == 0,
+	       "classes do not share lines");
+
+struct mg_pools {
+	/* Read-only after mg_pools_create(). */
+	MG_CACHE_ALIGNED char *base; /* slot 0; 2 MiB aligned */
+	size_t reserve;		     /* usable bytes per slot */
+	unsigned stride_shift;	     /* log2 of the distance between slots */
+	unsigned nnodes;
+	unsigned nslots;
+	const struct mg_topology *topo;
+	struct pool_class cls[]; /* [nslots] */
+};
+
+_Static_assert(offsetof(struct mg_pools, cls) % MG_CACHE_LINE == 0,
+	       "read-only header does not share a line with class 0");
+
+static unsigned
+class_of(unsigned shift)
+{
+	return shift - MG_CHUNK_MIN_SHIFT;
+}
+
+static char *
+slot_base(const struct mg_pools *p, unsigned slot)
+{
+	return p->base + ((size_t)slot << p->stride_shift);
+}
+
+static _Atomic uint64_t *
+link_of(char *sbase, unsigned shift, uint32_t idx)
+{
+	return (void *)(sbase + ((size_t)idx << shift));
+}
+
+/* Pop the free list of a class; the chunk index or NO_CHUNK. */
+static uint32_t
+pop(struct pool_class *c, char *sbase, unsigned shift)
+{
+	uint64_t old, next;
+	uint32_t top;
+
+	/*
+	 * ORDER(A1): pairs with R1 in push(); without it the link read below
+	 * could predate the pusher's store to it, and the chunk's old owner's
+	 * writes could land after we hand the chunk out.
+	 */
+	old = atomic_load_explicit(&c->head, memory_order_acquire);
+	do {
+		top = (uint32_t)(old & LOW_MASK);
+		if (top == 0)
+			return NO_CHUNK;
+		/*
+		 * Relaxed: A1/A2 ordered it after the push that wrote it; if
+		 * another pop took the chunk meanwhile the value is garbage
+		 * and the CAS below fails (I2, I3).
+		 */
+		next = atomic_load_explicit(link_of(sbase, shift, top - 1),
+					    memory_order_relaxed);
+		/*
+		 * ORDER(A2): the success order pairs with R1 like A1 (the value
+		 * is the one A1/A2 read: I2), and makes the caller's use of
+		 * the chunk follow the pop; the failure order re-acquires the
+		 * new top for the next link read, pairing with R1 again.
+		 */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&c->head, &old,
+		((old & ~LOW_MASK) + TAG_ONE) | (next & LOW_MASK),
+		memory_order_acquire, memory_order_acquire));
+	return top - 1;
+}
+
+/* Push chunk @idx on the free list of a class. */
+static void
+push(struct pool_class *c, char *sbase, unsigned shift, uint32_t idx)
+{
+	_Atomic uint64_t *link = link_of(sbase, shift, idx);
+	uint64_t old;
+
+	/* Relaxed: only a guess at the top; the CAS checks it. */
+	old = atomic_load_explicit(&c->head, memory_order_relaxed);
+	do {
+		/* Relaxed: published by R1. */
+		atomic_store_explicit(link, old & LOW_MASK,
+				      memory_order_relaxed);
+		/*
+		 * ORDER(R1): pairs with A1/A2 in pop(); without it a popper
+		 * could read a stale link (and corrupt the list) or see the
+		 * freeing thread's last writes to the chunk after its own.
+		 * Failure relaxed: the link is rewritten before the retry.
+		 */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&c->head, &old, (old & ~LOW_MASK) | ((uint64_t)idx + 1),
+		memory_order_release, memory_order_relaxed));
+}
+
+/* Carve a fresh chunk; its index or NO_CHUNK when exhausted. */
+static uint32_t
+carve(struct pool_class *c, uint64_t nchunks)
+{
+	uint64_t i;
+
+	/*
+	 * Relaxed (both): the index is the only thing shared, and fetch_add
+	 * hands each index to exactly one caller.  The pre-check keeps failed
+	 * allocations from hammering the line once the class is exhausted.
+	 */
+	if (atomic_load_explicit(&c->bump, memory_order_relaxed) >= nchunks)
+		return NO_CHUNK;
+	i = atomic_fetch_add_explicit(&c->bump, 1, memory_order_relaxed);
+	return i < nchunks ? (uint32_t)i : NO_CHUNK;
+}
+
+int
+mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
+	       void **out)
+{
+	struct pool_class *c;
+	unsigned slot;
+	uint32_t idx;
+	char *sbase;
+
+	if (node >= pools->nnodes || shift < MG_CHUNK_MIN_SHIFT ||
+	    shift > MG_CHUNK_MAX_SHIFT)
+		return -EINVAL;
+	slot = node * MG_CHUNK_CLASSES + class_of(shift);
+	c = &pools->cls[slot];
+	sbase = slot_base(pools, slot);
+	idx = pop(c, sbase, shift);
+	if (idx == NO_CHUNK) {
+		idx = carve(c, pools->reserve >> shift);
+		if (idx == NO_CHUNK)
+			return -ENOMEM;
+	}
+	/* Relaxed: a statistic; see mg_pools_bytes_in_use(). */
+	atomic_fetch_add_explicit(&c->in_use, 1, memory_order_relaxed);
+	*out = sbase + ((size_t)idx << shift);
+	return 0;
+}
+
+void
+mg_chunk_free(struct mg_pools *pools, void *chunk, unsigned shift)
+{
+	uintptr_t off = (uintptr_t)chunk - (uintptr_t)pools->base;
+	uint64_t idx, carved;
+	struct pool_class *c;
+	unsigned slot;
+
+	if (MG_UNLIKELY(shift < MG_CHUNK_MIN_SHIFT ||
+			shift > MG_CHUNK_MAX_SHIFT))
+		MG_BUG("mg_chunk_free: bad shift %u", shift);
+	slot = (unsigned)(off >> pools->stride_shift);
+	/* off wraps for addresses below base, so this also catches those. */
+	if (MG_UNLIKELY((uintptr_t)chunk < (uintptr_t)pools->base ||
+			slot >= pools->nslots ||
+			slot % MG_CHUNK_CLASSES != class_of(shift)))
+		MG_BUG("mg_chunk_free: %p is not a 2^%u chunk", chunk, shift);
+	off &= ((uintptr_t)1 << pools->stride_shift) - 1;
+	idx = off >> shift;
+	c = &pools->cls[slot];
+	/*
+	 * Relaxed: the carve of a live chunk happens-before its free (the
+	 * caller passed the chunk on), so bump already counts it.
+	 */
+	carved = atomic_load_explicit(&c->bump, memory_order_relaxed);
+	if (MG_UNLIKELY((off & ((1ull << shift) - 1)) ||
+			off >= pools->reserve || idx >= carved))
+		MG_BUG("mg_chunk_free: %p was never handed out as a 2^%u chunk",
+		       chunk, shift);
+	/*
+	 * Relaxed: a statistic.  Cannot underflow: the matching increment
+	 * happens-before this decrement, so it precedes it in the counter's
+	 * modification order.
+	 */
+	atomic_fetch_sub_explicit(&c->in_use, 1, memory_order_relaxed);
+	push(c, slot_base(pools, slot), shift, (uint32_t)idx);
+}
+
+int
+mg_chunk_node(const struct mg_pools *pools, const void *addr, unsigned *node)
+{
+	uintptr_t off = (uintptr_t)addr - (uintptr_t)pools->base;
+	uintptr_t slot = off >> pools->stride_shift;
+
+	if ((uintptr_t)addr < (uintptr_t)pools->base || slot >= pools->nslots)
+		return -EINVAL;
+	if ((off & (((uintptr_t)1 << pools->stride_shift) - 1)) >=
+	    pools->reserve)
+		return -EINVAL; /* in a PROT_NONE gap */
+	*node = (unsigned)slot / MG_CHUNK_CLASSES;
+	return 0;
+}
+
+size_t
+mg_pools_bytes_in_use(const struct mg_pools *pools, unsigned node)
+{
+	const struct pool_class *c;
+	size_t bytes = 0;
+	unsigned k;
+
+	if (node >= pools->nnodes)
+		return 0;
+	c = &pools->cls[node * MG_CHUNK_CLASSES];
+	for (k = 0; k < MG_CHUNK_CLASSES; k++)
+		/* Relaxed: an approximate snapshot is the contract. */
+		bytes += (size_t)atomic_load_explicit(&c[k].in_use,
+						      memory_order_relaxed)
+			 << (k + MG_CHUNK_MIN_SHIFT);
+	return bytes;
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static int
+check_config(const struct mg_pools_config *cfg, size_t *reserve,
+	     size_t *prefault)
+{
+	*reserve = cfg && cfg->reserve_bytes ? cfg->reserve_bytes
+					     : RESERVE_DEFAULT;
+	*prefault = cfg ? cfg->prefault_bytes : 0;
+	if (*reserve % TWO_MIB || *reserve > RESERVE_MAX)
+		return -EINVAL;
+	if (*prefault > *reserve)
+		return -EINVAL;
+	return 0;
+}
+
+/* Bind a reservation to @mem; only running out of memory is fatal. */
+static int
+bind_slot(char *addr, size_t len, int mem)
+{
+	unsigned long mask[MASK_BITS / (8 * sizeof(unsigned long))];
+
+	if (mem < 0 || mem >= MASK_BITS)
+		return 0;
+	memset(mask, 0, sizeof(mask));
+	mask[(unsigned)mem / (8 * sizeof(unsigned long))] =
+		1ul << ((unsigned)mem % (8 * sizeof(unsigned long)));
+	/* maxnode counts one past the last bit the kernel reads. */
+	if (mbind(addr, len, MPOL_PREFERRED, mask, MASK_BITS + 1, 0) != 0 &&
+	    errno == ENOMEM)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Fault in [addr, addr + len) for writing. */
+static int
+populate(char *addr, size_t len)
+{
+	size_t off;
+
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(addr, len, MADV_POPULATE_WRITE) == 0)
+		return 0;
+	if (errno != EINVAL) /* EINVAL: kernel < 5.14 */
+		return -ENOMEM;
+#endif
+	for (off = 0; off < len; off += MG_PAGE_SIZE)
+		addr[off] = 0;
+	return 0;
+}
+
+/* Allocate, fault in and free the first @bytes (rounded up) of a class. */
+static int
+prefault_class(struct mg_pools *p, unsigned node, unsigned shift, size_t bytes)
+{
+	size_t n = (bytes + (1ull << shift) - 1) >> shift, i;
+	void *chunk, *first = NULL;
+	int err;
+
+	for (i = 0; i < n; i++) {
+		err = mg_chunk_alloc(p, node, shift, &chunk);
+		if (err)
+			return err; /* cannot happen: prefault <= reserve */
+		if (!first)
+			first = chunk;
+		/* A fresh pool carves in address order. */
+		MG_ASSERT((char *)chunk == (char *)first + (i << shift));
+	}
+	err = populate(first, n << shift);
+	/* Free in reverse so the lowest chunk is handed out first. */
+	while (n--)
+		mg_chunk_free(p, (char *)first + (n << shift), shift);
+	return err;
+}
+
+int
+mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
+		const struct mg_pools_config *cfg)
+{
+	size_t reserve, prefault, total, head;
+	unsigned node, k, slot;
+	struct mg_pools *p;
+	bool numa = numa_available() >= 0;
+	char *map, *base;
+	int err;
+
+	err = check_config(cfg, &reserve, &prefault);
+	if (err)
+		return err;
+	p = aligned_alloc(MG_CACHE_LINE,
+			  sizeof(*p) + sizeof(p->cls[0]) *
+					       mg_topology_nnodes(topo) *
+					       MG_CHUNK_CLASSES);
+	if (!p)
+		return -ENOMEM;
+	memset(p, 0, sizeof(*p));
+	p->topo = topo;
+	p->nnodes = mg_topology_nnodes(topo);
+	p->nslots = p->nnodes * MG_CHUNK_CLASSES;
+	p->reserve = reserve;
+	p->stride_shift = mg_log2_ceil(reserve);
+	for (slot = 0; slot < p->nslots; slot++) {
+		atomic_init(&p->cls[slot].head, 0);
+		atomic_init(&p->cls[slot].in_use, 0);
+		atomic_init(&p->cls[slot].bump, 0);
+	}
+
+	/* PROT_NONE first: only the reservations become accessible. */
+	total = (size_t)p->nslots << p->stride_shift;
+	map = mmap(NULL, total + TWO_MIB, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		free(p);
+		return -ENOMEM;
+	}
+	base = (char *)(((uintptr_t)map + TWO_MIB - 1) &
+			~(uintptr_t)(TWO_MIB - 1));
+	head = (size_t)(base - map);
+	if (head)
+		munmap(map, head);
+	munmap(base + total, TWO_MIB - head);
+	p->base = base;
+
+	for (node = 0; node < p->nnodes; node++) {
+		int mem = mg_topology_mem_node(topo, node);
+
+		for (k = 0; k < MG_CHUNK_CLASSES; k++) {
+			char *s = slot_base(p, node * MG_CHUNK_CLASSES + k);
+
+			err = -ENOMEM;
+			if (mprotect(s, reserve, PROT_READ | PROT_WRITE))
+				goto fail;
+			if (numa && bind_slot(s, reserve, mem))
+				goto fail;
+			/* Failure (no THP in this kernel) only costs TLB. */
+			if (k + MG_CHUNK_MIN_SHIFT == MG_CHUNK_MAX_SHIFT)
+				(void)madvise(s, reserve, MADV_HUGEPAGE);
+		}
+	}
+	for (node = 0; prefault && node < p->nnodes; node++) {
+		for (k = 0; k < MG_CHUNK_CLASSES; k++) {
+			err = prefault_class(p, node, k + MG_CHUNK_MIN_SHIFT,
+					     prefault);
+			if (err)
+				goto fail;
+		}
+	}
+	*out = p;
+	return 0;
+
+fail:
+	munmap(p->base, total);
+	free(p);
+	return err;
+}
+
+void
+mg_pools_destroy(struct mg_pools *pools)
+{
+	if (!pools)
+		return;
+	munmap(pools->base, (size_t)pools->nslots << pools->stride_shift);
+	free(pools);
+}

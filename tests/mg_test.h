@@ -1,0 +1,47 @@
+/*
+ * mg_test.h - the TAP harness shared by tests/t-*.c and tests/stress/s-*.c.
+ *
+ * Tests are cmocka groups with TAP output, run by prove.  cmocka 1.1.5 prints
+ * a skipped case as "not ok # SKIP", which prove counts as a failure, so a
+ * test that needs what the machine lacks skips its whole file with
+ * mg_test_skip_all(), which prints "1..0 # SKIP <reason>" and exits 0.
+ *
+ * Only the main thread asserts: worker threads record what they saw and the
+ * main thread checks it after joining them.
+ */
+#ifndef MG_TEST_H
+#define MG_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <cmocka.h>
+
+/* Run @tests as one TAP group; returns the process exit status. */
+#define MG_TEST_RUN(tests)                                                \
+	(mg_test_init(),                                                  \
+	 cmocka_run_group_tests_name(__FILE__, tests, NULL, NULL))
+
+void mg_test_init(void);
+
+/* Print "1..0 # SKIP <reason>" and exit 0. */
+_Noreturn void mg_test_skip_all(const char *reason);
+
+/* An unsigned environment knob (stress sizes), or @def if unset. */
+uint64_t mg_test_env_u64(const char *name, uint64_t def);
+
+/* The seed from MG_SEED, or a fresh one; printed as a TAP comment. */
+uint64_t mg_test_seed(void);
+
+/* splitmix64: a small deterministic generator for seeded tests. */
+static inline uint64_t mg_test_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+#endif /* MG_TEST_H */
