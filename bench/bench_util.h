@@ -1,0 +1,26 @@
+/*
+ * bench_util.h - what every benchmark program shares: strict flag parsing
+ * (a bad flag prints usage and exits 2), medians, and pinning helpers.
+ */
+#ifndef BENCH_UTIL_H
+#define BENCH_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Parse @s fully as an unsigned integer in [lo, hi] (accepts k/M/G suffixes
+ * for powers of ten, e.g. 4M).  Return: 0 and *@out, or -EINVAL. */
+int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* Parse @s fully as a finite double in [lo, hi].  Return: 0 or -EINVAL. */
+int bench_parse_double(const char *s, double lo, double hi, double *out);
+
+/* Median of @n values (sorts @v in place); 0 when n == 0. */
+double bench_median(double *v, size_t n);
+
+/* Print "prog: msg" and the usage hint on stderr, exit 2. */
+_Noreturn void bench_bad_usage(const char *prog, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* BENCH_UTIL_H */

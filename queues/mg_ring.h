@@ -1,0 +1,350 @@
+/*
+ * mg_ring.h - batched lock-free channels and the worker-to-worker mesh.
+ *
+ * THE CHANNEL FORMAT
+ *
+ * A channel carries records of one fixed size from one producer thread to
+ * one consumer thread.  Records travel in *batches*: a 64-byte header (the
+ * batch's one timestamp, its record count, its home channel) followed by
+ * `batch_records` records at a stride of `record_size` rounded up to 8 bytes.
+ *
+ *        producer                                   consumer
+ *   batch_get ──(return ring: free batches)◄── batch_put
+ *       │                                            ▲
+ *       ▼                                            │
+ *     push ──────(forward ring: slots)─────────────► pop
+ *     mark ──────{batch=NULL, time=t}──────────────►  (frontier := t)
+ *
+ * Forward ring: a Concurrency Kit ck_ring of `capacity` 16-byte slots
+ * {batch, time}, holding at most capacity - 1 of them (ck_ring keeps one slot
+ * free to tell full from empty).  A slot with batch == NULL is a *progress
+ * mark*: the producer promises that nothing with a time earlier than `time`
+ * follows on this channel.  Marks are in-band, so a mark can never overtake
+ * data sent before it, and a mark costs one slot, no batch.
+ *
+ * Return ring: a ck_ring of batch pointers, producer and consumer roles
+ * swapped.  At creation it holds every one of the channel's capacity + 1
+ * batches, so it *is* the producer's free list: batch_get dequeues from it,
+ * the consumer's batch_put enqueues to it.  It has 2 * capacity slots, so it
+ * can hold every batch at once and a put can never find it full (I1).
+ *
+ * Invariants (checked by MG_ASSERT where cheap):
+ *   I1. Every batch of the channel is in exactly one place: the return
+ *       ring, the producer's hands, the forward ring, or the consumer's hands.
+ *   I2. Marks sent are non-decreasing, and every batch pushed after mark t
+ *       has time >= t.
+ *   I3. Only the producer calls batch_get/push/mark/flush; only the consumer
+ *       calls pop/batch_put (the "_spsc" suffix).
+ *
+ * Who writes what:
+ *   - the ck_ring indices: as ck_ring documents (p_tail by the enqueuer,
+ *     c_head by the dequeuer, each on its own cache line);
+ *   - `prod`: the producer only (own cache line);
+ *   - `cons`: the consumer only (own cache line);
+ *   - `cfg`: written once at creation, then read-only.
+ *
+ * Memory ordering: ck_ring's SPSC enqueue issues a store fence between the
+ * slot write and the p_tail store, and its dequeue a load fence between the
+ * p_tail load and the slot read.  Together with x86-TSO (and ck_pr's fences
+ * elsewhere) this gives release/acquire between a push and its pop: the
+ * batch's records written before push are visible to the consumer after pop.
+ * The same pair on the return ring orders the consumer's last read of a
+ * batch before the producer's next write to it.
+ *
+ * Backpressure: a full forward ring is a result (push returns false), not an
+ * error.  The producer keeps the batch and tries again later; a batch_get
+ * that finds no free batch returns NULL.  Nothing is ever dropped.
+ *
+ * THE MESH
+ *
+ * The W x W channels of one exchange edge; channel (from, to) lives on the
+ * consumer's node.  The consumer side of worker `to` is a *port*: it receives
+ * from its W channels round-robin and keeps the input frontier -- the minimum
+ * over the channels of the last mark received -- incrementally: it counts
+ * the channels sitting at the minimum and rescans only when that count drops
+ * to zero, so a mark costs O(1) amortized.
+ *
+ * Concurrency of the entry points (per channel):
+ *
+ *   | pair                                       | concurrently? |
+ *   |--------------------------------------------|---------------|
+ *   | producer ops (get/push/mark/flush)          | one thread    |
+ *   | consumer ops (pop/put, port recv/frontier)  | one thread    |
+ *   | a producer op / a consumer op               | yes           |
+ *   | anything / create, destroy                  | no            |
+ */
+#ifndef MG_RING_H
+#define MG_RING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <ck_ring.h>
+
+#include "numa/mg_numa.h"
+
+#define MG_TIME_MAX UINT64_MAX   /* the frontier of a closed channel */
+#define MG_RECORD_MAX 4096u      /* largest record a stream may carry */
+#define MG_BATCH_RECORDS_MAX (1u << 20)
+#define MG_CHANNEL_CAPACITY_MAX (1u << 15)
+
+struct mg_channel;
+
+/* A batch: one timestamp, up to `capacity` records.  64-byte header. */
+struct mg_batch {
+	uint64_t time;            /* public: every record's timestamp */
+	uint32_t count;           /* public: records in use */
+	uint32_t capacity;        /* read-only: records that fit */
+	uint32_t record_size;     /* read-only: bytes per record */
+	uint32_t stride;          /* read-only: bytes between records */
+	struct mg_channel *home;  /* read-only: channel it belongs to */
+	struct mg_batch *next;    /* public: for the holder's own lists */
+	unsigned char pad_[MG_CACHE_LINE - 40];
+	unsigned char data[];     /* public: records, 8-byte aligned */
+};
+_Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
+
+/* Record @i of @b (i < capacity). */
+static inline void *mg_batch_record(struct mg_batch *b, uint32_t i)
+{
+	return b->data + (size_t)i * b->stride;
+}
+
+static inline bool mg_batch_full(const struct mg_batch *b)
+{
+	return b->count == b->capacity;
+}
+
+/* One forward-ring slot: a batch, or a mark when batch == NULL. */
+struct mg_slot {
+	struct mg_batch *batch;
+	uint64_t time;
+};
+CK_RING_PROTOTYPE(mg_slot, mg_slot)
+
+struct mg_channel_config {
+	uint32_t record_size;   /* bytes per record, 1..MG_RECORD_MAX */
+	uint32_t batch_records; /* records per batch, 1..MG_BATCH_RECORDS_MAX */
+	uint32_t capacity;      /* forward ring slots: power of two, >= 2 */
+	unsigned node;          /* node index of the consumer: memory home */
+};
+
+/*
+ * Channel layout.  Exposed only for the static inline fast paths below:
+ * all fields are private.
+ */
+struct mg_channel {
+	struct ck_ring fwd;         /* producer enqueues, consumer dequeues */
+	struct ck_ring ret;         /* consumer enqueues, producer dequeues */
+	struct {
+		struct mg_slot *fwd_buf;
+		struct ck_ring_buffer *ret_buf;
+		struct mg_pools *pools;
+		void **chunks;      /* memory to give back at destroy */
+		unsigned nchunks;
+		unsigned chunk_shift;
+		unsigned meta_shift;
+		struct mg_channel_config cfg;
+	} MG_CACHE_ALIGNED ro;
+	struct {
+		uint64_t mark_sent;   /* last mark in the forward ring */
+		uint64_t mark_wanted; /* last mark asked for (>= mark_sent) */
+	} MG_CACHE_ALIGNED prod;
+	struct {
+		uint64_t frontier;    /* last mark popped */
+	} MG_CACHE_ALIGNED cons;
+};
+
+/*
+ * Create a channel with capacity + 1 batches, all its memory (rings, batches)
+ * from @pools on node cfg->node.
+ * @pools: borrowed; must outlive the channel.  @cfg: borrowed.
+ * Context: control plane; allocates.
+ * Return: 0; -EINVAL if a config field is out of range or capacity is not a
+ * power of two; -ENOMEM.  On failure nothing is allocated.
+ */
+int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
+		      const struct mg_channel_config *cfg);
+
+/* Free the channel and its batches (takes @ch).  NULL is ignored. */
+void mg_channel_destroy(struct mg_channel *ch);
+
+/* Messages (batches + marks) the forward ring can hold: capacity - 1. */
+static inline uint32_t mg_channel_room(const struct mg_channel *ch)
+{
+	return ch->ro.cfg.capacity - 1;
+}
+
+/*
+ * Take a free batch to fill; count is 0 and next NULL.
+ * The caller is given the batch and must push it eventually (an empty
+ * batch may be pushed; the consumer puts it back like any other).
+ * Context: producer only; lock-free, never allocates.
+ * Ordering: acquire (ck_ring dequeue) pairs with the consumer's batch_put, so
+ * the consumer's reads of the batch are done before the producer refills it.
+ * Return: the batch, or NULL when every batch is in flight (backpressure).
+ */
+static inline struct mg_batch *mg_channel_batch_get_spsc(struct mg_channel *ch)
+{
+	struct ck_ring_buffer e;
+	struct mg_batch *b;
+
+	if (!ck_ring_dequeue_spsc(&ch->ret, ch->ro.ret_buf, &e.value))
+		return NULL;
+	b = e.value;
+	b->count = 0;
+	b->next = NULL;
+	return b;
+}
+
+/*
+ * Send @b (its time and count set) to the consumer.
+ * @b: on success the channel takes it; on failure the caller keeps it.
+ * Context: producer only; lock-free, never blocks.
+ * Ordering: release (ck_ring's store fence before publishing p_tail): the
+ * records written to @b before the push are visible to the consumer's pop.
+ * Return: true if sent; false if the forward ring is full.
+ */
+static inline bool mg_channel_push_spsc(struct mg_channel *ch,
+					struct mg_batch *b)
+{
+	struct mg_slot s = { .batch = b, .time = b->time };
+
+	MG_ASSERT(b->home == ch);
+	MG_ASSERT(b->time >= ch->prod.mark_wanted); /* I2 */
+	return ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s);
+}
+
+/*
+ * Send any mark asked for but not yet sent.
+ * Context: producer only; lock-free.
+ * Return: true if nothing is pending afterwards; false if the ring was full.
+ */
+static inline bool mg_channel_flush_spsc(struct mg_channel *ch)
+{
+	struct mg_slot s = { .batch = NULL, .time = ch->prod.mark_wanted };
+
+	if (ch->prod.mark_sent == s.time)
+		return true;
+	if (!ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s))
+		return false;
+	ch->prod.mark_sent = s.time;
+	return true;
+}
+
+/*
+ * Promise that nothing earlier than @t will follow, and try to send the mark.
+ * A mark that does not fit stays pending: a later mark_spsc or flush_spsc
+ * sends it (only the newest pending mark is kept -- marks coalesce).
+ * Context: producer only; lock-free.  @t below an earlier mark is a bug.
+ * Return: true if the mark is in the ring; false if it is pending.
+ */
+static inline bool mg_channel_mark_spsc(struct mg_channel *ch, uint64_t t)
+{
+	MG_ASSERT(t >= ch->prod.mark_wanted); /* I2 */
+	ch->prod.mark_wanted = t;
+	return mg_channel_flush_spsc(ch);
+}
+
+/* The last mark the producer asked for (sent or pending).  Producer only. */
+static inline uint64_t mg_channel_mark_wanted(const struct mg_channel *ch)
+{
+	return ch->prod.mark_wanted;
+}
+
+/*
+ * Receive one message.  A batch is given to the caller (return it with
+ * batch_put); a mark updates the channel's frontier and is reported as
+ * *@batch == NULL with *@time = the mark.
+ * Context: consumer only; lock-free.
+ * Ordering: acquire (ck_ring's load fence after reading p_tail), pairs with
+ * the producer's push: the batch's records are visible.
+ * Return: true if a message was received; false if the channel is empty.
+ */
+static inline bool mg_channel_pop_spsc(struct mg_channel *ch,
+				       struct mg_batch **batch, uint64_t *time)
+{
+	struct mg_slot s;
+
+	if (!ck_ring_dequeue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s))
+		return false;
+	*batch = s.batch;
+	*time = s.time;
+	if (!s.batch) {
+		MG_ASSERT(s.time >= ch->cons.frontier);
+		ch->cons.frontier = s.time;
+	}
+	return true;
+}
+
+/* The last mark received (0 before any).  Consumer only. */
+static inline uint64_t mg_channel_frontier(const struct mg_channel *ch)
+{
+	return ch->cons.frontier;
+}
+
+/*
+ * Give @b back to its producer once its records have been consumed.
+ * @b: taken.  Context: consumer of b->home only; lock-free, wait-free.
+ * Ordering: release, pairs with batch_get (see there).
+ */
+static inline void mg_batch_put_spsc(struct mg_batch *b)
+{
+	struct mg_channel *ch = b->home;
+	bool ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
+
+	if (MG_UNLIKELY(!ok)) /* sized to hold every batch: I1 is broken */
+		MG_BUG("return ring of channel %p full", (void *)ch);
+}
+
+/* ---- the mesh -------------------------------------------------------------- */
+
+struct mg_mesh;
+
+/*
+ * Create the @nworkers x @nworkers channels of one exchange edge; channel
+ * (from, to) lives on node @node_of[to] (cfg->node is ignored).
+ * @pools, @node_of, @cfg: borrowed (@pools must outlive the mesh).
+ * Context: control plane; allocates.
+ * Return: 0; -EINVAL (nworkers == 0 or > 4096, a bad cfg, an unknown node);
+ * -ENOMEM.  Nothing is allocated on failure.
+ */
+int mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools,
+		   unsigned nworkers, const unsigned *node_of,
+		   const struct mg_channel_config *cfg);
+
+/* Free the mesh and all its channels (takes @m).  NULL is ignored. */
+void mg_mesh_destroy(struct mg_mesh *m);
+
+unsigned mg_mesh_workers(const struct mg_mesh *m);
+
+/* Channel (@from, @to).  Borrowed: valid while the mesh lives. */
+struct mg_channel *mg_mesh_channel(const struct mg_mesh *m, unsigned from,
+				   unsigned to);
+
+/*
+ * Producer @from promises nothing earlier than @t on all its channels.
+ * Context: the thread of worker @from.
+ * Return: true if every mark is sent; false if some are pending
+ * (mg_mesh_flush_spsc sends them later).
+ */
+bool mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t);
+bool mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from);
+
+/*
+ * Receive up to @n batches for worker @to from its W channels, round-robin
+ * starting after the channel the previous call stopped at.  Marks met on the
+ * way advance the port's frontier.  The frontier says nothing about the
+ * batches returned: the caller holds those.
+ * @out: gives up to @n batches; return each with mg_batch_put_spsc().
+ * Context: the thread of worker @to; lock-free.
+ * Return: the number of batches stored in @out (0 when all are empty).
+ */
+unsigned mg_mesh_recv_burst_spsc(struct mg_mesh *m, unsigned to,
+				 struct mg_batch **out, unsigned n);
+
+/* Worker @to's input frontier: min over its channels' last marks. */
+uint64_t mg_mesh_frontier(const struct mg_mesh *m, unsigned to);
+
+#endif /* MG_RING_H */
