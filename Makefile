@@ -78,6 +78,8 @@ SHARED    := $(B)/libmegaphone.so
 
 .PHONY: all lib tests bench test run deps install uninstall clean format format-check
 .DEFAULT_GOAL := all
+# Objects are intermediate files of the pattern rules: keep them.
+.SECONDARY:
 
 all: lib tests bench
 lib: $(STATIC) $(SHARED)
