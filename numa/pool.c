@@ -106,7 +106,6 @@ struct mg_pools {
 	unsigned stride_shift;	     /* log2 of the distance between slots */
 	unsigned nnodes;
 	unsigned nslots;
-	const struct mg_topology *topo;
 	struct pool_class cls[]; /* [nslots] */
 };
 
@@ -156,10 +155,11 @@ pop(struct pool_class *c, char *sbase, unsigned shift)
 		next = atomic_load_explicit(link_of(sbase, shift, top - 1),
 					    memory_order_relaxed);
 		/*
-		 * ORDER(A2): the success order pairs with R1 like A1 (the value
-		 * is the one A1/A2 read: I2), and makes the caller's use of
-		 * the chunk follow the pop; the failure order re-acquires the
-		 * new top for the next link read, pairing with R1 again.
+		 * ORDER(A2): pairs with R1.  On failure it acquires the new
+		 * top before its link is read, as A1 does; without it the next
+		 * iteration could read a stale link.  On success the value is
+		 * the one A1/A2 already acquired (I2), so it costs nothing and
+		 * keeps the caller's use of the chunk after the pop.
 		 */
 	} while (!atomic_compare_exchange_weak_explicit(
 		&c->head, &old,
@@ -248,7 +248,6 @@ mg_chunk_free(struct mg_pools *pools, void *chunk, unsigned shift)
 			shift > MG_CHUNK_MAX_SHIFT))
 		MG_BUG("mg_chunk_free: bad shift %u", shift);
 	slot = (unsigned)(off >> pools->stride_shift);
-	/* off wraps for addresses below base, so this also catches those. */
 	if (MG_UNLIKELY((uintptr_t)chunk < (uintptr_t)pools->base ||
 			slot >= pools->nslots ||
 			slot % MG_CHUNK_CLASSES != class_of(shift)))
@@ -403,7 +402,6 @@ mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
-	p->topo = topo;
 	p->nnodes = mg_topology_nnodes(topo);
 	p->nslots = p->nnodes * MG_CHUNK_CLASSES;
 	p->reserve = reserve;

@@ -166,7 +166,7 @@ rehome_batch(struct mg_rehomer *r, char *addr, unsigned n, int target,
 	if (move_pages(0, n, r->pages, NULL, r->status, 0) < 0)
 		return -errno;
 	for (i = 0; i < n; i++) {
-		/* < 0: not present (-ENOENT) or the zero page (-EFAULT). */
+		/* < 0: not present (-ENOENT) or not a movable page. */
 		if (r->status[i] >= 0 && r->status[i] != target) {
 			r->pages[m] = r->pages[i];
 			r->nodes[m] = target;
@@ -182,6 +182,8 @@ rehome_batch(struct mg_rehomer *r, char *addr, unsigned n, int target,
 	for (i = 0; i < m; i++) {
 		if (r->status[i] == target)
 			(*moved)++;
+		else if (r->status[i] == -ENOENT || r->status[i] == -EFAULT)
+			continue; /* gone meanwhile, or the zero page */
 		else if (!*err)
 			*err = r->status[i] < 0 ? r->status[i] : -EBUSY;
 	}
@@ -241,13 +243,20 @@ process(struct mg_rehomer *r, struct mg_rehome_req *req)
 			      memory_order_release);
 }
 
+/* caa_container_of() without its alignment-raising char * cast. */
+static struct mg_rehome_req *
+req_of(struct cds_wfcq_node *qn)
+{
+	return (void *)((char *)qn - offsetof(struct mg_rehome_req, qnode));
+}
+
 static void
 drain(struct mg_rehomer *r)
 {
 	struct cds_wfcq_node *qn;
 
 	while ((qn = __cds_wfcq_dequeue_blocking(&r->head, &r->tail)))
-		process(r, caa_container_of(qn, struct mg_rehome_req, qnode));
+		process(r, req_of(qn));
 }
 
 static void *
@@ -301,9 +310,9 @@ mg_rehomer_create(struct mg_rehomer **out, const struct mg_topology *topo,
 					: DEFAULT_PAGES_PER_SEC;
 	r->topo = topo;
 	r->pages_per_sec = pps;
-	r->batch = pps / 64 < 1		  ? 1
-		   : pps / 64 > MAX_BATCH ? MAX_BATCH
-					  : (unsigned)(pps / 64);
+	r->batch = pps / 64 >= MAX_BATCH ? MAX_BATCH : (unsigned)(pps / 64);
+	if (r->batch == 0)
+		r->batch = 1;
 	r->numa = numa_available() >= 0;
 	__cds_wfcq_init(&r->head, &r->tail);
 	atomic_init(&r->sleeping, 0);
