@@ -1,0 +1,533 @@
+/*
+ * arena.c - the bin arena: all of a bin's memory, in chunks of the page pool.
+ *
+ * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 4 KiB ..
+ * 2 MiB, naturally aligned.  Each chunk is one of
+ *   - a large block, handed out whole (requests of 2 KiB + 1 .. 2 MiB,
+ *     rounded up to a power of two);
+ *   - a slab, 4 KiB carved into small blocks;
+ *   - the directory, once it outgrows a small block.
+ * Chunks may come from different nodes (the migration layer points `node` at
+ * the new owner's node after a handoff); mg_chunk_free() finds a chunk's pool
+ * from its address, so nothing here records the node of a chunk.
+ *
+ * Directory.  An array of one-word entries listing every chunk the arena
+ * owns, *including the chunk that holds the directory itself*, so that
+ * `bytes` is the sum of the listed sizes, mg_arena_ranges() is the list and
+ * mg_arena_release() frees the list (the directory's own chunk last):
+ *
+ *   used slot   chunk address | (shift - 12)        low nibble 0 .. 9
+ *   free slot   (next free slot + 1) << 4 | 0xf     low nibble 0xf
+ *
+ * Slots [0, ndir) are used or on the free-slot list (head dir_free, slot + 1,
+ * 0 = empty); a freed large block's slot is reused before ndir grows.  The
+ * directory is allocated from the arena itself: a small block of 64 B .. 2 KiB
+ * (8 .. 256 entries) while it fits one, then a chunk of 4 KiB .. 2 MiB (512 ..
+ * 2^18 entries), doubling when full.  So a bin with a little state owns a
+ * single 4 KiB page, and an arena owns at most 2^18 chunks.  Finding a large
+ * block's slot on free is a backward scan of the directory: large blocks are
+ * freed when a container grows or is cleared, which costs in proportion to
+ * the memory involved anyway.
+ *
+ * Small blocks.  Classes 16 B, 32 B, .. 2 KiB (class c holds 16 << c bytes),
+ * all 16-byte aligned.  A free block's first word links to the next free
+ * block of its class (small_free[c] is the head).  An allocation takes, in
+ * order: (1) the head of its class's list; (2) the next bytes of the current
+ * slab; (3) a free block of a larger class, halved down to size, the upper
+ * halves going on the lists in between; (4) a fresh slab.  When a fresh slab
+ * replaces the current one, the old one's unused tail is cut into
+ * power-of-two blocks on the free lists, so no byte of a slab is lost.  Slabs
+ * go back to the pool only in mg_arena_release(): a bin's small blocks are
+ * its root state and container handles, which live as long as the bin.
+ *
+ * Accounting.  bytes = sizes of the chunks owned (the directory included);
+ * live = sizes of the blocks handed out and not freed (the request rounded up
+ * to its class or chunk), so live <= bytes.  The directory is not live.
+ *
+ * Invariants.
+ *   A1  slab_used == SLAB_BYTES when there is no current slab, so the carve
+ *       test needs no NULL check; slab_used is a multiple of 16.
+ *   A2  Every small block, free or live, and the current slab lie in listed
+ *       slabs.
+ *   A3  Failure changes nothing: each path first takes the one chunk it may
+ *       need from the pool and only then links it in, and the only later step
+ *       that can fail (growing a chunk-sized directory) fails before touching
+ *       anything.  An -ENOMEM leaves bytes, live, lists and directory as they
+ *       were.
+ *
+ * The struct holds no pointer into itself, so it may be copied (the engine
+ * keeps a bin's arena inside the bin, which lives in the arena).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "migration/mg_state.h"
+
+#define SMALL_MIN_SHIFT 4  /* 16 B */
+#define SMALL_MAX_SHIFT 11 /* 2 KiB */
+#define SMALL_MAX	(1u << SMALL_MAX_SHIFT)
+#define SMALL_CLASSES	(SMALL_MAX_SHIFT - SMALL_MIN_SHIFT + 1)
+#define SLAB_SHIFT	MG_CHUNK_MIN_SHIFT
+#define SLAB_BYTES	(1u << SLAB_SHIFT)
+#define LARGE_MAX	((size_t)1 << MG_CHUNK_MAX_SHIFT)
+#define DIR_MIN_SHIFT	6 /* 8 entries */
+#define DIRENT_TAG	0xfu
+#define DIRENT_FREE	0xfu
+
+struct mg_arena_dirent {
+	uintptr_t word; /* see "Directory" above */
+};
+
+_Static_assert(SMALL_CLASSES == MG_ARRAY_SIZE(((struct mg_arena *)0)->small_free),
+	       "one free list per small class");
+_Static_assert(MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT < DIRENT_FREE,
+	       "a chunk's shift fits the low nibble without looking free");
+_Static_assert(SMALL_MAX < SLAB_BYTES, "a small block fits a slab");
+_Static_assert((1u << DIR_MIN_SHIFT) / sizeof(struct mg_arena_dirent) >= 2,
+	       "a new directory has room for its host and one more chunk");
+
+/* ---- small blocks ---------------------------------------------------------- */
+
+/* The class of a small request (1 .. 2 KiB): log2_ceil(bytes) - 4, >= 0. */
+static inline unsigned
+small_class(size_t bytes)
+{
+	/* (bytes - 1) | 15 has its top bit at log2_ceil(bytes) - 1 (>= 3). */
+	return 60u - (unsigned)__builtin_clzll((uint64_t)(bytes - 1) | 15);
+}
+
+static inline uint32_t
+class_bytes(unsigned c)
+{
+	return 16u << c;
+}
+
+static inline void *
+pop_free(struct mg_arena *a, unsigned c)
+{
+	void *p = a->small_free[c];
+
+	if (p)
+		a->small_free[c] = *(void **)p;
+	return p;
+}
+
+static inline void
+push_free(struct mg_arena *a, unsigned c, void *p)
+{
+	*(void **)p = a->small_free[c];
+	a->small_free[c] = p;
+}
+
+/* The next block of class @c from the current slab, or NULL (A1). */
+static inline void *
+carve(struct mg_arena *a, unsigned c)
+{
+	void *p;
+
+	if (class_bytes(c) > SLAB_BYTES - a->slab_used)
+		return NULL;
+	p = a->slab + a->slab_used;
+	a->slab_used += class_bytes(c);
+	return p;
+}
+
+/* A block of class @c cut from a free block of a larger class, or NULL. */
+static void *
+split(struct mg_arena *a, unsigned c)
+{
+	unsigned char *p;
+	unsigned k;
+
+	for (k = c + 1; k < SMALL_CLASSES && !a->small_free[k]; k++)
+		;
+	if (k == SMALL_CLASSES)
+		return NULL;
+	p = pop_free(a, k);
+	while (k-- > c)
+		push_free(a, k, p + class_bytes(k));
+	return p;
+}
+
+/* A block of class @c from memory the arena already owns, or NULL. */
+static void *
+small_take(struct mg_arena *a, unsigned c)
+{
+	void *p = pop_free(a, c);
+
+	if (!p)
+		p = carve(a, c);
+	if (!p)
+		p = split(a, c);
+	return p;
+}
+
+/* Cut the unused tail of a retired slab into free blocks, largest first. */
+static void
+retire_slab(struct mg_arena *a, unsigned char *slab, uint32_t used)
+{
+	while (SLAB_BYTES - used >= class_bytes(0)) {
+		uint32_t rem = SLAB_BYTES - used;
+		unsigned top = 31u - (unsigned)__builtin_clz(rem);
+		unsigned c = (top > SMALL_MAX_SHIFT ? SMALL_MAX_SHIFT : top) -
+			     SMALL_MIN_SHIFT;
+
+		push_free(a, c, slab + used);
+		used += class_bytes(c);
+	}
+}
+
+/* Make @slab (owned, listed or about to be) the current slab. */
+static void
+set_slab(struct mg_arena *a, unsigned char *slab)
+{
+	retire_slab(a, a->slab, a->slab_used);
+	a->slab = slab;
+	a->slab_used = 0;
+}
+
+/* ---- directory ------------------------------------------------------------- */
+
+static inline uintptr_t
+dirent_used(const void *chunk, unsigned shift)
+{
+	return (uintptr_t)chunk | (shift - MG_CHUNK_MIN_SHIFT);
+}
+
+static inline bool
+dirent_is_free(uintptr_t w)
+{
+	return (w & DIRENT_TAG) == DIRENT_FREE;
+}
+
+static inline unsigned char *
+dirent_chunk(uintptr_t w)
+{
+	return (unsigned char *)(w & ~(uintptr_t)DIRENT_TAG);
+}
+
+static inline unsigned
+dirent_shift(uintptr_t w)
+{
+	return (unsigned)(w & DIRENT_TAG) + MG_CHUNK_MIN_SHIFT;
+}
+
+static uint32_t
+dir_cap(const struct mg_arena *a)
+{
+	if (!a->dir_shift)
+		return 0;
+	return (uint32_t)(((size_t)1 << a->dir_shift) /
+			  sizeof(struct mg_arena_dirent));
+}
+
+/* List @chunk in a slot the caller knows is available. */
+static void
+dir_put(struct mg_arena *a, void *chunk, unsigned shift)
+{
+	uint32_t i;
+
+	if (a->dir_free) {
+		i = a->dir_free - 1;
+		a->dir_free = (uint32_t)(a->dir[i].word >> 4);
+	} else {
+		MG_ASSERT(a->ndir < dir_cap(a));
+		i = a->ndir++;
+	}
+	a->dir[i].word = dirent_used(chunk, shift);
+	a->bytes += (size_t)1 << shift;
+}
+
+static void
+dir_remove(struct mg_arena *a, uint32_t i)
+{
+	a->bytes -= (size_t)1 << dirent_shift(a->dir[i].word);
+	a->dir[i].word = (uintptr_t)a->dir_free << 4 | DIRENT_FREE;
+	a->dir_free = i + 1;
+}
+
+/* The slot of @chunk; newest first, as containers free what they grew. */
+static uint32_t
+dir_find(const struct mg_arena *a, const void *chunk, unsigned shift)
+{
+	uintptr_t w = dirent_used(chunk, shift);
+	uint32_t i;
+
+	for (i = a->ndir; i-- > 0;)
+		if (a->dir[i].word == w)
+			return i;
+	MG_BUG("arena %p frees %zu bytes at %p it does not own", (void *)a,
+	       (size_t)1 << shift, chunk);
+}
+
+/*
+ * Double the directory (or create it).  The one chunk this may need (a slab
+ * for a small directory when no owned memory fits, or the new directory
+ * chunk) is taken first, so failure changes nothing (A3).
+ */
+static int
+dir_grow(struct mg_arena *a)
+{
+	unsigned old_shift = a->dir_shift;
+	unsigned shift = old_shift ? old_shift + 1 : DIR_MIN_SHIFT;
+	struct mg_arena_dirent *old = a->dir;
+	void *host = NULL, *p;
+	unsigned host_shift = 0;
+	int err;
+
+	if (shift > MG_CHUNK_MAX_SHIFT)
+		return -ENOMEM;
+	if (shift <= SMALL_MAX_SHIFT) {
+		unsigned c = shift - SMALL_MIN_SHIFT;
+
+		p = small_take(a, c);
+		if (!p) {
+			host_shift = SLAB_SHIFT;
+			err = mg_chunk_alloc(a->pools, a->node, host_shift,
+					     &host);
+			if (err)
+				return err;
+			set_slab(a, host);
+			p = carve(a, c);
+		}
+	} else {
+		host_shift = shift;
+		err = mg_chunk_alloc(a->pools, a->node, host_shift, &host);
+		if (err)
+			return err;
+		p = host;
+	}
+	if (a->ndir)
+		memcpy(p, old, a->ndir * sizeof(*old));
+	a->dir = p;
+	a->dir_shift = shift;
+	if (host)
+		dir_put(a, host, host_shift);
+	if (old_shift > SMALL_MAX_SHIFT) {
+		dir_remove(a, dir_find(a, old, old_shift));
+		mg_chunk_free(a->pools, old, old_shift);
+	} else if (old_shift) {
+		push_free(a, old_shift - SMALL_MIN_SHIFT, old);
+	}
+	return 0;
+}
+
+/* List a chunk just taken from the pool; on failure the caller frees it. */
+static int
+dir_add(struct mg_arena *a, void *chunk, unsigned shift)
+{
+	if (!a->dir_free && a->ndir == dir_cap(a)) {
+		int err = dir_grow(a);
+
+		if (err)
+			return err;
+	}
+	dir_put(a, chunk, shift);
+	return 0;
+}
+
+/* ---- allocation ------------------------------------------------------------ */
+
+/* Class @c found no free block and no room in the slab. */
+static int
+small_slow(struct mg_arena *a, unsigned c, void **out)
+{
+	unsigned char *old_slab = a->slab;
+	uint32_t old_used = a->slab_used;
+	void *p, *slab;
+	int err;
+
+	p = split(a, c);
+	if (!p) {
+		err = mg_chunk_alloc(a->pools, a->node, SLAB_SHIFT, &slab);
+		if (err) {
+			MG_ASSERT(err == -ENOMEM);
+			return err;
+		}
+		/*
+		 * Current before it is listed: a small directory that must
+		 * grow carves itself from the fresh slab and cannot fail.
+		 * Only a chunk-sized directory can, before touching anything.
+		 */
+		a->slab = slab;
+		a->slab_used = 0;
+		err = dir_add(a, slab, SLAB_SHIFT);
+		if (err) {
+			a->slab = old_slab;
+			a->slab_used = old_used;
+			mg_chunk_free(a->pools, slab, SLAB_SHIFT);
+			return err;
+		}
+		retire_slab(a, old_slab, old_used);
+		p = carve(a, c);
+	}
+	a->live += class_bytes(c);
+	*out = p;
+	return 0;
+}
+
+static int
+large_alloc(struct mg_arena *a, size_t bytes, void **out)
+{
+	unsigned shift;
+	void *p;
+	int err;
+
+	if (bytes == 0 || bytes > LARGE_MAX)
+		return -EINVAL;
+	shift = mg_log2_ceil(bytes);
+	err = mg_chunk_alloc(a->pools, a->node, shift, &p);
+	if (err) {
+		/* -EINVAL would mean a node the pools do not have. */
+		MG_ASSERT(err == -ENOMEM);
+		return err;
+	}
+	err = dir_add(a, p, shift);
+	if (err) {
+		mg_chunk_free(a->pools, p, shift);
+		return err;
+	}
+	a->live += (size_t)1 << shift;
+	*out = p;
+	return 0;
+}
+
+void
+mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node)
+{
+	*a = (struct mg_arena){
+		.pools = pools,
+		.node = node,
+		.slab_used = SLAB_BYTES, /* A1 */
+	};
+}
+
+int
+mg_arena_alloc(struct mg_arena *a, size_t bytes, void **out)
+{
+	/* 1 .. 2 KiB; 0 wraps around to the large path, which refuses it. */
+	if (MG_LIKELY(bytes - 1 < SMALL_MAX)) {
+		unsigned c = small_class(bytes);
+		void *p = pop_free(a, c);
+
+		if (MG_LIKELY(p != NULL) || (p = carve(a, c)) != NULL) {
+			a->live += class_bytes(c);
+			*out = p;
+			return 0;
+		}
+		return small_slow(a, c, out);
+	}
+	return large_alloc(a, bytes, out);
+}
+
+int
+mg_arena_zalloc(struct mg_arena *a, size_t bytes, void **out)
+{
+	void *p;
+	int err = mg_arena_alloc(a, bytes, &p);
+
+	if (err)
+		return err;
+	memset(p, 0, bytes);
+	*out = p;
+	return 0;
+}
+
+/* Debug check: @p lies in a slab the arena owns (A2). */
+static bool __attribute__((unused))
+in_slab(const struct mg_arena *a, const void *p)
+{
+	uint32_t i;
+
+	for (i = 0; i < a->ndir; i++) {
+		uintptr_t w = a->dir[i].word;
+		uintptr_t c = (uintptr_t)dirent_chunk(w);
+
+		if (!dirent_is_free(w) && dirent_shift(w) == SLAB_SHIFT &&
+		    (uintptr_t)p - c < SLAB_BYTES)
+			return true;
+	}
+	return false;
+}
+
+void
+mg_arena_free(struct mg_arena *a, void *p, size_t bytes)
+{
+	unsigned shift;
+
+	MG_ASSERT(p != NULL && bytes != 0 && bytes <= LARGE_MAX);
+	if (MG_LIKELY(bytes <= SMALL_MAX)) {
+		unsigned c = small_class(bytes);
+
+		MG_ASSERT(((uintptr_t)p & 15) == 0);
+		MG_ASSERT(a->live >= class_bytes(c));
+		MG_ASSERT_EXPENSIVE(in_slab(a, p));
+		push_free(a, c, p);
+		a->live -= class_bytes(c);
+		return;
+	}
+	shift = mg_log2_ceil(bytes);
+	MG_ASSERT(((uintptr_t)p & (((uintptr_t)1 << shift) - 1)) == 0);
+	dir_remove(a, dir_find(a, p, shift));
+	mg_chunk_free(a->pools, p, shift);
+	a->live -= (size_t)1 << shift;
+}
+
+void
+mg_arena_release(struct mg_arena *a)
+{
+	struct mg_pools *pools = a->pools;
+	uintptr_t dir = (uintptr_t)a->dir, host = 0;
+	uint32_t i;
+
+	for (i = 0; i < a->ndir; i++) {
+		uintptr_t w = a->dir[i].word;
+		unsigned shift = dirent_shift(w);
+
+		if (dirent_is_free(w))
+			continue;
+		/* The chunk holding the directory goes last: we read it. */
+		if (dir - (uintptr_t)dirent_chunk(w) < ((uintptr_t)1 << shift)) {
+			host = w;
+			continue;
+		}
+		mg_chunk_free(pools, dirent_chunk(w), shift);
+	}
+	if (host)
+		mg_chunk_free(pools, dirent_chunk(host), dirent_shift(host));
+	mg_arena_init(a, pools, a->node);
+}
+
+size_t
+mg_arena_bytes(const struct mg_arena *a)
+{
+	return a->bytes;
+}
+
+size_t
+mg_arena_live(const struct mg_arena *a)
+{
+	return a->live;
+}
+
+size_t
+mg_arena_ranges(const struct mg_arena *a, struct mg_range *out, size_t n)
+{
+	size_t k = 0;
+	uint32_t i;
+
+	for (i = 0; i < a->ndir; i++) {
+		uintptr_t w = a->dir[i].word;
+
+		if (dirent_is_free(w))
+			continue;
+		if (k < n)
+			out[k] = (struct mg_range){
+				.addr = dirent_chunk(w),
+				.bytes = (size_t)1 << dirent_shift(w),
+			};
+		k++;
+	}
+	return k;
+}
