@@ -1,0 +1,192 @@
+/*
+ * mg_migration.h - the routing table: which worker owns each bin at each
+ * logical time, published through liburcu QSBR, and the control frontier.
+ *
+ * THE TABLE
+ *
+ * One published, immutable version maps every bin to its owner *as a
+ * function of time*: most bins have one owner (route[b] is the worker);
+ * a bin with moves scheduled has a short timeline (route[b] has
+ * MG_ROUTE_TIMELINE set and indexes `timeline`): its owner before the first
+ * move, then each (time, new owner) in time order.  A version also lists the
+ * moves it schedules (`moves`, by increasing id), so every worker learns of
+ * the bins it must release or acquire from the table itself.
+ *
+ * Workers read the current version with mg_router_read() between two of
+ * their quiescent states (they announce one per scheduling round and go
+ * offline to sleep); a version stays valid until the reader's next quiescent
+ * state.  The control side builds a new version, publishes it with
+ * rcu_assign_pointer() and frees the old one after a grace period with
+ * call_rcu(): the data path never blocks, never takes a lock.
+ *
+ * THE CONTROL FRONTIER
+ *
+ * A record at time t may be routed only once the configuration at t is
+ * final.  ctl_frontier promises: every move with time < ctl_frontier is in
+ * the published table.  The control side publishes a table *before* it
+ * advances the frontier (release); sources read the frontier *before* they
+ * stamp records (acquire) and never stamp a time at or past it, and routing
+ * reads the table after that -- so whoever routes a record at time t sees
+ * every move scheduled at or before t.  A move for a time the frontier has
+ * passed is refused (-EINVAL): it would be in the past.
+ *
+ * Who writes what:
+ *   cur, ctl_frontier   the control side (under the router's mutex);
+ *   step completion     workers, atomically (mg_step_done);
+ *   everything else     the control side.
+ */
+#ifndef MG_MIGRATION_H
+#define MG_MIGRATION_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <urcu/pointer.h>
+#include <urcu/call-rcu.h>
+
+#include "migration/mg_plan.h"
+#include "migration/mg_state.h"
+
+#define MG_BINS_LOG2_MIN 4
+#define MG_BINS_LOG2_MAX 20
+#define MG_ROUTE_TIMELINE (1u << 31)
+
+/* Completion of one submitted step, shared with the workers. */
+struct mg_step_ctl {
+	_Atomic uint32_t remaining; /* (bin, operator) handoffs left */
+	uint32_t nmoves;
+	uint64_t time;              /* the step's logical time */
+	_Atomic uint64_t done_ns;   /* wall time the last handoff finished */
+	_Atomic uint64_t bytes;     /* state bytes handed over */
+};
+
+/* One scheduled move, as workers see it in a table version. */
+struct mg_route_move {
+	uint64_t id;               /* increasing over the router's life */
+	uint64_t time;
+	uint32_t bin;
+	uint16_t from, to;
+	struct mg_step_ctl *step;  /* completion: one per step */
+};
+
+/* A bin's timeline entry: owner from `time` on. */
+struct mg_route_ent {
+	uint64_t time;
+	uint32_t worker;
+	uint32_t last;             /* 1 on the bin's last entry */
+};
+
+/* One immutable table version.  Read-only for readers. */
+struct mg_routing {
+	struct rcu_head rcu;       /* private */
+	uint32_t nbins;
+	uint32_t nworkers;
+	uint64_t version;
+	uint32_t nmoves;
+	const struct mg_route_move *moves;   /* scheduled, by id */
+	const struct mg_route_ent *timeline;
+	uint32_t route[];          /* worker, or MG_ROUTE_TIMELINE | index */
+};
+
+struct mg_router_ctl; /* private control-side state */
+
+/* The publication point.  Fields private; read through the inlines. */
+struct mg_router {
+	struct mg_routing *cur;          /* RCU-protected */
+	_Atomic uint64_t ctl_frontier;
+	struct mg_router_ctl *ctl;
+};
+
+/*
+ * Create a router whose first version maps bin b to worker b mod @nworkers,
+ * with the control frontier at 0.
+ * Context: control thread; allocates.
+ * Return: 0; -EINVAL if @nbins is not a power of two in 2^4..2^20 or
+ * @nworkers is 0 or above 65535; -ENOMEM.
+ */
+int mg_router_create(struct mg_router **out, uint32_t nbins,
+		     unsigned nworkers);
+
+/*
+ * Free the router, its current version and every step record (takes @r).
+ * No reader may run; waits for pending call_rcu callbacks.
+ */
+void mg_router_destroy(struct mg_router *r);
+
+/*
+ * The current version.  Valid until the caller's next quiescent state.
+ * Context: a registered, online QSBR thread; wait-free.
+ * Ordering: consume/acquire (rcu_dereference), pairs with the release in
+ * the publication, so the table's contents are visible.
+ */
+static inline const struct mg_routing *mg_router_read(struct mg_router *r)
+{
+	return rcu_dereference(r->cur);
+}
+
+/*
+ * The control frontier: every move before it is in the published table.
+ * Ordering: acquire; pairs with the release in mg_router_advance(), so a
+ * table read after this sees every move before the returned time.
+ */
+static inline uint64_t mg_router_frontier(struct mg_router *r)
+{
+	return atomic_load_explicit(&r->ctl_frontier, memory_order_acquire);
+}
+
+uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
+				uint64_t time);
+
+/* Owner of @bin for a record at @time in version @t. */
+static inline unsigned mg_routing_owner(const struct mg_routing *t,
+					uint32_t bin, uint64_t time)
+{
+	uint32_t r = t->route[bin];
+
+	if (MG_LIKELY(!(r & MG_ROUTE_TIMELINE)))
+		return r;
+	return (unsigned)mg__routing_owner_slow(t, bin, time);
+}
+
+/*
+ * Schedule the steps of @steps[0..n) (absolute times, strictly increasing,
+ * each >= the control frontier) as one submission, for @nops stateful
+ * operators (each move completes when all of them have handed the bin
+ * over).  Moves to a bin's current owner are dropped.  Chains inside the
+ * submission are valid.
+ * @ctl: receives, per step, a pointer to its completion record (borrowed:
+ * valid until the router is destroyed); may be NULL.
+ * Context: control side; allocates, publishes a new version, may block on
+ * the router's mutex (never on readers).
+ * Return: 0; -EINVAL (no steps, a time at or before the previous step or
+ * before the control frontier, an unknown bin or worker, a bin twice in a
+ * step); -EBUSY if a bin has an unfinished move from an earlier
+ * submission; -ENOMEM.  On failure nothing is published.
+ */
+int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
+		     uint32_t n, uint32_t nops, struct mg_step_ctl **ctl);
+
+/*
+ * Advance the control frontier to @f (never backwards), after folding
+ * completed steps into the base map.  Context: control side.
+ * Ordering: release (R-ctl): tables published before are visible to whoever
+ * reads the new frontier with acquire.
+ */
+void mg_router_advance(struct mg_router *r, uint64_t f);
+
+/* The owners every bin will have once all scheduled moves are done
+ * (@out: nbins entries).  Context: control side. */
+void mg_router_final(struct mg_router *r, uint16_t *out);
+
+/*
+ * A worker finished one (bin, operator) handoff of the step @s at wall time
+ * @now_ns, having received @bytes of state.  Context: any worker; lock-free.
+ * Ordering: release, so the control side that sees remaining == 0 with
+ * acquire also sees everything the worker did before.
+ */
+void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes);
+
+/* True once every handoff of @s is done (acquire). */
+bool mg_step_complete(const struct mg_step_ctl *s);
+
+#endif /* MG_MIGRATION_H */

@@ -1,0 +1,387 @@
+/*
+ * routing.c - building and publishing routing-table versions (the format
+ * and the reader side are in mg_migration.h).
+ *
+ * Control-side state (struct mg_router_ctl, guarded by `lock`):
+ *   base[b]   b's owner before any move still listed;
+ *   moves[]   moves not yet folded into base, by increasing id; per bin
+ *             they are in time order (a bin's unfinished moves all come
+ *             from one submission, whose step times increase);
+ *   steps[]   every step record ever handed out (freed at destroy, so the
+ *             pointers given to callers and workers stay valid).
+ *
+ * A version is one malloc block: header | route[nbins] | moves | timeline.
+ * Publishing replaces `cur` with rcu_assign_pointer() and hands the old
+ * block to call_rcu().  The control thread need not be registered with
+ * QSBR: it is never a reader, and call_rcu's internal read-side section is a
+ * no-op in the QSBR flavour.
+ */
+#define _LGPL_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/urcu-qsbr.h>
+
+#include "migration/mg_migration.h"
+
+struct mg_router_ctl {
+	pthread_mutex_t lock;
+	uint32_t nbins, nworkers;
+	uint16_t *base;
+	struct mg_route_move *moves;
+	uint32_t nmoves, cap_moves;
+	struct mg_step_ctl **steps;
+	uint32_t nsteps, cap_steps;
+	uint64_t next_id, version;
+	uint32_t *scratch;           /* nbins: per-bin counts while building */
+};
+
+uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
+				uint64_t time)
+{
+	const struct mg_route_ent *e =
+		t->timeline + (t->route[bin] & ~MG_ROUTE_TIMELINE);
+	uint32_t w = e->worker;
+
+	while (!e->last) {
+		e++;
+		if (time < e->time)
+			break;
+		w = e->worker;
+	}
+	return w;
+}
+
+void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
+{
+	uint64_t cur = atomic_load_explicit(&s->done_ns, memory_order_relaxed);
+
+	/* Relaxed: read only after `remaining` is seen at 0 (acquire). */
+	atomic_fetch_add_explicit(&s->bytes, bytes, memory_order_relaxed);
+	while (now_ns > cur &&
+	       !atomic_compare_exchange_weak_explicit(&s->done_ns, &cur, now_ns,
+						      memory_order_relaxed,
+						      memory_order_relaxed))
+		;
+	/* ORDER(R6): pairs with A6 in mg_step_complete(). */
+	atomic_fetch_sub_explicit(&s->remaining, 1, memory_order_release);
+}
+
+bool mg_step_complete(const struct mg_step_ctl *s)
+{
+	/* ORDER(A6): pairs with R6 in mg_step_done(). */
+	return atomic_load_explicit(&s->remaining, memory_order_acquire) == 0;
+}
+
+static void free_version(struct rcu_head *head)
+{
+	free(caa_container_of(head, struct mg_routing, rcu));
+}
+
+/* Build a version from base + moves and publish it.  Called locked. */
+static int publish(struct mg_router *r)
+{
+	struct mg_router_ctl *c = r->ctl;
+	uint32_t b, i, nbins = c->nbins, nent = 0, at = 0;
+	struct mg_route_move *mv;
+	struct mg_route_ent *tl;
+	struct mg_routing *t, *old;
+	size_t bytes;
+
+	memset(c->scratch, 0, sizeof(*c->scratch) * nbins);
+	for (i = 0; i < c->nmoves; i++)
+		c->scratch[c->moves[i].bin]++;
+	for (b = 0; b < nbins; b++)
+		nent += c->scratch[b] ? c->scratch[b] + 1 : 0;
+	bytes = sizeof(*t) + sizeof(t->route[0]) * nbins +
+		sizeof(*mv) * c->nmoves + sizeof(*tl) * nent;
+	t = malloc(bytes);
+	if (!t)
+		return -ENOMEM;
+	mv = (struct mg_route_move *)(void *)(t->route + nbins);
+	tl = (struct mg_route_ent *)(void *)(mv + c->nmoves);
+	_Static_assert(_Alignof(struct mg_route_move) <= 8 &&
+			       _Alignof(struct mg_route_ent) <= 8,
+		       "version layout");
+	t->nbins = nbins;
+	t->nworkers = c->nworkers;
+	t->version = ++c->version;
+	t->nmoves = c->nmoves;
+	t->moves = mv;
+	t->timeline = tl;
+	memcpy(mv, c->moves, sizeof(*mv) * c->nmoves);
+	/* Timelines: [base owner from 0] then each move, in id (= time)
+	 * order; scratch[b] becomes the next free entry of b's timeline. */
+	for (b = 0; b < nbins; b++) {
+		uint32_t k = c->scratch[b];
+
+		if (!k) {
+			t->route[b] = c->base[b];
+			continue;
+		}
+		t->route[b] = MG_ROUTE_TIMELINE | at;
+		tl[at] = (struct mg_route_ent){ 0, c->base[b], 0 };
+		for (i = 1; i <= k; i++)
+			tl[at + i].last = i == k;
+		c->scratch[b] = at + 1;
+		at += k + 1;
+	}
+	for (i = 0; i < c->nmoves; i++) {
+		struct mg_route_ent *e = &tl[c->scratch[c->moves[i].bin]++];
+
+		e->time = c->moves[i].time;
+		e->worker = c->moves[i].to;
+	}
+	old = r->cur;
+	rcu_assign_pointer(r->cur, t); /* release: t's contents first */
+	urcu_qsbr_call_rcu(&old->rcu, free_version);
+	return 0;
+}
+
+int mg_router_create(struct mg_router **out, uint32_t nbins,
+		     unsigned nworkers)
+{
+	struct mg_router_ctl *c;
+	struct mg_router *r;
+	struct mg_routing *t;
+	uint32_t b;
+
+	if (!mg_is_pow2(nbins) || nbins < (1u << MG_BINS_LOG2_MIN) ||
+	    nbins > (1u << MG_BINS_LOG2_MAX) || nworkers == 0 ||
+	    nworkers > UINT16_MAX)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	c = calloc(1, sizeof(*c));
+	t = malloc(sizeof(*t) + sizeof(t->route[0]) * nbins);
+	if (c) {
+		c->base = malloc(sizeof(*c->base) * nbins);
+		c->scratch = malloc(sizeof(*c->scratch) * nbins);
+	}
+	if (!r || !c || !t || !c->base || !c->scratch) {
+		if (c) {
+			free(c->base);
+			free(c->scratch);
+		}
+		free(r);
+		free(c);
+		free(t);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&c->lock, NULL);
+	c->nbins = nbins;
+	c->nworkers = nworkers;
+	c->next_id = 1;
+	c->version = 1;
+	memset(t, 0, sizeof(*t));
+	t->nbins = nbins;
+	t->nworkers = nworkers;
+	t->version = 1;
+	for (b = 0; b < nbins; b++) {
+		c->base[b] = (uint16_t)(b % nworkers);
+		t->route[b] = b % nworkers;
+	}
+	r->cur = t; /* not shared yet: no publication barrier needed */
+	r->ctl = c;
+	atomic_init(&r->ctl_frontier, 0);
+	*out = r;
+	return 0;
+}
+
+void mg_router_destroy(struct mg_router *r)
+{
+	struct mg_router_ctl *c;
+	uint32_t i;
+
+	if (!r)
+		return;
+	c = r->ctl;
+	urcu_qsbr_barrier(); /* old versions' callbacks have run */
+	free(r->cur);
+	for (i = 0; i < c->nsteps; i++)
+		free(c->steps[i]);
+	free(c->steps);
+	free(c->moves);
+	free(c->base);
+	free(c->scratch);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	free(r);
+}
+
+/* Fold moves whose step completed into base.  Called locked. */
+static bool fold(struct mg_router_ctl *c)
+{
+	uint32_t i, keep = 0;
+
+	for (i = 0; i < c->nmoves; i++) {
+		struct mg_route_move *m = &c->moves[i];
+
+		if (mg_step_complete(m->step))
+			c->base[m->bin] = m->to;
+		else
+			c->moves[keep++] = *m;
+	}
+	if (keep == c->nmoves)
+		return false;
+	c->nmoves = keep;
+	return true;
+}
+
+/* Owner of @bin after every listed move (control side, locked). */
+static uint32_t final_owner(const struct mg_router_ctl *c, uint32_t bin)
+{
+	uint32_t i, w = c->base[bin];
+
+	for (i = 0; i < c->nmoves; i++)
+		if (c->moves[i].bin == bin)
+			w = c->moves[i].to;
+	return w;
+}
+
+static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
+{
+	uint32_t n = *cap ? *cap : 16;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (n < need)
+		n *= 2;
+	q = realloc(*p, (size_t)n * elem);
+	if (!q)
+		return -ENOMEM;
+	*p = q;
+	*cap = n;
+	return 0;
+}
+
+static int check_steps(struct mg_router *r, const struct mg_step *steps,
+		       uint32_t n)
+{
+	struct mg_router_ctl *c = r->ctl;
+	uint64_t f = atomic_load_explicit(&r->ctl_frontier,
+					  memory_order_relaxed);
+	uint32_t s, i, j;
+
+	if (!steps || n == 0)
+		return -EINVAL;
+	for (s = 0; s < n; s++) {
+		if (steps[s].time < f || (s && steps[s].time <= steps[s - 1].time))
+			return -EINVAL;
+		for (i = 0; i < steps[s].nmoves; i++) {
+			const struct mg_move *m = &steps[s].moves[i];
+
+			if (m->bin >= c->nbins || m->worker >= c->nworkers)
+				return -EINVAL;
+			for (j = 0; j < i; j++)
+				if (steps[s].moves[j].bin == m->bin)
+					return -EINVAL;
+			for (j = 0; j < c->nmoves; j++)
+				if (c->moves[j].bin == m->bin)
+					return -EBUSY;
+		}
+	}
+	return 0;
+}
+
+int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
+		     uint32_t n, uint32_t nops, struct mg_step_ctl **ctl)
+{
+	struct mg_router_ctl *c = r->ctl;
+	uint32_t s, i, total = 0, old_nmoves, old_nsteps;
+	uint64_t old_id;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	fold(c);
+	err = check_steps(r, steps, n);
+	for (s = 0; !err && s < n; s++)
+		total += steps[s].nmoves;
+	if (!err)
+		err = grow((void **)&c->moves, &c->cap_moves, c->nmoves + total,
+			   sizeof(*c->moves));
+	if (!err)
+		err = grow((void **)&c->steps, &c->cap_steps, c->nsteps + n,
+			   sizeof(*c->steps));
+	if (err) {
+		pthread_mutex_unlock(&c->lock);
+		return err;
+	}
+	old_nmoves = c->nmoves;
+	old_nsteps = c->nsteps;
+	old_id = c->next_id;
+	for (s = 0; s < n; s++) {
+		struct mg_step_ctl *sc = calloc(1, sizeof(*sc));
+		uint32_t moved = 0;
+
+		if (!sc) {
+			err = -ENOMEM;
+			break;
+		}
+		c->steps[c->nsteps++] = sc;
+		sc->time = steps[s].time;
+		for (i = 0; i < steps[s].nmoves; i++) {
+			const struct mg_move *m = &steps[s].moves[i];
+			uint32_t from = final_owner(c, m->bin);
+
+			if (from == m->worker)
+				continue; /* already there: a no-op */
+			c->moves[c->nmoves++] = (struct mg_route_move){
+				.id = c->next_id++,
+				.time = steps[s].time,
+				.bin = m->bin,
+				.from = (uint16_t)from,
+				.to = (uint16_t)m->worker,
+				.step = sc,
+			};
+			moved++;
+		}
+		sc->nmoves = moved;
+		atomic_init(&sc->remaining, moved * nops);
+		atomic_init(&sc->done_ns, 0);
+		atomic_init(&sc->bytes, 0);
+		if (ctl)
+			ctl[s] = sc;
+	}
+	if (!err)
+		err = publish(r);
+	if (err) { /* undo: nothing was published */
+		while (c->nsteps > old_nsteps)
+			free(c->steps[--c->nsteps]);
+		c->nmoves = old_nmoves;
+		c->next_id = old_id;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+void mg_router_advance(struct mg_router *r, uint64_t f)
+{
+	struct mg_router_ctl *c = r->ctl;
+
+	pthread_mutex_lock(&c->lock);
+	if (fold(c))
+		publish(r); /* best effort: on -ENOMEM the old version is
+			       still right, only slower for folded bins */
+	if (f > atomic_load_explicit(&r->ctl_frontier, memory_order_relaxed))
+		/* ORDER(R-ctl): pairs with the acquire in
+		 * mg_router_frontier(); without it a source could stamp a
+		 * time whose moves a router reads too old a table for. */
+		atomic_store_explicit(&r->ctl_frontier, f,
+				      memory_order_release);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void mg_router_final(struct mg_router *r, uint16_t *out)
+{
+	struct mg_router_ctl *c = r->ctl;
+	uint32_t i;
+
+	pthread_mutex_lock(&c->lock);
+	memcpy(out, c->base, sizeof(*out) * c->nbins);
+	for (i = 0; i < c->nmoves; i++)
+		out[c->moves[i].bin] = c->moves[i].to;
+	pthread_mutex_unlock(&c->lock);
+}
