@@ -1,0 +1,284 @@
+/*
+ * migrate.c - submitting migrations and driving them from the control
+ * thread.
+ *
+ * A migration is a list of steps.  A plan's steps carry absolute times and
+ * are submitted to the router at once.  A strategy's steps are move sets:
+ * all-at-once has one; fluid and batched are issued one at a time by the
+ * control thread, each once the previous one completed, `gap` epochs after
+ * the earliest time the control frontier allows.
+ *
+ * The list of migrations is shared by the application thread (which adds)
+ * and the control thread (which issues steps): both are control plane, so a
+ * mutex guards it.  Progress fields a reader may poll are atomics.
+ */
+#define _LGPL_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine_pvt.h"
+
+struct mg_migration {
+	struct mg_migration *next;
+	struct mg_dataflow *df;
+	struct mg_step *steps;       /* times filled in as issued */
+	struct mg_step_ctl **ctl;    /* per step, once issued */
+	uint32_t nsteps;
+	bool step_by_step;           /* fluid/batched: issue after completion */
+	uint64_t gap;
+	_Atomic uint32_t issued;     /* steps handed to the router */
+	_Atomic bool done;
+	_Atomic uint64_t end_ns;
+};
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool running(const struct mg_dataflow *df)
+{
+	return df->started && !df->joined;
+}
+
+uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
+				uint64_t ahead_ns)
+{
+	return mg__ctl_target(df) + ahead_ns / df->cfg.epoch_ns + 1;
+}
+
+void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
+{
+	mg_router_final(df->router, out);
+}
+
+static void migration_free(struct mg_migration *m)
+{
+	if (!m)
+		return;
+	mg_steps_free(m->steps, m->nsteps);
+	free(m->ctl);
+	free(m);
+}
+
+void mg__migrations_free(struct mg_dataflow *df)
+{
+	struct mg_migration *m = df->migrations, *next;
+
+	for (; m; m = next) {
+		next = m->next;
+		migration_free(m);
+	}
+	df->migrations = NULL;
+}
+
+/* Copy a plan's steps (owned by the caller) into ours. */
+static int copy_steps(const struct mg_plan *p, struct mg_step **out)
+{
+	struct mg_step *s = calloc(p->nsteps, sizeof(*s));
+	uint32_t i;
+
+	if (!s)
+		return -ENOMEM;
+	for (i = 0; i < p->nsteps; i++) {
+		s[i] = p->steps[i];
+		s[i].moves = malloc(sizeof(*s[i].moves) * (p->steps[i].nmoves + 1));
+		if (!s[i].moves) {
+			mg_steps_free(s, i);
+			return -ENOMEM;
+		}
+		memcpy(s[i].moves, p->steps[i].moves,
+		       sizeof(*s[i].moves) * p->steps[i].nmoves);
+	}
+	*out = s;
+	return 0;
+}
+
+/* Hand steps [from, from + n) to the router.  Locked. */
+static int issue(struct mg_migration *m, uint32_t from, uint32_t n)
+{
+	struct mg_dataflow *df = m->df;
+	int err = mg_router_submit(df->router, m->steps + from, n,
+				   df->nmigratable, m->ctl + from);
+
+	if (!err)
+		atomic_store_explicit(&m->issued, from + n,
+				      memory_order_release);
+	return err;
+}
+
+static int add(struct mg_dataflow *df, struct mg_migration *m,
+	       struct mg_migration **out)
+{
+	int err = 0;
+
+	m->df = df;
+	m->ctl = calloc(m->nsteps ? m->nsteps : 1, sizeof(*m->ctl));
+	if (!m->ctl) {
+		migration_free(m);
+		return -ENOMEM;
+	}
+	atomic_init(&m->issued, 0);
+	atomic_init(&m->done, m->nsteps == 0);
+	atomic_init(&m->end_ns, 0);
+	pthread_mutex_lock(&list_lock);
+	if (m->nsteps)
+		err = issue(m, 0, m->step_by_step ? 1 : m->nsteps);
+	if (!err) {
+		m->next = df->migrations;
+		df->migrations = m;
+	}
+	pthread_mutex_unlock(&list_lock);
+	if (err) {
+		migration_free(m);
+		return err;
+	}
+	if (out)
+		*out = m;
+	return 0;
+}
+
+int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
+	       const uint16_t *target, uint64_t at, uint64_t gap,
+	       struct mg_migration **out)
+{
+	uint32_t nbins = 1u << df->nbins_log2, b;
+	struct mg_migration *m;
+	uint16_t *from;
+	int err;
+
+	if (!running(df) || !target || s > MG_BATCHED)
+		return -EINVAL;
+	for (b = 0; b < nbins; b++)
+		if (target[b] >= df->cfg.workers)
+			return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	from = malloc(sizeof(*from) * nbins);
+	if (!m || !from) {
+		free(m);
+		free(from);
+		return -ENOMEM;
+	}
+	mg_router_final(df->router, from);
+	err = mg_strategy_steps(s, from, target, nbins, df->cfg.workers,
+				&m->steps, &m->nsteps);
+	free(from);
+	if (err) {
+		free(m);
+		return err;
+	}
+	if (m->nsteps)
+		m->steps[0].time = at;
+	m->step_by_step = s != MG_ALL_AT_ONCE;
+	m->gap = gap;
+	return add(df, m, out);
+}
+
+int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
+		    struct mg_migration **out)
+{
+	struct mg_migration *m;
+	int err;
+
+	if (!running(df) || !plan || !plan->nsteps ||
+	    plan->nbins != (1u << df->nbins_log2) ||
+	    plan->nworkers != df->cfg.workers)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->nsteps = plan->nsteps;
+	err = copy_steps(plan, &m->steps);
+	if (err) {
+		free(m);
+		return err;
+	}
+	return add(df, m, out);
+}
+
+/* Control thread: issue next steps, mark finished migrations. */
+void mg__migrations_tick(struct mg_dataflow *df)
+{
+	struct mg_migration *m;
+
+	pthread_mutex_lock(&list_lock);
+	for (m = df->migrations; m; m = m->next) {
+		uint32_t k = atomic_load_explicit(&m->issued,
+						  memory_order_relaxed);
+		uint64_t t;
+
+		if (atomic_load_explicit(&m->done, memory_order_relaxed) ||
+		    !mg_step_complete(m->ctl[k - 1]))
+			continue;
+		if (k == m->nsteps) {
+			uint64_t end = 0;
+
+			for (uint32_t i = 0; i < k; i++) {
+				uint64_t d = atomic_load_explicit(
+					&m->ctl[i]->done_ns, memory_order_relaxed);
+				end = d > end ? d : end;
+			}
+			atomic_store_explicit(&m->end_ns, end,
+					      memory_order_relaxed);
+			/* Release: progress readers see end_ns first. */
+			atomic_store_explicit(&m->done, true,
+					      memory_order_release);
+			continue;
+		}
+		t = m->steps[k - 1].time + 1;
+		if (t < mg_router_frontier(df->router))
+			t = mg_router_frontier(df->router);
+		m->steps[k].time = t + m->gap;
+		if (issue(m, k, 1))
+			mg__set_error(df, -ENOMEM);
+	}
+	pthread_mutex_unlock(&list_lock);
+}
+
+void mg_migration_progress(const struct mg_migration *m,
+			   struct mg_migration_progress *p)
+{
+	uint32_t k = atomic_load_explicit(&m->issued, memory_order_acquire);
+	uint32_t i;
+
+	memset(p, 0, sizeof(*p));
+	p->done = atomic_load_explicit(&m->done, memory_order_acquire);
+	p->steps = m->nsteps;
+	for (i = 0; i < m->nsteps; i++)
+		p->bins += m->steps[i].nmoves;
+	if (k) {
+		p->first_time = m->steps[0].time;
+		p->start_ns = m->steps[0].time * m->df->cfg.epoch_ns;
+	}
+	for (i = 0; i < k; i++) {
+		if (!mg_step_complete(m->ctl[i]))
+			continue;
+		p->steps_done++;
+		p->bins_moved += m->ctl[i]->nmoves;
+		p->bytes_moved += atomic_load_explicit(&m->ctl[i]->bytes,
+						       memory_order_relaxed);
+	}
+	if (p->done)
+		p->end_ns = atomic_load_explicit(&m->end_ns,
+						 memory_order_relaxed);
+}
+
+int mg_migration_wait(struct mg_migration *m)
+{
+	struct mg_dataflow *df = m->df;
+	struct timespec ts = { 0, 200000 };
+	unsigned w, finished;
+
+	while (!atomic_load_explicit(&m->done, memory_order_acquire)) {
+		int err = atomic_load_explicit(&df->error, memory_order_relaxed);
+
+		if (err)
+			return err;
+		for (finished = 0, w = 0; w < df->cfg.workers; w++)
+			finished += atomic_load_explicit(&df->pub[w].done,
+							 memory_order_relaxed);
+		if (finished == df->cfg.workers)
+			return -ECANCELED; /* the run ended first */
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}

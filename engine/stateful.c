@@ -1,0 +1,790 @@
+/*
+ * stateful.c - stateful operators: bins, per-time logs, timers.
+ *
+ * LAYOUT
+ *
+ * A bin is one block at the start of its own arena:
+ *
+ *   struct bin { arena | timers | user root state (state_size bytes) }
+ *
+ * so a bin is wholly inside pages it owns and changes owner by handing over
+ * the one pointer in `bins[b]`.  A bin that never saw a record is NULL and
+ * owns nothing.  bins[] is written only by the bin's owner.
+ *
+ * Per worker (struct stateful_inst, written only by that worker):
+ *
+ *   log[i][active[i]]  entries { time, bin, record } of input i, in arrival
+ *                      order, not yet processed;
+ *   theap              min-heap of (time, bin): for every bin of this worker
+ *                      with timers, an entry at its earliest timer (plus
+ *                      possibly stale duplicates, which find nothing due);
+ *   pairs, tmp         sort keys of the entries being processed;
+ *   gather[i], timers  one call's records, packed.
+ *
+ * PROCESSING
+ *
+ * Each round the worker drains its input ports into the logs (copying each
+ * record once; batches go straight back to their producers, so holding data
+ * never holds a producer's batches).  When the input frontier F has passed
+ * done_upto, every entry with time < F is due: one pass splits the log into
+ * due entries (their sort keys go to `pairs`) and the rest (copied to the
+ * spare log, which becomes active).  A LSD radix sort on
+ * key = (time - tmin) << bins_log2 | bin, skipping bytes all keys share,
+ * groups them by (time, bin) in O(entries), touching no bin without work.
+ * Times are visited in order, merging each time's runs with the bins whose
+ * timers are due at it, and the user function runs once per (bin, time).
+ *
+ * HANDOFF (a move of bin b from worker A to worker B at time t)
+ *
+ *   0. Both learn of the move from the routing table: each round, after
+ *      draining its ports, a worker reads the table and files every move
+ *      with a new id that names it into `out` (it is A) or `in` (it is B).
+ *      The table is read after the records were received, and records at t
+ *      exist only once the control frontier passed t, which happens after
+ *      the table holding the move was published -- so no worker can see a
+ *      record at t >= the move's time before it knows of the move.
+ *   1. Routing sends b's records before t to A and from t on to B.
+ *   2. A keeps processing.  Once processed_upto >= t (every record of b
+ *      before t applied, every timer of b before t fired) and A holds b, A
+ *      clears its `held` bit and stores the move's id into token[b] with
+ *      release: that single store hands over the bin (its pages, its
+ *      timers, everything in its arena).
+ *   3. B sets `awaiting` for b: its entries of b are deferred (kept in the
+ *      log) and its output frontier stays at or below t, while every other
+ *      bin goes on.  When B loads token[b] == id with acquire, it owns b:
+ *      it sets `held`, indexes b's earliest timer, moves the arena's future
+ *      allocations to its node (queueing the old pages for re-homing when
+ *      enabled), reports the step done, and reprocesses the deferred entries.
+ *
+ * token[] orders each bin's whole life: A's last write to the bin happens
+ * before its release store, which happens before B's acquire load, which
+ * happens before B's first access.  Chains (A->B at t1, B->C at t2) work
+ * because B releases only a bin it holds, and moves are taken in id order.
+ */
+#define _LGPL_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_pvt.h"
+
+#define LOG_RESERVE (4ull << 30)
+#define SCRATCH_RESERVE (1ull << 30)
+#define RECV_BURSTS 16
+
+struct bin {
+	struct mg_arena arena;
+	struct mg_timers timers;
+	struct mg_rehome_req rehome;   /* pages queued after a handoff */
+	struct mg_range *ranges;       /* in the arena, for `rehome` */
+	size_t nranges;
+	unsigned char state[] __attribute__((aligned(16)));
+};
+
+struct call_ctx {
+	struct mg_bin_call pub;
+	struct bin *bin;
+	struct stateful_inst *si;
+	uint64_t bin_id;
+};
+
+static size_t entry_stride(uint32_t record_size)
+{
+	return 16 + ((record_size + 7u) & ~(size_t)7);
+}
+
+/* ---- setup -------------------------------------------------------------------- */
+
+int mg__stateful_init(struct node *n)
+{
+	struct mg_dataflow *df = n->df;
+	unsigned W = df->cfg.workers, w, i, j;
+	struct stateful_inst *si;
+	int err = 0;
+
+	uint32_t b, nbins = 1u << df->nbins_log2, words = (nbins + 63) / 64;
+
+	if (!n->u.st.cfg.native) {
+		n->u.st.bins = calloc(nbins, sizeof(struct bin *));
+		n->u.st.token = calloc(nbins, sizeof(*n->u.st.token));
+		if (!n->u.st.bins || !n->u.st.token)
+			return -ENOMEM;
+		df->nmigratable++;
+	}
+	si = aligned_alloc(MG_CACHE_LINE, sizeof(*si) * W);
+	if (!si)
+		return -ENOMEM;
+	memset(si, 0, sizeof(*si) * W);
+	n->inst.st = si;
+	if (!n->u.st.cfg.native)
+		for (w = 0; w < W; w++) {
+			si[w].held = calloc(words, sizeof(uint64_t));
+			si[w].awaiting = calloc(words, sizeof(uint64_t));
+			if (!si[w].held || !si[w].awaiting)
+				return -ENOMEM;
+			/* the router's first version: bin b on worker b mod W */
+			for (b = w; b < nbins; b += W)
+				si[w].held[b / 64] |= 1ull << (b % 64);
+		}
+	for (w = 0; w < W && !err; w++) {
+		for (i = 0; i < 2 && !err; i++)
+			for (j = 0; j < 2 && !err; j++)
+				err = mg__vbuf_init(&si[w].log[i][j], LOG_RESERVE);
+		if (!err)
+			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
+		if (!err)
+			err = mg__vbuf_init(&si[w].tmp, LOG_RESERVE);
+		for (i = 0; i < 2 && !err; i++)
+			err = mg__vbuf_init(&si[w].gather[i], SCRATCH_RESERVE);
+		if (!err)
+			err = mg__vbuf_init(&si[w].timers, SCRATCH_RESERVE);
+		if (!err)
+			err = mg__vbuf_init(&si[w].theap, SCRATCH_RESERVE);
+	}
+	return err;
+}
+
+static void bin_free(struct bin *b)
+{
+	struct mg_arena a;
+
+	if (!b)
+		return;
+	a = b->arena; /* the bin lives in its own arena */
+	mg_arena_release(&a);
+}
+
+void mg__stateful_fini(struct node *n)
+{
+	unsigned W = n->df->cfg.workers, w, i, j;
+	uint32_t b, nbins = 1u << n->df->nbins_log2;
+
+	if (n->u.st.bins)
+		for (b = 0; b < nbins; b++)
+			bin_free(n->u.st.bins[b]);
+	free(n->u.st.bins);
+	free(n->u.st.token);
+	if (!n->inst.st)
+		return;
+	for (w = 0; w < W; w++) {
+		struct stateful_inst *si = &n->inst.st[w];
+
+		free(si->held);
+		free(si->awaiting);
+		free(si->in.v);
+		free(si->out.v);
+		bin_free(si->native);
+		for (i = 0; i < 2; i++) {
+			for (j = 0; j < 2; j++)
+				mg__vbuf_free(&si->log[i][j]);
+			mg__vbuf_free(&si->gather[i]);
+		}
+		mg__vbuf_free(&si->pairs);
+		mg__vbuf_free(&si->tmp);
+		mg__vbuf_free(&si->timers);
+		mg__vbuf_free(&si->theap);
+	}
+}
+
+size_t mg__stateful_bytes(const struct node *n)
+{
+	uint32_t b, nbins = 1u << n->df->nbins_log2;
+	unsigned w;
+	size_t sum = 0;
+
+	if (n->u.st.bins)
+		for (b = 0; b < nbins; b++)
+			if (n->u.st.bins[b])
+				sum += mg_arena_bytes(&n->u.st.bins[b]->arena);
+	for (w = 0; w < n->df->cfg.workers; w++)
+		if (n->inst.st[w].native)
+			sum += mg_arena_bytes(&n->inst.st[w].native->arena);
+	return sum;
+}
+
+/* A fresh bin in a fresh arena on @node; NULL if out of memory. */
+static struct bin *bin_create(struct node *n, unsigned node)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct mg_arena a;
+	struct bin *b;
+	void *p;
+
+	mg_arena_init(&a, n->df->pools, node);
+	if (mg_arena_zalloc(&a, sizeof(*b) + c->state_size, &p))
+		return NULL;
+	b = p;
+	b->arena = a;
+	mg_timers_init(&b->timers, c->timer_record_size);
+	return b;
+}
+
+/* ---- the timer index --------------------------------------------------------- */
+
+static bool ent_less(const struct theap_ent *a, const struct theap_ent *b)
+{
+	return a->time < b->time || (a->time == b->time && a->bin < b->bin);
+}
+
+static int theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
+{
+	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
+	size_t i = si->theap.len / sizeof(*h);
+
+	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
+		return -ENOMEM;
+	si->theap.len += sizeof(*h);
+	h[i] = (struct theap_ent){ time, bin };
+	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
+		struct theap_ent t = h[i];
+
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static const struct theap_ent *theap_top(const struct stateful_inst *si)
+{
+	return si->theap.len ? (const struct theap_ent *)(const void *)
+					       si->theap.base
+			     : NULL;
+}
+
+static void theap_pop(struct stateful_inst *si)
+{
+	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
+	size_t n = si->theap.len / sizeof(*h) - 1, i = 0;
+
+	h[0] = h[n];
+	si->theap.len -= sizeof(*h);
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct theap_ent t;
+
+		if (l < n && ent_less(&h[l], &h[m]))
+			m = l;
+		if (r < n && ent_less(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			break;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+int mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
+{
+	struct call_ctx *cc = (struct call_ctx *)(void *)call;
+	uint64_t old;
+	int err;
+
+	if (time <= call->time)
+		return -EINVAL;
+	old = mg_timers_next(&cc->bin->timers);
+	if (time < old && !mg__vbuf_room(&cc->si->theap,
+					 sizeof(struct theap_ent)))
+		return -ENOMEM; /* checked first: nothing changes */
+	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
+	if (err)
+		return err;
+	if (time < old)
+		theap_push(cc->si, time, cc->bin_id);
+	return 0;
+}
+
+/* ---- handoff ------------------------------------------------------------------ */
+
+static bool bit(const uint64_t *map, uint32_t b)
+{
+	return map[b / 64] >> (b % 64) & 1;
+}
+
+static void set_bit(uint64_t *map, uint32_t b, bool on)
+{
+	if (on)
+		map[b / 64] |= 1ull << (b % 64);
+	else
+		map[b / 64] &= ~(1ull << (b % 64));
+}
+
+static int list_add(struct move_list *l, const struct mg_route_move *m)
+{
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap ? 2 * l->cap : 64;
+		struct pending_move *v;
+
+		/* Control-plane growth: a new table names new moves, which
+		 * happens at migration rate, not record rate. */
+		v = realloc(l->v, sizeof(*v) * cap);
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (struct pending_move){ m->id, m->time, m->bin, m->step };
+	return 0;
+}
+
+static void list_remove(struct move_list *l, uint32_t i)
+{
+	memmove(&l->v[i], &l->v[i + 1], sizeof(l->v[0]) * (l->n - i - 1));
+	l->n--;
+}
+
+/* File the moves of the current table that are new and name this worker. */
+static int learn_moves(struct node *n, struct worker *wk,
+		       struct stateful_inst *si)
+{
+	const struct mg_routing *rt = mg_router_read(n->df->router);
+	uint32_t lo = 0, hi = rt->nmoves, i;
+	int err = 0;
+
+	if (!rt->nmoves || rt->moves[rt->nmoves - 1].id <= si->last_move_id)
+		return 0;
+	while (lo < hi) { /* first move with a new id */
+		uint32_t mid = (lo + hi) / 2;
+
+		if (rt->moves[mid].id <= si->last_move_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < rt->nmoves && !err; i++) {
+		const struct mg_route_move *m = &rt->moves[i];
+
+		if (m->from == wk->w)
+			err = list_add(&si->out, m);
+		if (!err && m->to == wk->w) {
+			err = list_add(&si->in, m);
+			set_bit(si->awaiting, m->bin, true);
+		}
+		si->last_move_id = m->id;
+	}
+	return err;
+}
+
+/* After a handoff: new allocations on this worker's node, old pages queued
+ * for re-homing (rate-limited, in the background) when enabled. */
+static void rehome(struct node *n, struct worker *wk, struct bin *b)
+{
+	struct mg_rehomer *r = n->df->rehomer;
+	size_t need;
+	void *p;
+
+	b->arena.node = wk->node;
+	if (!r || atomic_load_explicit(&b->rehome.state, memory_order_acquire) ==
+			  MG_REHOME_QUEUED)
+		return;
+	if (b->ranges)
+		mg_arena_free(&b->arena, b->ranges,
+			      sizeof(*b->ranges) * b->nranges);
+	b->ranges = NULL;
+	need = mg_arena_ranges(&b->arena, NULL, 0) + 1; /* + the ranges' own */
+	if (mg_arena_alloc(&b->arena, sizeof(*b->ranges) * need, &p))
+		return; /* no memory for the list: the pages just stay */
+	b->ranges = p;
+	b->nranges = need;
+	b->rehome.ranges = b->ranges;
+	b->rehome.nranges = (unsigned)mg_arena_ranges(&b->arena, b->ranges, need);
+	if (b->rehome.nranges > need)
+		b->rehome.nranges = (unsigned)need;
+	b->rehome.target = wk->node;
+	mg_rehome_submit(r, &b->rehome);
+}
+
+/* Take every incoming bin whose old owner has released it. */
+static void acquire_moves(struct node *n, struct worker *wk,
+			  struct stateful_inst *si)
+{
+	uint32_t i = 0, j;
+
+	while (i < si->in.n) {
+		struct pending_move *m = &si->in.v[i];
+		struct bin *b;
+		bool again = false;
+
+		/* ORDER(A7): pairs with R7 in release_moves(); without it B
+		 * could read the bin's state before A's last update to it. */
+		if (atomic_load_explicit(&n->u.st.token[m->bin],
+					 memory_order_acquire) != m->id) {
+			i++;
+			continue;
+		}
+		b = n->u.st.bins[m->bin];
+		set_bit(si->held, m->bin, true);
+		if (b) {
+			if (mg_timers_count(&b->timers) &&
+			    theap_push(si, mg_timers_next(&b->timers), m->bin))
+				mg__set_error(n->df, -ENOMEM);
+			if (n->df->topo && b->arena.node != wk->node)
+				rehome(n, wk, b);
+		}
+		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,
+			     b ? mg_arena_bytes(&b->arena) : 0);
+		for (j = 0; j < si->in.n; j++)
+			again |= j != i && si->in.v[j].bin == m->bin;
+		set_bit(si->awaiting, m->bin, again);
+		list_remove(&si->in, i);
+		si->acquired = true;
+	}
+}
+
+/* Hand over every outgoing bin whose records before the move are done. */
+static void release_moves(struct node *n, struct stateful_inst *si)
+{
+	uint32_t i = 0;
+
+	while (i < si->out.n) {
+		struct pending_move *m = &si->out.v[i];
+
+		if (m->time > si->processed_upto || !bit(si->held, m->bin)) {
+			i++;
+			continue;
+		}
+		set_bit(si->held, m->bin, false);
+		/* ORDER(R7): pairs with A7 in acquire_moves(). */
+		atomic_store_explicit(&n->u.st.token[m->bin], m->id,
+				      memory_order_release);
+		list_remove(&si->out, i);
+	}
+}
+
+/* The earliest time of an incoming bin not yet acquired. */
+static uint64_t awaited_time(const struct stateful_inst *si)
+{
+	uint64_t t = MG_TIME_MAX;
+	uint32_t i;
+
+	for (i = 0; i < si->in.n; i++)
+		t = si->in.v[i].time < t ? si->in.v[i].time : t;
+	return t;
+}
+
+/* ---- receiving ------------------------------------------------------------------ */
+
+static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
+		     const struct mg_batch *b)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct vbuf *log = &si->log[in][si->active[in]];
+	uint32_t size = b->record_size, i;
+	size_t stride = entry_stride(size);
+	unsigned k = n->df->nbins_log2;
+
+	if (!mg__vbuf_room(log, stride * b->count))
+		return -ENOMEM;
+	for (i = 0; i < b->count; i++) {
+		const unsigned char *rec = b->data + (size_t)i * b->stride;
+		uint64_t *e = (uint64_t *)(void *)(log->base + log->len);
+
+		e[0] = b->time;
+		e[1] = c->native ? 0 : mg_bin_of(c->hash[in](c->hash_ctx, rec), k);
+		memcpy(e + 2, rec, size);
+		log->len += stride;
+	}
+	return 0;
+}
+
+/* ---- sorting ---------------------------------------------------------------------- */
+
+/* LSD radix sort of @n pairs on their keys, 8 bits a pass, skipping the
+ * bytes every key shares.  Returns the buffer holding the result. */
+static struct sort_pair *radix_sort(struct sort_pair *a, struct sort_pair *t,
+				    size_t n)
+{
+	static _Thread_local size_t count[8][256];
+	unsigned d, i;
+	size_t j;
+
+	memset(count, 0, sizeof(count));
+	for (j = 0; j < n; j++)
+		for (d = 0; d < 8; d++)
+			count[d][(a[j].key >> (8 * d)) & 0xff]++;
+	for (d = 0; d < 8; d++) {
+		size_t sum = 0;
+		struct sort_pair *x;
+
+		if (count[d][(a[0].key >> (8 * d)) & 0xff] == n)
+			continue; /* every key has this byte */
+		for (i = 0; i < 256; i++) {
+			size_t c = count[d][i];
+
+			count[d][i] = sum;
+			sum += c;
+		}
+		for (j = 0; j < n; j++)
+			t[count[d][(a[j].key >> (8 * d)) & 0xff]++] = a[j];
+		x = a;
+		a = t;
+		t = x;
+	}
+	return a;
+}
+
+/* ---- processing ---------------------------------------------------------------------- */
+
+/* Split input @in's log: due entries' keys into pairs, the rest to the spare
+ * log.  Returns the number of pairs added and lowers *tmin to their
+ * earliest time. */
+static size_t split_log(struct node *n, struct stateful_inst *si, unsigned in,
+			uint64_t upto, uint64_t *tmin)
+{
+	struct vbuf *log = &si->log[in][si->active[in]];
+	struct vbuf *spare = &si->log[in][!si->active[in]];
+	size_t stride = entry_stride(
+		((struct stream *)n->u.st.cfg.in[in])->record_size);
+	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
+	size_t np = si->pairs.len / sizeof(*p), added = 0, off;
+
+	MG_ASSERT(spare->len == 0);
+	for (off = 0; off < log->len; off += stride) {
+		const uint64_t *e = (const uint64_t *)(const void *)(log->base + off);
+
+		if (e[0] < upto &&
+		    !(si->in.n && bit(si->awaiting, (uint32_t)e[1]))) {
+			p[np + added].key = e[0];
+			p[np + added].ref = (uint64_t)in << 63 | off;
+			added++;
+			*tmin = e[0] < *tmin ? e[0] : *tmin;
+		} else {
+			memcpy(spare->base + spare->len, e, stride);
+			spare->len += stride;
+		}
+	}
+	si->pairs.len += added * sizeof(*p);
+	return added;
+}
+
+static const unsigned char *entry_of(const struct stateful_inst *si,
+				     const unsigned *was_active, uint64_t ref)
+{
+	unsigned in = (unsigned)(ref >> 63);
+
+	return si->log[in][was_active[in]].base + (ref & ~(1ull << 63));
+}
+
+static void call_bin(struct node *n, struct worker *wk,
+		     struct stateful_inst *si, uint64_t t, uint64_t bin_id,
+		     uint32_t n_in[2])
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct bin **slot = c->native ? &si->native : &n->u.st.bins[bin_id];
+	struct call_ctx cc;
+	struct mg_emitter e = { n->out, wk, t };
+	uint32_t ntimers = 0, tsize = c->timer_record_size;
+	uint64_t tt;
+	bool popped = false;
+
+	if (!*slot) {
+		*slot = bin_create(n, wk->node);
+		if (!*slot) {
+			mg__set_error(n->df, -ENOMEM);
+			return;
+		}
+	}
+	si->timers.len = 0;
+	while (mg_timers_count(&(*slot)->timers) &&
+	       mg__vbuf_room(&si->timers, tsize + 1) &&
+	       mg_timers_pop(&(*slot)->timers, t, &tt,
+			     si->timers.base + si->timers.len)) {
+		si->timers.len += tsize;
+		ntimers++;
+		popped = true;
+	}
+	if (!n_in[0] && !n_in[1] && !ntimers)
+		return; /* a stale index entry */
+	cc = (struct call_ctx){
+		.pub = {
+			.time = t,
+			.bin = (uint32_t)(c->native ? wk->w : bin_id),
+			.worker = wk->w,
+			.state = (*slot)->state,
+			.arena = &(*slot)->arena,
+			.in = { si->gather[0].base, si->gather[1].base },
+			.n_in = { n_in[0], n_in[1] },
+			.timers = si->timers.base,
+			.n_timers = ntimers,
+		},
+		.bin = *slot,
+		.si = si,
+		.bin_id = bin_id,
+	};
+	c->fn(c->ctx, &cc.pub, &e);
+	si->calls++;
+	if (cc.pub.error)
+		mg__set_error(n->df, cc.pub.error);
+	if (popped && mg_timers_count(&(*slot)->timers) &&
+	    theap_push(si, mg_timers_next(&(*slot)->timers), bin_id))
+		mg__set_error(n->df, -ENOMEM);
+}
+
+static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
+		    uint64_t upto)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	unsigned k = n->df->nbins_log2, i, was[2];
+	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
+	struct sort_pair *p;
+	size_t np = 0, at = 0, j;
+	uint32_t size[2] = { 0, 0 };
+
+	si->pairs.len = 0;
+	for (i = 0; i < c->ninputs; i++) {
+		size[i] = ((struct stream *)c->in[i])->record_size;
+		np += split_log(n, si, i, upto, &tmin);
+		was[i] = si->active[i];
+		si->active[i] = !si->active[i];
+	}
+	p = (struct sort_pair *)(void *)si->pairs.base;
+	for (j = 0; j < np; j++) {
+		const uint64_t *e = (const uint64_t *)(const void *)
+			entry_of(si, was, p[j].ref);
+
+		p[j].key = (e[0] - tmin) << k | e[1];
+	}
+	if (np > 1)
+		p = radix_sort(p, (struct sort_pair *)(void *)si->tmp.base, np);
+
+	for (;;) {
+		const struct theap_ent *top = theap_top(si);
+		uint64_t t_in = at < np ? tmin + (p[at].key >> k) : MG_TIME_MAX;
+		uint64_t t, last_timer_bin = MG_TIME_MAX;
+
+		while (top && !c->native && !bit(si->held, (uint32_t)top->bin)) {
+			theap_pop(si); /* the bin left this worker */
+			top = theap_top(si);
+		}
+		t = top && top->time < t_in ? top->time : t_in;
+		if (t >= upto)
+			break;
+		/* Merge this time's input runs (by bin) with its due timers. */
+		for (;;) {
+			uint64_t b_in = MG_TIME_MAX, b_tm = MG_TIME_MAX, b;
+			uint32_t cnt[2] = { 0, 0 };
+
+			if (at < np && tmin + (p[at].key >> k) == t)
+				b_in = p[at].key & bin_mask;
+			top = theap_top(si);
+			while (top && top->time == t &&
+			       (top->bin == last_timer_bin ||
+				(!c->native && !bit(si->held, (uint32_t)top->bin)))) {
+				theap_pop(si); /* duplicate, or the bin left */
+				top = theap_top(si);
+			}
+			if (top && top->time == t)
+				b_tm = top->bin;
+			b = b_in < b_tm ? b_in : b_tm;
+			if (b == MG_TIME_MAX)
+				break;
+			if (b_tm == b) {
+				theap_pop(si);
+				last_timer_bin = b;
+			}
+			si->gather[0].len = si->gather[1].len = 0;
+			while (at < np && tmin + (p[at].key >> k) == t &&
+			       (p[at].key & bin_mask) == b) {
+				unsigned in = (unsigned)(p[at].ref >> 63);
+				struct vbuf *g = &si->gather[in];
+
+				memcpy(g->base + g->len,
+				       entry_of(si, was, p[at].ref) + 16, size[in]);
+				g->len += size[in];
+				cnt[in]++;
+				at++;
+			}
+			call_bin(n, wk, si, t, b, cnt);
+			wk->round_work += cnt[0] + cnt[1] + 1;
+		}
+	}
+	for (i = 0; i < c->ninputs; i++)
+		si->log[i][was[i]].len = 0;
+}
+
+void mg__stateful_step(struct node *n, struct worker *wk)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct stateful_inst *si = &n->inst.st[wk->w];
+	struct mg_batch *b[RECV_BURST];
+	uint64_t f = MG_TIME_MAX, fi;
+	unsigned i, r, got, j;
+	int err;
+
+	if (mg__congested(n, wk->w))
+		return;
+	for (i = 0; i < c->ninputs; i++) {
+		for (r = 0; r < RECV_BURSTS; r++) {
+			got = mg_mesh_recv_burst_spsc(n->u.st.mesh[i], wk->w, b,
+						      RECV_BURST);
+			for (j = 0; j < got; j++) {
+				err = log_batch(n, si, i, b[j]);
+				if (err)
+					mg__set_error(n->df, err);
+				wk->round_work += b[j]->count + 1;
+				mg_batch_put_spsc(b[j]);
+			}
+			if (got < RECV_BURST)
+				break;
+		}
+		fi = mg_mesh_frontier(n->u.st.mesh[i], wk->w);
+		f = fi < f ? fi : f;
+	}
+	if (!c->native) {
+		/* after receiving: see the essay, step 0 */
+		if (learn_moves(n, wk, si))
+			mg__set_error(n->df, -ENOMEM);
+		if (si->in.n)
+			acquire_moves(n, wk, si);
+	}
+	if (f > si->processed_upto || si->acquired) {
+		si->acquired = false;
+		process(n, wk, si, f);
+		si->processed_upto = f;
+	}
+	if (si->out.n)
+		release_moves(n, si);
+	fi = si->in.n ? awaited_time(si) : MG_TIME_MAX;
+	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
+}
+
+int mg__stateful_prefill(struct node *n, struct worker *wk)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct stateful_inst *si = &n->inst.st[wk->w];
+	const struct mg_routing *rt = mg_router_read(n->df->router);
+	uint32_t b, nbins = 1u << n->df->nbins_log2;
+	struct bin **slot;
+	int err;
+
+	if (!c->prefill)
+		return 0;
+	for (b = 0; b < (c->native ? 1 : nbins); b++) {
+		struct call_ctx cc;
+
+		if (!c->native && mg_routing_owner(rt, b, 0) != wk->w)
+			continue;
+		slot = c->native ? &si->native : &n->u.st.bins[b];
+		if (!*slot)
+			*slot = bin_create(n, wk->node);
+		if (!*slot)
+			return -ENOMEM;
+		cc = (struct call_ctx){
+			.pub = {
+				.bin = c->native ? wk->w : b,
+				.worker = wk->w,
+				.state = (*slot)->state,
+				.arena = &(*slot)->arena,
+			},
+			.bin = *slot,
+			.si = si,
+			.bin_id = b,
+		};
+		err = c->prefill(c->ctx, &cc.pub);
+		if (err)
+			return err;
+	}
+	return 0;
+}
