@@ -71,15 +71,16 @@
 #define SLAB_SHIFT	MG_CHUNK_MIN_SHIFT
 #define SLAB_BYTES	(1u << SLAB_SHIFT)
 #define LARGE_MAX	((size_t)1 << MG_CHUNK_MAX_SHIFT)
-#define DIR_MIN_SHIFT	6 /* 8 entries */
-#define DIRENT_TAG	0xfu
+#define DIR_MIN_SHIFT	6    /* 8 entries */
+#define DIRENT_LOW	0xfu /* low nibble: shift - 12, or DIRENT_FREE */
 #define DIRENT_FREE	0xfu
 
 struct mg_arena_dirent {
 	uintptr_t word; /* see "Directory" above */
 };
 
-_Static_assert(SMALL_CLASSES == MG_ARRAY_SIZE(((struct mg_arena *)0)->small_free),
+_Static_assert(SMALL_CLASSES ==
+		       MG_ARRAY_SIZE(((struct mg_arena *)0)->small_free),
 	       "one free list per small class");
 _Static_assert(MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT < DIRENT_FREE,
 	       "a chunk's shift fits the low nibble without looking free");
@@ -198,19 +199,19 @@ dirent_used(const void *chunk, unsigned shift)
 static inline bool
 dirent_is_free(uintptr_t w)
 {
-	return (w & DIRENT_TAG) == DIRENT_FREE;
+	return (w & DIRENT_LOW) == DIRENT_FREE;
 }
 
 static inline unsigned char *
 dirent_chunk(uintptr_t w)
 {
-	return (unsigned char *)(w & ~(uintptr_t)DIRENT_TAG);
+	return (unsigned char *)(w & ~(uintptr_t)DIRENT_LOW);
 }
 
 static inline unsigned
 dirent_shift(uintptr_t w)
 {
-	return (unsigned)(w & DIRENT_TAG) + MG_CHUNK_MIN_SHIFT;
+	return (unsigned)(w & DIRENT_LOW) + MG_CHUNK_MIN_SHIFT;
 }
 
 static uint32_t
@@ -396,10 +397,11 @@ large_alloc(struct mg_arena *a, size_t bytes, void **out)
 void
 mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node)
 {
+	/* A1: no current slab. */
 	*a = (struct mg_arena){
 		.pools = pools,
 		.node = node,
-		.slab_used = SLAB_BYTES, /* A1 */
+		.slab_used = SLAB_BYTES,
 	};
 }
 
@@ -488,7 +490,8 @@ mg_arena_release(struct mg_arena *a)
 		if (dirent_is_free(w))
 			continue;
 		/* The chunk holding the directory goes last: we read it. */
-		if (dir - (uintptr_t)dirent_chunk(w) < ((uintptr_t)1 << shift)) {
+		if (dir - (uintptr_t)dirent_chunk(w) <
+		    ((uintptr_t)1 << shift)) {
 			host = w;
 			continue;
 		}

@@ -207,8 +207,8 @@ map_grow(struct mg_map *m, struct mg_arena *a)
 			store_u64(s + j * n.slot_size, MAP_EMPTY);
 	}
 	if (m->seg) {
-		uint64_t old_nseg = map_nseg(m), old_per = (uint64_t)1
-							  << m->seg_shift;
+		uint64_t old_nseg = map_nseg(m),
+			 old_per = (uint64_t)1 << m->seg_shift;
 
 		for (k = 0; k < old_nseg; k++) {
 			unsigned char *s = m->seg[k];
@@ -217,7 +217,8 @@ map_grow(struct mg_map *m, struct mg_arena *a)
 				uint64_t key = load_u64(s);
 
 				if (key != MAP_EMPTY)
-					memcpy(map_probe_empty(&n, map_hash(key)),
+					memcpy(map_probe_empty(&n,
+							       map_hash(key)),
 					       s, m->slot_size);
 			}
 		}
@@ -265,8 +266,7 @@ map_insert(struct mg_map *m, unsigned char *s, uint64_t key, void **value)
 }
 
 int
-mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key,
-	      void **value)
+mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 {
 	uint64_t h, i;
 	int err;
@@ -440,8 +440,7 @@ mg_array_init(struct mg_array *arr, uint64_t len, uint32_t value_size)
 
 /* First touch of @i's segment (and maybe of the directory). */
 static int
-array_touch(struct mg_array *arr, struct mg_arena *a, uint64_t i,
-	    void **value)
+array_touch(struct mg_array *arr, struct mg_arena *a, uint64_t i, void **value)
 {
 	uint64_t nseg = array_nseg(arr);
 	void *p;
@@ -453,9 +452,9 @@ array_touch(struct mg_array *arr, struct mg_arena *a, uint64_t i,
 		err = mg_arena_zalloc(a, nseg * sizeof(void *), &p);
 		if (err)
 			return err;
-		err = mg_arena_zalloc(
-			a, array_seg_bytes(arr, i >> arr->seg_shift),
-			&((void **)p)[i >> arr->seg_shift]);
+		err = mg_arena_zalloc(a,
+				      array_seg_bytes(arr, i >> arr->seg_shift),
+				      &((void **)p)[i >> arr->seg_shift]);
 		if (err) {
 			mg_arena_free(a, p, nseg * sizeof(void *));
 			return err;
@@ -473,8 +472,7 @@ array_touch(struct mg_array *arr, struct mg_arena *a, uint64_t i,
 }
 
 int
-mg_array_at(struct mg_array *arr, struct mg_arena *a, uint64_t i,
-	    void **value)
+mg_array_at(struct mg_array *arr, struct mg_arena *a, uint64_t i, void **value)
 {
 	if (MG_UNLIKELY(i >= arr->len))
 		return -EINVAL;
@@ -521,9 +519,8 @@ timer_less(const unsigned char *x, const unsigned char *y)
 {
 	uint64_t tx = load_u64(x), ty = load_u64(y);
 
-	return tx < ty ||
-	       (tx == ty && load_u64(x + sizeof(uint64_t)) <
-				    load_u64(y + sizeof(uint64_t)));
+	return tx < ty || (tx == ty && load_u64(x + sizeof(uint64_t)) <
+					       load_u64(y + sizeof(uint64_t)));
 }
 
 /* One segment while the heap fits one, then cap / segment. */
@@ -590,7 +587,8 @@ timers_grow(struct mg_timers *t, struct mg_arena *a)
 	if (mg_is_pow2(nseg)) {
 		err = mg_arena_alloc(a, timers_dir_bytes(nseg + 1), &dir);
 		if (err) {
-			mg_arena_free(a, seg, timers_seg_bytes(t, t->seg_shift));
+			mg_arena_free(a, seg,
+				      timers_seg_bytes(t, t->seg_shift));
 			return err;
 		}
 		memcpy(dir, t->seg, nseg * sizeof(void *));

@@ -8,15 +8,16 @@
  * by handing over one pointer and nothing is copied.  The arena owns chunks
  * of the NUMA page pool (numa/mg_numa.h) and nothing else:
  *
- *   - large blocks (>= 4 KiB, rounded up to a power of two, <= 2 MiB) are
+ *   - large blocks (> 2 KiB, rounded up to a power of two, <= 2 MiB) are
  *     whole chunks taken from the pool and given back on free;
  *   - small blocks (16 B .. 2 KiB in power-of-two classes) are carved from
  *     4 KiB "slab" chunks the arena owns; freed small blocks go on a
  *     per-class free list threaded through the blocks themselves and are
  *     reused by later allocations of that class;
- *   - a directory (itself a chunk, grown geometrically) lists every chunk the
- *     arena owns, so the arena can release everything, report its ranges for
- *     re-homing, and account its bytes.
+ *   - a directory (itself allocated from the arena: a small block, then a
+ *     chunk, doubling) lists every chunk the arena owns, so the arena can
+ *     release everything, report its ranges for re-homing, and account its
+ *     bytes.  A bin with a little state owns one 4 KiB page.
  *
  * An arena that never allocated owns no memory: the struct is a few words
  * embedded in the bin.  Growth is geometric because containers double.
@@ -58,19 +59,23 @@
 
 struct mg_arena_dirent; /* private */
 
-/* Fields are private; zero-initialized by mg_arena_init. */
+/*
+ * Fields are private; set by mg_arena_init() (a zero-filled struct is not an
+ * arena).  The struct holds no pointer into itself, so it may be copied:
+ * a bin may keep its arena inside a block of that very arena.
+ */
 struct mg_arena {
 	struct mg_pools *pools;
-	unsigned node;                /* pool node new chunks come from */
-	unsigned dir_shift;           /* directory chunk size, 0 = none */
-	struct mg_arena_dirent *dir;  /* owned chunks */
-	uint32_t ndir;                /* dir slots used or on the free list */
-	uint32_t dir_free;            /* head of free dir slots + 1, 0 = none */
-	void *small_free[8];          /* per-class free lists, 16 B .. 2 KiB */
-	unsigned char *slab;          /* current slab for carving */
-	uint32_t slab_used;           /* bytes carved from slab */
-	size_t bytes;                 /* bytes of chunks owned (incl. dir) */
-	size_t live;                  /* block bytes handed out, not freed */
+	unsigned node;		     /* pool node new chunks come from */
+	unsigned dir_shift;	     /* log2 bytes of dir, 0 = none */
+	struct mg_arena_dirent *dir; /* owned chunks */
+	uint32_t ndir;		     /* dir slots used or on the free list */
+	uint32_t dir_free;	     /* head of free dir slots + 1, 0 = none */
+	void *small_free[8];	     /* per-class free lists, 16 B .. 2 KiB */
+	unsigned char *slab;	     /* current slab for carving */
+	uint32_t slab_used;	     /* bytes carved from slab */
+	size_t bytes;		     /* bytes of chunks owned (incl. dir) */
+	size_t live;		     /* block bytes handed out, not freed */
 };
 
 /*
@@ -139,10 +144,10 @@ size_t mg_arena_ranges(const struct mg_arena *a, struct mg_range *out,
  * zeroed bin may test to know whether to initialize).
  */
 struct mg_map {
-	void **seg;          /* segment directory (arena) or NULL */
+	void **seg;	     /* segment directory (arena) or NULL */
 	void *max_value;     /* value of key UINT64_MAX (arena) or NULL */
-	uint64_t mask;       /* slots - 1 (a power of two), 0 = no table */
-	uint64_t used;       /* entries in the table (all but UINT64_MAX) */
+	uint64_t mask;	     /* slots - 1 (a power of two), 0 = no table */
+	uint64_t used;	     /* entries in the table (all but UINT64_MAX) */
 	uint32_t value_size; /* bytes per value, 1 .. 1024 */
 	uint32_t slot_size;  /* 8-byte key + value rounded up to 8 */
 	uint8_t seg_shift;   /* log2 slots per segment */
@@ -165,7 +170,10 @@ void mg_map_init(struct mg_map *m, uint32_t value_size);
 int mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key,
 		  void **value);
 
-/* The value of @key or NULL; valid until the next insert or erase. */
+/*
+ * The value of @key or NULL; valid until the next insert or erase.
+ * Context: the arena's owner; data path allowed.
+ */
 void *mg_map_find(const struct mg_map *m, uint64_t key);
 
 /*
@@ -192,8 +200,8 @@ void mg_map_clear(struct mg_map *m, struct mg_arena *a);
 /* ---- dense array ---------------------------------------------------------- */
 
 struct mg_array {
-	void **seg;          /* segment directory (arena) or NULL */
-	uint64_t len;        /* elements */
+	void **seg;	     /* segment directory (arena) or NULL */
+	uint64_t len;	     /* elements */
 	uint32_t value_size; /* bytes per element */
 	uint32_t seg_shift;  /* log2 elements per segment */
 };
@@ -227,13 +235,13 @@ void mg_array_clear(struct mg_array *arr, struct mg_arena *a);
 
 /* A handle; fields private.  Set it up with mg_timers_init(). */
 struct mg_timers {
-	void **seg;          /* segment directory (arena) or NULL */
-	uint64_t seq;        /* insertion counter: FIFO among equal times */
-	uint32_t rec_size;   /* bytes per record, 0 .. 1024 */
-	uint32_t ent_size;   /* time, seq, record rounded up to 8 */
-	uint32_t count;      /* entries queued */
-	uint32_t cap;        /* entries allocated */
-	uint32_t seg_shift;  /* log2 entries per segment */
+	void **seg;	    /* segment directory (arena) or NULL */
+	uint64_t seq;	    /* insertion counter: FIFO among equal times */
+	uint32_t rec_size;  /* bytes per record, 0 .. 1024 */
+	uint32_t ent_size;  /* time, seq, record rounded up to 8 */
+	uint32_t count;	    /* entries queued */
+	uint32_t cap;	    /* entries allocated */
+	uint32_t seg_shift; /* log2 entries per segment */
 };
 
 /* An empty queue of @rec_size-byte records (0 .. 1024); owns nothing. */

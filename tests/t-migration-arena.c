@@ -73,8 +73,7 @@ block_size(size_t bytes)
 static void
 check_owned(const struct mg_pools *p, size_t base, const struct mg_arena *a)
 {
-	assert_int_equal(mg_pools_bytes_in_use(p, 0) - base,
-			 mg_arena_bytes(a));
+	assert_int_equal(mg_pools_bytes_in_use(p, 0) - base, mg_arena_bytes(a));
 	assert_true(mg_arena_live(a) <= mg_arena_bytes(a));
 }
 
@@ -260,12 +259,54 @@ test_small(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
 
+/*
+ * No byte of a slab is lost: a retired slab's tail serves the smaller
+ * classes, and a free large block is split for small ones.
+ */
+static void
+test_small_no_waste(void **state)
+{
+	static const size_t tail[] = {1024, 512, 256, 128, 32, 16};
+	size_t base = mg_pools_bytes_in_use(pools, 0), i;
+	struct mg_arena a;
+	void *p, *big;
+
+	(void)state;
+	mg_arena_init(&a, pools, 0);
+	/* Slab 1: the 64-byte directory, 16 B, 2 KiB; 1968 bytes left. */
+	assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
+	assert_int_equal(mg_arena_alloc(&a, 2048, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 4096);
+	/* Slab 2 takes this one; slab 1's tail goes on the free lists. */
+	assert_int_equal(mg_arena_alloc(&a, 2048, &big), 0);
+	assert_int_equal(mg_arena_bytes(&a), 8192);
+	for (i = 0; i < MG_ARRAY_SIZE(tail); i++)
+		assert_int_equal(mg_arena_alloc(&a, tail[i], &p), 0);
+	assert_int_equal(mg_arena_alloc(&a, 2048, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 8192);
+	/* A free 2 KiB block is 128 blocks of 16 bytes. */
+	mg_arena_free(&a, big, 2048);
+	for (i = 0; i < 128; i++) {
+		assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
+		assert_true((uintptr_t)p - (uintptr_t)big < 2048);
+	}
+	assert_int_equal(mg_arena_bytes(&a), 8192);
+	assert_int_equal(mg_arena_live(&a), 8192 - 64);
+	assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 12288);
+	mg_arena_release(&a);
+	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
+}
+
 static void
 test_large(void **state)
 {
-	static const size_t sizes[] = {2049,  3000,	4096,	 4097,
-				       8192,  65536,	100000,	 (1ul << 20) - 1,
-				       1ul << 20, (1ul << 20) + 1, LARGE_MAX};
+	static const size_t sizes[] = {2049,	  3000,
+				       4096,	  4097,
+				       8192,	  65536,
+				       100000,	  (1ul << 20) - 1,
+				       1ul << 20, (1ul << 20) + 1,
+				       LARGE_MAX};
 	const size_t n = MG_ARRAY_SIZE(sizes);
 	size_t base = mg_pools_bytes_in_use(pools, 0), live = 0, before, i;
 	struct mg_arena a;
@@ -277,7 +318,8 @@ test_large(void **state)
 		alloc_block(&a, &blocks[i], sizes[i], i);
 		live += block_size(sizes[i]);
 		assert_int_equal(mg_arena_live(&a), live);
-		assert_true(mg_arena_bytes(&a) - before >= block_size(sizes[i]));
+		assert_true(mg_arena_bytes(&a) - before >=
+			    block_size(sizes[i]));
 		check_owned(pools, base, &a);
 	}
 	for (i = 0; i < n; i++)
@@ -524,9 +566,13 @@ test_enomem_directory(void **state)
 	alloc_block(&a, &blocks[n++], 4096, 1);
 	alloc_block(&a, &blocks[n++], 4096, 2);
 	assert_int_equal(mg_arena_ranges(&a, NULL, 0), 513);
+	/* Small blocks after the failures still come from owned slabs. */
+	for (i = 0; i < 300; i++)
+		alloc_block(&a, &blocks[n++], 16 + i % 200, i);
 	check_owned(p, base, &a);
 	for (i = 0; i < n; i++)
 		check_fill(&blocks[i]);
+	check_ranges(&a, blocks, n);
 	mg_arena_release(&a);
 	assert_int_equal(mg_pools_bytes_in_use(p, 0), base);
 	mg_pools_destroy(p);
@@ -539,6 +585,7 @@ main(void)
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_einval),
 		cmocka_unit_test(test_small),
+		cmocka_unit_test(test_small_no_waste),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_zalloc),
 		cmocka_unit_test(test_random_release),
