@@ -35,6 +35,10 @@
  * (every batch is in the ring or unreturned) it takes an *overflow* batch from
  * the page pool and queues it.  Overflow batches never travel: once the
  * channel has room, their records are copied into a channel batch.  A SEND
+ * takes a channel batch only while nothing is queued for that destination,
+ * so a queued channel batch is always at the head: otherwise the channel's
+ * batches could all sit queued behind an overflow batch that then finds
+ * none to be copied into (a self-deadlock the tiny-ring tests caught).  A SEND
  * with anything queued is *congested*; a scheduled node whose output reaches
  * a congested SEND (through flat-maps) does no new work that round, so only
  * one round's output can ever be queued per node.  Sources therefore throttle
@@ -134,7 +138,7 @@ struct sort_pair {
 /* A move this worker takes part in, learned from the routing table. */
 struct pending_move {
 	uint64_t id, time;
-	uint32_t bin;
+	uint32_t bin, to;
 	struct mg_step_ctl *step;
 };
 
@@ -161,6 +165,12 @@ struct stateful_inst {
 	struct move_list in, out;
 	uint64_t last_move_id;   /* moves up to it are in `in`/`out` or done */
 	bool acquired;           /* something arrived: reprocess deferred */
+	/* copy mode: serialized bins per peer, out and in */
+	struct vbuf *ser;        /* [W] bytes to send to each worker */
+	size_t *sent;            /* [W] bytes of ser[w] already sent */
+	struct vbuf *reasm;      /* [W] bytes received from each worker */
+	size_t *parsed;          /* [W] bytes of reasm[w] already rebuilt */
+	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
 } MG_CACHE_ALIGNED;
 
 struct node {
@@ -197,6 +207,7 @@ struct node {
 			struct mg_mesh *mesh[2];
 			struct bin **bins;       /* [nbins], holder-written */
 			_Atomic uint64_t *token; /* [nbins] last move released */
+			struct mg_mesh *state;   /* copy mode: serialized bins */
 		} st;
 	} u;
 	union {
@@ -270,6 +281,7 @@ int mg__stateful_init(struct node *n);
 void mg__stateful_fini(struct node *n);
 void mg__stateful_step(struct node *n, struct worker *wk);
 int mg__stateful_prefill(struct node *n, struct worker *wk);
+int mg__stateful_copy_init(struct node *n);
 size_t mg__stateful_bytes(const struct node *n);
 
 /* ---- report.c ---------------------------------------------------------- */

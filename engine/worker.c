@@ -203,7 +203,10 @@ static void send_record(struct node *n, struct worker *wk, uint64_t time,
 			push_or_queue(s, ch, d);
 		else if (b) /* unused: reuse it for this time */
 			goto stamp;
-		b = mg_channel_batch_get_spsc(ch);
+		/* Channel batches only while nothing is queued: a channel
+		 * batch queued behind an overflow batch could leave the
+		 * overflow head no channel batch to be copied into. */
+		b = s->q[d].head ? NULL : mg_channel_batch_get_spsc(ch);
 		if (!b)
 			b = overflow_get(s, wk, ch);
 		if (!b)
