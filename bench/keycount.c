@@ -46,6 +46,7 @@ struct opts {
 	enum mg_strategy strategy;
 	enum mg_mode mode;
 	double migrate_at;      /* seconds; 0 = duration / 3 */
+	double warmup;          /* seconds excluded from whole-run latency */
 	uint64_t gap;           /* epochs between steps */
 };
 
@@ -80,6 +81,8 @@ struct bench {
 	unsigned nwin;
 	struct mig_record mig[MAX_MIGRATIONS];
 	unsigned nmig;
+	uint64_t *by_bin_off;  /* prefill: keys of bin b are */
+	uint64_t *by_bin;      /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
 };
 
 static uint64_t mix64(uint64_t z)
@@ -162,24 +165,52 @@ static void count_array(void *ctx, struct mg_bin_call *c,
 	}
 }
 
+/* Group the keys by bin (native: by worker) with a counting sort, once,
+ * so that prefilling a bin visits only its keys. */
+static void group_keys(struct bench *b)
+{
+	uint64_t groups = b->o.backend == NATIVE ? b->o.workers : 1ull << b->k;
+	uint64_t *pos, key, g;
+	struct rec r;
+
+	b->by_bin_off = calloc(groups + 1, sizeof(uint64_t));
+	b->by_bin = malloc(sizeof(uint64_t) * b->o.domain);
+	pos = calloc(groups, sizeof(uint64_t));
+	if (!b->by_bin_off || !b->by_bin || !pos) {
+		fprintf(stderr, "keycount: out of memory grouping keys\n");
+		exit(1);
+	}
+	for (key = 0; key < b->o.domain; key++) {
+		r.key = key;
+		g = b->o.backend == NATIVE ? hash_kv(NULL, &r) % groups
+					   : mg_bin_of(hash_kv(NULL, &r), b->k);
+		b->by_bin_off[g + 1]++;
+	}
+	for (g = 0; g < groups; g++) {
+		b->by_bin_off[g + 1] += b->by_bin_off[g];
+		pos[g] = b->by_bin_off[g];
+	}
+	for (key = 0; key < b->o.domain; key++) {
+		r.key = key;
+		g = b->o.backend == NATIVE ? hash_kv(NULL, &r) % groups
+					   : mg_bin_of(hash_kv(NULL, &r), b->k);
+		b->by_bin[pos[g]++] = key;
+	}
+	free(pos);
+}
+
 /* Prefill: every key of the bin present with count 0 (outputs unchanged). */
 static int prefill_kv(void *ctx, struct mg_bin_call *c)
 {
 	const struct bench *b = ctx;
 	struct root *root = c->state;
-	unsigned W = (unsigned)b->o.workers;
-	struct rec r;
+	uint64_t i;
 	void *v;
 	int err;
 
 	mg_map_init(&root->map, sizeof(uint64_t));
-	for (r.key = 0; r.key < b->o.domain; r.key++) {
-		uint64_t h = hash_kv(NULL, &r);
-
-		if (b->o.backend == NATIVE ? h % W != c->bin
-					   : mg_bin_of(h, b->k) != c->bin)
-			continue;
-		err = mg_map_upsert(&root->map, c->arena, r.key, &v);
+	for (i = b->by_bin_off[c->bin]; i < b->by_bin_off[c->bin + 1]; i++) {
+		err = mg_map_upsert(&root->map, c->arena, b->by_bin[i], &v);
 		if (err < 0)
 			return err;
 	}
@@ -201,6 +232,33 @@ static int prefill_array(void *ctx, struct mg_bin_call *c)
 			return err;
 	}
 	return 0;
+}
+
+/* Copy mode: a bin travels as its map or array. */
+static int serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	const struct bench *b = ctx;
+	const struct root *root = c->state;
+
+	if (b->o.backend == ARRAY)
+		return root->arr.value_size ? mg_array_write(&root->arr, w)
+					    : mg_write(w, &(uint64_t){ 0 }, 8);
+	return root->map.value_size ? mg_map_write(&root->map, w)
+				    : mg_write(w, &(uint64_t){ 0 }, 8);
+}
+
+static int deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
+{
+	const struct bench *b = ctx;
+	struct root *root = c->state;
+
+	if (b->o.backend == ARRAY) {
+		mg_array_init(&root->arr, (b->o.domain >> b->k) + 1,
+			      sizeof(uint64_t));
+		return mg_array_read(&root->arr, c->arena, r);
+	}
+	mg_map_init(&root->map, sizeof(uint64_t));
+	return mg_map_read(&root->map, c->arena, r);
 }
 
 static void fingerprint(struct bench *b, int which, unsigned worker,
@@ -313,6 +371,8 @@ static void usage(FILE *f)
 		"                     and rebuild them as Megaphone does (default handoff)\n"
 		"  --migrate-at S     seconds into the run (default duration / 3)\n"
 		"  --gap N            epochs between fluid/batched steps (default 0)\n"
+		"  --warmup S         seconds left out of the whole-run latency and the\n"
+		"                     steady-state figures (default 1)\n"
 		"  --validate         compare every timestamp's output with a reference\n"
 		"                     operator (native; kv for --backend native)\n"
 		"  --help             this text\n"
@@ -341,6 +401,7 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "mode", required_argument, NULL, 'M' },
 		{ "migrate-at", required_argument, NULL, 'A' },
 		{ "gap", required_argument, NULL, 'g' },
+		{ "warmup", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -349,7 +410,8 @@ static void parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){ .workers = 2, .rate = 1000000, .duration = 10,
 			    .domain = 1000000, .bins_log2 = 12, .epoch_us = 1000,
-			    .seed = 1, .ring = 64, .batch = 256, .backend = KV };
+			    .seed = 1, .ring = 64, .batch = 256, .backend = KV,
+			    .warmup = 1 };
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'w':
@@ -435,6 +497,10 @@ static void parse(int argc, char **argv, struct opts *o)
 			if (bench_parse_u64(optarg, 0, 1000000, &o->gap))
 				bench_bad_usage(p, "bad --gap '%s'", optarg);
 			break;
+		case 'W':
+			if (bench_parse_double(optarg, 0, 86400, &o->warmup))
+				bench_bad_usage(p, "bad --warmup '%s'", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -448,6 +514,8 @@ static void parse(int argc, char **argv, struct opts *o)
 		o->migrate_at = o->duration / 3;
 	if (o->migration && o->backend == NATIVE)
 		bench_bad_usage(p, "the native backend has no bins to migrate");
+	if (o->warmup >= o->duration)
+		bench_bad_usage(p, "--warmup must be below --duration");
 	if (o->migration && 2 * o->migrate_at >= o->duration)
 		bench_bad_usage(p, "--migrate-at must be below duration / 2");
 }
@@ -467,12 +535,17 @@ static int add_counter(struct mg_dataflow *df, struct bench *b,
 		.fn = be == ARRAY ? count_array : count_kv,
 		.ctx = b,
 		.native = be == NATIVE,
-		.prefill = !b->o.prefill ? NULL
+		.serialize = serialize,
+		.deserialize = deserialize,
+		/* only the measured operator: keys are grouped for it */
+		.prefill = !b->o.prefill || be != b->o.backend ? NULL
 			   : be == ARRAY ? prefill_array : prefill_kv,
 	};
 	int err = mg_stateful(df, &sc, out);
 
-	return err ? err : mg_sink(df, *out, sink, b);
+	if (err || !b->o.validate)
+		return err;
+	return mg_sink(df, *out, sink, b);
 }
 
 static void die(const char *what, int err)
@@ -613,9 +686,9 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 			max / 1e3, p99 / 1e3, (unsigned long long)rss,
 			p->done ? "true" : "false");
 	}
-	/* steady: past the first second, overlapping no migration */
+	/* steady: past the warm-up, overlapping no migration */
 	for (i = 0; i < b->nwin; i++) {
-		bool quiet = b->win[i].t_s > 1.0;
+		bool quiet = b->win[i].t_s - 0.25 >= b->o.warmup;
 
 		for (k = 0; k < b->nmig && quiet; k++)
 			quiet = !overlaps(&b->win[i], b->mig[k].p.start_ns / 1e9,
@@ -673,6 +746,7 @@ int main(int argc, char **argv)
 	dc.ring_capacity = (uint32_t)b.o.ring;
 	dc.batch_records = (uint32_t)b.o.batch;
 	dc.mode = b.o.mode;
+	dc.warmup_ns = (uint64_t)(b.o.warmup * 1e9);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
 		die("cannot create the dataflow (more workers than CPUs?)", err);
@@ -700,6 +774,8 @@ int main(int argc, char **argv)
 		(unsigned long long)b.o.domain, (double)b.o.rate, b.o.duration,
 		b.o.prefill ? ", prefilled" : "",
 		b.o.validate ? ", validating" : "");
+	if (b.o.prefill && b.o.backend != ARRAY)
+		group_keys(&b);
 	b.win = calloc(MAX_WINDOWS, sizeof(*b.win));
 	if (!b.win)
 		die("windows", -ENOMEM);
@@ -750,5 +826,7 @@ int main(int argc, char **argv)
 	free(b.fp[0]);
 	free(b.fp[1]);
 	free(b.win);
+	free(b.by_bin_off);
+	free(b.by_bin);
 	return ok ? 0 : 1;
 }

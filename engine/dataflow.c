@@ -387,6 +387,9 @@ int mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
 	if (cfg->out_record_size == 0 || cfg->state_size > STATE_MAX ||
 	    cfg->timer_record_size > 1024)
 		return -EINVAL;
+	if (df->cfg.mode == MG_COPY && !cfg->native &&
+	    (!cfg->serialize || !cfg->deserialize))
+		return -EINVAL; /* copy mode needs to serialize the bins */
 	for (i = 0; i < cfg->ninputs; i++)
 		if (!stream_ok(df, (struct stream *)cfg->in[i]) ||
 		    !cfg->hash[i] ||
@@ -405,6 +408,8 @@ int mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
 			return err; /* n stays in the graph, unusable: destroy */
 	}
 	err = mg__stateful_init(n);
+	if (!err && df->cfg.mode == MG_COPY && !cfg->native)
+		err = mg__stateful_copy_init(n);
 	if (err)
 		return err;
 	*out = (struct mg_stream *)n->out;

@@ -40,6 +40,7 @@
 
 #include "numa/mg_numa.h"
 #include "queues/mg_ring.h"
+#include "migration/mg_copy.h"
 #include "migration/mg_migration.h"
 #include "migration/mg_plan.h"
 #include "migration/mg_state.h"
@@ -73,6 +74,8 @@ struct mg_dataflow_config {
 				    rate-limited) */
 	size_t pool_reserve;     /* virtual bytes per pool class, 0 = default */
 	uint64_t window_ns;      /* latency window, default 250 ms */
+	uint64_t warmup_ns;      /* whole-run latency ignores timestamps
+				    completed before this; windows keep all */
 };
 
 /*
@@ -181,6 +184,15 @@ struct mg_stateful_config {
 	 * (native: every worker's state) by its owner before the clock starts,
 	 * with time 0 and no records; may not emit.  Return 0 or -errno. */
 	int (*prefill)(void *ctx, struct mg_bin_call *call);
+	/* Copy mode only (required there): write the bin's root state and
+	 * containers to @w / rebuild them from @r into the fresh bin of
+	 * @call (zeroed root state, empty arena).  Timers are moved by the
+	 * engine.  Use mg_write/mg_read and the container serializers of
+	 * migration/mg_copy.h.  Return 0 or -errno. */
+	int (*serialize)(void *ctx, struct mg_bin_call *call,
+			 struct mg_writer *w);
+	int (*deserialize)(void *ctx, struct mg_bin_call *call,
+			   struct mg_reader *r);
 };
 
 /* A stateful operator.  Return: 0; -EINVAL; -ENOMEM. */

@@ -68,7 +68,8 @@ void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
 			uint64_t hi, uint64_t n)
 {
 	mg__latency_advance(wk, now);
-	mg__hist_add_range(&wk->whole, lo, hi, n);
+	if (now >= wk->df->cfg.warmup_ns)
+		mg__hist_add_range(&wk->whole, lo, hi, n);
 	if (!wk->windows_lost)
 		mg__hist_add_range(&wk->win[wk->window % WIN_RING], lo, hi, n);
 }

@@ -65,10 +65,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine/engine_pvt.h"
 
 #define LOG_RESERVE (4ull << 30)
+#define COPY_RESERVE (16ull << 30)
+#define STATE_REC 1024u            /* bytes per state-mesh record */
+#define STATE_PAYLOAD (STATE_REC - 8u)
+#define STATE_BATCH 64u            /* records per state batch */
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS 16
 
@@ -87,6 +92,8 @@ struct call_ctx {
 	struct stateful_inst *si;
 	uint64_t bin_id;
 };
+
+static void copy_fini(struct node *n);
 
 static size_t entry_stride(uint32_t record_size)
 {
@@ -162,6 +169,8 @@ void mg__stateful_fini(struct node *n)
 	if (n->u.st.bins)
 		for (b = 0; b < nbins; b++)
 			bin_free(n->u.st.bins[b]);
+	if (n->u.st.state && n->inst.st)
+		copy_fini(n);
 	free(n->u.st.bins);
 	free(n->u.st.token);
 	if (!n->inst.st)
@@ -325,7 +334,8 @@ static int list_add(struct move_list *l, const struct mg_route_move *m)
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n++] = (struct pending_move){ m->id, m->time, m->bin, m->step };
+	l->v[l->n++] = (struct pending_move){ m->id, m->time, m->bin, m->to,
+					      m->step };
 	return 0;
 }
 
@@ -433,8 +443,262 @@ static void acquire_moves(struct node *n, struct worker *wk,
 	}
 }
 
+/* ---- copy mode ------------------------------------------------------------------- */
+
+/*
+ * COPY MODE (the Megaphone baseline): at the point where a handoff would
+ * release b, A serializes it instead -- a header {move id, bytes, bin}, the
+ * user's serialize() output, then its timers -- into ser[B], frees the bin,
+ * and streams ser[B] through the state mesh in STATE_PAYLOAD pieces as the
+ * ring allows.  B appends what arrives to reasm[A] (a sender's bins come in
+ * order), rebuilds every complete bin in a fresh arena on its own node and
+ * then marks the move arrived in token[b] (written by B only in this mode),
+ * where acquire_moves() finds it as it finds a released bin.  The cost is
+ * proportional to the bytes moved, and the bytes in flight are memory.
+ */
+
+struct state_rec {
+	uint32_t len;
+	uint32_t src;
+	unsigned char payload[STATE_PAYLOAD];
+};
+_Static_assert(sizeof(struct state_rec) == STATE_REC, "state record");
+
+struct copy_hdr {
+	uint64_t move_id;
+	uint64_t bytes;   /* serialized bytes after the header */
+	uint32_t bin;
+	uint32_t empty;   /* the bin never held state */
+};
+
+static bool copy_mode(const struct node *n)
+{
+	return n->u.st.state != NULL;
+}
+
+int mg__stateful_copy_init(struct node *n)
+{
+	struct mg_dataflow *df = n->df;
+	unsigned W = df->cfg.workers, w, p;
+	struct mg_channel_config cc = {
+		.record_size = STATE_REC,
+		.batch_records = STATE_BATCH,
+		.capacity = df->cfg.ring_capacity,
+	};
+	int err;
+
+	err = mg_mesh_create(&n->u.st.state, df->pools, W, df->node_of, &cc);
+	for (w = 0; w < W && !err; w++) {
+		struct stateful_inst *si = &n->inst.st[w];
+
+		si->ser = calloc(W, sizeof(*si->ser));
+		si->reasm = calloc(W, sizeof(*si->reasm));
+		si->sent = calloc(W, sizeof(*si->sent));
+		si->parsed = calloc(W, sizeof(*si->parsed));
+		si->state_held = calloc(W, sizeof(*si->state_held));
+		if (!si->ser || !si->reasm || !si->sent || !si->parsed ||
+		    !si->state_held)
+			return -ENOMEM;
+		for (p = 0; p < W && !err; p++) {
+			err = mg__vbuf_init(&si->ser[p], COPY_RESERVE);
+			if (!err)
+				err = mg__vbuf_init(&si->reasm[p], COPY_RESERVE);
+		}
+	}
+	return err;
+}
+
+static void copy_fini(struct node *n)
+{
+	unsigned W = n->df->cfg.workers, w, p;
+
+	mg_mesh_destroy(n->u.st.state);
+	for (w = 0; w < W; w++) {
+		struct stateful_inst *si = &n->inst.st[w];
+
+		for (p = 0; p < W && si->ser; p++) {
+			mg__vbuf_free(&si->ser[p]);
+			mg__vbuf_free(&si->reasm[p]);
+		}
+		free(si->ser);
+		free(si->reasm);
+		free(si->sent);
+		free(si->parsed);
+		free(si->state_held);
+	}
+}
+
+/* Give a drained buffer's pages back: the copy's memory is transient. */
+static void vbuf_reset(struct vbuf *v)
+{
+	if (v->len > (64u << 20))
+		madvise(v->base, v->len, MADV_DONTNEED);
+	v->len = 0;
+}
+
+/* A: serialize bin m->bin for m->to and discard it. */
+static void copy_release(struct node *n, struct worker *wk,
+			 struct stateful_inst *si, const struct pending_move *m)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct vbuf *v = &si->ser[m->to];
+	struct bin *b = n->u.st.bins[m->bin];
+	struct copy_hdr h = { m->id, 0, m->bin, b == NULL };
+	struct mg_writer wr;
+	int err = 0;
+
+	if (!mg__vbuf_room(v, sizeof(h))) {
+		mg__set_error(n->df, -ENOMEM);
+		return;
+	}
+	wr = (struct mg_writer){ v->base + v->len + sizeof(h), 0,
+				 v->reserved - v->len - sizeof(h) };
+	if (b) {
+		struct call_ctx cc = {
+			.pub = { .time = m->time, .bin = m->bin,
+				 .worker = wk->w, .state = b->state,
+				 .arena = &b->arena },
+			.bin = b, .si = si, .bin_id = m->bin,
+		};
+
+		err = c->serialize(c->ctx, &cc.pub, &wr);
+		if (!err)
+			err = mg_timers_write_drain(&b->timers, &wr);
+		bin_free(b);
+		n->u.st.bins[m->bin] = NULL;
+	}
+	if (err) {
+		mg__set_error(n->df, err);
+		return;
+	}
+	h.bytes = wr.len;
+	memcpy(v->base + v->len, &h, sizeof(h));
+	v->len += sizeof(h) + wr.len;
+}
+
+/* A: stream serialized bytes to every peer as far as the rings allow. */
+static void copy_send(struct node *n, struct worker *wk,
+		      struct stateful_inst *si)
+{
+	unsigned W = n->df->cfg.workers, d;
+
+	for (d = 0; d < W; d++) {
+		struct mg_channel *ch = mg_mesh_channel(n->u.st.state, wk->w, d);
+		struct vbuf *v = &si->ser[d];
+
+		while (si->state_held[d] || si->sent[d] < v->len) {
+			struct mg_batch *b = si->state_held[d];
+
+			if (!b) {
+				b = mg_channel_batch_get_spsc(ch);
+				if (!b)
+					break;
+				b->time = 0;
+				while (b->count < b->capacity &&
+				       si->sent[d] < v->len) {
+					struct state_rec *r =
+						mg_batch_record(b, b->count++);
+					size_t k = v->len - si->sent[d];
+
+					r->len = (uint32_t)(k < STATE_PAYLOAD ?
+							    k : STATE_PAYLOAD);
+					r->src = wk->w;
+					memcpy(r->payload, v->base + si->sent[d],
+					       r->len);
+					si->sent[d] += r->len;
+				}
+			}
+			si->state_held[d] = NULL;
+			if (!mg_channel_push_spsc(ch, b)) {
+				si->state_held[d] = b;
+				break;
+			}
+			wk->round_work += b->count;
+		}
+		if (si->sent[d] && si->sent[d] == v->len) {
+			vbuf_reset(v);
+			si->sent[d] = 0;
+		}
+	}
+}
+
+/* B: take what arrived and rebuild every complete bin. */
+static void copy_receive(struct node *n, struct worker *wk,
+			 struct stateful_inst *si)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	unsigned W = n->df->cfg.workers, i, j, got, p;
+	struct mg_batch *b[RECV_BURST];
+
+	while ((got = mg_mesh_recv_burst_spsc(n->u.st.state, wk->w, b,
+					      RECV_BURST))) {
+		for (i = 0; i < got; i++) {
+			for (j = 0; j < b[i]->count; j++) {
+				const struct state_rec *r =
+					mg_batch_record(b[i], j);
+				struct vbuf *v = &si->reasm[r->src];
+
+				if (!mg__vbuf_room(v, r->len)) {
+					mg__set_error(n->df, -ENOMEM);
+					break;
+				}
+				memcpy(v->base + v->len, r->payload, r->len);
+				v->len += r->len;
+			}
+			wk->round_work += b[i]->count;
+			mg_batch_put_spsc(b[i]);
+		}
+	}
+	for (p = 0; p < W; p++) {
+		struct vbuf *v = &si->reasm[p];
+		struct copy_hdr h;
+
+		while (v->len - si->parsed[p] >= sizeof(h)) {
+			struct mg_reader rd;
+			struct bin *bn = NULL;
+			int err = 0;
+
+			memcpy(&h, v->base + si->parsed[p], sizeof(h));
+			if (v->len - si->parsed[p] - sizeof(h) < h.bytes)
+				break; /* the rest is still on its way */
+			rd = (struct mg_reader){
+				v->base + si->parsed[p] + sizeof(h), h.bytes, 0 };
+			if (!h.empty) {
+				bn = bin_create(n, wk->node);
+				err = bn ? 0 : -ENOMEM;
+			}
+			if (bn) {
+				struct call_ctx cc = {
+					.pub = { .bin = h.bin, .worker = wk->w,
+						 .state = bn->state,
+						 .arena = &bn->arena },
+					.bin = bn, .si = si, .bin_id = h.bin,
+				};
+
+				err = c->deserialize(c->ctx, &cc.pub, &rd);
+				if (!err)
+					err = mg_timers_read(&bn->timers,
+							     &bn->arena, &rd);
+			}
+			if (err)
+				mg__set_error(n->df, err);
+			n->u.st.bins[h.bin] = bn;
+			/* Only this worker reads the token in copy mode; the
+			 * bytes themselves came through the channel. */
+			atomic_store_explicit(&n->u.st.token[h.bin], h.move_id,
+					      memory_order_relaxed);
+			si->parsed[p] += sizeof(h) + h.bytes;
+		}
+		if (si->parsed[p] && si->parsed[p] == v->len) {
+			vbuf_reset(v);
+			si->parsed[p] = 0;
+		}
+	}
+}
+
 /* Hand over every outgoing bin whose records before the move are done. */
-static void release_moves(struct node *n, struct stateful_inst *si)
+static void release_moves(struct node *n, struct worker *wk,
+			  struct stateful_inst *si)
 {
 	uint32_t i = 0;
 
@@ -446,9 +710,12 @@ static void release_moves(struct node *n, struct stateful_inst *si)
 			continue;
 		}
 		set_bit(si->held, m->bin, false);
-		/* ORDER(R7): pairs with A7 in acquire_moves(). */
-		atomic_store_explicit(&n->u.st.token[m->bin], m->id,
-				      memory_order_release);
+		if (copy_mode(n))
+			copy_release(n, wk, si, m);
+		else
+			/* ORDER(R7): pairs with A7 in acquire_moves(). */
+			atomic_store_explicit(&n->u.st.token[m->bin], m->id,
+					      memory_order_release);
 		list_remove(&si->out, i);
 	}
 }
@@ -736,6 +1003,8 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 		/* after receiving: see the essay, step 0 */
 		if (learn_moves(n, wk, si))
 			mg__set_error(n->df, -ENOMEM);
+		if (copy_mode(n))
+			copy_receive(n, wk, si);
 		if (si->in.n)
 			acquire_moves(n, wk, si);
 	}
@@ -745,7 +1014,9 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 		si->processed_upto = f;
 	}
 	if (si->out.n)
-		release_moves(n, si);
+		release_moves(n, wk, si);
+	if (copy_mode(n))
+		copy_send(n, wk, si);
 	fi = si->in.n ? awaited_time(si) : MG_TIME_MAX;
 	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
 }
