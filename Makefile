@@ -37,7 +37,7 @@ endif
 PKGS      := ck liburcu-qsbr liburcu-cds numa
 TEST_PKGS := cmocka
 DEB_PKGS  := build-essential pkg-config libck-dev liburcu-dev libnuma-dev numactl \
-             libcmocka-dev gnuplot-nox
+             libcmocka-dev gnuplot-nox jq
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wundef -Wstrict-prototypes \
         -Wmissing-prototypes -Wcast-align -Wwrite-strings -Wformat=2 -Wvla \

@@ -589,13 +589,15 @@ static void migrate_once(struct mg_dataflow *df, struct bench *b,
 	if (b->nmig < MAX_MIGRATIONS) {
 		b->mig[b->nmig].what = what;
 		mg_migration_progress(m, &b->mig[b->nmig].p);
-		fprintf(stderr, "keycount: %s migration (%s) of %u bins in %u "
-			"steps: %.2f ms from epoch %llu\n", what,
-			b->o.mode == MG_COPY ? "copy" : "handoff",
-			b->mig[b->nmig].p.bins_moved, b->mig[b->nmig].p.steps,
-			(double)(b->mig[b->nmig].p.end_ns -
-				 b->mig[b->nmig].p.start_ns) / 1e6,
-			(unsigned long long)b->mig[b->nmig].p.first_time);
+		if (b->mig[b->nmig].p.done)
+			fprintf(stderr, "keycount: %s migration (%s) of %u bins "
+				"in %u steps: %.2f ms from epoch %llu\n", what,
+				b->o.mode == MG_COPY ? "copy" : "handoff",
+				b->mig[b->nmig].p.bins_moved,
+				b->mig[b->nmig].p.steps,
+				(double)(b->mig[b->nmig].p.end_ns -
+					 b->mig[b->nmig].p.start_ns) / 1e6,
+				(unsigned long long)b->mig[b->nmig].p.first_time);
 		b->nmig++;
 	}
 }
@@ -666,7 +668,9 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 			       b->o.mode == MG_COPY ? "copy" : "handoff");
 	for (k = 0; k < b->nmig; k++) {
 		const struct mg_migration_progress *p = &b->mig[k].p;
-		double a = p->start_ns / 1e9, z = p->end_ns / 1e9;
+		double a = p->start_ns / 1e9;
+		/* unfinished: it overlaps everything after its start */
+		double z = p->done ? p->end_ns / 1e9 : 1e30;
 		uint64_t p99 = 0, max = 0, rss = 0;
 
 		for (i = 0; i < b->nwin; i++)
@@ -681,7 +685,8 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 			"\"steps\":%u,\"bins_moved\":%u,\"bytes_moved\":%llu,"
 			"\"max_latency_us\":%.1f,\"p99_latency_us\":%.1f,"
 			"\"rss_peak_bytes\":%llu,\"done\":%s}",
-			k ? "," : "", b->mig[k].what, a, (z - a) * 1e3, p->steps,
+			k ? "," : "", b->mig[k].what, a,
+			p->done ? (z - a) * 1e3 : -1.0, p->steps,
 			p->bins_moved, (unsigned long long)p->bytes_moved,
 			max / 1e3, p99 / 1e3, (unsigned long long)rss,
 			p->done ? "true" : "false");
@@ -692,7 +697,8 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 
 		for (k = 0; k < b->nmig && quiet; k++)
 			quiet = !overlaps(&b->win[i], b->mig[k].p.start_ns / 1e9,
-					  b->mig[k].p.end_ns / 1e9);
+					  b->mig[k].p.done ?
+					  b->mig[k].p.end_ns / 1e9 : 1e30);
 		if (!quiet || !b->win[i].count)
 			continue;
 		st_p99 = b->win[i].p99 > st_p99 ? b->win[i].p99 : st_p99;
@@ -810,6 +816,22 @@ int main(int argc, char **argv)
 	if (b.o.migration)
 		report_migrations(&b, json, sizeof(json));
 	puts(json);
+	if (b.o.out && b.nmig) { /* marks for bench/plot */
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/migrations.txt", b.o.out);
+		f = fopen(path, "w");
+		for (unsigned k = 0; f && k < b.nmig; k++) {
+			double a = b.mig[k].p.start_ns / 1e9;
+			double z = b.mig[k].p.end_ns / 1e9;
+
+			/* at least a visible sliver on a seconds axis */
+			fprintf(f, "%.4f %.4f %s\n", a, z > a + 0.02 ? z : a + 0.02,
+				b.mig[k].what);
+		}
+		if (f)
+			fclose(f);
+	}
 	if (b.o.out) {
 		FILE *f;
 

@@ -147,9 +147,25 @@ struct move_list {
 	uint32_t n, cap;
 };
 
+/*
+ * One input's received entries { time, bin, record }, by time: bucket[t % NB]
+ * holds the entries of time t for t in the window [processed_upto,
+ * processed_upto + NB); `far` holds later times (its earliest is far_min);
+ * `defer` holds due entries of bins awaiting acquisition.  Finding the due
+ * work never touches entries that are not due, so a backlog of future
+ * entries (a worker far behind under overload) costs nothing per pass.
+ */
+#define TLOG_BUCKETS 16
+struct tlog {
+	struct vbuf bucket[TLOG_BUCKETS];
+	struct vbuf far, far_next;
+	struct vbuf defer, defer_next;
+	uint64_t far_min;
+	bool far_collected;  /* this pass took far's due entries */
+};
+
 struct stateful_inst {
-	struct vbuf log[2][2];   /* per input: active and spare log */
-	unsigned active[2];
+	struct tlog log[2];      /* per input */
 	struct vbuf pairs, tmp;  /* sort keys of due entries */
 	struct vbuf gather[2];   /* one call's records per input */
 	struct vbuf timers;      /* one call's due timers */

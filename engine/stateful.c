@@ -69,13 +69,15 @@
 
 #include "engine/engine_pvt.h"
 
-#define LOG_RESERVE (4ull << 30)
+#define LOG_RESERVE (2ull << 30)  /* per time bucket */
+#define FAR_RESERVE (8ull << 30)
 #define COPY_RESERVE (16ull << 30)
 #define STATE_REC 1024u            /* bytes per state-mesh record */
 #define STATE_PAYLOAD (STATE_REC - 8u)
 #define STATE_BATCH 64u            /* records per state batch */
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS 16
+#define PREFETCH 8                 /* sorted entries to look ahead */
 
 struct bin {
 	struct mg_arena arena;
@@ -134,9 +136,21 @@ int mg__stateful_init(struct node *n)
 				si[w].held[b / 64] |= 1ull << (b % 64);
 		}
 	for (w = 0; w < W && !err; w++) {
-		for (i = 0; i < 2 && !err; i++)
-			for (j = 0; j < 2 && !err; j++)
-				err = mg__vbuf_init(&si[w].log[i][j], LOG_RESERVE);
+		for (i = 0; i < 2 && !err; i++) {
+			struct tlog *l = &si[w].log[i];
+
+			for (j = 0; j < TLOG_BUCKETS && !err; j++)
+				err = mg__vbuf_init(&l->bucket[j], LOG_RESERVE);
+			if (!err)
+				err = mg__vbuf_init(&l->far, FAR_RESERVE);
+			if (!err)
+				err = mg__vbuf_init(&l->far_next, FAR_RESERVE);
+			if (!err)
+				err = mg__vbuf_init(&l->defer, LOG_RESERVE);
+			if (!err)
+				err = mg__vbuf_init(&l->defer_next, LOG_RESERVE);
+			l->far_min = MG_TIME_MAX;
+		}
 		if (!err)
 			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
 		if (!err)
@@ -184,8 +198,14 @@ void mg__stateful_fini(struct node *n)
 		free(si->out.v);
 		bin_free(si->native);
 		for (i = 0; i < 2; i++) {
-			for (j = 0; j < 2; j++)
-				mg__vbuf_free(&si->log[i][j]);
+			struct tlog *l = &si->log[i];
+
+			for (j = 0; j < TLOG_BUCKETS; j++)
+				mg__vbuf_free(&l->bucket[j]);
+			mg__vbuf_free(&l->far);
+			mg__vbuf_free(&l->far_next);
+			mg__vbuf_free(&l->defer);
+			mg__vbuf_free(&l->defer_next);
 			mg__vbuf_free(&si->gather[i]);
 		}
 		mg__vbuf_free(&si->pairs);
@@ -737,11 +757,20 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		     const struct mg_batch *b)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
-	struct vbuf *log = &si->log[in][si->active[in]];
+	struct tlog *l = &si->log[in];
 	uint32_t size = b->record_size, i;
 	size_t stride = entry_stride(size);
 	unsigned k = n->df->nbins_log2;
+	struct vbuf *log;
 
+	/* Everything before processed_upto arrived before its mark did. */
+	MG_ASSERT(b->time >= si->processed_upto);
+	if (b->time - si->processed_upto < TLOG_BUCKETS) {
+		log = &l->bucket[b->time % TLOG_BUCKETS];
+	} else {
+		log = &l->far;
+		l->far_min = b->time < l->far_min ? b->time : l->far_min;
+	}
 	if (!mg__vbuf_room(log, stride * b->count))
 		return -ENOMEM;
 	for (i = 0; i < b->count; i++) {
@@ -758,20 +787,25 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 
 /* ---- sorting ---------------------------------------------------------------------- */
 
-/* LSD radix sort of @n pairs on their keys, 8 bits a pass, skipping the
- * bytes every key shares.  Returns the buffer holding the result. */
+/* LSD radix sort of @n pairs on their keys, 8 bits a pass, over the bytes
+ * some key has set, skipping bytes every key shares.  Returns the buffer
+ * holding the result. */
 static struct sort_pair *radix_sort(struct sort_pair *a, struct sort_pair *t,
 				    size_t n)
 {
 	static _Thread_local size_t count[8][256];
-	unsigned d, i;
+	uint64_t any = 0;
+	unsigned d, i, nd;
 	size_t j;
 
-	memset(count, 0, sizeof(count));
 	for (j = 0; j < n; j++)
-		for (d = 0; d < 8; d++)
+		any |= a[j].key;
+	nd = any ? (unsigned)(64 - __builtin_clzll(any) + 7) / 8 : 0;
+	memset(count, 0, sizeof(count[0]) * nd);
+	for (j = 0; j < n; j++)
+		for (d = 0; d < nd; d++)
 			count[d][(a[j].key >> (8 * d)) & 0xff]++;
-	for (d = 0; d < 8; d++) {
+	for (d = 0; d < nd; d++) {
 		size_t sum = 0;
 		struct sort_pair *x;
 
@@ -794,44 +828,131 @@ static struct sort_pair *radix_sort(struct sort_pair *a, struct sort_pair *t,
 
 /* ---- processing ---------------------------------------------------------------------- */
 
-/* Split input @in's log: due entries' keys into pairs, the rest to the spare
- * log.  Returns the number of pairs added and lowers *tmin to their
- * earliest time. */
-static size_t split_log(struct node *n, struct stateful_inst *si, unsigned in,
-			uint64_t upto, uint64_t *tmin)
-{
-	struct vbuf *log = &si->log[in][si->active[in]];
-	struct vbuf *spare = &si->log[in][!si->active[in]];
-	size_t stride = entry_stride(
-		((struct stream *)n->u.st.cfg.in[in])->record_size);
-	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
-	size_t np = si->pairs.len / sizeof(*p), added = 0, off;
-
-	MG_ASSERT(spare->len == 0);
-	for (off = 0; off < log->len; off += stride) {
-		const uint64_t *e = (const uint64_t *)(const void *)(log->base + off);
-
-		if (e[0] < upto &&
-		    !(si->in.n && bit(si->awaiting, (uint32_t)e[1]))) {
-			p[np + added].key = e[0];
-			p[np + added].ref = (uint64_t)in << 63 | off;
-			added++;
-			*tmin = e[0] < *tmin ? e[0] : *tmin;
-		} else {
-			memcpy(spare->base + spare->len, e, stride);
-			spare->len += stride;
-		}
-	}
-	si->pairs.len += added * sizeof(*p);
-	return added;
-}
+/* Where a pair's entry lives: buffer slot (bucket 0..NB-1, far, defer). */
+#define SLOT_FAR TLOG_BUCKETS
+#define SLOT_DEFER (TLOG_BUCKETS + 1)
+#define REF(in, slot, off) \
+	((uint64_t)(in) << 63 | (uint64_t)(slot) << 48 | (uint64_t)(off))
 
 static const unsigned char *entry_of(const struct stateful_inst *si,
-				     const unsigned *was_active, uint64_t ref)
+				     uint64_t ref)
 {
-	unsigned in = (unsigned)(ref >> 63);
+	const struct tlog *l = &si->log[ref >> 63];
+	unsigned slot = (unsigned)(ref >> 48) & 0x7fff;
+	const struct vbuf *v = slot < TLOG_BUCKETS ? &l->bucket[slot]
+			       : slot == SLOT_FAR  ? &l->far
+						   : &l->defer;
 
-	return si->log[in][was_active[in]].base + (ref & ~(1ull << 63));
+	return v->base + (ref & ((1ull << 48) - 1));
+}
+
+/* Add the due entries of @v (all of them, or those before @upto when
+ * @check_time) as pairs; entries of bins awaiting acquisition go to
+ * l->defer_next, later ones to @later (NULL: none expected). */
+static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
+		    const struct vbuf *v, size_t stride, bool check_time,
+		    uint64_t upto, struct vbuf *later, uint64_t *later_min,
+		    uint64_t *tmin)
+{
+	struct tlog *l = &si->log[in];
+	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
+	size_t np = si->pairs.len / sizeof(*p), off;
+
+	for (off = 0; off < v->len; off += stride) {
+		const uint64_t *e = (const uint64_t *)(const void *)(v->base + off);
+		struct vbuf *to = NULL;
+
+		if (check_time && e[0] >= upto) {
+			to = later;
+			*later_min = e[0] < *later_min ? e[0] : *later_min;
+		} else if (si->in.n && bit(si->awaiting, (uint32_t)e[1])) {
+			to = &l->defer_next;
+		}
+		if (to) {
+			memcpy(to->base + to->len, e, stride);
+			to->len += stride;
+			continue;
+		}
+		p[np].key = e[0];
+		p[np].ref = REF(in, slot, off);
+		np++;
+		*tmin = e[0] < *tmin ? e[0] : *tmin;
+	}
+	si->pairs.len = np * sizeof(*p);
+}
+
+/* Gather every due entry of input @in as a pair. */
+static void collect_input(struct node *n, struct stateful_inst *si,
+			  unsigned in, uint64_t upto, uint64_t *tmin)
+{
+	struct tlog *l = &si->log[in];
+	size_t stride = entry_stride(
+		((struct stream *)n->u.st.cfg.in[in])->record_size);
+	uint64_t base = si->processed_upto, t, dummy = MG_TIME_MAX;
+
+	collect(si, in, SLOT_DEFER, &l->defer, stride, false, 0, NULL, &dummy,
+		tmin);
+	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++)
+		collect(si, in, (unsigned)(t % TLOG_BUCKETS),
+			&l->bucket[t % TLOG_BUCKETS], stride, false, 0, NULL,
+			&dummy, tmin);
+	l->far_collected = l->far_min < upto;
+	if (l->far_collected) {
+		uint64_t min = MG_TIME_MAX;
+
+		/* due entries stay referenced in far; the rest go to
+		 * far_next, which retire_input() makes the far log */
+		collect(si, in, SLOT_FAR, &l->far, stride, true, upto,
+			&l->far_next, &min, tmin);
+		l->far_min = min;
+	}
+}
+
+static void swap_vbuf(struct vbuf *a, struct vbuf *b)
+{
+	struct vbuf t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* After a pass up to @upto: empty what was consumed and fill the buckets of
+ * the new window [upto, upto + NB) from the far log. */
+static void retire_input(struct node *n, struct stateful_inst *si,
+			 unsigned in, uint64_t upto)
+{
+	struct tlog *l = &si->log[in];
+	size_t stride = entry_stride(
+		((struct stream *)n->u.st.cfg.in[in])->record_size);
+	uint64_t base = si->processed_upto, t, min = MG_TIME_MAX;
+	size_t off;
+
+	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++)
+		l->bucket[t % TLOG_BUCKETS].len = 0;
+	swap_vbuf(&l->defer, &l->defer_next);
+	l->defer_next.len = 0;
+	if (l->far_collected) {
+		swap_vbuf(&l->far, &l->far_next);
+		l->far_next.len = 0;
+		l->far_collected = false;
+	}
+	if (l->far_min >= upto + TLOG_BUCKETS)
+		return;
+	for (off = 0; off < l->far.len; off += stride) {
+		const uint64_t *e =
+			(const uint64_t *)(const void *)(l->far.base + off);
+		struct vbuf *to = &l->far_next;
+
+		if (e[0] - upto < TLOG_BUCKETS)
+			to = &l->bucket[e[0] % TLOG_BUCKETS];
+		else
+			min = e[0] < min ? e[0] : min;
+		memcpy(to->base + to->len, e, stride);
+		to->len += stride;
+	}
+	l->far.len = 0;
+	swap_vbuf(&l->far, &l->far_next);
+	l->far_min = min;
 }
 
 static void call_bin(struct node *n, struct worker *wk,
@@ -893,7 +1014,7 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		    uint64_t upto)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
-	unsigned k = n->df->nbins_log2, i, was[2];
+	unsigned k = n->df->nbins_log2, i;
 	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
 	struct sort_pair *p;
 	size_t np = 0, at = 0, j;
@@ -902,14 +1023,13 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		size[i] = ((struct stream *)c->in[i])->record_size;
-		np += split_log(n, si, i, upto, &tmin);
-		was[i] = si->active[i];
-		si->active[i] = !si->active[i];
+		collect_input(n, si, i, upto, &tmin);
 	}
+	np = si->pairs.len / sizeof(*p);
 	p = (struct sort_pair *)(void *)si->pairs.base;
 	for (j = 0; j < np; j++) {
 		const uint64_t *e = (const uint64_t *)(const void *)
-			entry_of(si, was, p[j].ref);
+			entry_of(si, p[j].ref);
 
 		p[j].key = (e[0] - tmin) << k | e[1];
 	}
@@ -951,6 +1071,16 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				theap_pop(si);
 				last_timer_bin = b;
 			}
+			if (!c->native && at + PREFETCH < np) {
+				/* the bin of a later run: hide its misses */
+				const struct bin *x = n->u.st.bins[
+					p[at + PREFETCH].key & bin_mask];
+
+				if (x) {
+					__builtin_prefetch(x);
+					__builtin_prefetch(x->state);
+				}
+			}
 			si->gather[0].len = si->gather[1].len = 0;
 			while (at < np && tmin + (p[at].key >> k) == t &&
 			       (p[at].key & bin_mask) == b) {
@@ -958,7 +1088,7 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				struct vbuf *g = &si->gather[in];
 
 				memcpy(g->base + g->len,
-				       entry_of(si, was, p[at].ref) + 16, size[in]);
+				       entry_of(si, p[at].ref) + 16, size[in]);
 				g->len += size[in];
 				cnt[in]++;
 				at++;
@@ -968,7 +1098,7 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		}
 	}
 	for (i = 0; i < c->ninputs; i++)
-		si->log[i][was[i]].len = 0;
+		retire_input(n, si, i, upto);
 }
 
 void mg__stateful_step(struct node *n, struct worker *wk)
