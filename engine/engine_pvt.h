@@ -150,18 +150,29 @@ struct move_list {
 /*
  * One input's received entries { time, bin, record }, by time: bucket[t % NB]
  * holds the entries of time t for t in the window [processed_upto,
- * processed_upto + NB); `far` holds later times (its earliest is far_min);
- * `defer` holds due entries of bins awaiting acquisition.  Finding the due
- * work never touches entries that are not due, so a backlog of future
- * entries (a worker far behind under overload) costs nothing per pass.
+ * processed_upto + NB); `far` holds later times as runs (a received batch is
+ * one run, all of one time) listed in `runs` sorted by time from runs_head;
+ * `defer` holds due entries of bins awaiting acquisition.  Due work and the
+ * next window's entries come off the head of `runs` in O(what is taken), so
+ * a backlog of future entries (a worker far behind under overload) costs
+ * nothing per pass.  far's data is append-only and compacted when most of
+ * it is dead.
  */
 #define TLOG_BUCKETS 16
+struct far_run {
+	uint64_t time;
+	uint64_t off;    /* in far */
+	uint64_t bytes;
+};
+
 struct tlog {
 	struct vbuf bucket[TLOG_BUCKETS];
-	struct vbuf far, far_next;
+	struct vbuf far, far_next;   /* far_next: compaction target */
+	struct vbuf runs;            /* struct far_run, by time */
+	size_t runs_head;            /* first live run */
+	size_t runs_taken;           /* due runs the current pass took */
+	size_t far_live;             /* bytes of live runs */
 	struct vbuf defer, defer_next;
-	uint64_t far_min;
-	bool far_collected;  /* this pass took far's due entries */
 };
 
 struct stateful_inst {

@@ -146,10 +146,11 @@ int mg__stateful_init(struct node *n)
 			if (!err)
 				err = mg__vbuf_init(&l->far_next, FAR_RESERVE);
 			if (!err)
+				err = mg__vbuf_init(&l->runs, SCRATCH_RESERVE);
+			if (!err)
 				err = mg__vbuf_init(&l->defer, LOG_RESERVE);
 			if (!err)
 				err = mg__vbuf_init(&l->defer_next, LOG_RESERVE);
-			l->far_min = MG_TIME_MAX;
 		}
 		if (!err)
 			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
@@ -204,6 +205,7 @@ void mg__stateful_fini(struct node *n)
 				mg__vbuf_free(&l->bucket[j]);
 			mg__vbuf_free(&l->far);
 			mg__vbuf_free(&l->far_next);
+			mg__vbuf_free(&l->runs);
 			mg__vbuf_free(&l->defer);
 			mg__vbuf_free(&l->defer_next);
 			mg__vbuf_free(&si->gather[i]);
@@ -768,8 +770,21 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 	if (b->time - si->processed_upto < TLOG_BUCKETS) {
 		log = &l->bucket[b->time % TLOG_BUCKETS];
 	} else {
+		struct far_run *r = (struct far_run *)(void *)l->runs.base;
+		size_t at = l->runs.len / sizeof(*r);
+
 		log = &l->far;
-		l->far_min = b->time < l->far_min ? b->time : l->far_min;
+		if (!mg__vbuf_room(&l->runs, sizeof(*r)) ||
+		    !mg__vbuf_room(log, stride * b->count))
+			return -ENOMEM; /* checked first: nothing changes */
+		/* insertion from the end: times mostly arrive in order */
+		while (at > l->runs_head && r[at - 1].time > b->time) {
+			r[at] = r[at - 1];
+			at--;
+		}
+		r[at] = (struct far_run){ b->time, log->len, stride * b->count };
+		l->runs.len += sizeof(*r);
+		l->far_live += stride * b->count;
 	}
 	if (!mg__vbuf_room(log, stride * b->count))
 		return -ENOMEM;
@@ -846,31 +861,22 @@ static const unsigned char *entry_of(const struct stateful_inst *si,
 	return v->base + (ref & ((1ull << 48) - 1));
 }
 
-/* Add the due entries of @v (all of them, or those before @upto when
- * @check_time) as pairs; entries of bins awaiting acquisition go to
- * l->defer_next, later ones to @later (NULL: none expected). */
+/* Add the entries of @v in [@from, @to) as pairs, except those of bins
+ * awaiting acquisition, which go to l->defer_next. */
 static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
-		    const struct vbuf *v, size_t stride, bool check_time,
-		    uint64_t upto, struct vbuf *later, uint64_t *later_min,
+		    const struct vbuf *v, size_t from, size_t to, size_t stride,
 		    uint64_t *tmin)
 {
 	struct tlog *l = &si->log[in];
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
-	for (off = 0; off < v->len; off += stride) {
+	for (off = from; off < to; off += stride) {
 		const uint64_t *e = (const uint64_t *)(const void *)(v->base + off);
-		struct vbuf *to = NULL;
 
-		if (check_time && e[0] >= upto) {
-			to = later;
-			*later_min = e[0] < *later_min ? e[0] : *later_min;
-		} else if (si->in.n && bit(si->awaiting, (uint32_t)e[1])) {
-			to = &l->defer_next;
-		}
-		if (to) {
-			memcpy(to->base + to->len, e, stride);
-			to->len += stride;
+		if (si->in.n && bit(si->awaiting, (uint32_t)e[1])) {
+			memcpy(l->defer_next.base + l->defer_next.len, e, stride);
+			l->defer_next.len += stride;
 			continue;
 		}
 		p[np].key = e[0];
@@ -881,33 +887,6 @@ static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	si->pairs.len = np * sizeof(*p);
 }
 
-/* Gather every due entry of input @in as a pair. */
-static void collect_input(struct node *n, struct stateful_inst *si,
-			  unsigned in, uint64_t upto, uint64_t *tmin)
-{
-	struct tlog *l = &si->log[in];
-	size_t stride = entry_stride(
-		((struct stream *)n->u.st.cfg.in[in])->record_size);
-	uint64_t base = si->processed_upto, t, dummy = MG_TIME_MAX;
-
-	collect(si, in, SLOT_DEFER, &l->defer, stride, false, 0, NULL, &dummy,
-		tmin);
-	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++)
-		collect(si, in, (unsigned)(t % TLOG_BUCKETS),
-			&l->bucket[t % TLOG_BUCKETS], stride, false, 0, NULL,
-			&dummy, tmin);
-	l->far_collected = l->far_min < upto;
-	if (l->far_collected) {
-		uint64_t min = MG_TIME_MAX;
-
-		/* due entries stay referenced in far; the rest go to
-		 * far_next, which retire_input() makes the far log */
-		collect(si, in, SLOT_FAR, &l->far, stride, true, upto,
-			&l->far_next, &min, tmin);
-		l->far_min = min;
-	}
-}
-
 static void swap_vbuf(struct vbuf *a, struct vbuf *b)
 {
 	struct vbuf t = *a;
@@ -916,43 +895,90 @@ static void swap_vbuf(struct vbuf *a, struct vbuf *b)
 	*b = t;
 }
 
-/* After a pass up to @upto: empty what was consumed and fill the buckets of
- * the new window [upto, upto + NB) from the far log. */
-static void retire_input(struct node *n, struct stateful_inst *si,
-			 unsigned in, uint64_t upto)
+static struct far_run *runs_of(const struct tlog *l, size_t *n)
+{
+	*n = l->runs.len / sizeof(struct far_run);
+	return (struct far_run *)(void *)l->runs.base;
+}
+
+/* Gather every due entry of input @in as a pair. */
+static void collect_input(struct node *n, struct stateful_inst *si,
+			  unsigned in, uint64_t upto, uint64_t *tmin)
 {
 	struct tlog *l = &si->log[in];
 	size_t stride = entry_stride(
 		((struct stream *)n->u.st.cfg.in[in])->record_size);
-	uint64_t base = si->processed_upto, t, min = MG_TIME_MAX;
-	size_t off;
+	uint64_t base = si->processed_upto, t;
+	size_t nr, i;
+	struct far_run *r = runs_of(l, &nr);
+
+	collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride, tmin);
+	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++) {
+		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
+
+		collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
+			stride, tmin);
+	}
+	/* due runs of the far log, when the frontier jumped past the window */
+	for (i = l->runs_head; i < nr && r[i].time < upto; i++)
+		collect(si, in, SLOT_FAR, &l->far, r[i].off,
+			r[i].off + r[i].bytes, stride, tmin);
+	l->runs_taken = i - l->runs_head;
+}
+
+/* Copy the live runs to far_next and make it the far log. */
+static void compact_far(struct tlog *l)
+{
+	size_t nr, i, k = 0;
+	struct far_run *r = runs_of(l, &nr);
+
+	l->far_next.len = 0;
+	for (i = l->runs_head; i < nr; i++, k++) {
+		memcpy(l->far_next.base + l->far_next.len, l->far.base + r[i].off,
+		       r[i].bytes);
+		r[k] = (struct far_run){ r[i].time, l->far_next.len, r[i].bytes };
+		l->far_next.len += r[i].bytes;
+	}
+	l->runs.len = k * sizeof(*r);
+	l->runs_head = 0;
+	swap_vbuf(&l->far, &l->far_next);
+	l->far_next.len = 0;
+}
+
+/* After a pass up to @upto: empty what was consumed and fill the buckets of
+ * the new window [upto, upto + NB) from the head of the far log. */
+static void retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
+{
+	struct tlog *l = &si->log[in];
+	uint64_t base = si->processed_upto, t;
+	size_t nr, i;
+	struct far_run *r = runs_of(l, &nr);
 
 	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++)
 		l->bucket[t % TLOG_BUCKETS].len = 0;
 	swap_vbuf(&l->defer, &l->defer_next);
 	l->defer_next.len = 0;
-	if (l->far_collected) {
-		swap_vbuf(&l->far, &l->far_next);
-		l->far_next.len = 0;
-		l->far_collected = false;
-	}
-	if (l->far_min >= upto + TLOG_BUCKETS)
-		return;
-	for (off = 0; off < l->far.len; off += stride) {
-		const uint64_t *e =
-			(const uint64_t *)(const void *)(l->far.base + off);
-		struct vbuf *to = &l->far_next;
+	for (i = l->runs_head; i < l->runs_head + l->runs_taken; i++)
+		l->far_live -= r[i].bytes;
+	l->runs_head += l->runs_taken;
+	l->runs_taken = 0;
+	for (; l->runs_head < nr && r[l->runs_head].time - upto < TLOG_BUCKETS;
+	     l->runs_head++) {
+		const struct far_run *x = &r[l->runs_head];
+		struct vbuf *to = &l->bucket[x->time % TLOG_BUCKETS];
 
-		if (e[0] - upto < TLOG_BUCKETS)
-			to = &l->bucket[e[0] % TLOG_BUCKETS];
-		else
-			min = e[0] < min ? e[0] : min;
-		memcpy(to->base + to->len, e, stride);
-		to->len += stride;
+		memcpy(to->base + to->len, l->far.base + x->off, x->bytes);
+		to->len += x->bytes;
+		l->far_live -= x->bytes;
 	}
-	l->far.len = 0;
-	swap_vbuf(&l->far, &l->far_next);
-	l->far_min = min;
+	if (l->runs_head == nr) {
+		l->far.len = 0;
+		l->runs.len = 0;
+		l->runs_head = 0;
+	} else if (l->far.len - l->far_live > l->far_live &&
+		   l->far.len > (64u << 20)) {
+		compact_far(l); /* each live byte moves once per halving */
+	}
 }
 
 static void call_bin(struct node *n, struct worker *wk,
@@ -1098,7 +1124,7 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		}
 	}
 	for (i = 0; i < c->ninputs; i++)
-		retire_input(n, si, i, upto);
+		retire_input(si, i, upto);
 }
 
 void mg__stateful_step(struct node *n, struct worker *wk)
