@@ -126,6 +126,7 @@ int mg_dataflow_create(struct mg_dataflow **out,
 		df->node_of[w] = wk->node;
 		atomic_init(&df->pub[w].probe_frontier, 0);
 		atomic_init(&df->pub[w].window, 0);
+		atomic_init(&df->pub[w].sources_closed, false);
 		atomic_init(&df->pub[w].done, false);
 	}
 	df->cap_nodes = MAX_NODES;

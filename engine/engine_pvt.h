@@ -104,7 +104,8 @@ struct lat_epoch {
 
 struct source_inst {
 	uint64_t k;              /* next local record: seq = w + k * W */
-	uint64_t frontier;
+	uint64_t frontier;       /* never above the control frontier */
+	bool closed;             /* every record generated */
 	uint64_t lat_head, lat_tail; /* ring of struct lat_epoch */
 	struct lat_epoch *lat;
 	unsigned char *rec;      /* scratch record */
@@ -249,6 +250,7 @@ struct node {
 struct worker_pub {
 	_Atomic uint64_t probe_frontier; /* this worker's frontier at the probe */
 	_Atomic uint64_t window;         /* latency window it is recording */
+	_Atomic bool sources_closed;     /* its sources generated everything */
 	_Atomic bool done;
 } MG_CACHE_ALIGNED;
 
@@ -274,6 +276,8 @@ struct mg_dataflow {
 	unsigned nmigratable;    /* stateful operators with bins */
 	struct mg_rehomer *rehomer;
 	struct mg_migration *migrations;  /* submitted, newest first */
+	uint8_t *busy;           /* [nbins] bin of an unfinished migration */
+	bool closing;            /* no more migrations (under the list lock) */
 	struct node **nodes;
 	unsigned nnodes, cap_nodes;
 	struct stream *probe;
@@ -316,6 +320,7 @@ int mg__reporter_start(struct mg_dataflow *df);
 uint64_t mg__ctl_target(const struct mg_dataflow *df);
 void mg__migrations_tick(struct mg_dataflow *df);
 void mg__migrations_free(struct mg_dataflow *df);
+void mg__migrations_close(struct mg_dataflow *df);
 void mg__reporter_stop(struct mg_dataflow *df);
 void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
 			uint64_t hi, uint64_t n);

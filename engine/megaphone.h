@@ -287,13 +287,21 @@ int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
 int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 		    struct mg_migration **out);
 
-/* Progress of @m.  Context: any thread. */
+/* Progress of @m (all zero for NULL).  Context: any thread. */
 void mg_migration_progress(const struct mg_migration *m,
 			   struct mg_migration_progress *p);
 
-/* Block until @m is done.  Return: 0; -ECANCELED if the run ended first;
- * the run's error if it failed. */
+/* Block until @m is done.  Return: 0; -EINVAL for NULL; -ECANCELED if the
+ * run ended first; the run's error if it failed. */
 int mg_migration_wait(struct mg_migration *m);
+
+/*
+ * Whether mg_migrate() can take migrations now: the run has started and not
+ * every source has closed (once all have, the engine stops taking
+ * migrations and lets every frontier run to the end; mg_migrate() then
+ * returns -EINVAL).  Context: any thread.
+ */
+bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df);
 
 /* The earliest logical time a migration submitted now may use, plus
  * @ahead_ns of wall time.  Context: any thread, while running. */

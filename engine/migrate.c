@@ -40,6 +40,16 @@ static bool running(const struct mg_dataflow *df)
 	return df->started && !df->joined;
 }
 
+bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
+{
+	bool closing;
+
+	pthread_mutex_lock(&list_lock);
+	closing = df->closing;
+	pthread_mutex_unlock(&list_lock);
+	return running(df) && !closing;
+}
+
 uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
 				uint64_t ahead_ns)
 {
@@ -48,7 +58,66 @@ uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
 
 void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 {
+	const struct mg_migration *m;
+
+	pthread_mutex_lock(&list_lock);
 	mg_router_final(df->router, out);
+	/* steps of fluid/batched migrations not yet issued */
+	for (m = df->migrations; m; m = m->next) {
+		uint32_t k = atomic_load_explicit(&m->issued,
+						  memory_order_relaxed);
+
+		for (; k < m->nsteps; k++)
+			for (uint32_t i = 0; i < m->steps[k].nmoves; i++)
+				out[m->steps[k].moves[i].bin] =
+					(uint16_t)m->steps[k].moves[i].worker;
+	}
+	pthread_mutex_unlock(&list_lock);
+}
+
+/* Every step issued and complete; *end the time the last one finished. */
+static bool complete(const struct mg_migration *m, uint64_t *end)
+{
+	uint32_t k = atomic_load_explicit(&m->issued, memory_order_acquire);
+	uint64_t e = 0;
+
+	if (k < m->nsteps)
+		return false;
+	for (uint32_t i = 0; i < k; i++) {
+		if (!mg_step_complete(m->ctl[i]))
+			return false;
+		uint64_t d = atomic_load_explicit(&m->ctl[i]->done_ns,
+						  memory_order_relaxed);
+		e = d > e ? d : e;
+	}
+	*end = e;
+	return true;
+}
+
+/* Mark or clear the bins a migration moves.  Locked. */
+static void reserve(struct mg_dataflow *df, const struct mg_migration *m,
+		    uint8_t on)
+{
+	for (uint32_t k = 0; k < m->nsteps; k++)
+		for (uint32_t i = 0; i < m->steps[k].nmoves; i++)
+			df->busy[m->steps[k].moves[i].bin] = on;
+}
+
+/* Mark every complete migration done and free its bins.  Locked. */
+static void reap(struct mg_dataflow *df)
+{
+	struct mg_migration *m;
+	uint64_t end;
+
+	for (m = df->migrations; m; m = m->next) {
+		if (atomic_load_explicit(&m->done, memory_order_relaxed) ||
+		    !complete(m, &end))
+			continue;
+		atomic_store_explicit(&m->end_ns, end, memory_order_relaxed);
+		/* Release: progress readers see end_ns first. */
+		atomic_store_explicit(&m->done, true, memory_order_release);
+		reserve(df, m, 0);
+	}
 }
 
 static void migration_free(struct mg_migration *m)
@@ -69,6 +138,8 @@ void mg__migrations_free(struct mg_dataflow *df)
 		migration_free(m);
 	}
 	df->migrations = NULL;
+	free(df->busy);
+	df->busy = NULL;
 }
 
 /* Copy a plan's steps (owned by the caller) into ours. */
@@ -121,9 +192,22 @@ static int add(struct mg_dataflow *df, struct mg_migration *m,
 	atomic_init(&m->done, m->nsteps == 0);
 	atomic_init(&m->end_ns, 0);
 	pthread_mutex_lock(&list_lock);
-	if (m->nsteps)
+	if (df->closing)
+		err = -EINVAL; /* the sources have closed: the run is ending */
+	if (!err && !df->busy) {
+		df->busy = calloc(1u << df->nbins_log2, 1);
+		err = df->busy ? 0 : -ENOMEM;
+	}
+	if (!err)
+		reap(df);
+	for (uint32_t k = 0; !err && k < m->nsteps; k++)
+		for (uint32_t i = 0; !err && i < m->steps[k].nmoves; i++)
+			if (df->busy[m->steps[k].moves[i].bin])
+				err = -EBUSY; /* in an unfinished migration */
+	if (!err && m->nsteps)
 		err = issue(m, 0, m->step_by_step ? 1 : m->nsteps);
 	if (!err) {
+		reserve(df, m, 1);
 		m->next = df->migrations;
 		df->migrations = m;
 	}
@@ -158,7 +242,7 @@ int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
 		free(from);
 		return -ENOMEM;
 	}
-	mg_router_final(df->router, from);
+	mg_dataflow_owners(df, from); /* as callers see it: unissued steps too */
 	err = mg_strategy_steps(s, from, target, nbins, df->cfg.workers,
 				&m->steps, &m->nsteps);
 	free(from);
@@ -201,46 +285,59 @@ void mg__migrations_tick(struct mg_dataflow *df)
 	struct mg_migration *m;
 
 	pthread_mutex_lock(&list_lock);
+	reap(df);
 	for (m = df->migrations; m; m = m->next) {
 		uint32_t k = atomic_load_explicit(&m->issued,
 						  memory_order_relaxed);
 		uint64_t t;
+		int err;
 
 		if (atomic_load_explicit(&m->done, memory_order_relaxed) ||
+		    df->closing || k == m->nsteps ||
 		    !mg_step_complete(m->ctl[k - 1]))
 			continue;
-		if (k == m->nsteps) {
-			uint64_t end = 0;
-
-			for (uint32_t i = 0; i < k; i++) {
-				uint64_t d = atomic_load_explicit(
-					&m->ctl[i]->done_ns, memory_order_relaxed);
-				end = d > end ? d : end;
-			}
-			atomic_store_explicit(&m->end_ns, end,
-					      memory_order_relaxed);
-			/* Release: progress readers see end_ns first. */
-			atomic_store_explicit(&m->done, true,
-					      memory_order_release);
-			continue;
-		}
 		t = m->steps[k - 1].time + 1;
 		if (t < mg_router_frontier(df->router))
 			t = mg_router_frontier(df->router);
 		m->steps[k].time = t + m->gap;
-		if (issue(m, k, 1))
-			mg__set_error(df, -ENOMEM);
+		err = issue(m, k, 1);
+		if (err) /* reservations rule out conflicts: a real failure */
+			mg__set_error(df, err);
 	}
 	pthread_mutex_unlock(&list_lock);
+}
+
+/*
+ * Control thread: once every worker's sources have closed, stop accepting
+ * migrations, then let the control frontier -- and with it every frontier
+ * -- run to the end.  Moves submitted before are in the table, published
+ * before the frontier passes them (the list lock orders the two).
+ */
+void mg__migrations_close(struct mg_dataflow *df)
+{
+	unsigned w;
+
+	if (df->closing)
+		return;
+	for (w = 0; w < df->cfg.workers; w++)
+		if (!atomic_load_explicit(&df->pub[w].sources_closed,
+					  memory_order_relaxed))
+			return;
+	pthread_mutex_lock(&list_lock);
+	df->closing = true;
+	pthread_mutex_unlock(&list_lock);
+	mg_router_advance(df->router, MG_TIME_MAX);
 }
 
 void mg_migration_progress(const struct mg_migration *m,
 			   struct mg_migration_progress *p)
 {
-	uint32_t k = atomic_load_explicit(&m->issued, memory_order_acquire);
-	uint32_t i;
+	uint32_t k, i;
 
 	memset(p, 0, sizeof(*p));
+	if (!m)
+		return;
+	k = atomic_load_explicit(&m->issued, memory_order_acquire);
 	p->done = atomic_load_explicit(&m->done, memory_order_acquire);
 	p->steps = m->nsteps;
 	for (i = 0; i < m->nsteps; i++)
@@ -257,18 +354,25 @@ void mg_migration_progress(const struct mg_migration *m,
 		p->bytes_moved += atomic_load_explicit(&m->ctl[i]->bytes,
 						       memory_order_relaxed);
 	}
-	if (p->done)
+	if (!p->done)
+		p->done = complete(m, &p->end_ns);
+	else
 		p->end_ns = atomic_load_explicit(&m->end_ns,
 						 memory_order_relaxed);
 }
 
 int mg_migration_wait(struct mg_migration *m)
 {
-	struct mg_dataflow *df = m->df;
 	struct timespec ts = { 0, 200000 };
+	struct mg_dataflow *df;
 	unsigned w, finished;
+	uint64_t end;
 
-	while (!atomic_load_explicit(&m->done, memory_order_acquire)) {
+	if (!m)
+		return -EINVAL;
+	df = m->df;
+	while (!atomic_load_explicit(&m->done, memory_order_acquire) &&
+	       !complete(m, &end)) {
 		int err = atomic_load_explicit(&df->error, memory_order_relaxed);
 
 		if (err)

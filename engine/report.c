@@ -155,6 +155,7 @@ static void *control_main(void *arg)
 		nanosleep(&ts, NULL);
 		mg_router_advance(df->router, mg__ctl_target(df));
 		mg__migrations_tick(df);
+		mg__migrations_close(df);
 		now = mg_now_ns();
 		if (now >= next_merge) {
 			merge_upto(df, h, worker_window(df, false));

@@ -44,13 +44,17 @@
  *      the table holding the move was published -- so no worker can see a
  *      record at t >= the move's time before it knows of the move.
  *   1. Routing sends b's records before t to A and from t on to B.
- *   2. A keeps processing.  Once processed_upto >= t (every record of b
- *      before t applied, every timer of b before t fired) and A holds b, A
+ *   2. A processes no further than t while b is still here (so none of
+ *      b's records or timers at t or later run on A, even when A's frontier
+ *      jumps far past t in one step).  Once processed_upto >= t (every
+ *      record of b before t applied, every timer of b before t fired) and
+ *      A holds b, A
  *      clears its `held` bit and stores the move's id into token[b] with
  *      release: that single store hands over the bin (its pages, its
  *      timers, everything in its arena).
  *   3. B sets `awaiting` for b: its entries of b are deferred (kept in the
- *      log) and its output frontier stays at or below t, while every other
+ *      log) while it does not hold b, and its output frontier stays at or
+ *      below t, while every other
  *      bin goes on.  When B loads token[b] == id with acquire, it owns b:
  *      it sets `held`, indexes b's earliest timer, moves the arena's future
  *      allocations to its node (queueing the old pages for re-homing when
@@ -742,6 +746,17 @@ static void release_moves(struct node *n, struct worker *wk,
 	}
 }
 
+/* The earliest time a bin must leave this worker. */
+static uint64_t departure_time(const struct stateful_inst *si)
+{
+	uint64_t t = MG_TIME_MAX;
+	uint32_t i;
+
+	for (i = 0; i < si->out.n; i++)
+		t = si->out.v[i].time < t ? si->out.v[i].time : t;
+	return t;
+}
+
 /* The earliest time of an incoming bin not yet acquired. */
 static uint64_t awaited_time(const struct stateful_inst *si)
 {
@@ -874,7 +889,11 @@ static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	for (off = from; off < to; off += stride) {
 		const uint64_t *e = (const uint64_t *)(const void *)(v->base + off);
 
-		if (si->in.n && bit(si->awaiting, (uint32_t)e[1])) {
+		/* a bin on its way here: its entries wait for it (a bin this
+		 * worker still holds is processed, up to its next departure:
+		 * see mg__stateful_step) */
+		if (si->in.n && bit(si->awaiting, (uint32_t)e[1]) &&
+		    !bit(si->held, (uint32_t)e[1])) {
 			memcpy(l->defer_next.base + l->defer_next.len, e, stride);
 			l->defer_next.len += stride;
 			continue;
@@ -1134,6 +1153,7 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 	struct mg_batch *b[RECV_BURST];
 	uint64_t f = MG_TIME_MAX, fi;
 	unsigned i, r, got, j;
+	uint32_t before;
 	int err;
 
 	if (mg__congested(n, wk->w))
@@ -1164,13 +1184,25 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 		if (si->in.n)
 			acquire_moves(n, wk, si);
 	}
-	if (f > si->processed_upto || si->acquired) {
-		si->acquired = false;
-		process(n, wk, si, f);
-		si->processed_upto = f;
-	}
-	if (si->out.n)
+	/* Process up to the frontier, but never past a bin's departure time
+	 * while it is still here: release it there, then go on (its records
+	 * and timers from that time on belong to the new owner). */
+	for (;;) {
+		uint64_t upto = si->out.n ? departure_time(si) : MG_TIME_MAX;
+
+		upto = upto < f ? upto : f;
+		if (upto > si->processed_upto || si->acquired) {
+			si->acquired = false;
+			process(n, wk, si, upto);
+			si->processed_upto = upto;
+		}
+		if (!si->out.n)
+			break;
+		before = si->out.n;
 		release_moves(n, wk, si);
+		if (si->out.n == before || upto == f)
+			break; /* nothing left here, or waiting for a bin */
+	}
 	if (copy_mode(n))
 		copy_send(n, wk, si);
 	fi = si->in.n ? awaited_time(si) : MG_TIME_MAX;

@@ -313,13 +313,23 @@ static void source_step(struct node *n, struct worker *wk)
 	uint64_t ctl = mg_router_frontier(df->router); /* before routing */
 	struct mg_emitter e = { n->out, wk, 0 };
 
-	if (s->frontier == MG_TIME_MAX || mg__congested(n, wk->w))
+	/* Even a closed source promises no more than the control frontier:
+	 * a move may still be scheduled at any time at or past it, and no
+	 * downstream frontier may pass a move its workers have not seen.  The
+	 * control thread raises it to MAX once every source has closed and it
+	 * has stopped accepting migrations. */
+	if (s->closed) {
+		s->frontier = ctl;
+		return;
+	}
+	if (mg__congested(n, wk->w))
 		return;
 	for (;;) {
 		seq = wk->w + s->k * W;
 		at = sched_ns(n, seq);
 		if (at >= c->duration_ns) {
-			s->frontier = MG_TIME_MAX;
+			s->closed = true;
+			s->frontier = ctl;
 			return;
 		}
 		epoch = at / df->cfg.epoch_ns;
@@ -439,6 +449,19 @@ static bool round_once(struct worker *wk)
 	g = global_probe(df);
 	now = mg_now_ns() - df->start_ns;
 	mg__latency_advance(wk, now);
+	if (!atomic_load_explicit(&df->pub[wk->w].sources_closed,
+				  memory_order_relaxed)) {
+		bool closed = true;
+
+		for (i = 0; i < df->nnodes; i++)
+			if (df->nodes[i]->kind == SOURCE)
+				closed &= df->nodes[i]->inst.source[wk->w].closed;
+		/* Relaxed: the control thread only needs to see it eventually;
+		 * the frontier it then raises carries the ordering. */
+		if (closed)
+			atomic_store_explicit(&df->pub[wk->w].sources_closed,
+					      true, memory_order_relaxed);
+	}
 	for (i = 0; i < df->nnodes; i++)
 		if (df->nodes[i]->kind == SOURCE)
 			source_complete(df->nodes[i], wk, g, now);
