@@ -222,6 +222,14 @@ unsigned mg_dataflow_workers(const struct mg_dataflow *df)
 	return df->cfg.workers;
 }
 
+void mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
+			      uint64_t *examined, uint64_t *moved)
+{
+	*requests = *examined = *moved = 0;
+	if (df->rehomer)
+		mg_rehomer_stats(df->rehomer, requests, examined, moved);
+}
+
 uint32_t mg_dataflow_bins(const struct mg_dataflow *df)
 {
 	return 1u << df->nbins_log2;

@@ -312,6 +312,11 @@ uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
  * (@out: nbins entries). */
 void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
 
+/* Re-homing totals since start (all 0 when rehome is off): requests done,
+ * pages examined, pages moved to their bin's new node. */
+void mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
+			      uint64_t *examined, uint64_t *moved);
+
 /* Workers of @df, and the number of bins (1 << bins_log2). */
 unsigned mg_dataflow_workers(const struct mg_dataflow *df);
 uint32_t mg_dataflow_bins(const struct mg_dataflow *df);

@@ -419,7 +419,8 @@ static void rehome(struct node *n, struct worker *wk, struct bin *b)
 		mg_arena_free(&b->arena, b->ranges,
 			      sizeof(*b->ranges) * b->nranges);
 	b->ranges = NULL;
-	need = mg_arena_ranges(&b->arena, NULL, 0) + 1; /* + the ranges' own */
+	/* + the list's own block, which may also grow the directory */
+	need = mg_arena_ranges(&b->arena, NULL, 0) + 2;
 	if (mg_arena_alloc(&b->arena, sizeof(*b->ranges) * need, &p))
 		return; /* no memory for the list: the pages just stay */
 	b->ranges = p;
@@ -456,7 +457,7 @@ static void acquire_moves(struct node *n, struct worker *wk,
 			if (mg_timers_count(&b->timers) &&
 			    theap_push(si, mg_timers_next(&b->timers), m->bin))
 				mg__set_error(n->df, -ENOMEM);
-			if (n->df->topo && b->arena.node != wk->node)
+			if (b->arena.node != wk->node)
 				rehome(n, wk, b);
 		}
 		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,

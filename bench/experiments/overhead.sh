@@ -32,6 +32,8 @@ echo
 echo "median of $RUNS runs, $RATE records/s, $KEYS keys, 2 workers:"
 printf '%-8s %10s %10s %12s\n' config p99_ms max_ms p99/native
 awk -F, 'NR>1 { p99[$1] = p99[$1] " " $4; mx[$1] = mx[$1] " " $5; if (!($1 in seen)) { seen[$1]=1; order[n++]=$1 } }
-function med(s,   a, k) { k = split(s, a, " "); asort(a); return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
+function med(s,   a, k, i, j, x) { k = split(s, a, " ")
+	for (i = 2; i <= k; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j+1] = a[j]; a[j+1] = x }
+	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
 END { base = med(p99["native"]); for (i = 0; i < n; i++) { c = order[i];
 	printf "%-8s %10.2f %10.2f %12.2f\n", c, med(p99[c]) / 1000, med(mx[c]) / 1000, med(p99[c]) / base } }' "$csv" | tee "$OUT/summary.txt"
