@@ -580,6 +580,12 @@ static void migrate_once(struct mg_dataflow *df, struct bench *b,
 	if (at < earliest)
 		at = earliest;
 	err = mg_migrate(df, b->o.strategy, target, at, b->o.gap, &m);
+	if (err == -EINVAL && !mg_dataflow_accepts_migrations(df)) {
+		fprintf(stderr, "keycount: %s migration not run: the input "
+			"ended first (an earlier migration took too long?)\n",
+			what);
+		return;
+	}
 	if (err)
 		die("cannot migrate", err);
 	err = mg_migration_wait(m);
