@@ -563,8 +563,12 @@ int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
 	df->started = true;
 	for (w = 0; w < df->cfg.workers; w++) {
 		mg__hist_reset(&df->wk[w].whole);
-		for (i = 0; i < WIN_RING; i++)
+		for (i = 0; i < WIN_RING; i++) {
 			mg__hist_reset(&df->wk[w].win[i]);
+			/* slot i holds window i at the start */
+			atomic_store_explicit(&df->wk[w].win[i].id, i,
+					      memory_order_relaxed);
+		}
 		if (pthread_create(&df->wk[w].thread, NULL, mg__worker_main,
 				   &df->wk[w])) {
 			mg__set_error(df, -EAGAIN);

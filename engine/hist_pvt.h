@@ -23,6 +23,7 @@
 #define HIST_BUCKETS ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
 
 struct mg__hist {
+	_Atomic uint64_t id;     /* owner's tag (the latency window it holds) */
 	_Atomic uint64_t count;
 	_Atomic uint64_t max;
 	_Atomic uint64_t bucket[HIST_BUCKETS];

@@ -8,16 +8,18 @@
  * per worker w, between w and the reporter:
  *
  *   w:        writes only win[x % WIN_RING] for x >= pub[w].window, and
- *             before it first writes window x it resets that slot -- which
- *             it may do only once the reporter has merged window
- *             x - WIN_RING (win_merged > x - WIN_RING); then publishes
- *             pub[w].window = x (release).
+ *             before it first writes window x it resets that slot and tags
+ *             it with x -- which it may do only once the reporter has
+ *             merged window x - WIN_RING (win_merged > x - WIN_RING); then
+ *             publishes pub[w].window = x (release).
  *   reporter: merges window x once every worker's pub.window > x (acquire),
  *             then publishes win_merged = x + 1 (release).
  *
- * So a slot is never written while it is read.  If the reporter falls
- * WIN_RING windows behind, the worker stops recording windows (and says so);
- * the whole-run histogram stays exact.
+ * So a slot is never written while it is read, and the reporter merges a
+ * slot only if its tag is the window being merged (a worker stalled through
+ * a window never tagged its slot: it recorded nothing there).  While the
+ * reporter is WIN_RING windows behind, the worker's records miss their
+ * window (flagged in windows_lost); the whole-run histogram stays exact.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -44,34 +46,41 @@ uint64_t mg__rss_bytes(void)
 void mg__latency_advance(struct worker *wk, uint64_t now)
 {
 	struct mg_dataflow *df = wk->df;
-	uint64_t x = now / df->cfg.window_ns, merged;
+	uint64_t x = now / df->cfg.window_ns, merged, y;
 
 	if (x <= wk->window)
 		return;
 	/* ORDER(A2): pairs with R3 in merge_upto(); without it the worker
 	 * could reset a slot the reporter is still reading. */
 	merged = atomic_load_explicit(&df->win_merged, memory_order_acquire);
-	if (x >= merged + WIN_RING) {
-		wk->windows_lost = true;
-		return;
+	/* Take every window up to x whose slot the reporter is done with;
+	 * after a long stall that may stop short of x until it catches up. */
+	for (y = wk->window + 1; y <= x && y < merged + WIN_RING; y++) {
+		struct mg__hist *h = &wk->win[y % WIN_RING];
+
+		mg__hist_reset(h);
+		/* Relaxed: published with the window below (R2). */
+		atomic_store_explicit(&h->id, y, memory_order_relaxed);
+		wk->window = y;
 	}
-	for (uint64_t y = wk->window + 1; y <= x; y++)
-		if (y >= WIN_RING)
-			mg__hist_reset(&wk->win[y % WIN_RING]);
-	wk->window = x;
 	/* ORDER(R2): pairs with A3 in merge_upto(); the window's counts
 	 * written before are visible to the reporter that merges it. */
-	atomic_store_explicit(&df->pub[wk->w].window, x, memory_order_release);
+	atomic_store_explicit(&df->pub[wk->w].window, wk->window,
+			      memory_order_release);
 }
 
 void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
 			uint64_t hi, uint64_t n)
 {
+	uint64_t x = now / wk->df->cfg.window_ns;
+
 	mg__latency_advance(wk, now);
 	if (now >= wk->df->cfg.warmup_ns)
 		mg__hist_add_range(&wk->whole, lo, hi, n);
-	if (!wk->windows_lost)
-		mg__hist_add_range(&wk->win[wk->window % WIN_RING], lo, hi, n);
+	if (wk->window == x) /* else the reporter is behind: window lost */
+		mg__hist_add_range(&wk->win[x % WIN_RING], lo, hi, n);
+	else
+		wk->windows_lost = true;
 }
 
 /* Merge and report every window below @upto. */
@@ -84,8 +93,14 @@ static void merge_upto(struct mg_dataflow *df, struct mg__hist *h,
 
 	for (; x < upto; x++) {
 		mg__hist_reset(h);
-		for (w = 0; w < df->cfg.workers; w++)
-			mg__hist_merge(h, &df->wk[w].win[x % WIN_RING]);
+		for (w = 0; w < df->cfg.workers; w++) {
+			const struct mg__hist *src = &df->wk[w].win[x % WIN_RING];
+
+			/* a slot still tagged with an older window: the worker
+			 * recorded nothing in x (it was stalled) */
+			if (atomic_load_explicit(&src->id, memory_order_relaxed) == x)
+				mg__hist_merge(h, src);
+		}
 		ws = (struct mg_window_stats){
 			.t_s = (double)((x + 1) * df->cfg.window_ns) / 1e9,
 			.count = mg__hist_count(h),

@@ -747,25 +747,15 @@ static void release_moves(struct node *n, struct worker *wk,
 	}
 }
 
-/* The earliest time a bin must leave this worker. */
-static uint64_t departure_time(const struct stateful_inst *si)
+/* The earliest move time in @l: a departure (out) or an awaited arrival
+ * (in); MG_TIME_MAX when empty. */
+static uint64_t earliest(const struct move_list *l)
 {
 	uint64_t t = MG_TIME_MAX;
 	uint32_t i;
 
-	for (i = 0; i < si->out.n; i++)
-		t = si->out.v[i].time < t ? si->out.v[i].time : t;
-	return t;
-}
-
-/* The earliest time of an incoming bin not yet acquired. */
-static uint64_t awaited_time(const struct stateful_inst *si)
-{
-	uint64_t t = MG_TIME_MAX;
-	uint32_t i;
-
-	for (i = 0; i < si->in.n; i++)
-		t = si->in.v[i].time < t ? si->in.v[i].time : t;
+	for (i = 0; i < l->n; i++)
+		t = l->v[i].time < t ? l->v[i].time : t;
 	return t;
 }
 
@@ -1189,7 +1179,7 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 	 * while it is still here: release it there, then go on (its records
 	 * and timers from that time on belong to the new owner). */
 	for (;;) {
-		uint64_t upto = si->out.n ? departure_time(si) : MG_TIME_MAX;
+		uint64_t upto = earliest(&si->out);
 
 		upto = upto < f ? upto : f;
 		if (upto > si->processed_upto || si->acquired) {
@@ -1206,7 +1196,7 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 	}
 	if (copy_mode(n))
 		copy_send(n, wk, si);
-	fi = si->in.n ? awaited_time(si) : MG_TIME_MAX;
+	fi = earliest(&si->in);
 	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
 }
 
