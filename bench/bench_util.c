@@ -6,7 +6,8 @@
 
 #include "bench/bench_util.h"
 
-int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+int
+bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	unsigned long long v;
 	uint64_t mul = 1;
@@ -19,10 +20,21 @@ int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': mul = 1000ull; end++; break;
-	case 'M': mul = 1000000ull; end++; break;
-	case 'G': mul = 1000000000ull; end++; break;
-	default: break;
+	case 'k':
+	case 'K':
+		mul = 1000ull;
+		end++;
+		break;
+	case 'M':
+		mul = 1000000ull;
+		end++;
+		break;
+	case 'G':
+		mul = 1000000000ull;
+		end++;
+		break;
+	default:
+		break;
 	}
 	if (*end || (v && mul > UINT64_MAX / v))
 		return -EINVAL;
@@ -33,7 +45,8 @@ int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
-int bench_parse_double(const char *s, double lo, double hi, double *out)
+int
+bench_parse_double(const char *s, double lo, double hi, double *out)
 {
 	char *end;
 	double v;
@@ -48,14 +61,16 @@ int bench_parse_double(const char *s, double lo, double hi, double *out)
 	return 0;
 }
 
-static int cmp_double(const void *a, const void *b)
+static int
+cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return (x > y) - (x < y);
 }
 
-double bench_median(double *v, size_t n)
+double
+bench_median(double *v, size_t n)
 {
 	if (!n)
 		return 0;
@@ -63,7 +78,8 @@ double bench_median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-void bench_bad_usage(const char *prog, const char *fmt, ...)
+void
+bench_bad_usage(const char *prog, const char *fmt, ...)
 {
 	va_list ap;
 

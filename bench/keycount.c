@@ -29,7 +29,7 @@
 #include "engine/megaphone.h"
 
 enum backend { KV, ARRAY, NATIVE };
-static const char *const backend_name[] = { "kv", "array", "native" };
+static const char *const backend_name[] = {"kv", "array", "native"};
 
 struct rec {
 	uint64_t key;
@@ -42,15 +42,15 @@ struct opts {
 	enum backend backend;
 	bool prefill, validate;
 	const char *out;
-	const char *migration;  /* none, a strategy, or a plan file */
+	const char *migration; /* none, a strategy, or a plan file */
 	enum mg_strategy strategy;
 	enum mg_mode mode;
-	double migrate_at;      /* seconds; 0 = duration / 3 */
-	double warmup;          /* seconds excluded from whole-run latency */
-	uint64_t gap;           /* epochs between steps */
+	double migrate_at; /* seconds; 0 = duration / 3 */
+	double warmup;	   /* seconds excluded from whole-run latency */
+	uint64_t gap;	   /* epochs between steps */
 };
 
-#define MAX_WINDOWS 65536
+#define MAX_WINDOWS    65536
 #define MAX_MIGRATIONS 16
 
 struct mig_record {
@@ -73,7 +73,7 @@ struct bench {
 	struct opts o;
 	uint64_t ntimes;
 	unsigned k;
-	struct fp *fp[2];      /* [W * ntimes]: 0 = measured, 1 = reference */
+	struct fp *fp[2]; /* [W * ntimes]: 0 = measured, 1 = reference */
 	uint64_t fp_overflow[2];
 	FILE *csv;
 	double last_progress;
@@ -81,18 +81,20 @@ struct bench {
 	unsigned nwin;
 	struct mig_record mig[MAX_MIGRATIONS];
 	unsigned nmig;
-	uint64_t *by_bin_off;  /* prefill: keys of bin b are */
-	uint64_t *by_bin;      /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
+	uint64_t *by_bin_off; /* prefill: keys of bin b are */
+	uint64_t *by_bin;     /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
 };
 
-static uint64_t mix64(uint64_t z)
+static uint64_t
+mix64(uint64_t z)
 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
 
-static void gen(void *ctx, unsigned worker, uint64_t seq, void *out)
+static void
+gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 {
 	const struct bench *b = ctx;
 	struct rec *r = out;
@@ -102,14 +104,16 @@ static void gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 	r->seq = seq;
 }
 
-static uint64_t hash_kv(void *ctx, const void *rec)
+static uint64_t
+hash_kv(void *ctx, const void *rec)
 {
 	(void)ctx;
 	return mix64(((const struct rec *)rec)->key + 0x632be59bd9b4e019ull);
 }
 
 /* Array backend: top k bits = key mod 2^k (the bin), low bits = slot. */
-static uint64_t hash_array(void *ctx, const void *rec)
+static uint64_t
+hash_array(void *ctx, const void *rec)
 {
 	const struct bench *b = ctx;
 	uint64_t key = ((const struct rec *)rec)->key;
@@ -117,7 +121,8 @@ static uint64_t hash_array(void *ctx, const void *rec)
 	return (key & ((1ull << b->k) - 1)) << (64 - b->k) | key >> b->k;
 }
 
-static void count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+static void
+count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	const struct rec *in = c->in[0];
 	struct root *root = c->state;
@@ -127,7 +132,7 @@ static void count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	if (!root->map.value_size)
 		mg_map_init(&root->map, sizeof(uint64_t));
 	for (i = 0; i < c->n_in[0]; i++) {
-		struct rec o = { in[i].key, 0 };
+		struct rec o = {in[i].key, 0};
 		void *v;
 		int err = mg_map_upsert(&root->map, c->arena, in[i].key, &v);
 
@@ -140,8 +145,8 @@ static void count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 }
 
-static void count_array(void *ctx, struct mg_bin_call *c,
-			struct mg_emitter *out)
+static void
+count_array(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	const struct bench *b = ctx;
 	const struct rec *in = c->in[0];
@@ -152,9 +157,10 @@ static void count_array(void *ctx, struct mg_bin_call *c,
 		mg_array_init(&root->arr, (b->o.domain >> b->k) + 1,
 			      sizeof(uint64_t));
 	for (i = 0; i < c->n_in[0]; i++) {
-		struct rec o = { in[i].key, 0 };
+		struct rec o = {in[i].key, 0};
 		void *v;
-		int err = mg_array_at(&root->arr, c->arena, in[i].key >> b->k, &v);
+		int err = mg_array_at(&root->arr, c->arena, in[i].key >> b->k,
+				      &v);
 
 		if (err) {
 			c->error = err;
@@ -167,7 +173,8 @@ static void count_array(void *ctx, struct mg_bin_call *c,
 
 /* Group the keys by bin (native: by worker) with a counting sort, once,
  * so that prefilling a bin visits only its keys. */
-static void group_keys(struct bench *b)
+static void
+group_keys(struct bench *b)
 {
 	uint64_t groups = b->o.backend == NATIVE ? b->o.workers : 1ull << b->k;
 	uint64_t *pos, key, g;
@@ -200,7 +207,8 @@ static void group_keys(struct bench *b)
 }
 
 /* Prefill: every key of the bin present with count 0 (outputs unchanged). */
-static int prefill_kv(void *ctx, struct mg_bin_call *c)
+static int
+prefill_kv(void *ctx, struct mg_bin_call *c)
 {
 	const struct bench *b = ctx;
 	struct root *root = c->state;
@@ -217,7 +225,8 @@ static int prefill_kv(void *ctx, struct mg_bin_call *c)
 	return 0;
 }
 
-static int prefill_array(void *ctx, struct mg_bin_call *c)
+static int
+prefill_array(void *ctx, struct mg_bin_call *c)
 {
 	const struct bench *b = ctx;
 	struct root *root = c->state;
@@ -235,19 +244,21 @@ static int prefill_array(void *ctx, struct mg_bin_call *c)
 }
 
 /* Copy mode: a bin travels as its map or array. */
-static int serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+static int
+serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
 {
 	const struct bench *b = ctx;
 	const struct root *root = c->state;
 
 	if (b->o.backend == ARRAY)
 		return root->arr.value_size ? mg_array_write(&root->arr, w)
-					    : mg_write(w, &(uint64_t){ 0 }, 8);
+					    : mg_write(w, &(uint64_t){0}, 8);
 	return root->map.value_size ? mg_map_write(&root->map, w)
-				    : mg_write(w, &(uint64_t){ 0 }, 8);
+				    : mg_write(w, &(uint64_t){0}, 8);
 }
 
-static int deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
+static int
+deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
 {
 	const struct bench *b = ctx;
 	struct root *root = c->state;
@@ -261,8 +272,9 @@ static int deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
 	return mg_map_read(&root->map, c->arena, r);
 }
 
-static void fingerprint(struct bench *b, int which, unsigned worker,
-			uint64_t time, const void *rec)
+static void
+fingerprint(struct bench *b, int which, unsigned worker, uint64_t time,
+	    const void *rec)
 {
 	const struct rec *r = rec;
 	struct fp *f;
@@ -276,30 +288,35 @@ static void fingerprint(struct bench *b, int which, unsigned worker,
 	f->sum += mix64(r->key * 0x9e3779b97f4a7c15ull ^ mix64(r->seq));
 }
 
-static void sink_measured(void *ctx, unsigned w, uint64_t t, const void *r)
+static void
+sink_measured(void *ctx, unsigned w, uint64_t t, const void *r)
 {
 	fingerprint(ctx, 0, w, t, r);
 }
 
-static void sink_reference(void *ctx, unsigned w, uint64_t t, const void *r)
+static void
+sink_reference(void *ctx, unsigned w, uint64_t t, const void *r)
 {
 	fingerprint(ctx, 1, w, t, r);
 }
 
-static void on_window(void *ctx, const struct mg_window_stats *w)
+static void
+on_window(void *ctx, const struct mg_window_stats *w)
 {
 	struct bench *b = ctx;
 
 	if (b->nwin < MAX_WINDOWS)
 		b->win[b->nwin++] = *w;
 	if (b->csv)
-		fprintf(b->csv, "%.3f,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n",
+		fprintf(b->csv,
+			"%.3f,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n",
 			w->t_s, (unsigned long long)w->count, w->p25 / 1e3,
 			w->p50 / 1e3, w->p75 / 1e3, w->p95 / 1e3, w->p99 / 1e3,
 			w->p999 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0);
 	if (w->t_s - b->last_progress >= 1.0 - 1e-9) {
 		b->last_progress = w->t_s;
-		fprintf(stderr, "keycount: t=%5.1fs  %8.0f rec/s  p50 %8.1f us  "
+		fprintf(stderr,
+			"keycount: t=%5.1fs  %8.0f rec/s  p50 %8.1f us  "
 			"p99 %8.1f us  max %8.1f us  rss %6.0f MiB\n",
 			w->t_s, (double)w->count * 1e9 / 250e6, w->p50 / 1e3,
 			w->p99 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0);
@@ -307,20 +324,22 @@ static void on_window(void *ctx, const struct mg_window_stats *w)
 }
 
 /* Compare the two operators' per-timestamp fingerprints. */
-static bool validate(const struct bench *b)
+static bool
+validate(const struct bench *b)
 {
 	uint64_t t, bad = 0, total = 0;
 	unsigned w, W = (unsigned)b->o.workers;
 
 	if (b->fp_overflow[0] || b->fp_overflow[1]) {
-		fprintf(stderr, "keycount: validate: outputs beyond the last "
+		fprintf(stderr,
+			"keycount: validate: outputs beyond the last "
 			"timestamp (%llu, %llu)\n",
 			(unsigned long long)b->fp_overflow[0],
 			(unsigned long long)b->fp_overflow[1]);
 		return false;
 	}
 	for (t = 0; t < b->ntimes; t++) {
-		struct fp x = { 0, 0 }, y = { 0, 0 };
+		struct fp x = {0, 0}, y = {0, 0};
 
 		for (w = 0; w < W; w++) {
 			x.count += b->fp[0][w * b->ntimes + t].count;
@@ -331,24 +350,30 @@ static bool validate(const struct bench *b)
 		total += x.count;
 		if (x.count != y.count || x.sum != y.sum) {
 			if (bad++ < 5)
-				fprintf(stderr, "keycount: validate: time %llu: "
-					"%llu outputs vs %llu in the reference\n",
+				fprintf(stderr,
+					"keycount: validate: time %llu: "
+					"%llu outputs vs %llu in the "
+					"reference\n",
 					(unsigned long long)t,
 					(unsigned long long)x.count,
 					(unsigned long long)y.count);
 		}
 	}
-	fprintf(stderr, "keycount: validate: %llu outputs in %llu timestamps, "
-		"%llu timestamps differ\n", (unsigned long long)total,
-		(unsigned long long)b->ntimes, (unsigned long long)bad);
+	fprintf(stderr,
+		"keycount: validate: %llu outputs in %llu timestamps, "
+		"%llu timestamps differ\n",
+		(unsigned long long)total, (unsigned long long)b->ntimes,
+		(unsigned long long)bad);
 	return bad == 0;
 }
 
-static void usage(FILE *f)
+static void
+usage(FILE *f)
 {
 	fprintf(f,
 		"usage: keycount [options]\n"
-		"Megaphone's key-count benchmark: count keys in bins, open-loop input.\n"
+		"Megaphone's key-count benchmark: count keys in bins, "
+		"open-loop input.\n"
 		"\n"
 		"  --workers N        worker threads (default 2)\n"
 		"  --rate R           records/s offered in total (default 1M)\n"
@@ -356,75 +381,104 @@ static void usage(FILE *f)
 		"  --domain N         distinct keys (default 1M)\n"
 		"  --bins K           2^K bins, 4..20 (default 12)\n"
 		"  --backend B        kv | array | native (default kv)\n"
-		"  --epoch-us U       timestamp granularity in us, >= 10 (default 1000)\n"
-		"  --prefill          build every key's state before the clock starts\n"
+		"  --epoch-us U       timestamp granularity in us, >= 10 "
+		"(default 1000)\n"
+		"  --prefill          build every key's state before the clock "
+		"starts\n"
 		"  --seed N           key stream seed (default 1)\n"
-		"  --ring N           channel ring slots, power of two (default 64)\n"
+		"  --ring N           channel ring slots, power of two "
+		"(default 64)\n"
 		"  --batch N          records per batch (default 256)\n"
-		"  --out DIR          write DIR/timeline.csv and DIR/summary.json\n"
-		"  --migration M      none | all-at-once | fluid | batched | PLANFILE\n"
-		"                     (default none).  Strategies move half the bins of\n"
-		"                     half the workers to the other half at --migrate-at\n"
-		"                     and back at twice that; a plan file has explicit\n"
-		"                     steps: '<epoch> <bin> <worker> ...' per line\n"
-		"  --mode M           handoff | copy: hand the pages over, or serialize\n"
-		"                     and rebuild them as Megaphone does (default handoff)\n"
-		"  --migrate-at S     seconds into the run (default duration / 3)\n"
-		"  --gap N            epochs between fluid/batched steps (default 0)\n"
-		"  --warmup S         seconds left out of the whole-run latency and the\n"
+		"  --out DIR          write DIR/timeline.csv and "
+		"DIR/summary.json\n"
+		"  --migration M      none | all-at-once | fluid | batched | "
+		"PLANFILE\n"
+		"                     (default none).  Strategies move half "
+		"the bins of\n"
+		"                     half the workers to the other half at "
+		"--migrate-at\n"
+		"                     and back at twice that; a plan file has "
+		"explicit\n"
+		"                     steps: '<epoch> <bin> <worker> ...' per "
+		"line\n"
+		"  --mode M           handoff | copy: hand the pages over, or "
+		"serialize\n"
+		"                     and rebuild them as Megaphone does "
+		"(default handoff)\n"
+		"  --migrate-at S     seconds into the run (default duration / "
+		"3)\n"
+		"  --gap N            epochs between fluid/batched steps "
+		"(default 0)\n"
+		"  --warmup S         seconds left out of the whole-run "
+		"latency and the\n"
 		"                     steady-state figures (default 1)\n"
-		"  --validate         compare every timestamp's output with a reference\n"
-		"                     operator (native; kv for --backend native)\n"
+		"  --validate         compare every timestamp's output with a "
+		"reference\n"
+		"                     operator (native; kv for --backend "
+		"native)\n"
 		"  --help             this text\n"
 		"\n"
-		"Progress on stderr; one JSON summary line on stdout.  Numbers accept\n"
+		"Progress on stderr; one JSON summary line on stdout.  Numbers "
+		"accept\n"
 		"k, M, G suffixes.  Pin with numactl --physcpubind.\n");
 }
 
-static void parse(int argc, char **argv, struct opts *o)
+static void
+parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-		{ "workers", required_argument, NULL, 'w' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "domain", required_argument, NULL, 'D' },
-		{ "bins", required_argument, NULL, 'b' },
-		{ "backend", required_argument, NULL, 'B' },
-		{ "epoch-us", required_argument, NULL, 'e' },
-		{ "prefill", no_argument, NULL, 'p' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "ring", required_argument, NULL, 'R' },
-		{ "batch", required_argument, NULL, 'a' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "validate", no_argument, NULL, 'v' },
-		{ "migration", required_argument, NULL, 'm' },
-		{ "mode", required_argument, NULL, 'M' },
-		{ "migrate-at", required_argument, NULL, 'A' },
-		{ "gap", required_argument, NULL, 'g' },
-		{ "warmup", required_argument, NULL, 'W' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"workers", required_argument, NULL, 'w'},
+		{"rate", required_argument, NULL, 'r'},
+		{"duration", required_argument, NULL, 'd'},
+		{"domain", required_argument, NULL, 'D'},
+		{"bins", required_argument, NULL, 'b'},
+		{"backend", required_argument, NULL, 'B'},
+		{"epoch-us", required_argument, NULL, 'e'},
+		{"prefill", no_argument, NULL, 'p'},
+		{"seed", required_argument, NULL, 's'},
+		{"ring", required_argument, NULL, 'R'},
+		{"batch", required_argument, NULL, 'a'},
+		{"out", required_argument, NULL, 'o'},
+		{"validate", no_argument, NULL, 'v'},
+		{"migration", required_argument, NULL, 'm'},
+		{"mode", required_argument, NULL, 'M'},
+		{"migrate-at", required_argument, NULL, 'A'},
+		{"gap", required_argument, NULL, 'g'},
+		{"warmup", required_argument, NULL, 'W'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *p = argv[0];
 	int c;
 
-	*o = (struct opts){ .workers = 2, .rate = 1000000, .duration = 10,
-			    .domain = 1000000, .bins_log2 = 12, .epoch_us = 1000,
-			    .seed = 1, .ring = 64, .batch = 256, .backend = KV,
-			    .warmup = 1 };
+	*o = (struct opts){.workers = 2,
+			   .rate = 1000000,
+			   .duration = 10,
+			   .domain = 1000000,
+			   .bins_log2 = 12,
+			   .epoch_us = 1000,
+			   .seed = 1,
+			   .ring = 64,
+			   .batch = 256,
+			   .backend = KV,
+			   .warmup = 1};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'w':
 			if (bench_parse_u64(optarg, 1, 1024, &o->workers))
-				bench_bad_usage(p, "bad --workers '%s'", optarg);
+				bench_bad_usage(p, "bad --workers '%s'",
+						optarg);
 			break;
 		case 'r':
-			if (bench_parse_u64(optarg, 1, 10000000000ull, &o->rate))
+			if (bench_parse_u64(optarg, 1, 10000000000ull,
+					    &o->rate))
 				bench_bad_usage(p, "bad --rate '%s'", optarg);
 			break;
 		case 'd':
-			if (bench_parse_double(optarg, 0.01, 86400, &o->duration))
-				bench_bad_usage(p, "bad --duration '%s'", optarg);
+			if (bench_parse_double(optarg, 0.01, 86400,
+					       &o->duration))
+				bench_bad_usage(p, "bad --duration '%s'",
+						optarg);
 			break;
 		case 'D':
 			if (bench_parse_u64(optarg, 1, 1ull << 40, &o->domain))
@@ -434,7 +488,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			if (bench_parse_u64(optarg, MG_BINS_LOG2_MIN,
 					    MG_BINS_LOG2_MAX, &o->bins_log2))
 				bench_bad_usage(p, "--bins must be %d..%d",
-						MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
+						MG_BINS_LOG2_MIN,
+						MG_BINS_LOG2_MAX);
 			break;
 		case 'B':
 			if (!strcmp(optarg, "kv"))
@@ -444,7 +499,8 @@ static void parse(int argc, char **argv, struct opts *o)
 			else if (!strcmp(optarg, "native"))
 				o->backend = NATIVE;
 			else
-				bench_bad_usage(p, "--backend must be kv, array or native");
+				bench_bad_usage(p, "--backend must be kv, "
+						   "array or native");
 			break;
 		case 'e':
 			if (bench_parse_u64(optarg, 10, 60000000, &o->epoch_us))
@@ -459,11 +515,15 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'R':
 			if (bench_parse_u64(optarg, 2, MG_CHANNEL_CAPACITY_MAX,
-					    &o->ring) || !mg_is_pow2(o->ring))
-				bench_bad_usage(p, "--ring must be a power of two >= 2");
+					    &o->ring) ||
+			    !mg_is_pow2(o->ring))
+				bench_bad_usage(
+					p,
+					"--ring must be a power of two >= 2");
 			break;
 		case 'a':
-			if (bench_parse_u64(optarg, 1, MG_BATCH_RECORDS_MAX, &o->batch))
+			if (bench_parse_u64(optarg, 1, MG_BATCH_RECORDS_MAX,
+					    &o->batch))
 				bench_bad_usage(p, "bad --batch '%s'", optarg);
 			break;
 		case 'o':
@@ -478,8 +538,11 @@ static void parse(int argc, char **argv, struct opts *o)
 				o->migration = NULL;
 			else if (mg_strategy_parse(optarg, &o->strategy) &&
 				 access(optarg, R_OK))
-				bench_bad_usage(p, "--migration: '%s' is no strategy "
-						"and no readable plan file", optarg);
+				bench_bad_usage(
+					p,
+					"--migration: '%s' is no strategy "
+					"and no readable plan file",
+					optarg);
 			break;
 		case 'M':
 			if (!strcmp(optarg, "handoff"))
@@ -487,11 +550,14 @@ static void parse(int argc, char **argv, struct opts *o)
 			else if (!strcmp(optarg, "copy"))
 				o->mode = MG_COPY;
 			else
-				bench_bad_usage(p, "--mode must be handoff or copy");
+				bench_bad_usage(
+					p, "--mode must be handoff or copy");
 			break;
 		case 'A':
-			if (bench_parse_double(optarg, 0.001, 86400, &o->migrate_at))
-				bench_bad_usage(p, "bad --migrate-at '%s'", optarg);
+			if (bench_parse_double(optarg, 0.001, 86400,
+					       &o->migrate_at))
+				bench_bad_usage(p, "bad --migrate-at '%s'",
+						optarg);
 			break;
 		case 'g':
 			if (bench_parse_u64(optarg, 0, 1000000, &o->gap))
@@ -521,14 +587,14 @@ static void parse(int argc, char **argv, struct opts *o)
 }
 
 /* Add one counting operator reading @in; its output goes to @sink. */
-static int add_counter(struct mg_dataflow *df, struct bench *b,
-		       struct mg_stream *in, enum backend be, mg_sink_fn sink,
-		       struct mg_stream **out)
+static int
+add_counter(struct mg_dataflow *df, struct bench *b, struct mg_stream *in,
+	    enum backend be, mg_sink_fn sink, struct mg_stream **out)
 {
 	struct mg_stateful_config sc = {
 		.ninputs = 1,
-		.in = { in },
-		.hash = { be == ARRAY ? hash_array : hash_kv },
+		.in = {in},
+		.hash = {be == ARRAY ? hash_array : hash_kv},
 		.hash_ctx = b,
 		.out_record_size = sizeof(struct rec),
 		.state_size = sizeof(struct root),
@@ -539,7 +605,8 @@ static int add_counter(struct mg_dataflow *df, struct bench *b,
 		.deserialize = deserialize,
 		/* only the measured operator: keys are grouped for it */
 		.prefill = !b->o.prefill || be != b->o.backend ? NULL
-			   : be == ARRAY ? prefill_array : prefill_kv,
+			   : be == ARRAY		       ? prefill_array
+							       : prefill_kv,
 	};
 	int err = mg_stateful(df, &sc, out);
 
@@ -548,29 +615,35 @@ static int add_counter(struct mg_dataflow *df, struct bench *b,
 	return mg_sink(df, *out, sink, b);
 }
 
-static void die(const char *what, int err)
+static void
+die(const char *what, int err)
 {
 	fprintf(stderr, "keycount: %s: %s\n", what, mg_strerror(err));
 	exit(1);
 }
 
-static void sleep_until(uint64_t t0, double s)
+static void
+sleep_until(uint64_t t0, double s)
 {
 	struct timespec now;
 	double el;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	el = (double)((uint64_t)now.tv_sec * 1000000000ull +
-		      (uint64_t)now.tv_nsec - t0) / 1e9;
+		      (uint64_t)now.tv_nsec - t0) /
+	     1e9;
 	if (s > el)
-		nanosleep(&(struct timespec){ (time_t)(s - el),
-					     (long)((s - el - (double)(time_t)(s - el)) * 1e9) },
+		nanosleep(&(struct timespec){(time_t)(s - el),
+					     (long)((s - el -
+						     (double)(time_t)(s - el)) *
+						    1e9)},
 			  NULL);
 }
 
 /* Submit one migration and wait for it; record its progress. */
-static void migrate_once(struct mg_dataflow *df, struct bench *b,
-			 const uint16_t *target, double at_s, const char *what)
+static void
+migrate_once(struct mg_dataflow *df, struct bench *b, const uint16_t *target,
+	     double at_s, const char *what)
 {
 	uint64_t at = (uint64_t)(at_s * 1e6 / (double)b->o.epoch_us);
 	uint64_t earliest = mg_dataflow_time_ahead(df, 0);
@@ -581,7 +654,8 @@ static void migrate_once(struct mg_dataflow *df, struct bench *b,
 		at = earliest;
 	err = mg_migrate(df, b->o.strategy, target, at, b->o.gap, &m);
 	if (err == -EINVAL && !mg_dataflow_accepts_migrations(df)) {
-		fprintf(stderr, "keycount: %s migration not run: the input "
+		fprintf(stderr,
+			"keycount: %s migration not run: the input "
 			"ended first (an earlier migration took too long?)\n",
 			what);
 		return;
@@ -596,22 +670,25 @@ static void migrate_once(struct mg_dataflow *df, struct bench *b,
 		b->mig[b->nmig].what = what;
 		mg_migration_progress(m, &b->mig[b->nmig].p);
 		if (b->mig[b->nmig].p.done)
-			fprintf(stderr, "keycount: %s migration (%s) of %u bins "
-				"in %u steps: %.2f ms from epoch %llu\n", what,
-				b->o.mode == MG_COPY ? "copy" : "handoff",
+			fprintf(stderr,
+				"keycount: %s migration (%s) of %u bins "
+				"in %u steps: %.2f ms from epoch %llu\n",
+				what, b->o.mode == MG_COPY ? "copy" : "handoff",
 				b->mig[b->nmig].p.bins_moved,
 				b->mig[b->nmig].p.steps,
 				(double)(b->mig[b->nmig].p.end_ns -
-					 b->mig[b->nmig].p.start_ns) / 1e6,
-				(unsigned long long)b->mig[b->nmig].p.first_time);
+					 b->mig[b->nmig].p.start_ns) /
+					1e6,
+				(unsigned long long)b->mig[b->nmig]
+					.p.first_time);
 		b->nmig++;
 	}
 }
 
 /* The paper's protocol: at migrate_at move half the bins of half the
  * workers to the other half; at twice that, move them back.  Or a plan. */
-static void run_migrations(struct mg_dataflow *df, struct bench *b,
-			   uint64_t t0)
+static void
+run_migrations(struct mg_dataflow *df, struct bench *b, uint64_t t0)
 {
 	uint32_t nbins = mg_dataflow_bins(df);
 	unsigned W = mg_dataflow_workers(df);
@@ -636,7 +713,8 @@ static void run_migrations(struct mg_dataflow *df, struct bench *b,
 		mg_plan_destroy(plan);
 		if (err)
 			die("cannot submit the plan (are its times in the "
-			    "future?)", err);
+			    "future?)",
+			    err);
 		err = mg_migration_wait(m);
 		if (err)
 			fprintf(stderr, "keycount: plan did not finish: %s\n",
@@ -658,19 +736,22 @@ static void run_migrations(struct mg_dataflow *df, struct bench *b,
 }
 
 /* Windows (t - 0.25 s, t] overlapping [a, z]. */
-static bool overlaps(const struct mg_window_stats *w, double a, double z)
+static bool
+overlaps(const struct mg_window_stats *w, double a, double z)
 {
 	return w->t_s > a && w->t_s - 0.25 <= z;
 }
 
 /* Append the migrations and steady-state figures to @json. */
-static void report_migrations(const struct bench *b, char *json, size_t len)
+static void
+report_migrations(const struct bench *b, char *json, size_t len)
 {
 	uint64_t st_p99 = 0, st_max = 0, st_rss = 0, in_rss = 0;
 	size_t at = strlen(json) - 1; /* drop the closing brace */
 	unsigned i, k;
 
-	at += (size_t)snprintf(json + at, len - at, ",\"mode\":\"%s\",\"migrations\":[",
+	at += (size_t)snprintf(json + at, len - at,
+			       ",\"mode\":\"%s\",\"migrations\":[",
 			       b->o.mode == MG_COPY ? "copy" : "handoff");
 	for (k = 0; k < b->nmig; k++) {
 		const struct mg_migration_progress *p = &b->mig[k].p;
@@ -683,18 +764,22 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 			if (overlaps(&b->win[i], a, z)) {
 				p99 = b->win[i].p99 > p99 ? b->win[i].p99 : p99;
 				max = b->win[i].max > max ? b->win[i].max : max;
-				rss = b->win[i].rss_bytes > rss ? b->win[i].rss_bytes : rss;
+				rss = b->win[i].rss_bytes > rss
+					      ? b->win[i].rss_bytes
+					      : rss;
 			}
 		in_rss = rss > in_rss ? rss : in_rss;
-		at += (size_t)snprintf(json + at, len - at,
-			"%s{\"strategy\":\"%s\",\"start_s\":%.3f,\"duration_ms\":%.3f,"
+		at += (size_t)snprintf(
+			json + at, len - at,
+			"%s{\"strategy\":\"%s\",\"start_s\":%.3f,\"duration_"
+			"ms\":%.3f,"
 			"\"steps\":%u,\"bins_moved\":%u,\"bytes_moved\":%llu,"
 			"\"max_latency_us\":%.1f,\"p99_latency_us\":%.1f,"
 			"\"rss_peak_bytes\":%llu,\"done\":%s}",
 			k ? "," : "", b->mig[k].what, a,
-			p->done ? (z - a) * 1e3 : -1.0, p->steps,
-			p->bins_moved, (unsigned long long)p->bytes_moved,
-			max / 1e3, p99 / 1e3, (unsigned long long)rss,
+			p->done ? (z - a) * 1e3 : -1.0, p->steps, p->bins_moved,
+			(unsigned long long)p->bytes_moved, max / 1e3,
+			p99 / 1e3, (unsigned long long)rss,
 			p->done ? "true" : "false");
 	}
 	/* steady: past the warm-up, overlapping no migration */
@@ -702,14 +787,16 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 		bool quiet = b->win[i].t_s - 0.25 >= b->o.warmup;
 
 		for (k = 0; k < b->nmig && quiet; k++)
-			quiet = !overlaps(&b->win[i], b->mig[k].p.start_ns / 1e9,
-					  b->mig[k].p.done ?
-					  b->mig[k].p.end_ns / 1e9 : 1e30);
+			quiet = !overlaps(
+				&b->win[i], b->mig[k].p.start_ns / 1e9,
+				b->mig[k].p.done ? b->mig[k].p.end_ns / 1e9
+						 : 1e30);
 		if (!quiet || !b->win[i].count)
 			continue;
 		st_p99 = b->win[i].p99 > st_p99 ? b->win[i].p99 : st_p99;
 		st_max = b->win[i].max > st_max ? b->win[i].max : st_max;
-		st_rss = b->win[i].rss_bytes > st_rss ? b->win[i].rss_bytes : st_rss;
+		st_rss = b->win[i].rss_bytes > st_rss ? b->win[i].rss_bytes
+						      : st_rss;
 	}
 	snprintf(json + at, len - at,
 		 "],\"steady\":{\"p99_us\":%.1f,\"max_us\":%.1f,"
@@ -718,10 +805,11 @@ static void report_migrations(const struct bench *b, char *json, size_t len)
 		 (unsigned long long)in_rss);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	static struct bench b;
-	struct mg_dataflow_config dc = { 0 };
+	struct mg_dataflow_config dc = {0};
 	struct mg_source_config src;
 	struct mg_stream *s, *out, *ref;
 	struct mg_run_stats st;
@@ -749,7 +837,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fprintf(b.csv, "t_s,count,p25_us,p50_us,p75_us,p95_us,p99_us,"
-			"p999_us,max_us,rss_mib\n");
+			       "p999_us,max_us,rss_mib\n");
 	}
 
 	dc.workers = (unsigned)b.o.workers;
@@ -761,7 +849,8 @@ int main(int argc, char **argv)
 	dc.warmup_ns = (uint64_t)(b.o.warmup * 1e9);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
-		die("cannot create the dataflow (more workers than CPUs?)", err);
+		die("cannot create the dataflow (more workers than CPUs?)",
+		    err);
 	src = (struct mg_source_config){
 		.record_size = sizeof(struct rec),
 		.rate = (double)b.o.rate,
@@ -773,16 +862,18 @@ int main(int argc, char **argv)
 	if (!err)
 		err = add_counter(df, &b, s, b.o.backend, sink_measured, &out);
 	if (!err && b.o.validate)
-		err = add_counter(df, &b, s, b.o.backend == NATIVE ? KV : NATIVE,
+		err = add_counter(df, &b, s,
+				  b.o.backend == NATIVE ? KV : NATIVE,
 				  sink_reference, &ref);
 	if (!err)
 		err = mg_probe(df, out);
 	if (err)
 		die("cannot build the dataflow", err);
 
-	fprintf(stderr, "keycount: %s, %llu workers, 2^%u bins, %llu keys, "
-		"%.0f rec/s for %.1f s%s%s\n", backend_name[b.o.backend],
-		(unsigned long long)b.o.workers, b.k,
+	fprintf(stderr,
+		"keycount: %s, %llu workers, 2^%u bins, %llu keys, "
+		"%.0f rec/s for %.1f s%s%s\n",
+		backend_name[b.o.backend], (unsigned long long)b.o.workers, b.k,
 		(unsigned long long)b.o.domain, (double)b.o.rate, b.o.duration,
 		b.o.prefill ? ", prefilled" : "",
 		b.o.validate ? ", validating" : "");
@@ -803,22 +894,25 @@ int main(int argc, char **argv)
 	if (b.o.validate)
 		ok = validate(&b);
 
-	snprintf(json, sizeof(json),
-		 "{\"bench\":\"keycount\",\"workers\":%llu,\"bins_log2\":%u,"
-		 "\"backend\":\"%s\",\"domain\":%llu,\"epoch_us\":%llu,"
-		 "\"rate_offered\":%llu,\"rate_achieved\":%.0f,\"records\":%llu,"
-		 "\"duration_s\":%.3f,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
-		 "\"p999\":%.1f,\"max\":%.1f},\"state_bytes\":%llu,"
-		 "\"rss_peak_bytes\":%llu,\"validate\":\"%s\"}",
-		 (unsigned long long)b.o.workers, b.k, backend_name[b.o.backend],
-		 (unsigned long long)b.o.domain, (unsigned long long)b.o.epoch_us,
-		 (unsigned long long)b.o.rate,
-		 (double)st.records / st.duration_s,
-		 (unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
-		 st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
-		 (unsigned long long)st.state_bytes,
-		 (unsigned long long)st.rss_peak_bytes,
-		 !b.o.validate ? "off" : ok ? "ok" : "failed");
+	snprintf(
+		json, sizeof(json),
+		"{\"bench\":\"keycount\",\"workers\":%llu,\"bins_log2\":%u,"
+		"\"backend\":\"%s\",\"domain\":%llu,\"epoch_us\":%llu,"
+		"\"rate_offered\":%llu,\"rate_achieved\":%.0f,\"records\":%llu,"
+		"\"duration_s\":%.3f,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
+		"\"p999\":%.1f,\"max\":%.1f},\"state_bytes\":%llu,"
+		"\"rss_peak_bytes\":%llu,\"validate\":\"%s\"}",
+		(unsigned long long)b.o.workers, b.k, backend_name[b.o.backend],
+		(unsigned long long)b.o.domain,
+		(unsigned long long)b.o.epoch_us, (unsigned long long)b.o.rate,
+		(double)st.records / st.duration_s,
+		(unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
+		st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
+		(unsigned long long)st.state_bytes,
+		(unsigned long long)st.rss_peak_bytes,
+		!b.o.validate ? "off"
+		: ok	      ? "ok"
+			      : "failed");
 	if (b.o.migration)
 		report_migrations(&b, json, sizeof(json));
 	puts(json);
@@ -832,8 +926,8 @@ int main(int argc, char **argv)
 			double z = b.mig[k].p.end_ns / 1e9;
 
 			/* at least a visible sliver on a seconds axis */
-			fprintf(f, "%.4f %.4f %s\n", a, z > a + 0.02 ? z : a + 0.02,
-				b.mig[k].what);
+			fprintf(f, "%.4f %.4f %s\n", a,
+				z > a + 0.02 ? z : a + 0.02, b.mig[k].what);
 		}
 		if (f)
 			fclose(f);

@@ -22,7 +22,7 @@
 #include "bench/bench_util.h"
 #include "queues/mg_ring.h"
 
-#define K_MUL 0x9e3779b97f4a7c15ull
+#define K_MUL	 0x9e3779b97f4a7c15ull
 #define MAX_RUNS 101
 
 struct rec {
@@ -41,8 +41,8 @@ struct opts {
 struct run {
 	const struct opts *o;
 	const struct mg_topology *topo;
-	struct mg_channel *ch;  /* channel mode */
-	struct ck_ring raw;     /* raw mode */
+	struct mg_channel *ch; /* channel mode */
+	struct ck_ring raw;    /* raw mode */
 	struct rec *raw_buf;
 	pthread_barrier_t start;
 	/* producer results */
@@ -51,16 +51,18 @@ struct run {
 	uint64_t got, got_sum, errors, ns;
 };
 
-static void pin(const struct mg_topology *topo, unsigned i)
+static void
+pin(const struct mg_topology *topo, unsigned i)
 {
-	int err = mg_pin_self(topo, mg_topology_cpu(
-					    topo, i % mg_topology_ncpus(topo)));
+	int err = mg_pin_self(
+		topo, mg_topology_cpu(topo, i % mg_topology_ncpus(topo)));
 
 	if (err)
 		fprintf(stderr, "ringbench: cannot pin: %s\n", strerror(-err));
 }
 
-static void *chan_producer(void *arg)
+static void *
+chan_producer(void *arg)
 {
 	struct run *r = arg;
 	uint32_t batch = (uint32_t)r->o->batch;
@@ -95,7 +97,8 @@ static void *chan_producer(void *arg)
 	return NULL;
 }
 
-static void *chan_consumer(void *arg)
+static void *
+chan_consumer(void *arg)
 {
 	struct run *r = arg;
 	uint64_t got = 0, sum = 0, errors = 0, t0, t;
@@ -134,7 +137,8 @@ static void *chan_consumer(void *arg)
 	return NULL;
 }
 
-static void *raw_producer(void *arg)
+static void *
+raw_producer(void *arg)
 {
 	struct run *r = arg;
 	uint64_t seq = 0, sum = 0, deadline;
@@ -160,7 +164,8 @@ static void *raw_producer(void *arg)
 	return NULL;
 }
 
-static void *raw_consumer(void *arg)
+static void *
+raw_consumer(void *arg)
 {
 	struct run *r = arg;
 	uint64_t got = 0, sum = 0, errors = 0, t0;
@@ -190,7 +195,8 @@ static void *raw_consumer(void *arg)
 }
 
 /* One timed run of one mode; returns records/s, counts failures. */
-static double run_once(struct run *r, bool raw, uint64_t *bad)
+static double
+run_once(struct run *r, bool raw, uint64_t *bad)
 {
 	pthread_t p, c;
 
@@ -208,66 +214,86 @@ static double run_once(struct run *r, bool raw, uint64_t *bad)
 	return (double)r->got / ((double)r->ns / 1e9);
 }
 
-static void usage(FILE *f)
+static void
+usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ringbench [options]\n"
-		"Records/s of one megaphone channel between two pinned threads,\n"
-		"against the raw ck_ring with one 16-byte record per slot, in one run.\n"
-		"Threads pin to the first two allowed CPUs (use numactl --physcpubind).\n"
+		"Records/s of one megaphone channel between two pinned "
+		"threads,\n"
+		"against the raw ck_ring with one 16-byte record per slot, in "
+		"one run.\n"
+		"Threads pin to the first two allowed CPUs (use numactl "
+		"--physcpubind).\n"
 		"\n"
 		"  --seconds S     time per run and mode (default 1)\n"
-		"  --runs N        runs per mode; medians are reported (default 5)\n"
+		"  --runs N        runs per mode; medians are reported "
+		"(default 5)\n"
 		"  --batch N       records per batch (default 256)\n"
-		"  --capacity N    channel ring slots, power of two (default 64)\n"
-		"  --raw-slots N   raw ring slots, power of two (default capacity*batch\n"
+		"  --capacity N    channel ring slots, power of two (default "
+		"64)\n"
+		"  --raw-slots N   raw ring slots, power of two (default "
+		"capacity*batch\n"
 		"                  rounded up: the same records of buffering)\n"
-		"  --validate      check every record's order and value; exit 1 on error\n"
+		"  --validate      check every record's order and value; exit "
+		"1 on error\n"
 		"  --help          this text\n"
 		"\n"
 		"Prints one JSON line on stdout; progress on stderr.\n");
 }
 
-static void parse(int argc, char **argv, struct opts *o)
+static void
+parse(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "seconds", required_argument, NULL, 's' },
-		{ "runs", required_argument, NULL, 'r' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "raw-slots", required_argument, NULL, 'R' },
-		{ "validate", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{"seconds", required_argument, NULL, 's'},
+		{"runs", required_argument, NULL, 'r'},
+		{"batch", required_argument, NULL, 'b'},
+		{"capacity", required_argument, NULL, 'c'},
+		{"raw-slots", required_argument, NULL, 'R'},
+		{"validate", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	int c;
 
-	*o = (struct opts){ .seconds = 1, .runs = 5, .batch = 256,
-			    .capacity = 64 };
+	*o = (struct opts){
+		.seconds = 1, .runs = 5, .batch = 256, .capacity = 64};
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (bench_parse_double(optarg, 0.001, 3600, &o->seconds))
-				bench_bad_usage(argv[0], "bad --seconds '%s'", optarg);
+			if (bench_parse_double(optarg, 0.001, 3600,
+					       &o->seconds))
+				bench_bad_usage(argv[0], "bad --seconds '%s'",
+						optarg);
 			break;
 		case 'r':
 			if (bench_parse_u64(optarg, 1, MAX_RUNS, &o->runs))
-				bench_bad_usage(argv[0], "--runs must be 1..%d", MAX_RUNS);
+				bench_bad_usage(argv[0], "--runs must be 1..%d",
+						MAX_RUNS);
 			break;
 		case 'b':
-			if (bench_parse_u64(optarg, 1, MG_BATCH_RECORDS_MAX, &o->batch))
-				bench_bad_usage(argv[0], "bad --batch '%s'", optarg);
+			if (bench_parse_u64(optarg, 1, MG_BATCH_RECORDS_MAX,
+					    &o->batch))
+				bench_bad_usage(argv[0], "bad --batch '%s'",
+						optarg);
 			break;
 		case 'c':
-			if (bench_parse_u64(optarg, 2, MG_CHANNEL_CAPACITY_MAX, &o->capacity) ||
+			if (bench_parse_u64(optarg, 2, MG_CHANNEL_CAPACITY_MAX,
+					    &o->capacity) ||
 			    !mg_is_pow2(o->capacity))
-				bench_bad_usage(argv[0], "--capacity must be a power of two in 2..%u",
+				bench_bad_usage(argv[0],
+						"--capacity must be a power of "
+						"two in 2..%u",
 						MG_CHANNEL_CAPACITY_MAX);
 			break;
 		case 'R':
-			if (bench_parse_u64(optarg, 2, 1u << 30, &o->raw_slots) ||
+			if (bench_parse_u64(optarg, 2, 1u << 30,
+					    &o->raw_slots) ||
 			    !mg_is_pow2(o->raw_slots))
-				bench_bad_usage(argv[0], "--raw-slots must be a power of two");
+				bench_bad_usage(
+					argv[0],
+					"--raw-slots must be a power of two");
 			break;
 		case 'v':
 			o->validate = true;
@@ -280,12 +306,14 @@ static void parse(int argc, char **argv, struct opts *o)
 		}
 	}
 	if (optind < argc)
-		bench_bad_usage(argv[0], "unexpected argument '%s'", argv[optind]);
+		bench_bad_usage(argv[0], "unexpected argument '%s'",
+				argv[optind]);
 	if (!o->raw_slots)
 		o->raw_slots = 1ull << mg_log2_ceil(o->capacity * o->batch);
 }
 
-static void print_runs(const char *name, const double *v, uint64_t n)
+static void
+print_runs(const char *name, const double *v, uint64_t n)
 {
 	printf(",\"%s\":[", name);
 	for (uint64_t i = 0; i < n; i++)
@@ -293,7 +321,8 @@ static void print_runs(const char *name, const double *v, uint64_t n)
 	printf("]");
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
 	double chan[MAX_RUNS], raw[MAX_RUNS], ratio[MAX_RUNS];
 	double chan_s[MAX_RUNS], raw_s[MAX_RUNS];
@@ -310,19 +339,22 @@ int main(int argc, char **argv)
 	if (!err)
 		err = mg_pools_create(&pools, topo, NULL);
 	if (err) {
-		fprintf(stderr, "ringbench: set-up failed: %s\n", strerror(-err));
+		fprintf(stderr, "ringbench: set-up failed: %s\n",
+			strerror(-err));
 		return 1;
 	}
 	if (mg_topology_ncpus(topo) < 2)
-		fprintf(stderr, "ringbench: warning: one allowed CPU, both threads share it\n");
-	cfg = (struct mg_channel_config){ .record_size = sizeof(struct rec),
-					  .batch_records = (uint32_t)o.batch,
-					  .capacity = (uint32_t)o.capacity,
-					  .node = 0 };
+		fprintf(stderr, "ringbench: warning: one allowed CPU, both "
+				"threads share it\n");
+	cfg = (struct mg_channel_config){.record_size = sizeof(struct rec),
+					 .batch_records = (uint32_t)o.batch,
+					 .capacity = (uint32_t)o.capacity,
+					 .node = 0};
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
 	r.topo = topo;
-	r.raw_buf = aligned_alloc(MG_CACHE_LINE, sizeof(struct rec) * o.raw_slots);
+	r.raw_buf =
+		aligned_alloc(MG_CACHE_LINE, sizeof(struct rec) * o.raw_slots);
 	if (!r.raw_buf) {
 		fprintf(stderr, "ringbench: out of memory\n");
 		return 1;
@@ -332,7 +364,8 @@ int main(int argc, char **argv)
 		mg_channel_destroy(r.ch);
 		err = mg_channel_create(&r.ch, pools, &cfg);
 		if (err) {
-			fprintf(stderr, "ringbench: cannot create the channel: %s\n",
+			fprintf(stderr,
+				"ringbench: cannot create the channel: %s\n",
 				strerror(-err));
 			return 1;
 		}
@@ -340,14 +373,17 @@ int main(int argc, char **argv)
 		chan[i] = run_once(&r, false, &bad);
 		raw[i] = run_once(&r, true, &bad);
 		ratio[i] = chan[i] / raw[i];
-		fprintf(stderr, "run %llu/%llu: channel %.1f M records/s, raw ck_ring %.1f M/s, ratio %.1fx\n",
+		fprintf(stderr,
+			"run %llu/%llu: channel %.1f M records/s, raw ck_ring "
+			"%.1f M/s, ratio %.1fx\n",
 			(unsigned long long)i + 1, (unsigned long long)o.runs,
 			chan[i] / 1e6, raw[i] / 1e6, ratio[i]);
 	}
 	memcpy(chan_s, chan, sizeof(chan));
 	memcpy(raw_s, raw, sizeof(raw));
 	printf("{\"bench\":\"ringbench\",\"record_bytes\":%zu,\"batch\":%llu,"
-	       "\"capacity\":%llu,\"raw_slots\":%llu,\"runs\":%llu,\"seconds\":%g,"
+	       "\"capacity\":%llu,\"raw_slots\":%llu,\"runs\":%llu,\"seconds\":"
+	       "%g,"
 	       "\"channel_rps\":%.0f,\"raw_ck_ring_rps\":%.0f,\"ratio\":%.2f",
 	       sizeof(struct rec), (unsigned long long)o.batch,
 	       (unsigned long long)o.capacity, (unsigned long long)o.raw_slots,
@@ -357,14 +393,18 @@ int main(int argc, char **argv)
 	print_runs("channel_rps_runs", chan, o.runs);
 	print_runs("raw_ck_ring_rps_runs", raw, o.runs);
 	if (bad)
-		fprintf(stderr, "ringbench: %llu runs lost, duplicated or "
-			"reordered records\n", (unsigned long long)bad);
-	printf(",\"validate\":\"%s\"}\n",
-	       !o.validate ? "off" : bad ? "failed" : "ok");
+		fprintf(stderr,
+			"ringbench: %llu runs lost, duplicated or "
+			"reordered records\n",
+			(unsigned long long)bad);
+	printf(",\"validate\":\"%s\"}\n", !o.validate ? "off"
+					  : bad	      ? "failed"
+						      : "ok");
 	fprintf(stderr,
 		"\n%-30s %16s\n%-30s %14.1f M\n%-30s %14.1f M\n%-30s %15.1fx\n",
 		"median of runs", "records/s", "megaphone channel",
-		bench_median(chan_s, o.runs) / 1e6, "raw ck_ring (1 record/slot)",
+		bench_median(chan_s, o.runs) / 1e6,
+		"raw ck_ring (1 record/slot)",
 		bench_median(raw_s, o.runs) / 1e6, "channel / raw",
 		bench_median(ratio, o.runs));
 	free(r.raw_buf);

@@ -15,11 +15,12 @@
 #include "engine/engine_pvt.h"
 
 #define DEFAULT_EPOCH_NS 1000000ull
-#define MIN_EPOCH_NS 10000ull
-#define MAX_NODES 256
-#define STATE_MAX 4096u
+#define MIN_EPOCH_NS	 10000ull
+#define MAX_NODES	 256
+#define STATE_MAX	 4096u
 
-int mg__vbuf_init(struct vbuf *v, size_t reserve)
+int
+mg__vbuf_init(struct vbuf *v, size_t reserve)
 {
 	void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -32,14 +33,16 @@ int mg__vbuf_init(struct vbuf *v, size_t reserve)
 	return 0;
 }
 
-void mg__vbuf_free(struct vbuf *v)
+void
+mg__vbuf_free(struct vbuf *v)
 {
 	if (v->base)
 		munmap(v->base, v->reserved);
 	v->base = NULL;
 }
 
-static int check_config(const struct mg_dataflow_config *c, unsigned ncpus)
+static int
+check_config(const struct mg_dataflow_config *c, unsigned ncpus)
 {
 	if (c->workers == 0 || c->workers > UINT16_MAX)
 		return -EINVAL;
@@ -61,11 +64,13 @@ static int check_config(const struct mg_dataflow_config *c, unsigned ncpus)
 	return 0;
 }
 
-int mg_dataflow_create(struct mg_dataflow **out,
-		       const struct mg_dataflow_config *cfg)
+int
+mg_dataflow_create(struct mg_dataflow **out,
+		   const struct mg_dataflow_config *cfg)
 {
-	struct mg_dataflow_config c = cfg ? *cfg : (struct mg_dataflow_config){ 0 };
-	struct mg_pools_config pc = { 0 };
+	struct mg_dataflow_config c =
+		cfg ? *cfg : (struct mg_dataflow_config){0};
+	struct mg_pools_config pc = {0};
 	struct mg_dataflow *df;
 	unsigned w;
 	int err;
@@ -117,8 +122,8 @@ int mg_dataflow_create(struct mg_dataflow **out,
 	for (w = 0; w < c.workers; w++) {
 		struct worker *wk = &df->wk[w];
 
-		err = mg_topology_place(df->topo, w, c.workers,
-					c.oversubscribe, &wk->cpu, &wk->node);
+		err = mg_topology_place(df->topo, w, c.workers, c.oversubscribe,
+					&wk->cpu, &wk->node);
 		if (err)
 			goto fail;
 		wk->df = df;
@@ -146,7 +151,8 @@ fail:
 	return err;
 }
 
-static void node_free(struct mg_dataflow *df, struct node *n)
+static void
+node_free(struct mg_dataflow *df, struct node *n)
 {
 	unsigned w, W = df->cfg.workers;
 
@@ -173,12 +179,15 @@ static void node_free(struct mg_dataflow *df, struct node *n)
 					while ((b = s->q[d].head)) {
 						s->q[d].head = b->next;
 						if (!b->home)
-							mg__overflow_free(df, b);
+							mg__overflow_free(df,
+									  b);
 					}
 				if (s->cur)
 					for (unsigned d = 0; d < W; d++)
-						if (s->cur[d] && !s->cur[d]->home)
-							mg__overflow_free(df, s->cur[d]);
+						if (s->cur[d] &&
+						    !s->cur[d]->home)
+							mg__overflow_free(
+								df, s->cur[d]);
 				free(s->cur);
 				free(s->q);
 			}
@@ -195,7 +204,8 @@ static void node_free(struct mg_dataflow *df, struct node *n)
 	free(n);
 }
 
-void mg_dataflow_destroy(struct mg_dataflow *df)
+void
+mg_dataflow_destroy(struct mg_dataflow *df)
 {
 	unsigned i;
 
@@ -217,33 +227,38 @@ void mg_dataflow_destroy(struct mg_dataflow *df)
 	free(df);
 }
 
-unsigned mg_dataflow_workers(const struct mg_dataflow *df)
+unsigned
+mg_dataflow_workers(const struct mg_dataflow *df)
 {
 	return df->cfg.workers;
 }
 
-void mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
-			      uint64_t *examined, uint64_t *moved)
+void
+mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
+			 uint64_t *examined, uint64_t *moved)
 {
 	*requests = *examined = *moved = 0;
 	if (df->rehomer)
 		mg_rehomer_stats(df->rehomer, requests, examined, moved);
 }
 
-uint32_t mg_dataflow_bins(const struct mg_dataflow *df)
+uint32_t
+mg_dataflow_bins(const struct mg_dataflow *df)
 {
 	return 1u << df->nbins_log2;
 }
 
 /* ---- building ------------------------------------------------------------- */
 
-static bool stream_ok(const struct mg_dataflow *df, const struct stream *s)
+static bool
+stream_ok(const struct mg_dataflow *df, const struct stream *s)
 {
 	return s && s->df == df && s->nsubs < MAX_SUBS;
 }
 
-static int add_node(struct mg_dataflow *df, enum node_kind kind,
-		    uint32_t out_record_size, struct node **out)
+static int
+add_node(struct mg_dataflow *df, enum node_kind kind, uint32_t out_record_size,
+	 struct node **out)
 {
 	struct node *n;
 
@@ -272,14 +287,16 @@ static int add_node(struct mg_dataflow *df, enum node_kind kind,
 	return 0;
 }
 
-static void subscribe(struct node *n, unsigned port, struct stream *s)
+static void
+subscribe(struct node *n, unsigned port, struct stream *s)
 {
 	n->in[port] = s;
 	s->subs[s->nsubs++] = n;
 }
 
-int mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
-	      struct mg_stream **out)
+int
+mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
+	  struct mg_stream **out)
 {
 	struct node *n;
 	int err;
@@ -295,9 +312,10 @@ int mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
 	return 0;
 }
 
-int mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
-		uint32_t out_record_size, mg_flat_map_fn fn, void *ctx,
-		struct mg_stream **out)
+int
+mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
+	    uint32_t out_record_size, mg_flat_map_fn fn, void *ctx,
+	    struct mg_stream **out)
 {
 	struct stream *s = (struct stream *)in;
 	struct node *n;
@@ -316,9 +334,9 @@ int mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
 }
 
 /* A SEND subscribed to @s, feeding a fresh mesh towards @to's @port. */
-static int add_send(struct mg_dataflow *df, struct stream *s, mg_hash_fn hash,
-		    void *ctx, bool by_bin, struct node *to, unsigned port,
-		    struct mg_mesh **mesh)
+static int
+add_send(struct mg_dataflow *df, struct stream *s, mg_hash_fn hash, void *ctx,
+	 bool by_bin, struct node *to, unsigned port, struct mg_mesh **mesh)
 {
 	struct mg_channel_config cc = {
 		.record_size = s->record_size,
@@ -348,9 +366,9 @@ static int add_send(struct mg_dataflow *df, struct stream *s, mg_hash_fn hash,
 	return 0;
 }
 
-static int add_route(struct mg_dataflow *df, struct mg_stream *in,
-		     mg_hash_fn hash, void *ctx, bool by_bin,
-		     struct mg_stream **out)
+static int
+add_route(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
+	  void *ctx, bool by_bin, struct mg_stream **out)
 {
 	struct stream *s = (struct stream *)in;
 	struct node *n;
@@ -372,26 +390,30 @@ static int add_route(struct mg_dataflow *df, struct mg_stream *in,
 	return 0;
 }
 
-int mg_exchange(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-		void *ctx, struct mg_stream **out)
+int
+mg_exchange(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
+	    void *ctx, struct mg_stream **out)
 {
 	return add_route(df, in, hash, ctx, false, out);
 }
 
-int mg_distribute(struct mg_dataflow *df, struct mg_stream *in,
-		  mg_hash_fn hash, void *ctx, struct mg_stream **out)
+int
+mg_distribute(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
+	      void *ctx, struct mg_stream **out)
 {
 	return add_route(df, in, hash, ctx, true, out);
 }
 
-int mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
-		struct mg_stream **out)
+int
+mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
+	    struct mg_stream **out)
 {
 	struct node *n;
 	unsigned i;
 	int err;
 
-	if (!cfg || !out || !cfg->fn || (cfg->ninputs != 1 && cfg->ninputs != 2))
+	if (!cfg || !out || !cfg->fn ||
+	    (cfg->ninputs != 1 && cfg->ninputs != 2))
 		return -EINVAL;
 	if (cfg->out_record_size == 0 || cfg->state_size > STATE_MAX ||
 	    cfg->timer_record_size > 1024)
@@ -425,8 +447,8 @@ int mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
 	return 0;
 }
 
-int mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn,
-	    void *ctx)
+int
+mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn, void *ctx)
 {
 	struct stream *s = (struct stream *)in;
 	struct node *n;
@@ -443,7 +465,8 @@ int mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn,
 	return 0;
 }
 
-int mg_probe(struct mg_dataflow *df, struct mg_stream *in)
+int
+mg_probe(struct mg_dataflow *df, struct mg_stream *in)
 {
 	struct stream *s = (struct stream *)in;
 
@@ -456,7 +479,8 @@ int mg_probe(struct mg_dataflow *df, struct mg_stream *in)
 /* ---- starting ---------------------------------------------------------------- */
 
 /* Collect the SENDs reachable from @s through flat-maps. */
-static int collect_sends(struct node *n, const struct stream *s)
+static int
+collect_sends(struct node *n, const struct stream *s)
 {
 	unsigned i;
 	int err;
@@ -465,8 +489,8 @@ static int collect_sends(struct node *n, const struct stream *s)
 		struct node *sub = s->subs[i];
 
 		if (sub->kind == SEND) {
-			struct node **c = realloc(n->congest,
-						  sizeof(*c) * (n->ncongest + 1));
+			struct node **c = realloc(
+				n->congest, sizeof(*c) * (n->ncongest + 1));
 			if (!c)
 				return -ENOMEM;
 			n->congest = c;
@@ -480,7 +504,8 @@ static int collect_sends(struct node *n, const struct stream *s)
 	return 0;
 }
 
-static int alloc_inst(struct mg_dataflow *df, struct node *n, size_t size)
+static int
+alloc_inst(struct mg_dataflow *df, struct node *n, size_t size)
 {
 	n->inst.any = aligned_alloc(MG_CACHE_LINE, size * df->cfg.workers);
 	if (!n->inst.any)
@@ -489,7 +514,8 @@ static int alloc_inst(struct mg_dataflow *df, struct node *n, size_t size)
 	return 0;
 }
 
-static int prepare(struct mg_dataflow *df)
+static int
+prepare(struct mg_dataflow *df)
 {
 	unsigned i, w, W = df->cfg.workers;
 	int err;
@@ -533,7 +559,8 @@ static int prepare(struct mg_dataflow *df)
 }
 
 /* Stop and join the first @n workers after a failed start. */
-static void release_workers(struct mg_dataflow *df, unsigned n)
+static void
+release_workers(struct mg_dataflow *df, unsigned n)
 {
 	unsigned w;
 
@@ -543,8 +570,8 @@ static void release_workers(struct mg_dataflow *df, unsigned n)
 	df->joined = true;
 }
 
-int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
-		      void *ctx)
+int
+mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 {
 	unsigned w, i, nsources = 0;
 	int err;
@@ -582,7 +609,7 @@ int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
 	       df->cfg.workers) {
 		if (atomic_load_explicit(&df->error, memory_order_relaxed))
 			break;
-		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+		nanosleep(&(struct timespec){0, 100000}, NULL);
 	}
 	df->start_ns = mg_now_ns();
 	mg_router_advance(df->router, df->ctl_lead_epochs);
@@ -597,7 +624,8 @@ int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
 	return 0;
 }
 
-int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
+int
+mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 {
 	struct mg__hist *all;
 	unsigned w, i;

@@ -59,11 +59,11 @@
 #include "engine/megaphone.h"
 #include "migration/mg_migration.h"
 
-#define MAX_SUBS 8
-#define LAT_RING (1u << 16)   /* epochs awaiting completion, per worker */
-#define WIN_RING 64           /* latency windows in flight, per worker */
-#define SOURCE_BURST 4096     /* records a source makes per round at most */
-#define RECV_BURST 32         /* batches a receiver takes per call */
+#define MAX_SUBS     8
+#define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
+#define WIN_RING     64		/* latency windows in flight, per worker */
+#define SOURCE_BURST 4096	/* records a source makes per round at most */
+#define RECV_BURST   32		/* batches a receiver takes per call */
 
 enum node_kind { SOURCE, FLAT_MAP, RECV, STATEFUL, SEND, SINK };
 
@@ -78,14 +78,15 @@ int mg__vbuf_init(struct vbuf *v, size_t reserve);
 void mg__vbuf_free(struct vbuf *v);
 
 /* Room for @n more bytes; false if the reservation is exhausted. */
-static inline bool mg__vbuf_room(const struct vbuf *v, size_t n)
+static inline bool
+mg__vbuf_room(const struct vbuf *v, size_t n)
 {
 	return v->reserved - v->len >= n;
 }
 
 struct stream {
 	struct mg_dataflow *df;
-	struct node *from;       /* producer */
+	struct node *from; /* producer */
 	struct node *subs[MAX_SUBS];
 	unsigned nsubs;
 	uint32_t record_size;
@@ -103,12 +104,12 @@ struct lat_epoch {
 };
 
 struct source_inst {
-	uint64_t k;              /* next local record: seq = w + k * W */
-	uint64_t frontier;       /* never above the control frontier */
-	bool closed;             /* every record generated */
+	uint64_t k;		     /* next local record: seq = w + k * W */
+	uint64_t frontier;	     /* never above the control frontier */
+	bool closed;		     /* every record generated */
 	uint64_t lat_head, lat_tail; /* ring of struct lat_epoch */
 	struct lat_epoch *lat;
-	unsigned char *rec;      /* scratch record */
+	unsigned char *rec; /* scratch record */
 } MG_CACHE_ALIGNED;
 
 struct pending {
@@ -116,10 +117,10 @@ struct pending {
 };
 
 struct send_inst {
-	struct mg_batch **cur;   /* [W] batch being filled per destination */
-	struct pending *q;       /* [W] full batches not yet pushed */
-	struct mg_batch *spare;  /* free overflow batches */
-	unsigned queued;         /* batches in all q */
+	struct mg_batch **cur;	/* [W] batch being filled per destination */
+	struct pending *q;	/* [W] full batches not yet pushed */
+	struct mg_batch *spare; /* free overflow batches */
+	unsigned queued;	/* batches in all q */
 	bool congested;
 } MG_CACHE_ALIGNED;
 
@@ -132,8 +133,8 @@ struct theap_ent {
 };
 
 struct sort_pair {
-	uint64_t key;            /* (time - tmin) << bins_log2 | bin */
-	uint64_t ref;            /* input << 63 | entry offset in its log */
+	uint64_t key; /* (time - tmin) << bins_log2 | bin */
+	uint64_t ref; /* input << 63 | entry offset in its log */
 };
 
 /* A move this worker takes part in, learned from the routing table. */
@@ -162,42 +163,42 @@ struct move_list {
 #define TLOG_BUCKETS 16
 struct far_run {
 	uint64_t time;
-	uint64_t off;    /* in far */
+	uint64_t off; /* in far */
 	uint64_t bytes;
 };
 
 struct tlog {
 	struct vbuf bucket[TLOG_BUCKETS];
-	struct vbuf far, far_next;   /* far_next: compaction target */
-	struct vbuf runs;            /* struct far_run, by time */
-	size_t runs_head;            /* first live run */
-	size_t runs_taken;           /* due runs the current pass took */
-	size_t far_live;             /* bytes of live runs */
+	struct vbuf far, far_next; /* far_next: compaction target */
+	struct vbuf runs;	   /* struct far_run, by time */
+	size_t runs_head;	   /* first live run */
+	size_t runs_taken;	   /* due runs the current pass took */
+	size_t far_live;	   /* bytes of live runs */
 	struct vbuf defer, defer_next;
 };
 
 struct stateful_inst {
-	struct tlog log[2];      /* per input */
-	struct vbuf pairs, tmp;  /* sort keys of due entries */
-	struct vbuf gather[2];   /* one call's records per input */
-	struct vbuf timers;      /* one call's due timers */
-	struct vbuf theap;       /* struct theap_ent */
-	uint64_t done_upto;      /* output frontier */
+	struct tlog log[2];	 /* per input */
+	struct vbuf pairs, tmp;	 /* sort keys of due entries */
+	struct vbuf gather[2];	 /* one call's records per input */
+	struct vbuf timers;	 /* one call's due timers */
+	struct vbuf theap;	 /* struct theap_ent */
+	uint64_t done_upto;	 /* output frontier */
 	uint64_t processed_upto; /* every due entry before it is processed,
 				    but those of bins awaiting acquisition */
 	uint64_t calls;
-	struct bin *native;      /* native mode: this worker's one state */
+	struct bin *native; /* native mode: this worker's one state */
 	/* migration (see the handoff essay in stateful.c) */
-	uint64_t *held;          /* bitmap: bins whose state this worker has */
-	uint64_t *awaiting;      /* bitmap: bins with an incoming move pending */
+	uint64_t *held;	    /* bitmap: bins whose state this worker has */
+	uint64_t *awaiting; /* bitmap: bins with an incoming move pending */
 	struct move_list in, out;
-	uint64_t last_move_id;   /* moves up to it are in `in`/`out` or done */
-	bool acquired;           /* something arrived: reprocess deferred */
+	uint64_t last_move_id; /* moves up to it are in `in`/`out` or done */
+	bool acquired;	       /* something arrived: reprocess deferred */
 	/* copy mode: serialized bins per peer, out and in */
-	struct vbuf *ser;        /* [W] bytes to send to each worker */
-	size_t *sent;            /* [W] bytes of ser[w] already sent */
-	struct vbuf *reasm;      /* [W] bytes received from each worker */
-	size_t *parsed;          /* [W] bytes of reasm[w] already rebuilt */
+	struct vbuf *ser;   /* [W] bytes to send to each worker */
+	size_t *sent;	    /* [W] bytes of ser[w] already sent */
+	struct vbuf *reasm; /* [W] bytes received from each worker */
+	size_t *parsed;	    /* [W] bytes of reasm[w] already rebuilt */
 	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
 } MG_CACHE_ALIGNED;
 
@@ -205,11 +206,11 @@ struct node {
 	enum node_kind kind;
 	unsigned id;
 	struct mg_dataflow *df;
-	struct stream *in[2];    /* inputs: subscribed (pipelined) streams */
-	struct stream *out;      /* NULL for SEND and SINK */
-	struct node *feeds;      /* SEND: the node its mesh delivers to */
-	unsigned port;           /* SEND: which input of `feeds` */
-	struct node **congest;   /* scheduled: SENDs reachable downstream */
+	struct stream *in[2];  /* inputs: subscribed (pipelined) streams */
+	struct stream *out;    /* NULL for SEND and SINK */
+	struct node *feeds;    /* SEND: the node its mesh delivers to */
+	unsigned port;	       /* SEND: which input of `feeds` */
+	struct node **congest; /* scheduled: SENDs reachable downstream */
 	unsigned ncongest;
 	union {
 		struct mg_source_config src;
@@ -224,7 +225,7 @@ struct node {
 		struct {
 			mg_hash_fn hash;
 			void *ctx;
-			bool by_bin;     /* distribute: route by bin owner */
+			bool by_bin; /* distribute: route by bin owner */
 			struct mg_mesh *mesh;
 		} send;
 		struct {
@@ -233,9 +234,10 @@ struct node {
 		struct {
 			struct mg_stateful_config cfg;
 			struct mg_mesh *mesh[2];
-			struct bin **bins;       /* [nbins], holder-written */
-			_Atomic uint64_t *token; /* [nbins] last move released */
-			struct mg_mesh *state;   /* copy mode: serialized bins */
+			struct bin **bins; /* [nbins], holder-written */
+			_Atomic uint64_t
+				*token;	       /* [nbins] last move released */
+			struct mg_mesh *state; /* copy mode: serialized bins */
 		} st;
 	} u;
 	union {
@@ -243,14 +245,15 @@ struct node {
 		struct send_inst *send;
 		struct stateful_inst *st;
 		void *any;
-	} inst;                  /* [W] per-worker state */
+	} inst; /* [W] per-worker state */
 };
 
 /* What each worker publishes; read by the others and the reporter. */
 struct worker_pub {
-	_Atomic uint64_t probe_frontier; /* this worker's frontier at the probe */
-	_Atomic uint64_t window;         /* latency window it is recording */
-	_Atomic bool sources_closed;     /* its sources generated everything */
+	_Atomic uint64_t
+		probe_frontier;	     /* this worker's frontier at the probe */
+	_Atomic uint64_t window;     /* latency window it is recording */
+	_Atomic bool sources_closed; /* its sources generated everything */
 	_Atomic bool done;
 } MG_CACHE_ALIGNED;
 
@@ -258,12 +261,12 @@ struct worker {
 	struct mg_dataflow *df;
 	unsigned w;
 	int cpu;
-	unsigned node;           /* NUMA node index */
+	unsigned node; /* NUMA node index */
 	pthread_t thread;
-	uint64_t round_work;     /* work done this round (records, batches) */
-	uint64_t window;         /* current latency window */
-	bool windows_lost;       /* the reporter fell WIN_RING windows behind */
-	struct mg__hist whole;   /* whole-run latency (this worker's records) */
+	uint64_t round_work;   /* work done this round (records, batches) */
+	uint64_t window;       /* current latency window */
+	bool windows_lost;     /* the reporter fell WIN_RING windows behind */
+	struct mg__hist whole; /* whole-run latency (this worker's records) */
 	struct mg__hist win[WIN_RING];
 } MG_CACHE_ALIGNED;
 
@@ -273,29 +276,29 @@ struct mg_dataflow {
 	struct mg_pools *pools;
 	struct mg_router *router;
 	unsigned nbins_log2;
-	unsigned nmigratable;    /* stateful operators with bins */
+	unsigned nmigratable; /* stateful operators with bins */
 	struct mg_rehomer *rehomer;
-	struct mg_migration *migrations;  /* submitted, newest first */
-	uint8_t *busy;           /* [nbins] bin of an unfinished migration */
-	bool closing;            /* no more migrations (under the list lock) */
+	struct mg_migration *migrations; /* submitted, newest first */
+	uint8_t *busy; /* [nbins] bin of an unfinished migration */
+	bool closing;  /* no more migrations (under the list lock) */
 	struct node **nodes;
 	unsigned nnodes, cap_nodes;
 	struct stream *probe;
-	struct worker *wk;       /* [W] */
-	struct worker_pub *pub;  /* [W] */
-	unsigned *node_of;       /* [W] NUMA node index of each worker */
+	struct worker *wk;	/* [W] */
+	struct worker_pub *pub; /* [W] */
+	unsigned *node_of;	/* [W] NUMA node index of each worker */
 	uint64_t start_ns;
-	uint64_t ctl_lead_epochs;  /* control frontier lead over the clock */
-	_Atomic unsigned ready;  /* workers done prefilling */
-	_Atomic bool go;         /* start_ns is set: run (or stop on error) */
+	uint64_t ctl_lead_epochs; /* control frontier lead over the clock */
+	_Atomic unsigned ready;	  /* workers done prefilling */
+	_Atomic bool go;	  /* start_ns is set: run (or stop on error) */
 	bool started, joined;
-	_Atomic int error;       /* first error an operator reported */
+	_Atomic int error; /* first error an operator reported */
 	/* reporter */
 	pthread_t reporter;
 	mg_window_fn on_window;
 	void *on_window_ctx;
 	_Atomic bool stop_reporter;
-	_Atomic uint64_t win_merged;  /* windows below are merged, slots free */
+	_Atomic uint64_t win_merged; /* windows below are merged, slots free */
 	uint64_t rss_peak;
 	uint64_t end_ns;
 };

@@ -4,7 +4,8 @@
 
 #include "engine/megaphone.h"
 
-const char *mg_strerror(int err)
+const char *
+mg_strerror(int err)
 {
 	switch (err) {
 	case 0:

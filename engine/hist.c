@@ -8,13 +8,16 @@
 #include "numa/mg_base.h"
 
 /* Relaxed single-writer add: no other thread writes this counter. */
-static inline void bump(_Atomic uint64_t *c, uint64_t n)
+static inline void
+bump(_Atomic uint64_t *c, uint64_t n)
 {
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+	atomic_store_explicit(c,
+			      atomic_load_explicit(c, memory_order_relaxed) + n,
 			      memory_order_relaxed);
 }
 
-unsigned mg__hist_bucket(uint64_t v)
+unsigned
+mg__hist_bucket(uint64_t v)
 {
 	unsigned msb;
 
@@ -25,7 +28,8 @@ unsigned mg__hist_bucket(uint64_t v)
 	       (unsigned)((v >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
-uint64_t mg__hist_lower(unsigned i)
+uint64_t
+mg__hist_lower(unsigned i)
 {
 	unsigned msb, sub;
 
@@ -36,12 +40,14 @@ uint64_t mg__hist_lower(unsigned i)
 	return (uint64_t)(HIST_SUB + sub) << (msb - HIST_SUB_BITS);
 }
 
-static uint64_t upper(unsigned i)
+static uint64_t
+upper(unsigned i)
 {
 	return i + 1 == HIST_BUCKETS ? UINT64_MAX : mg__hist_lower(i + 1) - 1;
 }
 
-void mg__hist_reset(struct mg__hist *h)
+void
+mg__hist_reset(struct mg__hist *h)
 {
 	unsigned i;
 
@@ -58,8 +64,8 @@ void mg__hist_reset(struct mg__hist *h)
  * K(u) = ceil((u - lo + 1) * (n - 1) / D) (capped at n), and each bucket
  * gets K(its upper) minus what earlier buckets took.
  */
-void mg__hist_add_range(struct mg__hist *h, uint64_t lo, uint64_t hi,
-			uint64_t n)
+void
+mg__hist_add_range(struct mg__hist *h, uint64_t lo, uint64_t hi, uint64_t n)
 {
 	unsigned i = mg__hist_bucket(lo), last = mg__hist_bucket(hi);
 	uint64_t taken = 0;
@@ -75,7 +81,8 @@ void mg__hist_add_range(struct mg__hist *h, uint64_t lo, uint64_t hi,
 	for (; i < last; i++) {
 		__extension__ unsigned __int128 k =
 			((unsigned __int128)(upper(i) - lo + 1) * (n - 1) +
-			 (hi - lo) - 1) / (hi - lo);
+			 (hi - lo) - 1) /
+			(hi - lo);
 		uint64_t upto = k > n ? n : (uint64_t)k;
 
 		if (upto > taken) {
@@ -86,12 +93,14 @@ void mg__hist_add_range(struct mg__hist *h, uint64_t lo, uint64_t hi,
 	bump(&h->bucket[last], n - taken);
 }
 
-void mg__hist_merge(struct mg__hist *dst, const struct mg__hist *src)
+void
+mg__hist_merge(struct mg__hist *dst, const struct mg__hist *src)
 {
 	uint64_t m = atomic_load_explicit(&src->max, memory_order_relaxed);
 	unsigned i;
 
-	bump(&dst->count, atomic_load_explicit(&src->count, memory_order_relaxed));
+	bump(&dst->count,
+	     atomic_load_explicit(&src->count, memory_order_relaxed));
 	if (m > atomic_load_explicit(&dst->max, memory_order_relaxed))
 		atomic_store_explicit(&dst->max, m, memory_order_relaxed);
 	for (i = 0; i < HIST_BUCKETS; i++) {
@@ -102,17 +111,20 @@ void mg__hist_merge(struct mg__hist *dst, const struct mg__hist *src)
 	}
 }
 
-uint64_t mg__hist_count(const struct mg__hist *h)
+uint64_t
+mg__hist_count(const struct mg__hist *h)
 {
 	return atomic_load_explicit(&h->count, memory_order_relaxed);
 }
 
-uint64_t mg__hist_max(const struct mg__hist *h)
+uint64_t
+mg__hist_max(const struct mg__hist *h)
 {
 	return atomic_load_explicit(&h->max, memory_order_relaxed);
 }
 
-uint64_t mg__hist_quantile(const struct mg__hist *h, double q)
+uint64_t
+mg__hist_quantile(const struct mg__hist *h, double q)
 {
 	uint64_t total = 0, need, seen = 0, max = mg__hist_max(h);
 	unsigned i;

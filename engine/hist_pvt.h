@@ -19,11 +19,11 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 5
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
+#define HIST_SUB      (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS  ((64u - HIST_SUB_BITS + 1u) * HIST_SUB)
 
 struct mg__hist {
-	_Atomic uint64_t id;     /* owner's tag (the latency window it holds) */
+	_Atomic uint64_t id; /* owner's tag (the latency window it holds) */
 	_Atomic uint64_t count;
 	_Atomic uint64_t max;
 	_Atomic uint64_t bucket[HIST_BUCKETS];
@@ -35,7 +35,8 @@ void mg__hist_reset(struct mg__hist *h);
 void mg__hist_add_range(struct mg__hist *h, uint64_t lo, uint64_t hi,
 			uint64_t n);
 
-static inline void mg__hist_add(struct mg__hist *h, uint64_t v)
+static inline void
+mg__hist_add(struct mg__hist *h, uint64_t v)
 {
 	mg__hist_add_range(h, v, v, 1);
 }

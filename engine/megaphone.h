@@ -59,22 +59,21 @@ struct mg_stream;
  */
 enum mg_mode { MG_HANDOFF, MG_COPY };
 
-
 struct mg_dataflow_config {
-	unsigned workers;        /* default 1 */
-	bool oversubscribe;      /* allow more workers than allowed CPUs */
-	unsigned bins_log2;      /* 4..20, default 12 */
-	uint64_t epoch_ns;       /* >= 10 us, default 1 ms */
-	uint32_t batch_records;  /* records per channel batch, default 256 */
-	uint32_t ring_capacity;  /* slots per channel, power of two >= 2,
+	unsigned workers;	/* default 1 */
+	bool oversubscribe;	/* allow more workers than allowed CPUs */
+	unsigned bins_log2;	/* 4..20, default 12 */
+	uint64_t epoch_ns;	/* >= 10 us, default 1 ms */
+	uint32_t batch_records; /* records per channel batch, default 256 */
+	uint32_t ring_capacity; /* slots per channel, power of two >= 2,
 				    default 64 */
-	enum mg_mode mode;       /* how migrations move state: MG_HANDOFF */
-	bool rehome;             /* after a handoff across nodes, move the
+	enum mg_mode mode;	/* how migrations move state: MG_HANDOFF */
+	bool rehome;		/* after a handoff across nodes, move the
 				    bin's pages to the new node (background,
 				    rate-limited) */
-	size_t pool_reserve;     /* virtual bytes per pool class, 0 = default */
-	uint64_t window_ns;      /* latency window, default 250 ms */
-	uint64_t warmup_ns;      /* whole-run latency ignores timestamps
+	size_t pool_reserve;	/* virtual bytes per pool class, 0 = default */
+	uint64_t window_ns;	/* latency window, default 250 ms */
+	uint64_t warmup_ns;	/* whole-run latency ignores timestamps
 				    completed before this; windows keep all */
 };
 
@@ -99,15 +98,14 @@ void mg_dataflow_destroy(struct mg_dataflow *df);
  * bytes, zeroed).  Record numbers are split across workers round-robin
  * (worker w generates w, w + W, ...).  Runs on worker @worker.
  */
-typedef void (*mg_gen_fn)(void *ctx, unsigned worker, uint64_t seq,
-			  void *rec);
+typedef void (*mg_gen_fn)(void *ctx, unsigned worker, uint64_t seq, void *rec);
 
 struct mg_source_config {
 	uint32_t record_size;
-	double rate;           /* records/s in total over all workers, > 0 */
-	uint64_t duration_ns;  /* schedule length; then the source closes */
+	double rate;	      /* records/s in total over all workers, > 0 */
+	uint64_t duration_ns; /* schedule length; then the source closes */
 	mg_gen_fn gen;
-	void *ctx;             /* shared: passed to gen on every worker */
+	void *ctx; /* shared: passed to gen on every worker */
 };
 
 /* An open-loop source.  Return: 0; -EINVAL; -ENOMEM. */
@@ -141,22 +139,22 @@ int mg_exchange(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
 		void *ctx, struct mg_stream **out);
 
 /* Route each record to the current owner of its bin; no state. */
-int mg_distribute(struct mg_dataflow *df, struct mg_stream *in,
-		  mg_hash_fn hash, void *ctx, struct mg_stream **out);
+int mg_distribute(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
+		  void *ctx, struct mg_stream **out);
 
 /* One call of a stateful operator's function: one bin, one time. */
 struct mg_bin_call {
-	uint64_t time;          /* the time being processed */
-	uint32_t bin;           /* the bin, or the worker for native */
-	unsigned worker;        /* the worker running the call */
-	void *state;            /* the bin's root state, state_size bytes,
+	uint64_t time;		/* the time being processed */
+	uint32_t bin;		/* the bin, or the worker for native */
+	unsigned worker;	/* the worker running the call */
+	void *state;		/* the bin's root state, state_size bytes,
 				   zeroed before its first call */
 	struct mg_arena *arena; /* where the bin's containers allocate */
-	const void *in[2];      /* each input's records at this time ... */
-	uint32_t n_in[2];       /* ... and their number */
-	const void *timers;     /* post-dated records due at this time ... */
-	uint32_t n_timers;      /* ... and their number */
-	int error;              /* set by the function: -ENOMEM etc. */
+	const void *in[2];	/* each input's records at this time ... */
+	uint32_t n_in[2];	/* ... and their number */
+	const void *timers;	/* post-dated records due at this time ... */
+	uint32_t n_timers;	/* ... and their number */
+	int error;		/* set by the function: -ENOMEM etc. */
 };
 
 /*
@@ -170,16 +168,16 @@ typedef void (*mg_bin_fn)(void *ctx, struct mg_bin_call *call,
 			  struct mg_emitter *out);
 
 struct mg_stateful_config {
-	unsigned ninputs;          /* 1 (unary) or 2 (binary) */
+	unsigned ninputs; /* 1 (unary) or 2 (binary) */
 	struct mg_stream *in[2];
-	mg_hash_fn hash[2];        /* key hash of each input */
+	mg_hash_fn hash[2]; /* key hash of each input */
 	void *hash_ctx;
 	uint32_t out_record_size;
-	uint32_t state_size;       /* per-bin root state, 0..4096 bytes */
-	uint32_t timer_record_size;/* 0 if the operator schedules nothing */
+	uint32_t state_size;	    /* per-bin root state, 0..4096 bytes */
+	uint32_t timer_record_size; /* 0 if the operator schedules nothing */
 	mg_bin_fn fn;
 	void *ctx;
-	bool native;               /* baseline: hash mod W, no bins */
+	bool native; /* baseline: hash mod W, no bins */
 	/* Optional: build a bin's initial state.  Called once for every bin
 	 * (native: every worker's state) by its owner before the clock starts,
 	 * with time 0 and no records; may not emit.  Return 0 or -errno. */
@@ -216,8 +214,8 @@ int mg_probe(struct mg_dataflow *df, struct mg_stream *in);
 /* ---- running ---------------------------------------------------------------- */
 
 struct mg_window_stats {
-	double t_s;               /* window end, seconds since start */
-	uint64_t count;           /* records completed in the window */
+	double t_s;	/* window end, seconds since start */
+	uint64_t count; /* records completed in the window */
 	uint64_t p25, p50, p75, p95, p99, p999, max; /* latency, ns */
 	uint64_t rss_bytes;
 };
@@ -226,12 +224,12 @@ struct mg_window_stats {
 typedef void (*mg_window_fn)(void *ctx, const struct mg_window_stats *w);
 
 struct mg_run_stats {
-	uint64_t records;         /* source records generated */
-	double duration_s;        /* wall time from start to completion */
-	uint64_t count;           /* latency samples (= records at the probe) */
+	uint64_t records;  /* source records generated */
+	double duration_s; /* wall time from start to completion */
+	uint64_t count;	   /* latency samples (= records at the probe) */
 	uint64_t p50, p99, p999, max; /* whole-run latency, ns */
 	uint64_t rss_peak_bytes;
-	uint64_t state_bytes;     /* bytes owned by bin arenas at the end */
+	uint64_t state_bytes; /* bytes owned by bin arenas at the end */
 };
 
 /*
@@ -257,10 +255,10 @@ struct mg_migration; /* one submitted migration; owned by the dataflow */
 
 struct mg_migration_progress {
 	uint32_t steps, steps_done;
-	uint32_t bins, bins_moved;   /* (bin moves, not operator handoffs) */
-	uint64_t bytes_moved;        /* logical state bytes handed over */
-	uint64_t first_time;         /* logical time of the first step */
-	uint64_t start_ns, end_ns;   /* since the run started; end 0 = running */
+	uint32_t bins, bins_moved; /* (bin moves, not operator handoffs) */
+	uint64_t bytes_moved;	   /* logical state bytes handed over */
+	uint64_t first_time;	   /* logical time of the first step */
+	uint64_t start_ns, end_ns; /* since the run started; end 0 = running */
 	bool done;
 };
 
@@ -322,7 +320,8 @@ unsigned mg_dataflow_workers(const struct mg_dataflow *df);
 uint32_t mg_dataflow_bins(const struct mg_dataflow *df);
 
 /* Bin of a hash: its top bins_log2 bits. */
-static inline uint32_t mg_bin_of(uint64_t hash, unsigned bins_log2)
+static inline uint32_t
+mg_bin_of(uint64_t hash, unsigned bins_log2)
 {
 	return (uint32_t)(hash >> (64 - bins_log2));
 }

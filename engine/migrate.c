@@ -23,24 +23,26 @@
 struct mg_migration {
 	struct mg_migration *next;
 	struct mg_dataflow *df;
-	struct mg_step *steps;       /* times filled in as issued */
-	struct mg_step_ctl **ctl;    /* per step, once issued */
+	struct mg_step *steps;	  /* times filled in as issued */
+	struct mg_step_ctl **ctl; /* per step, once issued */
 	uint32_t nsteps;
-	bool step_by_step;           /* fluid/batched: issue after completion */
+	bool step_by_step; /* fluid/batched: issue after completion */
 	uint64_t gap;
-	_Atomic uint32_t issued;     /* steps handed to the router */
+	_Atomic uint32_t issued; /* steps handed to the router */
 	_Atomic bool done;
 	_Atomic uint64_t end_ns;
 };
 
 static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static bool running(const struct mg_dataflow *df)
+static bool
+running(const struct mg_dataflow *df)
 {
 	return df->started && !df->joined;
 }
 
-bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
+bool
+mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
 {
 	bool closing;
 
@@ -50,13 +52,14 @@ bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
 	return running(df) && !closing;
 }
 
-uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
-				uint64_t ahead_ns)
+uint64_t
+mg_dataflow_time_ahead(const struct mg_dataflow *df, uint64_t ahead_ns)
 {
 	return mg__ctl_target(df) + ahead_ns / df->cfg.epoch_ns + 1;
 }
 
-void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
+void
+mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 {
 	const struct mg_migration *m;
 
@@ -64,8 +67,8 @@ void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 	mg_router_final(df->router, out);
 	/* steps of fluid/batched migrations not yet issued */
 	for (m = df->migrations; m; m = m->next) {
-		uint32_t k = atomic_load_explicit(&m->issued,
-						  memory_order_relaxed);
+		uint32_t k =
+			atomic_load_explicit(&m->issued, memory_order_relaxed);
 
 		for (; k < m->nsteps; k++)
 			for (uint32_t i = 0; i < m->steps[k].nmoves; i++)
@@ -76,7 +79,8 @@ void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 }
 
 /* Every step issued and complete; *end the time the last one finished. */
-static bool complete(const struct mg_migration *m, uint64_t *end)
+static bool
+complete(const struct mg_migration *m, uint64_t *end)
 {
 	uint32_t k = atomic_load_explicit(&m->issued, memory_order_acquire);
 	uint64_t e = 0;
@@ -95,8 +99,8 @@ static bool complete(const struct mg_migration *m, uint64_t *end)
 }
 
 /* Mark or clear the bins a migration moves.  Locked. */
-static void reserve(struct mg_dataflow *df, const struct mg_migration *m,
-		    uint8_t on)
+static void
+reserve(struct mg_dataflow *df, const struct mg_migration *m, uint8_t on)
 {
 	for (uint32_t k = 0; k < m->nsteps; k++)
 		for (uint32_t i = 0; i < m->steps[k].nmoves; i++)
@@ -104,7 +108,8 @@ static void reserve(struct mg_dataflow *df, const struct mg_migration *m,
 }
 
 /* Mark every complete migration done and free its bins.  Locked. */
-static void reap(struct mg_dataflow *df)
+static void
+reap(struct mg_dataflow *df)
 {
 	struct mg_migration *m;
 	uint64_t end;
@@ -120,7 +125,8 @@ static void reap(struct mg_dataflow *df)
 	}
 }
 
-static void migration_free(struct mg_migration *m)
+static void
+migration_free(struct mg_migration *m)
 {
 	if (!m)
 		return;
@@ -129,7 +135,8 @@ static void migration_free(struct mg_migration *m)
 	free(m);
 }
 
-void mg__migrations_free(struct mg_dataflow *df)
+void
+mg__migrations_free(struct mg_dataflow *df)
 {
 	struct mg_migration *m = df->migrations, *next;
 
@@ -143,7 +150,8 @@ void mg__migrations_free(struct mg_dataflow *df)
 }
 
 /* Copy a plan's steps (owned by the caller) into ours. */
-static int copy_steps(const struct mg_plan *p, struct mg_step **out)
+static int
+copy_steps(const struct mg_plan *p, struct mg_step **out)
 {
 	struct mg_step *s = calloc(p->nsteps, sizeof(*s));
 	uint32_t i;
@@ -152,7 +160,8 @@ static int copy_steps(const struct mg_plan *p, struct mg_step **out)
 		return -ENOMEM;
 	for (i = 0; i < p->nsteps; i++) {
 		s[i] = p->steps[i];
-		s[i].moves = malloc(sizeof(*s[i].moves) * (p->steps[i].nmoves + 1));
+		s[i].moves =
+			malloc(sizeof(*s[i].moves) * (p->steps[i].nmoves + 1));
 		if (!s[i].moves) {
 			mg_steps_free(s, i);
 			return -ENOMEM;
@@ -165,7 +174,8 @@ static int copy_steps(const struct mg_plan *p, struct mg_step **out)
 }
 
 /* Hand steps [from, from + n) to the router.  Locked. */
-static int issue(struct mg_migration *m, uint32_t from, uint32_t n)
+static int
+issue(struct mg_migration *m, uint32_t from, uint32_t n)
 {
 	struct mg_dataflow *df = m->df;
 	int err = mg_router_submit(df->router, m->steps + from, n,
@@ -177,8 +187,8 @@ static int issue(struct mg_migration *m, uint32_t from, uint32_t n)
 	return err;
 }
 
-static int add(struct mg_dataflow *df, struct mg_migration *m,
-	       struct mg_migration **out)
+static int
+add(struct mg_dataflow *df, struct mg_migration *m, struct mg_migration **out)
 {
 	int err = 0;
 
@@ -221,9 +231,9 @@ static int add(struct mg_dataflow *df, struct mg_migration *m,
 	return 0;
 }
 
-int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
-	       const uint16_t *target, uint64_t at, uint64_t gap,
-	       struct mg_migration **out)
+int
+mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
+	   uint64_t at, uint64_t gap, struct mg_migration **out)
 {
 	uint32_t nbins = 1u << df->nbins_log2, b;
 	struct mg_migration *m;
@@ -242,7 +252,8 @@ int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
 		free(from);
 		return -ENOMEM;
 	}
-	mg_dataflow_owners(df, from); /* as callers see it: unissued steps too */
+	mg_dataflow_owners(df,
+			   from); /* as callers see it: unissued steps too */
 	err = mg_strategy_steps(s, from, target, nbins, df->cfg.workers,
 				&m->steps, &m->nsteps);
 	free(from);
@@ -257,8 +268,9 @@ int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
 	return add(df, m, out);
 }
 
-int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
-		    struct mg_migration **out)
+int
+mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
+		struct mg_migration **out)
 {
 	struct mg_migration *m;
 	int err;
@@ -280,15 +292,16 @@ int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 }
 
 /* Control thread: issue next steps, mark finished migrations. */
-void mg__migrations_tick(struct mg_dataflow *df)
+void
+mg__migrations_tick(struct mg_dataflow *df)
 {
 	struct mg_migration *m;
 
 	pthread_mutex_lock(&list_lock);
 	reap(df);
 	for (m = df->migrations; m; m = m->next) {
-		uint32_t k = atomic_load_explicit(&m->issued,
-						  memory_order_relaxed);
+		uint32_t k =
+			atomic_load_explicit(&m->issued, memory_order_relaxed);
 		uint64_t t;
 		int err;
 
@@ -313,7 +326,8 @@ void mg__migrations_tick(struct mg_dataflow *df)
  * -- run to the end.  Moves submitted before are in the table, published
  * before the frontier passes them (the list lock orders the two).
  */
-void mg__migrations_close(struct mg_dataflow *df)
+void
+mg__migrations_close(struct mg_dataflow *df)
 {
 	unsigned w;
 
@@ -329,8 +343,9 @@ void mg__migrations_close(struct mg_dataflow *df)
 	mg_router_advance(df->router, MG_TIME_MAX);
 }
 
-void mg_migration_progress(const struct mg_migration *m,
-			   struct mg_migration_progress *p)
+void
+mg_migration_progress(const struct mg_migration *m,
+		      struct mg_migration_progress *p)
 {
 	uint32_t k, i;
 
@@ -357,13 +372,14 @@ void mg_migration_progress(const struct mg_migration *m,
 	if (!p->done)
 		p->done = complete(m, &p->end_ns);
 	else
-		p->end_ns = atomic_load_explicit(&m->end_ns,
-						 memory_order_relaxed);
+		p->end_ns =
+			atomic_load_explicit(&m->end_ns, memory_order_relaxed);
 }
 
-int mg_migration_wait(struct mg_migration *m)
+int
+mg_migration_wait(struct mg_migration *m)
 {
-	struct timespec ts = { 0, 200000 };
+	struct timespec ts = {0, 200000};
 	struct mg_dataflow *df;
 	unsigned w, finished;
 	uint64_t end;
@@ -373,7 +389,8 @@ int mg_migration_wait(struct mg_migration *m)
 	df = m->df;
 	while (!atomic_load_explicit(&m->done, memory_order_acquire) &&
 	       !complete(m, &end)) {
-		int err = atomic_load_explicit(&df->error, memory_order_relaxed);
+		int err =
+			atomic_load_explicit(&df->error, memory_order_relaxed);
 
 		if (err)
 			return err;

@@ -30,7 +30,8 @@
 
 #include "engine/engine_pvt.h"
 
-uint64_t mg__rss_bytes(void)
+uint64_t
+mg__rss_bytes(void)
 {
 	unsigned long size, rss;
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -43,7 +44,8 @@ uint64_t mg__rss_bytes(void)
 	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
 }
 
-void mg__latency_advance(struct worker *wk, uint64_t now)
+void
+mg__latency_advance(struct worker *wk, uint64_t now)
 {
 	struct mg_dataflow *df = wk->df;
 	uint64_t x = now / df->cfg.window_ns, merged, y;
@@ -69,8 +71,9 @@ void mg__latency_advance(struct worker *wk, uint64_t now)
 			      memory_order_release);
 }
 
-void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
-			uint64_t hi, uint64_t n)
+void
+mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo, uint64_t hi,
+		   uint64_t n)
 {
 	uint64_t x = now / wk->df->cfg.window_ns;
 
@@ -84,21 +87,24 @@ void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
 }
 
 /* Merge and report every window below @upto. */
-static void merge_upto(struct mg_dataflow *df, struct mg__hist *h,
-		       uint64_t upto)
+static void
+merge_upto(struct mg_dataflow *df, struct mg__hist *h, uint64_t upto)
 {
-	uint64_t x = atomic_load_explicit(&df->win_merged, memory_order_relaxed);
+	uint64_t x =
+		atomic_load_explicit(&df->win_merged, memory_order_relaxed);
 	struct mg_window_stats ws;
 	unsigned w;
 
 	for (; x < upto; x++) {
 		mg__hist_reset(h);
 		for (w = 0; w < df->cfg.workers; w++) {
-			const struct mg__hist *src = &df->wk[w].win[x % WIN_RING];
+			const struct mg__hist *src =
+				&df->wk[w].win[x % WIN_RING];
 
 			/* a slot still tagged with an older window: the worker
 			 * recorded nothing in x (it was stalled) */
-			if (atomic_load_explicit(&src->id, memory_order_relaxed) == x)
+			if (atomic_load_explicit(&src->id,
+						 memory_order_relaxed) == x)
 				mg__hist_merge(h, src);
 		}
 		ws = (struct mg_window_stats){
@@ -124,7 +130,8 @@ static void merge_upto(struct mg_dataflow *df, struct mg__hist *h,
 }
 
 /* The lowest (or highest) window any worker is recording. */
-static uint64_t worker_window(const struct mg_dataflow *df, bool highest)
+static uint64_t
+worker_window(const struct mg_dataflow *df, bool highest)
 {
 	uint64_t lo = UINT64_MAX, hi = 0, v;
 	unsigned w;
@@ -140,7 +147,8 @@ static uint64_t worker_window(const struct mg_dataflow *df, bool highest)
 }
 
 /* The control frontier the clock allows now: lead epochs ahead. */
-uint64_t mg__ctl_target(const struct mg_dataflow *df)
+uint64_t
+mg__ctl_target(const struct mg_dataflow *df)
 {
 	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns +
 	       df->ctl_lead_epochs;
@@ -150,7 +158,8 @@ uint64_t mg__ctl_target(const struct mg_dataflow *df)
  * The control thread: every tick it advances the control frontier ahead of
  * the sources, drives migrations, and merges finished latency windows.
  */
-static void *control_main(void *arg)
+static void *
+control_main(void *arg)
 {
 	struct mg_dataflow *df = arg;
 	struct mg__hist *h = malloc(sizeof(*h));
@@ -164,9 +173,10 @@ static void *control_main(void *arg)
 	}
 	if (tick > df->cfg.window_ns / 4)
 		tick = df->cfg.window_ns / 4;
-	ts = (struct timespec){ (time_t)(tick / 1000000000ull),
-				(long)(tick % 1000000000ull) };
-	while (!atomic_load_explicit(&df->stop_reporter, memory_order_relaxed)) {
+	ts = (struct timespec){(time_t)(tick / 1000000000ull),
+			       (long)(tick % 1000000000ull)};
+	while (!atomic_load_explicit(&df->stop_reporter,
+				     memory_order_relaxed)) {
 		nanosleep(&ts, NULL);
 		mg_router_advance(df->router, mg__ctl_target(df));
 		mg__migrations_tick(df);
@@ -183,7 +193,8 @@ static void *control_main(void *arg)
 	return NULL;
 }
 
-int mg__reporter_start(struct mg_dataflow *df)
+int
+mg__reporter_start(struct mg_dataflow *df)
 {
 	df->rss_peak = mg__rss_bytes();
 	if (pthread_create(&df->reporter, NULL, control_main, df))
@@ -191,7 +202,8 @@ int mg__reporter_start(struct mg_dataflow *df)
 	return 0;
 }
 
-void mg__reporter_stop(struct mg_dataflow *df)
+void
+mg__reporter_stop(struct mg_dataflow *df)
 {
 	/* Relaxed: the join below is the synchronization that matters. */
 	atomic_store_explicit(&df->stop_reporter, true, memory_order_relaxed);

@@ -73,21 +73,21 @@
 
 #include "engine/engine_pvt.h"
 
-#define LOG_RESERVE (2ull << 30)  /* per time bucket */
-#define FAR_RESERVE (8ull << 30)
-#define COPY_RESERVE (16ull << 30)
-#define STATE_REC 1024u            /* bytes per state-mesh record */
-#define STATE_PAYLOAD (STATE_REC - 8u)
-#define STATE_BATCH 64u            /* records per state batch */
+#define LOG_RESERVE	(2ull << 30) /* per time bucket */
+#define FAR_RESERVE	(8ull << 30)
+#define COPY_RESERVE	(16ull << 30)
+#define STATE_REC	1024u /* bytes per state-mesh record */
+#define STATE_PAYLOAD	(STATE_REC - 8u)
+#define STATE_BATCH	64u /* records per state batch */
 #define SCRATCH_RESERVE (1ull << 30)
-#define RECV_BURSTS 16
-#define PREFETCH 8                 /* sorted entries to look ahead */
+#define RECV_BURSTS	16
+#define PREFETCH	8 /* sorted entries to look ahead */
 
 struct bin {
 	struct mg_arena arena;
 	struct mg_timers timers;
-	struct mg_rehome_req rehome;   /* pages queued after a handoff */
-	struct mg_range *ranges;       /* in the arena, for `rehome` */
+	struct mg_rehome_req rehome; /* pages queued after a handoff */
+	struct mg_range *ranges;     /* in the arena, for `rehome` */
 	size_t nranges;
 	unsigned char state[] __attribute__((aligned(16)));
 };
@@ -101,14 +101,16 @@ struct call_ctx {
 
 static void copy_fini(struct node *n);
 
-static size_t entry_stride(uint32_t record_size)
+static size_t
+entry_stride(uint32_t record_size)
 {
 	return 16 + ((record_size + 7u) & ~(size_t)7);
 }
 
 /* ---- setup -------------------------------------------------------------------- */
 
-int mg__stateful_init(struct node *n)
+int
+mg__stateful_init(struct node *n)
 {
 	struct mg_dataflow *df = n->df;
 	unsigned W = df->cfg.workers, w, i, j;
@@ -154,7 +156,8 @@ int mg__stateful_init(struct node *n)
 			if (!err)
 				err = mg__vbuf_init(&l->defer, LOG_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->defer_next, LOG_RESERVE);
+				err = mg__vbuf_init(&l->defer_next,
+						    LOG_RESERVE);
 		}
 		if (!err)
 			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
@@ -170,7 +173,8 @@ int mg__stateful_init(struct node *n)
 	return err;
 }
 
-static void bin_free(struct bin *b)
+static void
+bin_free(struct bin *b)
 {
 	struct mg_arena a;
 
@@ -180,7 +184,8 @@ static void bin_free(struct bin *b)
 	mg_arena_release(&a);
 }
 
-void mg__stateful_fini(struct node *n)
+void
+mg__stateful_fini(struct node *n)
 {
 	unsigned W = n->df->cfg.workers, w, i, j;
 	uint32_t b, nbins = 1u << n->df->nbins_log2;
@@ -221,7 +226,8 @@ void mg__stateful_fini(struct node *n)
 	}
 }
 
-size_t mg__stateful_bytes(const struct node *n)
+size_t
+mg__stateful_bytes(const struct node *n)
 {
 	uint32_t b, nbins = 1u << n->df->nbins_log2;
 	unsigned w;
@@ -238,7 +244,8 @@ size_t mg__stateful_bytes(const struct node *n)
 }
 
 /* A fresh bin in a fresh arena on @node; NULL if out of memory. */
-static struct bin *bin_create(struct node *n, unsigned node)
+static struct bin *
+bin_create(struct node *n, unsigned node)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct mg_arena a;
@@ -256,12 +263,14 @@ static struct bin *bin_create(struct node *n, unsigned node)
 
 /* ---- the timer index --------------------------------------------------------- */
 
-static bool ent_less(const struct theap_ent *a, const struct theap_ent *b)
+static bool
+ent_less(const struct theap_ent *a, const struct theap_ent *b)
 {
 	return a->time < b->time || (a->time == b->time && a->bin < b->bin);
 }
 
-static int theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
+static int
+theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
 {
 	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
 	size_t i = si->theap.len / sizeof(*h);
@@ -269,7 +278,7 @@ static int theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
 	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
 		return -ENOMEM;
 	si->theap.len += sizeof(*h);
-	h[i] = (struct theap_ent){ time, bin };
+	h[i] = (struct theap_ent){time, bin};
 	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
 		struct theap_ent t = h[i];
 
@@ -280,14 +289,16 @@ static int theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
 	return 0;
 }
 
-static const struct theap_ent *theap_top(const struct stateful_inst *si)
+static const struct theap_ent *
+theap_top(const struct stateful_inst *si)
 {
-	return si->theap.len ? (const struct theap_ent *)(const void *)
-					       si->theap.base
-			     : NULL;
+	return si->theap.len
+		       ? (const struct theap_ent *)(const void *)si->theap.base
+		       : NULL;
 }
 
-static void theap_pop(struct stateful_inst *si)
+static void
+theap_pop(struct stateful_inst *si)
 {
 	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
 	size_t n = si->theap.len / sizeof(*h) - 1, i = 0;
@@ -311,7 +322,8 @@ static void theap_pop(struct stateful_inst *si)
 	}
 }
 
-int mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
+int
+mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 {
 	struct call_ctx *cc = (struct call_ctx *)(void *)call;
 	uint64_t old;
@@ -320,8 +332,8 @@ int mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	if (time <= call->time)
 		return -EINVAL;
 	old = mg_timers_next(&cc->bin->timers);
-	if (time < old && !mg__vbuf_room(&cc->si->theap,
-					 sizeof(struct theap_ent)))
+	if (time < old &&
+	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
 		return -ENOMEM; /* checked first: nothing changes */
 	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
 	if (err)
@@ -333,12 +345,14 @@ int mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 
 /* ---- handoff ------------------------------------------------------------------ */
 
-static bool bit(const uint64_t *map, uint32_t b)
+static bool
+bit(const uint64_t *map, uint32_t b)
 {
 	return map[b / 64] >> (b % 64) & 1;
 }
 
-static void set_bit(uint64_t *map, uint32_t b, bool on)
+static void
+set_bit(uint64_t *map, uint32_t b, bool on)
 {
 	if (on)
 		map[b / 64] |= 1ull << (b % 64);
@@ -346,7 +360,8 @@ static void set_bit(uint64_t *map, uint32_t b, bool on)
 		map[b / 64] &= ~(1ull << (b % 64));
 }
 
-static int list_add(struct move_list *l, const struct mg_route_move *m)
+static int
+list_add(struct move_list *l, const struct mg_route_move *m)
 {
 	if (l->n == l->cap) {
 		uint32_t cap = l->cap ? 2 * l->cap : 64;
@@ -360,20 +375,21 @@ static int list_add(struct move_list *l, const struct mg_route_move *m)
 		l->v = v;
 		l->cap = cap;
 	}
-	l->v[l->n++] = (struct pending_move){ m->id, m->time, m->bin, m->to,
-					      m->step };
+	l->v[l->n++] =
+		(struct pending_move){m->id, m->time, m->bin, m->to, m->step};
 	return 0;
 }
 
-static void list_remove(struct move_list *l, uint32_t i)
+static void
+list_remove(struct move_list *l, uint32_t i)
 {
 	memmove(&l->v[i], &l->v[i + 1], sizeof(l->v[0]) * (l->n - i - 1));
 	l->n--;
 }
 
 /* File the moves of the current table that are new and name this worker. */
-static int learn_moves(struct node *n, struct worker *wk,
-		       struct stateful_inst *si)
+static int
+learn_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
 	const struct mg_routing *rt = mg_router_read(n->df->router);
 	uint32_t lo = 0, hi = rt->nmoves, i;
@@ -405,15 +421,17 @@ static int learn_moves(struct node *n, struct worker *wk,
 
 /* After a handoff: new allocations on this worker's node, old pages queued
  * for re-homing (rate-limited, in the background) when enabled. */
-static void rehome(struct node *n, struct worker *wk, struct bin *b)
+static void
+rehome(struct node *n, struct worker *wk, struct bin *b)
 {
 	struct mg_rehomer *r = n->df->rehomer;
 	size_t need;
 	void *p;
 
 	b->arena.node = wk->node;
-	if (!r || atomic_load_explicit(&b->rehome.state, memory_order_acquire) ==
-			  MG_REHOME_QUEUED)
+	if (!r ||
+	    atomic_load_explicit(&b->rehome.state, memory_order_acquire) ==
+		    MG_REHOME_QUEUED)
 		return;
 	if (b->ranges)
 		mg_arena_free(&b->arena, b->ranges,
@@ -426,7 +444,8 @@ static void rehome(struct node *n, struct worker *wk, struct bin *b)
 	b->ranges = p;
 	b->nranges = need;
 	b->rehome.ranges = b->ranges;
-	b->rehome.nranges = (unsigned)mg_arena_ranges(&b->arena, b->ranges, need);
+	b->rehome.nranges =
+		(unsigned)mg_arena_ranges(&b->arena, b->ranges, need);
 	if (b->rehome.nranges > need)
 		b->rehome.nranges = (unsigned)need;
 	b->rehome.target = wk->node;
@@ -434,8 +453,8 @@ static void rehome(struct node *n, struct worker *wk, struct bin *b)
 }
 
 /* Take every incoming bin whose old owner has released it. */
-static void acquire_moves(struct node *n, struct worker *wk,
-			  struct stateful_inst *si)
+static void
+acquire_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
 	uint32_t i = 0, j;
 
@@ -493,17 +512,19 @@ _Static_assert(sizeof(struct state_rec) == STATE_REC, "state record");
 
 struct copy_hdr {
 	uint64_t move_id;
-	uint64_t bytes;   /* serialized bytes after the header */
+	uint64_t bytes; /* serialized bytes after the header */
 	uint32_t bin;
-	uint32_t empty;   /* the bin never held state */
+	uint32_t empty; /* the bin never held state */
 };
 
-static bool copy_mode(const struct node *n)
+static bool
+copy_mode(const struct node *n)
 {
 	return n->u.st.state != NULL;
 }
 
-int mg__stateful_copy_init(struct node *n)
+int
+mg__stateful_copy_init(struct node *n)
 {
 	struct mg_dataflow *df = n->df;
 	unsigned W = df->cfg.workers, w, p;
@@ -529,13 +550,15 @@ int mg__stateful_copy_init(struct node *n)
 		for (p = 0; p < W && !err; p++) {
 			err = mg__vbuf_init(&si->ser[p], COPY_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&si->reasm[p], COPY_RESERVE);
+				err = mg__vbuf_init(&si->reasm[p],
+						    COPY_RESERVE);
 		}
 	}
 	return err;
 }
 
-static void copy_fini(struct node *n)
+static void
+copy_fini(struct node *n)
 {
 	unsigned W = n->df->cfg.workers, w, p;
 
@@ -556,7 +579,8 @@ static void copy_fini(struct node *n)
 }
 
 /* Give a drained buffer's pages back: the copy's memory is transient. */
-static void vbuf_reset(struct vbuf *v)
+static void
+vbuf_reset(struct vbuf *v)
 {
 	if (v->len > (64u << 20))
 		madvise(v->base, v->len, MADV_DONTNEED);
@@ -564,13 +588,14 @@ static void vbuf_reset(struct vbuf *v)
 }
 
 /* A: serialize bin m->bin for m->to and discard it. */
-static void copy_release(struct node *n, struct worker *wk,
-			 struct stateful_inst *si, const struct pending_move *m)
+static void
+copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
+	     const struct pending_move *m)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct vbuf *v = &si->ser[m->to];
 	struct bin *b = n->u.st.bins[m->bin];
-	struct copy_hdr h = { m->id, 0, m->bin, b == NULL };
+	struct copy_hdr h = {m->id, 0, m->bin, b == NULL};
 	struct mg_writer wr;
 	int err = 0;
 
@@ -578,14 +603,18 @@ static void copy_release(struct node *n, struct worker *wk,
 		mg__set_error(n->df, -ENOMEM);
 		return;
 	}
-	wr = (struct mg_writer){ v->base + v->len + sizeof(h), 0,
-				 v->reserved - v->len - sizeof(h) };
+	wr = (struct mg_writer){v->base + v->len + sizeof(h), 0,
+				v->reserved - v->len - sizeof(h)};
 	if (b) {
 		struct call_ctx cc = {
-			.pub = { .time = m->time, .bin = m->bin,
-				 .worker = wk->w, .state = b->state,
-				 .arena = &b->arena },
-			.bin = b, .si = si, .bin_id = m->bin,
+			.pub = {.time = m->time,
+				.bin = m->bin,
+				.worker = wk->w,
+				.state = b->state,
+				.arena = &b->arena},
+			.bin = b,
+			.si = si,
+			.bin_id = m->bin,
 		};
 
 		err = c->serialize(c->ctx, &cc.pub, &wr);
@@ -604,13 +633,14 @@ static void copy_release(struct node *n, struct worker *wk,
 }
 
 /* A: stream serialized bytes to every peer as far as the rings allow. */
-static void copy_send(struct node *n, struct worker *wk,
-		      struct stateful_inst *si)
+static void
+copy_send(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
 	unsigned W = n->df->cfg.workers, d;
 
 	for (d = 0; d < W; d++) {
-		struct mg_channel *ch = mg_mesh_channel(n->u.st.state, wk->w, d);
+		struct mg_channel *ch =
+			mg_mesh_channel(n->u.st.state, wk->w, d);
 		struct vbuf *v = &si->ser[d];
 
 		while (si->state_held[d] || si->sent[d] < v->len) {
@@ -627,11 +657,13 @@ static void copy_send(struct node *n, struct worker *wk,
 						mg_batch_record(b, b->count++);
 					size_t k = v->len - si->sent[d];
 
-					r->len = (uint32_t)(k < STATE_PAYLOAD ?
-							    k : STATE_PAYLOAD);
+					r->len =
+						(uint32_t)(k < STATE_PAYLOAD
+								   ? k
+								   : STATE_PAYLOAD);
 					r->src = wk->w;
-					memcpy(r->payload, v->base + si->sent[d],
-					       r->len);
+					memcpy(r->payload,
+					       v->base + si->sent[d], r->len);
 					si->sent[d] += r->len;
 				}
 			}
@@ -650,8 +682,8 @@ static void copy_send(struct node *n, struct worker *wk,
 }
 
 /* B: take what arrived and rebuild every complete bin. */
-static void copy_receive(struct node *n, struct worker *wk,
-			 struct stateful_inst *si)
+static void
+copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	unsigned W = n->df->cfg.workers, i, j, got, p;
@@ -688,18 +720,22 @@ static void copy_receive(struct node *n, struct worker *wk,
 			memcpy(&h, v->base + si->parsed[p], sizeof(h));
 			if (v->len - si->parsed[p] - sizeof(h) < h.bytes)
 				break; /* the rest is still on its way */
-			rd = (struct mg_reader){
-				v->base + si->parsed[p] + sizeof(h), h.bytes, 0 };
+			rd = (struct mg_reader){v->base + si->parsed[p] +
+							sizeof(h),
+						h.bytes, 0};
 			if (!h.empty) {
 				bn = bin_create(n, wk->node);
 				err = bn ? 0 : -ENOMEM;
 			}
 			if (bn) {
 				struct call_ctx cc = {
-					.pub = { .bin = h.bin, .worker = wk->w,
-						 .state = bn->state,
-						 .arena = &bn->arena },
-					.bin = bn, .si = si, .bin_id = h.bin,
+					.pub = {.bin = h.bin,
+						.worker = wk->w,
+						.state = bn->state,
+						.arena = &bn->arena},
+					.bin = bn,
+					.si = si,
+					.bin_id = h.bin,
 				};
 
 				err = c->deserialize(c->ctx, &cc.pub, &rd);
@@ -724,8 +760,8 @@ static void copy_receive(struct node *n, struct worker *wk,
 }
 
 /* Hand over every outgoing bin whose records before the move are done. */
-static void release_moves(struct node *n, struct worker *wk,
-			  struct stateful_inst *si)
+static void
+release_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
 	uint32_t i = 0;
 
@@ -749,7 +785,8 @@ static void release_moves(struct node *n, struct worker *wk,
 
 /* The earliest move time in @l: a departure (out) or an awaited arrival
  * (in); MG_TIME_MAX when empty. */
-static uint64_t earliest(const struct move_list *l)
+static uint64_t
+earliest(const struct move_list *l)
 {
 	uint64_t t = MG_TIME_MAX;
 	uint32_t i;
@@ -761,8 +798,9 @@ static uint64_t earliest(const struct move_list *l)
 
 /* ---- receiving ------------------------------------------------------------------ */
 
-static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
-		     const struct mg_batch *b)
+static int
+log_batch(struct node *n, struct stateful_inst *si, unsigned in,
+	  const struct mg_batch *b)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct tlog *l = &si->log[in];
@@ -788,7 +826,7 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 			r[at] = r[at - 1];
 			at--;
 		}
-		r[at] = (struct far_run){ b->time, log->len, stride * b->count };
+		r[at] = (struct far_run){b->time, log->len, stride * b->count};
 		l->runs.len += sizeof(*r);
 		l->far_live += stride * b->count;
 	}
@@ -799,7 +837,8 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		uint64_t *e = (uint64_t *)(void *)(log->base + log->len);
 
 		e[0] = b->time;
-		e[1] = c->native ? 0 : mg_bin_of(c->hash[in](c->hash_ctx, rec), k);
+		e[1] = c->native ? 0
+				 : mg_bin_of(c->hash[in](c->hash_ctx, rec), k);
 		memcpy(e + 2, rec, size);
 		log->len += stride;
 	}
@@ -811,8 +850,8 @@ static int log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 /* LSD radix sort of @n pairs on their keys, 8 bits a pass, over the bytes
  * some key has set, skipping bytes every key shares.  Returns the buffer
  * holding the result. */
-static struct sort_pair *radix_sort(struct sort_pair *a, struct sort_pair *t,
-				    size_t n)
+static struct sort_pair *
+radix_sort(struct sort_pair *a, struct sort_pair *t, size_t n)
 {
 	static _Thread_local size_t count[8][256];
 	uint64_t any = 0;
@@ -850,13 +889,13 @@ static struct sort_pair *radix_sort(struct sort_pair *a, struct sort_pair *t,
 /* ---- processing ---------------------------------------------------------------------- */
 
 /* Where a pair's entry lives: buffer slot (bucket 0..NB-1, far, defer). */
-#define SLOT_FAR TLOG_BUCKETS
+#define SLOT_FAR   TLOG_BUCKETS
 #define SLOT_DEFER (TLOG_BUCKETS + 1)
 #define REF(in, slot, off) \
 	((uint64_t)(in) << 63 | (uint64_t)(slot) << 48 | (uint64_t)(off))
 
-static const unsigned char *entry_of(const struct stateful_inst *si,
-				     uint64_t ref)
+static const unsigned char *
+entry_of(const struct stateful_inst *si, uint64_t ref)
 {
 	const struct tlog *l = &si->log[ref >> 63];
 	unsigned slot = (unsigned)(ref >> 48) & 0x7fff;
@@ -869,23 +908,26 @@ static const unsigned char *entry_of(const struct stateful_inst *si,
 
 /* Add the entries of @v in [@from, @to) as pairs, except those of bins
  * awaiting acquisition, which go to l->defer_next. */
-static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
-		    const struct vbuf *v, size_t from, size_t to, size_t stride,
-		    uint64_t *tmin)
+static void
+collect(struct stateful_inst *si, unsigned in, unsigned slot,
+	const struct vbuf *v, size_t from, size_t to, size_t stride,
+	uint64_t *tmin)
 {
 	struct tlog *l = &si->log[in];
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
 	for (off = from; off < to; off += stride) {
-		const uint64_t *e = (const uint64_t *)(const void *)(v->base + off);
+		const uint64_t *e =
+			(const uint64_t *)(const void *)(v->base + off);
 
 		/* a bin on its way here: its entries wait for it (a bin this
 		 * worker still holds is processed, up to its next departure:
 		 * see mg__stateful_step) */
 		if (si->in.n && bit(si->awaiting, (uint32_t)e[1]) &&
 		    !bit(si->held, (uint32_t)e[1])) {
-			memcpy(l->defer_next.base + l->defer_next.len, e, stride);
+			memcpy(l->defer_next.base + l->defer_next.len, e,
+			       stride);
 			l->defer_next.len += stride;
 			continue;
 		}
@@ -897,7 +939,8 @@ static void collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	si->pairs.len = np * sizeof(*p);
 }
 
-static void swap_vbuf(struct vbuf *a, struct vbuf *b)
+static void
+swap_vbuf(struct vbuf *a, struct vbuf *b)
 {
 	struct vbuf t = *a;
 
@@ -905,15 +948,17 @@ static void swap_vbuf(struct vbuf *a, struct vbuf *b)
 	*b = t;
 }
 
-static struct far_run *runs_of(const struct tlog *l, size_t *n)
+static struct far_run *
+runs_of(const struct tlog *l, size_t *n)
 {
 	*n = l->runs.len / sizeof(struct far_run);
 	return (struct far_run *)(void *)l->runs.base;
 }
 
 /* Gather every due entry of input @in as a pair. */
-static void collect_input(struct node *n, struct stateful_inst *si,
-			  unsigned in, uint64_t upto, uint64_t *tmin)
+static void
+collect_input(struct node *n, struct stateful_inst *si, unsigned in,
+	      uint64_t upto, uint64_t *tmin)
 {
 	struct tlog *l = &si->log[in];
 	size_t stride = entry_stride(
@@ -937,16 +982,17 @@ static void collect_input(struct node *n, struct stateful_inst *si,
 }
 
 /* Copy the live runs to far_next and make it the far log. */
-static void compact_far(struct tlog *l)
+static void
+compact_far(struct tlog *l)
 {
 	size_t nr, i, k = 0;
 	struct far_run *r = runs_of(l, &nr);
 
 	l->far_next.len = 0;
 	for (i = l->runs_head; i < nr; i++, k++) {
-		memcpy(l->far_next.base + l->far_next.len, l->far.base + r[i].off,
-		       r[i].bytes);
-		r[k] = (struct far_run){ r[i].time, l->far_next.len, r[i].bytes };
+		memcpy(l->far_next.base + l->far_next.len,
+		       l->far.base + r[i].off, r[i].bytes);
+		r[k] = (struct far_run){r[i].time, l->far_next.len, r[i].bytes};
 		l->far_next.len += r[i].bytes;
 	}
 	l->runs.len = k * sizeof(*r);
@@ -957,7 +1003,8 @@ static void compact_far(struct tlog *l)
 
 /* After a pass up to @upto: empty what was consumed and fill the buckets of
  * the new window [upto, upto + NB) from the head of the far log. */
-static void retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
+static void
+retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
 {
 	struct tlog *l = &si->log[in];
 	uint64_t base = si->processed_upto, t;
@@ -991,14 +1038,14 @@ static void retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
 	}
 }
 
-static void call_bin(struct node *n, struct worker *wk,
-		     struct stateful_inst *si, uint64_t t, uint64_t bin_id,
-		     uint32_t n_in[2])
+static void
+call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
+	 uint64_t t, uint64_t bin_id, uint32_t n_in[2])
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct bin **slot = c->native ? &si->native : &n->u.st.bins[bin_id];
 	struct call_ctx cc;
-	struct mg_emitter e = { n->out, wk, t };
+	struct mg_emitter e = {n->out, wk, t};
 	uint32_t ntimers = 0, tsize = c->timer_record_size;
 	uint64_t tt;
 	bool popped = false;
@@ -1022,17 +1069,18 @@ static void call_bin(struct node *n, struct worker *wk,
 	if (!n_in[0] && !n_in[1] && !ntimers)
 		return; /* a stale index entry */
 	cc = (struct call_ctx){
-		.pub = {
-			.time = t,
-			.bin = (uint32_t)(c->native ? wk->w : bin_id),
-			.worker = wk->w,
-			.state = (*slot)->state,
-			.arena = &(*slot)->arena,
-			.in = { si->gather[0].base, si->gather[1].base },
-			.n_in = { n_in[0], n_in[1] },
-			.timers = si->timers.base,
-			.n_timers = ntimers,
-		},
+		.pub =
+			{
+				.time = t,
+				.bin = (uint32_t)(c->native ? wk->w : bin_id),
+				.worker = wk->w,
+				.state = (*slot)->state,
+				.arena = &(*slot)->arena,
+				.in = {si->gather[0].base, si->gather[1].base},
+				.n_in = {n_in[0], n_in[1]},
+				.timers = si->timers.base,
+				.n_timers = ntimers,
+			},
 		.bin = *slot,
 		.si = si,
 		.bin_id = bin_id,
@@ -1046,15 +1094,16 @@ static void call_bin(struct node *n, struct worker *wk,
 		mg__set_error(n->df, -ENOMEM);
 }
 
-static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
-		    uint64_t upto)
+static void
+process(struct node *n, struct worker *wk, struct stateful_inst *si,
+	uint64_t upto)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	unsigned k = n->df->nbins_log2, i;
 	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
 	struct sort_pair *p;
 	size_t np = 0, at = 0, j;
-	uint32_t size[2] = { 0, 0 };
+	uint32_t size[2] = {0, 0};
 
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
@@ -1064,8 +1113,8 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	np = si->pairs.len / sizeof(*p);
 	p = (struct sort_pair *)(void *)si->pairs.base;
 	for (j = 0; j < np; j++) {
-		const uint64_t *e = (const uint64_t *)(const void *)
-			entry_of(si, p[j].ref);
+		const uint64_t *e =
+			(const uint64_t *)(const void *)entry_of(si, p[j].ref);
 
 		p[j].key = (e[0] - tmin) << k | e[1];
 	}
@@ -1077,7 +1126,8 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		uint64_t t_in = at < np ? tmin + (p[at].key >> k) : MG_TIME_MAX;
 		uint64_t t, last_timer_bin = MG_TIME_MAX;
 
-		while (top && !c->native && !bit(si->held, (uint32_t)top->bin)) {
+		while (top && !c->native &&
+		       !bit(si->held, (uint32_t)top->bin)) {
 			theap_pop(si); /* the bin left this worker */
 			top = theap_top(si);
 		}
@@ -1087,14 +1137,15 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		/* Merge this time's input runs (by bin) with its due timers. */
 		for (;;) {
 			uint64_t b_in = MG_TIME_MAX, b_tm = MG_TIME_MAX, b;
-			uint32_t cnt[2] = { 0, 0 };
+			uint32_t cnt[2] = {0, 0};
 
 			if (at < np && tmin + (p[at].key >> k) == t)
 				b_in = p[at].key & bin_mask;
 			top = theap_top(si);
 			while (top && top->time == t &&
 			       (top->bin == last_timer_bin ||
-				(!c->native && !bit(si->held, (uint32_t)top->bin)))) {
+				(!c->native &&
+				 !bit(si->held, (uint32_t)top->bin)))) {
 				theap_pop(si); /* duplicate, or the bin left */
 				top = theap_top(si);
 			}
@@ -1109,8 +1160,9 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 			}
 			if (!c->native && at + PREFETCH < np) {
 				/* the bin of a later run: hide its misses */
-				const struct bin *x = n->u.st.bins[
-					p[at + PREFETCH].key & bin_mask];
+				const struct bin *x =
+					n->u.st.bins[p[at + PREFETCH].key &
+						     bin_mask];
 
 				if (x) {
 					__builtin_prefetch(x);
@@ -1137,7 +1189,8 @@ static void process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		retire_input(si, i, upto);
 }
 
-void mg__stateful_step(struct node *n, struct worker *wk)
+void
+mg__stateful_step(struct node *n, struct worker *wk)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct stateful_inst *si = &n->inst.st[wk->w];
@@ -1200,7 +1253,8 @@ void mg__stateful_step(struct node *n, struct worker *wk)
 	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
 }
 
-int mg__stateful_prefill(struct node *n, struct worker *wk)
+int
+mg__stateful_prefill(struct node *n, struct worker *wk)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct stateful_inst *si = &n->inst.st[wk->w];
@@ -1222,12 +1276,13 @@ int mg__stateful_prefill(struct node *n, struct worker *wk)
 		if (!*slot)
 			return -ENOMEM;
 		cc = (struct call_ctx){
-			.pub = {
-				.bin = c->native ? wk->w : b,
-				.worker = wk->w,
-				.state = (*slot)->state,
-				.arena = &(*slot)->arena,
-			},
+			.pub =
+				{
+					.bin = c->native ? wk->w : b,
+					.worker = wk->w,
+					.state = (*slot)->state,
+					.arena = &(*slot)->arena,
+				},
 			.bin = *slot,
 			.si = si,
 			.bin_id = b,

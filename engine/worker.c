@@ -16,10 +16,11 @@
 
 #include "engine/engine_pvt.h"
 
-#define IDLE_SPINS 2000        /* idle rounds before sleeping */
-#define IDLE_SLEEP_NS 20000    /* one nap */
+#define IDLE_SPINS    2000  /* idle rounds before sleeping */
+#define IDLE_SLEEP_NS 20000 /* one nap */
 
-void mg__set_error(struct mg_dataflow *df, int err)
+void
+mg__set_error(struct mg_dataflow *df, int err)
 {
 	int zero = 0;
 
@@ -31,7 +32,8 @@ void mg__set_error(struct mg_dataflow *df, int err)
 
 /* ---- frontiers ------------------------------------------------------------- */
 
-uint64_t mg__stream_frontier(const struct stream *s, unsigned w)
+uint64_t
+mg__stream_frontier(const struct stream *s, unsigned w)
 {
 	const struct node *n = s->from;
 
@@ -49,7 +51,8 @@ uint64_t mg__stream_frontier(const struct stream *s, unsigned w)
 	}
 }
 
-bool mg__congested(const struct node *n, unsigned w)
+bool
+mg__congested(const struct node *n, unsigned w)
 {
 	unsigned i;
 
@@ -65,7 +68,8 @@ void mg_emit(struct mg_emitter *e, const void *rec);
 static void send_record(struct node *n, struct worker *wk, uint64_t time,
 			const void *rec);
 
-void mg_emit(struct mg_emitter *e, const void *rec)
+void
+mg_emit(struct mg_emitter *e, const void *rec)
 {
 	const struct stream *s = e->s;
 	unsigned i;
@@ -75,7 +79,7 @@ void mg_emit(struct mg_emitter *e, const void *rec)
 
 		switch (sub->kind) {
 		case FLAT_MAP: {
-			struct mg_emitter o = { sub->out, e->wk, e->time };
+			struct mg_emitter o = {sub->out, e->wk, e->time};
 
 			sub->u.map.fn(sub->u.map.ctx, rec, &o);
 			break;
@@ -92,19 +96,22 @@ void mg_emit(struct mg_emitter *e, const void *rec)
 	}
 }
 
-uint64_t mg_emitter_time(const struct mg_emitter *e)
+uint64_t
+mg_emitter_time(const struct mg_emitter *e)
 {
 	return e->time;
 }
 
-unsigned mg_emitter_worker(const struct mg_emitter *e)
+unsigned
+mg_emitter_worker(const struct mg_emitter *e)
 {
 	return e->wk->w;
 }
 
 /* ---- SEND --------------------------------------------------------------------- */
 
-static unsigned batch_shift(const struct mg_batch *like)
+static unsigned
+batch_shift(const struct mg_batch *like)
 {
 	size_t bytes = sizeof(*like) + (size_t)like->capacity * like->stride;
 	unsigned s = mg_log2_ceil(bytes);
@@ -112,21 +119,23 @@ static unsigned batch_shift(const struct mg_batch *like)
 	return s < MG_CHUNK_MIN_SHIFT ? MG_CHUNK_MIN_SHIFT : s;
 }
 
-void mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b)
+void
+mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b)
 {
 	mg_chunk_free(df->pools, b, batch_shift(b));
 }
 
 /* An overflow batch shaped like @ch's batches (home == NULL), or NULL. */
-static struct mg_batch *overflow_get(struct send_inst *s, struct worker *wk,
-				     struct mg_channel *ch)
+static struct mg_batch *
+overflow_get(struct send_inst *s, struct worker *wk, struct mg_channel *ch)
 {
 	const struct mg_channel_config *cc = &ch->ro.cfg;
-	struct mg_batch *b = s->spare, shape = {
-		.capacity = cc->batch_records,
-		.record_size = cc->record_size,
-		.stride = (cc->record_size + 7u) & ~7u,
-	};
+	struct mg_batch *b = s->spare,
+			shape = {
+				.capacity = cc->batch_records,
+				.record_size = cc->record_size,
+				.stride = (cc->record_size + 7u) & ~7u,
+			};
 	void *mem;
 	int err;
 
@@ -147,13 +156,15 @@ static struct mg_batch *overflow_get(struct send_inst *s, struct worker *wk,
 	return b;
 }
 
-static void overflow_put(struct send_inst *s, struct mg_batch *b)
+static void
+overflow_put(struct send_inst *s, struct mg_batch *b)
 {
 	b->next = s->spare;
 	s->spare = b;
 }
 
-static void enqueue(struct send_inst *s, unsigned d, struct mg_batch *b)
+static void
+enqueue(struct send_inst *s, unsigned d, struct mg_batch *b)
 {
 	struct pending *q = &s->q[d];
 
@@ -168,8 +179,8 @@ static void enqueue(struct send_inst *s, unsigned d, struct mg_batch *b)
 }
 
 /* Send the filled batch for @d, or queue it behind earlier ones. */
-static void push_or_queue(struct send_inst *s, struct mg_channel *ch,
-			  unsigned d)
+static void
+push_or_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 {
 	struct mg_batch *b = s->cur[d];
 
@@ -180,8 +191,8 @@ static void push_or_queue(struct send_inst *s, struct mg_channel *ch,
 	enqueue(s, d, b);
 }
 
-static void send_record(struct node *n, struct worker *wk, uint64_t time,
-			const void *rec)
+static void
+send_record(struct node *n, struct worker *wk, uint64_t time, const void *rec)
 {
 	struct send_inst *s = &n->inst.send[wk->w];
 	unsigned W = wk->df->cfg.workers, d;
@@ -212,7 +223,7 @@ static void send_record(struct node *n, struct worker *wk, uint64_t time,
 		if (!b)
 			return; /* out of memory: the run stops with an error */
 		s->cur[d] = b;
-stamp:
+	stamp:
 		b->time = time;
 	}
 	memcpy(mg_batch_record(b, b->count++), rec, n->in[0]->record_size);
@@ -221,8 +232,8 @@ stamp:
 
 /* Push queued batches of @d in order; overflow ones are copied into channel
  * batches first.  Return: true if @d's queue is empty afterwards. */
-static bool drain_queue(struct send_inst *s, struct mg_channel *ch,
-			unsigned d)
+static bool
+drain_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 {
 	struct pending *q = &s->q[d];
 	struct mg_batch *b, *c;
@@ -258,7 +269,8 @@ static bool drain_queue(struct send_inst *s, struct mg_channel *ch,
 }
 
 /* The earliest time @d still owes: queued batches and the one in hand. */
-static uint64_t owed(const struct send_inst *s, unsigned d)
+static uint64_t
+owed(const struct send_inst *s, unsigned d)
 {
 	uint64_t t = MG_TIME_MAX;
 	const struct mg_batch *b;
@@ -271,7 +283,8 @@ static uint64_t owed(const struct send_inst *s, unsigned d)
 }
 
 /* End of round: everything filled goes out (or is queued), marks follow. */
-static bool send_flush(struct node *n, struct worker *wk)
+static bool
+send_flush(struct node *n, struct worker *wk)
 {
 	struct send_inst *s = &n->inst.send[wk->w];
 	unsigned W = wk->df->cfg.workers, d;
@@ -279,7 +292,8 @@ static bool send_flush(struct node *n, struct worker *wk)
 	bool clear = true;
 
 	for (d = 0; d < W; d++) {
-		struct mg_channel *ch = mg_mesh_channel(n->u.send.mesh, wk->w, d);
+		struct mg_channel *ch =
+			mg_mesh_channel(n->u.send.mesh, wk->w, d);
 		uint64_t m;
 
 		if (s->q[d].head)
@@ -298,12 +312,14 @@ static bool send_flush(struct node *n, struct worker *wk)
 
 /* ---- SOURCE ------------------------------------------------------------------ */
 
-static uint64_t sched_ns(const struct node *n, uint64_t seq)
+static uint64_t
+sched_ns(const struct node *n, uint64_t seq)
 {
 	return (uint64_t)((double)seq * 1e9 / n->u.src.rate);
 }
 
-static void source_step(struct node *n, struct worker *wk)
+static void
+source_step(struct node *n, struct worker *wk)
 {
 	struct mg_dataflow *df = wk->df;
 	struct source_inst *s = &n->inst.source[wk->w];
@@ -311,7 +327,7 @@ static void source_step(struct node *n, struct worker *wk)
 	unsigned W = df->cfg.workers, made = 0;
 	uint64_t now = mg_now_ns() - df->start_ns, seq, at, epoch;
 	uint64_t ctl = mg_router_frontier(df->router); /* before routing */
-	struct mg_emitter e = { n->out, wk, 0 };
+	struct mg_emitter e = {n->out, wk, 0};
 
 	/* Even a closed source promises no more than the control frontier:
 	 * a move may still be scheduled at any time at or past it, and no
@@ -341,7 +357,8 @@ static void source_step(struct node *n, struct worker *wk)
 			if (s->lat_tail - s->lat_head == LAT_RING)
 				break; /* the probe is far behind: throttle */
 			s->lat[s->lat_tail++ % LAT_RING] = (struct lat_epoch){
-				.epoch = epoch, .first_ns = at,
+				.epoch = epoch,
+				.first_ns = at,
 			};
 		}
 		s->lat[(s->lat_tail - 1) % LAT_RING].count++;
@@ -358,8 +375,8 @@ static void source_step(struct node *n, struct worker *wk)
 }
 
 /* Account the latency of this worker's records whose epoch is complete. */
-static void source_complete(struct node *n, struct worker *wk, uint64_t done,
-			    uint64_t now)
+static void
+source_complete(struct node *n, struct worker *wk, uint64_t done, uint64_t now)
 {
 	struct source_inst *s = &n->inst.source[wk->w];
 
@@ -368,18 +385,19 @@ static void source_complete(struct node *n, struct worker *wk, uint64_t done,
 
 		if (l->epoch >= done)
 			break;
-		mg__latency_record(wk, now, now - l->last_ns,
-				   now - l->first_ns, l->count);
+		mg__latency_record(wk, now, now - l->last_ns, now - l->first_ns,
+				   l->count);
 		s->lat_head++;
 	}
 }
 
 /* ---- RECV ---------------------------------------------------------------------- */
 
-static void recv_step(struct node *n, struct worker *wk)
+static void
+recv_step(struct node *n, struct worker *wk)
 {
 	struct mg_batch *b[RECV_BURST];
-	struct mg_emitter e = { n->out, wk, 0 };
+	struct mg_emitter e = {n->out, wk, 0};
 	unsigned got, i, j;
 
 	if (mg__congested(n, wk->w))
@@ -396,7 +414,8 @@ static void recv_step(struct node *n, struct worker *wk)
 
 /* ---- the loop -------------------------------------------------------------------- */
 
-static uint64_t global_probe(const struct mg_dataflow *df)
+static uint64_t
+global_probe(const struct mg_dataflow *df)
 {
 	uint64_t g = MG_TIME_MAX, f;
 	unsigned w;
@@ -414,7 +433,8 @@ static uint64_t global_probe(const struct mg_dataflow *df)
 	return g;
 }
 
-static bool round_once(struct worker *wk)
+static bool
+round_once(struct worker *wk)
 {
 	struct mg_dataflow *df = wk->df;
 	unsigned i;
@@ -455,7 +475,8 @@ static bool round_once(struct worker *wk)
 
 		for (i = 0; i < df->nnodes; i++)
 			if (df->nodes[i]->kind == SOURCE)
-				closed &= df->nodes[i]->inst.source[wk->w].closed;
+				closed &=
+					df->nodes[i]->inst.source[wk->w].closed;
 		/* Relaxed: the control thread only needs to see it eventually;
 		 * the frontier it then raises carries the ordering. */
 		if (closed)
@@ -477,16 +498,18 @@ static bool round_once(struct worker *wk)
 	return true;
 }
 
-static void nap(void)
+static void
+nap(void)
 {
-	struct timespec ts = { 0, IDLE_SLEEP_NS };
+	struct timespec ts = {0, IDLE_SLEEP_NS};
 
 	urcu_qsbr_thread_offline();
 	nanosleep(&ts, NULL);
 	urcu_qsbr_thread_online();
 }
 
-void *mg__worker_main(void *arg)
+void *
+mg__worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct mg_dataflow *df = wk->df;

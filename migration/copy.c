@@ -15,7 +15,8 @@ struct map_ctx {
 	uint32_t value_size;
 };
 
-static int write_entry(void *ctx, uint64_t key, void *value)
+static int
+write_entry(void *ctx, uint64_t key, void *value)
 {
 	struct map_ctx *c = ctx;
 	int err = mg_write(c->w, &key, sizeof(key));
@@ -23,16 +24,18 @@ static int write_entry(void *ctx, uint64_t key, void *value)
 	return err ? err : mg_write(c->w, value, c->value_size);
 }
 
-int mg_map_write(const struct mg_map *m, struct mg_writer *w)
+int
+mg_map_write(const struct mg_map *m, struct mg_writer *w)
 {
-	struct map_ctx c = { w, m->value_size };
+	struct map_ctx c = {w, m->value_size};
 	uint64_t n = mg_map_count(m);
 	int err = mg_write(w, &n, sizeof(n));
 
 	return err ? err : mg_map_foreach(m, write_entry, &c);
 }
 
-int mg_map_read(struct mg_map *m, struct mg_arena *a, struct mg_reader *r)
+int
+mg_map_read(struct mg_map *m, struct mg_arena *a, struct mg_reader *r)
 {
 	uint64_t n, key;
 	void *v;
@@ -51,7 +54,8 @@ int mg_map_read(struct mg_map *m, struct mg_arena *a, struct mg_reader *r)
 	return err < 0 ? err : 0;
 }
 
-int mg_array_write(const struct mg_array *arr, struct mg_writer *w)
+int
+mg_array_write(const struct mg_array *arr, struct mg_writer *w)
 {
 	uint64_t per = arr->len ? 1ull << arr->seg_shift : 0, i, n = 0;
 	size_t count_at = w->len;
@@ -75,8 +79,8 @@ int mg_array_write(const struct mg_array *arr, struct mg_writer *w)
 	return err;
 }
 
-int mg_array_read(struct mg_array *arr, struct mg_arena *a,
-		  struct mg_reader *r)
+int
+mg_array_read(struct mg_array *arr, struct mg_arena *a, struct mg_reader *r)
 {
 	uint64_t n, first, k;
 	void *seg;
@@ -97,7 +101,8 @@ int mg_array_read(struct mg_array *arr, struct mg_arena *a,
 	return err;
 }
 
-int mg_timers_write_drain(struct mg_timers *t, struct mg_writer *w)
+int
+mg_timers_write_drain(struct mg_timers *t, struct mg_writer *w)
 {
 	uint32_t n = mg_timers_count(t);
 	unsigned char rec[1024];
@@ -112,8 +117,8 @@ int mg_timers_write_drain(struct mg_timers *t, struct mg_writer *w)
 	return err;
 }
 
-int mg_timers_read(struct mg_timers *t, struct mg_arena *a,
-		   struct mg_reader *r)
+int
+mg_timers_read(struct mg_timers *t, struct mg_arena *a, struct mg_reader *r)
 {
 	unsigned char rec[1024];
 	uint64_t time;

@@ -19,19 +19,20 @@
 
 struct mg_writer {
 	unsigned char *buf; /* public: set by the engine */
-	size_t len;         /* public: bytes written */
-	size_t cap;         /* public: room in buf */
+	size_t len;	    /* public: bytes written */
+	size_t cap;	    /* public: room in buf */
 };
 
 struct mg_reader {
 	const unsigned char *buf; /* public */
-	size_t len;               /* public: bytes in buf */
-	size_t pos;               /* public: bytes consumed */
+	size_t len;		  /* public: bytes in buf */
+	size_t pos;		  /* public: bytes consumed */
 };
 
 /* Append @n bytes.  Return: 0; -ENOMEM when the buffer is full (nothing
  * written then). */
-static inline int mg_write(struct mg_writer *w, const void *p, size_t n)
+static inline int
+mg_write(struct mg_writer *w, const void *p, size_t n)
 {
 	if (w->cap - w->len < n)
 		return -ENOMEM;
@@ -41,7 +42,8 @@ static inline int mg_write(struct mg_writer *w, const void *p, size_t n)
 }
 
 /* Consume @n bytes.  Return: 0; -EINVAL if fewer are left. */
-static inline int mg_read(struct mg_reader *r, void *p, size_t n)
+static inline int
+mg_read(struct mg_reader *r, void *p, size_t n)
 {
 	if (r->len - r->pos < n)
 		return -EINVAL;

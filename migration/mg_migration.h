@@ -47,52 +47,52 @@
 #include "migration/mg_plan.h"
 #include "migration/mg_state.h"
 
-#define MG_BINS_LOG2_MIN 4
-#define MG_BINS_LOG2_MAX 20
+#define MG_BINS_LOG2_MIN  4
+#define MG_BINS_LOG2_MAX  20
 #define MG_ROUTE_TIMELINE (1u << 31)
 
 /* Completion of one submitted step, shared with the workers. */
 struct mg_step_ctl {
 	_Atomic uint32_t remaining; /* (bin, operator) handoffs left */
 	uint32_t nmoves;
-	uint64_t time;              /* the step's logical time */
-	_Atomic uint64_t done_ns;   /* wall time the last handoff finished */
-	_Atomic uint64_t bytes;     /* state bytes handed over */
+	uint64_t time;		  /* the step's logical time */
+	_Atomic uint64_t done_ns; /* wall time the last handoff finished */
+	_Atomic uint64_t bytes;	  /* state bytes handed over */
 };
 
 /* One scheduled move, as workers see it in a table version. */
 struct mg_route_move {
-	uint64_t id;               /* increasing over the router's life */
+	uint64_t id; /* increasing over the router's life */
 	uint64_t time;
 	uint32_t bin;
 	uint16_t from, to;
-	struct mg_step_ctl *step;  /* completion: one per step */
+	struct mg_step_ctl *step; /* completion: one per step */
 };
 
 /* A bin's timeline entry: owner from `time` on. */
 struct mg_route_ent {
 	uint64_t time;
 	uint32_t worker;
-	uint32_t last;             /* 1 on the bin's last entry */
+	uint32_t last; /* 1 on the bin's last entry */
 };
 
 /* One immutable table version.  Read-only for readers. */
 struct mg_routing {
-	struct rcu_head rcu;       /* private */
+	struct rcu_head rcu; /* private */
 	uint32_t nbins;
 	uint32_t nworkers;
 	uint64_t version;
 	uint32_t nmoves;
-	const struct mg_route_move *moves;   /* scheduled, by id */
+	const struct mg_route_move *moves; /* scheduled, by id */
 	const struct mg_route_ent *timeline;
-	uint32_t route[];          /* worker, or MG_ROUTE_TIMELINE | index */
+	uint32_t route[]; /* worker, or MG_ROUTE_TIMELINE | index */
 };
 
 struct mg_router_ctl; /* private control-side state */
 
 /* The publication point.  Fields private; read through the inlines. */
 struct mg_router {
-	struct mg_routing *cur;          /* RCU-protected */
+	struct mg_routing *cur; /* RCU-protected */
 	_Atomic uint64_t ctl_frontier;
 	struct mg_router_ctl *ctl;
 };
@@ -104,8 +104,7 @@ struct mg_router {
  * Return: 0; -EINVAL if @nbins is not a power of two in 2^4..2^20 or
  * @nworkers is 0 or above 65535; -ENOMEM.
  */
-int mg_router_create(struct mg_router **out, uint32_t nbins,
-		     unsigned nworkers);
+int mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers);
 
 /*
  * Free the router, its current version and every step record (takes @r).
@@ -119,7 +118,8 @@ void mg_router_destroy(struct mg_router *r);
  * Ordering: consume/acquire (rcu_dereference), pairs with the release in
  * the publication, so the table's contents are visible.
  */
-static inline const struct mg_routing *mg_router_read(struct mg_router *r)
+static inline const struct mg_routing *
+mg_router_read(struct mg_router *r)
 {
 	return rcu_dereference(r->cur);
 }
@@ -129,7 +129,8 @@ static inline const struct mg_routing *mg_router_read(struct mg_router *r)
  * Ordering: acquire; pairs with the release in mg_router_advance(), so a
  * table read after this sees every move before the returned time.
  */
-static inline uint64_t mg_router_frontier(struct mg_router *r)
+static inline uint64_t
+mg_router_frontier(struct mg_router *r)
 {
 	return atomic_load_explicit(&r->ctl_frontier, memory_order_acquire);
 }
@@ -138,8 +139,8 @@ uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
 				uint64_t time);
 
 /* Owner of @bin for a record at @time in version @t. */
-static inline unsigned mg_routing_owner(const struct mg_routing *t,
-					uint32_t bin, uint64_t time)
+static inline unsigned
+mg_routing_owner(const struct mg_routing *t, uint32_t bin, uint64_t time)
 {
 	uint32_t r = t->route[bin];
 

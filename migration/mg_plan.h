@@ -62,10 +62,10 @@ struct mg_plan {
 	uint32_t nbins;
 	uint32_t nworkers;
 	uint32_t nsteps;
-	uint32_t cap;          /* private: room in steps[] */
+	uint32_t cap;	       /* private: room in steps[] */
 	struct mg_step *steps; /* in time order */
 	uint16_t *start;       /* private: owner of each bin before step 0 */
-	uint16_t *owner;       /* private: owner of each bin after the last step */
+	uint16_t *owner; /* private: owner of each bin after the last step */
 };
 
 /*
@@ -119,8 +119,8 @@ int mg_plan_parse_file(struct mg_plan **out, const char *path, uint32_t nbins,
 
 enum mg_strategy {
 	MG_ALL_AT_ONCE, /* one step with every move */
-	MG_FLUID,       /* one bin per step */
-	MG_BATCHED,     /* each step a bipartite matching of sender ->
+	MG_FLUID,	/* one bin per step */
+	MG_BATCHED,	/* each step a bipartite matching of sender ->
 			   receiver moves: every worker sends and receives
 			   at most one bin per step, in the fewest steps */
 };

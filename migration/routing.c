@@ -35,11 +35,11 @@ struct mg_router_ctl {
 	struct mg_step_ctl **steps;
 	uint32_t nsteps, cap_steps;
 	uint64_t next_id, version;
-	uint32_t *scratch;           /* nbins: per-bin counts while building */
+	uint32_t *scratch; /* nbins: per-bin counts while building */
 };
 
-uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
-				uint64_t time)
+uint64_t
+mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin, uint64_t time)
 {
 	const struct mg_route_ent *e =
 		t->timeline + (t->route[bin] & ~MG_ROUTE_TIMELINE);
@@ -54,7 +54,8 @@ uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
 	return w;
 }
 
-void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
+void
+mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
 {
 	uint64_t cur = atomic_load_explicit(&s->done_ns, memory_order_relaxed);
 
@@ -69,19 +70,22 @@ void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
 	atomic_fetch_sub_explicit(&s->remaining, 1, memory_order_release);
 }
 
-bool mg_step_complete(const struct mg_step_ctl *s)
+bool
+mg_step_complete(const struct mg_step_ctl *s)
 {
 	/* ORDER(A6): pairs with R6 in mg_step_done(). */
 	return atomic_load_explicit(&s->remaining, memory_order_acquire) == 0;
 }
 
-static void free_version(struct rcu_head *head)
+static void
+free_version(struct rcu_head *head)
 {
 	free(caa_container_of(head, struct mg_routing, rcu));
 }
 
 /* Build a version from base + moves and publish it.  Called locked. */
-static int publish(struct mg_router *r)
+static int
+publish(struct mg_router *r)
 {
 	struct mg_router_ctl *c = r->ctl;
 	uint32_t b, i, nbins = c->nbins, nent = 0, at = 0;
@@ -122,7 +126,7 @@ static int publish(struct mg_router *r)
 			continue;
 		}
 		t->route[b] = MG_ROUTE_TIMELINE | at;
-		tl[at] = (struct mg_route_ent){ 0, c->base[b], 0 };
+		tl[at] = (struct mg_route_ent){0, c->base[b], 0};
 		for (i = 1; i <= k; i++)
 			tl[at + i].last = i == k;
 		c->scratch[b] = at + 1;
@@ -140,8 +144,8 @@ static int publish(struct mg_router *r)
 	return 0;
 }
 
-int mg_router_create(struct mg_router **out, uint32_t nbins,
-		     unsigned nworkers)
+int
+mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers)
 {
 	struct mg_router_ctl *c;
 	struct mg_router *r;
@@ -189,7 +193,8 @@ int mg_router_create(struct mg_router **out, uint32_t nbins,
 	return 0;
 }
 
-void mg_router_destroy(struct mg_router *r)
+void
+mg_router_destroy(struct mg_router *r)
 {
 	struct mg_router_ctl *c;
 	uint32_t i;
@@ -211,7 +216,8 @@ void mg_router_destroy(struct mg_router *r)
 }
 
 /* Fold moves whose step completed into base.  Called locked. */
-static bool fold(struct mg_router_ctl *c)
+static bool
+fold(struct mg_router_ctl *c)
 {
 	uint32_t i, keep = 0;
 
@@ -230,7 +236,8 @@ static bool fold(struct mg_router_ctl *c)
 }
 
 /* Owner of @bin after every listed move (control side, locked). */
-static uint32_t final_owner(const struct mg_router_ctl *c, uint32_t bin)
+static uint32_t
+final_owner(const struct mg_router_ctl *c, uint32_t bin)
 {
 	uint32_t i, w = c->base[bin];
 
@@ -240,7 +247,8 @@ static uint32_t final_owner(const struct mg_router_ctl *c, uint32_t bin)
 	return w;
 }
 
-static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
+static int
+grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
 {
 	uint32_t n = *cap ? *cap : 16;
 	void *q;
@@ -257,18 +265,19 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
 	return 0;
 }
 
-static int check_steps(struct mg_router *r, const struct mg_step *steps,
-		       uint32_t n)
+static int
+check_steps(struct mg_router *r, const struct mg_step *steps, uint32_t n)
 {
 	struct mg_router_ctl *c = r->ctl;
-	uint64_t f = atomic_load_explicit(&r->ctl_frontier,
-					  memory_order_relaxed);
+	uint64_t f =
+		atomic_load_explicit(&r->ctl_frontier, memory_order_relaxed);
 	uint32_t s, i, j;
 
 	if (!steps || n == 0)
 		return -EINVAL;
 	for (s = 0; s < n; s++) {
-		if (steps[s].time < f || (s && steps[s].time <= steps[s - 1].time))
+		if (steps[s].time < f ||
+		    (s && steps[s].time <= steps[s - 1].time))
 			return -EINVAL;
 		for (i = 0; i < steps[s].nmoves; i++) {
 			const struct mg_move *m = &steps[s].moves[i];
@@ -286,8 +295,9 @@ static int check_steps(struct mg_router *r, const struct mg_step *steps,
 	return 0;
 }
 
-int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
-		     uint32_t n, uint32_t nops, struct mg_step_ctl **ctl)
+int
+mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
+		 uint32_t nops, struct mg_step_ctl **ctl)
 {
 	struct mg_router_ctl *c = r->ctl;
 	uint32_t s, i, total = 0, old_nmoves, old_nsteps;
@@ -357,7 +367,8 @@ int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
 	return err;
 }
 
-void mg_router_advance(struct mg_router *r, uint64_t f)
+void
+mg_router_advance(struct mg_router *r, uint64_t f)
 {
 	struct mg_router_ctl *c = r->ctl;
 
@@ -374,7 +385,8 @@ void mg_router_advance(struct mg_router *r, uint64_t f)
 	pthread_mutex_unlock(&c->lock);
 }
 
-void mg_router_final(struct mg_router *r, uint16_t *out)
+void
+mg_router_final(struct mg_router *r, uint16_t *out)
 {
 	struct mg_router_ctl *c = r->ctl;
 	uint32_t i;

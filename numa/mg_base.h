@@ -19,28 +19,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define MG_CACHE_LINE 64
+#define MG_CACHE_LINE	 64
 #define MG_CACHE_ALIGNED __attribute__((aligned(MG_CACHE_LINE)))
 
-#define MG_LIKELY(x) __builtin_expect(!!(x), 1)
-#define MG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MG_LIKELY(x)	 __builtin_expect(!!(x), 1)
+#define MG_UNLIKELY(x)	 __builtin_expect(!!(x), 0)
 
 #define MG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define MG_BUG(...)                                                       \
-	do {                                                              \
-		fprintf(stderr, "megaphone: BUG at %s:%d: ", __FILE__,    \
-			__LINE__);                                        \
-		fprintf(stderr, __VA_ARGS__);                             \
-		fputc('\n', stderr);                                      \
-		abort();                                                  \
+#define MG_BUG(...)                                                    \
+	do {                                                           \
+		fprintf(stderr, "megaphone: BUG at %s:%d: ", __FILE__, \
+			__LINE__);                                     \
+		fprintf(stderr, __VA_ARGS__);                          \
+		fputc('\n', stderr);                                   \
+		abort();                                               \
 	} while (0)
 
 #ifndef NDEBUG
-#define MG_ASSERT(c)                                                      \
-	do {                                                              \
-		if (MG_UNLIKELY(!(c)))                                    \
-			MG_BUG("assertion failed: %s", #c);               \
+#define MG_ASSERT(c)                                        \
+	do {                                                \
+		if (MG_UNLIKELY(!(c)))                      \
+			MG_BUG("assertion failed: %s", #c); \
 	} while (0)
 #else
 #define MG_ASSERT(c) ((void)0)
@@ -52,13 +52,15 @@
 #define MG_ASSERT_EXPENSIVE(c) ((void)0)
 #endif
 
-static inline int mg_is_pow2(uint64_t x)
+static inline int
+mg_is_pow2(uint64_t x)
 {
 	return x != 0 && (x & (x - 1)) == 0;
 }
 
 /* log2 of a power of two, or of the next power of two above x (x >= 1). */
-static inline unsigned mg_log2_ceil(uint64_t x)
+static inline unsigned
+mg_log2_ceil(uint64_t x)
 {
 	return x <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(x - 1);
 }

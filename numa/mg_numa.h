@@ -53,12 +53,12 @@
 
 #include "numa/mg_base.h"
 
-#define MG_PAGE_SHIFT 12
-#define MG_PAGE_SIZE (1ul << MG_PAGE_SHIFT)
+#define MG_PAGE_SHIFT	   12
+#define MG_PAGE_SIZE	   (1ul << MG_PAGE_SHIFT)
 #define MG_CHUNK_MIN_SHIFT 12 /* 4 KiB */
 #define MG_CHUNK_MAX_SHIFT 21 /* 2 MiB */
-#define MG_CHUNK_CLASSES (MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT + 1)
-#define MG_NUMA_MAX_NODES 64
+#define MG_CHUNK_CLASSES   (MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT + 1)
+#define MG_NUMA_MAX_NODES  64
 
 /* ---- topology ------------------------------------------------------------ */
 
@@ -225,14 +225,14 @@ enum mg_rehome_state {
  * MG_REHOME_DONE (acquire).  Fields are public unless marked private.
  */
 struct mg_rehome_req {
-	struct cds_wfcq_node qnode;   /* private */
+	struct cds_wfcq_node qnode;    /* private */
 	const struct mg_range *ranges; /* public: set before submit */
-	unsigned nranges;              /* public: set before submit */
-	unsigned target;               /* public: set before submit */
-	_Atomic int state;             /* read-only: enum mg_rehome_state */
+	unsigned nranges;	       /* public: set before submit */
+	unsigned target;	       /* public: set before submit */
+	_Atomic int state;	       /* read-only: enum mg_rehome_state */
 	uint64_t pages_examined;       /* read-only, valid once DONE */
-	uint64_t pages_moved;          /* read-only, valid once DONE */
-	int error;                     /* read-only, valid once DONE: 0/-errno */
+	uint64_t pages_moved;	       /* read-only, valid once DONE */
+	int error; /* read-only, valid once DONE: 0/-errno */
 };
 
 struct mg_rehomer;

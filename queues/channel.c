@@ -11,12 +11,14 @@
 
 #include "queues/mg_ring.h"
 
-static uint32_t stride_of(uint32_t record_size)
+static uint32_t
+stride_of(uint32_t record_size)
 {
 	return (record_size + 7u) & ~7u;
 }
 
-static size_t batch_bytes(const struct mg_channel_config *cfg)
+static size_t
+batch_bytes(const struct mg_channel_config *cfg)
 {
 	size_t b = sizeof(struct mg_batch) +
 		   (size_t)cfg->batch_records * stride_of(cfg->record_size);
@@ -24,7 +26,8 @@ static size_t batch_bytes(const struct mg_channel_config *cfg)
 	return (b + MG_CACHE_LINE - 1) & ~(size_t)(MG_CACHE_LINE - 1);
 }
 
-static int check_config(const struct mg_channel_config *cfg)
+static int
+check_config(const struct mg_channel_config *cfg)
 {
 	if (!cfg || cfg->record_size == 0 || cfg->record_size > MG_RECORD_MAX)
 		return -EINVAL;
@@ -39,7 +42,8 @@ static int check_config(const struct mg_channel_config *cfg)
 	return 0;
 }
 
-static unsigned clamp_shift(size_t bytes)
+static unsigned
+clamp_shift(size_t bytes)
 {
 	unsigned s = mg_log2_ceil(bytes);
 
@@ -48,8 +52,9 @@ static unsigned clamp_shift(size_t bytes)
 	return s > MG_CHUNK_MAX_SHIFT ? MG_CHUNK_MAX_SHIFT : s;
 }
 
-int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
-		      const struct mg_channel_config *cfg)
+int
+mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
+		  const struct mg_channel_config *cfg)
 {
 	uint32_t nbatches, per_chunk, i;
 	size_t bbytes, meta_bytes;
@@ -82,8 +87,8 @@ int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
 	ch->ro.cfg = *cfg;
 	ch->ro.pools = pools;
 	ch->ro.fwd_buf = (struct mg_slot *)(ch + 1);
-	ch->ro.ret_buf = (struct ck_ring_buffer *)(ch->ro.fwd_buf +
-						   cfg->capacity);
+	ch->ro.ret_buf =
+		(struct ck_ring_buffer *)(ch->ro.fwd_buf + cfg->capacity);
 	ch->ro.chunks = (void **)(ch->ro.ret_buf + 2 * cfg->capacity);
 	ch->ro.chunk_shift = chunk_shift;
 	ch->ro.meta_shift = meta_shift;
@@ -121,7 +126,8 @@ int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
 	return 0;
 }
 
-void mg_channel_destroy(struct mg_channel *ch)
+void
+mg_channel_destroy(struct mg_channel *ch)
 {
 	unsigned c;
 

@@ -20,32 +20,34 @@
 #define MESH_MAX_WORKERS 4096u
 
 struct port {
-	uint64_t min;       /* the frontier */
-	unsigned at_min;    /* channels whose front == min */
-	unsigned next;      /* round-robin cursor */
-	uint64_t *front;    /* [W] last mark per input channel */
+	uint64_t min;	 /* the frontier */
+	unsigned at_min; /* channels whose front == min */
+	unsigned next;	 /* round-robin cursor */
+	uint64_t *front; /* [W] last mark per input channel */
 } MG_CACHE_ALIGNED;
 
 struct mg_mesh {
 	unsigned w;
 	struct mg_channel **chan; /* [to * w + from] */
-	struct port *ports;       /* [w] */
-	uint64_t *fronts;         /* [w * w], ports' front arrays */
+	struct port *ports;	  /* [w] */
+	uint64_t *fronts;	  /* [w * w], ports' front arrays */
 };
 
-unsigned mg_mesh_workers(const struct mg_mesh *m)
+unsigned
+mg_mesh_workers(const struct mg_mesh *m)
 {
 	return m->w;
 }
 
-struct mg_channel *mg_mesh_channel(const struct mg_mesh *m, unsigned from,
-				   unsigned to)
+struct mg_channel *
+mg_mesh_channel(const struct mg_mesh *m, unsigned from, unsigned to)
 {
 	MG_ASSERT(from < m->w && to < m->w);
 	return m->chan[(size_t)to * m->w + from];
 }
 
-void mg_mesh_destroy(struct mg_mesh *m)
+void
+mg_mesh_destroy(struct mg_mesh *m)
 {
 	size_t i;
 
@@ -60,9 +62,9 @@ void mg_mesh_destroy(struct mg_mesh *m)
 	free(m);
 }
 
-int mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools,
-		   unsigned nworkers, const unsigned *node_of,
-		   const struct mg_channel_config *cfg)
+int
+mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools, unsigned nworkers,
+	       const unsigned *node_of, const struct mg_channel_config *cfg)
 {
 	struct mg_channel_config c;
 	struct mg_mesh *m;
@@ -76,8 +78,7 @@ int mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools,
 		return -ENOMEM;
 	m->w = nworkers;
 	m->chan = calloc((size_t)nworkers * nworkers, sizeof(*m->chan));
-	m->ports = aligned_alloc(MG_CACHE_LINE,
-				 sizeof(*m->ports) * nworkers);
+	m->ports = aligned_alloc(MG_CACHE_LINE, sizeof(*m->ports) * nworkers);
 	m->fronts = calloc((size_t)nworkers * nworkers, sizeof(*m->fronts));
 	if (!m->chan || !m->ports || !m->fronts) {
 		mg_mesh_destroy(m);
@@ -105,7 +106,8 @@ int mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools,
 	return 0;
 }
 
-bool mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t)
+bool
+mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t)
 {
 	bool all = true;
 	unsigned to;
@@ -115,7 +117,8 @@ bool mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t)
 	return all;
 }
 
-bool mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from)
+bool
+mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from)
 {
 	bool all = true;
 	unsigned to;
@@ -125,7 +128,8 @@ bool mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from)
 	return all;
 }
 
-static void port_rescan(struct port *p, unsigned w)
+static void
+port_rescan(struct port *p, unsigned w)
 {
 	uint64_t min = MG_TIME_MAX;
 	unsigned i, at = 0;
@@ -141,7 +145,8 @@ static void port_rescan(struct port *p, unsigned w)
 	p->at_min = at;
 }
 
-static void port_mark(struct port *p, unsigned w, unsigned from, uint64_t t)
+static void
+port_mark(struct port *p, unsigned w, unsigned from, uint64_t t)
 {
 	uint64_t old = p->front[from];
 
@@ -151,8 +156,9 @@ static void port_mark(struct port *p, unsigned w, unsigned from, uint64_t t)
 		port_rescan(p, w);
 }
 
-unsigned mg_mesh_recv_burst_spsc(struct mg_mesh *m, unsigned to,
-				 struct mg_batch **out, unsigned n)
+unsigned
+mg_mesh_recv_burst_spsc(struct mg_mesh *m, unsigned to, struct mg_batch **out,
+			unsigned n)
 {
 	struct port *p = &m->ports[to];
 	struct mg_channel **in = m->chan + (size_t)to * m->w;
@@ -185,7 +191,8 @@ unsigned mg_mesh_recv_burst_spsc(struct mg_mesh *m, unsigned to,
 	return got;
 }
 
-uint64_t mg_mesh_frontier(const struct mg_mesh *m, unsigned to)
+uint64_t
+mg_mesh_frontier(const struct mg_mesh *m, unsigned to)
 {
 	return m->ports[to].min;
 }

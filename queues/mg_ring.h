@@ -84,34 +84,36 @@
 
 #include "numa/mg_numa.h"
 
-#define MG_TIME_MAX UINT64_MAX   /* the frontier of a closed channel */
-#define MG_RECORD_MAX 4096u      /* largest record a stream may carry */
-#define MG_BATCH_RECORDS_MAX (1u << 20)
+#define MG_TIME_MAX		UINT64_MAX /* the frontier of a closed channel */
+#define MG_RECORD_MAX		4096u /* largest record a stream may carry */
+#define MG_BATCH_RECORDS_MAX	(1u << 20)
 #define MG_CHANNEL_CAPACITY_MAX (1u << 15)
 
 struct mg_channel;
 
 /* A batch: one timestamp, up to `capacity` records.  64-byte header. */
 struct mg_batch {
-	uint64_t time;            /* public: every record's timestamp */
-	uint32_t count;           /* public: records in use */
-	uint32_t capacity;        /* read-only: records that fit */
-	uint32_t record_size;     /* read-only: bytes per record */
-	uint32_t stride;          /* read-only: bytes between records */
-	struct mg_channel *home;  /* read-only: channel it belongs to */
-	struct mg_batch *next;    /* public: for the holder's own lists */
+	uint64_t time;		 /* public: every record's timestamp */
+	uint32_t count;		 /* public: records in use */
+	uint32_t capacity;	 /* read-only: records that fit */
+	uint32_t record_size;	 /* read-only: bytes per record */
+	uint32_t stride;	 /* read-only: bytes between records */
+	struct mg_channel *home; /* read-only: channel it belongs to */
+	struct mg_batch *next;	 /* public: for the holder's own lists */
 	unsigned char pad_[MG_CACHE_LINE - 40];
-	unsigned char data[];     /* public: records, 8-byte aligned */
+	unsigned char data[]; /* public: records, 8-byte aligned */
 };
 _Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
 
 /* Record @i of @b (i < capacity). */
-static inline void *mg_batch_record(struct mg_batch *b, uint32_t i)
+static inline void *
+mg_batch_record(struct mg_batch *b, uint32_t i)
 {
 	return b->data + (size_t)i * b->stride;
 }
 
-static inline bool mg_batch_full(const struct mg_batch *b)
+static inline bool
+mg_batch_full(const struct mg_batch *b)
 {
 	return b->count == b->capacity;
 }
@@ -124,10 +126,10 @@ struct mg_slot {
 CK_RING_PROTOTYPE(mg_slot, mg_slot)
 
 struct mg_channel_config {
-	uint32_t record_size;   /* bytes per record, 1..MG_RECORD_MAX */
+	uint32_t record_size;	/* bytes per record, 1..MG_RECORD_MAX */
 	uint32_t batch_records; /* records per batch, 1..MG_BATCH_RECORDS_MAX */
-	uint32_t capacity;      /* forward ring slots: power of two, >= 2 */
-	unsigned node;          /* node index of the consumer: memory home */
+	uint32_t capacity;	/* forward ring slots: power of two, >= 2 */
+	unsigned node;		/* node index of the consumer: memory home */
 };
 
 /*
@@ -135,13 +137,13 @@ struct mg_channel_config {
  * all fields are private.
  */
 struct mg_channel {
-	struct ck_ring fwd;         /* producer enqueues, consumer dequeues */
-	struct ck_ring ret;         /* consumer enqueues, producer dequeues */
+	struct ck_ring fwd; /* producer enqueues, consumer dequeues */
+	struct ck_ring ret; /* consumer enqueues, producer dequeues */
 	struct {
 		struct mg_slot *fwd_buf;
 		struct ck_ring_buffer *ret_buf;
 		struct mg_pools *pools;
-		void **chunks;      /* memory to give back at destroy */
+		void **chunks; /* memory to give back at destroy */
 		unsigned nchunks;
 		unsigned chunk_shift;
 		unsigned meta_shift;
@@ -152,7 +154,7 @@ struct mg_channel {
 		uint64_t mark_wanted; /* last mark asked for (>= mark_sent) */
 	} MG_CACHE_ALIGNED prod;
 	struct {
-		uint64_t frontier;    /* last mark popped */
+		uint64_t frontier; /* last mark popped */
 	} MG_CACHE_ALIGNED cons;
 };
 
@@ -171,7 +173,8 @@ int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
 void mg_channel_destroy(struct mg_channel *ch);
 
 /* Messages (batches + marks) the forward ring can hold: capacity - 1. */
-static inline uint32_t mg_channel_room(const struct mg_channel *ch)
+static inline uint32_t
+mg_channel_room(const struct mg_channel *ch)
 {
 	return ch->ro.cfg.capacity - 1;
 }
@@ -185,7 +188,8 @@ static inline uint32_t mg_channel_room(const struct mg_channel *ch)
  * the consumer's reads of the batch are done before the producer refills it.
  * Return: the batch, or NULL when every batch is in flight (backpressure).
  */
-static inline struct mg_batch *mg_channel_batch_get_spsc(struct mg_channel *ch)
+static inline struct mg_batch *
+mg_channel_batch_get_spsc(struct mg_channel *ch)
 {
 	struct ck_ring_buffer e;
 	struct mg_batch *b;
@@ -206,10 +210,10 @@ static inline struct mg_batch *mg_channel_batch_get_spsc(struct mg_channel *ch)
  * records written to @b before the push are visible to the consumer's pop.
  * Return: true if sent; false if the forward ring is full.
  */
-static inline bool mg_channel_push_spsc(struct mg_channel *ch,
-					struct mg_batch *b)
+static inline bool
+mg_channel_push_spsc(struct mg_channel *ch, struct mg_batch *b)
 {
-	struct mg_slot s = { .batch = b, .time = b->time };
+	struct mg_slot s = {.batch = b, .time = b->time};
 
 	MG_ASSERT(b->home == ch);
 	MG_ASSERT(b->time >= ch->prod.mark_wanted); /* I2 */
@@ -221,9 +225,10 @@ static inline bool mg_channel_push_spsc(struct mg_channel *ch,
  * Context: producer only; lock-free.
  * Return: true if nothing is pending afterwards; false if the ring was full.
  */
-static inline bool mg_channel_flush_spsc(struct mg_channel *ch)
+static inline bool
+mg_channel_flush_spsc(struct mg_channel *ch)
 {
-	struct mg_slot s = { .batch = NULL, .time = ch->prod.mark_wanted };
+	struct mg_slot s = {.batch = NULL, .time = ch->prod.mark_wanted};
 
 	if (ch->prod.mark_sent == s.time)
 		return true;
@@ -240,7 +245,8 @@ static inline bool mg_channel_flush_spsc(struct mg_channel *ch)
  * Context: producer only; lock-free.  @t below an earlier mark is a bug.
  * Return: true if the mark is in the ring; false if it is pending.
  */
-static inline bool mg_channel_mark_spsc(struct mg_channel *ch, uint64_t t)
+static inline bool
+mg_channel_mark_spsc(struct mg_channel *ch, uint64_t t)
 {
 	MG_ASSERT(t >= ch->prod.mark_wanted); /* I2 */
 	ch->prod.mark_wanted = t;
@@ -248,7 +254,8 @@ static inline bool mg_channel_mark_spsc(struct mg_channel *ch, uint64_t t)
 }
 
 /* The last mark the producer asked for (sent or pending).  Producer only. */
-static inline uint64_t mg_channel_mark_wanted(const struct mg_channel *ch)
+static inline uint64_t
+mg_channel_mark_wanted(const struct mg_channel *ch)
 {
 	return ch->prod.mark_wanted;
 }
@@ -262,8 +269,9 @@ static inline uint64_t mg_channel_mark_wanted(const struct mg_channel *ch)
  * the producer's push: the batch's records are visible.
  * Return: true if a message was received; false if the channel is empty.
  */
-static inline bool mg_channel_pop_spsc(struct mg_channel *ch,
-				       struct mg_batch **batch, uint64_t *time)
+static inline bool
+mg_channel_pop_spsc(struct mg_channel *ch, struct mg_batch **batch,
+		    uint64_t *time)
 {
 	struct mg_slot s;
 
@@ -279,7 +287,8 @@ static inline bool mg_channel_pop_spsc(struct mg_channel *ch,
 }
 
 /* The last mark received (0 before any).  Consumer only. */
-static inline uint64_t mg_channel_frontier(const struct mg_channel *ch)
+static inline uint64_t
+mg_channel_frontier(const struct mg_channel *ch)
 {
 	return ch->cons.frontier;
 }
@@ -289,7 +298,8 @@ static inline uint64_t mg_channel_frontier(const struct mg_channel *ch)
  * @b: taken.  Context: consumer of b->home only; lock-free, wait-free.
  * Ordering: release, pairs with batch_get (see there).
  */
-static inline void mg_batch_put_spsc(struct mg_batch *b)
+static inline void
+mg_batch_put_spsc(struct mg_batch *b)
 {
 	struct mg_channel *ch = b->home;
 	bool ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);

@@ -4,20 +4,23 @@
 #include <stdlib.h>
 #include <time.h>
 
-void mg_test_init(void)
+void
+mg_test_init(void)
 {
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }
 
-void mg_test_skip_all(const char *reason)
+void
+mg_test_skip_all(const char *reason)
 {
 	printf("1..0 # SKIP %s\n", reason);
 	fflush(stdout);
 	exit(0);
 }
 
-uint64_t mg_test_env_u64(const char *name, uint64_t def)
+uint64_t
+mg_test_env_u64(const char *name, uint64_t def)
 {
 	const char *v = getenv(name);
 	char *end;
@@ -34,7 +37,8 @@ uint64_t mg_test_env_u64(const char *name, uint64_t def)
 	return x;
 }
 
-uint64_t mg_test_seed(void)
+uint64_t
+mg_test_seed(void)
 {
 	struct timespec ts;
 	uint64_t seed;
@@ -42,7 +46,8 @@ uint64_t mg_test_seed(void)
 	seed = mg_test_env_u64("MG_SEED", 0);
 	if (!seed) {
 		clock_gettime(CLOCK_REALTIME, &ts);
-		seed = (uint64_t)ts.tv_sec * 1000000007ull + (uint64_t)ts.tv_nsec;
+		seed = (uint64_t)ts.tv_sec * 1000000007ull +
+		       (uint64_t)ts.tv_nsec;
 	}
 	printf("# seed %llu (rerun with MG_SEED=%llu)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);

@@ -20,8 +20,8 @@
 #include <cmocka.h>
 
 /* Run @tests as one TAP group; returns the process exit status. */
-#define MG_TEST_RUN(tests)                                                \
-	(mg_test_init(),                                                  \
+#define MG_TEST_RUN(tests) \
+	(mg_test_init(),   \
 	 cmocka_run_group_tests_name(__FILE__, tests, NULL, NULL))
 
 void mg_test_init(void);
@@ -36,7 +36,8 @@ uint64_t mg_test_env_u64(const char *name, uint64_t def);
 uint64_t mg_test_seed(void);
 
 /* splitmix64: a small deterministic generator for seeded tests. */
-static inline uint64_t mg_test_rand(uint64_t *s)
+static inline uint64_t
+mg_test_rand(uint64_t *s)
 {
 	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;

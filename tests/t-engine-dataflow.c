@@ -18,9 +18,9 @@
 #include "engine/megaphone.h"
 #include "tests/mg_test.h"
 
-#define EPOCH_NS 100000ull /* 100 us */
-#define TIMER_DELAY 3      /* epochs */
-#define TIMER_FLAG (1ull << 63)
+#define EPOCH_NS    100000ull /* 100 us */
+#define TIMER_DELAY 3	      /* epochs */
+#define TIMER_FLAG  (1ull << 63)
 
 struct rec {
 	uint64_t key;
@@ -28,8 +28,8 @@ struct rec {
 };
 
 struct root {
-	struct mg_map counts;  /* key -> records seen */
-	uint64_t last_time;    /* order check */
+	struct mg_map counts; /* key -> records seen */
+	uint64_t last_time;   /* order check */
 	uint64_t order_errors;
 	uint64_t calls;
 };
@@ -50,26 +50,30 @@ struct run {
 	uint64_t overflow;
 };
 
-static uint64_t mix(uint64_t z)
+static uint64_t
+mix(uint64_t z)
 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
 
-static uint64_t key_of(const struct run *r, unsigned src, uint64_t seq)
+static uint64_t
+key_of(const struct run *r, unsigned src, uint64_t seq)
 {
 	return mix(seq * 2 + src) % r->keys;
 }
 
 /* The engine's schedule: record seq of a source at rate R is due at
  * seq * 1e9 / R ns and stamped with that instant's epoch. */
-static uint64_t epoch_of(double rate, uint64_t seq)
+static uint64_t
+epoch_of(double rate, uint64_t seq)
 {
 	return (uint64_t)((double)seq * 1e9 / rate) / EPOCH_NS;
 }
 
-static uint64_t records_of(double rate, uint64_t duration_ns)
+static uint64_t
+records_of(double rate, uint64_t duration_ns)
 {
 	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
 
@@ -78,7 +82,8 @@ static uint64_t records_of(double rate, uint64_t duration_ns)
 	return n;
 }
 
-static void gen0(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+gen0(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	struct rec *r = out;
 
@@ -87,7 +92,8 @@ static void gen0(void *ctx, unsigned w, uint64_t seq, void *out)
 	r->val = seq;
 }
 
-static void gen1(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+gen1(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	struct rec *r = out;
 
@@ -96,13 +102,15 @@ static void gen1(void *ctx, unsigned w, uint64_t seq, void *out)
 	r->val = seq;
 }
 
-static uint64_t hash(void *ctx, const void *rec)
+static uint64_t
+hash(void *ctx, const void *rec)
 {
 	(void)ctx;
 	return mix(((const struct rec *)rec)->key ^ 0x5555);
 }
 
-static uint64_t *count_of(struct mg_bin_call *c, uint64_t key)
+static uint64_t *
+count_of(struct mg_bin_call *c, uint64_t key)
 {
 	struct root *root = c->state;
 	void *v;
@@ -122,7 +130,8 @@ static uint64_t *count_of(struct mg_bin_call *c, uint64_t key)
  * it comes back.  Binary: input 1 adds to the key's count silently, then
  * every input-0 record emits (key, count of input-1 records so far).
  */
-static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+static void
+op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	const struct run *r = ctx;
 	const struct rec *in0 = c->in[0], *in1 = c->in[1];
@@ -142,7 +151,7 @@ static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 	for (i = 0; i < c->n_in[0]; i++) {
 		uint64_t *n = count_of(c, in0[i].key);
-		struct rec o = { in0[i].key, 0 };
+		struct rec o = {in0[i].key, 0};
 
 		if (!n)
 			return;
@@ -153,13 +162,14 @@ static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 			c->error = -ENOMEM;
 	}
 	for (i = 0; i < c->n_timers; i++) {
-		struct rec o = { tm[i].key, tm[i].val | TIMER_FLAG };
+		struct rec o = {tm[i].key, tm[i].val | TIMER_FLAG};
 
 		mg_emit(out, &o);
 	}
 }
 
-static void sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+static void
+sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	struct run *r = ctx;
 	const struct rec *x = rec;
@@ -173,7 +183,8 @@ static void sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 }
 
 /* The reference: the same computation, one thread, in time order. */
-static struct fp *reference(const struct run *r)
+static struct fp *
+reference(const struct run *r)
 {
 	struct fp *fp = calloc(r->ntimes, sizeof(*fp));
 	uint64_t *cnt = calloc(r->keys, sizeof(*cnt));
@@ -214,7 +225,8 @@ static struct fp *reference(const struct run *r)
 }
 
 /* Build, run, and compare every timestamp with the reference. */
-static void run_case(struct run *r)
+static void
+run_case(struct run *r)
 {
 	struct mg_dataflow_config dc = {
 		.workers = r->workers,
@@ -230,7 +242,7 @@ static void run_case(struct run *r)
 	};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = r->binary ? 2 : 1,
-		.hash = { hash, hash },
+		.hash = {hash, hash},
 		.out_record_size = sizeof(struct rec),
 		.state_size = sizeof(struct root),
 		.timer_record_size = r->timers ? sizeof(struct rec) : 0,
@@ -269,13 +281,13 @@ static void run_case(struct run *r)
 	assert_int_equal(mg_dataflow_join(df, &st), 0);
 
 	n0 = records_of(r->rate[0], r->duration_ns);
-	assert_int_equal(st.records,
-			 n0 + (r->binary ? records_of(r->rate[1],
-						      r->duration_ns) : 0));
+	assert_int_equal(
+		st.records,
+		n0 + (r->binary ? records_of(r->rate[1], r->duration_ns) : 0));
 	assert_int_equal(r->overflow, 0);
 	ref = reference(r);
 	for (t = 0; t < r->ntimes; t++) {
-		struct fp got = { 0, 0 };
+		struct fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -294,11 +306,16 @@ static void run_case(struct run *r)
 	mg_dataflow_destroy(df);
 }
 
-static void test_unary_bins(void **state)
+static void
+test_unary_bins(void **state)
 {
-	struct run r = { .workers = 2, .bins_log2 = 6, .keys = 1000,
-			 .ring = 64, .batch = 64, .rate = { 200000 },
-			 .duration_ns = 50 * EPOCH_NS };
+	struct run r = {.workers = 2,
+			.bins_log2 = 6,
+			.keys = 1000,
+			.ring = 64,
+			.batch = 64,
+			.rate = {200000},
+			.duration_ns = 50 * EPOCH_NS};
 
 	(void)state;
 	run_case(&r);
@@ -306,20 +323,31 @@ static void test_unary_bins(void **state)
 	run_case(&r);
 }
 
-static void test_unary_native(void **state)
+static void
+test_unary_native(void **state)
 {
-	struct run r = { .workers = 2, .bins_log2 = 4, .keys = 1000,
-			 .ring = 64, .batch = 64, .rate = { 200000 },
-			 .duration_ns = 50 * EPOCH_NS, .native = true };
+	struct run r = {.workers = 2,
+			.bins_log2 = 4,
+			.keys = 1000,
+			.ring = 64,
+			.batch = 64,
+			.rate = {200000},
+			.duration_ns = 50 * EPOCH_NS,
+			.native = true};
 
 	(void)state;
 	run_case(&r);
 }
 
-static void test_tiny_rings_many_workers(void **state)
+static void
+test_tiny_rings_many_workers(void **state)
 {
-	struct run r = { .bins_log2 = 4, .keys = 50, .ring = 2, .batch = 1,
-			 .rate = { 100000 }, .duration_ns = 40 * EPOCH_NS };
+	struct run r = {.bins_log2 = 4,
+			.keys = 50,
+			.ring = 2,
+			.batch = 1,
+			.rate = {100000},
+			.duration_ns = 40 * EPOCH_NS};
 
 	(void)state;
 	for (r.workers = 1; r.workers <= 4; r.workers++)
@@ -330,11 +358,17 @@ static void test_tiny_rings_many_workers(void **state)
 	run_case(&r);
 }
 
-static void test_timers(void **state)
+static void
+test_timers(void **state)
 {
-	struct run r = { .workers = 2, .bins_log2 = 5, .keys = 300,
-			 .ring = 8, .batch = 16, .rate = { 100000 },
-			 .duration_ns = 40 * EPOCH_NS, .timers = true };
+	struct run r = {.workers = 2,
+			.bins_log2 = 5,
+			.keys = 300,
+			.ring = 8,
+			.batch = 16,
+			.rate = {100000},
+			.duration_ns = 40 * EPOCH_NS,
+			.timers = true};
 
 	(void)state;
 	run_case(&r);
@@ -342,11 +376,17 @@ static void test_timers(void **state)
 	run_case(&r);
 }
 
-static void test_binary_join(void **state)
+static void
+test_binary_join(void **state)
 {
-	struct run r = { .workers = 2, .bins_log2 = 6, .keys = 200,
-			 .ring = 16, .batch = 8, .rate = { 100000, 37000 },
-			 .duration_ns = 40 * EPOCH_NS, .binary = true };
+	struct run r = {.workers = 2,
+			.bins_log2 = 6,
+			.keys = 200,
+			.ring = 16,
+			.batch = 8,
+			.rate = {100000, 37000},
+			.duration_ns = 40 * EPOCH_NS,
+			.binary = true};
 
 	(void)state;
 	run_case(&r);
@@ -355,7 +395,8 @@ static void test_binary_join(void **state)
 	run_case(&r);
 }
 
-static void nop_gen(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+nop_gen(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	(void)ctx;
 	(void)w;
@@ -363,7 +404,8 @@ static void nop_gen(void *ctx, unsigned w, uint64_t seq, void *out)
 	(void)out;
 }
 
-static void nop_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+static void
+nop_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	(void)ctx;
 	(void)w;
@@ -371,15 +413,16 @@ static void nop_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 	(void)rec;
 }
 
-static void test_bad_config(void **state)
+static void
+test_bad_config(void **state)
 {
 	static const struct mg_dataflow_config bad[] = {
-		{ .bins_log2 = 3 },
-		{ .bins_log2 = 21 },
-		{ .ring_capacity = 3 },
-		{ .ring_capacity = 1 },
-		{ .epoch_ns = 9999 },
-		{ .workers = 4096 },	 /* more than the CPUs, no opt-in */
+		{.bins_log2 = 3},
+		{.bins_log2 = 21},
+		{.ring_capacity = 3},
+		{.ring_capacity = 1},
+		{.epoch_ns = 9999},
+		{.workers = 4096}, /* more than the CPUs, no opt-in */
 	};
 	struct mg_dataflow *df = (struct mg_dataflow *)&df;
 	size_t i;
@@ -392,12 +435,17 @@ static void test_bad_config(void **state)
 	assert_string_equal(mg_strerror(-EINVAL), "invalid argument");
 }
 
-static void test_bad_wiring(void **state)
+static void
+test_bad_wiring(void **state)
 {
-	struct mg_source_config sc = { .record_size = 16, .rate = 1000,
-				       .duration_ns = 1000000, .gen = nop_gen };
+	struct mg_source_config sc = {.record_size = 16,
+				      .rate = 1000,
+				      .duration_ns = 1000000,
+				      .gen = nop_gen};
 	struct mg_stateful_config op_cfg = {
-		.ninputs = 1, .hash = { hash }, .out_record_size = 16,
+		.ninputs = 1,
+		.hash = {hash},
+		.out_record_size = 16,
 		.fn = op,
 	};
 	struct mg_dataflow *a, *b;
@@ -439,7 +487,8 @@ static void test_bad_wiring(void **state)
 	mg_dataflow_destroy(b);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_config),

@@ -7,7 +7,8 @@
 #include "engine/hist_pvt.h"
 #include "tests/mg_test.h"
 
-static void test_buckets_tile(void **state)
+static void
+test_buckets_tile(void **state)
 {
 	unsigned i;
 
@@ -26,7 +27,8 @@ static void test_buckets_tile(void **state)
 	assert_int_equal(mg__hist_bucket(UINT64_MAX), HIST_BUCKETS - 1);
 }
 
-static void test_range_equals_points(void **state)
+static void
+test_range_equals_points(void **state)
 {
 	struct mg__hist *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
 	uint64_t seed = mg_test_seed();
@@ -43,9 +45,13 @@ static void test_range_equals_points(void **state)
 		mg__hist_reset(b);
 		mg__hist_add_range(a, lo, hi, n);
 		for (k = 0; k < n; k++)
-			mg__hist_add(b, n == 1 ? lo :
-				     lo + (uint64_t)(__extension__(unsigned __int128)k *
-						     (hi - lo) / (n - 1)));
+			mg__hist_add(
+				b,
+				n == 1 ? lo
+				       : lo + (uint64_t)(__extension__(
+								 unsigned __int128)
+								 k *
+							 (hi - lo) / (n - 1)));
 		assert_int_equal(mg__hist_count(a), n);
 		for (i = 0; i < HIST_BUCKETS; i++)
 			assert_int_equal(atomic_load(&a->bucket[i]),
@@ -55,7 +61,8 @@ static void test_range_equals_points(void **state)
 	free(b);
 }
 
-static void test_quantiles_and_merge(void **state)
+static void
+test_quantiles_and_merge(void **state)
 {
 	struct mg__hist *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
 	uint64_t v;
@@ -77,7 +84,8 @@ static void test_quantiles_and_merge(void **state)
 	free(b);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buckets_tile),

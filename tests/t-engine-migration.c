@@ -51,18 +51,18 @@
 #include "engine/megaphone.h"
 #include "tests/mg_test.h"
 
-#define EPOCH_NS 100000ull	/* 100 us */
-#define MS 1000000ull
-#define TIMER_DELAY 3		/* epochs */
-#define TIMER_FLAG (1ull << 63)
-#define MAX_W 4
-#define MAX_MIG 96
-#define CALL_N 0x0f		/* calls of a (worker, bin, time), capped */
-#define CALL_IN 0x10		/* one of them carried records */
-#define CALL_TM 0x20		/* one of them carried timers */
-#define SHOW 4			/* details printed per kind of mismatch */
-#define WATCHDOG_S 180		/* last resort; finish() gives up first */
-#define JOIN_TIMEOUT_S 20	/* no operator call for this long: hung */
+#define EPOCH_NS       100000ull /* 100 us */
+#define MS	       1000000ull
+#define TIMER_DELAY    3 /* epochs */
+#define TIMER_FLAG     (1ull << 63)
+#define MAX_W	       4
+#define MAX_MIG	       96
+#define CALL_N	       0x0f /* calls of a (worker, bin, time), capped */
+#define CALL_IN	       0x10 /* one of them carried records */
+#define CALL_TM	       0x20 /* one of them carried timers */
+#define SHOW	       4    /* details printed per kind of mismatch */
+#define WATCHDOG_S     180  /* last resort; finish() gives up first */
+#define JOIN_TIMEOUT_S 20   /* no operator call for this long: hung */
 
 struct rec {
 	uint64_t key;
@@ -78,7 +78,7 @@ struct orec {
 };
 
 struct root {
-	struct mg_map counts;	/* key -> records counted */
+	struct mg_map counts; /* key -> records counted */
 	uint64_t last_time;
 	uint64_t calls;
 };
@@ -93,7 +93,7 @@ struct wstat {
 	uint64_t order_errors;	/* a bin called at a time <= its last */
 	uint64_t sched_errors;	/* mg_schedule failed */
 	bool slept;		/* the slow last call happened */
-	_Atomic uint64_t calls;	/* operator calls: main sees it move */
+	_Atomic uint64_t calls; /* operator calls: main sees it move */
 } MG_CACHE_ALIGNED;
 
 /* A move the test knows the time of: bin is owned by worker from time on. */
@@ -112,7 +112,7 @@ struct run {
 	uint32_t ring, batch;
 	double rate[2];
 	uint64_t duration_ns;
-	double started;  /* now_s() when the dataflow started */
+	double started; /* now_s() when the dataflow started */
 	/* Retry a submission whose time passed while this thread was
 	 * preempted (shifted later), and record one refused because every
 	 * source has closed -- both outcomes mg_migrate() documents.  Off
@@ -120,62 +120,66 @@ struct run {
 	bool lenient;
 	bool timers, binary;
 	hook_fn before_start, drive, after_join;
-	uint64_t rng;		/* the hooks' randomness */
-	int expect_join;	/* what join should return; INT32_MIN: any */
-	int join_err;		/* what it returned */
-	double join_timeout_s;	/* give up on the run's end after this
+	uint64_t rng;	       /* the hooks' randomness */
+	int expect_join;       /* what join should return; INT32_MIN: any */
+	int join_err;	       /* what it returned */
+	double join_timeout_s; /* give up on the run's end after this
 				   long (0: JOIN_TIMEOUT_S) */
-	bool hung;		/* it gave up */
-	bool outputs_only;	/* moves not recorded: skip the owner check */
-	bool quiet;		/* print only if something failed */
-	uint64_t slow_last_ns;	/* worker 1's first call at the last epoch
+	bool hung;	       /* it gave up */
+	bool outputs_only;     /* moves not recorded: skip the owner check */
+	bool quiet;	       /* print only if something failed */
+	uint64_t slow_last_ns; /* worker 1's first call at the last epoch
 				   takes this long (a heavy user function) */
 	unsigned late_moves, late_refused; /* drive_until_end() */
 	/* set up by run_case */
 	uint32_t nbins;
 	uint64_t ntimes, last_epoch;
-	struct fp *fp;		/* [W][ntimes] */
-	uint8_t *calls;		/* [W][nbins][ntimes] */
+	struct fp *fp;	/* [W][ntimes] */
+	uint8_t *calls; /* [W][nbins][ntimes] */
 	struct wstat ws[MAX_W];
 	/* what the hooks submitted */
 	struct mg_migration *mig[MAX_MIG];
 	const char *mig_what[MAX_MIG];
-	uint8_t *mig_bins[MAX_MIG];	/* [nbins]: bins it moves */
-	int mig_wait[MAX_MIG];		/* mg_migration_wait()'s result */
-	uint64_t mig_calls[MAX_MIG];	/* progress() when submitted */
+	uint8_t *mig_bins[MAX_MIG];  /* [nbins]: bins it moves */
+	int mig_wait[MAX_MIG];	     /* mg_migration_wait()'s result */
+	uint64_t mig_calls[MAX_MIG]; /* progress() when submitted */
 	bool mig_waited[MAX_MIG];
 	unsigned nmig;
 	struct known *known;
 	size_t nknown, cap_known;
-	uint32_t *moves_of;	/* [nbins]: moves submitted */
-	bool *unknown;		/* [nbins]: moved at times unknown here */
-	unsigned fails;		/* checks failed (each printed) */
+	uint32_t *moves_of; /* [nbins]: moves submitted */
+	bool *unknown;	    /* [nbins]: moved at times unknown here */
+	unsigned fails;	    /* checks failed (each printed) */
 	struct mg_run_stats st;
 	double wall_s;
 };
 
 /* ---- schedule and reference (independent of the engine) ------------------ */
 
-static uint64_t mix(uint64_t z)
+static uint64_t
+mix(uint64_t z)
 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
 
-static uint64_t key_of(const struct run *r, unsigned src, uint64_t seq)
+static uint64_t
+key_of(const struct run *r, unsigned src, uint64_t seq)
 {
 	return mix(seq * 2 + src) % r->keys;
 }
 
 /* The engine's schedule: record seq of a source at rate R is due at
  * seq * 1e9 / R ns and stamped with that instant's epoch. */
-static uint64_t epoch_of(double rate, uint64_t seq)
+static uint64_t
+epoch_of(double rate, uint64_t seq)
 {
 	return (uint64_t)((double)seq * 1e9 / rate) / EPOCH_NS;
 }
 
-static uint64_t records_of(double rate, uint64_t duration_ns)
+static uint64_t
+records_of(double rate, uint64_t duration_ns)
 {
 	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
 
@@ -184,14 +188,16 @@ static uint64_t records_of(double rate, uint64_t duration_ns)
 	return n;
 }
 
-static uint64_t out_hash(uint64_t key, uint64_t val, uint64_t cnt)
+static uint64_t
+out_hash(uint64_t key, uint64_t val, uint64_t cnt)
 {
 	return mix(mix(key * 31 + mix(val)) + cnt * 0x9e3779b97f4a7c15ull);
 }
 
 /* The same computation, one thread, in time order: per time, input 1 first,
  * then input 0, then the timers due at it (seeing this time's counts). */
-static struct fp *reference(const struct run *r)
+static struct fp *
+reference(const struct run *r)
 {
 	struct fp *fp = calloc(r->ntimes, sizeof(*fp));
 	uint64_t *cnt = calloc(r->keys, sizeof(*cnt));
@@ -238,7 +244,8 @@ out:
 
 /* ---- the dataflow -------------------------------------------------------- */
 
-static void gen0(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+gen0(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	struct rec *x = out;
 
@@ -247,7 +254,8 @@ static void gen0(void *ctx, unsigned w, uint64_t seq, void *out)
 	x->val = seq;
 }
 
-static void gen1(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+gen1(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	struct rec *x = out;
 
@@ -256,13 +264,15 @@ static void gen1(void *ctx, unsigned w, uint64_t seq, void *out)
 	x->val = seq;
 }
 
-static uint64_t hash(void *ctx, const void *rec)
+static uint64_t
+hash(void *ctx, const void *rec)
 {
 	(void)ctx;
 	return mix(((const struct rec *)rec)->key ^ 0x5555);
 }
 
-static uint64_t *count_of(struct mg_bin_call *c, uint64_t key)
+static uint64_t *
+count_of(struct mg_bin_call *c, uint64_t key)
 {
 	struct root *root = c->state;
 	void *v;
@@ -282,7 +292,8 @@ static uint64_t *count_of(struct mg_bin_call *c, uint64_t key)
  * With timers each input-0 record comes back `delay` epochs later and is
  * emitted flagged with the key's count at that time (inputs first).
  */
-static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+static void
+op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	struct run *r = ctx;
 	struct wstat *ws = &r->ws[c->worker];
@@ -292,22 +303,23 @@ static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 
 	if (r->slow_last_ns && c->worker == 1 && c->time == r->last_epoch &&
 	    !ws->slept) {
-		struct timespec ts = { 0, (long)r->slow_last_ns };
+		struct timespec ts = {0, (long)r->slow_last_ns};
 
 		ws->slept = true;
 		nanosleep(&ts, NULL);
 	}
 	/* Relaxed: one writer; main only looks whether it moves. */
-	atomic_store_explicit(&ws->calls,
-			      atomic_load_explicit(&ws->calls,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(
+		&ws->calls,
+		atomic_load_explicit(&ws->calls, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	if (root->calls++ && c->time <= root->last_time)
 		ws->order_errors++;
 	root->last_time = c->time;
 	if (c->time < r->ntimes && c->bin < r->nbins) {
 		uint8_t *p = &r->calls[((size_t)c->worker * r->nbins + c->bin) *
-					       r->ntimes + c->time];
+					       r->ntimes +
+				       c->time];
 
 		if ((*p & CALL_N) < CALL_N)
 			(*p)++;
@@ -327,7 +339,7 @@ static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 	for (i = 0; i < c->n_in[0]; i++) {
 		uint64_t *n = count_of(c, in0[i].key);
-		struct orec o = { in0[i].key, 0, 0 };
+		struct orec o = {in0[i].key, 0, 0};
 		int err;
 
 		if (!n)
@@ -343,16 +355,17 @@ static void op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 		}
 	}
 	for (i = 0; i < c->n_timers; i++) {
-		uint64_t *n = root->counts.value_size ?
-			mg_map_find(&root->counts, tm[i].key) : NULL;
-		struct orec o = { tm[i].key, tm[i].val | TIMER_FLAG,
-				  n ? *n : 0 };
+		uint64_t *n = root->counts.value_size
+				      ? mg_map_find(&root->counts, tm[i].key)
+				      : NULL;
+		struct orec o = {tm[i].key, tm[i].val | TIMER_FLAG, n ? *n : 0};
 
 		mg_emit(out, &o);
 	}
 }
 
-static void sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+static void
+sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	struct run *r = ctx;
 	const struct orec *x = rec;
@@ -371,12 +384,14 @@ static const char *case_name = "";
 static uint64_t seed; /* of the whole file: mg_test_seed() */
 
 /* The generator state of case @k, derived from the file's seed. */
-static uint64_t seed_of(unsigned k)
+static uint64_t
+seed_of(unsigned k)
 {
 	return mix(seed + k * 0x9e3779b97f4a7c15ull);
 }
 
-static void watchdog(int sig)
+static void
+watchdog(int sig)
 {
 	static const char m1[] = "# watchdog: a run hung in case ";
 	static const char m2[] = " -- aborting\nBail out! a run hung\n";
@@ -390,15 +405,17 @@ static void watchdog(int sig)
 	_exit(1);
 }
 
-static void sleep_ns(uint64_t ns)
+static void
+sleep_ns(uint64_t ns)
 {
-	struct timespec ts = { (time_t)(ns / 1000000000ull),
-			       (long)(ns % 1000000000ull) };
+	struct timespec ts = {(time_t)(ns / 1000000000ull),
+			      (long)(ns % 1000000000ull)};
 
 	nanosleep(&ts, NULL);
 }
 
-static double now_s(void)
+static double
+now_s(void)
 {
 	struct timespec ts;
 
@@ -406,20 +423,22 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t rnd(struct run *r, uint64_t n)
+static uint64_t
+rnd(struct run *r, uint64_t n)
 {
 	return n ? mg_test_rand(&r->rng) % n : 0;
 }
 
-#define FAIL(r, ...)                                                       \
-	do {                                                               \
-		printf("# FAIL [%s] ", (r)->name);                         \
-		printf(__VA_ARGS__);                                       \
-		printf("\n");                                              \
-		(r)->fails++;                                              \
+#define FAIL(r, ...)                               \
+	do {                                       \
+		printf("# FAIL [%s] ", (r)->name); \
+		printf(__VA_ARGS__);               \
+		printf("\n");                      \
+		(r)->fails++;                      \
 	} while (0)
 
-static void expect_err(struct run *r, const char *what, int got, int want)
+static void
+expect_err(struct run *r, const char *what, int got, int want)
 {
 	if (r->lenient && want == 0 && got == -ECANCELED) {
 		printf("#   note: %s not submitted: every source had closed\n",
@@ -431,8 +450,8 @@ static void expect_err(struct run *r, const char *what, int got, int want)
 		     mg_strerror(got), want, mg_strerror(want));
 }
 
-static void add_known(struct run *r, uint64_t time, uint32_t bin,
-		      uint32_t worker)
+static void
+add_known(struct run *r, uint64_t time, uint32_t bin, uint32_t worker)
 {
 	if (r->nknown == r->cap_known) {
 		size_t cap = r->cap_known ? 2 * r->cap_known : 256;
@@ -445,20 +464,22 @@ static void add_known(struct run *r, uint64_t time, uint32_t bin,
 		r->known = k;
 		r->cap_known = cap;
 	}
-	r->known[r->nknown++] = (struct known){ time, bin, worker };
+	r->known[r->nknown++] = (struct known){time, bin, worker};
 }
 
 /* What a hung run's threads still use: kept reachable, never freed. */
 static void *kept[64];
 static unsigned nkept;
 
-static void keep(void *p)
+static void
+keep(void *p)
 {
 	if (nkept < MG_ARRAY_SIZE(kept))
 		kept[nkept++] = p;
 }
 
-static uint64_t progress(const struct run *r)
+static uint64_t
+progress(const struct run *r)
 {
 	uint64_t sum = 0;
 	unsigned w;
@@ -469,8 +490,8 @@ static uint64_t progress(const struct run *r)
 	return sum;
 }
 
-static uint8_t *new_mig(struct run *r, struct mg_migration *m,
-			const char *what)
+static uint8_t *
+new_mig(struct run *r, struct mg_migration *m, const char *what)
 {
 	uint8_t *bins;
 
@@ -494,9 +515,10 @@ static uint8_t *new_mig(struct run *r, struct mg_migration *m,
 
 /* mg_migrate, and on success remember what it moves and, for all-at-once,
  * when (the test then knows the configuration of those bins). */
-static int submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
-		  const uint16_t *target, uint64_t at, uint64_t gap,
-		  struct mg_migration **out)
+static int
+submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
+       const uint16_t *target, uint64_t at, uint64_t gap,
+       struct mg_migration **out)
 {
 	uint16_t *before = malloc(sizeof(*before) * r->nbins);
 	struct mg_migration *m = NULL;
@@ -518,7 +540,8 @@ static int submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 		if (at >= mg_dataflow_time_ahead(df, 0))
 			break; /* not a missed time: a real refusal */
 		printf("#   note: time %llu passed before the submission "
-		       "(preempted); shifted\n", (unsigned long long)at);
+		       "(preempted); shifted\n",
+		       (unsigned long long)at);
 		at = mg_dataflow_time_ahead(df, 3 * MS);
 		err = mg_migrate(df, s, target, at, gap, &m);
 	}
@@ -541,8 +564,9 @@ static int submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 }
 
 /* mg_migrate_plan, remembering every step's moves and time. */
-static int submit_plan(struct run *r, struct mg_dataflow *df,
-		       const struct mg_plan *p, struct mg_migration **out)
+static int
+submit_plan(struct run *r, struct mg_dataflow *df, const struct mg_plan *p,
+	    struct mg_migration **out)
 {
 	struct mg_migration *m = NULL;
 	struct mg_plan *shifted = NULL;
@@ -557,7 +581,8 @@ static int submit_plan(struct run *r, struct mg_dataflow *df,
 			err = -ECANCELED;
 			break;
 		}
-		if (!p->nsteps || p->steps[0].time >= mg_dataflow_time_ahead(df, 0))
+		if (!p->nsteps ||
+		    p->steps[0].time >= mg_dataflow_time_ahead(df, 0))
 			break; /* not a missed time: a real refusal */
 		d = mg_dataflow_time_ahead(df, 3 * MS) - p->steps[0].time;
 		printf("#   note: plan time %llu passed before the submission "
@@ -595,7 +620,8 @@ static int submit_plan(struct run *r, struct mg_dataflow *df,
 }
 
 /* A bin some submitted migration moves and that is not done yet. */
-static bool in_flight(const struct run *r, uint32_t b)
+static bool
+in_flight(const struct run *r, uint32_t b)
 {
 	struct mg_migration_progress p;
 	unsigned i;
@@ -617,10 +643,11 @@ static bool in_flight(const struct run *r, uint32_t b)
  * r->hung is set, the helper is left behind (with @arg, which must be on
  * the heap) and false returned.
  */
-static bool watch(struct run *r, void *(*fn)(void *), void *arg)
+static bool
+watch(struct run *r, void *(*fn)(void *), void *arg)
 {
-	double limit = r->join_timeout_s > 0 ? r->join_timeout_s :
-					       JOIN_TIMEOUT_S;
+	double limit =
+		r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S;
 	uint64_t last = progress(r), now;
 	double idle_since = now_s();
 	pthread_t t;
@@ -655,8 +682,10 @@ static bool watch(struct run *r, void *(*fn)(void *), void *arg)
 	pthread_detach(t);
 	r->hung = true;
 	alarm(0);
-	FAIL(r, "the run has not ended, and no operator ran for %.0f s: it "
-	     "hung", limit);
+	FAIL(r,
+	     "the run has not ended, and no operator ran for %.0f s: it "
+	     "hung",
+	     limit);
 	return false;
 }
 
@@ -665,7 +694,8 @@ struct waiter {
 	int err;
 };
 
-static void *waiter_main(void *arg)
+static void *
+waiter_main(void *arg)
 {
 	struct waiter *w = arg;
 
@@ -675,7 +705,8 @@ static void *waiter_main(void *arg)
 
 /* mg_migration_wait() under watch(), its result kept for
  * check_migrations(); -ETIMEDOUT if the run hung. */
-static int wait_mig(struct run *r, struct mg_migration *m)
+static int
+wait_mig(struct run *r, struct mg_migration *m)
 {
 	struct waiter *wt = malloc(sizeof(*wt));
 	unsigned i;
@@ -685,7 +716,7 @@ static int wait_mig(struct run *r, struct mg_migration *m)
 		FAIL(r, "out of memory in the test");
 		return -ENOMEM;
 	}
-	*wt = (struct waiter){ m, 0 };
+	*wt = (struct waiter){m, 0};
 	if (!watch(r, waiter_main, wt)) {
 		keep(wt); /* its thread still has it */
 		return -ETIMEDOUT;
@@ -701,8 +732,9 @@ static int wait_mig(struct run *r, struct mg_migration *m)
 	return err;
 }
 
-static bool owners_equal(struct run *r, const uint16_t *a, const uint16_t *b,
-			 const char *what)
+static bool
+owners_equal(struct run *r, const uint16_t *a, const uint16_t *b,
+	     const char *what)
 {
 	uint32_t i;
 
@@ -717,7 +749,8 @@ static bool owners_equal(struct run *r, const uint16_t *a, const uint16_t *b,
 
 /* ---- one run ------------------------------------------------------------- */
 
-static int cmp_known(const void *a, const void *b)
+static int
+cmp_known(const void *a, const void *b)
 {
 	const struct known *x = a, *y = b;
 
@@ -729,8 +762,8 @@ static int cmp_known(const void *a, const void *b)
 }
 
 /* Owner of @b at @t by the known moves (sorted, [lo, hi) are b's). */
-static uint32_t owner_at(const struct run *r, uint32_t b, size_t lo,
-			 size_t hi, uint64_t t)
+static uint32_t
+owner_at(const struct run *r, uint32_t b, size_t lo, size_t hi, uint64_t t)
 {
 	uint32_t w = b % r->workers; /* the router's first version */
 
@@ -739,20 +772,22 @@ static uint32_t owner_at(const struct run *r, uint32_t b, size_t lo,
 	return w;
 }
 
-static uint8_t call_at(const struct run *r, unsigned w, uint32_t b,
-		       uint64_t t)
+static uint8_t
+call_at(const struct run *r, unsigned w, uint32_t b, uint64_t t)
 {
 	return r->calls[((size_t)w * r->nbins + b) * r->ntimes + t];
 }
 
-static const char *call_kind(uint8_t v)
+static const char *
+call_kind(uint8_t v)
 {
 	if ((v & CALL_IN) && (v & CALL_TM))
 		return "records + timers";
 	return v & CALL_IN ? "records" : v & CALL_TM ? "timers" : "nothing";
 }
 
-static void show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
+static void
+show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
 {
 	unsigned w;
 
@@ -774,7 +809,8 @@ static void show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
  * timers itself (nothing can change them any more), so a call at t belongs
  * to the owner at min(t, last_epoch).
  */
-static void check_calls(struct run *r)
+static void
+check_calls(struct run *r)
 {
 	uint64_t dups = 0, misowned = 0, jumps = 0, calls = 0, t;
 	unsigned w;
@@ -811,7 +847,8 @@ static void check_calls(struct run *r)
 				if (misowned++ < SHOW)
 					printf("# [%s] bin %u time %llu ran on "
 					       "worker %u (%s), its owner then "
-					       "is %u\n", r->name, b,
+					       "is %u\n",
+					       r->name, b,
 					       (unsigned long long)t, w,
 					       call_kind(v), exp);
 			}
@@ -819,18 +856,19 @@ static void check_calls(struct run *r)
 			if (n > 1 && dups++ < SHOW)
 				show_dup(r, b, t, n);
 		}
-		if (r->unknown[b] && changes > r->moves_of[b] &&
-		    jumps++ < SHOW)
+		if (r->unknown[b] && changes > r->moves_of[b] && jumps++ < SHOW)
 			printf("# [%s] bin %u changed owner %u times, %u "
-			       "moves submitted\n", r->name, b, changes,
-			       r->moves_of[b]);
+			       "moves submitted\n",
+			       r->name, b, changes, r->moves_of[b]);
 	}
 	if (dups)
 		FAIL(r, "%llu (bin, time) pairs called more than once",
 		     (unsigned long long)dups);
 	if (misowned)
-		FAIL(r, "%llu calls on a worker that does not own the bin at "
-		     "that time", (unsigned long long)misowned);
+		FAIL(r,
+		     "%llu calls on a worker that does not own the bin at "
+		     "that time",
+		     (unsigned long long)misowned);
 	if (jumps)
 		FAIL(r, "%llu bins changed owner more often than moved",
 		     (unsigned long long)jumps);
@@ -838,7 +876,8 @@ static void check_calls(struct run *r)
 		FAIL(r, "no operator call recorded");
 }
 
-static void check_outputs(struct run *r)
+static void
+check_outputs(struct run *r)
 {
 	struct fp *ref = reference(r);
 	uint64_t t, bad = 0, shown = 0, total = 0;
@@ -849,7 +888,7 @@ static void check_outputs(struct run *r)
 		return;
 	}
 	for (t = 0; t < r->ntimes; t++) {
-		struct fp got = { 0, 0 };
+		struct fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -861,8 +900,8 @@ static void check_outputs(struct run *r)
 		bad++;
 		if (shown++ < SHOW)
 			printf("# [%s] time %llu: %llu outputs (fingerprint "
-			       "%016llx), reference %llu (%016llx)\n", r->name,
-			       (unsigned long long)t,
+			       "%016llx), reference %llu (%016llx)\n",
+			       r->name, (unsigned long long)t,
 			       (unsigned long long)got.count,
 			       (unsigned long long)got.sum,
 			       (unsigned long long)ref[t].count,
@@ -875,14 +914,16 @@ static void check_outputs(struct run *r)
 }
 
 /* A run that took much longer than its schedule: records queued. */
-static bool overloaded(const struct run *r)
+static bool
+overloaded(const struct run *r)
 {
 	return r->wall_s * 1e9 > 1.5 * (double)r->duration_ns + 30e6;
 }
 
 /* Records lagged well behind the clock: the run was overloaded, or its
  * latency exceeded a few epochs. */
-static bool lagged(const struct run *r)
+static bool
+lagged(const struct run *r)
 {
 	return overloaded(r) || r->st.p99 > 5 * MS;
 }
@@ -900,7 +941,8 @@ static bool lagged(const struct run *r)
  * and the next one is issued after the workers have left.  Tolerated, and
  * said, for lagged runs only.
  */
-static void check_migrations(struct run *r)
+static void
+check_migrations(struct run *r)
 {
 	struct mg_migration_progress p;
 	unsigned i;
@@ -912,43 +954,52 @@ static void check_migrations(struct run *r)
 
 		mg_migration_progress(r->mig[i], &p);
 		printf("#   migration %u (%s): %u/%u bins in %u/%u steps from "
-		       "time %llu, %s (%.2f ms after its first step)%s%s\n", i,
-		       r->mig_what[i], p.bins_moved, p.bins, p.steps_done,
+		       "time %llu, %s (%.2f ms after its first step)%s%s\n",
+		       i, r->mig_what[i], p.bins_moved, p.bins, p.steps_done,
 		       p.steps, (unsigned long long)p.first_time,
 		       p.done ? "done" : "NOT DONE",
-		       p.done && p.end_ns > p.start_ns ?
-			       (double)(p.end_ns - p.start_ns) / 1e6 : 0.0,
+		       p.done && p.end_ns > p.start_ns
+			       ? (double)(p.end_ns - p.start_ns) / 1e6
+			       : 0.0,
 		       w ? ", wait: " : "", w ? mg_strerror(w) : "");
 		if (w == -ECANCELED && p.done && p.bins_moved == p.bins) {
-			FAIL(r, "migration %u (%s): mg_migration_wait returned "
+			FAIL(r,
+			     "migration %u (%s): mg_migration_wait returned "
 			     "-ECANCELED, yet the migration completed (all "
-			     "%u bins moved, done)", i, r->mig_what[i], p.bins);
+			     "%u bins moved, done)",
+			     i, r->mig_what[i], p.bins);
 			continue;
 		}
 		if (w == -ECANCELED && !p.done &&
 		    progress(r) == r->mig_calls[i]) {
 			printf("#   note: migration %u (%s) was submitted "
 			       "as the run ended (no operator ran after "
-			       "it): tolerated\n", i, r->mig_what[i]);
+			       "it): tolerated\n",
+			       i, r->mig_what[i]);
 			continue;
 		}
 		if (w == -ECANCELED && !p.done && by_step && lagged(r)) {
 			printf("#   note: migration %u (%s) could not finish "
 			       "before its lagged run ended (%.0f ms for a "
 			       "%.0f ms schedule, latency p99 %.1f ms): "
-			       "tolerated\n", i, r->mig_what[i],
-			       r->wall_s * 1e3, (double)r->duration_ns / 1e6,
+			       "tolerated\n",
+			       i, r->mig_what[i], r->wall_s * 1e3,
+			       (double)r->duration_ns / 1e6,
 			       (double)r->st.p99 / 1e6);
 			continue;
 		}
 		if (w)
-			FAIL(r, "migration %u (%s): mg_migration_wait returned "
-			     "%d (%s)", i, r->mig_what[i], w, mg_strerror(w));
+			FAIL(r,
+			     "migration %u (%s): mg_migration_wait returned "
+			     "%d (%s)",
+			     i, r->mig_what[i], w, mg_strerror(w));
 		if (!p.done || p.bins_moved != p.bins ||
 		    p.steps_done != p.steps)
-			FAIL(r, "migration %u (%s) incomplete: done %d, bins "
-			     "%u/%u, steps %u/%u", i, r->mig_what[i], p.done,
-			     p.bins_moved, p.bins, p.steps_done, p.steps);
+			FAIL(r,
+			     "migration %u (%s) incomplete: done %d, bins "
+			     "%u/%u, steps %u/%u",
+			     i, r->mig_what[i], p.done, p.bins_moved, p.bins,
+			     p.steps_done, p.steps);
 	}
 }
 
@@ -958,7 +1009,8 @@ struct joiner {
 	int err;
 };
 
-static void *joiner_main(void *arg)
+static void *
+joiner_main(void *arg)
 {
 	struct joiner *j = arg;
 
@@ -969,7 +1021,8 @@ static void *joiner_main(void *arg)
 /* Wait for every migration not waited for yet, then join the run; false
  * if it hung (then the dataflow stays allocated for good: its workers may
  * still touch it). */
-static bool finish(struct run *r, struct mg_dataflow *df)
+static bool
+finish(struct run *r, struct mg_dataflow *df)
 {
 	struct joiner *j = malloc(sizeof(*j));
 	unsigned i;
@@ -981,7 +1034,7 @@ static bool finish(struct run *r, struct mg_dataflow *df)
 	for (i = 0; i < r->nmig && !r->hung; i++)
 		if (!r->mig_waited[i])
 			wait_mig(r, r->mig[i]);
-	*j = (struct joiner){ .df = df };
+	*j = (struct joiner){.df = df};
 	if (!watch(r, joiner_main, j)) {
 		keep(j); /* its thread still has it */
 		return false;
@@ -993,7 +1046,8 @@ static bool finish(struct run *r, struct mg_dataflow *df)
 }
 
 /* Build, run with the hooks, check everything; returns the failed checks. */
-static unsigned run_one(struct run *r)
+static unsigned
+run_one(struct run *r)
 {
 	struct mg_dataflow_config dc = {
 		.workers = r->workers,
@@ -1009,7 +1063,7 @@ static unsigned run_one(struct run *r)
 	};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = r->binary ? 2 : 1,
-		.hash = { hash, hash },
+		.hash = {hash, hash},
 		.out_record_size = sizeof(struct orec),
 		.state_size = sizeof(struct root),
 		.timer_record_size = r->timers ? sizeof(struct rec) : 0,
@@ -1082,8 +1136,8 @@ static unsigned run_one(struct run *r)
 		if (r->hung || !finish(r, df)) {
 			check_migrations(r); /* shows where it stands */
 			printf("# FAILED %s: W=%u bins=2^%u, the run hung; its "
-			       "dataflow is leaked\n", r->name, r->workers,
-			       r->bins_log2);
+			       "dataflow is leaked\n",
+			       r->name, r->workers, r->bins_log2);
 			return r->fails;
 		}
 		if (r->expect_join != INT32_MIN)
@@ -1126,8 +1180,8 @@ static unsigned run_one(struct run *r)
 		       "%.0f ms, p99 %.2f ms, %u migrations, %zu timed moves\n",
 		       r->fails ? "FAILED" : "ok", r->name, r->workers,
 		       r->bins_log2, r->ring, r->batch, r->rate[0],
-		       r->binary ? " binary" : "",
-		       r->timers ? "+" : "off", r->timers ? r->delay : 0,
+		       r->binary ? " binary" : "", r->timers ? "+" : "off",
+		       r->timers ? r->delay : 0,
 		       (unsigned long long)r->st.records,
 		       (double)r->duration_ns / 1e6, r->wall_s * 1e3,
 		       (double)r->st.p99 / 1e6, r->nmig, r->nknown);
@@ -1149,7 +1203,8 @@ static unsigned run_one(struct run *r)
  * keep pointing at it, so it must outlive the caller's frame (it is then
  * leaked).  Results are copied back.
  */
-static unsigned run_case(struct run *r)
+static unsigned
+run_case(struct run *r)
 {
 	struct run *h = malloc(sizeof(*h));
 	unsigned fails;
@@ -1167,7 +1222,8 @@ static unsigned run_case(struct run *r)
 
 /* ---- 1. random migrations ------------------------------------------------ */
 
-static void drive_random(struct run *r, struct mg_dataflow *df)
+static void
+drive_random(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers, n = 1 + (unsigned)rnd(r, 3), k;
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
@@ -1196,8 +1252,8 @@ static void drive_random(struct run *r, struct mg_dataflow *df)
 				err = wait_mig(r, r->mig[i]);
 			if (err) { /* the run is over (or hung) */
 				printf("#   waiting for migration %u: %s; no "
-				       "more submissions\n", i - 1,
-				       mg_strerror(err));
+				       "more submissions\n",
+				       i - 1, mg_strerror(err));
 				break;
 			}
 			for (nc = 0, b = 0; b < r->nbins; b++)
@@ -1208,8 +1264,8 @@ static void drive_random(struct run *r, struct mg_dataflow *df)
 		memcpy(target, owners, sizeof(*target) * r->nbins);
 		switch (s) {
 		case MG_ALL_AT_ONCE:
-			want = (uint32_t[]){ 1, 1 + (uint32_t)rnd(r, nc + 1),
-					     nc }[rnd(r, 3)];
+			want = (uint32_t[]){1, 1 + (uint32_t)rnd(r, nc + 1),
+					    nc}[rnd(r, 3)];
 			break;
 		case MG_FLUID: /* one step each, ~2.5 ms apiece */
 			want = 1 + (uint32_t)rnd(r, 6);
@@ -1224,8 +1280,8 @@ static void drive_random(struct run *r, struct mg_dataflow *df)
 
 			cand[j] = cand[i];
 			cand[i] = x;
-			target[x] = (uint16_t)((owners[x] + 1 + rnd(r, W - 1)) %
-					       W);
+			target[x] =
+				(uint16_t)((owners[x] + 1 + rnd(r, W - 1)) % W);
 		}
 		at = mg_dataflow_time_ahead(df, ahead);
 		err = submit(r, df, s, target, at, gap, NULL);
@@ -1246,7 +1302,8 @@ static void drive_random(struct run *r, struct mg_dataflow *df)
 			/* every source may have closed: then the engine
 			 * takes no more migrations (mg_migrate: -EINVAL) */
 			printf("#   note: %s refused after the schedule ended; "
-			       "no more submissions\n", what);
+			       "no more submissions\n",
+			       what);
 			break;
 		}
 		expect_err(r, what, err, 0);
@@ -1261,7 +1318,8 @@ out:
 	free(cand);
 }
 
-static void test_random_migrations(void **state)
+static void
+test_random_migrations(void **state)
 {
 	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12);
 	uint64_t rng = seed_of(1), i;
@@ -1270,7 +1328,8 @@ static void test_random_migrations(void **state)
 
 	(void)state;
 	for (i = 0; i < rounds; i++) {
-		struct run r = { .drive = drive_random, .lenient = true, .rate = { 0, 0 } };
+		struct run r = {
+			.drive = drive_random, .lenient = true, .rate = {0, 0}};
 
 		snprintf(names[i % 64], sizeof(names[0]), "random %llu",
 			 (unsigned long long)i);
@@ -1297,13 +1356,14 @@ static void test_random_migrations(void **state)
 /* ---- 2. chains in one plan ----------------------------------------------- */
 
 struct chain {
-	unsigned len;	/* workers visited after the first: B, C, (A) */
-	bool back;	/* the last hop returns to A */
+	unsigned len; /* workers visited after the first: B, C, (A) */
+	bool back;    /* the last hop returns to A */
 };
 
 static struct chain chain_arg;
 
-static void drive_chain(struct run *r, struct mg_dataflow *df)
+static void
+drive_chain(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers, i;
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
@@ -1322,7 +1382,7 @@ static void drive_chain(struct run *r, struct mg_dataflow *df)
 	/* the bin with the most keys: it has records in every epoch, so
 	 * each hop has work (a hop without records cannot show anything) */
 	for (k = 0; k < r->keys; k++) {
-		struct rec x = { k, 0 };
+		struct rec x = {k, 0};
 
 		keys[mg_bin_of(hash(NULL, &x), r->bins_log2)]++;
 	}
@@ -1336,9 +1396,10 @@ static void drive_chain(struct run *r, struct mg_dataflow *df)
 	t = mg_dataflow_time_ahead(df, (5 + rnd(r, 5)) * MS);
 	printf("#   bin %u: worker %u", b, owners[b]);
 	for (i = 0; !err && i < chain_arg.len; i++) {
-		unsigned to = chain_arg.back && i + 1 == chain_arg.len ?
-				      owners[b] : (owners[b] + i + 1) % W;
-		struct mg_move mv = { b, to };
+		unsigned to = chain_arg.back && i + 1 == chain_arg.len
+				      ? owners[b]
+				      : (owners[b] + i + 1) % W;
+		struct mg_move mv = {b, to};
 
 		err = mg_plan_add_step(p, t + i, &mv, 1);
 		expect_err(r, "mg_plan_add_step", err, 0);
@@ -1352,18 +1413,19 @@ static void drive_chain(struct run *r, struct mg_dataflow *df)
 	free(owners);
 }
 
-static void test_chains(void **state)
+static void
+test_chains(void **state)
 {
 	static const struct {
 		const char *name;
 		unsigned workers, len;
 		bool back, binary, timers;
 	} c[] = {
-		{ "chain A->B->C", 3, 2, false, false, false },
-		{ "chain A->B->C->A", 3, 3, true, false, false },
-		{ "chain A->B->A", 2, 2, true, false, false },
-		{ "chain A->B->C->A binary timers", 4, 3, true, true, true },
-		{ "chain A->B->C->D timers", 4, 3, false, false, true },
+		{"chain A->B->C", 3, 2, false, false, false},
+		{"chain A->B->C->A", 3, 3, true, false, false},
+		{"chain A->B->A", 2, 2, true, false, false},
+		{"chain A->B->C->A binary timers", 4, 3, true, true, true},
+		{"chain A->B->C->D timers", 4, 3, false, false, true},
 	};
 	uint64_t rng = seed_of(2);
 	unsigned fails = 0;
@@ -1372,14 +1434,22 @@ static void test_chains(void **state)
 	(void)state;
 	for (i = 0; i < MG_ARRAY_SIZE(c); i++) {
 		struct run r = {
-			.name = c[i].name, .workers = c[i].workers,
-			.bins_log2 = 4, .keys = 64, .ring = 16, .batch = 16,
-			.rate = { 400000, 100000 }, .duration_ns = 60 * MS,
-			.binary = c[i].binary, .timers = c[i].timers,
-			.drive = drive_chain, .lenient = true, .rng = mg_test_rand(&rng),
+			.name = c[i].name,
+			.workers = c[i].workers,
+			.bins_log2 = 4,
+			.keys = 64,
+			.ring = 16,
+			.batch = 16,
+			.rate = {400000, 100000},
+			.duration_ns = 60 * MS,
+			.binary = c[i].binary,
+			.timers = c[i].timers,
+			.drive = drive_chain,
+			.lenient = true,
+			.rng = mg_test_rand(&rng),
 		};
 
-		chain_arg = (struct chain){ c[i].len, c[i].back };
+		chain_arg = (struct chain){c[i].len, c[i].back};
 		fails += run_case(&r) != 0;
 	}
 	assert_int_equal(fails, 0);
@@ -1387,7 +1457,8 @@ static void test_chains(void **state)
 
 /* ---- 3. all bins in one step --------------------------------------------- */
 
-static void drive_all_bins(struct run *r, struct mg_dataflow *df)
+static void
+drive_all_bins(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers;
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
@@ -1420,7 +1491,7 @@ static void drive_all_bins(struct run *r, struct mg_dataflow *df)
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, r->nbins, W, owners),
 		   0);
 	for (b = 0; b < r->nbins; b++)
-		mv[b] = (struct mg_move){ b, (owners[b] + 1) % W };
+		mv[b] = (struct mg_move){b, (owners[b] + 1) % W};
 	at = mg_dataflow_time_ahead(df, (5 + rnd(r, 5)) * MS);
 	if (p) {
 		expect_err(r, "mg_plan_add_step(all bins)",
@@ -1435,7 +1506,8 @@ out:
 	free(mv);
 }
 
-static void test_all_bins_one_step(void **state)
+static void
+test_all_bins_one_step(void **state)
 {
 	uint64_t rng = seed_of(3);
 	unsigned fails = 0, W;
@@ -1444,10 +1516,17 @@ static void test_all_bins_one_step(void **state)
 	(void)state;
 	for (W = 2; W <= 4; W++) {
 		struct run r = {
-			.workers = W, .keys = 500, .ring = 8, .batch = 32,
-			.rate = { 200000, 50000 }, .duration_ns = 60 * MS,
-			.timers = W != 3, .binary = W == 4,
-			.drive = drive_all_bins, .lenient = true, .rng = mg_test_rand(&rng),
+			.workers = W,
+			.keys = 500,
+			.ring = 8,
+			.batch = 32,
+			.rate = {200000, 50000},
+			.duration_ns = 60 * MS,
+			.timers = W != 3,
+			.binary = W == 4,
+			.drive = drive_all_bins,
+			.lenient = true,
+			.rng = mg_test_rand(&rng),
 		};
 
 		r.bins_log2 = 4 + (unsigned)(mg_test_rand(&rng) % 5);
@@ -1465,7 +1544,8 @@ static void test_all_bins_one_step(void **state)
  * frontier follows the wall clock, so under overload anything submitted
  * later would fall after the last record.
  */
-static void drive_overload(struct run *r, struct mg_dataflow *df)
+static void
+drive_overload(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers;
 	uint32_t nb = r->nbins, b, n = 0;
@@ -1493,7 +1573,7 @@ static void drive_overload(struct run *r, struct mg_dataflow *df)
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start), 0);
 	for (b = 0; b < nb && p; b++)
 		if (target[b] == start[b]) {
-			struct mg_move x = { b, (start[b] + 1) % W };
+			struct mg_move x = {b, (start[b] + 1) % W};
 
 			if (n % 2)
 				mv[n / 2] = x;
@@ -1510,8 +1590,9 @@ static void drive_overload(struct run *r, struct mg_dataflow *df)
 			   submit_plan(r, df, p, NULL), 0);
 	}
 	printf("#   half of half at %llu; %u more bins at %llu and %llu; "
-	       "last record at %llu\n", (unsigned long long)t1, n,
-	       (unsigned long long)(t1 + 20), (unsigned long long)(t1 + 60),
+	       "last record at %llu\n",
+	       (unsigned long long)t1, n, (unsigned long long)(t1 + 20),
+	       (unsigned long long)(t1 + 60),
 	       (unsigned long long)r->last_epoch);
 	if (t1 + 60 >= r->last_epoch)
 		FAIL(r, "the test's moves fall after the data: lengthen it");
@@ -1523,7 +1604,8 @@ out:
 	free(back);
 }
 
-static void test_overload(void **state)
+static void
+test_overload(void **state)
 {
 	unsigned fails = 0, over = 0, i;
 
@@ -1531,17 +1613,23 @@ static void test_overload(void **state)
 	for (i = 0; i < 2; i++) { /* without timers, then with */
 		struct run r = {
 			.name = i ? "overload timers" : "overload",
-			.workers = 2, .bins_log2 = 6, .keys = 1000, .ring = 2,
-			.batch = 1, .duration_ns = 20 * MS, .timers = i == 1,
-			.drive = drive_overload, .lenient = true,
+			.workers = 2,
+			.bins_log2 = 6,
+			.keys = 1000,
+			.ring = 2,
+			.batch = 1,
+			.duration_ns = 20 * MS,
+			.timers = i == 1,
+			.drive = drive_overload,
+			.lenient = true,
 		};
 
 		r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE", 1000000);
 		fails += run_case(&r) != 0;
 		over += overloaded(&r);
 		printf("# %s: run %.0f ms for a %.0f ms schedule (%.1fx), "
-		       "latency p99 %.1f ms, max %.1f ms\n", r.name,
-		       r.wall_s * 1e3, (double)r.duration_ns / 1e6,
+		       "latency p99 %.1f ms, max %.1f ms\n",
+		       r.name, r.wall_s * 1e3, (double)r.duration_ns / 1e6,
 		       r.wall_s * 1e9 / (double)r.duration_ns,
 		       (double)r.st.p99 / 1e6, (double)r.st.max / 1e6);
 	}
@@ -1551,7 +1639,8 @@ static void test_overload(void **state)
 
 /* ---- 5. at the control frontier ------------------------------------------ */
 
-static void drive_frontier(struct run *r, struct mg_dataflow *df)
+static void
+drive_frontier(struct run *r, struct mg_dataflow *df)
 {
 	uint32_t nb = r->nbins, pace = nb - 1, bin;
 	uint16_t *owners = malloc(sizeof(*owners) * nb);
@@ -1601,11 +1690,14 @@ static void drive_frontier(struct run *r, struct mg_dataflow *df)
 			accepted++;
 			low_ok = at;
 			if (seen_refusal)
-				FAIL(r, "time %llu accepted after %llu was "
-				     "refused", (unsigned long long)at,
+				FAIL(r,
+				     "time %llu accepted after %llu was "
+				     "refused",
+				     (unsigned long long)at,
 				     (unsigned long long)high_no);
 			if (at < t0)
-				FAIL(r, "time %llu accepted, but a move at "
+				FAIL(r,
+				     "time %llu accepted, but a move at "
 				     "%llu has completed: it is in the past",
 				     (unsigned long long)at,
 				     (unsigned long long)t0);
@@ -1635,21 +1727,29 @@ out:
 	free(target);
 }
 
-static void test_near_frontier(void **state)
+static void
+test_near_frontier(void **state)
 {
 	uint64_t rng = seed_of(5);
 	unsigned fails = 0, i;
-	static const char *names[] = { "frontier W=2", "frontier W=3",
-				       "frontier W=4 binary timers" };
+	static const char *names[] = {"frontier W=2", "frontier W=3",
+				      "frontier W=4 binary timers"};
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
 		struct run r = {
-			.name = names[i], .workers = 2 + i, .bins_log2 = 7,
-			.keys = 400, .ring = 16, .batch = 8,
-			.rate = { 400000, 100000 }, .duration_ns = 40 * MS,
-			.timers = i == 2, .binary = i == 2,
-			.drive = drive_frontier, .rng = mg_test_rand(&rng),
+			.name = names[i],
+			.workers = 2 + i,
+			.bins_log2 = 7,
+			.keys = 400,
+			.ring = 16,
+			.batch = 8,
+			.rate = {400000, 100000},
+			.duration_ns = 40 * MS,
+			.timers = i == 2,
+			.binary = i == 2,
+			.drive = drive_frontier,
+			.rng = mg_test_rand(&rng),
 		};
 
 		fails += run_case(&r) != 0;
@@ -1659,11 +1759,12 @@ static void test_near_frontier(void **state)
 
 /* ---- 6. bad input -------------------------------------------------------- */
 
-static void before_bad(struct run *r, struct mg_dataflow *df)
+static void
+before_bad(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *target = calloc(r->nbins, sizeof(*target));
 	struct mg_plan *p = NULL;
-	struct mg_move mv = { 0, 1 };
+	struct mg_move mv = {0, 1};
 
 	if (!target) {
 		FAIL(r, "out of memory in the test");
@@ -1672,8 +1773,8 @@ static void before_bad(struct run *r, struct mg_dataflow *df)
 	expect_err(r, "mg_migrate before start",
 		   mg_migrate(df, MG_ALL_AT_ONCE, target, 100, 0, NULL),
 		   -EINVAL);
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, r->nbins,
-						       r->workers, NULL), 0);
+	expect_err(r, "mg_plan_create",
+		   mg_plan_create(&p, r->nbins, r->workers, NULL), 0);
 	if (p) {
 		expect_err(r, "mg_plan_add_step",
 			   mg_plan_add_step(p, 100, &mv, 1), 0);
@@ -1684,7 +1785,8 @@ static void before_bad(struct run *r, struct mg_dataflow *df)
 	free(target);
 }
 
-static void after_bad(struct run *r, struct mg_dataflow *df)
+static void
+after_bad(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *target = malloc(sizeof(*target) * r->nbins);
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
@@ -1700,11 +1802,12 @@ static void after_bad(struct run *r, struct mg_dataflow *df)
 	memcpy(target, owners, sizeof(*target) * r->nbins);
 	target[1] = (uint16_t)((owners[1] + 1) % r->workers);
 	expect_err(r, "mg_migrate after join",
-		   mg_migrate(df, MG_ALL_AT_ONCE, target,
-			      r->ntimes + 1000, 0, NULL), -EINVAL);
+		   mg_migrate(df, MG_ALL_AT_ONCE, target, r->ntimes + 1000, 0,
+			      NULL),
+		   -EINVAL);
 	expect_err(r, "mg_plan_create",
 		   mg_plan_create(&p, r->nbins, r->workers, owners), 0);
-	mv = (struct mg_move){ 1, target[1] };
+	mv = (struct mg_move){1, target[1]};
 	if (p) {
 		expect_err(r, "mg_plan_add_step",
 			   mg_plan_add_step(p, r->ntimes + 1000, &mv, 1), 0);
@@ -1721,8 +1824,9 @@ out:
 }
 
 /* Submit something bad; it must be refused with @want and change nothing. */
-static void refused(struct run *r, struct mg_dataflow *df, const char *what,
-		    int got, int want, const uint16_t *before)
+static void
+refused(struct run *r, struct mg_dataflow *df, const char *what, int got,
+	int want, const uint16_t *before)
 {
 	uint16_t *now = malloc(sizeof(*now) * r->nbins);
 
@@ -1736,7 +1840,8 @@ static void refused(struct run *r, struct mg_dataflow *df, const char *what,
 	free(now);
 }
 
-static void drive_bad(struct run *r, struct mg_dataflow *df)
+static void
+drive_bad(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers;
 	uint32_t nb = r->nbins, b;
@@ -1781,8 +1886,7 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 		mg_migrate(df, MG_ALL_AT_ONCE, target, 0, 0, &m), -EINVAL,
 		owners);
 	refused(r, df, "mg_migrate(batched) at time 1",
-		mg_migrate(df, MG_BATCHED, target, 1, 0, &m), -EINVAL,
-		owners);
+		mg_migrate(df, MG_BATCHED, target, 1, 0, &m), -EINVAL, owners);
 	/* a move that completed at t0 proves the control frontier passed
 	 * t0, so t0 - 1 is in the past */
 	memcpy(target, owners, sizeof(*target) * nb);
@@ -1795,19 +1899,21 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[5] = (uint16_t)((owners[5] + 1) % W);
 	refused(r, df, "mg_migrate one epoch before a completed move",
-		mg_migrate(df, MG_ALL_AT_ONCE, target, at - 1, 0, &m),
-		-EINVAL, owners);
+		mg_migrate(df, MG_ALL_AT_ONCE, target, at - 1, 0, &m), -EINVAL,
+		owners);
 	refused(r, df, "mg_migrate(fluid) one epoch before a completed move",
 		mg_migrate(df, MG_FLUID, target, at - 1, 0, &m), -EINVAL,
 		owners);
 
 	/* plans: another bin count, another worker count, a past step */
-	expect_err(r, "mg_plan_create",
-		   mg_plan_create(&p, nb * 2, W, NULL), 0);
+	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb * 2, W, NULL), 0);
 	if (p) {
-		mv[0] = (struct mg_move){ nb + 1, (nb + 2) % W };
-		expect_err(r, "mg_plan_add_step", mg_plan_add_step(
-			   p, mg_dataflow_time_ahead(df, 20 * MS), mv, 1), 0);
+		mv[0] = (struct mg_move){nb + 1, (nb + 2) % W};
+		expect_err(r, "mg_plan_add_step",
+			   mg_plan_add_step(p,
+					    mg_dataflow_time_ahead(df, 20 * MS),
+					    mv, 1),
+			   0);
 		refused(r, df, "mg_migrate_plan(2x the bins)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
@@ -1815,20 +1921,25 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	}
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb / 2, W, NULL), 0);
 	if (p) {
-		mv[0] = (struct mg_move){ 1, 2 % W };
-		expect_err(r, "mg_plan_add_step", mg_plan_add_step(
-			   p, mg_dataflow_time_ahead(df, 20 * MS), mv, 1), 0);
+		mv[0] = (struct mg_move){1, 2 % W};
+		expect_err(r, "mg_plan_add_step",
+			   mg_plan_add_step(p,
+					    mg_dataflow_time_ahead(df, 20 * MS),
+					    mv, 1),
+			   0);
 		refused(r, df, "mg_migrate_plan(half the bins)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W + 1, NULL),
-		   0);
+	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W + 1, NULL), 0);
 	if (p) {
-		mv[0] = (struct mg_move){ 1, W };
-		expect_err(r, "mg_plan_add_step", mg_plan_add_step(
-			   p, mg_dataflow_time_ahead(df, 20 * MS), mv, 1), 0);
+		mv[0] = (struct mg_move){1, W};
+		expect_err(r, "mg_plan_add_step",
+			   mg_plan_add_step(p,
+					    mg_dataflow_time_ahead(df, 20 * MS),
+					    mv, 1),
+			   0);
 		refused(r, df, "mg_migrate_plan(W + 1 workers)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
@@ -1836,7 +1947,7 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	}
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
 	if (p) {
-		mv[0] = (struct mg_move){ 1, (owners[1] + 1) % W };
+		mv[0] = (struct mg_move){1, (owners[1] + 1) % W};
 		expect_err(r, "mg_plan_add_step", mg_plan_add_step(p, 2, mv, 1),
 			   0);
 		refused(r, df, "mg_migrate_plan(step at time 2)",
@@ -1851,7 +1962,7 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	far = mg_dataflow_time_ahead(df, 40 * MS);
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
 	if (p) {
-		mv[0] = (struct mg_move){ busy, (owners[busy] + 1) % W };
+		mv[0] = (struct mg_move){busy, (owners[busy] + 1) % W};
 		expect_err(r, "mg_plan_add_step",
 			   mg_plan_add_step(p, far, mv, 1), 0);
 		expect_err(r, "mg_migrate_plan(far ahead)",
@@ -1868,24 +1979,27 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	target[busy] = (uint16_t)((owners[busy] + 1) % W);
 	target[other] = (uint16_t)((owners[other] + 1) % W);
 	for (b = 0; b < 3; b++)
-		refused(r, df, (const char *[]){
+		refused(r, df,
+			(const char *[]){
 				"mg_migrate(all-at-once) of a bin in flight",
 				"mg_migrate(fluid) of a bin in flight",
-				"mg_migrate(batched) of a bin in flight" }[b],
+				"mg_migrate(batched) of a bin in flight"}[b],
 			mg_migrate(df, (enum mg_strategy)b, target,
 				   mg_dataflow_time_ahead(df, 20 * MS), 0, &m),
 			-EBUSY, owners);
 	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
 	if (p) {
 		at = mg_dataflow_time_ahead(df, 20 * MS);
-		mv[0] = (struct mg_move){ other, target[other] };
+		mv[0] = (struct mg_move){other, target[other]};
 		expect_err(r, "mg_plan_add_step",
 			   mg_plan_add_step(p, at, mv, 1), 0);
-		mv[0] = (struct mg_move){ busy, target[busy] };
-		expect_err(r, "mg_plan_add_step", mg_plan_add_step(
-			   p, far + 10, mv, 1), 0);
-		refused(r, df, "mg_migrate_plan(a free bin, then a bin in "
-			"flight)", mg_migrate_plan(df, p, &m), -EBUSY, owners);
+		mv[0] = (struct mg_move){busy, target[busy]};
+		expect_err(r, "mg_plan_add_step",
+			   mg_plan_add_step(p, far + 10, mv, 1), 0);
+		refused(r, df,
+			"mg_migrate_plan(a free bin, then a bin in "
+			"flight)",
+			mg_migrate_plan(df, p, &m), -EBUSY, owners);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
@@ -1894,7 +2008,8 @@ static void drive_bad(struct run *r, struct mg_dataflow *df)
 	target[other] = (uint16_t)((owners[other] + 1) % W);
 	expect_err(r, "mg_migrate of a free bin next to one in flight",
 		   submit(r, df, MG_ALL_AT_ONCE, target,
-			  mg_dataflow_time_ahead(df, 20 * MS), 0, NULL), 0);
+			  mg_dataflow_time_ahead(df, 20 * MS), 0, NULL),
+		   0);
 	mg_dataflow_owners(df, owners);
 	owners_equal(r, owners, target, "owners after the accepted move");
 out:
@@ -1903,13 +2018,20 @@ out:
 	free(target);
 }
 
-static void test_bad_input(void **state)
+static void
+test_bad_input(void **state)
 {
 	struct run r = {
-		.name = "bad input", .workers = 3, .bins_log2 = 5, .keys = 300,
-		.ring = 16, .batch = 16, .rate = { 200000 },
+		.name = "bad input",
+		.workers = 3,
+		.bins_log2 = 5,
+		.keys = 300,
+		.ring = 16,
+		.batch = 16,
+		.rate = {200000},
 		.duration_ns = 100 * MS,
-		.before_start = before_bad, .drive = drive_bad,
+		.before_start = before_bad,
+		.drive = drive_bad,
 		.after_join = after_bad,
 	};
 
@@ -1924,9 +2046,10 @@ static void test_bad_input(void **state)
  * unfinished move"), and mg_dataflow_owners() must already show the fluid
  * migration's targets ("once all submitted moves are done").
  */
-static void drive_fluid_busy(struct run *r, struct mg_dataflow *df)
+static void
+drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 {
-	uint32_t nb = r->nbins, b, moved[4] = { 1, 4, 7, 10 }, last = moved[3];
+	uint32_t nb = r->nbins, b, moved[4] = {1, 4, 7, 10}, last = moved[3];
 	uint16_t *owners = malloc(sizeof(*owners) * nb);
 	uint16_t *target = malloc(sizeof(*target) * nb);
 	uint16_t *now = malloc(sizeof(*now) * nb);
@@ -1941,8 +2064,8 @@ static void drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 	mg_dataflow_owners(df, owners);
 	memcpy(target, owners, sizeof(*target) * nb);
 	for (b = 0; b < 4; b++)
-		target[moved[b]] = (uint16_t)((owners[moved[b]] + 1) %
-					      r->workers);
+		target[moved[b]] =
+			(uint16_t)((owners[moved[b]] + 1) % r->workers);
 	err = submit(r, df, MG_FLUID, target,
 		     mg_dataflow_time_ahead(df, 3 * MS), 0, &m);
 	expect_err(r, "mg_migrate(fluid, 4 bins)", err, 0);
@@ -1951,10 +2074,11 @@ static void drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 	mg_dataflow_owners(df, now);
 	for (b = 0; b < nb; b++)
 		if (now[b] != target[b]) {
-			FAIL(r, "right after mg_migrate(fluid): "
+			FAIL(r,
+			     "right after mg_migrate(fluid): "
 			     "mg_dataflow_owners gives bin %u at worker %u, "
-			     "the submitted migration moves it to %u", b,
-			     now[b], target[b]);
+			     "the submitted migration moves it to %u",
+			     b, now[b], target[b]);
 			break;
 		}
 	/* bin `last` moves in the fluid migration's 4th step, issued ~3
@@ -1963,12 +2087,15 @@ static void drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 	target[last] = (uint16_t)((owners[last] + 2) % r->workers);
 	err = submit(r, df, MG_ALL_AT_ONCE, target,
 		     mg_dataflow_time_ahead(df, 40 * MS), 0, NULL);
-	expect_err(r, "mg_migrate of a bin the fluid migration has yet to "
-		   "move", err, -EBUSY);
+	expect_err(r,
+		   "mg_migrate of a bin the fluid migration has yet to "
+		   "move",
+		   err, -EBUSY);
 	if (!err) {
 		r->expect_join = INT32_MIN; /* whatever happens, report it */
 		printf("#   the second migration was accepted: bin %u is now "
-		       "in two migrations\n", last);
+		       "in two migrations\n",
+		       last);
 	}
 out:
 	free(owners);
@@ -1976,7 +2103,8 @@ out:
 	free(now);
 }
 
-static void after_fluid_busy(struct run *r, struct mg_dataflow *df)
+static void
+after_fluid_busy(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
 
@@ -1988,17 +2116,25 @@ static void after_fluid_busy(struct run *r, struct mg_dataflow *df)
 	/* bin 10 starts on 10 % W; fluid: +1, the second migration: +2 */
 	printf("#   consequence: the run ended with %d (%s); bin 10 ends on "
 	       "worker %u (the fluid migration sends it to %u, the second "
-	       "one to %u)\n", r->join_err, mg_strerror(r->join_err),
-	       owners[10], (10 + 1) % r->workers, (10 + 2) % r->workers);
+	       "one to %u)\n",
+	       r->join_err, mg_strerror(r->join_err), owners[10],
+	       (10 + 1) % r->workers, (10 + 2) % r->workers);
 	free(owners);
 }
 
-static void test_busy_unissued_fluid_step(void **state)
+static void
+test_busy_unissued_fluid_step(void **state)
 {
 	struct run r = {
-		.name = "fluid then overlap", .workers = 3, .bins_log2 = 4,
-		.keys = 200, .ring = 16, .batch = 16, .rate = { 200000 },
-		.duration_ns = 100 * MS, .drive = drive_fluid_busy,
+		.name = "fluid then overlap",
+		.workers = 3,
+		.bins_log2 = 4,
+		.keys = 200,
+		.ring = 16,
+		.batch = 16,
+		.rate = {200000},
+		.duration_ns = 100 * MS,
+		.drive = drive_fluid_busy,
 		.after_join = after_fluid_busy,
 	};
 
@@ -2008,7 +2144,8 @@ static void test_busy_unissued_fluid_step(void **state)
 
 /* ---- 7. timers move with their bin --------------------------------------- */
 
-static void drive_timers(struct run *r, struct mg_dataflow *df)
+static void
+drive_timers(struct run *r, struct mg_dataflow *df)
 {
 	unsigned W = r->workers;
 	uint32_t nb = r->nbins, b, n = 0;
@@ -2038,8 +2175,8 @@ static void drive_timers(struct run *r, struct mg_dataflow *df)
 	t2 = t1 + 1 + rnd(r, r->delay + 1);
 	for (b = 0; b < nb && p; b++)
 		if (half[b] == start[b]) {
-			s1[n] = (struct mg_move){ b, (start[b] + 1) % W };
-			s2[n++] = (struct mg_move){ b, (start[b] + 2) % W };
+			s1[n] = (struct mg_move){b, (start[b] + 1) % W};
+			s2[n++] = (struct mg_move){b, (start[b] + 2) % W};
 		}
 	if (p && n) {
 		expect_err(r, "mg_plan_add_step",
@@ -2069,23 +2206,33 @@ out:
 	free(s2);
 }
 
-static void test_timers_move(void **state)
+static void
+test_timers_move(void **state)
 {
 	uint64_t rng = seed_of(7);
 	unsigned fails = 0, i;
-	static const char *names[] = { "timers W=4 delay 3",
-				       "timers W=3 delay 7",
-				       "timers W=4 delay 5 binary" };
-	static const unsigned delay[] = { 3, 7, 5 };
+	static const char *names[] = {"timers W=4 delay 3",
+				      "timers W=3 delay 7",
+				      "timers W=4 delay 5 binary"};
+	static const unsigned delay[] = {3, 7, 5};
 
 	(void)state;
 	for (i = 0; i < 3; i++) {
 		struct run r = {
-			.name = names[i], .workers = i == 1 ? 3 : 4,
-			.bins_log2 = 5, .keys = 100, .ring = 16, .batch = 16,
-			.rate = { 300000, 100000 }, .duration_ns = 60 * MS,
-			.timers = true, .binary = i == 2, .delay = delay[i],
-			.drive = drive_timers, .lenient = true, .rng = mg_test_rand(&rng),
+			.name = names[i],
+			.workers = i == 1 ? 3 : 4,
+			.bins_log2 = 5,
+			.keys = 100,
+			.ring = 16,
+			.batch = 16,
+			.rate = {300000, 100000},
+			.duration_ns = 60 * MS,
+			.timers = true,
+			.binary = i == 2,
+			.delay = delay[i],
+			.drive = drive_timers,
+			.lenient = true,
+			.rng = mg_test_rand(&rng),
 		};
 
 		fails += run_case(&r) != 0;
@@ -2100,7 +2247,8 @@ static void test_timers_move(void **state)
  * close, i.e. as the run ends.  mg_migration_wait() must then return 0 (the
  * migration completed), not -ECANCELED ("the run ended first").
  */
-static void drive_late(struct run *r, struct mg_dataflow *df)
+static void
+drive_late(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *target = malloc(sizeof(*target) * r->nbins);
 	uint32_t b = (uint32_t)rnd(r, r->nbins);
@@ -2121,7 +2269,8 @@ static void drive_late(struct run *r, struct mg_dataflow *df)
 	free(target);
 }
 
-static void test_wait_step_at_end(void **state)
+static void
+test_wait_step_at_end(void **state)
 {
 	uint64_t rng = seed_of(8);
 	unsigned fails = 0, i;
@@ -2129,10 +2278,17 @@ static void test_wait_step_at_end(void **state)
 	(void)state;
 	for (i = 0; i < 4; i++) {
 		struct run r = {
-			.name = "step after the data", .workers = 2 + i % 2,
-			.bins_log2 = 4, .keys = 100, .ring = 16, .batch = 16,
-			.rate = { 100000 }, .duration_ns = 10 * MS,
-			.timers = true, .drive = drive_late, .lenient = true,
+			.name = "step after the data",
+			.workers = 2 + i % 2,
+			.bins_log2 = 4,
+			.keys = 100,
+			.ring = 16,
+			.batch = 16,
+			.rate = {100000},
+			.duration_ns = 10 * MS,
+			.timers = true,
+			.drive = drive_late,
+			.lenient = true,
 			.rng = mg_test_rand(&rng),
 		};
 
@@ -2150,7 +2306,8 @@ static void test_wait_step_at_end(void **state)
  * moment when the workers decide to stop; S_END_RUNS runs, up to the first
  * that does not end within 10 s.
  */
-static void drive_until_end(struct run *r, struct mg_dataflow *df)
+static void
+drive_until_end(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *t = malloc(sizeof(*t) * r->nbins);
 	double t0 = now_s(), until = (double)(r->duration_ns + 12 * MS) / 1e9;
@@ -2181,36 +2338,46 @@ static void drive_until_end(struct run *r, struct mg_dataflow *df)
 	free(t);
 }
 
-static void test_no_hang_at_end(void **state)
+static void
+test_no_hang_at_end(void **state)
 {
 	uint64_t runs = mg_test_env_u64("S_END_RUNS", 150), i;
-	struct run r = { .duration_ns = 5 * MS };
+	struct run r = {.duration_ns = 5 * MS};
 	unsigned fails = 0;
 
 	(void)state;
 	for (i = 0; i < runs && !fails; i++) {
 		r = (struct run){
-			.name = "moves while the run ends", .workers = 2,
-			.bins_log2 = 10, .keys = 300, .ring = 16, .batch = 16,
-			.rate = { 100000 }, .duration_ns = 5 * MS,
-			.drive = drive_until_end, .join_timeout_s = 10,
-			.outputs_only = true, .quiet = true,
-			.slow_last_ns = mg_test_env_u64("S_END_SLOW_NS",
-							2 * MS),
+			.name = "moves while the run ends",
+			.workers = 2,
+			.bins_log2 = 10,
+			.keys = 300,
+			.ring = 16,
+			.batch = 16,
+			.rate = {100000},
+			.duration_ns = 5 * MS,
+			.drive = drive_until_end,
+			.join_timeout_s = 10,
+			.outputs_only = true,
+			.quiet = true,
+			.slow_last_ns =
+				mg_test_env_u64("S_END_SLOW_NS", 2 * MS),
 		};
 		fails += run_case(&r) != 0;
 	}
 	printf("# moves while the run ends: %llu runs, %s; in the last one %u "
 	       "single-bin moves were submitted from %.0f to %.0f ms (%u "
-	       "refused)\n", (unsigned long long)i,
-	       fails ? (r.hung ? "the last one hung" : "the last one failed") :
-		       "all ended", r.late_moves,
-	       (double)(r.duration_ns - MS) / 1e6,
+	       "refused)\n",
+	       (unsigned long long)i,
+	       fails ? (r.hung ? "the last one hung" : "the last one failed")
+		     : "all ended",
+	       r.late_moves, (double)(r.duration_ns - MS) / 1e6,
 	       (double)(r.duration_ns + 12 * MS) / 1e6, r.late_refused);
 	assert_int_equal(fails, 0);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input),

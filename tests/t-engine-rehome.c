@@ -19,20 +19,23 @@ struct rec {
 
 static _Atomic uint64_t outputs;
 
-static void gen(void *ctx, unsigned w, uint64_t seq, void *out)
+static void
+gen(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	(void)ctx;
 	(void)w;
 	((struct rec *)out)->key = seq % 5000;
 }
 
-static uint64_t hash(void *ctx, const void *r)
+static uint64_t
+hash(void *ctx, const void *r)
 {
 	(void)ctx;
 	return ((const struct rec *)r)->key * 0x9e3779b97f4a7c15ull;
 }
 
-static void count(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+static void
+count(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	struct mg_map *m = c->state;
 	const struct rec *in = c->in[0];
@@ -42,7 +45,7 @@ static void count(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	if (!m->value_size)
 		mg_map_init(m, sizeof(uint64_t));
 	for (uint32_t i = 0; i < c->n_in[0]; i++) {
-		struct rec o = { in[i].key, 0 };
+		struct rec o = {in[i].key, 0};
 
 		if (mg_map_upsert(m, c->arena, in[i].key, &v) < 0) {
 			c->error = -ENOMEM;
@@ -53,7 +56,8 @@ static void count(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 }
 
-static void sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+static void
+sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	(void)ctx;
 	(void)w;
@@ -63,17 +67,22 @@ static void sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 	atomic_fetch_add_explicit(&outputs, 1, memory_order_relaxed);
 }
 
-static void test_rehome_across_fake_nodes(void **state)
+static void
+test_rehome_across_fake_nodes(void **state)
 {
-	struct mg_dataflow_config dc = { .workers = 2, .bins_log2 = 4,
-					 .epoch_ns = 100000, .rehome = true };
-	struct mg_source_config sc = { .record_size = sizeof(struct rec),
-				       .rate = 200000,
-				       .duration_ns = 300000000ull, .gen = gen };
-	struct mg_stateful_config op = { .ninputs = 1, .hash = { hash },
-					 .out_record_size = sizeof(struct rec),
-					 .state_size = sizeof(struct mg_map),
-					 .fn = count };
+	struct mg_dataflow_config dc = {.workers = 2,
+					.bins_log2 = 4,
+					.epoch_ns = 100000,
+					.rehome = true};
+	struct mg_source_config sc = {.record_size = sizeof(struct rec),
+				      .rate = 200000,
+				      .duration_ns = 300000000ull,
+				      .gen = gen};
+	struct mg_stateful_config op = {.ninputs = 1,
+					.hash = {hash},
+					.out_record_size = sizeof(struct rec),
+					.state_size = sizeof(struct mg_map),
+					.fn = count};
 	struct mg_migration_progress pr;
 	struct mg_migration *m;
 	struct mg_run_stats st;
@@ -94,7 +103,7 @@ static void test_rehome_across_fake_nodes(void **state)
 	/* every bin to the other worker, i.e. to the other (fake) node */
 	for (unsigned b = 0; b < 16; b++)
 		target[b] = (uint16_t)(1 - b % 2);
-	nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+	nanosleep(&(struct timespec){0, 100000000}, NULL);
 	assert_int_equal(mg_migrate(df, MG_ALL_AT_ONCE, target,
 				    mg_dataflow_time_ahead(df, 20000000ull), 0,
 				    &m),
@@ -104,9 +113,10 @@ static void test_rehome_across_fake_nodes(void **state)
 	assert_int_equal(mg_dataflow_join(df, &st), 0);
 	mg_dataflow_rehome_stats(df, &req, &exam, &moved);
 	printf("# %u bins moved (%llu bytes of state); re-homing: %llu "
-	       "requests, %llu pages examined, %llu moved\n", pr.bins_moved,
-	       (unsigned long long)pr.bytes_moved, (unsigned long long)req,
-	       (unsigned long long)exam, (unsigned long long)moved);
+	       "requests, %llu pages examined, %llu moved\n",
+	       pr.bins_moved, (unsigned long long)pr.bytes_moved,
+	       (unsigned long long)req, (unsigned long long)exam,
+	       (unsigned long long)moved);
 	assert_int_equal(pr.bins_moved, 16);
 	assert_true(pr.bytes_moved > 0);
 	/* one request per bin with state: all 16 had records by then */
@@ -119,7 +129,8 @@ static void test_rehome_across_fake_nodes(void **state)
 	unsetenv("MG_NUMA_FAKE");
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rehome_across_fake_nodes),

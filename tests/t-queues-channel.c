@@ -11,7 +11,8 @@
 static struct mg_topology *topo;
 static struct mg_pools *pools;
 
-static int setup(void **state)
+static int
+setup(void **state)
 {
 	(void)state;
 	if (mg_topology_create(&topo) || mg_pools_create(&pools, topo, NULL))
@@ -19,7 +20,8 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
+static int
+teardown(void **state)
 {
 	(void)state;
 	mg_pools_destroy(pools);
@@ -27,16 +29,18 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct mg_channel *make(uint32_t rec, uint32_t per_batch, uint32_t cap)
+static struct mg_channel *
+make(uint32_t rec, uint32_t per_batch, uint32_t cap)
 {
-	struct mg_channel_config cfg = { rec, per_batch, cap, 0 };
+	struct mg_channel_config cfg = {rec, per_batch, cap, 0};
 	struct mg_channel *ch = NULL;
 
 	assert_int_equal(mg_channel_create(&ch, pools, &cfg), 0);
 	return ch;
 }
 
-static struct mg_batch *fill(struct mg_channel *ch, uint64_t t, uint64_t v)
+static struct mg_batch *
+fill(struct mg_channel *ch, uint64_t t, uint64_t v)
 {
 	struct mg_batch *b = mg_channel_batch_get_spsc(ch);
 
@@ -47,18 +51,19 @@ static struct mg_batch *fill(struct mg_channel *ch, uint64_t t, uint64_t v)
 	return b;
 }
 
-static void test_bad_config(void **state)
+static void
+test_bad_config(void **state)
 {
 	static const struct mg_channel_config bad[] = {
-		{ 0, 16, 8, 0 },		 /* empty record */
-		{ MG_RECORD_MAX + 1, 16, 8, 0 }, /* record too large */
-		{ 16, 0, 8, 0 },		 /* empty batch */
-		{ 16, 16, 0, 0 },		 /* no slots */
-		{ 16, 16, 1, 0 },		 /* one slot holds nothing */
-		{ 16, 16, 6, 0 },		 /* not a power of two */
-		{ 16, 16, MG_CHANNEL_CAPACITY_MAX * 2, 0 },
-		{ 4096, 1024, 8, 0 },		 /* batch over 2 MiB */
-		{ 16, 16, 8, 99 },		 /* unknown node */
+		{0, 16, 8, 0},		       /* empty record */
+		{MG_RECORD_MAX + 1, 16, 8, 0}, /* record too large */
+		{16, 0, 8, 0},		       /* empty batch */
+		{16, 16, 0, 0},		       /* no slots */
+		{16, 16, 1, 0},		       /* one slot holds nothing */
+		{16, 16, 6, 0},		       /* not a power of two */
+		{16, 16, MG_CHANNEL_CAPACITY_MAX * 2, 0},
+		{4096, 1024, 8, 0}, /* batch over 2 MiB */
+		{16, 16, 8, 99},    /* unknown node */
 	};
 	struct mg_channel *ch = (struct mg_channel *)&ch;
 	size_t before = mg_pools_bytes_in_use(pools, 0);
@@ -73,7 +78,8 @@ static void test_bad_config(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), before);
 }
 
-static void test_fifo_wraparound(void **state)
+static void
+test_fifo_wraparound(void **state)
 {
 	struct mg_channel *ch = make(16, 4, 4);
 	uint64_t next_push = 0, next_pop = 0, t;
@@ -99,7 +105,8 @@ static void test_fifo_wraparound(void **state)
 	mg_channel_destroy(ch);
 }
 
-static void test_full_and_empty(void **state)
+static void
+test_full_and_empty(void **state)
 {
 	struct mg_channel *ch = make(8, 2, 4);
 	struct mg_batch *held[8], *b = NULL, *extra, *fifth;
@@ -141,7 +148,8 @@ static void test_full_and_empty(void **state)
 	mg_channel_destroy(ch);
 }
 
-static void test_marks_follow_data(void **state)
+static void
+test_marks_follow_data(void **state)
 {
 	struct mg_channel *ch = make(8, 1, 8);
 	struct mg_batch *b = NULL;
@@ -175,7 +183,8 @@ static void test_marks_follow_data(void **state)
 	mg_channel_destroy(ch);
 }
 
-static void test_pending_marks_coalesce(void **state)
+static void
+test_pending_marks_coalesce(void **state)
 {
 	struct mg_channel *ch = make(8, 1, 2); /* one message in flight */
 	struct mg_batch *b = NULL;
@@ -197,7 +206,8 @@ static void test_pending_marks_coalesce(void **state)
 	mg_channel_destroy(ch);
 }
 
-static void test_memory_returns(void **state)
+static void
+test_memory_returns(void **state)
 {
 	size_t before = mg_pools_bytes_in_use(pools, 0);
 	struct mg_channel *ch;
@@ -212,11 +222,12 @@ static void test_memory_returns(void **state)
 	}
 }
 
-static void test_mesh_frontier(void **state)
+static void
+test_mesh_frontier(void **state)
 {
 	enum { W = 3 };
-	const unsigned nodes[W] = { 0, 0, 0 };
-	struct mg_channel_config cfg = { 8, 4, 8, 0 };
+	const unsigned nodes[W] = {0, 0, 0};
+	struct mg_channel_config cfg = {8, 4, 8, 0};
 	struct mg_batch *out[16], *b;
 	struct mg_mesh *m;
 	unsigned from, n, i;
@@ -227,8 +238,8 @@ static void test_mesh_frontier(void **state)
 	assert_int_equal(mg_mesh_workers(m), W);
 	for (from = 0; from < W; from++) {
 		b = fill(mg_mesh_channel(m, from, 1), 10 + from, from);
-		assert_true(mg_channel_push_spsc(mg_mesh_channel(m, from, 1),
-						 b));
+		assert_true(
+			mg_channel_push_spsc(mg_mesh_channel(m, from, 1), b));
 	}
 	assert_true(mg_mesh_mark_spsc(m, 0, 20));
 	assert_true(mg_mesh_mark_spsc(m, 1, 30));
@@ -255,11 +266,12 @@ static void test_mesh_frontier(void **state)
 	mg_mesh_destroy(m);
 }
 
-static void test_mesh_fair(void **state)
+static void
+test_mesh_fair(void **state)
 {
 	enum { W = 2 };
-	const unsigned nodes[W] = { 0, 0 };
-	struct mg_channel_config cfg = { 8, 1, 16, 0 };
+	const unsigned nodes[W] = {0, 0};
+	struct mg_channel_config cfg = {8, 1, 16, 0};
 	struct mg_batch *out[2];
 	struct mg_channel *c0, *c1;
 	struct mg_mesh *m;
@@ -285,7 +297,8 @@ static void test_mesh_fair(void **state)
 	mg_mesh_destroy(m);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_config),

@@ -32,21 +32,24 @@ struct shared {
 	uint64_t got, got_sum, order_errors, mark_errors, marks;
 };
 
-static uint64_t check_of(uint64_t seq, uint64_t seed)
+static uint64_t
+check_of(uint64_t seq, uint64_t seed)
 {
 	uint64_t s = seq ^ seed;
 
 	return mg_test_rand(&s);
 }
 
-static void pin(const struct mg_topology *topo, unsigned i)
+static void
+pin(const struct mg_topology *topo, unsigned i)
 {
 	unsigned n = mg_topology_ncpus(topo);
 
 	(void)mg_pin_self(topo, mg_topology_cpu(topo, i % n));
 }
 
-static void *producer(void *arg)
+static void *
+producer(void *arg)
 {
 	struct shared *s = arg;
 	uint64_t rng = s->seed, seq = 0, t = 0;
@@ -87,7 +90,8 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void *consumer(void *arg)
+static void *
+consumer(void *arg)
 {
 	struct shared *s = arg;
 	uint64_t expect = 0, t;
@@ -121,12 +125,13 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-static void test_stress(void **state)
+static void
+test_stress(void **state)
 {
 	struct mg_topology *topo;
 	struct mg_pools *pools;
 	struct mg_channel_config cfg;
-	struct shared s = { 0 };
+	struct shared s = {0};
 	pthread_t p, c;
 	uint64_t t0;
 
@@ -168,7 +173,8 @@ static void test_stress(void **state)
 	mg_topology_destroy(topo);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stress),
