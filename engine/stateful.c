@@ -1235,6 +1235,9 @@ mg__stateful_step(struct node *n, struct worker *wk)
 		uint64_t upto = earliest(&si->out);
 
 		upto = upto < f ? upto : f;
+		/* A move is learned before the frontier passes its time (the
+		 * control frontier argument of step 0): never behind us. */
+		MG_ASSERT(upto >= si->processed_upto);
 		if (upto > si->processed_upto || si->acquired) {
 			si->acquired = false;
 			process(n, wk, si, upto);
