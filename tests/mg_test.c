@@ -1,4 +1,5 @@
 #include "tests/mg_test.h"
+#include "numa/mg_numa.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,4 +53,39 @@ mg_test_seed(void)
 	printf("# seed %llu (rerun with MG_SEED=%llu)\n",
 	       (unsigned long long)seed, (unsigned long long)seed);
 	return seed;
+}
+
+int
+mg_test_pools_open(struct mg_topology **topo, struct mg_pools **pools,
+		   unsigned fake_nodes, size_t reserve)
+{
+	struct mg_pools_config cfg = {.reserve_bytes = reserve};
+
+	if (mg_topology_create_fake(topo, fake_nodes) != 0 &&
+	    mg_topology_create_fake(topo, 0) != 0)
+		return -1;
+	if (mg_pools_create(pools, *topo, &cfg) != 0) {
+		mg_topology_destroy(*topo);
+		return -1;
+	}
+	return 0;
+}
+
+void
+mg_test_pools_close(struct mg_topology *topo, struct mg_pools *pools)
+{
+	mg_pools_destroy(pools);
+	mg_topology_destroy(topo);
+}
+
+bool
+mg_test_all_zero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (c[i])
+			return false;
+	return true;
 }

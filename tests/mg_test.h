@@ -35,6 +35,22 @@ uint64_t mg_test_env_u64(const char *name, uint64_t def);
 /* The seed from MG_SEED, or a fresh one; printed as a TAP comment. */
 uint64_t mg_test_seed(void);
 
+struct mg_topology;
+struct mg_pools;
+
+/*
+ * The fixture most tests share: a topology split into @fake_nodes virtual
+ * nodes (0: none; falls back to none where the CPUs cannot be split) and
+ * page pools reserving @reserve bytes per class (0: the default).
+ * Return: 0, or -1 with nothing left allocated.
+ */
+int mg_test_pools_open(struct mg_topology **topo, struct mg_pools **pools,
+		       unsigned fake_nodes, size_t reserve);
+void mg_test_pools_close(struct mg_topology *topo, struct mg_pools *pools);
+
+/* True if the @n bytes at @p are all zero. */
+bool mg_test_all_zero(const void *p, size_t n);
+
 /* splitmix64: a small deterministic generator for seeded tests. */
 static inline uint64_t
 mg_test_rand(uint64_t *s)

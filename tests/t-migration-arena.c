@@ -33,22 +33,15 @@ static struct mg_range ranges[MAX_RANGES + 1];
 static int
 setup(void **state)
 {
-	struct mg_pools_config cfg = {.reserve_bytes = RESERVE};
-
 	(void)state;
-	if (mg_topology_create_fake(&topo, 0) != 0)
-		return -1;
-	if (mg_pools_create(&pools, topo, &cfg) != 0)
-		return -1;
-	return 0;
+	return mg_test_pools_open(&topo, &pools, 0, RESERVE);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	mg_pools_destroy(pools);
-	mg_topology_destroy(topo);
+	mg_test_pools_close(topo, pools);
 	return 0;
 }
 
@@ -341,17 +334,6 @@ test_large(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
 
-static bool
-all_zero(const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 static void
 test_zalloc(void **state)
 {
@@ -370,7 +352,7 @@ test_zalloc(void **state)
 		assert_int_equal(mg_arena_zalloc(&a, sizes[i], &q), 0);
 		if (sizes[i] <= 2048)
 			assert_ptr_equal(p, q);
-		assert_true(all_zero(q, sizes[i]));
+		assert_true(mg_test_all_zero(q, sizes[i]));
 		mg_arena_free(&a, q, sizes[i]);
 	}
 	mg_arena_release(&a);

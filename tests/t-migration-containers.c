@@ -25,35 +25,16 @@ static struct mg_pools *pools;
 static int
 setup(void **state)
 {
-	struct mg_pools_config cfg = {.reserve_bytes = RESERVE};
-
 	(void)state;
-	if (mg_topology_create_fake(&topo, 0) != 0)
-		return -1;
-	if (mg_pools_create(&pools, topo, &cfg) != 0)
-		return -1;
-	return 0;
+	return mg_test_pools_open(&topo, &pools, 0, RESERVE);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	mg_pools_destroy(pools);
-	mg_topology_destroy(topo);
+	mg_test_pools_close(topo, pools);
 	return 0;
-}
-
-static bool
-all_zero(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (c[i])
-			return false;
-	return true;
 }
 
 /* ---- map --------------------------------------------------------------------- */
@@ -280,7 +261,7 @@ test_map_edge_keys(void **state)
 	assert_int_equal(mg_arena_bytes(&a), 0); /* nothing until an insert */
 
 	assert_int_equal(mg_map_upsert(&m, &a, UINT64_MAX, &vmax), 1);
-	assert_true(all_zero(vmax, 8));
+	assert_true(mg_test_all_zero(vmax, 8));
 	*(uint64_t *)vmax = 7;
 	assert_int_equal(mg_map_upsert(&m, &a, 0, &v0), 1);
 	*(uint64_t *)v0 = 9;
@@ -297,7 +278,7 @@ test_map_edge_keys(void **state)
 	assert_null(mg_map_find(&m, UINT64_MAX));
 	assert_int_equal(mg_map_count(&m), 1);
 	assert_int_equal(mg_map_upsert(&m, &a, UINT64_MAX, &v), 1);
-	assert_true(all_zero(v, 8)); /* a new entry is zero again */
+	assert_true(mg_test_all_zero(v, 8)); /* a new entry is zero again */
 	assert_true(mg_map_erase(&m, &a, 0));
 	assert_int_equal(mg_map_count(&m), 1);
 	mg_map_clear(&m, &a);
@@ -496,10 +477,10 @@ test_array_segments(void **state)
 	/* Touch the first and last segments only. */
 	for (i = 0; i < 1000; i++) {
 		assert_int_equal(mg_array_at(&arr, &a, i, &v), 0);
-		assert_true(all_zero(v, vs));
+		assert_true(mg_test_all_zero(v, vs));
 		memset(v, (int)(i % 251) + 1, vs);
 		assert_int_equal(mg_array_at(&arr, &a, len - 1 - i, &v), 0);
-		assert_true(all_zero(v, vs));
+		assert_true(mg_test_all_zero(v, vs));
 		memset(v, (int)(i % 241) + 1, vs);
 	}
 	assert_null(mg_array_peek(&arr, len / 2));
@@ -517,7 +498,7 @@ test_array_segments(void **state)
 	for (i = 0; i < len; i += 4096) {
 		assert_int_equal(mg_array_at(&arr, &a, i, &v), 0);
 		if (i >= 1000 && i < len - 1000)
-			assert_true(all_zero(v, vs));
+			assert_true(mg_test_all_zero(v, vs));
 		assert_ptr_equal(v, mg_array_peek(&arr, i));
 	}
 	assert_int_equal(mg_array_at(&arr, &a, len, &v), -EINVAL);

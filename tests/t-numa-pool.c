@@ -51,17 +51,6 @@ make_pools(size_t reserve, size_t prefault)
 	return p;
 }
 
-static bool
-all_zero(const unsigned char *p, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (p[i])
-			return false;
-	return true;
-}
-
 static void
 test_classes(void **state)
 {
@@ -82,7 +71,7 @@ test_classes(void **state)
 				0);
 			b = c[node][s - 12];
 			assert_int_equal((uintptr_t)b & (size - 1), 0);
-			assert_true(all_zero(b, size));
+			assert_true(mg_test_all_zero(b, size));
 			memset(b, 0xa5, size);
 			want += size;
 			assert_int_equal(mg_pools_bytes_in_use(p, node), want);
@@ -126,7 +115,7 @@ test_reuse_lifo(void **state)
 	assert_ptr_equal(x, b);
 	assert_ptr_equal(y, a);
 	assert_true(z != a && z != b);
-	assert_true(all_zero(z, 8192));
+	assert_true(mg_test_all_zero(z, 8192));
 	/* A different class of the same node does not share the list. */
 	mg_chunk_free(p, z, 13);
 	assert_int_equal(mg_chunk_alloc(p, 0, 12, &z), 0);
@@ -286,7 +275,7 @@ test_prefault(void **state)
 
 		assert_int_equal(mg_chunk_alloc(p, node, 16, &c[0]), 0);
 		assert_int_equal(resident_pages(c[0], 1ul << 16), 16);
-		assert_true(all_zero(c[0], 1ul << 16));
+		assert_true(mg_test_all_zero(c[0], 1ul << 16));
 		mg_chunk_free(p, c[0], 16);
 		assert_int_equal(mg_chunk_alloc(p, node, 21, &c[0]), 0);
 		assert_int_equal(resident_pages(c[0], 2ul << 20), 512);

@@ -27,21 +27,15 @@ static struct mg_pools *pools;
 static int
 setup(void **state)
 {
-	struct mg_pools_config cfg = {.reserve_bytes = 64ul << 20};
-
 	(void)state;
-	if (mg_topology_create_fake(&topo, 2) != 0 &&
-	    mg_topology_create_fake(&topo, 0) != 0)
-		return -1;
-	return mg_pools_create(&pools, topo, &cfg);
+	return mg_test_pools_open(&topo, &pools, 2, 64ul << 20);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	mg_pools_destroy(pools);
-	mg_topology_destroy(topo);
+	mg_test_pools_close(topo, pools);
 	return 0;
 }
 

@@ -15,17 +15,14 @@ static int
 setup(void **state)
 {
 	(void)state;
-	if (mg_topology_create(&topo) || mg_pools_create(&pools, topo, NULL))
-		return -1;
-	return 0;
+	return mg_test_pools_open(&topo, &pools, 0, 0);
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	mg_pools_destroy(pools);
-	mg_topology_destroy(topo);
+	mg_test_pools_close(topo, pools);
 	return 0;
 }
 
