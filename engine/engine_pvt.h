@@ -144,9 +144,11 @@ struct pending_move {
 	struct mg_step_ctl *step;
 };
 
+/* In a reserved mapping, like the logs: it grows without allocating. */
 struct move_list {
-	struct pending_move *v;
+	struct pending_move *v; /* mem.base */
 	uint32_t n, cap;
+	struct vbuf mem;
 };
 
 /*

@@ -99,6 +99,19 @@ struct call_ctx {
 	uint64_t bin_id;
 };
 
+/* Room for a move list in its own reservation (control plane: at set-up). */
+static int
+list_init(struct move_list *l)
+{
+	int err = mg__vbuf_init(&l->mem, SCRATCH_RESERVE);
+
+	if (err)
+		return err;
+	l->v = (struct pending_move *)(void *)l->mem.base;
+	l->cap = (uint32_t)(SCRATCH_RESERVE / sizeof(*l->v));
+	return 0;
+}
+
 static void copy_fini(struct node *n);
 
 static size_t
@@ -137,6 +150,11 @@ mg__stateful_init(struct node *n)
 			si[w].awaiting = calloc(words, sizeof(uint64_t));
 			if (!si[w].held || !si[w].awaiting)
 				return -ENOMEM;
+			err = list_init(&si[w].in);
+			if (!err)
+				err = list_init(&si[w].out);
+			if (err)
+				return err;
 			/* the router's first version: bin b on worker b mod W */
 			for (b = w; b < nbins; b += W)
 				si[w].held[b / 64] |= 1ull << (b % 64);
@@ -204,8 +222,8 @@ mg__stateful_fini(struct node *n)
 
 		free(si->held);
 		free(si->awaiting);
-		free(si->in.v);
-		free(si->out.v);
+		mg__vbuf_free(&si->in.mem);
+		mg__vbuf_free(&si->out.mem);
 		bin_free(si->native);
 		for (i = 0; i < 2; i++) {
 			struct tlog *l = &si->log[i];
@@ -363,18 +381,8 @@ set_bit(uint64_t *map, uint32_t b, bool on)
 static int
 list_add(struct move_list *l, const struct mg_route_move *m)
 {
-	if (l->n == l->cap) {
-		uint32_t cap = l->cap ? 2 * l->cap : 64;
-		struct pending_move *v;
-
-		/* Control-plane growth: a new table names new moves, which
-		 * happens at migration rate, not record rate. */
-		v = realloc(l->v, sizeof(*v) * cap);
-		if (!v)
-			return -ENOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
+	if (l->n == l->cap)
+		return -ENOMEM;
 	l->v[l->n++] =
 		(struct pending_move){m->id, m->time, m->bin, m->to, m->step};
 	return 0;
