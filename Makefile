@@ -73,6 +73,11 @@ BENCH_COMMON_SRC := $(sort $(wildcard bench/bench_*.c))
 BENCH_COMMON_OBJ := $(BENCH_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_SRC := $(filter-out $(BENCH_COMMON_SRC),$(sort $(wildcard bench/*.c)))
 BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
+# NEXMark's generator and queries: linked into bench/nexmark and the
+# tests of bench code (tests/t-bench-*).
+NEXMARK_SRC := $(sort $(wildcard bench/nexmark/*.c))
+NEXMARK_OBJ := $(NEXMARK_SRC:%.c=$(B)/obj/%.o)
+NEXMARK_USERS := $(B)/bench/nexmark $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
 STATIC    := $(B)/libmegaphone.a
 SHARED    := $(B)/libmegaphone.so
 
@@ -99,15 +104,18 @@ $(SHARED): $(LIB_OBJ)
 	$(call msg,LD,$@)
 	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(NEXMARK_USERS): EXTRA_OBJ = $(NEXMARK_OBJ)
+$(NEXMARK_USERS): $(NEXMARK_OBJ)
+
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(BENCH_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(BENCH_COMMON_OBJ) $(STATIC) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(BENCH_COMMON_OBJ) $(STATIC) $(LIBS)
 
 # --- set-up -----------------------------------------------------------------
 # Installs only what is missing; as non-root prints the command and fails.
@@ -153,7 +161,8 @@ clean:
 	rm -rf build
 
 FORMAT_SRC = $(LIB_SRC) $(HEADERS) $(wildcard numa/*_pvt.h queues/*_pvt.h migration/*_pvt.h engine/*_pvt.h) \
-             $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h)
+             $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
+             $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

@@ -112,6 +112,16 @@ struct mg_source_config {
 int mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
 	      struct mg_stream **out);
 
+/*
+ * When an open-loop source of @rate records/s schedules record @seq: ns
+ * after the run's start.  Its timestamp is that divided by the epoch.
+ */
+static inline uint64_t
+mg_sched_ns(double rate, uint64_t seq)
+{
+	return (uint64_t)((double)seq * 1e9 / rate);
+}
+
 struct mg_emitter; /* where a user function's output goes */
 
 /* Emit @rec (the stream's record size) at the current time. */

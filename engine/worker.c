@@ -312,12 +312,6 @@ send_flush(struct node *n, struct worker *wk)
 
 /* ---- SOURCE ------------------------------------------------------------------ */
 
-static uint64_t
-sched_ns(const struct node *n, uint64_t seq)
-{
-	return (uint64_t)((double)seq * 1e9 / n->u.src.rate);
-}
-
 static void
 source_step(struct node *n, struct worker *wk)
 {
@@ -342,7 +336,7 @@ source_step(struct node *n, struct worker *wk)
 		return;
 	for (;;) {
 		seq = wk->w + s->k * W;
-		at = sched_ns(n, seq);
+		at = mg_sched_ns(c->rate, seq);
 		if (at >= c->duration_ns) {
 			s->closed = true;
 			s->frontier = ctl;

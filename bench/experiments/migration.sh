@@ -6,7 +6,9 @@
 # move them back; figures are the worse of the two migrations of a run.
 #
 #   bench/experiments/migration.sh [BUILD_DIR] [OUT_DIR]
-#   RATE (2M), SECONDS_PER_RUN (12), KEYS (96M), RUNS (3)
+#   RATE (2M), SECONDS_PER_RUN (12), KEYS (96M), RUNS (3),
+#   CONFIGS (all: "handoff-all copy-all handoff-fluid handoff-batched
+#   handoff-all-quarter")
 set -euo pipefail
 B=${1:-build}
 OUT=${2:-build/experiments/migration}
@@ -18,6 +20,7 @@ csv="$OUT/migration.csv"
 echo "config,run,state_gib,duration_ms,max_us,p99_us,steady_max_us,steady_p99_us,rss_steady,rss_migrating" >"$csv"
 run() { # name, keys, flags...
 	local name=$1 keys=$2; shift 2
+	[[ " ${CONFIGS:-$name} " == *" $name "* ]] || return 0
 	for r in $(seq 1 "$RUNS"); do
 		"${pin[@]}" "$B/bench/keycount" --rate "$RATE" --duration "$SECS" \
 			--domain "$keys" --prefill --out "$OUT/$name-$r" "$@" 2>/dev/null |

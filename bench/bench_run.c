@@ -1,0 +1,547 @@
+/*
+ * bench_run.c - the shared harness of the dataflow benchmarks (see
+ * bench_run.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench_run.h"
+#include "bench/bench_util.h"
+
+#define MAX_WINDOWS 65536
+
+const char bench_opts_help[] =
+	"  --workers N        worker threads (default 2)\n"
+	"  --rate R           records/s offered in total (default 1M)\n"
+	"  --duration S       seconds of input (default 10)\n"
+	"  --bins K           2^K bins, 4..20 (default 12)\n"
+	"  --epoch-us U       timestamp granularity in us, >= 10 "
+	"(default 1000)\n"
+	"  --ring N           channel ring slots, power of two (default 64)\n"
+	"  --batch N          records per batch (default 256)\n"
+	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
+	"                     DIR/migrations.txt\n"
+	"  --migration M      none | all-at-once | fluid | batched | "
+	"PLANFILE\n"
+	"                     (default none).  Strategies move half the bins "
+	"of\n"
+	"                     half the workers to the other half at "
+	"--migrate-at\n"
+	"                     and back at twice that; a plan file has "
+	"explicit\n"
+	"                     steps: '<epoch> <bin> <worker> ...' per line\n"
+	"  --mode M           handoff | copy: hand the pages over, or "
+	"serialize\n"
+	"                     and rebuild them as Megaphone does (default "
+	"handoff)\n"
+	"  --migrate-at S     seconds into the run (default duration / 3)\n"
+	"  --gap N            epochs between fluid/batched steps (default 0)\n"
+	"  --warmup S         seconds left out of the whole-run latency and "
+	"the\n"
+	"                     steady-state figures (default 1)\n"
+	"  --validate         compare every timestamp's output with a "
+	"reference\n"
+	"                     form of the operators run on the same input\n";
+
+void
+bench_opts_defaults(struct bench_opts *o)
+{
+	*o = (struct bench_opts){.workers = 2,
+				 .rate = 1000000,
+				 .duration = 10,
+				 .bins_log2 = 12,
+				 .epoch_us = 1000,
+				 .ring = 64,
+				 .batch = 256,
+				 .warmup = 1};
+}
+
+bool
+bench_opts_parse(struct bench_opts *o, int c, const char *arg, const char *prog)
+{
+	switch (c) {
+	case 0x100:
+		if (bench_parse_u64(arg, 1, 1024, &o->workers))
+			bench_bad_usage(prog, "bad --workers '%s'", arg);
+		return true;
+	case 0x101:
+		if (bench_parse_u64(arg, 1, 1000000000ull, &o->rate))
+			bench_bad_usage(prog, "bad --rate '%s'", arg);
+		return true;
+	case 0x102:
+		if (bench_parse_double(arg, 0.01, 86400, &o->duration))
+			bench_bad_usage(prog, "bad --duration '%s'", arg);
+		return true;
+	case 0x103:
+		if (bench_parse_u64(arg, MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX,
+				    &o->bins_log2))
+			bench_bad_usage(prog, "--bins must be %d..%d",
+					MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
+		return true;
+	case 0x104:
+		if (bench_parse_u64(arg, 10, 60000000, &o->epoch_us))
+			bench_bad_usage(prog, "--epoch-us must be >= 10");
+		return true;
+	case 0x105:
+		if (bench_parse_u64(arg, 2, MG_CHANNEL_CAPACITY_MAX,
+				    &o->ring) ||
+		    !mg_is_pow2(o->ring))
+			bench_bad_usage(prog,
+					"--ring must be a power of two >= 2");
+		return true;
+	case 0x106:
+		if (bench_parse_u64(arg, 1, MG_BATCH_RECORDS_MAX, &o->batch))
+			bench_bad_usage(prog, "bad --batch '%s'", arg);
+		return true;
+	case 0x107:
+		o->out = arg;
+		return true;
+	case 0x108:
+		o->validate = true;
+		return true;
+	case 0x109:
+		o->migration = arg;
+		if (!strcmp(arg, "none"))
+			o->migration = NULL;
+		else if (mg_strategy_parse(arg, &o->strategy) &&
+			 access(arg, R_OK))
+			bench_bad_usage(prog,
+					"--migration: '%s' is no strategy "
+					"and no readable plan file",
+					arg);
+		return true;
+	case 0x10a:
+		if (!strcmp(arg, "handoff"))
+			o->mode = MG_HANDOFF;
+		else if (!strcmp(arg, "copy"))
+			o->mode = MG_COPY;
+		else
+			bench_bad_usage(prog, "--mode must be handoff or copy");
+		return true;
+	case 0x10b:
+		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_at))
+			bench_bad_usage(prog, "bad --migrate-at '%s'", arg);
+		return true;
+	case 0x10c:
+		if (bench_parse_u64(arg, 0, 1000000, &o->gap))
+			bench_bad_usage(prog, "bad --gap '%s'", arg);
+		return true;
+	case 0x10d:
+		if (bench_parse_double(arg, 0, 86400, &o->warmup))
+			bench_bad_usage(prog, "bad --warmup '%s'", arg);
+		return true;
+	}
+	return false;
+}
+
+void
+bench_opts_finish(struct bench_opts *o, const char *prog)
+{
+	if (!o->migrate_at)
+		o->migrate_at = o->duration / 3;
+	if (o->warmup >= o->duration)
+		bench_bad_usage(prog, "--warmup must be below --duration");
+	if (o->migration && 2 * o->migrate_at >= o->duration)
+		bench_bad_usage(prog,
+				"--migrate-at must be below duration / 2");
+}
+
+_Noreturn void
+bench_die(const char *name, const char *what, int err)
+{
+	fprintf(stderr, "%s: %s: %s\n", name, what, mg_strerror(err));
+	exit(1);
+}
+
+void
+bench_run_init(struct bench_run *r, const char *name,
+	       const struct bench_opts *o, uint32_t rec_size, uint64_t ntimes)
+{
+	char path[4096];
+
+	memset(r, 0, sizeof(*r));
+	r->name = name;
+	r->o = o;
+	r->rec_size = rec_size;
+	r->ntimes = ntimes;
+	if (o->validate) {
+		r->fp[0] = calloc(o->workers * ntimes, sizeof(struct bench_fp));
+		r->fp[1] = calloc(o->workers * ntimes, sizeof(struct bench_fp));
+		if (!r->fp[0] || !r->fp[1])
+			bench_die(name, "fingerprints", -ENOMEM);
+	}
+	r->win = calloc(MAX_WINDOWS, sizeof(*r->win));
+	if (!r->win)
+		bench_die(name, "windows", -ENOMEM);
+	if (!o->out)
+		return;
+	mkdir(o->out, 0755);
+	snprintf(path, sizeof(path), "%s/timeline.csv", o->out);
+	r->csv = fopen(path, "w");
+	if (!r->csv) {
+		fprintf(stderr, "%s: cannot write %s\n", name, path);
+		exit(1);
+	}
+	fprintf(r->csv, "t_s,count,p25_us,p50_us,p75_us,p95_us,p99_us,"
+			"p999_us,max_us,rss_mib\n");
+}
+
+void
+bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc)
+{
+	const struct bench_opts *o = r->o;
+
+	memset(dc, 0, sizeof(*dc));
+	dc->workers = (unsigned)o->workers;
+	dc->bins_log2 = (unsigned)o->bins_log2;
+	dc->epoch_ns = o->epoch_us * 1000;
+	dc->ring_capacity = (uint32_t)o->ring;
+	dc->batch_records = (uint32_t)o->batch;
+	dc->mode = o->mode;
+	dc->warmup_ns = (uint64_t)(o->warmup * 1e9);
+}
+
+void
+bench_run_on_window(void *ctx, const struct mg_window_stats *w)
+{
+	struct bench_run *r = ctx;
+
+	if (r->nwin < MAX_WINDOWS)
+		r->win[r->nwin++] = *w;
+	if (r->csv)
+		fprintf(r->csv,
+			"%.3f,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n",
+			w->t_s, (unsigned long long)w->count, w->p25 / 1e3,
+			w->p50 / 1e3, w->p75 / 1e3, w->p95 / 1e3, w->p99 / 1e3,
+			w->p999 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0);
+	if (w->t_s - r->last_progress >= 1.0 - 1e-9) {
+		r->last_progress = w->t_s;
+		fprintf(stderr,
+			"%s: t=%5.1fs  %8.0f rec/s  p50 %8.1f us  "
+			"p99 %8.1f us  max %8.1f us  rss %6.0f MiB\n",
+			r->name, w->t_s, (double)w->count * 1e9 / 250e6,
+			w->p50 / 1e3, w->p99 / 1e3, w->max / 1e3,
+			w->rss_bytes / 1048576.0);
+	}
+}
+
+/* An order-independent hash of one output (FNV-1a, then a mixer). */
+static uint64_t
+rec_hash(const void *rec, uint32_t size)
+{
+	const unsigned char *p = rec;
+	uint64_t h = 0xcbf29ce484222325ull;
+	uint32_t i;
+
+	for (i = 0; i < size; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
+static void
+fingerprint(struct bench_run *r, int which, unsigned worker, uint64_t time,
+	    const void *rec)
+{
+	struct bench_fp *f;
+
+	if (time >= r->ntimes) {
+		r->fp_overflow[which]++; /* counted: fails validation */
+		return;
+	}
+	f = &r->fp[which][worker * r->ntimes + time];
+	f->count++;
+	f->sum += rec_hash(rec, r->rec_size);
+}
+
+void
+bench_run_sink_measured(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	fingerprint(ctx, 0, w, t, rec);
+}
+
+void
+bench_run_sink_reference(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	fingerprint(ctx, 1, w, t, rec);
+}
+
+bool
+bench_run_validate(const struct bench_run *r)
+{
+	uint64_t t, bad = 0, total = 0;
+	unsigned w, W = (unsigned)r->o->workers;
+
+	if (r->fp_overflow[0] || r->fp_overflow[1]) {
+		fprintf(stderr,
+			"%s: validate: outputs beyond the last timestamp "
+			"(%llu, %llu)\n",
+			r->name, (unsigned long long)r->fp_overflow[0],
+			(unsigned long long)r->fp_overflow[1]);
+		return false;
+	}
+	for (t = 0; t < r->ntimes; t++) {
+		struct bench_fp x = {0, 0}, y = {0, 0};
+
+		for (w = 0; w < W; w++) {
+			x.count += r->fp[0][w * r->ntimes + t].count;
+			x.sum += r->fp[0][w * r->ntimes + t].sum;
+			y.count += r->fp[1][w * r->ntimes + t].count;
+			y.sum += r->fp[1][w * r->ntimes + t].sum;
+		}
+		total += x.count;
+		if ((x.count != y.count || x.sum != y.sum) && bad++ < 5)
+			fprintf(stderr,
+				"%s: validate: time %llu: %llu outputs vs "
+				"%llu in the reference\n",
+				r->name, (unsigned long long)t,
+				(unsigned long long)x.count,
+				(unsigned long long)y.count);
+	}
+	fprintf(stderr,
+		"%s: validate: %llu outputs in %llu timestamps, %llu "
+		"timestamps differ\n",
+		r->name, (unsigned long long)total,
+		(unsigned long long)r->ntimes, (unsigned long long)bad);
+	return bad == 0;
+}
+
+static void
+sleep_until(uint64_t t0, double s)
+{
+	double left = s - (double)(mg_now_ns() - t0) / 1e9;
+
+	if (left > 0)
+		nanosleep(
+			&(struct timespec){
+				(time_t)left,
+				(long)((left - (double)(time_t)left) * 1e9)},
+			NULL);
+}
+
+static void
+record(struct bench_run *r, const char *what, struct mg_migration *m)
+{
+	struct mg_migration_progress *p;
+
+	if (r->nmig == BENCH_MAX_MIGRATIONS)
+		return;
+	r->mig[r->nmig].what = what;
+	p = &r->mig[r->nmig++].p;
+	mg_migration_progress(m, p);
+	if (p->done)
+		fprintf(stderr,
+			"%s: %s migration (%s) of %u bins in %u steps: "
+			"%.2f ms from epoch %llu\n",
+			r->name, what,
+			r->o->mode == MG_COPY ? "copy" : "handoff",
+			p->bins_moved, p->steps,
+			(double)(p->end_ns - p->start_ns) / 1e6,
+			(unsigned long long)p->first_time);
+}
+
+/* Submit one migration to @target at @at_s seconds and wait for it. */
+static void
+migrate_once(struct bench_run *r, struct mg_dataflow *df,
+	     const uint16_t *target, double at_s)
+{
+	const char *what = mg_strategy_name(r->o->strategy);
+	uint64_t at = (uint64_t)(at_s * 1e6 / (double)r->o->epoch_us);
+	uint64_t earliest = mg_dataflow_time_ahead(df, 0);
+	struct mg_migration *m;
+	int err;
+
+	if (at < earliest)
+		at = earliest;
+	err = mg_migrate(df, r->o->strategy, target, at, r->o->gap, &m);
+	if (err == -EINVAL && !mg_dataflow_accepts_migrations(df)) {
+		fprintf(stderr,
+			"%s: %s migration not run: the input ended first "
+			"(an earlier migration took too long?)\n",
+			r->name, what);
+		return;
+	}
+	if (err)
+		bench_die(r->name, "cannot migrate", err);
+	err = mg_migration_wait(m);
+	if (err)
+		fprintf(stderr, "%s: migration did not finish: %s\n", r->name,
+			mg_strerror(err));
+	record(r, what, m);
+}
+
+void
+bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
+{
+	uint32_t nbins = mg_dataflow_bins(df);
+	unsigned W = mg_dataflow_workers(df);
+	uint16_t *initial = malloc(sizeof(*initial) * nbins);
+	uint16_t *target = malloc(sizeof(*target) * nbins);
+	enum mg_strategy s;
+	struct mg_migration *m;
+	struct mg_plan *plan;
+	char err_text[512];
+	int err;
+
+	if (!r->o->migration)
+		goto out;
+	if (!initial || !target)
+		bench_die(r->name, "migration set-up", -ENOMEM);
+	mg_dataflow_owners(df, initial);
+	if (!mg_strategy_parse(r->o->migration, &s)) {
+		mg_plan_half_of_half(initial, nbins, W, target);
+		sleep_until(t0, r->o->migrate_at - 0.05);
+		migrate_once(r, df, target, r->o->migrate_at);
+		sleep_until(t0, 2 * r->o->migrate_at - 0.05);
+		migrate_once(r, df, initial, 2 * r->o->migrate_at);
+		goto out;
+	}
+	err = mg_plan_parse_file(&plan, r->o->migration, nbins, W, initial,
+				 err_text, sizeof(err_text));
+	if (err) {
+		fprintf(stderr, "%s: %s\n", r->name, err_text);
+		exit(2);
+	}
+	err = mg_migrate_plan(df, plan, &m);
+	mg_plan_destroy(plan);
+	if (err)
+		bench_die(r->name,
+			  "cannot submit the plan (are its times in the "
+			  "future?)",
+			  err);
+	err = mg_migration_wait(m);
+	if (err)
+		fprintf(stderr, "%s: plan did not finish: %s\n", r->name,
+			mg_strerror(err));
+	record(r, "plan", m);
+out:
+	free(initial);
+	free(target);
+}
+
+/* Windows (t - 0.25 s, t] overlapping [a, z]. */
+static bool
+overlaps(const struct mg_window_stats *w, double a, double z)
+{
+	return w->t_s > a && w->t_s - 0.25 <= z;
+}
+
+/* Seconds a migration spans; unfinished: everything after its start. */
+static double
+mig_end(const struct mg_migration_progress *p)
+{
+	return p->done ? p->end_ns / 1e9 : 1e30;
+}
+
+/* Append the migrations and steady-state figures to @json. */
+static void
+report_migrations(const struct bench_run *r, char *json, size_t len)
+{
+	uint64_t st_p99 = 0, st_max = 0, st_rss = 0, in_rss = 0;
+	size_t at = strlen(json) - 1; /* drop the closing brace */
+	unsigned i, k;
+
+	at += (size_t)snprintf(json + at, len - at,
+			       ",\"mode\":\"%s\",\"migrations\":[",
+			       r->o->mode == MG_COPY ? "copy" : "handoff");
+	for (k = 0; k < r->nmig; k++) {
+		const struct mg_migration_progress *p = &r->mig[k].p;
+		double a = p->start_ns / 1e9, z = mig_end(p);
+		uint64_t p99 = 0, max = 0, rss = 0;
+
+		for (i = 0; i < r->nwin; i++)
+			if (overlaps(&r->win[i], a, z)) {
+				p99 = r->win[i].p99 > p99 ? r->win[i].p99 : p99;
+				max = r->win[i].max > max ? r->win[i].max : max;
+				rss = r->win[i].rss_bytes > rss
+					      ? r->win[i].rss_bytes
+					      : rss;
+			}
+		in_rss = rss > in_rss ? rss : in_rss;
+		at += (size_t)snprintf(
+			json + at, len - at,
+			"%s{\"strategy\":\"%s\",\"start_s\":%.3f,"
+			"\"duration_ms\":%.3f,\"steps\":%u,\"bins_moved\":%u,"
+			"\"bytes_moved\":%llu,\"max_latency_us\":%.1f,"
+			"\"p99_latency_us\":%.1f,\"rss_peak_bytes\":%llu,"
+			"\"done\":%s}",
+			k ? "," : "", r->mig[k].what, a,
+			p->done ? (z - a) * 1e3 : -1.0, p->steps, p->bins_moved,
+			(unsigned long long)p->bytes_moved, max / 1e3,
+			p99 / 1e3, (unsigned long long)rss,
+			p->done ? "true" : "false");
+	}
+	/* steady: past the warm-up, overlapping no migration */
+	for (i = 0; i < r->nwin; i++) {
+		bool quiet = r->win[i].t_s - 0.25 >= r->o->warmup;
+
+		for (k = 0; k < r->nmig && quiet; k++)
+			quiet = !overlaps(&r->win[i],
+					  r->mig[k].p.start_ns / 1e9,
+					  mig_end(&r->mig[k].p));
+		if (!quiet || !r->win[i].count)
+			continue;
+		st_p99 = r->win[i].p99 > st_p99 ? r->win[i].p99 : st_p99;
+		st_max = r->win[i].max > st_max ? r->win[i].max : st_max;
+		st_rss = r->win[i].rss_bytes > st_rss ? r->win[i].rss_bytes
+						      : st_rss;
+	}
+	snprintf(json + at, len - at,
+		 "],\"steady\":{\"p99_us\":%.1f,\"max_us\":%.1f,"
+		 "\"rss_peak_bytes\":%llu},\"rss_peak_migrating_bytes\":%llu}",
+		 st_p99 / 1e3, st_max / 1e3, (unsigned long long)st_rss,
+		 (unsigned long long)in_rss);
+}
+
+static FILE *
+out_file(const struct bench_run *r, const char *name)
+{
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/%s", r->o->out, name);
+	return fopen(path, "w");
+}
+
+void
+bench_run_report(struct bench_run *r, char *json, size_t len)
+{
+	FILE *f;
+	unsigned k;
+
+	if (r->o->migration)
+		report_migrations(r, json, len);
+	puts(json);
+	if (!r->o->out)
+		return;
+	if (r->nmig && (f = out_file(r, "migrations.txt"))) {
+		for (k = 0; k < r->nmig; k++) { /* marks for bench/plot */
+			double a = r->mig[k].p.start_ns / 1e9;
+			double z = r->mig[k].p.end_ns / 1e9;
+
+			/* at least a visible sliver on a seconds axis */
+			fprintf(f, "%.4f %.4f %s\n", a,
+				z > a + 0.02 ? z : a + 0.02, r->mig[k].what);
+		}
+		fclose(f);
+	}
+	if ((f = out_file(r, "summary.json"))) {
+		fprintf(f, "%s\n", json);
+		fclose(f);
+	}
+}
+
+void
+bench_run_destroy(struct bench_run *r)
+{
+	if (r->csv)
+		fclose(r->csv);
+	free(r->fp[0]);
+	free(r->fp[1]);
+	free(r->win);
+}

@@ -1,0 +1,137 @@
+/*
+ * bench_run.h - what the dataflow benchmarks (keycount, nexmark) share: the
+ * common flags, the latency timeline (CSV, progress lines), the paper's
+ * migration protocol or a plan file, --validate by per-timestamp output
+ * fingerprints, and the JSON summary with its per-migration figures.
+ *
+ * Use: bench_opts_defaults(); getopt_long over your options plus
+ * BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
+ * bench_opts_finish(); bench_run_init(); build the dataflow with
+ * bench_run_config(), sinks bench_run_sink_measured / _reference;
+ * mg_dataflow_start(df, bench_run_on_window, run); bench_run_migrate();
+ * join; bench_run_validate(); bench_run_report(); bench_run_destroy().
+ */
+#ifndef BENCH_RUN_H
+#define BENCH_RUN_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "engine/megaphone.h"
+
+struct bench_opts {
+	uint64_t workers, rate, bins_log2, epoch_us, ring, batch, gap;
+	double duration;
+	double migrate_at; /* seconds; 0 = duration / 3 */
+	double warmup;	   /* seconds excluded from whole-run latency */
+	bool validate;
+	const char *out;
+	const char *migration; /* NULL (none), a strategy, or a plan file */
+	enum mg_strategy strategy;
+	enum mg_mode mode;
+};
+
+/* The shared long options (codes 0x100 and up). */
+#define BENCH_OPTIONS                                           \
+	{"workers", required_argument, NULL, 0x100},            \
+		{"rate", required_argument, NULL, 0x101},       \
+		{"duration", required_argument, NULL, 0x102},   \
+		{"bins", required_argument, NULL, 0x103},       \
+		{"epoch-us", required_argument, NULL, 0x104},   \
+		{"ring", required_argument, NULL, 0x105},       \
+		{"batch", required_argument, NULL, 0x106},      \
+		{"out", required_argument, NULL, 0x107},        \
+		{"validate", no_argument, NULL, 0x108},         \
+		{"migration", required_argument, NULL, 0x109},  \
+		{"mode", required_argument, NULL, 0x10a},       \
+		{"migrate-at", required_argument, NULL, 0x10b}, \
+		{"gap", required_argument, NULL, 0x10c},        \
+	{                                                       \
+		"warmup", required_argument, NULL, 0x10d        \
+	}
+
+/* Their help text, for a program's usage(). */
+extern const char bench_opts_help[];
+
+/* Defaults: 2 workers, 1 M records/s, 10 s, 2^12 bins, 1 ms epochs, ring
+ * 64, batch 256, handoff, warm-up 1 s. */
+void bench_opts_defaults(struct bench_opts *o);
+
+/* Apply shared option @c with @arg.  Return: false if @c is not one of
+ * BENCH_OPTIONS; a bad value prints usage and exits 2. */
+bool bench_opts_parse(struct bench_opts *o, int c, const char *arg,
+		      const char *prog);
+
+/* Defaults that depend on other flags, and cross-flag checks (exit 2). */
+void bench_opts_finish(struct bench_opts *o, const char *prog);
+
+#define BENCH_MAX_MIGRATIONS 16
+
+struct bench_fp {
+	uint64_t count, sum;
+};
+
+struct bench_run {
+	const char *name;	    /* program name for messages */
+	const struct bench_opts *o; /* borrowed */
+	uint32_t rec_size;	    /* bytes fingerprinted per output */
+	uint64_t ntimes;	    /* timestamps fingerprinted */
+	struct bench_fp *fp[2];	    /* [W * ntimes]: measured, reference */
+	uint64_t fp_overflow[2];
+	FILE *csv;
+	double last_progress;
+	struct mg_window_stats *win;
+	unsigned nwin;
+	struct {
+		const char *what;
+		struct mg_migration_progress p;
+	} mig[BENCH_MAX_MIGRATIONS];
+	unsigned nmig;
+};
+
+/*
+ * Set up @r: fingerprints if validating (outputs of @rec_size bytes, times
+ * up to @ntimes - 1; later ones fail validation), @o->out's timeline.csv.
+ * Exits 1 with a message on failure.
+ */
+void bench_run_init(struct bench_run *r, const char *name,
+		    const struct bench_opts *o, uint32_t rec_size,
+		    uint64_t ntimes);
+
+/* The dataflow configuration the shared flags ask for. */
+void bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc);
+
+/* mg_window_fn (ctx: the run): keep, write CSV, print progress each second. */
+void bench_run_on_window(void *ctx, const struct mg_window_stats *w);
+
+/* mg_sink_fn (ctx: the run): fingerprint an output of the measured or the
+ * reference operator. */
+void bench_run_sink_measured(void *ctx, unsigned worker, uint64_t time,
+			     const void *rec);
+void bench_run_sink_reference(void *ctx, unsigned worker, uint64_t time,
+			      const void *rec);
+
+/*
+ * Run the migrations --migration asks for, from the control thread, while
+ * @df runs (@t0: its start, mg_now_ns()): the paper's protocol (half the
+ * bins of half the workers at --migrate-at and back at twice that) or a
+ * plan file.  Returns when they are done or the run ended.
+ */
+void bench_run_migrate(struct bench_run *r, struct mg_dataflow *df,
+		       uint64_t t0);
+
+/* Compare the two operators' per-timestamp fingerprints; print a line. */
+bool bench_run_validate(const struct bench_run *r);
+
+/* Complete @json (an object) with the migrations and steady-state figures
+ * (when migrating), print it on stdout, write summary.json and
+ * migrations.txt under --out. */
+void bench_run_report(struct bench_run *r, char *json, size_t len);
+
+void bench_run_destroy(struct bench_run *r);
+
+/* Print "name: what: error" and exit 1. */
+_Noreturn void bench_die(const char *name, const char *what, int err);
+
+#endif /* BENCH_RUN_H */
