@@ -15,7 +15,7 @@ OUT=${2:-build/experiments/migration}
 RATE=${RATE:-2M} SECS=${SECONDS_PER_RUN:-12} KEYS=${KEYS:-96M} RUNS=${RUNS:-3}
 SMALL=$(( $(echo "$KEYS" | sed 's/M$/000000/') / 4 ))
 mkdir -p "$OUT"
-pin=(numactl --physcpubind=0,1)
+. "$(dirname "$0")/lib.sh"
 csv="$OUT/migration.csv"
 echo "config,run,state_gib,duration_ms,max_us,p99_us,steady_max_us,steady_p99_us,rss_steady,rss_migrating" >"$csv"
 run() { # name, keys, flags...
@@ -43,12 +43,10 @@ run handoff-all-quarter "$SMALL" --migration all-at-once --mode handoff
 echo
 echo "median of $RUNS runs, $RATE records/s, 2 workers, 2^12 bins:"
 printf '%-20s %6s %12s %12s %12s %12s %12s\n' config GiB migr_ms max_ms steady_max p99_ms rss_delta%
-awk -F, 'NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c }
+awk -F, "$AWK_MED"'
+NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c }
 	g[c]=$3; d[c]=d[c] " " $4; m[c]=m[c] " " $5; sm[c]=sm[c] " " $7; p[c]=p[c] " " $6;
 	rd[c]=rd[c] " " (($10 - $9) * 100 / $9) }
-function med(s,   a, k, i, j, x) { k = split(s, a, " ")
-	for (i = 2; i <= k; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j+1] = a[j]; a[j+1] = x }
-	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
 END { for (i = 0; i < n; i++) { c = order[i];
 	printf "%-20s %6.2f %12.2f %12.2f %12.2f %12.2f %12.1f\n", c, g[c], med(d[c]), med(m[c]) / 1000,
 		med(sm[c]) / 1000, med(p[c]) / 1000, med(rd[c]) } }' "$csv" | tee "$OUT/summary.txt"

@@ -4,6 +4,8 @@
 # each (median reported), all at the same rate, pinned.
 #
 #   bench/experiments/overhead.sh [BUILD_DIR] [OUT_DIR]
+# Writes OUT_DIR/overhead.csv (every run), summary.csv (medians per bin
+# count, with native's) and overhead.png (p99 and max vs bins).
 #   RATE (default 2M), SECONDS_PER_RUN (5), KEYS (1M), RUNS (3),
 #   BINS ("4 8 12 16 20")
 set -euo pipefail
@@ -12,7 +14,7 @@ OUT=${2:-build/experiments/overhead}
 RATE=${RATE:-2M} SECS=${SECONDS_PER_RUN:-5} KEYS=${KEYS:-1M} RUNS=${RUNS:-3}
 BINS=${BINS:-4 8 12 16 20}
 mkdir -p "$OUT"
-pin=(numactl --physcpubind=0,1)
+. "$(dirname "$0")/lib.sh"
 csv="$OUT/overhead.csv"
 echo "config,run,p50_us,p99_us,max_us,rate_achieved,state_bytes" >"$csv"
 run() { # name, extra flags...
@@ -31,9 +33,17 @@ for k in $BINS; do run "2^$k" --backend kv --bins "$k"; done
 echo
 echo "median of $RUNS runs, $RATE records/s, $KEYS keys, 2 workers:"
 printf '%-8s %10s %10s %12s\n' config p99_ms max_ms p99/native
-awk -F, 'NR>1 { p99[$1] = p99[$1] " " $4; mx[$1] = mx[$1] " " $5; if (!($1 in seen)) { seen[$1]=1; order[n++]=$1 } }
-function med(s,   a, k, i, j, x) { k = split(s, a, " ")
-	for (i = 2; i <= k; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j+1] = a[j]; a[j+1] = x }
-	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }
+awk -F, "$AWK_MED"'
+NR>1 { p99[$1] = p99[$1] " " $4; mx[$1] = mx[$1] " " $5; if (!($1 in seen)) { seen[$1]=1; order[n++]=$1 } }
 END { base = med(p99["native"]); for (i = 0; i < n; i++) { c = order[i];
 	printf "%-8s %10.2f %10.2f %12.2f\n", c, med(p99[c]) / 1000, med(mx[c]) / 1000, med(p99[c]) / base } }' "$csv" | tee "$OUT/summary.txt"
+awk -F, "$AWK_MED"'
+NR>1 { p99[$1] = p99[$1] " " $4; mx[$1] = mx[$1] " " $5 }
+END { print "bins_log2,p99_ms,max_ms,native_p99_ms,native_max_ms,p99_ratio"
+	for (c in p99) if (c != "native") { k = substr(c, 3) + 0
+		printf "%d,%.3f,%.3f,%.3f,%.3f,%.3f\n", k, med(p99[c]) / 1000, med(mx[c]) / 1000,
+			med(p99["native"]) / 1000, med(mx["native"]) / 1000, med(p99[c]) / med(p99["native"]) } }' \
+	"$csv" | sort -t, -k1,1n >"$OUT/summary.csv"
+plot_lines "$OUT/overhead.png" "key-count steady state at $RATE records/s: bins vs native" \
+	"bins (log2)" "latency (ms)" 0 1 "$OUT/summary.csv" \
+	"bins p99:1:2:1" "bins max:1:3:1" "native p99:1:4:1" "native max:1:5:1"

@@ -1,0 +1,46 @@
+# Shared by the experiment scripts (sourced, not run).
+#
+#   pin                    the numactl prefix every run uses (empty without numactl)
+#   AWK_MED                an awk function med(" v1 v2 ...") -> median
+#   plot_lines PNG TITLE XLABEL YLABEL LOGX LOGY CSV SERIES...
+#                          one line per series; SERIES is "label:xcol:ycol:filter"
+#                          where filter is an awk condition on the CSV row
+#                          (e.g. '$1=="native"'); columns are 1-based
+pin=()
+if command -v numactl >/dev/null && numactl --physcpubind=0,1 true 2>/dev/null; then
+	pin=(numactl --physcpubind=0,1)
+fi
+
+AWK_MED='function med(s,   a, k, i, j, x) { k = split(s, a, " ")
+	for (i = 2; i <= k; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j+1] = a[j]; a[j+1] = x }
+	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }'
+
+plot_lines() {
+	local png=$1 title=$2 xl=$3 yl=$4 logx=$5 logy=$6 csv=$7
+	shift 7
+	command -v gnuplot >/dev/null || { echo "plot: gnuplot not installed (make deps)" >&2; return 0; }
+	local tmp plots="" s label xc yc filt i=0
+	tmp=$(mktemp -d)
+	for s in "$@"; do
+		IFS=: read -r label xc yc filt <<<"$s"
+		awk -F, -v OFS=' ' "NR > 1 && ($filt) { print \$$xc, \$$yc }" "$csv" | sort -g >"$tmp/$i.dat"
+		[ -s "$tmp/$i.dat" ] && plots+="${plots:+, }'$tmp/$i.dat' using 1:2 with linespoints lw 2 title '$label'"
+		i=$((i + 1))
+	done
+	if [ -n "$plots" ]; then
+		gnuplot <<GP
+set terminal pngcairo size 1000,600 font ',10'
+set output '$png'
+set title '$title'
+set xlabel '$xl'
+set ylabel '$yl'
+$([ "$logx" = 1 ] && echo 'set logscale x 2')
+$([ "$logy" = 1 ] && echo 'set logscale y')
+set key outside right
+set grid
+plot $plots
+GP
+		echo "plot: wrote $png" >&2
+	fi
+	rm -rf "$tmp"
+}
