@@ -786,15 +786,21 @@ q5_fn(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 			r->active = 0;
 		}
 	}
+	if (!r->active && c->n_in[0]) {
+		/* Open at the call's earliest slide: one time may hold bids of
+		 * two slides, in any order. */
+		r->open = UINT64_MAX;
+		for (i = 0; i < c->n_in[0]; i++) {
+			j = (in[i].date_time - cfg->base_ns) / cfg->q5_slide_ns;
+			r->open = j < r->open ? j : r->open;
+		}
+		r->active = 1;
+		c->error = mg_schedule(c, q5_close(cfg, r->open), &r->open);
+		if (c->error)
+			return;
+	}
 	for (i = 0; i < c->n_in[0]; i++) {
 		j = (in[i].date_time - cfg->base_ns) / cfg->q5_slide_ns;
-		if (!r->active) {
-			r->active = 1;
-			r->open = j;
-			c->error = mg_schedule(c, q5_close(cfg, j), &j);
-			if (c->error)
-				return;
-		}
 		MG_ASSERT(j >= r->open && j <= r->open + 1);
 		n = upsert(c, &bucket[j % (N + 1)], sizeof(*n), in[i].auction);
 		if (!n)
