@@ -1240,9 +1240,16 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	 * while it is still here: release it there, then go on (its records
 	 * and timers from that time on belong to the new owner). */
 	for (;;) {
+		const struct theap_ent *top = theap_top(si);
 		uint64_t upto = earliest(&si->out);
 
 		upto = upto < f ? upto : f;
+		/* One timer time per step when the frontier is far ahead (the
+		 * input closed, or a stall ended): every time's output and
+		 * frontier go out before the work of later timers. */
+		if (top && top->time >= si->processed_upto &&
+		    top->time + 1 < upto)
+			upto = top->time + 1;
 		/* A move is learned before the frontier passes its time (the
 		 * control frontier argument of step 0): never behind us. */
 		MG_ASSERT(upto >= si->processed_upto);

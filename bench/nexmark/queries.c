@@ -667,16 +667,26 @@ struct q5_local {
 	uint64_t window, auction, count;
 };
 
+#define Q5_TOP 8 /* keys at the maximum kept by name */
+
 /*
  * Bids of slide j count in bucket[j % (N + 1)]; win holds the counts of
  * window `open` (slides open - N + 1 .. open); the slide after it may
  * already be filling (its bids arrive before window open closes) and joins
- * win when it does.
+ * win when it does.  The maximum of win is kept up to date as counts move
+ * (max, nmax entries at it, their keys in top[] unless more than Q5_TOP
+ * or `stale`), so closing a window costs the slide that leaves it, not a
+ * scan of the window; a scan happens only when the last entry at the
+ * maximum drops or ties overflow top[].
  */
 struct q5_root {
 	uint64_t open, active;
+	uint64_t max, nmax, stale;
+	uint64_t top[Q5_TOP];
 	struct mg_map maps[Q5_MAX_SLIDES + 2]; /* win, bucket[N + 1] */
 };
+
+_Static_assert(sizeof(struct q5_root) <= 4096, "mg_stateful state_size limit");
 
 COPY_FNS(q5, struct q5_root, maps)
 
@@ -694,21 +704,91 @@ q5_close(const struct nx_config *c, uint64_t window)
 
 struct q5_visit {
 	struct mg_bin_call *c;
-	struct mg_map *win;
+	struct q5_root *r;
 	struct mg_emitter *out;
-	uint64_t window, max;
-	int sign;
+	uint64_t window;
 };
+
+/* Count @k more bids of @auction in win. */
+static int
+q5_win_add(struct mg_bin_call *c, struct q5_root *r, uint64_t auction,
+	   uint64_t k)
+{
+	uint64_t *n = upsert(c, &r->maps[0], sizeof(*n), auction);
+
+	if (!n)
+		return -ENOMEM;
+	*n += k;
+	if (*n > r->max) {
+		r->max = *n;
+		r->nmax = 1;
+		r->stale = 0;
+		r->top[0] = auction;
+	} else if (*n == r->max) {
+		if (r->nmax < Q5_TOP && !r->stale)
+			r->top[r->nmax] = auction;
+		else
+			r->stale = 1;
+		r->nmax++;
+	}
+	return 0;
+}
+
+/* Count @k fewer bids of @auction in win. */
+static void
+q5_win_sub(struct mg_bin_call *c, struct q5_root *r, uint64_t auction,
+	   uint64_t k)
+{
+	uint64_t *n = mg_map_find(&r->maps[0], auction), i;
+
+	if (*n == r->max) {
+		for (i = 0; !r->stale && i < r->nmax; i++)
+			if (r->top[i] == auction) {
+				r->top[i] = r->top[r->nmax - 1];
+				break;
+			}
+		r->nmax--;
+	}
+	*n -= k;
+	if (!*n)
+		mg_map_erase(&r->maps[0], c->arena, auction);
+}
 
 static int
 q5_find_max(void *ctx, uint64_t key, void *value)
 {
-	struct q5_visit *q = ctx;
+	struct q5_root *r = ctx;
 
 	(void)key;
-	if (*(uint64_t *)value > q->max)
-		q->max = *(uint64_t *)value;
+	if (*(uint64_t *)value > r->max)
+		r->max = *(uint64_t *)value;
 	return 0;
+}
+
+static int
+q5_find_top(void *ctx, uint64_t key, void *value)
+{
+	struct q5_root *r = ctx;
+
+	if (*(uint64_t *)value != r->max)
+		return 0;
+	if (r->nmax < Q5_TOP)
+		r->top[r->nmax] = key;
+	else
+		r->stale = 1;
+	r->nmax++;
+	return 0;
+}
+
+/* Recompute max, nmax and top[] from win. */
+static void
+q5_rescan(struct q5_root *r)
+{
+	r->max = r->nmax = r->stale = 0;
+	if (!r->maps[0].value_size)
+		return;
+	mg_map_foreach(&r->maps[0], q5_find_max, r);
+	mg_map_foreach(&r->maps[0], q5_find_top, r);
 }
 
 static int
@@ -716,30 +796,63 @@ q5_emit_max(void *ctx, uint64_t key, void *value)
 {
 	struct q5_visit *q = ctx;
 
-	if (*(uint64_t *)value == q->max)
-		mg_emit(q->out, &(struct q5_local){q->window, key, q->max});
+	if (*(uint64_t *)value == q->r->max)
+		mg_emit(q->out, &(struct q5_local){q->window, key, q->r->max});
 	return 0;
 }
 
-/* Add (sign 1) or remove (-1) a bucket's counts to/from win. */
 static int
-q5_apply(void *ctx, uint64_t key, void *value)
+q5_add_bucket(void *ctx, uint64_t key, void *value)
 {
 	struct q5_visit *q = ctx;
-	uint64_t *n;
 
-	if (q->sign < 0) {
-		n = mg_map_find(q->win, key);
-		*n -= *(uint64_t *)value;
-		if (!*n)
-			mg_map_erase(q->win, q->c->arena, key);
+	return q5_win_add(q->c, q->r, key, *(uint64_t *)value);
+}
+
+static int
+q5_sub_bucket(void *ctx, uint64_t key, void *value)
+{
+	struct q5_visit *q = ctx;
+
+	q5_win_sub(q->c, q->r, key, *(uint64_t *)value);
+	return 0;
+}
+
+/* Window r->open closes: send its local maxima, slide it by one. */
+static int
+q5_close_window(const struct nx_config *cfg, struct mg_bin_call *c,
+		struct q5_root *r, struct mg_emitter *out)
+{
+	struct mg_map *bucket = &r->maps[1];
+	uint64_t N = q5_slides(cfg), i;
+	struct q5_visit q = {c, r, out, r->open};
+
+	/* The entries at the maximum dropped, or top[] can be exact again. */
+	if ((!r->nmax || (r->stale && r->nmax <= Q5_TOP)) &&
+	    r->maps[0].value_size && mg_map_count(&r->maps[0]))
+		q5_rescan(r);
+	if (r->stale)
+		mg_map_foreach(&r->maps[0], q5_emit_max, &q);
+	for (i = 0; !r->stale && i < r->nmax; i++)
+		mg_emit(out, &(struct q5_local){r->open, r->top[i], r->max});
+	if (r->open + 1 >= N) { /* the oldest slide leaves */
+		struct mg_map *old = &bucket[(r->open + 1 - N) % (N + 1)];
+
+		if (old->value_size) {
+			mg_map_foreach(old, q5_sub_bucket, &q);
+			mg_map_clear(old, c->arena);
+		}
+	}
+	r->open++;
+	if (bucket[r->open % (N + 1)].value_size &&
+	    mg_map_foreach(&bucket[r->open % (N + 1)], q5_add_bucket, &q))
+		return c->error;
+	if (!r->maps[0].value_size || !mg_map_count(&r->maps[0])) {
+		r->active = 0;
+		r->max = r->nmax = r->stale = 0;
 		return 0;
 	}
-	n = upsert(q->c, q->win, sizeof(*n), key);
-	if (!n)
-		return 1;
-	*n += *(uint64_t *)value;
-	return 0;
+	return mg_schedule(c, q5_close(cfg, r->open), &r->open);
 }
 
 static void
@@ -749,42 +862,15 @@ q5_fn(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	const struct nx_bid *in = c->in[0];
 	const uint64_t *due = c->timers;
 	struct q5_root *r = c->state;
-	struct mg_map *win = &r->maps[0], *bucket = &r->maps[1];
+	struct mg_map *bucket = &r->maps[1];
 	uint64_t N = q5_slides(cfg), j, *n;
-	struct q5_visit q = {c, win, out, 0, 0, 1};
 	uint32_t i;
 
 	for (i = 0; i < c->n_timers; i++) {
-		q.window = due[i];
 		MG_ASSERT(r->active && due[i] == r->open);
-		q.max = 0;
-		if (win->value_size) {
-			mg_map_foreach(win, q5_find_max, &q);
-			mg_map_foreach(win, q5_emit_max, &q);
-		}
-		if (r->open + 1 >= N) { /* the oldest slide leaves */
-			struct mg_map *old =
-				&bucket[(r->open + 1 - N) % (N + 1)];
-
-			q.sign = -1;
-			if (old->value_size) {
-				mg_map_foreach(old, q5_apply, &q);
-				mg_map_clear(old, c->arena);
-			}
-		}
-		r->open++;
-		q.sign = 1;
-		if (bucket[r->open % (N + 1)].value_size &&
-		    mg_map_foreach(&bucket[r->open % (N + 1)], q5_apply, &q))
+		c->error = q5_close_window(cfg, c, r, out);
+		if (c->error)
 			return;
-		if (win->value_size && mg_map_count(win)) {
-			c->error = mg_schedule(c, q5_close(cfg, r->open),
-					       &r->open);
-			if (c->error)
-				return;
-		} else {
-			r->active = 0;
-		}
 	}
 	if (!r->active && c->n_in[0]) {
 		/* Open at the call's earliest slide: one time may hold bids of
@@ -806,12 +892,8 @@ q5_fn(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 		if (!n)
 			return;
 		++*n;
-		if (j == r->open) {
-			n = upsert(c, win, sizeof(*n), in[i].auction);
-			if (!n)
-				return;
-			++*n;
-		}
+		if (j == r->open && q5_win_add(c, r, in[i].auction, 1))
+			return;
 	}
 }
 
