@@ -296,6 +296,18 @@ mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 	return map_insert(m, map_probe_empty(m, h), key, value);
 }
 
+int
+mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
+{
+	int err = 0;
+
+	/* Growing a table costs a pass over its entries: a map that is
+	 * filled afterwards grows at most once per doubling of its size. */
+	while (!err && (!m->seg || map_limit(m) < n))
+		err = map_grow(m, a);
+	return err;
+}
+
 void *
 mg_map_find(const struct mg_map *m, uint64_t key)
 {

@@ -42,6 +42,10 @@ mg_map_read(struct mg_map *m, struct mg_arena *a, struct mg_reader *r)
 	int err;
 
 	err = mg_read(r, &n, sizeof(n));
+	if (!err && n > (r->len - r->pos) / (sizeof(key) + m->value_size))
+		err = -EINVAL; /* more entries than bytes: malformed */
+	if (!err)
+		err = mg_map_reserve(m, a, mg_map_count(m) + n);
 	while (!err && n--) {
 		err = mg_read(r, &key, sizeof(key));
 		if (err)

@@ -171,6 +171,14 @@ int mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key,
 		  void **value);
 
 /*
+ * Grow the table so that @n entries fit without growing again (a bulk
+ * load, as when copy mode rebuilds a bin).
+ * Context: the arena's owner; data path allowed.
+ * Return: 0; -ENOMEM (the map keeps its entries, at some size).
+ */
+int mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n);
+
+/*
  * The value of @key or NULL; valid until the next insert or erase.
  * Context: the arena's owner; data path allowed.
  */

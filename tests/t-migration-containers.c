@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "migration/mg_copy.h"
 #include "migration/mg_state.h"
 #include "tests/mg_test.h"
 
@@ -340,6 +341,54 @@ test_map_segments(void **state)
 	/* The segments went back to the pool; only slabs remain. */
 	assert_true(mg_arena_bytes(&a) <= (64ul << 10));
 	mg_arena_release(&a);
+	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
+}
+
+/* A reserved map takes its entries without growing; a map travels through
+ * a byte stream (copy mode) whole, and a stream that claims more entries
+ * than it holds is refused before anything is allocated. */
+static void
+test_map_reserve_and_copy(void **state)
+{
+	size_t base = mg_pools_bytes_in_use(pools, 0), reserved;
+	static unsigned char buf[SEG_KEYS * 16 + 64];
+	struct mg_writer w = {buf, 0, sizeof(buf)};
+	struct mg_reader r;
+	struct mg_arena a, b;
+	struct mg_map m, n;
+	uint64_t i;
+	void *v;
+
+	(void)state;
+	mg_arena_init(&a, pools, 0);
+	mg_arena_init(&b, pools, 0);
+	mg_map_init(&m, sizeof(uint64_t));
+	assert_int_equal(mg_map_reserve(&m, &a, SEG_KEYS), 0);
+	reserved = mg_arena_bytes(&a);
+	for (i = 0; i < SEG_KEYS; i++) {
+		assert_int_equal(mg_map_upsert(&m, &a, seg_key(i), &v), 1);
+		*(uint64_t *)v = ~i;
+	}
+	assert_int_equal(mg_arena_bytes(&a), reserved); /* never grew */
+	assert_int_equal(mg_map_write(&m, &w), 0);
+
+	mg_map_init(&n, sizeof(uint64_t));
+	r = (struct mg_reader){buf, w.len - 1, 0}; /* one byte short */
+	*(uint64_t *)(void *)buf += 1; /* and one entry more than written */
+	assert_int_equal(mg_map_read(&n, &b, &r), -EINVAL);
+	assert_int_equal(mg_arena_bytes(&b), 0);
+	*(uint64_t *)(void *)buf -= 1;
+	r = (struct mg_reader){buf, w.len, 0};
+	assert_int_equal(mg_map_read(&n, &b, &r), 0);
+	assert_int_equal(r.pos, w.len);
+	assert_int_equal(mg_map_count(&n), SEG_KEYS);
+	for (i = 0; i < SEG_KEYS; i++) {
+		v = mg_map_find(&n, seg_key(i));
+		assert_non_null(v);
+		assert_int_equal(*(uint64_t *)v, ~i);
+	}
+	mg_arena_release(&a);
+	mg_arena_release(&b);
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
 
@@ -757,6 +806,7 @@ main(void)
 		cmocka_unit_test(test_map_random_odd),
 		cmocka_unit_test(test_map_edge_keys),
 		cmocka_unit_test(test_map_segments),
+		cmocka_unit_test(test_map_reserve_and_copy),
 		cmocka_unit_test(test_map_enomem),
 		cmocka_unit_test(test_array_basic),
 		cmocka_unit_test(test_array_segments),
