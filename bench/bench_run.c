@@ -272,6 +272,22 @@ bench_run_sink_reference(void *ctx, unsigned w, uint64_t t, const void *rec)
 	fingerprint(ctx, 1, w, t, rec);
 }
 
+double
+bench_run_achieved(const struct bench_run *r, uint64_t records)
+{
+	double span = r->o->duration;
+	unsigned i;
+
+	for (i = r->nwin; i-- > 0;)
+		if (r->win[i].count) {
+			/* the last completions: within (t_s - 0.25, t_s] */
+			if (r->win[i].t_s - 0.25 > span)
+				span = r->win[i].t_s - 0.25;
+			break;
+		}
+	return (double)records / span;
+}
+
 bool
 bench_run_validate(const struct bench_run *r)
 {

@@ -121,6 +121,14 @@ void bench_run_sink_reference(void *ctx, unsigned worker, uint64_t time,
 void bench_run_migrate(struct bench_run *r, struct mg_dataflow *df,
 		       uint64_t t0);
 
+/*
+ * Records per second the run sustained: @records over the input's duration,
+ * or over the time its last records completed if that was later (a run
+ * that fell behind).  Work after the input -- timers firing at far-future
+ * deadlines -- does not count against it.
+ */
+double bench_run_achieved(const struct bench_run *r, uint64_t records);
+
 /* Compare the two operators' per-timestamp fingerprints; print a line. */
 bool bench_run_validate(const struct bench_run *r);
 

@@ -5,7 +5,7 @@
  * uniformly from [0, domain); a stateful operator counts each key and emits
  * (key, running count) for every record.  Backends:
  *
- *   kv      a hash map per bin (mg_map), bins by the top bits of mix(key);
+ *   kv      a hash map per bin (mg_map), bins by the top bits of mg_hash64(key);
  *   array   a dense array per bin: bin = key mod 2^k, slot = key >> k;
  *   native  the same counting function with static partitioning
  *           (worker = hash mod W): one hash map per worker, no bins.
@@ -54,14 +54,6 @@ struct bench {
 	uint64_t *by_bin;     /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
 };
 
-static uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 static void
 gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 {
@@ -69,7 +61,8 @@ gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 	struct rec *r = out;
 
 	(void)worker;
-	r->key = mix64(b->o.seed ^ (seq * 0x9e3779b97f4a7c15ull)) % b->o.domain;
+	r->key = mg_hash64(b->o.seed ^ (seq * 0x9e3779b97f4a7c15ull)) %
+		 b->o.domain;
 	r->seq = seq;
 }
 
@@ -77,7 +70,8 @@ static uint64_t
 hash_kv(void *ctx, const void *rec)
 {
 	(void)ctx;
-	return mix64(((const struct rec *)rec)->key + 0x632be59bd9b4e019ull);
+	return mg_hash64(((const struct rec *)rec)->key +
+			 0x632be59bd9b4e019ull);
 }
 
 /* Array backend: top k bits = key mod 2^k (the bin), low bits = slot. */
@@ -431,7 +425,7 @@ main(int argc, char **argv)
 		backend_name[b.o.backend], (unsigned long long)b.o.domain,
 		(unsigned long long)b.o.b.epoch_us,
 		(unsigned long long)b.o.b.rate,
-		(double)st.records / st.duration_s,
+		bench_run_achieved(&b.run, st.records),
 		(unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
 		st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
 		(unsigned long long)st.state_bytes,

@@ -264,7 +264,7 @@ main(int argc, char **argv)
 		 (unsigned long long)o.b.epoch_us, o.nx.dilation,
 		 (unsigned long long)o.nx.in_flight,
 		 (unsigned long long)o.b.rate,
-		 (double)st.records / st.duration_s,
+		 bench_run_achieved(&run, st.records),
 		 (unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
 		 st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
 		 (unsigned long long)st.state_bytes,

@@ -329,6 +329,20 @@ void mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
 unsigned mg_dataflow_workers(const struct mg_dataflow *df);
 uint32_t mg_dataflow_bins(const struct mg_dataflow *df);
 
+/*
+ * A 64-bit mixer (splitmix64's finalizer): every input bit reaches every
+ * output bit, so mg_hash64(id + salt) makes a good key hash for ids that
+ * are small or sequential.  Use a salt the bin's containers do not (mg_map
+ * hashes its keys again, with its own mixer).
+ */
+static inline uint64_t
+mg_hash64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 /* Bin of a hash: its top bins_log2 bits. */
 static inline uint32_t
 mg_bin_of(uint64_t hash, unsigned bins_log2)

@@ -92,7 +92,12 @@ complete(const struct mg_migration *m, uint64_t *end)
 			return false;
 		uint64_t d = atomic_load_explicit(&m->ctl[i]->done_ns,
 						  memory_order_relaxed);
+		/* A step with no handoff to wait for (a dataflow whose only
+		 * binned operator is distribute) is done at its time. */
+		uint64_t at = m->steps[i].time * m->df->cfg.epoch_ns;
+
 		e = d > e ? d : e;
+		e = at > e ? at : e;
 	}
 	*end = e;
 	return true;

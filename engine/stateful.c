@@ -78,7 +78,8 @@
 #define COPY_RESERVE	(16ull << 30)
 #define STATE_REC	1024u /* bytes per state-mesh record */
 #define STATE_PAYLOAD	(STATE_REC - 8u)
-#define STATE_BATCH	64u /* records per state batch */
+#define STATE_BATCH	64u    /* records per state batch */
+#define STEP_BUDGET	16384u /* work per step when timers are far behind */
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS	16
 #define PREFETCH	8 /* sorted entries to look ahead */
@@ -1205,6 +1206,7 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	struct mg_batch *b[RECV_BURST];
 	uint64_t f = MG_TIME_MAX, fi;
 	unsigned i, r, got, j;
+	uint64_t work0 = wk->round_work;
 	uint32_t before;
 	int err;
 
@@ -1242,14 +1244,18 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	for (;;) {
 		const struct theap_ent *top = theap_top(si);
 		uint64_t upto = earliest(&si->out);
+		bool capped = false;
 
 		upto = upto < f ? upto : f;
-		/* One timer time per step when the frontier is far ahead (the
-		 * input closed, or a stall ended): every time's output and
-		 * frontier go out before the work of later timers. */
+		/* When the frontier is far ahead (the input closed, or a stall
+		 * ended), go one timer time at a time and stop once a step has
+		 * done STEP_BUDGET work: each time's output and frontier go out
+		 * before the work of later timers. */
 		if (top && top->time >= si->processed_upto &&
-		    top->time + 1 < upto)
+		    top->time + 1 < upto) {
 			upto = top->time + 1;
+			capped = true;
+		}
 		/* A move is learned before the frontier passes its time (the
 		 * control frontier argument of step 0): never behind us. */
 		MG_ASSERT(upto >= si->processed_upto);
@@ -1258,6 +1264,8 @@ mg__stateful_step(struct node *n, struct worker *wk)
 			process(n, wk, si, upto);
 			si->processed_upto = upto;
 		}
+		if (capped && wk->round_work - work0 < STEP_BUDGET)
+			continue; /* progress each time: upto > processed_upto */
 		if (!si->out.n)
 			break;
 		before = si->out.n;

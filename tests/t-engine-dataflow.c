@@ -51,17 +51,9 @@ struct run {
 };
 
 static uint64_t
-mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
 key_of(const struct run *r, unsigned src, uint64_t seq)
 {
-	return mix(seq * 2 + src) % r->keys;
+	return mg_hash64(seq * 2 + src) % r->keys;
 }
 
 /* The engine's schedule: record seq of a source at rate R is due at
@@ -106,7 +98,7 @@ static uint64_t
 hash(void *ctx, const void *rec)
 {
 	(void)ctx;
-	return mix(((const struct rec *)rec)->key ^ 0x5555);
+	return mg_hash64(((const struct rec *)rec)->key ^ 0x5555);
 }
 
 static uint64_t *
@@ -179,7 +171,8 @@ sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 		return;
 	}
 	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum += mix(x->key * 31 + mix(x->val));
+	r->fp[w * r->ntimes + t].sum +=
+		mg_hash64(x->key * 31 + mg_hash64(x->val));
 }
 
 /* The reference: the same computation, one thread, in time order. */
@@ -205,7 +198,7 @@ reference(const struct run *r)
 			uint64_t v = r->binary ? cnt[k] : ++cnt[k];
 
 			fp[t].count++;
-			fp[t].sum += mix(k * 31 + mix(v));
+			fp[t].sum += mg_hash64(k * 31 + mg_hash64(v));
 		}
 		if (r->timers) {
 			/* each record comes back exactly TIMER_DELAY later,
@@ -215,8 +208,9 @@ reference(const struct run *r)
 
 				assert_true(ft < r->ntimes);
 				fp[ft].count++;
-				fp[ft].sum += mix(key_of(r, 0, s) * 31 +
-						  mix(s | TIMER_FLAG));
+				fp[ft].sum +=
+					mg_hash64(key_of(r, 0, s) * 31 +
+						  mg_hash64(s | TIMER_FLAG));
 			}
 		}
 	}

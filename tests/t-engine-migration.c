@@ -157,17 +157,9 @@ struct run {
 /* ---- schedule and reference (independent of the engine) ------------------ */
 
 static uint64_t
-mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t
 key_of(const struct run *r, unsigned src, uint64_t seq)
 {
-	return mix(seq * 2 + src) % r->keys;
+	return mg_hash64(seq * 2 + src) % r->keys;
 }
 
 /* The engine's schedule: record seq of a source at rate R is due at
@@ -191,7 +183,8 @@ records_of(double rate, uint64_t duration_ns)
 static uint64_t
 out_hash(uint64_t key, uint64_t val, uint64_t cnt)
 {
-	return mix(mix(key * 31 + mix(val)) + cnt * 0x9e3779b97f4a7c15ull);
+	return mg_hash64(mg_hash64(key * 31 + mg_hash64(val)) +
+			 cnt * 0x9e3779b97f4a7c15ull);
 }
 
 /* The same computation, one thread, in time order: per time, input 1 first,
@@ -268,7 +261,7 @@ static uint64_t
 hash(void *ctx, const void *rec)
 {
 	(void)ctx;
-	return mix(((const struct rec *)rec)->key ^ 0x5555);
+	return mg_hash64(((const struct rec *)rec)->key ^ 0x5555);
 }
 
 static uint64_t *
@@ -387,7 +380,7 @@ static uint64_t seed; /* of the whole file: mg_test_seed() */
 static uint64_t
 seed_of(unsigned k)
 {
-	return mix(seed + k * 0x9e3779b97f4a7c15ull);
+	return mg_hash64(seed + k * 0x9e3779b97f4a7c15ull);
 }
 
 static void

@@ -27,7 +27,7 @@
  *
  * RANDOMNESS
  *
- * Every event runs its own splitmix64 stream seeded by mix(mix(seed) ^ n):
+ * Every event runs its own splitmix64 stream seeded by mg_hash64(mg_hash64(seed) ^ n):
  * the stream does not depend on which worker generates which numbers or
  * in which order.  Uniform integers in [0, k) are the high half of a
  * 64 x 64-bit product (bias below k / 2^64).  A bid costs five draws and
@@ -96,27 +96,19 @@ static const char *const states[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 
 /* ---- randomness ---------------------------------------------------------- */
 
-static inline uint64_t
-mix64(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* splitmix64: the next draw of the stream at @s. */
 static inline uint64_t
 rng_next(uint64_t *s)
 {
 	*s += 0x9e3779b97f4a7c15ull;
-	return mix64(*s);
+	return mg_hash64(*s);
 }
 
 /* The stream of event @n: independent of every other event's. */
 static inline uint64_t
 rng_seed(uint64_t seed, uint64_t n)
 {
-	return mix64(mix64(seed) ^ n);
+	return mg_hash64(mg_hash64(seed) ^ n);
 }
 
 /* High half of r * k: uniform in [0, k) for uniform r. */

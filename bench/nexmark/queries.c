@@ -39,19 +39,11 @@ nx_query_parse(const char *s, enum nx_query *q)
 	return 0;
 }
 
-static uint64_t
-mix(uint64_t z)
-{
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
 /* The bin (or native worker) hash of an id. */
 static uint64_t
 id_hash(uint64_t id)
 {
-	return mix(id + 0x632be59bd9b4e019ull);
+	return mg_hash64(id + 0x632be59bd9b4e019ull);
 }
 
 #define SLOTS 2 /* open windows per bin */
