@@ -201,6 +201,13 @@ struct mg_stateful_config {
 			 struct mg_writer *w);
 	int (*deserialize)(void *ctx, struct mg_bin_call *call,
 			   struct mg_reader *r);
+	/* Optional: start loading what processing @rec (of input @in) will
+	 * touch in the bin's root @state (e.g. mg_map_prefetch()).  The
+	 * engine calls it a few records ahead of the user function, so the
+	 * cache misses of a large state overlap instead of queueing.  A hint:
+	 * it must not change anything.  Context: the bin's owner. */
+	void (*prefetch)(void *ctx, const void *state, unsigned in,
+			 const void *rec);
 };
 
 /* A stateful operator.  Return: 0; -EINVAL; -ENOMEM. */

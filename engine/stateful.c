@@ -82,7 +82,7 @@
 #define STEP_BUDGET	16384u /* work per step when timers are far behind */
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS	16
-#define PREFETCH	8 /* sorted entries to look ahead */
+#define PREFETCH	32 /* sorted entries to look ahead, per stage */
 
 struct bin {
 	struct mg_arena arena;
@@ -1103,6 +1103,38 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 		mg__set_error(n->df, -ENOMEM);
 }
 
+/*
+ * Hide the cache misses of the calls to come, in two stages over the sorted
+ * entries: 2 * PREFETCH ahead of @at, each entry's bin block and root state;
+ * PREFETCH ahead, the operator's own prefetch of what the record will touch
+ * (it reads the root state, in cache by then).  pf[] are the two cursors.
+ */
+static void
+prefetch_ahead(const struct node *n, const struct stateful_inst *si,
+	       const struct sort_pair *p, size_t np, size_t at, size_t pf[2])
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	uint64_t bin_mask = (1ull << n->df->nbins_log2) - 1;
+	const struct bin *x;
+
+	for (; pf[0] < np && pf[0] < at + 2 * PREFETCH; pf[0]++) {
+		x = c->native ? si->native
+			      : n->u.st.bins[p[pf[0]].key & bin_mask];
+		if (x) {
+			__builtin_prefetch(x);
+			__builtin_prefetch(x->state);
+		}
+	}
+	for (; c->prefetch && pf[1] < np && pf[1] < at + PREFETCH; pf[1]++) {
+		x = c->native ? si->native
+			      : n->u.st.bins[p[pf[1]].key & bin_mask];
+		if (x)
+			c->prefetch(c->ctx, x->state,
+				    (unsigned)(p[pf[1]].ref >> 63),
+				    entry_of(si, p[pf[1]].ref) + 16);
+	}
+}
+
 static void
 process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	uint64_t upto)
@@ -1111,7 +1143,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	unsigned k = n->df->nbins_log2, i;
 	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
 	struct sort_pair *p;
-	size_t np = 0, at = 0, j;
+	size_t np = 0, at = 0, j, pf[2] = {0, 0};
 	uint32_t size[2] = {0, 0};
 
 	si->pairs.len = 0;
@@ -1167,17 +1199,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				theap_pop(si);
 				last_timer_bin = b;
 			}
-			if (!c->native && at + PREFETCH < np) {
-				/* the bin of a later run: hide its misses */
-				const struct bin *x =
-					n->u.st.bins[p[at + PREFETCH].key &
-						     bin_mask];
-
-				if (x) {
-					__builtin_prefetch(x);
-					__builtin_prefetch(x->state);
-				}
-			}
+			prefetch_ahead(n, si, p, np, at, pf);
 			si->gather[0].len = si->gather[1].len = 0;
 			while (at < np && tmin + (p[at].key >> k) == t &&
 			       (p[at].key & bin_mask) == b) {

@@ -308,6 +308,14 @@ mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
 	return err;
 }
 
+void
+mg_map_prefetch(const struct mg_map *m, uint64_t key)
+{
+	if (m->seg)
+		__builtin_prefetch(map_slot(m, map_hash(key) >> m->hash_shift),
+				   1);
+}
+
 void *
 mg_map_find(const struct mg_map *m, uint64_t key)
 {

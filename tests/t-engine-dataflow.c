@@ -7,11 +7,13 @@
  *   - post-dated records: each fires exactly at the time it was scheduled;
  *   - a binary operator joining two sources;
  *   - timestamp order per bin, and every record seen exactly once;
+ *   - the operator's prefetch hint gets records with their own bin's state;
  *   - bad configurations and bad wiring refused with -EINVAL.
  *
  * Workers record; only the main thread asserts.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +34,7 @@ struct root {
 	uint64_t last_time;   /* order check */
 	uint64_t order_errors;
 	uint64_t calls;
+	uint64_t bin_plus1; /* the bin this state is (0: native or unseen) */
 };
 
 struct fp {
@@ -48,6 +51,7 @@ struct run {
 	uint64_t ntimes;
 	struct fp *fp;
 	uint64_t overflow;
+	_Atomic uint64_t prefetches, prefetch_errors;
 };
 
 static uint64_t
@@ -133,6 +137,8 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 
 	if (root->calls++ && c->time <= root->last_time)
 		root->order_errors++;
+	if (!r->native)
+		root->bin_plus1 = c->bin + 1ull;
 	root->last_time = c->time;
 	for (i = 0; i < c->n_in[1]; i++) {
 		uint64_t *n = count_of(c, in1[i].key);
@@ -158,6 +164,23 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 
 		mg_emit(out, &o);
 	}
+}
+
+/* A hint with a check: @rec must belong to the bin whose state it gets. */
+static void
+prefetch(void *ctx, const void *state, unsigned in, const void *rec)
+{
+	struct run *r = ctx;
+	const struct root *root = state;
+
+	if (root->bin_plus1 &&
+	    (root->bin_plus1 - 1 != mg_bin_of(hash(NULL, rec), r->bins_log2) ||
+	     in >= (r->binary ? 2u : 1u)))
+		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
+					  memory_order_relaxed);
+	if (root->counts.value_size)
+		mg_map_prefetch(&root->counts, ((const struct rec *)rec)->key);
+	atomic_fetch_add_explicit(&r->prefetches, 1, memory_order_relaxed);
 }
 
 static void
@@ -243,6 +266,7 @@ run_case(struct run *r)
 		.fn = op,
 		.ctx = r,
 		.native = r->native,
+		.prefetch = prefetch,
 	};
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_run_stats st;
@@ -255,6 +279,8 @@ run_case(struct run *r)
 	r->ntimes = r->duration_ns / EPOCH_NS + 1 + TIMER_DELAY + 1;
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->overflow = 0;
+	atomic_store(&r->prefetches, 0);
+	atomic_store(&r->prefetch_errors, 0);
 	assert_non_null(r->fp);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.rate = r->rate[0];
@@ -279,6 +305,9 @@ run_case(struct run *r)
 		st.records,
 		n0 + (r->binary ? records_of(r->rate[1], r->duration_ns) : 0));
 	assert_int_equal(r->overflow, 0);
+	/* records of bins that exist yet are announced ahead */
+	assert_true(atomic_load(&r->prefetches) > 0);
+	assert_int_equal(atomic_load(&r->prefetch_errors), 0);
 	ref = reference(r);
 	for (t = 0; t < r->ntimes; t++) {
 		struct fp got = {0, 0};

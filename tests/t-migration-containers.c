@@ -1,9 +1,9 @@
 /*
  * t-migration-containers.c - the per-bin containers: hash map against a
- * reference under a seeded random workload, growth past one 2 MiB segment,
- * the keys 0 and UINT64_MAX, foreach, clear and -ENOMEM; dense array
- * (lazy zeroed segments, bounds); timer queue (order, FIFO among equal
- * times, `upto`, growth past one segment, clear).
+ * reference under a seeded random workload (prefetch hints included),
+ * growth past one 2 MiB segment, the keys 0 and UINT64_MAX, foreach, clear
+ * and -ENOMEM; dense array (lazy zeroed segments, bounds); timer queue
+ * (order, FIFO among equal times, `upto`, growth past one segment, clear).
  *
  * Every container lives in an arena on pools no other thread uses; each test
  * ends by clearing and releasing, and checks that the pool is back to its
@@ -155,6 +155,7 @@ map_random(uint32_t value_size, uint64_t ops)
 	mg_arena_init(&a, pools, 0);
 	mg_map_init(&m, value_size);
 	assert_int_equal(mg_map_count(&m), 0);
+	mg_map_prefetch(&m, 1); /* no table yet: a no-op */
 	for (op = 0; op < ops; op++) {
 		uint64_t r = mg_test_rand(&seed);
 		/* Mostly a hot half of the universe, so erases find keys. */
@@ -192,6 +193,8 @@ map_random(uint32_t value_size, uint64_t ops)
 			present[j] = false;
 			break;
 		default:
+			/* a hint, present key or not: changes nothing */
+			mg_map_prefetch(&m, universe[(j + 1) % UNIVERSE]);
 			v = mg_map_find(&m, key);
 			if (present[j]) {
 				assert_non_null(v);
