@@ -19,151 +19,46 @@
 
 #include "engine/megaphone.h"
 #include "tests/mg_test.h"
+#include "tests/mg_test_model.h"
 
 #define EPOCH_NS    100000ull /* 100 us */
 #define TIMER_DELAY 3	      /* epochs */
-#define TIMER_FLAG  (1ull << 63)
-
-struct rec {
-	uint64_t key;
-	uint64_t val;
-};
 
 struct root {
 	struct mg_map counts; /* key -> records seen */
 	uint64_t last_time;   /* order check */
-	uint64_t order_errors;
 	uint64_t calls;
 	uint64_t bin_plus1; /* the bin this state is (0: native or unseen) */
 };
 
-struct fp {
-	uint64_t count, sum;
-};
-
 struct run {
-	unsigned workers, bins_log2, keys;
+	struct mg_model m; /* first: the sources' context */
+	unsigned workers, bins_log2;
 	uint32_t ring, batch;
-	double rate[2];
-	uint64_t duration_ns;
-	bool native, timers, binary;
+	bool native;
 	/* results, per worker x time */
 	uint64_t ntimes;
-	struct fp *fp;
+	struct mg_model_fp *fp;
 	uint64_t overflow;
 	_Atomic uint64_t prefetches, prefetch_errors;
+	_Atomic uint64_t order_errors; /* a bin called at a time <= its last */
 };
 
-static uint64_t
-key_of(const struct run *r, unsigned src, uint64_t seq)
-{
-	return mg_hash64(seq * 2 + src) % r->keys;
-}
-
-/* The engine's schedule: record seq of a source at rate R is due at
- * seq * 1e9 / R ns and stamped with that instant's epoch. */
-static uint64_t
-epoch_of(double rate, uint64_t seq)
-{
-	return (uint64_t)((double)seq * 1e9 / rate) / EPOCH_NS;
-}
-
-static uint64_t
-records_of(double rate, uint64_t duration_ns)
-{
-	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
-
-	while (n && (uint64_t)((double)(n - 1) * 1e9 / rate) >= duration_ns)
-		n--;
-	return n;
-}
-
-static void
-gen0(void *ctx, unsigned w, uint64_t seq, void *out)
-{
-	struct rec *r = out;
-
-	(void)w;
-	r->key = key_of(ctx, 0, seq);
-	r->val = seq;
-}
-
-static void
-gen1(void *ctx, unsigned w, uint64_t seq, void *out)
-{
-	struct rec *r = out;
-
-	(void)w;
-	r->key = key_of(ctx, 1, seq);
-	r->val = seq;
-}
-
-static uint64_t
-hash(void *ctx, const void *rec)
-{
-	(void)ctx;
-	return mg_hash64(((const struct rec *)rec)->key ^ 0x5555);
-}
-
-static uint64_t *
-count_of(struct mg_bin_call *c, uint64_t key)
-{
-	struct root *root = c->state;
-	void *v;
-
-	if (!root->counts.value_size)
-		mg_map_init(&root->counts, sizeof(uint64_t));
-	if (mg_map_upsert(&root->counts, c->arena, key, &v) < 0) {
-		c->error = -ENOMEM;
-		return NULL;
-	}
-	return v;
-}
-
-/*
- * Unary: emit (key, running count) per input record; with timers, also
- * schedule each record TIMER_DELAY epochs later and emit it flagged when
- * it comes back.  Binary: input 1 adds to the key's count silently, then
- * every input-0 record emits (key, count of input-1 records so far).
- */
+/* The model's operator (mg_test_model.h), checking each bin's time order
+ * and noting which bin each state is. */
 static void
 op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
-	const struct run *r = ctx;
-	const struct rec *in0 = c->in[0], *in1 = c->in[1];
-	const struct rec *tm = c->timers;
+	struct run *r = ctx;
 	struct root *root = c->state;
-	uint32_t i;
 
 	if (root->calls++ && c->time <= root->last_time)
-		root->order_errors++;
+		atomic_fetch_add_explicit(&r->order_errors, 1,
+					  memory_order_relaxed);
+	root->last_time = c->time;
 	if (!r->native)
 		root->bin_plus1 = c->bin + 1ull;
-	root->last_time = c->time;
-	for (i = 0; i < c->n_in[1]; i++) {
-		uint64_t *n = count_of(c, in1[i].key);
-
-		if (!n)
-			return;
-		++*n;
-	}
-	for (i = 0; i < c->n_in[0]; i++) {
-		uint64_t *n = count_of(c, in0[i].key);
-		struct rec o = {in0[i].key, 0};
-
-		if (!n)
-			return;
-		o.val = r->binary ? *n : ++*n;
-		mg_emit(out, &o);
-		if (r->timers &&
-		    mg_schedule(c, c->time + TIMER_DELAY, &in0[i]) != 0)
-			c->error = -ENOMEM;
-	}
-	for (i = 0; i < c->n_timers; i++) {
-		struct rec o = {tm[i].key, tm[i].val | TIMER_FLAG};
-
-		mg_emit(out, &o);
-	}
+	mg_model_apply(&r->m, &root->counts, c, out);
 }
 
 /* A hint with a check: @rec must belong to the bin whose state it gets. */
@@ -174,12 +69,14 @@ prefetch(void *ctx, const void *state, unsigned in, const void *rec)
 	const struct root *root = state;
 
 	if (root->bin_plus1 &&
-	    (root->bin_plus1 - 1 != mg_bin_of(hash(NULL, rec), r->bins_log2) ||
-	     in >= (r->binary ? 2u : 1u)))
+	    (root->bin_plus1 - 1 !=
+		     mg_bin_of(mg_model_hash(NULL, rec), r->bins_log2) ||
+	     in >= (r->m.binary ? 2u : 1u)))
 		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
 					  memory_order_relaxed);
 	if (root->counts.value_size)
-		mg_map_prefetch(&root->counts, ((const struct rec *)rec)->key);
+		mg_map_prefetch(&root->counts,
+				((const struct mg_model_rec *)rec)->key);
 	atomic_fetch_add_explicit(&r->prefetches, 1, memory_order_relaxed);
 }
 
@@ -187,58 +84,13 @@ static void
 sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	struct run *r = ctx;
-	const struct rec *x = rec;
 
 	if (t >= r->ntimes) {
 		r->overflow++;
 		return;
 	}
 	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum +=
-		mg_hash64(x->key * 31 + mg_hash64(x->val));
-}
-
-/* The reference: the same computation, one thread, in time order. */
-static struct fp *
-reference(const struct run *r)
-{
-	struct fp *fp = calloc(r->ntimes, sizeof(*fp));
-	uint64_t *cnt = calloc(r->keys, sizeof(*cnt));
-	uint64_t n0 = records_of(r->rate[0], r->duration_ns);
-	uint64_t n1 = r->binary ? records_of(r->rate[1], r->duration_ns) : 0;
-	uint64_t i = 0, j = 0, t;
-
-	assert_non_null(fp);
-	assert_non_null(cnt);
-	for (t = 0; t < r->ntimes; t++) {
-		uint64_t i0 = i;
-
-		/* input 1 of this time first, as the operator does */
-		for (; j < n1 && epoch_of(r->rate[1], j) == t; j++)
-			cnt[key_of(r, 1, j)]++;
-		for (; i < n0 && epoch_of(r->rate[0], i) == t; i++) {
-			uint64_t k = key_of(r, 0, i);
-			uint64_t v = r->binary ? cnt[k] : ++cnt[k];
-
-			fp[t].count++;
-			fp[t].sum += mg_hash64(k * 31 + mg_hash64(v));
-		}
-		if (r->timers) {
-			/* each record comes back exactly TIMER_DELAY later,
-			 * also after the sources have closed */
-			for (uint64_t s = i0; s < i; s++) {
-				uint64_t ft = t + TIMER_DELAY;
-
-				assert_true(ft < r->ntimes);
-				fp[ft].count++;
-				fp[ft].sum +=
-					mg_hash64(key_of(r, 0, s) * 31 +
-						  mg_hash64(s | TIMER_FLAG));
-			}
-		}
-	}
-	free(cnt);
-	return fp;
+	r->fp[w * r->ntimes + t].sum += mg_model_out_hash(rec);
 }
 
 /* Build, run, and compare every timestamp with the reference. */
@@ -254,15 +106,17 @@ run_case(struct run *r)
 		.batch_records = r->batch,
 	};
 	struct mg_source_config sc = {
-		.record_size = sizeof(struct rec),
-		.duration_ns = r->duration_ns,
+		.record_size = sizeof(struct mg_model_rec),
+		.duration_ns = r->m.duration_ns,
+		.ctx = &r->m,
 	};
 	struct mg_stateful_config op_cfg = {
-		.ninputs = r->binary ? 2 : 1,
-		.hash = {hash, hash},
-		.out_record_size = sizeof(struct rec),
+		.ninputs = r->m.binary ? 2 : 1,
+		.hash = {mg_model_hash, mg_model_hash},
+		.out_record_size = sizeof(struct mg_model_out),
 		.state_size = sizeof(struct root),
-		.timer_record_size = r->timers ? sizeof(struct rec) : 0,
+		.timer_record_size =
+			r->m.timers ? sizeof(struct mg_model_rec) : 0,
 		.fn = op,
 		.ctx = r,
 		.native = r->native,
@@ -271,25 +125,27 @@ run_case(struct run *r)
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
-	struct fp *ref;
-	uint64_t t, n0;
+	struct mg_model_fp *ref;
+	uint64_t t, n;
 	unsigned w;
 
+	r->m.epoch_ns = EPOCH_NS;
+	r->m.delay = TIMER_DELAY;
 	/* room for the last epoch's timers */
-	r->ntimes = r->duration_ns / EPOCH_NS + 1 + TIMER_DELAY + 1;
+	r->ntimes = r->m.duration_ns / EPOCH_NS + 1 + TIMER_DELAY + 1;
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->overflow = 0;
 	atomic_store(&r->prefetches, 0);
 	atomic_store(&r->prefetch_errors, 0);
+	atomic_store(&r->order_errors, 0);
 	assert_non_null(r->fp);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	sc.rate = r->rate[0];
-	sc.gen = gen0;
-	sc.ctx = r;
+	sc.rate = r->m.rate[0];
+	sc.gen = mg_model_gen0;
 	assert_int_equal(mg_source(df, &sc, &s0), 0);
-	if (r->binary) {
-		sc.rate = r->rate[1];
-		sc.gen = gen1;
+	if (r->m.binary) {
+		sc.rate = r->m.rate[1];
+		sc.gen = mg_model_gen1;
 		assert_int_equal(mg_source(df, &sc, &s1), 0);
 	}
 	op_cfg.in[0] = s0;
@@ -300,17 +156,19 @@ run_case(struct run *r)
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	assert_int_equal(mg_dataflow_join(df, &st), 0);
 
-	n0 = records_of(r->rate[0], r->duration_ns);
-	assert_int_equal(
-		st.records,
-		n0 + (r->binary ? records_of(r->rate[1], r->duration_ns) : 0));
+	n = mg_model_records(r->m.rate[0], r->m.duration_ns);
+	if (r->m.binary)
+		n += mg_model_records(r->m.rate[1], r->m.duration_ns);
+	assert_int_equal(st.records, n);
 	assert_int_equal(r->overflow, 0);
 	/* records of bins that exist yet are announced ahead */
 	assert_true(atomic_load(&r->prefetches) > 0);
 	assert_int_equal(atomic_load(&r->prefetch_errors), 0);
-	ref = reference(r);
+	assert_int_equal(atomic_load(&r->order_errors), 0);
+	ref = mg_model_reference(&r->m, r->ntimes);
+	assert_non_null(ref);
 	for (t = 0; t < r->ntimes; t++) {
-		struct fp got = {0, 0};
+		struct mg_model_fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -332,13 +190,13 @@ run_case(struct run *r)
 static void
 test_unary_bins(void **state)
 {
-	struct run r = {.workers = 2,
+	struct run r = {.m = {.keys = 1000,
+			      .rate = {200000},
+			      .duration_ns = 50 * EPOCH_NS},
+			.workers = 2,
 			.bins_log2 = 6,
-			.keys = 1000,
 			.ring = 64,
-			.batch = 64,
-			.rate = {200000},
-			.duration_ns = 50 * EPOCH_NS};
+			.batch = 64};
 
 	(void)state;
 	run_case(&r);
@@ -349,13 +207,13 @@ test_unary_bins(void **state)
 static void
 test_unary_native(void **state)
 {
-	struct run r = {.workers = 2,
+	struct run r = {.m = {.keys = 1000,
+			      .rate = {200000},
+			      .duration_ns = 50 * EPOCH_NS},
+			.workers = 2,
 			.bins_log2 = 4,
-			.keys = 1000,
 			.ring = 64,
 			.batch = 64,
-			.rate = {200000},
-			.duration_ns = 50 * EPOCH_NS,
 			.native = true};
 
 	(void)state;
@@ -365,12 +223,12 @@ test_unary_native(void **state)
 static void
 test_tiny_rings_many_workers(void **state)
 {
-	struct run r = {.bins_log2 = 4,
-			.keys = 50,
+	struct run r = {.m = {.keys = 50,
+			      .rate = {100000},
+			      .duration_ns = 40 * EPOCH_NS},
+			.bins_log2 = 4,
 			.ring = 2,
-			.batch = 1,
-			.rate = {100000},
-			.duration_ns = 40 * EPOCH_NS};
+			.batch = 1};
 
 	(void)state;
 	for (r.workers = 1; r.workers <= 4; r.workers++)
@@ -384,14 +242,14 @@ test_tiny_rings_many_workers(void **state)
 static void
 test_timers(void **state)
 {
-	struct run r = {.workers = 2,
+	struct run r = {.m = {.keys = 300,
+			      .rate = {100000},
+			      .duration_ns = 40 * EPOCH_NS,
+			      .timers = true},
+			.workers = 2,
 			.bins_log2 = 5,
-			.keys = 300,
 			.ring = 8,
-			.batch = 16,
-			.rate = {100000},
-			.duration_ns = 40 * EPOCH_NS,
-			.timers = true};
+			.batch = 16};
 
 	(void)state;
 	run_case(&r);
@@ -402,14 +260,14 @@ test_timers(void **state)
 static void
 test_binary_join(void **state)
 {
-	struct run r = {.workers = 2,
+	struct run r = {.m = {.keys = 200,
+			      .rate = {100000, 37000},
+			      .duration_ns = 40 * EPOCH_NS,
+			      .binary = true},
+			.workers = 2,
 			.bins_log2 = 6,
-			.keys = 200,
 			.ring = 16,
-			.batch = 8,
-			.rate = {100000, 37000},
-			.duration_ns = 40 * EPOCH_NS,
-			.binary = true};
+			.batch = 8};
 
 	(void)state;
 	run_case(&r);
@@ -467,7 +325,7 @@ test_bad_wiring(void **state)
 				      .gen = nop_gen};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = 1,
-		.hash = {hash},
+		.hash = {mg_model_hash},
 		.out_record_size = 16,
 		.fn = op,
 	};

@@ -2,17 +2,18 @@
  * t-engine-migration.c - the migration correctness contract, end to end
  * (DESIGN.md section 4): for any plan, strategy, bin count and worker count,
  * the timestamped output of a run with live migrations -- as a multiset per
- * timestamp -- equals a single-threaded reference computed here from the
- * same record schedule (= a run without migration); no record is lost or
- * duplicated; every migration completes (done, bins_moved == bins).
+ * timestamp -- equals the single-threaded reference of mg_test_model.h,
+ * computed from the same record schedule (= a run without migration); no
+ * record is lost or duplicated; every migration completes (done,
+ * bins_moved == bins).
  *
- * The dataflow is the one of t-engine-dataflow.c: open-loop source(s) ->
- * counting stateful operator (unary, or binary joining two sources) ->
- * sink that fingerprints every timestamp's outputs per worker.  With timers
- * each input-0 record is post-dated `delay` epochs and, when it comes back,
- * emitted with the key's count *at that time*: a timer that fires on the
- * wrong worker, too early, or without the bin's earlier records applied
- * changes the output.
+ * The dataflow is the one of t-engine-dataflow.c (the model's): open-loop
+ * source(s) -> counting stateful operator (unary, or binary joining two
+ * sources) -> sink that fingerprints every timestamp's outputs per worker.
+ * With timers each input-0 record is post-dated `delay` epochs and, when it
+ * comes back, emitted with the key's count *at that time*: a timer that
+ * fires on the wrong worker, too early, or without the bin's earlier
+ * records applied changes the output.
  *
  * Besides the outputs, the operator records per worker which (bin, time)
  * calls it ran (and whether they carried records or timers), so main checks:
@@ -50,11 +51,11 @@
 
 #include "engine/megaphone.h"
 #include "tests/mg_test.h"
+#include "tests/mg_test_model.h"
 
 #define EPOCH_NS       100000ull /* 100 us */
 #define MS	       1000000ull
 #define TIMER_DELAY    3 /* epochs */
-#define TIMER_FLAG     (1ull << 63)
 #define MAX_W	       4
 #define MAX_MIG	       96
 #define CALL_N	       0x0f /* calls of a (worker, bin, time), capped */
@@ -64,34 +65,17 @@
 #define WATCHDOG_S     180  /* last resort; finish() gives up first */
 #define JOIN_TIMEOUT_S 20   /* no operator call for this long: hung */
 
-struct rec {
-	uint64_t key;
-	uint64_t val;
-};
-
-/* Output: (key, count, 0) per input-0 record, (key, seq | FLAG, count of
- * the key when the timer fires) per timer. */
-struct orec {
-	uint64_t key;
-	uint64_t val;
-	uint64_t cnt;
-};
-
 struct root {
 	struct mg_map counts; /* key -> records counted */
 	uint64_t last_time;
 	uint64_t calls;
 };
 
-struct fp {
-	uint64_t count, sum;
-};
-
 /* Written only by its worker; read by main after the join. */
 struct wstat {
 	uint64_t overflow;	/* calls or outputs past ntimes */
 	uint64_t order_errors;	/* a bin called at a time <= its last */
-	uint64_t sched_errors;	/* mg_schedule failed */
+	uint64_t apply_errors;	/* the model's operator failed */
 	bool slept;		/* the slow last call happened */
 	_Atomic uint64_t calls; /* operator calls: main sees it move */
 } MG_CACHE_ALIGNED;
@@ -134,8 +118,9 @@ struct run {
 	/* set up by run_case */
 	uint32_t nbins;
 	uint64_t ntimes, last_epoch;
-	struct fp *fp;	/* [W][ntimes] */
-	uint8_t *calls; /* [W][nbins][ntimes] */
+	struct mg_model m;	/* from the fields above, by run_one() */
+	struct mg_model_fp *fp; /* [W][ntimes] */
+	uint8_t *calls;		/* [W][nbins][ntimes] */
 	struct wstat ws[MAX_W];
 	/* what the hooks submitted */
 	struct mg_migration *mig[MAX_MIG];
@@ -154,145 +139,13 @@ struct run {
 	double wall_s;
 };
 
-/* ---- schedule and reference (independent of the engine) ------------------ */
-
-static uint64_t
-key_of(const struct run *r, unsigned src, uint64_t seq)
-{
-	return mg_hash64(seq * 2 + src) % r->keys;
-}
-
-/* The engine's schedule: record seq of a source at rate R is due at
- * seq * 1e9 / R ns and stamped with that instant's epoch. */
-static uint64_t
-epoch_of(double rate, uint64_t seq)
-{
-	return (uint64_t)((double)seq * 1e9 / rate) / EPOCH_NS;
-}
-
-static uint64_t
-records_of(double rate, uint64_t duration_ns)
-{
-	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
-
-	while (n && (uint64_t)((double)(n - 1) * 1e9 / rate) >= duration_ns)
-		n--;
-	return n;
-}
-
-static uint64_t
-out_hash(uint64_t key, uint64_t val, uint64_t cnt)
-{
-	return mg_hash64(mg_hash64(key * 31 + mg_hash64(val)) +
-			 cnt * 0x9e3779b97f4a7c15ull);
-}
-
-/* The same computation, one thread, in time order: per time, input 1 first,
- * then input 0, then the timers due at it (seeing this time's counts). */
-static struct fp *
-reference(const struct run *r)
-{
-	struct fp *fp = calloc(r->ntimes, sizeof(*fp));
-	uint64_t *cnt = calloc(r->keys, sizeof(*cnt));
-	uint64_t *first = calloc(r->ntimes + 1, sizeof(*first));
-	uint64_t n0 = records_of(r->rate[0], r->duration_ns);
-	uint64_t n1 = r->binary ? records_of(r->rate[1], r->duration_ns) : 0;
-	uint64_t i = 0, j = 0, t, s;
-
-	if (!fp || !cnt || !first) {
-		free(fp);
-		fp = NULL;
-		goto out;
-	}
-	for (t = 0; t < r->ntimes; t++) {
-		first[t] = i;
-		for (; j < n1 && epoch_of(r->rate[1], j) == t; j++)
-			cnt[key_of(r, 1, j)]++;
-		for (; i < n0 && epoch_of(r->rate[0], i) == t; i++) {
-			uint64_t k = key_of(r, 0, i);
-			uint64_t v = r->binary ? cnt[k] : ++cnt[k];
-
-			fp[t].count++;
-			fp[t].sum += out_hash(k, v, 0);
-		}
-		if (!r->timers || t < r->delay)
-			continue;
-		for (s = first[t - r->delay]; s < first[t + 1 - r->delay];
-		     s++) {
-			uint64_t k = key_of(r, 0, s);
-
-			fp[t].count++;
-			fp[t].sum += out_hash(k, s | TIMER_FLAG, cnt[k]);
-		}
-	}
-	if (i != n0 || j != n1) { /* ntimes too small: a bug of this test */
-		free(fp);
-		fp = NULL;
-	}
-out:
-	free(cnt);
-	free(first);
-	return fp;
-}
-
-/* ---- the dataflow -------------------------------------------------------- */
-
-static void
-gen0(void *ctx, unsigned w, uint64_t seq, void *out)
-{
-	struct rec *x = out;
-
-	(void)w;
-	x->key = key_of(ctx, 0, seq);
-	x->val = seq;
-}
-
-static void
-gen1(void *ctx, unsigned w, uint64_t seq, void *out)
-{
-	struct rec *x = out;
-
-	(void)w;
-	x->key = key_of(ctx, 1, seq);
-	x->val = seq;
-}
-
-static uint64_t
-hash(void *ctx, const void *rec)
-{
-	(void)ctx;
-	return mg_hash64(((const struct rec *)rec)->key ^ 0x5555);
-}
-
-static uint64_t *
-count_of(struct mg_bin_call *c, uint64_t key)
-{
-	struct root *root = c->state;
-	void *v;
-
-	if (!root->counts.value_size)
-		mg_map_init(&root->counts, sizeof(uint64_t));
-	if (mg_map_upsert(&root->counts, c->arena, key, &v) < 0) {
-		c->error = -ENOMEM;
-		return NULL;
-	}
-	return v;
-}
-
-/*
- * Unary: emit (key, running count) per input record.  Binary: input 1 adds
- * to the key's count silently, then each input-0 record emits (key, count).
- * With timers each input-0 record comes back `delay` epochs later and is
- * emitted flagged with the key's count at that time (inputs first).
- */
+/* The model's operator (mg_test_model.h), recording each call. */
 static void
 op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	struct run *r = ctx;
 	struct wstat *ws = &r->ws[c->worker];
-	const struct rec *in0 = c->in[0], *in1 = c->in[1], *tm = c->timers;
 	struct root *root = c->state;
-	uint32_t i;
 
 	if (r->slow_last_ns && c->worker == 1 && c->time == r->last_epoch &&
 	    !ws->slept) {
@@ -323,52 +176,21 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	} else {
 		ws->overflow++;
 	}
-	for (i = 0; i < c->n_in[1]; i++) {
-		uint64_t *n = count_of(c, in1[i].key);
-
-		if (!n)
-			return;
-		++*n;
-	}
-	for (i = 0; i < c->n_in[0]; i++) {
-		uint64_t *n = count_of(c, in0[i].key);
-		struct orec o = {in0[i].key, 0, 0};
-		int err;
-
-		if (!n)
-			return;
-		o.val = r->binary ? *n : ++*n;
-		mg_emit(out, &o);
-		if (r->timers) {
-			err = mg_schedule(c, c->time + r->delay, &in0[i]);
-			if (err) {
-				ws->sched_errors++;
-				c->error = err;
-			}
-		}
-	}
-	for (i = 0; i < c->n_timers; i++) {
-		uint64_t *n = root->counts.value_size
-				      ? mg_map_find(&root->counts, tm[i].key)
-				      : NULL;
-		struct orec o = {tm[i].key, tm[i].val | TIMER_FLAG, n ? *n : 0};
-
-		mg_emit(out, &o);
-	}
+	if (mg_model_apply(&r->m, &root->counts, c, out))
+		ws->apply_errors++;
 }
 
 static void
 sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	struct run *r = ctx;
-	const struct orec *x = rec;
 
 	if (t >= r->ntimes || w >= MAX_W) {
 		r->ws[w % MAX_W].overflow++;
 		return;
 	}
 	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum += out_hash(x->key, x->val, x->cnt);
+	r->fp[w * r->ntimes + t].sum += mg_model_out_hash(rec);
 }
 
 /* ---- helpers for the hooks (main thread) --------------------------------- */
@@ -872,7 +694,7 @@ check_calls(struct run *r)
 static void
 check_outputs(struct run *r)
 {
-	struct fp *ref = reference(r);
+	struct mg_model_fp *ref = mg_model_reference(&r->m, r->ntimes);
 	uint64_t t, bad = 0, shown = 0, total = 0;
 	unsigned w;
 
@@ -881,7 +703,7 @@ check_outputs(struct run *r)
 		return;
 	}
 	for (t = 0; t < r->ntimes; t++) {
-		struct fp got = {0, 0};
+		struct mg_model_fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -1051,21 +873,22 @@ run_one(struct run *r)
 		.batch_records = r->batch,
 	};
 	struct mg_source_config sc = {
-		.record_size = sizeof(struct rec),
+		.record_size = sizeof(struct mg_model_rec),
 		.duration_ns = r->duration_ns,
 	};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = r->binary ? 2 : 1,
-		.hash = {hash, hash},
-		.out_record_size = sizeof(struct orec),
+		.hash = {mg_model_hash, mg_model_hash},
+		.out_record_size = sizeof(struct mg_model_out),
 		.state_size = sizeof(struct root),
-		.timer_record_size = r->timers ? sizeof(struct rec) : 0,
+		.timer_record_size =
+			r->timers ? sizeof(struct mg_model_rec) : 0,
 		.fn = op,
 		.ctx = r,
 	};
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_dataflow *df;
-	uint64_t n0, n1 = 0, overflow = 0, order = 0, sched = 0;
+	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0;
 	unsigned w, i;
 	double t0;
 	int err;
@@ -1074,12 +897,22 @@ run_one(struct run *r)
 		r->delay = TIMER_DELAY;
 	r->nbins = 1u << r->bins_log2;
 	r->ntimes = r->duration_ns / EPOCH_NS + 2 + r->delay;
-	n0 = records_of(r->rate[0], r->duration_ns);
-	r->last_epoch = epoch_of(r->rate[0], n0 - 1);
+	r->m = (struct mg_model){
+		.keys = r->keys,
+		.rate = {r->rate[0], r->rate[1]},
+		.duration_ns = r->duration_ns,
+		.epoch_ns = EPOCH_NS,
+		.binary = r->binary,
+		.timers = r->timers,
+		.delay = r->delay,
+	};
+	n0 = mg_model_records(r->rate[0], r->duration_ns);
+	r->last_epoch = mg_model_epoch(&r->m, r->rate[0], n0 - 1);
 	if (r->binary) {
-		n1 = records_of(r->rate[1], r->duration_ns);
-		if (epoch_of(r->rate[1], n1 - 1) > r->last_epoch)
-			r->last_epoch = epoch_of(r->rate[1], n1 - 1);
+		n1 = mg_model_records(r->rate[1], r->duration_ns);
+		if (mg_model_epoch(&r->m, r->rate[1], n1 - 1) > r->last_epoch)
+			r->last_epoch =
+				mg_model_epoch(&r->m, r->rate[1], n1 - 1);
 	}
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);
@@ -1101,12 +934,12 @@ run_one(struct run *r)
 
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.rate = r->rate[0];
-	sc.gen = gen0;
-	sc.ctx = r;
+	sc.gen = mg_model_gen0;
+	sc.ctx = &r->m;
 	assert_int_equal(mg_source(df, &sc, &s0), 0);
 	if (r->binary) {
 		sc.rate = r->rate[1];
-		sc.gen = gen1;
+		sc.gen = mg_model_gen1;
 		assert_int_equal(mg_source(df, &sc, &s1), 0);
 	}
 	op_cfg.in[0] = s0;
@@ -1147,7 +980,7 @@ run_one(struct run *r)
 	for (w = 0; w < r->workers; w++) {
 		overflow += r->ws[w].overflow;
 		order += r->ws[w].order_errors;
-		sched += r->ws[w].sched_errors;
+		apply += r->ws[w].apply_errors;
 	}
 	if (!err && r->join_err == 0) {
 		if (r->st.records != n0 + n1)
@@ -1164,9 +997,11 @@ run_one(struct run *r)
 	if (order)
 		FAIL(r, "%llu calls of a bin not in increasing time order",
 		     (unsigned long long)order);
-	if (sched)
-		FAIL(r, "mg_schedule failed %llu times",
-		     (unsigned long long)sched);
+	if (apply)
+		FAIL(r,
+		     "the operator failed %llu times (mg_schedule or a map "
+		     "insert)",
+		     (unsigned long long)apply);
 	if (!r->quiet || r->fails)
 		printf("# %s %s: W=%u bins=2^%u ring=%u batch=%u rate=%.0f%s, "
 		       "timers %s%.0u, %llu records, schedule %.0f ms, run "
@@ -1375,9 +1210,9 @@ drive_chain(struct run *r, struct mg_dataflow *df)
 	/* the bin with the most keys: it has records in every epoch, so
 	 * each hop has work (a hop without records cannot show anything) */
 	for (k = 0; k < r->keys; k++) {
-		struct rec x = {k, 0};
+		struct mg_model_rec x = {k, 0};
 
-		keys[mg_bin_of(hash(NULL, &x), r->bins_log2)]++;
+		keys[mg_bin_of(mg_model_hash(NULL, &x), r->bins_log2)]++;
 	}
 	for (i = 1; i < r->nbins; i++)
 		b = keys[i] > keys[b] ? i : b;
