@@ -178,6 +178,12 @@ bench_run_init(struct bench_run *r, const char *name,
 	r->win = calloc(MAX_WINDOWS, sizeof(*r->win));
 	if (!r->win)
 		bench_die(name, "windows", -ENOMEM);
+	if (strcmp(bench_damon_state(), "on") == 0)
+		fprintf(stderr,
+			"%s: note: the kernel's DAMON monitor is sampling "
+			"memory; expect periodic stalls (bench/hiccup measures "
+			"this machine's)\n",
+			name);
 	if (!o->out)
 		return;
 	mkdir(o->out, 0755);
@@ -441,11 +447,17 @@ out:
 	free(target);
 }
 
-/* Windows (t - 0.25 s, t] overlapping [a, z]. */
+/*
+ * Window (t - 0.25 s, t] completes records scheduled while a migration
+ * ran over [a, z]: it ends after a, and its oldest record -- completed
+ * after t - 0.25 with a latency of at most the window's max -- may have
+ * been scheduled by z.  So the backlog a migration leaves behind counts
+ * against the migration, not against the steady state.
+ */
 static bool
-overlaps(const struct mg_window_stats *w, double a, double z)
+affected(const struct mg_window_stats *w, double a, double z)
 {
-	return w->t_s > a && w->t_s - 0.25 <= z;
+	return w->t_s > a && w->t_s - 0.25 - (double)w->max / 1e9 <= z;
 }
 
 /* Seconds a migration spans; unfinished: everything after its start. */
@@ -472,7 +484,7 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 		uint64_t p99 = 0, max = 0, rss = 0;
 
 		for (i = 0; i < r->nwin; i++)
-			if (overlaps(&r->win[i], a, z)) {
+			if (affected(&r->win[i], a, z)) {
 				p99 = r->win[i].p99 > p99 ? r->win[i].p99 : p99;
 				max = r->win[i].max > max ? r->win[i].max : max;
 				rss = r->win[i].rss_bytes > rss
@@ -493,12 +505,12 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 			p99 / 1e3, (unsigned long long)rss,
 			p->done ? "true" : "false");
 	}
-	/* steady: past the warm-up, overlapping no migration */
+	/* steady: past the warm-up, affected by no migration */
 	for (i = 0; i < r->nwin; i++) {
 		bool quiet = r->win[i].t_s - 0.25 >= r->o->warmup;
 
 		for (k = 0; k < r->nmig && quiet; k++)
-			quiet = !overlaps(&r->win[i],
+			quiet = !affected(&r->win[i],
 					  r->mig[k].p.start_ns / 1e9,
 					  mig_end(&r->mig[k].p));
 		if (!quiet || !r->win[i].count)
