@@ -1,8 +1,10 @@
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench/bench_util.h"
 
@@ -89,4 +91,27 @@ bench_bad_usage(const char *prog, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry '%s --help'.\n", prog);
 	exit(2);
+}
+
+const char *
+bench_damon_state(void)
+{
+	const char *state = "absent";
+	glob_t g;
+	size_t i;
+
+	if (glob("/sys/kernel/mm/damon/admin/kdamonds/*/state", 0, NULL, &g))
+		return state;
+	for (i = 0; i < g.gl_pathc && strcmp(state, "on") != 0; i++) {
+		char buf[16] = "";
+		FILE *f = fopen(g.gl_pathv[i], "r");
+
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f))
+			state = strncmp(buf, "on", 2) == 0 ? "on" : "off";
+		fclose(f);
+	}
+	globfree(&g);
+	return state;
 }

@@ -1,6 +1,10 @@
 # Shared by the experiment scripts (sourced, not run).
 #
 #   pin                    the numactl prefix every run uses (empty without numactl)
+#   stall_floor B OUT NAME how long the machine itself stalls a busy thread
+#                          (bench/hiccup, 5 s): OUT/hiccup-NAME.json and a line
+#                          on stderr; the scripts run it before and after, so
+#                          a noisy period shows next to its results
 #   AWK_MED                an awk function med(" v1 v2 ...") -> median
 #   plot_lines PNG TITLE XLABEL YLABEL LOGX LOGY CSV SERIES...
 #                          one line per series; SERIES is "label:xcol:ycol:filter"
@@ -10,6 +14,12 @@ pin=()
 if command -v numactl >/dev/null && numactl --physcpubind=0,1 true 2>/dev/null; then
 	pin=(numactl --physcpubind=0,1)
 fi
+
+stall_floor() {
+	"${pin[@]}" "$1/bench/hiccup" --seconds 5 >"$2/hiccup-$3.json" 2>/dev/null || return 0
+	jq -r --arg n "$3" '"stall floor (\($n)): max gap \(.runs[0].max_gap_us / 10 | floor / 100) ms, \(.runs[0].gaps_over_5ms) gaps over 5 ms in \(.seconds) s, kdamond \(.damon)"' \
+		"$2/hiccup-$3.json" >&2
+}
 
 AWK_MED='function med(s,   a, k, i, j, x) { k = split(s, a, " ")
 	for (i = 2; i <= k; i++) { x = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > x; j--) a[j+1] = a[j]; a[j+1] = x }

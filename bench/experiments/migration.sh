@@ -16,6 +16,7 @@ RATE=${RATE:-2M} SECS=${SECONDS_PER_RUN:-12} KEYS=${KEYS:-96M} RUNS=${RUNS:-3}
 SMALL=$(( $(echo "$KEYS" | sed 's/M$/000000/') / 4 ))
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+stall_floor "$B" "$OUT" before
 csv="$OUT/migration.csv"
 echo "config,run,state_gib,duration_ms,max_us,p99_us,steady_max_us,steady_p99_us,rss_steady,rss_migrating" >"$csv"
 run() { # name, keys, flags...
@@ -50,3 +51,4 @@ NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c }
 END { for (i = 0; i < n; i++) { c = order[i];
 	printf "%-20s %6.2f %12.2f %12.2f %12.2f %12.2f %12.1f\n", c, g[c], med(d[c]), med(m[c]) / 1000,
 		med(sm[c]) / 1000, med(p[c]) / 1000, med(rd[c]) } }' "$csv" | tee "$OUT/summary.txt"
+stall_floor "$B" "$OUT" after

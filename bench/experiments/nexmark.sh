@@ -22,6 +22,7 @@ RUNS=${RUNS:-1} DILATION=${DILATION:-60} EXTRA=${EXTRA:-}
 CONFIGS=${CONFIGS:-none all-at-once:handoff batched:handoff all-at-once:copy batched:copy}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+stall_floor "$B" "$OUT" before
 here=$(dirname "$0")
 val=()
 [ "${VALIDATE:-0}" = 1 ] && val=(--validate)
@@ -66,3 +67,4 @@ for q in $QUERIES; do
 		"time (s)" "max latency (us)" 0 1 "$tl" "${series[@]}"
 done
 column -s, -t "$csv" | tee "$OUT/summary.txt"
+stall_floor "$B" "$OUT" after

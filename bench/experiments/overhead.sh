@@ -15,6 +15,7 @@ RATE=${RATE:-2M} SECS=${SECONDS_PER_RUN:-5} KEYS=${KEYS:-1M} RUNS=${RUNS:-3}
 BINS=${BINS:-4 8 12 16 20}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+stall_floor "$B" "$OUT" before
 csv="$OUT/overhead.csv"
 echo "config,run,p50_us,p99_us,max_us,rate_achieved,state_bytes" >"$csv"
 run() { # name, extra flags...
@@ -47,3 +48,4 @@ END { print "bins_log2,p99_ms,max_ms,native_p99_ms,native_max_ms,p99_ratio"
 plot_lines "$OUT/overhead.png" "key-count steady state at $RATE records/s: bins vs native" \
 	"bins (log2)" "latency (ms)" 0 1 "$OUT/summary.csv" \
 	"bins p99:1:2:1" "bins max:1:3:1" "native p99:1:4:1" "native max:1:5:1"
+stall_floor "$B" "$OUT" after

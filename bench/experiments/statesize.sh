@@ -17,6 +17,7 @@ KEYS_LIST=${KEYS_LIST:-3M 12M 48M}
 STRATEGIES=${STRATEGIES:-all-at-once fluid batched} MODES=${MODES:-handoff copy}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+stall_floor "$B" "$OUT" before
 csv="$OUT/statesize.csv"
 echo "strategy,mode,keys,run,state_gib,duration_ms,max_us,steady_max_us,done" >"$csv"
 for keys in $KEYS_LIST; do
@@ -53,3 +54,4 @@ plot_lines "$OUT/max-latency.png" "max latency during a migration vs state size 
 	"state (GiB)" "max latency (ms)" 1 1 "$OUT/summary.csv" "${series[@]//@Y@/6}"
 plot_lines "$OUT/duration.png" "migration duration vs state size ($RATE records/s)" \
 	"state (GiB)" "duration (ms)" 1 1 "$OUT/summary.csv" "${series[@]//@Y@/5}"
+stall_floor "$B" "$OUT" after

@@ -17,6 +17,7 @@ RATES=${RATES:-1M 2M 4M 6M 8M 10M} SECS=${SECONDS_PER_RUN:-10} KEYS=${KEYS:-1M}
 RUNS=${RUNS:-1} QUERIES=${QUERIES-q1 q2 q3 q4 q5 q6 q7 q8} NX_RATES=${NX_RATES:-1M 2M 3M 4M}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
+stall_floor "$B" "$OUT" before
 csv="$OUT/throughput.csv"
 echo "config,rate,run,offered,achieved,p50_us,p99_us,max_us" >"$csv"
 row() { # config rate run < json
@@ -57,3 +58,4 @@ for q in $QUERIES; do series+=("$q:2:5:\$1==\"nexmark-$q\""); done
 [ ${#series[@]} -gt 0 ] && plot_lines "$OUT/nexmark.png" "NEXMark: p99 latency vs offered rate (2 workers, 2^12 bins)" \
 	"offered rate (events/s)" "p99 latency (ms)" 0 1 "$OUT/summary.csv" "${series[@]}"
 true
+stall_floor "$B" "$OUT" after

@@ -1,0 +1,197 @@
+/*
+ * hiccup - how long this machine takes a CPU away from a busy thread.
+ *
+ * A latency benchmark cannot be quieter than the machine it runs on: a
+ * worker that loses its CPU for 20 ms shows a 20 ms spike whatever the
+ * engine does.  hiccup pins one busy thread to each CPU the process may run
+ * on (numactl decides, as for the benchmarks) and has each read the clock in
+ * a tight loop; a gap between two readings is time the thread did not run.
+ * It reports per run the longest gap, how many gaps exceed 1, 5 and 20 ms,
+ * the time lost in gaps over 1 ms, and how many 250 ms windows (the
+ * benchmarks' latency windows) saw a gap over 5 ms.  Run it just before or
+ * after a benchmark, never alongside: it takes every CPU.
+ *
+ * It also says whether the kernel's DAMON monitor (kdamond) is sampling
+ * memory: on the development VM it does so every 500 ms, and a sample
+ * stalls the threads of a process with a large working set for 4-8 ms.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench_util.h"
+#include "numa/mg_numa.h"
+
+#define WINDOW_NS 250000000ull
+#define MS	  1000000ull
+
+struct probe {
+	const struct mg_topology *topo;
+	unsigned i;  /* which CPU of the topology */
+	uint64_t ns; /* how long to run */
+	pthread_barrier_t *start;
+	/* results */
+	uint64_t max_gap, over1, over5, over20, lost_ns, bad_windows;
+	int pin_err;
+};
+
+static void *
+probe_main(void *arg)
+{
+	struct probe *p = arg;
+	uint64_t t0, prev, now, win = 0, win_bad = UINT64_MAX;
+
+	p->pin_err = mg_pin_self(p->topo, mg_topology_cpu(p->topo, p->i));
+	pthread_barrier_wait(p->start);
+	t0 = prev = mg_now_ns();
+	while ((now = mg_now_ns()) - t0 < p->ns) {
+		uint64_t gap = now - prev;
+
+		prev = now;
+		if (gap <= MS)
+			continue;
+		p->max_gap = gap > p->max_gap ? gap : p->max_gap;
+		p->over1++;
+		p->over5 += gap > 5 * MS;
+		p->over20 += gap > 20 * MS;
+		p->lost_ns += gap;
+		win = (now - t0) / WINDOW_NS;
+		if (gap > 5 * MS && win != win_bad) {
+			p->bad_windows++;
+			win_bad = win;
+		}
+	}
+	return NULL;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: hiccup [--seconds S] [--runs N]\n"
+		"How long this machine takes a CPU away from a busy thread:\n"
+		"one pinned thread per allowed CPU reads the clock in a tight\n"
+		"loop and reports the gaps.  Run it before or after a\n"
+		"benchmark, pinned the same way (numactl --physcpubind).\n"
+		"\n"
+		"  --seconds S   length of one run (default 10)\n"
+		"  --runs N      runs (default 1); the JSON line has each\n"
+		"  --help        this text\n"
+		"\n"
+		"Progress on stderr; one JSON line on stdout.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{"seconds", required_argument, NULL, 's'},
+		{"runs", required_argument, NULL, 'r'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	double seconds = 10;
+	uint64_t runs = 1, r;
+	struct mg_topology *topo;
+	pthread_barrier_t start;
+	struct probe *p;
+	unsigned n, i;
+	int c, err;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (bench_parse_double(optarg, 0.01, 3600, &seconds))
+				bench_bad_usage(argv[0], "bad --seconds '%s'",
+						optarg);
+			break;
+		case 'r':
+			if (bench_parse_u64(optarg, 1, 1000, &runs))
+				bench_bad_usage(argv[0], "bad --runs '%s'",
+						optarg);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			bench_bad_usage(argv[0], "unknown option");
+		}
+	}
+	if (optind < argc)
+		bench_bad_usage(argv[0], "unexpected argument '%s'",
+				argv[optind]);
+	err = mg_topology_create(&topo);
+	if (err) {
+		fprintf(stderr, "hiccup: topology: %s\n", strerror(-err));
+		return 1;
+	}
+	n = mg_topology_ncpus(topo);
+	p = calloc(n, sizeof(*p));
+	if (!p) {
+		fprintf(stderr, "hiccup: out of memory\n");
+		return 1;
+	}
+	printf("{\"bench\":\"hiccup\",\"cpus\":%u,\"seconds\":%.2f,"
+	       "\"damon\":\"%s\",\"runs\":[",
+	       n, seconds, bench_damon_state());
+	for (r = 0; r < runs; r++) {
+		pthread_t *t = calloc(n, sizeof(*t));
+		uint64_t max = 0, o1 = 0, o5 = 0, o20 = 0, lost = 0, bad = 0;
+
+		if (!t) {
+			fprintf(stderr, "hiccup: out of memory\n");
+			return 1;
+		}
+		pthread_barrier_init(&start, NULL, n);
+		for (i = 0; i < n; i++) {
+			p[i] = (struct probe){.topo = topo,
+					      .i = i,
+					      .ns = (uint64_t)(seconds * 1e9),
+					      .start = &start};
+			if (pthread_create(&t[i], NULL, probe_main, &p[i])) {
+				fprintf(stderr,
+					"hiccup: cannot start threads\n");
+				return 1;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			pthread_join(t[i], NULL);
+			if (p[i].pin_err)
+				fprintf(stderr,
+					"hiccup: cannot pin to CPU %d: %s\n",
+					mg_topology_cpu(topo, i),
+					strerror(-p[i].pin_err));
+			max = p[i].max_gap > max ? p[i].max_gap : max;
+			o1 += p[i].over1;
+			o5 += p[i].over5;
+			o20 += p[i].over20;
+			lost += p[i].lost_ns;
+			bad = p[i].bad_windows > bad ? p[i].bad_windows : bad;
+		}
+		pthread_barrier_destroy(&start);
+		free(t);
+		fprintf(stderr,
+			"hiccup: run %llu: max gap %.2f ms, gaps > 1 ms %llu, "
+			"> 5 ms %llu, > 20 ms %llu, lost %.2f%% of CPU time\n",
+			(unsigned long long)r + 1, (double)max / 1e6,
+			(unsigned long long)o1, (unsigned long long)o5,
+			(unsigned long long)o20,
+			100.0 * (double)lost / (seconds * 1e9 * n));
+		printf("%s{\"max_gap_us\":%.1f,\"gaps_over_1ms\":%llu,"
+		       "\"gaps_over_5ms\":%llu,\"gaps_over_20ms\":%llu,"
+		       "\"lost_pct\":%.3f,\"windows_with_5ms_gap\":%llu,"
+		       "\"windows\":%llu}",
+		       r ? "," : "", (double)max / 1e3, (unsigned long long)o1,
+		       (unsigned long long)o5, (unsigned long long)o20,
+		       100.0 * (double)lost / (seconds * 1e9 * n),
+		       (unsigned long long)bad,
+		       (unsigned long long)(seconds * 1e9 / WINDOW_NS));
+	}
+	printf("]}\n");
+	free(p);
+	mg_topology_destroy(topo);
+	return 0;
+}
