@@ -452,7 +452,9 @@ out:
  * ran over [a, z]: it ends after a, and its oldest record -- completed
  * after t - 0.25 with a latency of at most the window's max -- may have
  * been scheduled by z.  So the backlog a migration leaves behind counts
- * against the migration, not against the steady state.
+ * against the migration, not against the steady state.  (Any backlog: a
+ * run that falls behind for another reason just after a migration has
+ * those windows counted against the migration too.)
  */
 static bool
 affected(const struct mg_window_stats *w, double a, double z)

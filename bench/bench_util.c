@@ -100,14 +100,18 @@ bench_damon_state(void)
 	glob_t g;
 	size_t i;
 
-	if (glob("/sys/kernel/mm/damon/admin/kdamonds/*/state", 0, NULL, &g))
+	if (glob("/sys/kernel/mm/damon/admin/kdamonds/*/state", 0, NULL, &g)) {
+		globfree(&g);
 		return state;
+	}
 	for (i = 0; i < g.gl_pathc && strcmp(state, "on") != 0; i++) {
 		char buf[16] = "";
 		FILE *f = fopen(g.gl_pathv[i], "r");
 
-		if (!f)
+		if (!f) { /* root only: a kdamond exists, its state unknown */
+			state = "unknown";
 			continue;
+		}
 		if (fgets(buf, sizeof(buf), f))
 			state = strncmp(buf, "on", 2) == 0 ? "on" : "off";
 		fclose(f);

@@ -7,9 +7,9 @@
  * on (numactl decides, as for the benchmarks) and has each read the clock in
  * a tight loop; a gap between two readings is time the thread did not run.
  * It reports per run the longest gap, how many gaps exceed 1, 5 and 20 ms,
- * the time lost in gaps over 1 ms, and how many 250 ms windows (the
- * benchmarks' latency windows) saw a gap over 5 ms.  Run it just before or
- * after a benchmark, never alongside: it takes every CPU.
+ * the share of CPU time lost in gaps over 1 ms, and how many 250 ms windows
+ * (the benchmarks' latency windows) saw a gap over 5 ms on some CPU.  Run it
+ * just before or after a benchmark, never alongside: it takes every CPU.
  *
  * It also says whether the kernel's DAMON monitor (kdamond) is sampling
  * memory: on the development VM it does so every 500 ms, and a sample
@@ -23,26 +23,32 @@
 #include <string.h>
 
 #include "bench/bench_util.h"
-#include "numa/mg_numa.h"
+#include "engine/megaphone.h"
 
-#define WINDOW_NS 250000000ull
-#define MS	  1000000ull
+#define WINDOW_NS   250000000ull
+#define MS	    1000000ull
+#define MAX_SECONDS 3600
 
 struct probe {
 	const struct mg_topology *topo;
-	unsigned i;  /* which CPU of the topology */
-	uint64_t ns; /* how long to run */
+	unsigned i; /* which CPU of the topology */
+	uint64_t ns;
 	pthread_barrier_t *start;
+	uint8_t *bad; /* [windows]: a gap over 5 ms ended in the window */
 	/* results */
-	uint64_t max_gap, over1, over5, over20, lost_ns, bad_windows;
+	uint64_t max_gap, over1, over5, over20, lost_ns;
 	int pin_err;
+};
+
+struct result {
+	uint64_t max_gap, over1, over5, over20, lost_ns, bad_windows;
 };
 
 static void *
 probe_main(void *arg)
 {
 	struct probe *p = arg;
-	uint64_t t0, prev, now, win = 0, win_bad = UINT64_MAX;
+	uint64_t t0, prev, now;
 
 	p->pin_err = mg_pin_self(p->topo, mg_topology_cpu(p->topo, p->i));
 	pthread_barrier_wait(p->start);
@@ -58,13 +64,75 @@ probe_main(void *arg)
 		p->over5 += gap > 5 * MS;
 		p->over20 += gap > 20 * MS;
 		p->lost_ns += gap;
-		win = (now - t0) / WINDOW_NS;
-		if (gap > 5 * MS && win != win_bad) {
-			p->bad_windows++;
-			win_bad = win;
-		}
+		if (gap > 5 * MS)
+			p->bad[(now - t0) / WINDOW_NS] = 1;
 	}
 	return NULL;
+}
+
+/* One run on every CPU of @topo.  Return: 0, or -errno (message printed). */
+static int
+run_once(const struct mg_topology *topo, double seconds, struct result *res)
+{
+	unsigned n = mg_topology_ncpus(topo), i;
+	uint64_t ns = (uint64_t)(seconds * 1e9), nwin = ns / WINDOW_NS + 1, w;
+	struct probe *p = calloc(n, sizeof(*p));
+	pthread_t *t = calloc(n, sizeof(*t));
+	uint8_t *bad = calloc((size_t)n * nwin, 1);
+	pthread_barrier_t start;
+	unsigned started = 0;
+	int err = 0;
+
+	if (!p || !t || !bad) {
+		err = -ENOMEM;
+		goto out;
+	}
+	pthread_barrier_init(&start, NULL, n);
+	for (i = 0; i < n; i++) {
+		p[i] = (struct probe){.topo = topo,
+				      .i = i,
+				      .ns = ns,
+				      .start = &start,
+				      .bad = bad + (size_t)i * nwin};
+		if (pthread_create(&t[i], NULL, probe_main, &p[i]))
+			break;
+		started++;
+	}
+	if (started < n) { /* the started ones wait at the barrier: a bug */
+		fprintf(stderr, "hiccup: cannot start %u threads\n", n);
+		exit(1);
+	}
+	memset(res, 0, sizeof(*res));
+	for (i = 0; i < n; i++) {
+		pthread_join(t[i], NULL);
+		if (p[i].pin_err && !err) {
+			fprintf(stderr, "hiccup: cannot pin to CPU %d: %s\n",
+				mg_topology_cpu(topo, i),
+				mg_strerror(p[i].pin_err));
+			err = p[i].pin_err;
+		}
+		res->max_gap = p[i].max_gap > res->max_gap ? p[i].max_gap
+							   : res->max_gap;
+		res->over1 += p[i].over1;
+		res->over5 += p[i].over5;
+		res->over20 += p[i].over20;
+		res->lost_ns += p[i].lost_ns;
+	}
+	for (w = 0; w < nwin; w++) {
+		uint8_t any = 0;
+
+		for (i = 0; i < n; i++)
+			any |= bad[(size_t)i * nwin + w];
+		res->bad_windows += any;
+	}
+	pthread_barrier_destroy(&start);
+out:
+	if (err == -ENOMEM)
+		fprintf(stderr, "hiccup: out of memory\n");
+	free(p);
+	free(t);
+	free(bad);
+	return err;
 }
 
 static void
@@ -77,8 +145,10 @@ usage(FILE *f)
 		"loop and reports the gaps.  Run it before or after a\n"
 		"benchmark, pinned the same way (numactl --physcpubind).\n"
 		"\n"
-		"  --seconds S   length of one run (default 10)\n"
-		"  --runs N      runs (default 1); the JSON line has each\n"
+		"  --seconds S   length of one run, 0.01 .. 3600 (default 10)\n"
+		"  --runs N      runs, 1 .. 1000 (default 1); the JSON line "
+		"has "
+		"each\n"
 		"  --help        this text\n"
 		"\n"
 		"Progress on stderr; one JSON line on stdout.\n");
@@ -96,15 +166,15 @@ main(int argc, char **argv)
 	double seconds = 10;
 	uint64_t runs = 1, r;
 	struct mg_topology *topo;
-	pthread_barrier_t start;
-	struct probe *p;
-	unsigned n, i;
+	struct result *res;
+	unsigned n;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			if (bench_parse_double(optarg, 0.01, 3600, &seconds))
+			if (bench_parse_double(optarg, 0.01, MAX_SECONDS,
+					       &seconds))
 				bench_bad_usage(argv[0], "bad --seconds '%s'",
 						optarg);
 			break;
@@ -125,73 +195,45 @@ main(int argc, char **argv)
 				argv[optind]);
 	err = mg_topology_create(&topo);
 	if (err) {
-		fprintf(stderr, "hiccup: topology: %s\n", strerror(-err));
+		fprintf(stderr, "hiccup: topology: %s\n", mg_strerror(err));
 		return 1;
 	}
 	n = mg_topology_ncpus(topo);
-	p = calloc(n, sizeof(*p));
-	if (!p) {
+	res = calloc(runs, sizeof(*res));
+	if (!res) {
 		fprintf(stderr, "hiccup: out of memory\n");
 		return 1;
+	}
+	for (r = 0; r < runs; r++) {
+		err = run_once(topo, seconds, &res[r]);
+		if (err)
+			return 1;
+		fprintf(stderr,
+			"hiccup: run %llu: max gap %.2f ms, gaps > 1 ms %llu, "
+			"> 5 ms %llu, > 20 ms %llu, lost %.2f%% of CPU time\n",
+			(unsigned long long)r + 1, (double)res[r].max_gap / 1e6,
+			(unsigned long long)res[r].over1,
+			(unsigned long long)res[r].over5,
+			(unsigned long long)res[r].over20,
+			100.0 * (double)res[r].lost_ns / (seconds * 1e9 * n));
 	}
 	printf("{\"bench\":\"hiccup\",\"cpus\":%u,\"seconds\":%.2f,"
 	       "\"damon\":\"%s\",\"runs\":[",
 	       n, seconds, bench_damon_state());
-	for (r = 0; r < runs; r++) {
-		pthread_t *t = calloc(n, sizeof(*t));
-		uint64_t max = 0, o1 = 0, o5 = 0, o20 = 0, lost = 0, bad = 0;
-
-		if (!t) {
-			fprintf(stderr, "hiccup: out of memory\n");
-			return 1;
-		}
-		pthread_barrier_init(&start, NULL, n);
-		for (i = 0; i < n; i++) {
-			p[i] = (struct probe){.topo = topo,
-					      .i = i,
-					      .ns = (uint64_t)(seconds * 1e9),
-					      .start = &start};
-			if (pthread_create(&t[i], NULL, probe_main, &p[i])) {
-				fprintf(stderr,
-					"hiccup: cannot start threads\n");
-				return 1;
-			}
-		}
-		for (i = 0; i < n; i++) {
-			pthread_join(t[i], NULL);
-			if (p[i].pin_err)
-				fprintf(stderr,
-					"hiccup: cannot pin to CPU %d: %s\n",
-					mg_topology_cpu(topo, i),
-					strerror(-p[i].pin_err));
-			max = p[i].max_gap > max ? p[i].max_gap : max;
-			o1 += p[i].over1;
-			o5 += p[i].over5;
-			o20 += p[i].over20;
-			lost += p[i].lost_ns;
-			bad = p[i].bad_windows > bad ? p[i].bad_windows : bad;
-		}
-		pthread_barrier_destroy(&start);
-		free(t);
-		fprintf(stderr,
-			"hiccup: run %llu: max gap %.2f ms, gaps > 1 ms %llu, "
-			"> 5 ms %llu, > 20 ms %llu, lost %.2f%% of CPU time\n",
-			(unsigned long long)r + 1, (double)max / 1e6,
-			(unsigned long long)o1, (unsigned long long)o5,
-			(unsigned long long)o20,
-			100.0 * (double)lost / (seconds * 1e9 * n));
+	for (r = 0; r < runs; r++)
 		printf("%s{\"max_gap_us\":%.1f,\"gaps_over_1ms\":%llu,"
 		       "\"gaps_over_5ms\":%llu,\"gaps_over_20ms\":%llu,"
 		       "\"lost_pct\":%.3f,\"windows_with_5ms_gap\":%llu,"
 		       "\"windows\":%llu}",
-		       r ? "," : "", (double)max / 1e3, (unsigned long long)o1,
-		       (unsigned long long)o5, (unsigned long long)o20,
-		       100.0 * (double)lost / (seconds * 1e9 * n),
-		       (unsigned long long)bad,
+		       r ? "," : "", (double)res[r].max_gap / 1e3,
+		       (unsigned long long)res[r].over1,
+		       (unsigned long long)res[r].over5,
+		       (unsigned long long)res[r].over20,
+		       100.0 * (double)res[r].lost_ns / (seconds * 1e9 * n),
+		       (unsigned long long)res[r].bad_windows,
 		       (unsigned long long)(seconds * 1e9 / WINDOW_NS));
-	}
 	printf("]}\n");
-	free(p);
+	free(res);
 	mg_topology_destroy(topo);
 	return 0;
 }

@@ -205,7 +205,8 @@ struct mg_stateful_config {
 	 * touch in the bin's root @state (e.g. mg_map_prefetch()).  The
 	 * engine calls it a few records ahead of the user function, so the
 	 * cache misses of a large state overlap instead of queueing.  A hint:
-	 * it must not change anything.  Context: the bin's owner. */
+	 * it must not change anything.  @state and @rec are borrowed for the
+	 * call.  Context: the worker that holds the bin; must not block. */
 	void (*prefetch)(void *ctx, const void *state, unsigned in,
 			 const void *rec);
 };

@@ -79,7 +79,7 @@
 #define STATE_REC	1024u /* bytes per state-mesh record */
 #define STATE_PAYLOAD	(STATE_REC - 8u)
 #define STATE_BATCH	64u    /* records per state batch */
-#define STATE_RING	1024u  /* state batches in flight per channel */
+#define STATE_RING	128u   /* state batches per channel: 8 MiB in flight */
 #define STEP_BUDGET	16384u /* work per step when timers are far behind */
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS	16
@@ -512,10 +512,10 @@ acquire_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
  * where acquire_moves() finds it as it finds a released bin.  The cost is
  * proportional to the bytes moved, and the bytes in flight are memory.
  * The baseline is kept efficient so the comparison is honest: the buffers
- * are in huge pages, maps are rebuilt at their final size, and the state
- * rings hold STATE_RING batches, so a sender in one long round (it
- * serializes a whole step at once, as Megaphone does) rarely waits for the
- * receiver's rounds.
+ * are in huge pages, maps are rebuilt at their final size, and a state ring
+ * holds STATE_RING batches (8 MiB, resident from creation, so not more), so
+ * that after the sender's one long round -- it serializes a whole step at
+ * once, as Megaphone does -- each receiver round takes a good share.
  */
 
 struct state_rec {

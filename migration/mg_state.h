@@ -183,7 +183,7 @@ int mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n);
  * usually far larger than the caches, so a loop over many keys waits for one
  * miss per key in turn; prefetching a few keys ahead overlaps those misses.
  * A hint: changes nothing, never faults, any key.
- * Context: any reader of @m; data path allowed.
+ * Context: the arena's owner; data path allowed.
  */
 void mg_map_prefetch(const struct mg_map *m, uint64_t key);
 

@@ -8,19 +8,19 @@
 #include "tests/mg_test_model.h"
 
 uint64_t
-mg_model_key(const struct mg_model *m, unsigned src, uint64_t seq)
+mg_test_model_key(const struct mg_test_model *m, unsigned src, uint64_t seq)
 {
 	return mg_hash64(seq * 2 + src) % m->keys;
 }
 
 uint64_t
-mg_model_epoch(const struct mg_model *m, double rate, uint64_t seq)
+mg_test_model_epoch(const struct mg_test_model *m, double rate, uint64_t seq)
 {
 	return (uint64_t)((double)seq * 1e9 / rate) / m->epoch_ns;
 }
 
 uint64_t
-mg_model_records(double rate, uint64_t duration_ns)
+mg_test_model_records(double rate, uint64_t duration_ns)
 {
 	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
 
@@ -30,37 +30,37 @@ mg_model_records(double rate, uint64_t duration_ns)
 }
 
 static void
-gen(const struct mg_model *m, unsigned src, uint64_t seq, void *out)
+gen(const struct mg_test_model *m, unsigned src, uint64_t seq, void *out)
 {
-	struct mg_model_rec *x = out;
+	struct mg_test_model_rec *x = out;
 
-	x->key = mg_model_key(m, src, seq);
+	x->key = mg_test_model_key(m, src, seq);
 	x->val = seq;
 }
 
 void
-mg_model_gen0(void *ctx, unsigned w, uint64_t seq, void *out)
+mg_test_model_gen0(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	(void)w;
 	gen(ctx, 0, seq, out);
 }
 
 void
-mg_model_gen1(void *ctx, unsigned w, uint64_t seq, void *out)
+mg_test_model_gen1(void *ctx, unsigned w, uint64_t seq, void *out)
 {
 	(void)w;
 	gen(ctx, 1, seq, out);
 }
 
 uint64_t
-mg_model_hash(void *ctx, const void *rec)
+mg_test_model_hash(void *ctx, const void *rec)
 {
 	(void)ctx;
-	return mg_hash64(((const struct mg_model_rec *)rec)->key ^ 0x5555);
+	return mg_hash64(((const struct mg_test_model_rec *)rec)->key ^ 0x5555);
 }
 
 uint64_t
-mg_model_out_hash(const struct mg_model_out *o)
+mg_test_model_out_hash(const struct mg_test_model_out *o)
 {
 	return mg_hash64(mg_hash64(o->key * 31 + mg_hash64(o->val)) +
 			 o->cnt * 0x9e3779b97f4a7c15ull);
@@ -81,11 +81,11 @@ count_of(struct mg_map *counts, struct mg_bin_call *c, uint64_t key)
 }
 
 int
-mg_model_apply(const struct mg_model *m, struct mg_map *counts,
-	       struct mg_bin_call *c, struct mg_emitter *out)
+mg_test_model_apply(const struct mg_test_model *m, struct mg_map *counts,
+		    struct mg_bin_call *c, struct mg_emitter *out)
 {
-	const struct mg_model_rec *in0 = c->in[0], *in1 = c->in[1];
-	const struct mg_model_rec *tm = c->timers;
+	const struct mg_test_model_rec *in0 = c->in[0], *in1 = c->in[1];
+	const struct mg_test_model_rec *tm = c->timers;
 	uint32_t i;
 	int err;
 
@@ -98,7 +98,7 @@ mg_model_apply(const struct mg_model *m, struct mg_map *counts,
 	}
 	for (i = 0; i < c->n_in[0]; i++) {
 		uint64_t *n = count_of(counts, c, in0[i].key);
-		struct mg_model_out o = {in0[i].key, 0, 0};
+		struct mg_test_model_out o = {in0[i].key, 0, 0};
 
 		if (!n)
 			return c->error;
@@ -114,8 +114,8 @@ mg_model_apply(const struct mg_model *m, struct mg_map *counts,
 		uint64_t *n = counts->value_size
 				      ? mg_map_find(counts, tm[i].key)
 				      : NULL;
-		struct mg_model_out o = {tm[i].key, tm[i].val | MG_MODEL_TIMER,
-					 n ? *n : 0};
+		struct mg_test_model_out o = {
+			tm[i].key, tm[i].val | MG_TEST_MODEL_TIMER, n ? *n : 0};
 
 		mg_emit(out, &o);
 	}
@@ -123,26 +123,27 @@ mg_model_apply(const struct mg_model *m, struct mg_map *counts,
 }
 
 static void
-add(struct mg_model_fp *fp, uint64_t key, uint64_t val, uint64_t cnt)
+add(struct mg_test_model_fp *fp, uint64_t key, uint64_t val, uint64_t cnt)
 {
-	struct mg_model_out o = {key, val, cnt};
+	struct mg_test_model_out o = {key, val, cnt};
 
 	fp->count++;
-	fp->sum += mg_model_out_hash(&o);
+	fp->sum += mg_test_model_out_hash(&o);
 }
 
 /* The same computation, one thread, in time order: per time, input 1
  * first, then input 0, then the timers due at it (seeing this time's
  * counts). */
-struct mg_model_fp *
-mg_model_reference(const struct mg_model *m, uint64_t ntimes)
+struct mg_test_model_fp *
+mg_test_model_reference(const struct mg_test_model *m, uint64_t ntimes)
 {
-	struct mg_model_fp *fp = calloc(ntimes, sizeof(*fp));
+	struct mg_test_model_fp *fp = calloc(ntimes, sizeof(*fp));
 	uint64_t *cnt = calloc(m->keys, sizeof(*cnt));
 	uint64_t *first = calloc(ntimes + 1, sizeof(*first));
-	uint64_t n0 = mg_model_records(m->rate[0], m->duration_ns);
+	uint64_t n0 = mg_test_model_records(m->rate[0], m->duration_ns);
 	uint64_t n1 =
-		m->binary ? mg_model_records(m->rate[1], m->duration_ns) : 0;
+		m->binary ? mg_test_model_records(m->rate[1], m->duration_ns)
+			  : 0;
 	uint64_t i = 0, j = 0, t, s;
 	bool fits;
 
@@ -150,10 +151,12 @@ mg_model_reference(const struct mg_model *m, uint64_t ntimes)
 		goto fail;
 	for (t = 0; t < ntimes; t++) {
 		first[t] = i;
-		for (; j < n1 && mg_model_epoch(m, m->rate[1], j) == t; j++)
-			cnt[mg_model_key(m, 1, j)]++;
-		for (; i < n0 && mg_model_epoch(m, m->rate[0], i) == t; i++) {
-			uint64_t k = mg_model_key(m, 0, i);
+		for (; j < n1 && mg_test_model_epoch(m, m->rate[1], j) == t;
+		     j++)
+			cnt[mg_test_model_key(m, 1, j)]++;
+		for (; i < n0 && mg_test_model_epoch(m, m->rate[0], i) == t;
+		     i++) {
+			uint64_t k = mg_test_model_key(m, 0, i);
 
 			add(&fp[t], k, m->binary ? cnt[k] : ++cnt[k], 0);
 		}
@@ -161,15 +164,15 @@ mg_model_reference(const struct mg_model *m, uint64_t ntimes)
 			continue;
 		for (s = first[t - m->delay]; s < first[t + 1 - m->delay];
 		     s++) {
-			uint64_t k = mg_model_key(m, 0, s);
+			uint64_t k = mg_test_model_key(m, 0, s);
 
-			add(&fp[t], k, s | MG_MODEL_TIMER, cnt[k]);
+			add(&fp[t], k, s | MG_TEST_MODEL_TIMER, cnt[k]);
 		}
 	}
 	/* every record placed, and every timer fired before ntimes */
 	fits = i == n0 && j == n1 &&
 	       (!m->timers || !n0 ||
-		mg_model_epoch(m, m->rate[0], n0 - 1) + m->delay < ntimes);
+		mg_test_model_epoch(m, m->rate[0], n0 - 1) + m->delay < ntimes);
 	if (fits)
 		goto out;
 fail:

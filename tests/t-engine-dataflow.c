@@ -32,14 +32,16 @@ struct root {
 };
 
 struct run {
-	struct mg_model m; /* first: the sources' context */
+	struct mg_test_model m; /* the computation; the sources' context */
 	unsigned workers, bins_log2;
 	uint32_t ring, batch;
 	bool native;
 	/* results, per worker x time */
 	uint64_t ntimes;
-	struct mg_model_fp *fp;
-	uint64_t overflow;
+	struct mg_test_model_fp *fp;
+	/* Counters every worker bumps, relaxed: only their totals matter,
+	 * and joining the workers orders them before main reads them. */
+	_Atomic uint64_t overflow; /* outputs past ntimes */
 	_Atomic uint64_t prefetches, prefetch_errors;
 	_Atomic uint64_t order_errors; /* a bin called at a time <= its last */
 };
@@ -58,7 +60,7 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	root->last_time = c->time;
 	if (!r->native)
 		root->bin_plus1 = c->bin + 1ull;
-	mg_model_apply(&r->m, &root->counts, c, out);
+	mg_test_model_apply(&r->m, &root->counts, c, out);
 }
 
 /* A hint with a check: @rec must belong to the bin whose state it gets. */
@@ -68,15 +70,17 @@ prefetch(void *ctx, const void *state, unsigned in, const void *rec)
 	struct run *r = ctx;
 	const struct root *root = state;
 
-	if (root->bin_plus1 &&
-	    (root->bin_plus1 - 1 !=
-		     mg_bin_of(mg_model_hash(NULL, rec), r->bins_log2) ||
-	     in >= (r->m.binary ? 2u : 1u)))
+	bool bad = in >= (r->m.binary ? 2u : 1u);
+
+	if (root->bin_plus1) /* the bins' states: the right bin's */
+		bad |= root->bin_plus1 - 1 !=
+		       mg_bin_of(mg_test_model_hash(NULL, rec), r->bins_log2);
+	if (bad)
 		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
 					  memory_order_relaxed);
 	if (root->counts.value_size)
 		mg_map_prefetch(&root->counts,
-				((const struct mg_model_rec *)rec)->key);
+				((const struct mg_test_model_rec *)rec)->key);
 	atomic_fetch_add_explicit(&r->prefetches, 1, memory_order_relaxed);
 }
 
@@ -86,11 +90,12 @@ sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 	struct run *r = ctx;
 
 	if (t >= r->ntimes) {
-		r->overflow++;
+		atomic_fetch_add_explicit(&r->overflow, 1,
+					  memory_order_relaxed);
 		return;
 	}
 	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum += mg_model_out_hash(rec);
+	r->fp[w * r->ntimes + t].sum += mg_test_model_out_hash(rec);
 }
 
 /* Build, run, and compare every timestamp with the reference. */
@@ -106,17 +111,17 @@ run_case(struct run *r)
 		.batch_records = r->batch,
 	};
 	struct mg_source_config sc = {
-		.record_size = sizeof(struct mg_model_rec),
+		.record_size = sizeof(struct mg_test_model_rec),
 		.duration_ns = r->m.duration_ns,
 		.ctx = &r->m,
 	};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = r->m.binary ? 2 : 1,
-		.hash = {mg_model_hash, mg_model_hash},
-		.out_record_size = sizeof(struct mg_model_out),
+		.hash = {mg_test_model_hash, mg_test_model_hash},
+		.out_record_size = sizeof(struct mg_test_model_out),
 		.state_size = sizeof(struct root),
 		.timer_record_size =
-			r->m.timers ? sizeof(struct mg_model_rec) : 0,
+			r->m.timers ? sizeof(struct mg_test_model_rec) : 0,
 		.fn = op,
 		.ctx = r,
 		.native = r->native,
@@ -125,7 +130,7 @@ run_case(struct run *r)
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
-	struct mg_model_fp *ref;
+	struct mg_test_model_fp *ref;
 	uint64_t t, n;
 	unsigned w;
 
@@ -134,18 +139,19 @@ run_case(struct run *r)
 	/* room for the last epoch's timers */
 	r->ntimes = r->m.duration_ns / EPOCH_NS + 1 + TIMER_DELAY + 1;
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
-	r->overflow = 0;
-	atomic_store(&r->prefetches, 0);
-	atomic_store(&r->prefetch_errors, 0);
-	atomic_store(&r->order_errors, 0);
+	/* before the workers start: relaxed */
+	atomic_store_explicit(&r->overflow, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->prefetches, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->prefetch_errors, 0, memory_order_relaxed);
+	atomic_store_explicit(&r->order_errors, 0, memory_order_relaxed);
 	assert_non_null(r->fp);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.rate = r->m.rate[0];
-	sc.gen = mg_model_gen0;
+	sc.gen = mg_test_model_gen0;
 	assert_int_equal(mg_source(df, &sc, &s0), 0);
 	if (r->m.binary) {
 		sc.rate = r->m.rate[1];
-		sc.gen = mg_model_gen1;
+		sc.gen = mg_test_model_gen1;
 		assert_int_equal(mg_source(df, &sc, &s1), 0);
 	}
 	op_cfg.in[0] = s0;
@@ -156,19 +162,26 @@ run_case(struct run *r)
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	assert_int_equal(mg_dataflow_join(df, &st), 0);
 
-	n = mg_model_records(r->m.rate[0], r->m.duration_ns);
+	n = mg_test_model_records(r->m.rate[0], r->m.duration_ns);
 	if (r->m.binary)
-		n += mg_model_records(r->m.rate[1], r->m.duration_ns);
+		n += mg_test_model_records(r->m.rate[1], r->m.duration_ns);
 	assert_int_equal(st.records, n);
-	assert_int_equal(r->overflow, 0);
-	/* records of bins that exist yet are announced ahead */
-	assert_true(atomic_load(&r->prefetches) > 0);
-	assert_int_equal(atomic_load(&r->prefetch_errors), 0);
-	assert_int_equal(atomic_load(&r->order_errors), 0);
-	ref = mg_model_reference(&r->m, r->ntimes);
+	/* after the join: relaxed */
+	assert_int_equal(
+		atomic_load_explicit(&r->overflow, memory_order_relaxed), 0);
+	/* the engine announces the records of bins that already exist */
+	assert_true(atomic_load_explicit(&r->prefetches, memory_order_relaxed) >
+		    0);
+	assert_int_equal(
+		atomic_load_explicit(&r->prefetch_errors, memory_order_relaxed),
+		0);
+	assert_int_equal(
+		atomic_load_explicit(&r->order_errors, memory_order_relaxed),
+		0);
+	ref = mg_test_model_reference(&r->m, r->ntimes);
 	assert_non_null(ref);
 	for (t = 0; t < r->ntimes; t++) {
-		struct mg_model_fp got = {0, 0};
+		struct mg_test_model_fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -325,7 +338,7 @@ test_bad_wiring(void **state)
 				      .gen = nop_gen};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = 1,
-		.hash = {mg_model_hash},
+		.hash = {mg_test_model_hash},
 		.out_record_size = 16,
 		.fn = op,
 	};

@@ -69,6 +69,7 @@ struct root {
 	struct mg_map counts; /* key -> records counted */
 	uint64_t last_time;
 	uint64_t calls;
+	uint64_t bin_plus1; /* the bin this state is (0: not called yet) */
 };
 
 /* Written only by its worker; read by main after the join. */
@@ -118,9 +119,9 @@ struct run {
 	/* set up by run_case */
 	uint32_t nbins;
 	uint64_t ntimes, last_epoch;
-	struct mg_model m;	/* from the fields above, by run_one() */
-	struct mg_model_fp *fp; /* [W][ntimes] */
-	uint8_t *calls;		/* [W][nbins][ntimes] */
+	struct mg_test_model m;	     /* from the fields above, by run_one() */
+	struct mg_test_model_fp *fp; /* [W][ntimes] */
+	uint8_t *calls;		     /* [W][nbins][ntimes] */
 	struct wstat ws[MAX_W];
 	/* what the hooks submitted */
 	struct mg_migration *mig[MAX_MIG];
@@ -135,6 +136,9 @@ struct run {
 	uint32_t *moves_of; /* [nbins]: moves submitted */
 	bool *unknown;	    /* [nbins]: moved at times unknown here */
 	unsigned fails;	    /* checks failed (each printed) */
+	/* prefetch hints whose state is not their record's bin, or whose
+	 * input does not exist; relaxed: the join orders them */
+	_Atomic uint64_t prefetch_errors;
 	struct mg_run_stats st;
 	double wall_s;
 };
@@ -162,6 +166,7 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	if (root->calls++ && c->time <= root->last_time)
 		ws->order_errors++;
 	root->last_time = c->time;
+	root->bin_plus1 = c->bin + 1ull;
 	if (c->time < r->ntimes && c->bin < r->nbins) {
 		uint8_t *p = &r->calls[((size_t)c->worker * r->nbins + c->bin) *
 					       r->ntimes +
@@ -176,8 +181,25 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	} else {
 		ws->overflow++;
 	}
-	if (mg_model_apply(&r->m, &root->counts, c, out))
+	if (mg_test_model_apply(&r->m, &root->counts, c, out))
 		ws->apply_errors++;
+}
+
+/* A hint with a check: after every handoff the engine must still pass
+ * each record the state of its own bin. */
+static void
+prefetch(void *ctx, const void *state, unsigned in, const void *rec)
+{
+	struct run *r = ctx;
+	const struct root *root = state;
+	bool bad = in >= (r->binary ? 2u : 1u);
+
+	if (root->bin_plus1)
+		bad |= root->bin_plus1 - 1 !=
+		       mg_bin_of(mg_test_model_hash(NULL, rec), r->bins_log2);
+	if (bad)
+		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
+					  memory_order_relaxed);
 }
 
 static void
@@ -190,7 +212,7 @@ sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 		return;
 	}
 	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum += mg_model_out_hash(rec);
+	r->fp[w * r->ntimes + t].sum += mg_test_model_out_hash(rec);
 }
 
 /* ---- helpers for the hooks (main thread) --------------------------------- */
@@ -694,7 +716,8 @@ check_calls(struct run *r)
 static void
 check_outputs(struct run *r)
 {
-	struct mg_model_fp *ref = mg_model_reference(&r->m, r->ntimes);
+	struct mg_test_model_fp *ref =
+		mg_test_model_reference(&r->m, r->ntimes);
 	uint64_t t, bad = 0, shown = 0, total = 0;
 	unsigned w;
 
@@ -703,7 +726,7 @@ check_outputs(struct run *r)
 		return;
 	}
 	for (t = 0; t < r->ntimes; t++) {
-		struct mg_model_fp got = {0, 0};
+		struct mg_test_model_fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
 			got.count += r->fp[w * r->ntimes + t].count;
@@ -873,18 +896,19 @@ run_one(struct run *r)
 		.batch_records = r->batch,
 	};
 	struct mg_source_config sc = {
-		.record_size = sizeof(struct mg_model_rec),
+		.record_size = sizeof(struct mg_test_model_rec),
 		.duration_ns = r->duration_ns,
 	};
 	struct mg_stateful_config op_cfg = {
 		.ninputs = r->binary ? 2 : 1,
-		.hash = {mg_model_hash, mg_model_hash},
-		.out_record_size = sizeof(struct mg_model_out),
+		.hash = {mg_test_model_hash, mg_test_model_hash},
+		.out_record_size = sizeof(struct mg_test_model_out),
 		.state_size = sizeof(struct root),
 		.timer_record_size =
-			r->timers ? sizeof(struct mg_model_rec) : 0,
+			r->timers ? sizeof(struct mg_test_model_rec) : 0,
 		.fn = op,
 		.ctx = r,
+		.prefetch = prefetch,
 	};
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_dataflow *df;
@@ -897,7 +921,7 @@ run_one(struct run *r)
 		r->delay = TIMER_DELAY;
 	r->nbins = 1u << r->bins_log2;
 	r->ntimes = r->duration_ns / EPOCH_NS + 2 + r->delay;
-	r->m = (struct mg_model){
+	r->m = (struct mg_test_model){
 		.keys = r->keys,
 		.rate = {r->rate[0], r->rate[1]},
 		.duration_ns = r->duration_ns,
@@ -906,13 +930,14 @@ run_one(struct run *r)
 		.timers = r->timers,
 		.delay = r->delay,
 	};
-	n0 = mg_model_records(r->rate[0], r->duration_ns);
-	r->last_epoch = mg_model_epoch(&r->m, r->rate[0], n0 - 1);
+	n0 = mg_test_model_records(r->rate[0], r->duration_ns);
+	r->last_epoch = mg_test_model_epoch(&r->m, r->rate[0], n0 - 1);
 	if (r->binary) {
-		n1 = mg_model_records(r->rate[1], r->duration_ns);
-		if (mg_model_epoch(&r->m, r->rate[1], n1 - 1) > r->last_epoch)
+		n1 = mg_test_model_records(r->rate[1], r->duration_ns);
+		if (mg_test_model_epoch(&r->m, r->rate[1], n1 - 1) >
+		    r->last_epoch)
 			r->last_epoch =
-				mg_model_epoch(&r->m, r->rate[1], n1 - 1);
+				mg_test_model_epoch(&r->m, r->rate[1], n1 - 1);
 	}
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);
@@ -924,6 +949,7 @@ run_one(struct run *r)
 	assert_non_null(r->unknown);
 	assert_true(r->workers <= MAX_W);
 	memset(r->ws, 0, sizeof(r->ws));
+	atomic_store_explicit(&r->prefetch_errors, 0, memory_order_relaxed);
 	for (w = 0; w < MAX_W; w++)
 		atomic_init(&r->ws[w].calls, 0);
 	r->nmig = 0;
@@ -934,12 +960,12 @@ run_one(struct run *r)
 
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.rate = r->rate[0];
-	sc.gen = mg_model_gen0;
+	sc.gen = mg_test_model_gen0;
 	sc.ctx = &r->m;
 	assert_int_equal(mg_source(df, &sc, &s0), 0);
 	if (r->binary) {
 		sc.rate = r->rate[1];
-		sc.gen = mg_model_gen1;
+		sc.gen = mg_test_model_gen1;
 		assert_int_equal(mg_source(df, &sc, &s1), 0);
 	}
 	op_cfg.in[0] = s0;
@@ -997,6 +1023,10 @@ run_one(struct run *r)
 	if (order)
 		FAIL(r, "%llu calls of a bin not in increasing time order",
 		     (unsigned long long)order);
+	if (atomic_load_explicit(&r->prefetch_errors, memory_order_relaxed))
+		FAIL(r, "%llu prefetch hints with another bin's state",
+		     (unsigned long long)atomic_load_explicit(
+			     &r->prefetch_errors, memory_order_relaxed));
 	if (apply)
 		FAIL(r,
 		     "the operator failed %llu times (mg_schedule or a map "
@@ -1210,9 +1240,9 @@ drive_chain(struct run *r, struct mg_dataflow *df)
 	/* the bin with the most keys: it has records in every epoch, so
 	 * each hop has work (a hop without records cannot show anything) */
 	for (k = 0; k < r->keys; k++) {
-		struct mg_model_rec x = {k, 0};
+		struct mg_test_model_rec x = {k, 0};
 
-		keys[mg_bin_of(mg_model_hash(NULL, &x), r->bins_log2)]++;
+		keys[mg_bin_of(mg_test_model_hash(NULL, &x), r->bins_log2)]++;
 	}
 	for (i = 1; i < r->nbins; i++)
 		b = keys[i] > keys[b] ? i : b;
