@@ -447,19 +447,53 @@ out:
 	free(target);
 }
 
-/*
- * Window (t - 0.25 s, t] completes records scheduled while a migration
- * ran over [a, z]: it ends after a, and its oldest record -- completed
- * after t - 0.25 with a latency of at most the window's max -- may have
- * been scheduled by z.  So the backlog a migration leaves behind counts
- * against the migration, not against the steady state.  (Any backlog: a
- * run that falls behind for another reason just after a migration has
- * those windows counted against the migration too.)
- */
+/* Window (t - 0.25 s, t] overlaps [a, e). */
 static bool
-affected(const struct mg_window_stats *w, double a, double z)
+in_span(const struct mg_window_stats *w, double a, double e)
 {
-	return w->t_s > a && w->t_s - 0.25 - (double)w->max / 1e9 <= z;
+	return w->t_s > a && w->t_s - 0.25 < e;
+}
+
+/* The largest window max past the warm-up and before the first migration
+ * (@first, seconds): the latency level a migration must return to; 0 when
+ * no window qualifies. */
+static uint64_t
+baseline_max(const struct bench_run *r, double first)
+{
+	uint64_t max = 0;
+	unsigned i;
+
+	for (i = 0; i < r->nwin; i++)
+		if (r->win[i].count && r->win[i].t_s - 0.25 >= r->o->warmup &&
+		    r->win[i].t_s <= first && r->win[i].max > max)
+			max = r->win[i].max;
+	return max;
+}
+
+/*
+ * Where the latency windows a migration that ran until @z accounts for
+ * end: at the first window ending after @z that completed records with a
+ * max of at most @base (latency is back to where it was before the first
+ * migration), or without a baseline, the first none of whose records can
+ * have been scheduled by @z (its oldest completed after t - 0.25 with at
+ * most the window's max).  So the backlog a migration leaves behind counts
+ * against it, not against the steady state.
+ */
+static double
+settled(const struct bench_run *r, double z, uint64_t base)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nwin; i++) {
+		const struct mg_window_stats *w = &r->win[i];
+
+		if (w->t_s <= z || !w->count)
+			continue;
+		if (base ? w->max <= base
+			 : w->t_s - 0.25 - (double)w->max / 1e9 > z)
+			return w->t_s - 0.25;
+	}
+	return 1e30;
 }
 
 /* Seconds a migration spans; unfinished: everything after its start. */
@@ -473,9 +507,17 @@ mig_end(const struct mg_migration_progress *p)
 static void
 report_migrations(const struct bench_run *r, char *json, size_t len)
 {
-	uint64_t st_p99 = 0, st_max = 0, st_rss = 0, in_rss = 0;
+	uint64_t st_p99 = 0, st_max = 0, st_rss = 0, in_rss = 0, base;
 	size_t at = strlen(json) - 1; /* drop the closing brace */
+	double first = 1e30, span_end[BENCH_MAX_MIGRATIONS];
 	unsigned i, k;
+
+	for (k = 0; k < r->nmig; k++)
+		if (r->mig[k].p.start_ns / 1e9 < first)
+			first = r->mig[k].p.start_ns / 1e9;
+	base = baseline_max(r, first);
+	for (k = 0; k < r->nmig; k++)
+		span_end[k] = settled(r, mig_end(&r->mig[k].p), base);
 
 	at += (size_t)snprintf(json + at, len - at,
 			       ",\"mode\":\"%s\",\"migrations\":[",
@@ -486,7 +528,7 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 		uint64_t p99 = 0, max = 0, rss = 0;
 
 		for (i = 0; i < r->nwin; i++)
-			if (affected(&r->win[i], a, z)) {
+			if (in_span(&r->win[i], a, span_end[k])) {
 				p99 = r->win[i].p99 > p99 ? r->win[i].p99 : p99;
 				max = r->win[i].max > max ? r->win[i].max : max;
 				rss = r->win[i].rss_bytes > rss
@@ -507,14 +549,13 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 			p99 / 1e3, (unsigned long long)rss,
 			p->done ? "true" : "false");
 	}
-	/* steady: past the warm-up, affected by no migration */
+	/* steady: past the warm-up, in no migration's span */
 	for (i = 0; i < r->nwin; i++) {
 		bool quiet = r->win[i].t_s - 0.25 >= r->o->warmup;
 
 		for (k = 0; k < r->nmig && quiet; k++)
-			quiet = !affected(&r->win[i],
-					  r->mig[k].p.start_ns / 1e9,
-					  mig_end(&r->mig[k].p));
+			quiet = !in_span(&r->win[i], r->mig[k].p.start_ns / 1e9,
+					 span_end[k]);
 		if (!quiet || !r->win[i].count)
 			continue;
 		st_p99 = r->win[i].p99 > st_p99 ? r->win[i].p99 : st_p99;
