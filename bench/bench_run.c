@@ -472,12 +472,13 @@ baseline_max(const struct bench_run *r, double first)
 
 /*
  * Where the latency windows a migration that ran until @z accounts for
- * end: at the first window ending after @z that completed records with a
- * max of at most @base (latency is back to where it was before the first
- * migration), or without a baseline, the first none of whose records can
- * have been scheduled by @z (its oldest completed after t - 0.25 with at
- * most the window's max).  So the backlog a migration leaves behind counts
- * against it, not against the steady state.
+ * end: at the first window starting at or after @z that completed records
+ * with a max of at most @base (latency is back to where it was before the
+ * first migration), or without a baseline, the first none of whose records
+ * can have been scheduled by @z (its oldest completed after t - 0.25 with
+ * at most the window's max).  The windows overlapping the migration always
+ * count; so does the backlog it leaves behind, not against the steady
+ * state.
  */
 static double
 settled(const struct bench_run *r, double z, uint64_t base)
@@ -487,7 +488,7 @@ settled(const struct bench_run *r, double z, uint64_t base)
 	for (i = 0; i < r->nwin; i++) {
 		const struct mg_window_stats *w = &r->win[i];
 
-		if (w->t_s <= z || !w->count)
+		if (w->t_s - 0.25 < z || !w->count)
 			continue;
 		if (base ? w->max <= base
 			 : w->t_s - 0.25 - (double)w->max / 1e9 > z)
