@@ -472,7 +472,7 @@ baseline_max(const struct bench_run *r, double first)
 
 /*
  * Where the latency windows a migration that ran until @z accounts for
- * end: at the first window starting at or after @z that completed records
+ * end: at the first window starting after @z that completed records
  * with a max of at most @base (latency is back to where it was before the
  * first migration), or without a baseline, the first none of whose records
  * can have been scheduled by @z (its oldest completed after t - 0.25 with
@@ -488,7 +488,7 @@ settled(const struct bench_run *r, double z, uint64_t base)
 	for (i = 0; i < r->nwin; i++) {
 		const struct mg_window_stats *w = &r->win[i];
 
-		if (w->t_s - 0.25 < z || !w->count)
+		if (w->t_s - 0.25 <= z || !w->count)
 			continue;
 		if (base ? w->max <= base
 			 : w->t_s - 0.25 - (double)w->max / 1e9 > z)
