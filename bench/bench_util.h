@@ -20,8 +20,9 @@ int bench_parse_double(const char *s, double lo, double hi, double *out);
 double bench_median(double *v, size_t n);
 
 /* "on", "off", "absent" or "unknown" (not root): whether a kernel DAMON
- * monitor (kdamond, configured through sysfs) is sampling memory.  On the development VM it samples every 500 ms and
- * stalls the threads of a process with a large working set for 4-8 ms. */
+ * monitor (kdamond, configured through sysfs) is sampling memory.  On the
+ * development VM it samples every 500 ms and stalls the threads of a
+ * process with a large working set for 4-8 ms. */
 const char *bench_damon_state(void);
 
 /* Print "prog: msg" and the usage hint on stderr, exit 2. */

@@ -146,9 +146,8 @@ usage(FILE *f)
 		"benchmark, pinned the same way (numactl --physcpubind).\n"
 		"\n"
 		"  --seconds S   length of one run, 0.01 .. 3600 (default 10)\n"
-		"  --runs N      runs, 1 .. 1000 (default 1); the JSON line "
-		"has "
-		"each\n"
+		"  --runs N      runs, 1 .. 1000 (default 1), each in the "
+		"JSON\n"
 		"  --help        this text\n"
 		"\n"
 		"Progress on stderr; one JSON line on stdout.\n");

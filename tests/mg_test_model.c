@@ -122,6 +122,17 @@ mg_test_model_apply(const struct mg_test_model *m, struct mg_map *counts,
 	return 0;
 }
 
+bool
+mg_test_model_hint_ok(const struct mg_test_model *m, unsigned bins_log2,
+		      uint64_t bin_plus1, unsigned in, const void *rec)
+{
+	if (in >= (m->binary ? 2u : 1u))
+		return false;
+	return !bin_plus1 ||
+	       bin_plus1 - 1 ==
+		       mg_bin_of(mg_test_model_hash(NULL, rec), bins_log2);
+}
+
 static void
 add(struct mg_test_model_fp *fp, uint64_t key, uint64_t val, uint64_t cnt)
 {

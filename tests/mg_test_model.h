@@ -85,6 +85,14 @@ int mg_test_model_apply(const struct mg_test_model *m, struct mg_map *counts,
 			struct mg_bin_call *c, struct mg_emitter *out);
 
 /*
+ * For an operator's prefetch hint: whether @rec may be announced for input
+ * @in with the state of bin @bin_plus1 - 1 (0: a state not yet called,
+ * or native, whose bin is not checked) among 2^@bins_log2 bins.
+ */
+bool mg_test_model_hint_ok(const struct mg_test_model *m, unsigned bins_log2,
+			   uint64_t bin_plus1, unsigned in, const void *rec);
+
+/*
  * The reference: per timestamp 0 .. @ntimes - 1 the fingerprint of its
  * outputs.  Gives a calloc'd array (free it); NULL if out of memory or if
  * some output would fall at or after @ntimes (a bug of the caller).

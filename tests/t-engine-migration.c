@@ -192,12 +192,9 @@ prefetch(void *ctx, const void *state, unsigned in, const void *rec)
 {
 	struct run *r = ctx;
 	const struct root *root = state;
-	bool bad = in >= (r->binary ? 2u : 1u);
 
-	if (root->bin_plus1)
-		bad |= root->bin_plus1 - 1 !=
-		       mg_bin_of(mg_test_model_hash(NULL, rec), r->bins_log2);
-	if (bad)
+	if (!mg_test_model_hint_ok(&r->m, r->bins_log2, root->bin_plus1, in,
+				   rec))
 		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
 					  memory_order_relaxed);
 }
