@@ -1,11 +1,11 @@
 # Megaphone in C: one non-recursive Makefile.
 #
-#   make [all]            library (static + shared), tests, benchmarks
+#   make [all]            library (static + shared), tests, benchmarks, examples
 #   make test             install missing packages, build, run every TAP test under prove
 #   make run              install missing packages, build, run the headline demo
 #   make bench            build the benchmark programs
 #   make deps             install the Debian packages the build needs (root), or print how
-#   make install          PREFIX=/usr/local DESTDIR= : headers, libraries, megaphone.pc
+#   make install          PREFIX=/usr/local DESTDIR= : megaphone.h, libraries, megaphone.pc
 #   make format-check     clang-format --dry-run over the sources
 #
 # Variants never share objects: SAN=address,undefined and DEBUG=1 build into
@@ -65,6 +65,15 @@ TEST_LIBS = $(call pc_libs,$(TEST_PKGS))
 LIB_SRC   := $(sort $(wildcard numa/*.c queues/*.c migration/*.c engine/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HEADERS   := $(filter-out %_pvt.h,$(sort $(wildcard numa/*.h queues/*.h migration/*.h engine/*.h)))
+# The one installed header: engine/megaphone.h with the public fragments it
+# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h)
+# inlined, so an application compiles against it alone.
+PUBLIC_H  := $(B)/include/megaphone.h
+PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h
+VERSION   := $(shell sed -n 's/^\#define MG_VERSION[ \t]*"\(.*\)"/\1/p' engine/megaphone.h)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:%.c=$(B)/%)
 TEST_SRC  := $(sort $(wildcard tests/t-*.c tests/stress/s-*.c))
 TEST_BIN  := $(TEST_SRC:%.c=$(B)/%)
 TEST_COMMON_SRC := $(sort $(wildcard tests/mg_test*.c))
@@ -79,17 +88,23 @@ NEXMARK_SRC := $(sort $(wildcard bench/nexmark/*.c))
 NEXMARK_OBJ := $(NEXMARK_SRC:%.c=$(B)/obj/%.o)
 NEXMARK_USERS := $(B)/bench/nexmark $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
 STATIC    := $(B)/libmegaphone.a
-SHARED    := $(B)/libmegaphone.so
+SHARED    := $(B)/libmegaphone.so.$(VERSION)
+SONAME    := libmegaphone.so.$(SOVERSION)
 
-.PHONY: all lib tests bench test run deps install uninstall clean format format-check
+.PHONY: all lib tests bench examples test run deps install uninstall clean format format-check
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
 
-all: lib tests bench
-lib: $(STATIC) $(SHARED)
+all: lib tests bench examples
+lib: $(STATIC) $(SHARED) $(PUBLIC_H)
 tests: $(TEST_BIN)
 bench: $(BENCH_BIN)
+examples: $(EXAMPLE_BIN)
+
+# Only what megaphone.h declares (MG_API) is exported from the shared
+# library: everything else is compiled hidden.
+$(LIB_OBJ): override CFLAGS += -fvisibility=hidden
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -102,7 +117,27 @@ $(STATIC): $(LIB_OBJ)
 
 $(SHARED): $(LIB_OBJ)
 	$(call msg,LD,$@)
-	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)ln -sf $(notdir $@) $(B)/$(SONAME) && ln -sf $(SONAME) $(B)/libmegaphone.so
+
+$(PUBLIC_H): $(PUBLIC_FRAGMENTS)
+	$(call msg,GEN,$@)
+	@mkdir -p $(dir $@)
+	$(Q)awk 'function emit(f,  line, inc) { \
+		while ((getline line < f) > 0) { \
+			if (match(line, /^#include "[a-z]+\/[a-z_]+\.h"/)) { \
+				inc = substr(line, 11, RLENGTH - 11); \
+				if (!(inc in seen)) { seen[inc] = 1; emit(inc) } \
+			} else print line; \
+		} close(f) } \
+		BEGIN { print "/* Generated from engine/megaphone.h and the fragments it includes. */"; \
+			emit("engine/megaphone.h") }' > $@.tmp && mv $@.tmp $@
+
+# Examples compile against the generated header alone, as users do.
+$(B)/examples/%: examples/%.c $(PUBLIC_H) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(filter-out -I.,$(CFLAGS)) -I$(B)/include $(LDFLAGS) -o $@ $< $(STATIC) $(LIBS)
 
 $(NEXMARK_USERS): EXTRA_OBJ = $(NEXMARK_OBJ)
 $(NEXMARK_USERS): $(NEXMARK_OBJ)
@@ -145,24 +180,25 @@ run: deps
 
 # --- install ------------------------------------------------------------------
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/megaphone
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
 	install -m 644 $(STATIC) $(SHARED) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 engine/megaphone.h $(DESTDIR)$(PREFIX)/include/megaphone/
-	for h in $(filter-out engine/megaphone.h,$(HEADERS)); do \
-	  install -d $(DESTDIR)$(PREFIX)/include/megaphone/$$(dirname $$h); \
-	  install -m 644 $$h $(DESTDIR)$(PREFIX)/include/megaphone/$$h; done
-	sed -e 's|@PREFIX@|$(PREFIX)|' megaphone.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc
+	ln -sf $(notdir $(SHARED)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmegaphone.so
+	install -m 644 $(PUBLIC_H) $(DESTDIR)$(PREFIX)/include/megaphone.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' megaphone.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc
 
 uninstall:
-	rm -rf $(DESTDIR)$(PREFIX)/include/megaphone $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc \
-	       $(DESTDIR)$(PREFIX)/lib/libmegaphone.a $(DESTDIR)$(PREFIX)/lib/libmegaphone.so
+	rm -f $(DESTDIR)$(PREFIX)/include/megaphone.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc \
+	      $(DESTDIR)$(PREFIX)/lib/libmegaphone.a $(DESTDIR)$(PREFIX)/lib/libmegaphone.so \
+	      $(DESTDIR)$(PREFIX)/lib/$(SONAME) $(DESTDIR)$(PREFIX)/lib/$(notdir $(SHARED))
 
 clean:
 	rm -rf build
 
 FORMAT_SRC = $(LIB_SRC) $(HEADERS) $(wildcard numa/*_pvt.h queues/*_pvt.h migration/*_pvt.h engine/*_pvt.h) \
              $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
-             $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h)
+             $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h) $(EXAMPLE_SRC)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

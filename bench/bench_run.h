@@ -19,6 +19,8 @@
 #include <stdio.h>
 
 #include "engine/megaphone.h"
+#include "numa/mg_base.h"
+#include "queues/mg_ring.h"
 
 struct bench_opts {
 	uint64_t workers, rate, bins_log2, epoch_us, ring, batch, gap;

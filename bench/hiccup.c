@@ -24,6 +24,7 @@
 
 #include "bench/bench_util.h"
 #include "engine/megaphone.h"
+#include "numa/mg_numa.h"
 
 #define WINDOW_NS   250000000ull
 #define MS	    1000000ull

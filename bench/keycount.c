@@ -330,10 +330,11 @@ parse(int argc, char **argv, struct opts *o)
 		bench_bad_usage(p, "the native backend has no bins to migrate");
 }
 
-/* Add one counting operator reading @in; its output goes to @sink. */
-static int
+/* Add one counting operator reading @in; its output goes to @sink.
+ * Return: its output (NULL: the dataflow latched the error). */
+static struct mg_stream *
 add_counter(struct mg_dataflow *df, struct bench *b, struct mg_stream *in,
-	    enum backend be, mg_sink_fn sink, struct mg_stream **out)
+	    enum backend be, mg_sink_fn sink)
 {
 	struct mg_stateful_config sc = {
 		.ninputs = 1,
@@ -353,11 +354,11 @@ add_counter(struct mg_dataflow *df, struct bench *b, struct mg_stream *in,
 			   : be == ARRAY		       ? prefill_array
 							       : prefill_kv,
 	};
-	int err = mg_stateful(df, &sc, out);
+	struct mg_stream *out = mg_stateful(df, &sc);
 
-	if (err || !b->o.b.validate)
-		return err;
-	return mg_sink(df, *out, sink, &b->run);
+	if (b->o.b.validate)
+		mg_sink(df, out, sink, &b->run);
+	return out;
 }
 
 int
@@ -366,7 +367,7 @@ main(int argc, char **argv)
 	static struct bench b;
 	struct mg_dataflow_config dc;
 	struct mg_source_config src;
-	struct mg_stream *s, *out, *ref;
+	struct mg_stream *s, *out;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
 	char json[8192];
@@ -393,16 +394,13 @@ main(int argc, char **argv)
 		.gen = gen,
 		.ctx = &b,
 	};
-	err = mg_source(df, &src, &s);
-	if (!err)
-		err = add_counter(df, &b, s, b.o.backend,
-				  bench_run_sink_measured, &out);
-	if (!err && b.o.b.validate)
-		err = add_counter(df, &b, s,
-				  b.o.backend == NATIVE ? KV : NATIVE,
-				  bench_run_sink_reference, &ref);
-	if (!err)
-		err = mg_probe(df, out);
+	s = mg_source(df, &src);
+	out = add_counter(df, &b, s, b.o.backend, bench_run_sink_measured);
+	if (b.o.b.validate)
+		add_counter(df, &b, s, b.o.backend == NATIVE ? KV : NATIVE,
+			    bench_run_sink_reference);
+	mg_probe(df, out);
+	err = mg_dataflow_error(df);
 	if (err)
 		bench_die("keycount", "cannot build the dataflow", err);
 

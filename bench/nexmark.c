@@ -217,11 +217,12 @@ main(int argc, char **argv)
 		.gen = nx_source_gen,
 		.ctx = &o.nx,
 	};
-	err = mg_source(df, &src, &ev);
+	ev = mg_source(df, &src);
+	err = mg_dataflow_error(df);
 	if (!err)
 		err = nx_query_build(df, &o.nx, o.query, o.native, ev, &out);
-	if (!err)
-		err = mg_probe(df, out);
+	if (!err && !mg_probe(df, out))
+		err = mg_dataflow_error(df);
 	if (!err && o.b.validate)
 		err = mg_sink(df, out, bench_run_sink_measured, &run);
 	if (!err && o.b.validate)

@@ -5,6 +5,7 @@
  */
 #define _LGPL_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -88,9 +89,13 @@ mg_dataflow_create(struct mg_dataflow **out,
 	if (!c.window_ns)
 		c.window_ns = 250000000ull;
 
+	if (!out)
+		return -EINVAL;
 	df = calloc(1, sizeof(*df));
 	if (!df)
 		return -ENOMEM;
+	pthread_mutex_init(&df->lock, NULL);
+	pthread_mutex_init(&df->stats.lock, NULL);
 	df->cfg = c;
 	df->nbins_log2 = c.bins_log2;
 	err = mg_topology_create(&df->topo);
@@ -129,18 +134,30 @@ mg_dataflow_create(struct mg_dataflow **out,
 		wk->df = df;
 		wk->w = w;
 		df->node_of[w] = wk->node;
-		atomic_init(&df->pub[w].probe_frontier, 0);
 		atomic_init(&df->pub[w].window, 0);
 		atomic_init(&df->pub[w].sources_closed, false);
 		atomic_init(&df->pub[w].done, false);
+		atomic_init(&df->pub[w].busy_ns, 0);
+		atomic_init(&df->pub[w].backlog, 0);
+		atomic_init(&df->pub[w].records, 0);
 	}
+	for (w = 0; w < c.workers; w++)
+		for (unsigned v = 0; v < c.workers; v++)
+			df->wk[w].shares_cpu |=
+				v != w && df->wk[v].cpu == df->wk[w].cpu;
 	df->cap_nodes = MAX_NODES;
 	/* The control frontier runs >= 2 epochs and >= 2 ms ahead. */
 	df->ctl_lead_epochs = (2000000ull + c.epoch_ns - 1) / c.epoch_ns;
 	if (df->ctl_lead_epochs < 2)
 		df->ctl_lead_epochs = 2;
 	atomic_init(&df->error, 0);
-	atomic_init(&df->stop_reporter, false);
+	atomic_init(&df->halt, false);
+	atomic_init(&df->stopped, false);
+	atomic_init(&df->running, false);
+	atomic_init(&df->closing, false);
+	atomic_init(&df->wake_seq, 0);
+	atomic_init(&df->waiters, 0);
+	atomic_init(&df->stop_control, false);
 	atomic_init(&df->win_merged, 0);
 	atomic_init(&df->ready, 0);
 	atomic_init(&df->go, false);
@@ -149,6 +166,105 @@ mg_dataflow_create(struct mg_dataflow **out,
 fail:
 	mg_dataflow_destroy(df);
 	return err;
+}
+
+/* ---- errors and stopping -------------------------------------------------- */
+
+void
+mg__set_error(struct mg_dataflow *df, int err)
+{
+	int zero = 0;
+
+	/* Relaxed: only the value matters; mg__halt() orders the rest. */
+	atomic_compare_exchange_strong_explicit(&df->error, &zero, err,
+						memory_order_relaxed,
+						memory_order_relaxed);
+	mg__halt(df);
+}
+
+void
+mg__halt(struct mg_dataflow *df)
+{
+	if (atomic_exchange_explicit(&df->halt, true, memory_order_relaxed))
+		return;
+	/* Lock-free, so a worker may call it: wakes the probe waiters and the
+	 * control thread, which wakes producers and output consumers (their
+	 * wake-ups take the inputs' locks) at its next tick. */
+	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
+	mg_futex_wake(&df->wake_seq, INT32_MAX);
+}
+
+int
+mg__build_error(struct mg_dataflow *df, int err)
+{
+	if (!df->build_error)
+		df->build_error = err;
+	return df->build_error;
+}
+
+int
+mg_dataflow_error(const struct mg_dataflow *df)
+{
+	return df ? df->build_error : -EINVAL;
+}
+
+void
+mg_dataflow_stop(struct mg_dataflow *df)
+{
+	if (!df || !atomic_load_explicit(&df->running, memory_order_acquire))
+		return;
+	atomic_store_explicit(&df->stopped, true, memory_order_relaxed);
+	mg__halt(df);
+	mg__wake_all(df);
+}
+
+uint64_t
+mg__resolve_time(const struct mg_dataflow *df, uint64_t t)
+{
+	return t == MG_TIME_NOW ? mg_dataflow_now(df) : t;
+}
+
+uint64_t
+mg_dataflow_now(const struct mg_dataflow *df)
+{
+	/* ORDER(df.A1): pairs with df.R1 in mg_dataflow_start(); start_ns
+	 * is written before `go`. */
+	if (!atomic_load_explicit(&df->go, memory_order_acquire) ||
+	    !df->start_ns)
+		return 0;
+	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns;
+}
+
+/* ---- freeing -------------------------------------------------------------- */
+
+static void
+send_free(struct mg_dataflow *df, struct node *n)
+{
+	unsigned w, d, W = df->cfg.workers, nd = n->u.send.ndest;
+
+	mg_mesh_destroy(n->u.send.mesh);
+	if (!n->inst.send)
+		return;
+	for (w = 0; w < W; w++) {
+		struct send_inst *s = &n->inst.send[w];
+		struct mg_batch *b;
+
+		while ((b = s->spare)) {
+			s->spare = b->next;
+			mg__overflow_free(df, b);
+		}
+		for (d = 0; s->q && d < nd; d++)
+			while ((b = s->q[d].head)) {
+				s->q[d].head = b->next;
+				if (!b->home)
+					mg__overflow_free(df, b);
+			}
+		for (d = 0; s->cur && d < nd; d++)
+			if (s->cur[d] && !s->cur[d]->home)
+				mg__overflow_free(df, s->cur[d]);
+		free(s->cur);
+		free(s->q);
+	}
 }
 
 static void
@@ -160,37 +276,15 @@ node_free(struct mg_dataflow *df, struct node *n)
 	case SOURCE:
 		if (n->inst.source)
 			for (w = 0; w < W; w++) {
-				free(n->inst.source[w].lat);
+				mg__lat_fini(&n->inst.source[w].lat);
 				free(n->inst.source[w].rec);
 			}
 		break;
+	case INPUT:
+		mg__input_fini(n);
+		break;
 	case SEND:
-		mg_mesh_destroy(n->u.send.mesh);
-		if (n->inst.send)
-			for (w = 0; w < W; w++) {
-				struct send_inst *s = &n->inst.send[w];
-				struct mg_batch *b;
-
-				while ((b = s->spare)) {
-					s->spare = b->next;
-					mg__overflow_free(df, b);
-				}
-				for (unsigned d = 0; s->q && d < W; d++)
-					while ((b = s->q[d].head)) {
-						s->q[d].head = b->next;
-						if (!b->home)
-							mg__overflow_free(df,
-									  b);
-					}
-				if (s->cur)
-					for (unsigned d = 0; d < W; d++)
-						if (s->cur[d] &&
-						    !s->cur[d]->home)
-							mg__overflow_free(
-								df, s->cur[d]);
-				free(s->cur);
-				free(s->q);
-			}
+		send_free(df, n);
 		break;
 	case STATEFUL:
 		mg__stateful_fini(n);
@@ -211,12 +305,22 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 
 	if (!df)
 		return;
-	if (df->started && !df->joined)
+	if (df->started && !df->joined) {
+		mg_dataflow_stop(df);
 		mg_dataflow_join(df, NULL);
+	}
 	mg_rehomer_destroy(df->rehomer); /* drains: bins may be freed next */
 	mg__migrations_free(df);
 	for (i = df->nnodes; i-- > 0;)
 		node_free(df, df->nodes[i]);
+	for (i = 0; i < df->nprobes; i++)
+		mg__probe_free(df->probes[i]);
+	for (i = 0; i < df->noutputs; i++)
+		mg__output_free(df->outputs[i]);
+	free(df->probes);
+	free(df->inputs);
+	free(df->outputs);
+	mg__stats_fini(df);
 	free(df->nodes);
 	free(df->wk);
 	free(df->pub);
@@ -224,6 +328,8 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 	mg_router_destroy(df->router);
 	mg_pools_destroy(df->pools);
 	mg_topology_destroy(df->topo);
+	pthread_mutex_destroy(&df->lock);
+	pthread_mutex_destroy(&df->stats.lock);
 	free(df);
 }
 
@@ -250,15 +356,26 @@ mg_dataflow_bins(const struct mg_dataflow *df)
 
 /* ---- building ------------------------------------------------------------- */
 
-static bool
-stream_ok(const struct mg_dataflow *df, const struct stream *s)
+struct mg_stream *
+mg__build_fail(struct mg_dataflow *df, int err)
 {
+	mg__build_error(df, err);
+	return NULL;
+}
+
+bool
+mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in)
+{
+	const struct stream *s = (const struct stream *)in;
+
 	return s && s->df == df && s->nsubs < MAX_SUBS;
 }
 
-static int
-add_node(struct mg_dataflow *df, enum node_kind kind, uint32_t out_record_size,
-	 struct node **out)
+/* Append a node (inputs subscribed by the caller); it is the graph's until
+ * a rollback() below its id. */
+int
+mg__add_node(struct mg_dataflow *df, enum node_kind kind,
+	     uint32_t out_record_size, struct node **out)
 {
 	struct node *n;
 
@@ -287,50 +404,76 @@ add_node(struct mg_dataflow *df, enum node_kind kind, uint32_t out_record_size,
 	return 0;
 }
 
-static void
-subscribe(struct node *n, unsigned port, struct stream *s)
+void
+mg__subscribe(struct node *n, unsigned port, struct stream *s)
 {
 	n->in[port] = s;
 	s->subs[s->nsubs++] = n;
 }
 
-int
-mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
-	  struct mg_stream **out)
+/* Remove the nodes a failed builder added (ids >= @mark), newest first, so
+ * the graph is as it was: nothing half-built stays. */
+static void
+rollback(struct mg_dataflow *df, unsigned mark)
 {
-	struct node *n;
-	int err;
+	while (df->nnodes > mark) {
+		struct node *n = df->nodes[--df->nnodes];
 
-	if (!cfg || !cfg->gen || !(cfg->rate > 0) || cfg->record_size == 0 ||
-	    cfg->record_size > MG_RECORD_MAX || !out)
-		return -EINVAL;
-	err = add_node(df, SOURCE, cfg->record_size, &n);
-	if (err)
-		return err;
-	n->u.src = *cfg;
-	*out = (struct mg_stream *)n->out;
-	return 0;
+		for (unsigned port = 0; port < 2; port++) {
+			struct stream *s = n->in[port];
+			unsigned i, j;
+
+			for (i = j = 0; s && i < s->nsubs; i++)
+				if (s->subs[i] != n)
+					s->subs[j++] = s->subs[i];
+			if (s)
+				s->nsubs = j;
+		}
+		if (n->kind == STATEFUL && n->u.st.bins && n->u.st.token)
+			df->nmigratable--;
+		node_free(df, n);
+	}
 }
 
-int
-mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
-	    uint32_t out_record_size, mg_flat_map_fn fn, void *ctx,
-	    struct mg_stream **out)
+#define MAX_RATE 1e10 /* records/s: beyond any machine, and finite */
+
+struct mg_stream *
+mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg)
 {
-	struct stream *s = (struct stream *)in;
 	struct node *n;
 	int err;
 
-	if (!stream_ok(df, s) || !fn || !out || out_record_size == 0)
-		return -EINVAL;
-	err = add_node(df, FLAT_MAP, out_record_size, &n);
+	if (!df)
+		return NULL;
+	if (!cfg || !cfg->gen || !isfinite(cfg->rate) || !(cfg->rate > 0) ||
+	    cfg->rate > MAX_RATE || cfg->record_size == 0 ||
+	    cfg->record_size > MG_RECORD_MAX)
+		return mg__build_fail(df, -EINVAL);
+	err = mg__add_node(df, SOURCE, cfg->record_size, &n);
 	if (err)
-		return err;
+		return mg__build_fail(df, err);
+	n->u.src = *cfg;
+	return (struct mg_stream *)n->out;
+}
+
+struct mg_stream *
+mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
+	    uint32_t out_record_size, mg_flat_map_fn fn, void *ctx)
+{
+	struct node *n;
+	int err;
+
+	if (!df)
+		return NULL;
+	if (!mg__stream_ok(df, in) || !fn || out_record_size == 0)
+		return mg__build_fail(df, -EINVAL);
+	err = mg__add_node(df, FLAT_MAP, out_record_size, &n);
+	if (err)
+		return mg__build_fail(df, err);
 	n->u.map.fn = fn;
 	n->u.map.ctx = ctx;
-	subscribe(n, 0, s);
-	*out = (struct mg_stream *)n->out;
-	return 0;
+	mg__subscribe(n, 0, (struct stream *)in);
+	return (struct mg_stream *)n->out;
 }
 
 /* A SEND subscribed to @s, feeding a fresh mesh towards @to's @port. */
@@ -346,133 +489,129 @@ add_send(struct mg_dataflow *df, struct stream *s, mg_hash_fn hash, void *ctx,
 	struct node *n;
 	int err;
 
-	err = add_node(df, SEND, 0, &n);
+	err = mg__add_node(df, SEND, 0, &n);
 	if (err)
 		return err;
+	mg__subscribe(n, 0, s);
+	n->u.send.ndest = df->cfg.workers;
 	err = mg_mesh_create(&n->u.send.mesh, df->pools, df->cfg.workers,
 			     df->node_of, &cc);
-	if (err) {
-		df->nnodes--;
-		free(n);
+	if (err)
 		return err;
-	}
 	n->u.send.hash = hash;
 	n->u.send.ctx = ctx;
 	n->u.send.by_bin = by_bin;
 	n->feeds = to;
 	n->port = port;
-	subscribe(n, 0, s);
 	*mesh = n->u.send.mesh;
 	return 0;
 }
 
-static int
+static struct mg_stream *
 add_route(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-	  void *ctx, bool by_bin, struct mg_stream **out)
+	  void *ctx, bool by_bin)
 {
 	struct stream *s = (struct stream *)in;
+	unsigned mark;
 	struct node *n;
 	int err;
 
-	if (!stream_ok(df, s) || !hash || !out)
-		return -EINVAL;
-	err = add_node(df, RECV, s->record_size, &n);
-	if (err)
-		return err;
-	err = add_send(df, s, hash, ctx, by_bin, n, 0, &n->u.recv.mesh);
+	if (!df)
+		return NULL;
+	if (!mg__stream_ok(df, in) || !hash)
+		return mg__build_fail(df, -EINVAL);
+	mark = df->nnodes;
+	err = mg__add_node(df, RECV, s->record_size, &n);
+	if (!err)
+		err = add_send(df, s, hash, ctx, by_bin, n, 0, &n->u.recv.mesh);
 	if (err) {
-		df->nnodes--;
-		free(n->out);
-		free(n);
-		return err;
+		rollback(df, mark);
+		return mg__build_fail(df, err);
 	}
-	*out = (struct mg_stream *)n->out;
-	return 0;
+	return (struct mg_stream *)n->out;
 }
 
-int
+struct mg_stream *
 mg_exchange(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-	    void *ctx, struct mg_stream **out)
+	    void *ctx)
 {
-	return add_route(df, in, hash, ctx, false, out);
+	return add_route(df, in, hash, ctx, false);
 }
 
-int
+struct mg_stream *
 mg_distribute(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-	      void *ctx, struct mg_stream **out)
+	      void *ctx)
 {
-	return add_route(df, in, hash, ctx, true, out);
+	return add_route(df, in, hash, ctx, true);
 }
 
-int
-mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
-	    struct mg_stream **out)
+static bool
+stateful_ok(const struct mg_dataflow *df, const struct mg_stateful_config *cfg)
 {
-	struct node *n;
 	unsigned i;
-	int err;
 
-	if (!cfg || !out || !cfg->fn ||
-	    (cfg->ninputs != 1 && cfg->ninputs != 2))
-		return -EINVAL;
-	if (cfg->out_record_size == 0 || cfg->state_size > STATE_MAX ||
-	    cfg->timer_record_size > 1024)
-		return -EINVAL;
+	if (!cfg || !cfg->fn || (cfg->ninputs != 1 && cfg->ninputs != 2))
+		return false;
+	if (cfg->out_record_size == 0 || cfg->out_record_size > MG_RECORD_MAX ||
+	    cfg->state_size > STATE_MAX || cfg->timer_record_size > 1024)
+		return false;
 	if (df->cfg.mode == MG_COPY && !cfg->native &&
 	    (!cfg->serialize || !cfg->deserialize))
-		return -EINVAL; /* copy mode needs to serialize the bins */
+		return false; /* copy mode needs to serialize the bins */
 	for (i = 0; i < cfg->ninputs; i++)
-		if (!stream_ok(df, (struct stream *)cfg->in[i]) ||
-		    !cfg->hash[i] ||
+		if (!mg__stream_ok(df, cfg->in[i]) || !cfg->hash[i] ||
 		    (i == 1 && cfg->in[1] == cfg->in[0] &&
 		     ((struct stream *)cfg->in[0])->nsubs + 2 > MAX_SUBS))
-			return -EINVAL;
-	err = add_node(df, STATEFUL, cfg->out_record_size, &n);
-	if (err)
-		return err;
-	n->u.st.cfg = *cfg;
-	for (i = 0; i < cfg->ninputs; i++) {
+			return false;
+	return true;
+}
+
+struct mg_stream *
+mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg)
+{
+	unsigned i, mark;
+	struct node *n;
+	int err;
+
+	if (!df)
+		return NULL;
+	if (!stateful_ok(df, cfg))
+		return mg__build_fail(df, -EINVAL);
+	mark = df->nnodes;
+	err = mg__add_node(df, STATEFUL, cfg->out_record_size, &n);
+	if (!err)
+		n->u.st.cfg = *cfg;
+	for (i = 0; !err && i < cfg->ninputs; i++)
 		err = add_send(df, (struct stream *)cfg->in[i], cfg->hash[i],
 			       cfg->hash_ctx, !cfg->native, n, i,
 			       &n->u.st.mesh[i]);
-		if (err)
-			return err; /* n stays in the graph, unusable: destroy */
-	}
-	err = mg__stateful_init(n);
+	if (!err)
+		err = mg__stateful_init(n);
 	if (!err && df->cfg.mode == MG_COPY && !cfg->native)
 		err = mg__stateful_copy_init(n);
-	if (err)
-		return err;
-	*out = (struct mg_stream *)n->out;
-	return 0;
+	if (err) {
+		rollback(df, mark);
+		return mg__build_fail(df, err);
+	}
+	return (struct mg_stream *)n->out;
 }
 
 int
 mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn, void *ctx)
 {
-	struct stream *s = (struct stream *)in;
 	struct node *n;
 	int err;
 
-	if (!stream_ok(df, s) || !fn)
+	if (!df)
 		return -EINVAL;
-	err = add_node(df, SINK, 0, &n);
+	if (!mg__stream_ok(df, in) || !fn)
+		return mg__build_error(df, -EINVAL);
+	err = mg__add_node(df, SINK, 0, &n);
 	if (err)
-		return err;
+		return mg__build_error(df, err);
 	n->u.sink.fn = fn;
 	n->u.sink.ctx = ctx;
-	subscribe(n, 0, s);
-	return 0;
-}
-
-int
-mg_probe(struct mg_dataflow *df, struct mg_stream *in)
-{
-	struct stream *s = (struct stream *)in;
-
-	if (!s || s->df != df || df->probe || df->started)
-		return -EINVAL;
-	df->probe = s;
+	mg__subscribe(n, 0, (struct stream *)in);
 	return 0;
 }
 
@@ -515,55 +654,55 @@ alloc_inst(struct mg_dataflow *df, struct node *n, size_t size)
 }
 
 static int
-prepare(struct mg_dataflow *df)
+prepare_node(struct mg_dataflow *df, struct node *n)
 {
-	unsigned i, w, W = df->cfg.workers;
-	int err;
+	unsigned w, W = df->cfg.workers;
+	int err = 0;
 
-	for (i = 0; i < df->nnodes; i++) {
-		struct node *n = df->nodes[i];
-
-		if (n->out && (n->kind == SOURCE || n->kind == RECV ||
-			       n->kind == STATEFUL)) {
-			err = collect_sends(n, n->out);
-			if (err)
-				return err;
-		}
-		if (n->kind == SOURCE) {
-			err = alloc_inst(df, n, sizeof(struct source_inst));
-			if (err)
-				return err;
-			for (w = 0; w < W; w++) {
-				struct source_inst *s = &n->inst.source[w];
-
-				s->lat = calloc(LAT_RING, sizeof(*s->lat));
-				s->rec = calloc(1, n->out->record_size);
-				if (!s->lat || !s->rec)
-					return -ENOMEM;
-			}
-		} else if (n->kind == SEND) {
-			err = alloc_inst(df, n, sizeof(struct send_inst));
-			if (err)
-				return err;
-			for (w = 0; w < W; w++) {
-				struct send_inst *s = &n->inst.send[w];
-
-				s->cur = calloc(W, sizeof(*s->cur));
-				s->q = calloc(W, sizeof(*s->q));
-				if (!s->cur || !s->q)
-					return -ENOMEM;
-			}
-		}
+	if (n->out && (n->kind == SOURCE || n->kind == INPUT ||
+		       n->kind == RECV || n->kind == STATEFUL)) {
+		err = collect_sends(n, n->out);
+		if (err)
+			return err;
 	}
-	return 0;
+	switch (n->kind) {
+	case SOURCE:
+		err = alloc_inst(df, n, sizeof(struct source_inst));
+		for (w = 0; w < W && !err; w++) {
+			struct source_inst *s = &n->inst.source[w];
+
+			err = mg__lat_init(&s->lat);
+			s->rec = calloc(1, n->out->record_size);
+			if (!err && !s->rec)
+				err = -ENOMEM;
+		}
+		return err;
+	case INPUT:
+		return mg__input_prepare(n);
+	case SEND:
+		err = alloc_inst(df, n, sizeof(struct send_inst));
+		for (w = 0; w < W && !err; w++) {
+			struct send_inst *s = &n->inst.send[w];
+
+			s->cur = calloc(n->u.send.ndest, sizeof(*s->cur));
+			s->q = calloc(n->u.send.ndest, sizeof(*s->q));
+			if (!s->cur || !s->q)
+				err = -ENOMEM;
+		}
+		return err;
+	default:
+		return 0;
+	}
 }
 
-/* Stop and join the first @n workers after a failed start. */
+/* Let the first @n workers go and join them after a failed start: they see
+ * `halt` and leave at once. */
 static void
 release_workers(struct mg_dataflow *df, unsigned n)
 {
 	unsigned w;
 
+	atomic_store_explicit(&df->halt, true, memory_order_relaxed);
 	atomic_store_explicit(&df->go, true, memory_order_release);
 	for (w = 0; w < n; w++)
 		pthread_join(df->wk[w].thread, NULL);
@@ -576,18 +715,30 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	unsigned w, i, nsources = 0;
 	int err;
 
-	if (df->started || !df->probe)
+	if (!df)
 		return -EINVAL;
-	for (i = 0; i < df->nnodes; i++)
-		nsources += df->nodes[i]->kind == SOURCE;
+	if (df->build_error)
+		return df->build_error;
+	if (df->started)
+		return -EINVAL;
+	for (i = 0; i < df->nnodes; i++) {
+		nsources += df->nodes[i]->kind == SOURCE ||
+			    df->nodes[i]->kind == INPUT;
+		df->clocked |= df->nodes[i]->kind == SOURCE;
+	}
 	if (!nsources)
 		return -EINVAL;
-	err = prepare(df);
-	if (err)
+	df->started = true; /* from here on, only destroy */
+	for (i = 0, err = 0; i < df->nnodes && !err; i++)
+		err = prepare_node(df, df->nodes[i]);
+	if (!err)
+		err = mg__stats_init(df);
+	if (err) {
+		df->joined = true;
 		return err;
+	}
 	df->on_window = on_window;
 	df->on_window_ctx = ctx;
-	df->started = true;
 	for (w = 0; w < df->cfg.workers; w++) {
 		mg__hist_reset(&df->wk[w].whole);
 		for (i = 0; i < WIN_RING; i++) {
@@ -598,27 +749,37 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 		}
 		if (pthread_create(&df->wk[w].thread, NULL, mg__worker_main,
 				   &df->wk[w])) {
-			mg__set_error(df, -EAGAIN);
 			release_workers(df, w);
 			return -EAGAIN;
 		}
 	}
 	/* Workers prefill their bins, then the clock starts for all.
-	 * ORDER(A4): pairs with R4 in mg__worker_main(). */
+	 * ORDER(df.A2): pairs with worker.R1 in mg__worker_main(): the
+	 * prefilled state, and a prefill's error, are visible. */
 	while (atomic_load_explicit(&df->ready, memory_order_acquire) <
-	       df->cfg.workers) {
-		if (atomic_load_explicit(&df->error, memory_order_relaxed))
-			break;
+	       df->cfg.workers)
 		nanosleep(&(struct timespec){0, 100000}, NULL);
+	err = atomic_load_explicit(&df->error, memory_order_relaxed);
+	if (err) { /* a prefill failed: nothing ran */
+		release_workers(df, df->cfg.workers);
+		return err;
 	}
 	df->start_ns = mg_now_ns();
-	mg_router_advance(df->router, df->ctl_lead_epochs);
-	/* ORDER(R5): pairs with A5 in mg__worker_main(). */
+	if (df->clocked)
+		mg_router_advance(df->router, df->ctl_lead_epochs);
+	atomic_store_explicit(&df->running, true, memory_order_release);
+	/* ORDER(df.R1): pairs with worker.A1 in mg__worker_main() and df.A1
+	 * in mg_dataflow_now(); without it a worker could read start_ns
+	 * before it is set. */
 	atomic_store_explicit(&df->go, true, memory_order_release);
-	err = mg__reporter_start(df);
+	err = mg__control_start(df);
 	if (err) {
 		mg__set_error(df, err);
-		release_workers(df, df->cfg.workers);
+		for (w = 0; w < df->cfg.workers; w++)
+			pthread_join(df->wk[w].thread, NULL);
+		atomic_store_explicit(&df->running, false,
+				      memory_order_release);
+		df->joined = true;
 		return err;
 	}
 	return 0;
@@ -630,13 +791,17 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 	struct mg__hist *all;
 	unsigned w, i;
 
-	if (!df->started)
+	if (!df || !df->started)
 		return -EINVAL;
 	if (!df->joined) {
 		for (w = 0; w < df->cfg.workers; w++)
 			pthread_join(df->wk[w].thread, NULL);
 		df->end_ns = mg_now_ns();
-		mg__reporter_stop(df);
+		mg__probes_finish(df);
+		atomic_store_explicit(&df->running, false,
+				      memory_order_release);
+		mg__control_stop(df);
+		mg__wake_all(df); /* the run is over: nobody waits for it */
 		df->joined = true;
 	}
 	if (stats) {
@@ -650,19 +815,24 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 		for (i = 0; i < df->nnodes; i++) {
 			struct node *n = df->nodes[i];
 
-			if (n->kind == SOURCE)
+			if (n->kind == SOURCE && n->inst.source)
 				for (w = 0; w < df->cfg.workers; w++)
 					stats->records += n->inst.source[w].k;
 			if (n->kind == STATEFUL)
 				stats->state_bytes += mg__stateful_bytes(n);
 		}
-		stats->duration_s = (double)(df->end_ns - df->start_ns) / 1e9;
+		stats->records += mg__inputs_pushed(df);
+		if (df->end_ns > df->start_ns && df->start_ns)
+			stats->duration_s =
+				(double)(df->end_ns - df->start_ns) / 1e9;
 		stats->count = mg__hist_count(all);
 		stats->p50 = mg__hist_quantile(all, 0.50);
 		stats->p99 = mg__hist_quantile(all, 0.99);
 		stats->p999 = mg__hist_quantile(all, 0.999);
 		stats->max = mg__hist_max(all);
 		stats->rss_peak_bytes = df->rss_peak;
+		stats->stopped = atomic_load_explicit(&df->stopped,
+						      memory_order_relaxed);
 		free(all);
 	}
 	return atomic_load_explicit(&df->error, memory_order_relaxed);

@@ -8,6 +8,8 @@
  * three kinds are *scheduled* -- each worker steps them once per round:
  *
  *   SOURCE    generates its share of the open-loop schedule;
+ *   INPUT     drains the application's producers bound to this worker
+ *             (input.c) into its stream;
  *   RECV      drains an exchange/distribute mesh into its stream;
  *   STATEFUL  drains one or two distribute meshes into per-time logs and
  *             runs the user function per (bin, time) once the time is due.
@@ -17,14 +19,17 @@
  *
  *   FLAT_MAP  calls the user function, which emits on the node's stream;
  *   SEND      writes the record into the batch for its destination worker
- *             (the sending half of an exchange, distribute or stateful input);
+ *             (the sending half of an exchange, distribute or stateful input)
+ *             or, for an output queue, into the batch for the application's
+ *             consumer thread (one channel per worker: output.c);
  *   SINK      calls the user function.
  *
  * FRONTIERS
  *
  * Every stream has, per worker, a frontier: no record earlier than it will
  * be emitted on it by that worker.  SOURCE: the epoch of its next scheduled
- * record.  FLAT_MAP: its input's.  RECV: its mesh port's.  STATEFUL: the
+ * record.  INPUT: the minimum over its producers (input.c).  FLAT_MAP: its
+ * input's.  RECV: its mesh port's.  STATEFUL: the
  * input frontier up to which it has processed everything (`done_upto`).
  * A SEND forwards the frontier of the stream it subscribes to as progress
  * marks, held back by the times of batches it has not pushed yet.
@@ -58,6 +63,7 @@
 #include "engine/hist_pvt.h"
 #include "engine/megaphone.h"
 #include "migration/mg_migration.h"
+#include "queues/mg_ring.h"
 
 #define MAX_SUBS     8
 #define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
@@ -65,7 +71,7 @@
 #define SOURCE_BURST 4096	/* records a source makes per round at most */
 #define RECV_BURST   32		/* batches a receiver takes per call */
 
-enum node_kind { SOURCE, FLAT_MAP, RECV, STATEFUL, SEND, SINK };
+enum node_kind { SOURCE, INPUT, FLAT_MAP, RECV, STATEFUL, SEND, SINK };
 
 /* A growable array in a private virtual reservation (MAP_NORESERVE): it
  * grows by touching pages, never by a system call or malloc. */
@@ -98,18 +104,37 @@ struct mg_emitter {
 	uint64_t time;
 };
 
-/* One epoch of a worker's source records awaiting completion. */
+/* One time of a worker's source or input records awaiting completion. */
 struct lat_epoch {
 	uint64_t epoch, count, first_ns, last_ns;
 };
 
-struct source_inst {
-	uint64_t k;		     /* next local record: seq = w + k * W */
-	uint64_t frontier;	     /* never above the control frontier */
-	bool closed;		     /* every record generated */
-	uint64_t lat_head, lat_tail; /* ring of struct lat_epoch */
+/* Times whose latency is measured once the first probe completes them. */
+struct lat_ring {
+	uint64_t head, tail; /* of lat[LAT_RING] */
 	struct lat_epoch *lat;
-	unsigned char *rec; /* scratch record */
+};
+
+struct source_inst {
+	uint64_t k;	     /* next local record: seq = w + k * W */
+	uint64_t frontier;   /* never above the control frontier */
+	bool closed;	     /* every record generated */
+	struct lat_ring lat; /* its records' scheduled times */
+	unsigned char *rec;  /* scratch record */
+} MG_CACHE_ALIGNED;
+
+struct mg_producer;
+
+/* A worker's part of an application input (input.c). */
+struct input_inst {
+	struct mg_producer *active; /* admitted producers: worker-private */
+	uint64_t frontier;	    /* published downstream, monotone */
+	struct lat_ring lat;	    /* pushed records' push times */
+	/* min over its producers' frontiers (MG_TIME_MAX: none); read by
+	 * the other workers to follow the input's frontier */
+	_Atomic uint64_t own MG_CACHE_ALIGNED;
+	/* producers opened during the run, for this worker to admit */
+	_Atomic(struct mg_producer *) join MG_CACHE_ALIGNED;
 } MG_CACHE_ALIGNED;
 
 struct pending {
@@ -117,11 +142,12 @@ struct pending {
 };
 
 struct send_inst {
-	struct mg_batch **cur;	/* [W] batch being filled per destination */
-	struct pending *q;	/* [W] full batches not yet pushed */
+	struct mg_batch **cur;	/* [ndest] batch being filled per destination */
+	struct pending *q;	/* [ndest] full batches not yet pushed */
 	struct mg_batch *spare; /* free overflow batches */
 	unsigned queued;	/* batches in all q */
 	bool congested;
+	bool sent; /* a batch or mark went out: wake a consumer */
 } MG_CACHE_ALIGNED;
 
 struct bin;
@@ -189,6 +215,8 @@ struct stateful_inst {
 	uint64_t processed_upto; /* every due entry before it is processed,
 				    but those of bins awaiting acquisition */
 	uint64_t calls;
+	uint64_t records;   /* records processed */
+	uint64_t backlog;   /* records logged, not yet processed (stats) */
 	struct bin *native; /* native mode: this worker's one state */
 	/* migration (see the handoff essay in stateful.c) */
 	uint64_t *held;	    /* bitmap: bins whose state this worker has */
@@ -224,11 +252,14 @@ struct node {
 			mg_sink_fn fn;
 			void *ctx;
 		} sink;
+		struct mg_input *input;
 		struct {
 			mg_hash_fn hash;
 			void *ctx;
 			bool by_bin; /* distribute: route by bin owner */
-			struct mg_mesh *mesh;
+			struct mg_mesh *mesh;	  /* or ... */
+			struct mg_output *output; /* one channel per worker */
+			unsigned ndest;		  /* W, or 1 for an output */
 		} send;
 		struct {
 			struct mg_mesh *mesh;
@@ -240,37 +271,78 @@ struct node {
 			_Atomic uint64_t
 				*token;	       /* [nbins] last move released */
 			struct mg_mesh *state; /* copy mode: serialized bins */
+			/* [W * nbins]: per worker and bin, records processed
+			 * and state bytes; NULL with no_stats.  Each worker
+			 * writes its own row (relaxed load + store, no RMW);
+			 * the control thread reads them relaxed (stats.c). */
+			_Atomic uint64_t *bin_records, *bin_bytes;
 		} st;
 	} u;
 	union {
 		struct source_inst *source;
+		struct input_inst *input;
 		struct send_inst *send;
 		struct stateful_inst *st;
 		void *any;
 	} inst; /* [W] per-worker state */
 };
 
-/* What each worker publishes; read by the others and the reporter. */
+/* What each worker publishes; read by the others and the control thread. */
 struct worker_pub {
-	_Atomic uint64_t
-		probe_frontier;	     /* this worker's frontier at the probe */
 	_Atomic uint64_t window;     /* latency window it is recording */
 	_Atomic bool sources_closed; /* its sources generated everything */
 	_Atomic bool done;
+	/* load, for controllers (stats.c): plain stores by the worker */
+	_Atomic uint64_t busy_ns; /* time in rounds that did work */
+	_Atomic uint64_t backlog; /* records received, not yet processed */
+	_Atomic uint64_t records; /* records its stateful operators took */
 } MG_CACHE_ALIGNED;
+
+/*
+ * A probe (probe.c): per worker the frontier of its stream there, and the
+ * global frontier -- the minimum -- that completion waits on.
+ */
+struct probe_pub {
+	_Atomic uint64_t frontier;
+} MG_CACHE_ALIGNED;
+
+struct mg_probe {
+	struct mg_dataflow *df;
+	struct stream *s;
+	struct probe_pub *pub; /* [W] */
+	/* min over pub, monotone: raised by any worker with a CAS, read by
+	 * anyone (acquire) */
+	_Atomic uint64_t completed MG_CACHE_ALIGNED;
+	mg_complete_fn fn; /* called by the control thread */
+	void *ctx;
+	uint64_t reported; /* control thread: last frontier given to fn */
+};
 
 struct worker {
 	struct mg_dataflow *df;
 	unsigned w;
 	int cpu;
-	unsigned node; /* NUMA node index */
+	bool shares_cpu; /* oversubscribed: another worker runs on its CPU */
+	unsigned node;	 /* NUMA node index */
 	pthread_t thread;
 	uint64_t round_work;   /* work done this round (records, batches) */
+	uint64_t round_ns;     /* clock at the start of this round */
+	uint64_t busy_ns;      /* time in rounds that did work */
 	uint64_t window;       /* current latency window */
 	bool windows_lost;     /* the reporter fell WIN_RING windows behind */
 	struct mg__hist whole; /* whole-run latency (this worker's records) */
 	struct mg__hist win[WIN_RING];
 } MG_CACHE_ALIGNED;
+
+/* The control thread's view of per-bin and per-worker load (stats.c). */
+struct stats {
+	pthread_mutex_t lock; /* readers vs the sampler; never a worker */
+	uint64_t last_ns;     /* previous sample */
+	uint64_t *bin_total;  /* [nbins] records at the previous sample */
+	double *bin_rate;     /* [nbins] decayed records/s */
+	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
+	double *wk_rate;      /* [W] decayed busy fraction */
+};
 
 struct mg_dataflow {
 	struct mg_dataflow_config cfg;
@@ -280,37 +352,120 @@ struct mg_dataflow {
 	unsigned nbins_log2;
 	unsigned nmigratable; /* stateful operators with bins */
 	struct mg_rehomer *rehomer;
+	int build_error; /* first builder error (building thread) */
+	/* migrations (migrate.c), guarded by `lock` */
+	pthread_mutex_t lock;
 	struct mg_migration *migrations; /* submitted, newest first */
-	uint8_t *busy; /* [nbins] bin of an unfinished migration */
-	bool closing;  /* no more migrations (under the list lock) */
+	uint8_t *busy;	      /* [nbins] bin of an unfinished migration */
+	_Atomic bool closing; /* no more migrations (set under `lock`) */
 	struct node **nodes;
 	unsigned nnodes, cap_nodes;
-	struct stream *probe;
+	struct mg_probe **probes; /* probes[0] measures latency */
+	unsigned nprobes;
+	struct mg_input **inputs;
+	unsigned ninputs;
+	struct mg_output **outputs;
+	unsigned noutputs;
 	struct worker *wk;	/* [W] */
 	struct worker_pub *pub; /* [W] */
 	unsigned *node_of;	/* [W] NUMA node index of each worker */
 	uint64_t start_ns;
 	uint64_t ctl_lead_epochs; /* control frontier lead over the clock */
+	bool clocked;		  /* it has sources: the control frontier
+				     follows the clock (else inputs raise it
+				     as their records need) */
 	_Atomic unsigned ready;	  /* workers done prefilling */
 	_Atomic bool go;	  /* start_ns is set: run (or stop on error) */
+	_Atomic bool running;	  /* started and not yet ended */
 	bool started, joined;
-	_Atomic int error; /* first error an operator reported */
-	/* reporter */
-	pthread_t reporter;
+	_Atomic bool halt;    /* stop or error: workers leave their loops */
+	_Atomic bool stopped; /* mg_dataflow_stop() asked for it */
+	_Atomic int error;    /* first error an operator reported */
+	/* completion: bumped when a probe's frontier advances or the run
+	 * halts; probe waiters and the control thread sleep on it */
+	_Atomic uint32_t wake_seq MG_CACHE_ALIGNED;
+	_Atomic uint32_t waiters;
+	/* control thread */
+	pthread_t control;
 	mg_window_fn on_window;
 	void *on_window_ctx;
-	_Atomic bool stop_reporter;
+	_Atomic bool stop_control;
 	_Atomic uint64_t win_merged; /* windows below are merged, slots free */
 	uint64_t rss_peak;
 	uint64_t end_ns;
+	struct stats stats;
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
 void *mg__worker_main(void *arg);
 uint64_t mg__stream_frontier(const struct stream *s, unsigned w);
 bool mg__congested(const struct node *n, unsigned w);
-void mg__set_error(struct mg_dataflow *df, int err);
 void mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b);
+
+/* ---- dataflow.c -------------------------------------------------------- */
+/* Building (the building thread): append a node, subscribe it to a stream,
+ * check a stream given to a builder, latch a builder error (NULL). */
+int mg__add_node(struct mg_dataflow *df, enum node_kind kind,
+		 uint32_t out_record_size, struct node **out);
+void mg__subscribe(struct node *n, unsigned port, struct stream *s);
+bool mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in);
+struct mg_stream *mg__build_fail(struct mg_dataflow *df, int err);
+/* Latch @err as the run's error (the first one wins) and halt the run. */
+void mg__set_error(struct mg_dataflow *df, int err);
+/* Halt the workers and wake the probe waiters; lock-free (workers may call
+ * it).  The control thread then wakes the rest (mg__wake_all). */
+void mg__halt(struct mg_dataflow *df);
+/* Latch a builder error; returns it. */
+int mg__build_error(struct mg_dataflow *df, int err);
+/* A time in the dataflow's clock: MG_TIME_NOW resolved to the current
+ * epoch, anything else unchanged. */
+uint64_t mg__resolve_time(const struct mg_dataflow *df, uint64_t t);
+
+/* ---- latency.c --------------------------------------------------------- */
+int mg__lat_init(struct lat_ring *r);
+void mg__lat_fini(struct lat_ring *r);
+/* Count @n records of time @t seen from @first_ns to @last_ns (run time).
+ * Return: false if the ring is full (the probe is far behind). */
+bool mg__lat_add(struct lat_ring *r, uint64_t t, uint64_t n, uint64_t first_ns,
+		 uint64_t last_ns);
+/* Record the latency of every time before @done (the first probe's
+ * frontier), as of @now. */
+void mg__lat_complete(struct lat_ring *r, struct worker *wk, uint64_t done,
+		      uint64_t now);
+void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
+			uint64_t hi, uint64_t n);
+void mg__latency_advance(struct worker *wk, uint64_t now);
+/* Control thread: merge and report the windows below @upto; the lowest (or
+ * highest) window any worker is recording. */
+void mg__windows_merge(struct mg_dataflow *df, struct mg__hist *h,
+		       uint64_t upto);
+uint64_t mg__windows_worker(const struct mg_dataflow *df, bool highest);
+
+/* ---- input.c ----------------------------------------------------------- */
+int mg__input_prepare(struct node *n);
+void mg__input_fini(struct node *n);
+void mg__input_step(struct node *n, struct worker *wk);
+bool mg__inputs_ended(struct mg_dataflow *df);
+void mg__inputs_wake(struct mg_dataflow *df);
+void mg__inputs_reap(struct mg_dataflow *df);
+uint64_t mg__inputs_pushed(const struct mg_dataflow *df);
+
+/* ---- output.c ---------------------------------------------------------- */
+struct mg_channel *mg__output_channel(const struct mg_output *o, unsigned w);
+void mg__output_notify(struct mg_output *o);
+void mg__output_free(struct mg_output *o);
+
+/* ---- probe.c ----------------------------------------------------------- */
+void mg__probes_publish(struct mg_dataflow *df, struct worker *wk);
+void mg__probes_report(struct mg_dataflow *df, bool last);
+/* After the workers were joined: every probe's final frontier. */
+void mg__probes_finish(struct mg_dataflow *df);
+/* The run halted, failed to start or ended: nothing more will complete. */
+bool mg__run_over(const struct mg_dataflow *df);
+/* Wake every thread sleeping on the run: probe waiters, producers, openers,
+ * output consumers.  Takes the inputs' locks: never on a worker. */
+void mg__wake_all(struct mg_dataflow *df);
+void mg__probe_free(struct mg_probe *p);
 
 /* ---- stateful.c -------------------------------------------------------- */
 int mg__stateful_init(struct node *n);
@@ -320,16 +475,20 @@ int mg__stateful_prefill(struct node *n, struct worker *wk);
 int mg__stateful_copy_init(struct node *n);
 size_t mg__stateful_bytes(const struct node *n);
 
-/* ---- report.c ---------------------------------------------------------- */
-int mg__reporter_start(struct mg_dataflow *df);
+/* ---- stats.c ----------------------------------------------------------- */
+int mg__stats_init(struct mg_dataflow *df);
+void mg__stats_fini(struct mg_dataflow *df);
+void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
+
+/* ---- control.c --------------------------------------------------------- */
+int mg__control_start(struct mg_dataflow *df);
+void mg__control_stop(struct mg_dataflow *df);
 uint64_t mg__ctl_target(const struct mg_dataflow *df);
+uint64_t mg__rss_bytes(void);
+
+/* ---- migrate.c --------------------------------------------------------- */
 void mg__migrations_tick(struct mg_dataflow *df);
 void mg__migrations_free(struct mg_dataflow *df);
 void mg__migrations_close(struct mg_dataflow *df);
-void mg__reporter_stop(struct mg_dataflow *df);
-void mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo,
-			uint64_t hi, uint64_t n);
-void mg__latency_advance(struct worker *wk, uint64_t now);
-uint64_t mg__rss_bytes(void);
 
 #endif /* MG_ENGINE_PVT_H */

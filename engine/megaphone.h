@@ -1,18 +1,20 @@
 /*
- * megaphone.h - the public interface of libmegaphone.
+ * megaphone.h - the public interface of libmegaphone, its only installed
+ * header.
  *
- * A dataflow is built on one control thread, then run by W worker threads,
- * each pinned to one allowed CPU and each running an instance of every
- * operator on its share of the data in a cooperative loop.
+ * A dataflow is built on one thread, then run by W worker threads, each
+ * pinned to one allowed CPU and each running an instance of every operator
+ * on its share of the data in a cooperative loop.
  *
- *   source ──► flat_map ──► exchange / distribute ──► stateful ──► sink
- *                                                        │
- *                                                      probe
+ *   source / input ──► flat_map ──► exchange / distribute ──► stateful ──►
+ *       sink / output queue / probe
  *
- * Records are fixed-size per stream.  Timestamps are uint64 epochs of the
- * wall clock since the run started (default epoch 1 ms, down to 10 us).
- * Open-loop sources stamp each record with the epoch of its *scheduled* time
- * and keep their schedule under overload, so overload shows as latency.
+ * Records are fixed-size per stream.  Timestamps are uint64_t.  Generated
+ * sources stamp records with epochs of the dataflow's clock (epoch_ns since
+ * the run started, default 1 ms); application inputs stamp them with the
+ * producer's own logical time or with the clock's current epoch
+ * (MG_TIME_NOW).  A time is *complete* at a point of the graph once no
+ * worker can produce a record at or before it there any more.
  *
  * Stateful operators (Megaphone's interface): a key's 64-bit hash picks its
  * bin by its top k bits (2^k bins, 4 <= k <= 20); the user function is called
@@ -21,15 +23,28 @@
  * that time and schedule post-dated records for later times; those live in
  * the bin (in its arena, with the rest of its state) and come back through
  * the same function when their time is complete.  Within one time the order
- * of records is unspecified.
+ * of records is unspecified.  Bins move between workers live (mg_migrate):
+ * outputs are identical, per timestamp, to a run without migration.
  *
  * The *native* baseline runs the same function with static hash partitioning
  * (worker = hash mod W): one state per worker, no bins, no routing table.
  *
- * Errors: functions that can fail return 0 or a negative errno and change
- * nothing on failure; mg_strerror() gives the text.  Builders refuse bad
- * wiring (a stream of another dataflow, a record size that does not match,
- * building after start) with -EINVAL.
+ * Errors.  Functions that can fail return 0 or a negative errno and change
+ * nothing on failure; mg_strerror() gives the text.  Builders (mg_source ...
+ * mg_output) return what they built, or NULL, and the dataflow *latches*
+ * the first builder error: a builder given a NULL stream returns NULL, so a
+ * chain of builders needs one check, by mg_dataflow_error() or by
+ * mg_dataflow_start(), which refuses to start a graph with an error.
+ *
+ * Threads.  Build, start, join and destroy from one application thread.
+ * Producers (one per thread), the output queue consumer (one thread per
+ * output), probes, stats, stop and migrations work from any thread while the
+ * dataflow runs; the table at mg_dataflow_stop() says which calls may run at
+ * the same time.
+ *
+ * Include it as <megaphone.h> with the flags of `pkg-config --cflags
+ * megaphone`, and link with `pkg-config --libs megaphone` (add --static for
+ * the static library).
  */
 #ifndef MEGAPHONE_H
 #define MEGAPHONE_H
@@ -37,19 +52,37 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
-#include "numa/mg_numa.h"
-#include "queues/mg_ring.h"
-#include "migration/mg_copy.h"
-#include "migration/mg_migration.h"
+#include "numa/mg_api.h"
+#include "migration/mg_containers.h"
 #include "migration/mg_plan.h"
-#include "migration/mg_state.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MG_VERSION_MAJOR 0
+#define MG_VERSION_MINOR 2
+#define MG_VERSION_PATCH 0
+#define MG_VERSION	 "0.2.0"
+/* A number that increases with every release: 0.2.0 is 200. */
+#define MG_VERSION_NUMBER \
+	(MG_VERSION_MAJOR * 10000 + MG_VERSION_MINOR * 100 + MG_VERSION_PATCH)
+
+/* The version of the library linked at run time, as MG_VERSION. */
+MG_API const char *mg_version(void);
 
 /* The text for a return code of this library (0 or -errno). */
-const char *mg_strerror(int err);
+MG_API const char *mg_strerror(int err);
 
 struct mg_dataflow;
 struct mg_stream;
+struct mg_probe;
+struct mg_input;
+struct mg_producer;
+struct mg_output;
+struct mg_migration;
 
 /*
  * How a bin's state travels.  HANDOFF: the old owner releases the bin's
@@ -75,23 +108,40 @@ struct mg_dataflow_config {
 	uint64_t window_ns;	/* latency window, default 250 ms */
 	uint64_t warmup_ns;	/* whole-run latency ignores timestamps
 				    completed before this; windows keep all */
+	bool no_stats;		/* do not count per-bin and per-worker load
+				    (mg_dataflow_bin_stats() then fails) */
 };
 
 /*
  * Create an empty dataflow: topology, pools, latency statistics.
- * @cfg: borrowed; NULL means all defaults.
- * Context: control thread.
+ * @cfg: borrowed; NULL means all defaults.  @out: gives the dataflow, to
+ * mg_dataflow_destroy().
+ * Context: any thread; allocates.
  * Return: 0; -EINVAL for a bad configuration (bins_log2 out of range,
  * ring_capacity not a power of two, more workers than allowed CPUs without
  * oversubscribe, epoch below 10 us); -ENOMEM.
  */
-int mg_dataflow_create(struct mg_dataflow **out,
-		       const struct mg_dataflow_config *cfg);
+MG_API int mg_dataflow_create(struct mg_dataflow **out,
+			      const struct mg_dataflow_config *cfg);
 
-/* Stop (if running), join and free everything (takes @df). */
-void mg_dataflow_destroy(struct mg_dataflow *df);
+/*
+ * Stop the run if it is running (as mg_dataflow_stop()), wait for its
+ * threads, and free everything: streams, inputs, producers, outputs, probes
+ * and migrations of @df die with it (takes @df).  NULL is ignored.
+ * Context: the thread that created @df; no other call on @df may run.
+ */
+MG_API void mg_dataflow_destroy(struct mg_dataflow *df);
 
-/* ---- building ------------------------------------------------------------- */
+/* ---- building --------------------------------------------------------------
+ *
+ * Every builder returns what it built, owned by the dataflow, or NULL: then
+ * the dataflow latched an error (the first one; later ones are dropped) and
+ * the graph is unchanged.  A NULL input stream yields NULL without a new
+ * error.  Context: the building thread, before mg_dataflow_start().
+ */
+
+/* The first error a builder latched, or 0. */
+MG_API int mg_dataflow_error(const struct mg_dataflow *df);
 
 /*
  * Generate record number @seq (global, 0-based) into @rec (record_size
@@ -102,15 +152,17 @@ typedef void (*mg_gen_fn)(void *ctx, unsigned worker, uint64_t seq, void *rec);
 
 struct mg_source_config {
 	uint32_t record_size;
-	double rate;	      /* records/s in total over all workers, > 0 */
+	double rate;	      /* records/s in total over all workers: finite,
+				 > 0 and at most 1e10 */
 	uint64_t duration_ns; /* schedule length; then the source closes */
 	mg_gen_fn gen;
 	void *ctx; /* shared: passed to gen on every worker */
 };
 
-/* An open-loop source.  Return: 0; -EINVAL; -ENOMEM. */
-int mg_source(struct mg_dataflow *df, const struct mg_source_config *cfg,
-	      struct mg_stream **out);
+/* An open-loop source: the benchmarks' generator.  Latches -EINVAL for a
+ * bad config. */
+MG_API struct mg_stream *mg_source(struct mg_dataflow *df,
+				   const struct mg_source_config *cfg);
 
 /*
  * When an open-loop source of @rate records/s schedules record @seq: ns
@@ -122,35 +174,48 @@ mg_sched_ns(double rate, uint64_t seq)
 	return (uint64_t)((double)seq * 1e9 / rate);
 }
 
+/*
+ * An application input of @record_size-byte records (1..MG_RECORD_MAX):
+ * the application pushes records through producers (below).
+ * @in: gives the input handle (owned by the dataflow; may be NULL if the
+ * application opens no producer from here, which is unusual).
+ * Return: the input's stream; NULL (latched -EINVAL, -ENOMEM).
+ */
+MG_API struct mg_stream *mg_input(struct mg_dataflow *df, uint32_t record_size,
+				  struct mg_input **in);
+
 struct mg_emitter; /* where a user function's output goes */
 
 /* Emit @rec (the stream's record size) at the current time. */
-void mg_emit(struct mg_emitter *e, const void *rec);
+MG_API void mg_emit(struct mg_emitter *e, const void *rec);
 
 /* The time the current call runs at. */
-uint64_t mg_emitter_time(const struct mg_emitter *e);
+MG_API uint64_t mg_emitter_time(const struct mg_emitter *e);
 
 /* The worker the current call runs on. */
-unsigned mg_emitter_worker(const struct mg_emitter *e);
+MG_API unsigned mg_emitter_worker(const struct mg_emitter *e);
 
 /* Stateless: called once per input record; may emit 0..n records. */
 typedef void (*mg_flat_map_fn)(void *ctx, const void *rec,
 			       struct mg_emitter *out);
 
-int mg_flat_map(struct mg_dataflow *df, struct mg_stream *in,
-		uint32_t out_record_size, mg_flat_map_fn fn, void *ctx,
-		struct mg_stream **out);
+MG_API struct mg_stream *mg_flat_map(struct mg_dataflow *df,
+				     struct mg_stream *in,
+				     uint32_t out_record_size,
+				     mg_flat_map_fn fn, void *ctx);
 
 /* A record's 64-bit key hash: picks its bin (top bits) or worker. */
 typedef uint64_t (*mg_hash_fn)(void *ctx, const void *rec);
 
 /* Route each record to worker hash mod W (static partitioning). */
-int mg_exchange(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-		void *ctx, struct mg_stream **out);
+MG_API struct mg_stream *mg_exchange(struct mg_dataflow *df,
+				     struct mg_stream *in, mg_hash_fn hash,
+				     void *ctx);
 
 /* Route each record to the current owner of its bin; no state. */
-int mg_distribute(struct mg_dataflow *df, struct mg_stream *in, mg_hash_fn hash,
-		  void *ctx, struct mg_stream **out);
+MG_API struct mg_stream *mg_distribute(struct mg_dataflow *df,
+				       struct mg_stream *in, mg_hash_fn hash,
+				       void *ctx);
 
 /* One call of a stateful operator's function: one bin, one time. */
 struct mg_bin_call {
@@ -172,7 +237,8 @@ struct mg_bin_call {
  * @time > call->time.  The record lives in the bin and moves with it.
  * Return: 0; -EINVAL if @time <= call->time; -ENOMEM.
  */
-int mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec);
+MG_API int mg_schedule(struct mg_bin_call *call, uint64_t time,
+		       const void *rec);
 
 typedef void (*mg_bin_fn)(void *ctx, struct mg_bin_call *call,
 			  struct mg_emitter *out);
@@ -195,8 +261,8 @@ struct mg_stateful_config {
 	/* Copy mode only (required there): write the bin's root state and
 	 * containers to @w / rebuild them from @r into the fresh bin of
 	 * @call (zeroed root state, empty arena).  Timers are moved by the
-	 * engine.  Use mg_write/mg_read and the container serializers of
-	 * migration/mg_copy.h.  Return 0 or -errno. */
+	 * engine.  Use mg_write/mg_read and the container serializers.
+	 * Return 0 or -errno. */
 	int (*serialize)(void *ctx, struct mg_bin_call *call,
 			 struct mg_writer *w);
 	int (*deserialize)(void *ctx, struct mg_bin_call *call,
@@ -211,25 +277,38 @@ struct mg_stateful_config {
 			 const void *rec);
 };
 
-/* A stateful operator.  Return: 0; -EINVAL; -ENOMEM. */
-int mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg,
-		struct mg_stream **out);
+/* A stateful operator (@cfg borrowed).  Return: its output stream; NULL
+ * (latched -EINVAL for a bad config or inputs, -ENOMEM). */
+MG_API struct mg_stream *mg_stateful(struct mg_dataflow *df,
+				     const struct mg_stateful_config *cfg);
 
 /* Called per record on the worker that holds it. */
 typedef void (*mg_sink_fn)(void *ctx, unsigned worker, uint64_t time,
 			   const void *rec);
 
-int mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn,
-	    void *ctx);
+/* Call @fn on every record of @in, on its worker.  Return: 0; the latched
+ * error (-EINVAL, -ENOMEM). */
+MG_API int mg_sink(struct mg_dataflow *df, struct mg_stream *in, mg_sink_fn fn,
+		   void *ctx);
 
 /*
- * Make @in the dataflow's probe: a timestamp is complete when every worker's
- * frontier on @in has passed it; each source record's latency is measured
- * from its scheduled time to that moment.  One probe per dataflow.
+ * A probe on @in: it tells when times are complete there (see "completion"
+ * below).  The first probe of a dataflow also measures latency: a source
+ * record's from its scheduled time, a pushed record's from its push, to the
+ * moment its time completes at the probe.  Any number of probes.
+ * Return: the probe (owned by the dataflow); NULL (latched error).
  */
-int mg_probe(struct mg_dataflow *df, struct mg_stream *in);
+MG_API struct mg_probe *mg_probe(struct mg_dataflow *df, struct mg_stream *in);
 
-/* ---- running ---------------------------------------------------------------- */
+/*
+ * An output queue on @in: one application thread drains it with
+ * mg_output_next(), receiving each completed time's records at once, in
+ * time order.  Return: the output (owned by the dataflow); NULL (latched).
+ */
+MG_API struct mg_output *mg_output(struct mg_dataflow *df,
+				   struct mg_stream *in);
+
+/* ---- running -------------------------------------------------------------- */
 
 struct mg_window_stats {
 	double t_s;	/* window end, seconds since start */
@@ -238,38 +317,288 @@ struct mg_window_stats {
 	uint64_t rss_bytes;
 };
 
-/* Called by the reporter thread after each latency window. */
+/* Called by the control thread after each latency window. */
 typedef void (*mg_window_fn)(void *ctx, const struct mg_window_stats *w);
 
 struct mg_run_stats {
-	uint64_t records;  /* source records generated */
-	double duration_s; /* wall time from start to completion */
-	uint64_t count;	   /* latency samples (= records at the probe) */
+	uint64_t records;  /* source records generated + records pushed */
+	double duration_s; /* wall time from start to the end of the run */
+	uint64_t count;	   /* latency samples (records at the first probe) */
 	uint64_t p50, p99, p999, max; /* whole-run latency, ns */
 	uint64_t rss_peak_bytes;
 	uint64_t state_bytes; /* bytes owned by bin arenas at the end */
+	bool stopped;	      /* mg_dataflow_stop() ended the run */
 };
 
 /*
- * Start the workers and the reporter; they run until every source has closed
- * and its last timestamp is complete at the probe.
- * @on_window: optional, with @ctx.  Context: control thread.
- * Return: 0; -EINVAL if the graph has no source or no probe, or was started
- * already; -ENOMEM; -EAGAIN if threads cannot be created.
+ * Start the workers and the control thread.  They run until every source
+ * and every input has closed and the last time is complete everywhere, or
+ * until mg_dataflow_stop() or an error.  Workers first build the bins'
+ * initial state (prefill); the clock starts when all are done.
+ * @on_window: optional, with @ctx.  Context: the building thread.
+ * Return: 0; the latched builder error; -EINVAL if the graph has no source
+ * and no input, or was started already; -ENOMEM; -EAGAIN if threads cannot
+ * be created; the error of a failed prefill.  On failure no thread runs and
+ * only mg_dataflow_destroy() is left to call.
  */
-int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
-		      void *ctx);
+MG_API int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
+			     void *ctx);
 
 /*
- * Wait for the run to finish and fill @stats (may be NULL).
- * Return: 0; the first error an operator reported (e.g. -ENOMEM from a bin
- * arena); -EINVAL if not started.
+ * Make a running dataflow stop as soon as possible: workers leave their
+ * loops at the end of their current round (outputs for incomplete times are
+ * dropped), producers blocked in a push and threads waiting on a probe or
+ * an output wake up with -EPIPE, later pushes fail with -EPIPE.  Does not
+ * wait: mg_dataflow_join() does.  Idempotent; nothing happens if @df is not
+ * running.
+ * Context: any thread, also a callback of the dataflow; never blocks.
+ *
+ * Which calls may run at the same time, on one dataflow:
+ *
+ *   | pair                                           | concurrently?       |
+ *   |------------------------------------------------|---------------------|
+ *   | builders, start, join, destroy                 | one thread, in turn |
+ *   | push/flush/advance/close on one producer       | one thread          |
+ *   | calls on different producers                   | yes                 |
+ *   | mg_producer_open / mg_input_close (any mix)    | yes                 |
+ *   | mg_output_next on one output                   | one thread          |
+ *   | probe, stats, migrate, stop (any mix)          | yes                 |
+ *   | any of these / join                            | yes                 |
+ *   | any of these / destroy                         | no                  |
  */
-int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats);
+MG_API void mg_dataflow_stop(struct mg_dataflow *df);
+
+/*
+ * Wait for the run to end and fill @stats (may be NULL).
+ * Return: 0 (also after mg_dataflow_stop()); the first error an operator
+ * reported (e.g. -ENOMEM from a bin arena); -EINVAL if not started.
+ */
+MG_API int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats);
+
+/* The current epoch of the dataflow's clock: ns since the start divided by
+ * the epoch (0 before the start).  Context: any thread. */
+MG_API uint64_t mg_dataflow_now(const struct mg_dataflow *df);
+
+/* ---- application inputs ------------------------------------------------------
+ *
+ * An input has any number of producers, one per application thread, opened
+ * before or during the run.  A producer is a lock-free single-producer path
+ * into one worker: batches of records of one time each, and progress marks
+ * carried in the same ring, so a record can never be overtaken by its
+ * producer's promise.  Pushing takes no lock and, once the path is warm,
+ * allocates nothing.
+ *
+ * Time.  A producer stamps records with its own logical time, or with
+ * MG_TIME_NOW (the clock's current epoch).  It promises progress with
+ * mg_producer_advance(p, t): nothing earlier than t will follow; pushing at
+ * MG_TIME_NOW advances to now as well.  The input's frontier is the minimum
+ * over its open producers' promises (a producer opened during the run starts
+ * at that frontier: mg_producer_time() tells it).  A time is complete once
+ * every producer has advanced past it, so A QUIET PRODUCER HOLDS EVERY
+ * LATER TIME BACK: a producer with nothing to push must advance, e.g. call
+ * mg_producer_advance(p, MG_TIME_NOW) from its poll loop or a timer
+ * (examples/sessions does), or close.  Times must be below MG_TIME_LIMIT;
+ * in a graph that mixes inputs with generated sources, stamp with the clock
+ * (MG_TIME_NOW), because the sources' times are clock epochs.
+ *
+ * Batching.  Records wait in the producer's current batch until it is full,
+ * the producer pushes at another time, or it flushes, advances or closes.
+ * Records of a time cannot be processed before that time is complete, so
+ * for a producer that advances, batching adds no latency.
+ *
+ * Ending.  An input ends once mg_input_close() was called and each of its
+ * producers is closed; the run ends when every source and input has ended
+ * and the last time is complete.
+ */
+
+#define MG_ANY_WORKER (-1)
+#define MG_FOREVER    UINT64_MAX /* a timeout that never expires */
+
+/*
+ * Open a producer on @in, bound to @worker (0..W-1) or to the next worker
+ * round-robin (MG_ANY_WORKER).  During the run the worker admits it at its
+ * next round; the producer then starts at the input's frontier.
+ * @out: gives the producer; it lives until mg_producer_close().
+ * Context: any thread; allocates; may wait for the worker (briefly).
+ * Return: 0; -EINVAL (bad worker); -EPIPE (the input was closed, or the
+ * dataflow stopped or ended); -ENOMEM.
+ */
+MG_API int mg_producer_open(struct mg_input *in, int worker,
+			    struct mg_producer **out);
+
+/*
+ * Push one record of @size bytes (the input's record size; copied) at
+ * @time, or at MG_TIME_NOW (the later of the clock's epoch and the
+ * producer's promise, which then advances to it).  Never blocks.
+ * Context: the producer's thread; lock-free.
+ * Return: 0; -EAGAIN when the path is full (try again, or mg_push_wait());
+ * -EINVAL if @size is not the input's record size, or @time is before the
+ * producer's promise or not a time (at or above MG_TIME_LIMIT, but
+ * MG_TIME_NOW); -EPIPE after close, or once the dataflow stopped or ended.
+ * Nothing is pushed on failure.
+ */
+MG_API int mg_push(struct mg_producer *p, uint64_t time, const void *rec,
+		   size_t size);
+
+/*
+ * Push up to @n records of @size bytes each (@recs: packed) at @time.
+ * Never blocks.  Context: the producer's thread; lock-free.
+ * Return: the number pushed, 0 when the path is full; -EINVAL, -EPIPE as
+ * mg_push() (nothing pushed then).
+ */
+MG_API int mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
+			 size_t size, uint32_t n);
+
+/*
+ * Push @n records of @size bytes each at @time, waiting while the path is
+ * full: a short spin, then sleep (no CPU is used while blocked) until the
+ * worker makes room, the dataflow stops, or @timeout_ns (MG_FOREVER: no
+ * limit) passes.  MG_TIME_NOW is read once: all @n records get one time.
+ * Context: the producer's thread; may block.
+ * Return: the number pushed: @n, or fewer when the time ran out or the
+ * dataflow stopped first (-ETIMEDOUT / -EPIPE if none was pushed); -EINVAL
+ * as mg_push().
+ */
+MG_API int mg_push_wait(struct mg_producer *p, uint64_t time, const void *recs,
+			size_t size, uint32_t n, uint64_t timeout_ns);
+
+/*
+ * Send the records waiting in the current batch.
+ * Context: the producer's thread; waits while the path is full.
+ * Return: 0; -EPIPE (closed, stopped).
+ */
+MG_API int mg_producer_flush(struct mg_producer *p);
+
+/*
+ * Promise that this producer pushes nothing before @time (MG_TIME_NOW: the
+ * clock's current epoch); flushes first.  A time at or before the current
+ * promise changes nothing.
+ * Context: the producer's thread; waits while the path is full.
+ * Return: 0; -EINVAL if @time is not a time; -EPIPE (closed, stopped).
+ */
+MG_API int mg_producer_advance(struct mg_producer *p, uint64_t time);
+
+/* The producer's promise: the earliest time it may still push at.
+ * Context: the producer's thread. */
+MG_API uint64_t mg_producer_time(const struct mg_producer *p);
+
+/*
+ * Flush and end the producer; it no longer holds the input's frontier back.
+ * The engine frees its path once the worker has drained it; the handle
+ * stays valid (a few hundred bytes) until the dataflow is destroyed, and
+ * every later call on it returns -EPIPE.
+ * Context: the producer's thread; waits while the path is full.
+ * Return: 0; -EPIPE if it was closed already, or if the dataflow stopped
+ * first (the unsent records are dropped with the rest of the run).
+ */
+MG_API int mg_producer_close(struct mg_producer *p);
+
+/*
+ * No more producers will open on @in: it ends once the open ones close.
+ * Idempotent.  Context: any thread.
+ * Return: 0.
+ */
+MG_API int mg_input_close(struct mg_input *in);
+
+/* ---- completion --------------------------------------------------------------- */
+
+/*
+ * The probe's frontier: every time before it is complete at the probe (no
+ * worker can produce a record at such a time there any more); MG_TIME_MAX
+ * once the stream has ended.
+ * Context: any thread; wait-free.
+ * Ordering: acquire: whatever the workers did for the completed times
+ * (sinks called, outputs sent) is visible to the caller.
+ */
+MG_API uint64_t mg_probe_frontier(const struct mg_probe *p);
+
+/*
+ * Wait until @time is complete at the probe (its frontier is past @time),
+ * sleeping (futex) for at most @timeout_ns (MG_FOREVER: no limit).
+ * Context: any thread but the workers; may block.
+ * Ordering: as mg_probe_frontier().
+ * Return: 0; -ETIMEDOUT; -EPIPE if the run stopped or failed first.
+ */
+MG_API int mg_probe_wait(struct mg_probe *p, uint64_t time,
+			 uint64_t timeout_ns);
+
+/* Told that every time before @frontier is complete at the probe. */
+typedef void (*mg_complete_fn)(void *ctx, uint64_t frontier);
+
+/*
+ * Call @fn each time the probe's frontier advances, with the new frontier,
+ * on one thread of the engine (in order, never concurrently; it must not
+ * block for long: it delays the next calls and latency windows).  The last
+ * call has MG_TIME_MAX when the stream ends.
+ * Context: the building thread, before the start.
+ * Return: 0; -EINVAL (started already).
+ */
+MG_API int mg_probe_on_complete(struct mg_probe *p, mg_complete_fn fn,
+				void *ctx);
+
+/* ---- output queues ------------------------------------------------------------ */
+
+/* One completed time of an output: every record the stream carried at it. */
+struct mg_output_time {
+	uint64_t time;
+	uint32_t count;	      /* records */
+	uint32_t record_size; /* bytes each; records are packed */
+	const void *records;  /* valid until the next mg_output_next() */
+};
+
+/*
+ * Take the next completed time that has records, in time order, waiting up
+ * to @timeout_ns (0: do not wait; MG_FOREVER: no limit).  Times without
+ * records are skipped; mg_output_frontier() says how far completion went.
+ * Context: one application thread per output; may block (futex).
+ * Return: 0 and *@out; -ETIMEDOUT (nothing completed in time; with 0:
+ * nothing complete yet); -ENODATA once the stream ended and everything was
+ * taken; -EPIPE if the run stopped or failed (what completed before was
+ * delivered first); -ENOMEM.
+ */
+MG_API int mg_output_next(struct mg_output *o, struct mg_output_time *out,
+			  uint64_t timeout_ns);
+
+/* Every time before it is complete at the output: its records are taken or
+ * ready to take.  Context: the output's consumer thread. */
+MG_API uint64_t mg_output_frontier(const struct mg_output *o);
+
+/* ---- statistics a controller needs --------------------------------------------
+ *
+ * Workers count as they go, each into cache lines it alone writes, with
+ * plain stores; the control thread samples the counts every 100 ms and keeps
+ * decayed rates (exponential, time constant 1 s).  Readers take a consistent
+ * copy without slowing the workers.
+ */
+
+struct mg_bin_stats {
+	double rate;	      /* records/s processed, decayed */
+	uint64_t records;     /* records processed since the start */
+	uint64_t state_bytes; /* bytes its arena owns (all operators) */
+	uint32_t owner;	      /* its worker after all submitted moves */
+};
+
+struct mg_worker_stats {
+	double busy;	  /* fraction of time in rounds that did work,
+			     decayed, 0..1 */
+	uint64_t backlog; /* records received but not yet processed */
+	uint64_t records; /* records its stateful operators processed */
+	uint32_t bins;	  /* bins it owns after all submitted moves */
+};
+
+/*
+ * Fill @out (mg_dataflow_bins() entries) / @out (mg_dataflow_workers()
+ * entries).  Before the first sample the rates are 0.
+ * Context: any thread, while the dataflow lives; does not block the workers.
+ * Return: 0; -EINVAL if the dataflow counts nothing (no_stats) or was not
+ * started.
+ */
+MG_API int mg_dataflow_bin_stats(struct mg_dataflow *df,
+				 struct mg_bin_stats *out);
+MG_API int mg_dataflow_worker_stats(struct mg_dataflow *df,
+				    struct mg_worker_stats *out);
 
 /* ---- migrating ---------------------------------------------------------------- */
-
-struct mg_migration; /* one submitted migration; owned by the dataflow */
 
 struct mg_migration_progress {
 	uint32_t steps, steps_done;
@@ -282,60 +611,77 @@ struct mg_migration_progress {
 
 /*
  * Migrate to the assignment @target (bin -> worker, nbins entries) with
- * strategy @s.  The first step takes effect at logical time @at (an epoch,
- * at or after the control frontier: use mg_dataflow_time_ahead()); with
- * fluid and batched each next step is issued once the previous one
- * completed, @gap epochs later.  Bins already at their target do not move.
- * @out: gives a handle (owned by the dataflow; valid until destroy); may be
- * NULL.
- * Context: the control thread of the application, while running.
- * Return: 0; -EINVAL (not running, a bad target, @at in the past);
- * -EBUSY (a bin has an unfinished move); -ENOMEM.
+ * strategy @s.  The first step takes effect at logical time @at: a time at
+ * or after the control frontier (mg_dataflow_time_ahead() gives one), or
+ * MG_TIME_ASAP for the earliest time the engine can take (reported as
+ * first_time by mg_migration_progress()).  With fluid and batched each next
+ * step is issued once the previous one completed, @gap epochs later.  Bins
+ * already at their target do not move.
+ * @target: borrowed.  @out: gives a handle (owned by the dataflow; valid
+ * until destroy); may be NULL.
+ * Context: any thread, while the run takes migrations (any source or input
+ * open).
+ * Return: 0; -ETIME if @at has already passed (retry later or with
+ * MG_TIME_ASAP); -EINVAL (not running, no longer taking migrations, a bad
+ * strategy or target); -EBUSY (a bin has an unfinished move); -ENOMEM.
  */
-int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
-	       const uint16_t *target, uint64_t at, uint64_t gap,
-	       struct mg_migration **out);
+MG_API int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
+		      const uint16_t *target, uint64_t at, uint64_t gap,
+		      struct mg_migration **out);
 
 /*
  * Submit a whole plan with absolute step times (a plan file, or steps
- * prepared ahead of time).  Same errors as mg_migrate().
+ * prepared ahead of time).  @plan: borrowed (its steps are copied; destroy
+ * it when you like).  Same context and errors as mg_migrate(), -EINVAL also
+ * for a plan of another shape (bins, workers).
  */
-int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
-		    struct mg_migration **out);
+MG_API int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
+			   struct mg_migration **out);
 
 /* Progress of @m (all zero for NULL).  Context: any thread. */
-void mg_migration_progress(const struct mg_migration *m,
-			   struct mg_migration_progress *p);
+MG_API void mg_migration_progress(const struct mg_migration *m,
+				  struct mg_migration_progress *p);
 
 /* Block until @m is done.  Return: 0; -EINVAL for NULL; -ECANCELED if the
  * run ended first; the run's error if it failed. */
-int mg_migration_wait(struct mg_migration *m);
+MG_API int mg_migration_wait(struct mg_migration *m);
 
 /*
- * Whether mg_migrate() can take migrations now: the run has started and not
- * every source has closed (once all have, the engine stops taking
- * migrations and lets every frontier run to the end; mg_migrate() then
- * returns -EINVAL).  Context: any thread.
+ * Whether mg_migrate() can take migrations now: the run has started and
+ * some source or input is open (once all have ended, the engine stops
+ * taking migrations and lets every frontier run to the end).
+ * Context: any thread.
  */
-bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df);
+MG_API bool mg_dataflow_accepts_migrations(const struct mg_dataflow *df);
 
-/* The earliest logical time a migration submitted now may use, plus
- * @ahead_ns of wall time.  Context: any thread, while running. */
-uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
-				uint64_t ahead_ns);
+/* A logical time a migration submitted now may use: the control frontier
+ * plus @ahead_ns of the clock.  Context: any thread, while running. */
+MG_API uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
+				       uint64_t ahead_ns);
 
-/* The current owner of every bin once all submitted moves are done
- * (@out: nbins entries). */
-void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
+/* The owner of every bin once all submitted moves are done (@out: nbins
+ * entries).  Context: any thread. */
+MG_API void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
 
 /* Re-homing totals since start (all 0 when rehome is off): requests done,
  * pages examined, pages moved to their bin's new node. */
-void mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
-			      uint64_t *examined, uint64_t *moved);
+MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
+				     uint64_t *requests, uint64_t *examined,
+				     uint64_t *moved);
+
+/*
+ * Print the engine's state to @f: the control frontier, each probe's
+ * frontier, and per worker every node's frontier, a stateful operator's
+ * progress, held and awaiting bins and pending moves, a send's queue and
+ * marks.  For watchdogs and for looking at a run that does not end: it
+ * reads the workers' fields without stopping them, so values may be a
+ * round old.  Context: any thread.
+ */
+MG_API void mg_dataflow_dump(const struct mg_dataflow *df, FILE *f);
 
 /* Workers of @df, and the number of bins (1 << bins_log2). */
-unsigned mg_dataflow_workers(const struct mg_dataflow *df);
-uint32_t mg_dataflow_bins(const struct mg_dataflow *df);
+MG_API unsigned mg_dataflow_workers(const struct mg_dataflow *df);
+MG_API uint32_t mg_dataflow_bins(const struct mg_dataflow *df);
 
 /*
  * A 64-bit mixer (splitmix64's finalizer): every input bit reaches every
@@ -357,5 +703,9 @@ mg_bin_of(uint64_t hash, unsigned bins_log2)
 {
 	return (uint32_t)(hash >> (64 - bins_log2));
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* MEGAPHONE_H */

@@ -8,9 +8,10 @@
  * control thread, each once the previous one completed, `gap` epochs after
  * the earliest time the control frontier allows.
  *
- * The list of migrations is shared by the application thread (which adds)
- * and the control thread (which issues steps): both are control plane, so a
- * mutex guards it.  Progress fields a reader may poll are atomics.
+ * The list of migrations is shared by the application threads (which add)
+ * and the control thread (which issues steps): both are control plane, so
+ * the dataflow's mutex guards it.  Progress fields a reader may poll and the
+ * `closing` flag are atomics.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -28,34 +29,36 @@ struct mg_migration {
 	uint32_t nsteps;
 	bool step_by_step; /* fluid/batched: issue after completion */
 	uint64_t gap;
+	bool asap;		 /* step 0 at the control frontier */
 	_Atomic uint32_t issued; /* steps handed to the router */
 	_Atomic bool done;
 	_Atomic uint64_t end_ns;
 };
 
-static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static bool
 running(const struct mg_dataflow *df)
 {
-	return df->started && !df->joined;
+	/* Acquire: pairs with the release in mg_dataflow_start(). */
+	return atomic_load_explicit(&df->running, memory_order_acquire) &&
+	       !atomic_load_explicit(&df->halt, memory_order_relaxed);
 }
 
 bool
 mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
 {
-	bool closing;
-
-	pthread_mutex_lock(&list_lock);
-	closing = df->closing;
-	pthread_mutex_unlock(&list_lock);
-	return running(df) && !closing;
+	return running(df) &&
+	       !atomic_load_explicit(&df->closing, memory_order_acquire);
 }
 
 uint64_t
 mg_dataflow_time_ahead(const struct mg_dataflow *df, uint64_t ahead_ns)
 {
-	return mg__ctl_target(df) + ahead_ns / df->cfg.epoch_ns + 1;
+	uint64_t t = df->clocked ? mg__ctl_target(df) : 0;
+	uint64_t f = mg_router_frontier(df->router);
+
+	/* Inputs raise the frontier as their records need. */
+	t = f > t && f != MG_TIME_MAX ? f : t;
+	return t + ahead_ns / df->cfg.epoch_ns + 1;
 }
 
 void
@@ -63,7 +66,7 @@ mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 {
 	const struct mg_migration *m;
 
-	pthread_mutex_lock(&list_lock);
+	pthread_mutex_lock((pthread_mutex_t *)&df->lock);
 	mg_router_final(df->router, out);
 	/* steps of fluid/batched migrations not yet issued */
 	for (m = df->migrations; m; m = m->next) {
@@ -75,7 +78,7 @@ mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 				out[m->steps[k].moves[i].bin] =
 					(uint16_t)m->steps[k].moves[i].worker;
 	}
-	pthread_mutex_unlock(&list_lock);
+	pthread_mutex_unlock((pthread_mutex_t *)&df->lock);
 }
 
 /* Every step issued and complete; *end the time the last one finished. */
@@ -183,9 +186,14 @@ static int
 issue(struct mg_migration *m, uint32_t from, uint32_t n)
 {
 	struct mg_dataflow *df = m->df;
-	int err = mg_router_submit(df->router, m->steps + from, n,
-				   df->nmigratable, m->ctl + from);
+	bool asap = from == 0 && m->asap;
+	uint64_t first;
+	int err =
+		mg_router_submit(df->router, m->steps + from, n,
+				 df->nmigratable, asap, m->ctl + from, &first);
 
+	if (!err && asap)
+		m->steps[0].time = first;
 	if (!err)
 		atomic_store_explicit(&m->issued, from + n,
 				      memory_order_release);
@@ -206,9 +214,10 @@ add(struct mg_dataflow *df, struct mg_migration *m, struct mg_migration **out)
 	atomic_init(&m->issued, 0);
 	atomic_init(&m->done, m->nsteps == 0);
 	atomic_init(&m->end_ns, 0);
-	pthread_mutex_lock(&list_lock);
-	if (df->closing)
-		err = -EINVAL; /* the sources have closed: the run is ending */
+	pthread_mutex_lock(&df->lock);
+	if (atomic_load_explicit(&df->closing, memory_order_relaxed) ||
+	    !running(df))
+		err = -EINVAL; /* every input has ended: the run is ending */
 	if (!err && !df->busy) {
 		df->busy = calloc(1u << df->nbins_log2, 1);
 		err = df->busy ? 0 : -ENOMEM;
@@ -226,7 +235,7 @@ add(struct mg_dataflow *df, struct mg_migration *m, struct mg_migration **out)
 		m->next = df->migrations;
 		df->migrations = m;
 	}
-	pthread_mutex_unlock(&list_lock);
+	pthread_mutex_unlock(&df->lock);
 	if (err) {
 		migration_free(m);
 		return err;
@@ -245,7 +254,8 @@ mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 	uint16_t *from;
 	int err;
 
-	if (!running(df) || !target || s > MG_BATCHED)
+	if (!df || !running(df) || !target || s > MG_BATCHED ||
+	    (at >= MG_TIME_LIMIT && at != MG_TIME_ASAP))
 		return -EINVAL;
 	for (b = 0; b < nbins; b++)
 		if (target[b] >= df->cfg.workers)
@@ -267,7 +277,8 @@ mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 		return err;
 	}
 	if (m->nsteps)
-		m->steps[0].time = at;
+		m->steps[0].time = at == MG_TIME_ASAP ? 0 : at;
+	m->asap = at == MG_TIME_ASAP;
 	m->step_by_step = s != MG_ALL_AT_ONCE;
 	m->gap = gap;
 	return add(df, m, out);
@@ -280,7 +291,7 @@ mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 	struct mg_migration *m;
 	int err;
 
-	if (!running(df) || !plan || !plan->nsteps ||
+	if (!df || !running(df) || !plan || !plan->nsteps ||
 	    plan->nbins != (1u << df->nbins_log2) ||
 	    plan->nworkers != df->cfg.workers)
 		return -EINVAL;
@@ -302,7 +313,7 @@ mg__migrations_tick(struct mg_dataflow *df)
 {
 	struct mg_migration *m;
 
-	pthread_mutex_lock(&list_lock);
+	pthread_mutex_lock(&df->lock);
 	reap(df);
 	for (m = df->migrations; m; m = m->next) {
 		uint32_t k =
@@ -311,40 +322,45 @@ mg__migrations_tick(struct mg_dataflow *df)
 		int err;
 
 		if (atomic_load_explicit(&m->done, memory_order_relaxed) ||
-		    df->closing || k == m->nsteps ||
-		    !mg_step_complete(m->ctl[k - 1]))
+		    atomic_load_explicit(&df->closing, memory_order_relaxed) ||
+		    k == m->nsteps || !mg_step_complete(m->ctl[k - 1]))
 			continue;
 		t = m->steps[k - 1].time + 1;
 		if (t < mg_router_frontier(df->router))
 			t = mg_router_frontier(df->router);
 		m->steps[k].time = t + m->gap;
 		err = issue(m, k, 1);
+		if (err == -ETIME) /* a raise overtook us: next tick */
+			continue;
 		if (err) /* reservations rule out conflicts: a real failure */
 			mg__set_error(df, err);
 	}
-	pthread_mutex_unlock(&list_lock);
+	pthread_mutex_unlock(&df->lock);
 }
 
 /*
- * Control thread: once every worker's sources have closed, stop accepting
- * migrations, then let the control frontier -- and with it every frontier
- * -- run to the end.  Moves submitted before are in the table, published
- * before the frontier passes them (the list lock orders the two).
+ * Control thread: once every worker's sources have closed and every input
+ * has ended, stop accepting migrations, then let the control frontier --
+ * and with it every frontier -- run to the end.  Moves submitted before are
+ * in the table, published before the frontier passes them (the lock orders
+ * the two).
  */
 void
 mg__migrations_close(struct mg_dataflow *df)
 {
 	unsigned w;
 
-	if (df->closing)
+	if (atomic_load_explicit(&df->closing, memory_order_relaxed))
 		return;
 	for (w = 0; w < df->cfg.workers; w++)
 		if (!atomic_load_explicit(&df->pub[w].sources_closed,
 					  memory_order_relaxed))
 			return;
-	pthread_mutex_lock(&list_lock);
-	df->closing = true;
-	pthread_mutex_unlock(&list_lock);
+	if (!mg__inputs_ended(df))
+		return;
+	pthread_mutex_lock(&df->lock);
+	atomic_store_explicit(&df->closing, true, memory_order_release);
+	pthread_mutex_unlock(&df->lock);
 	mg_router_advance(df->router, MG_TIME_MAX);
 }
 

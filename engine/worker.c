@@ -1,9 +1,14 @@
 /*
  * worker.c - a worker's cooperative loop: step every scheduled node, flush
  * every SEND (push queued batches, forward frontiers as marks), publish the
- * probe frontier, account latency, announce a quiescent state.  Nothing in
- * here allocates with malloc, blocks, logs or takes a lock; the only memory
- * it takes is overflow batches from the lock-free page pool.
+ * probes' frontiers, account latency and busy time, announce a quiescent
+ * state.  Nothing in here allocates with malloc, blocks, logs or takes a
+ * lock; the only memory it takes is overflow batches from the lock-free page
+ * pool.  An idle worker spins briefly, then naps (offline for RCU); one that
+ * shares its CPU with another worker (an oversubscribed dataflow) naps much
+ * sooner, so the worker that has the work gets the CPU.  (Not sched_yield():
+ * on a loaded machine that hands the CPU to any other process for a whole
+ * time slice, and measured runs of 0.1 s took 10 s.)
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -16,19 +21,9 @@
 
 #include "engine/engine_pvt.h"
 
-#define IDLE_SPINS    2000  /* idle rounds before sleeping */
-#define IDLE_SLEEP_NS 20000 /* one nap */
-
-void
-mg__set_error(struct mg_dataflow *df, int err)
-{
-	int zero = 0;
-
-	/* Relaxed: only the value matters; workers poll it to stop early. */
-	atomic_compare_exchange_strong_explicit(&df->error, &zero, err,
-						memory_order_relaxed,
-						memory_order_relaxed);
-}
+#define IDLE_SPINS	  2000	/* idle rounds before napping */
+#define IDLE_SPINS_SHARED 64	/* ... on a CPU shared with another worker */
+#define IDLE_SLEEP_NS	  20000 /* one nap */
 
 /* ---- frontiers ------------------------------------------------------------- */
 
@@ -40,6 +35,8 @@ mg__stream_frontier(const struct stream *s, unsigned w)
 	switch (n->kind) {
 	case SOURCE:
 		return n->inst.source[w].frontier;
+	case INPUT:
+		return n->inst.input[w].frontier;
 	case FLAT_MAP:
 		return mg__stream_frontier(n->in[0], w);
 	case RECV:
@@ -109,6 +106,15 @@ mg_emitter_worker(const struct mg_emitter *e)
 }
 
 /* ---- SEND --------------------------------------------------------------------- */
+
+/* The channel of destination @d: a worker of the mesh, or the consumer of an
+ * output queue. */
+static struct mg_channel *
+send_channel(const struct node *n, unsigned w, unsigned d)
+{
+	return n->u.send.output ? mg__output_channel(n->u.send.output, w)
+				: mg_mesh_channel(n->u.send.mesh, w, d);
+}
 
 static unsigned
 batch_shift(const struct mg_batch *like)
@@ -186,8 +192,10 @@ push_or_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 
 	MG_ASSERT(b && b->count);
 	s->cur[d] = NULL;
-	if (!s->q[d].head && b->home && mg_channel_push_spsc(ch, b))
+	if (!s->q[d].head && b->home && mg_channel_push_spsc(ch, b)) {
+		s->sent = true;
 		return;
+	}
 	enqueue(s, d, b);
 }
 
@@ -196,18 +204,20 @@ send_record(struct node *n, struct worker *wk, uint64_t time, const void *rec)
 {
 	struct send_inst *s = &n->inst.send[wk->w];
 	unsigned W = wk->df->cfg.workers, d;
-	uint64_t h = n->u.send.hash(n->u.send.ctx, rec);
+	uint64_t h = n->u.send.hash ? n->u.send.hash(n->u.send.ctx, rec) : 0;
 	struct mg_channel *ch;
 	struct mg_batch *b;
 
 	/* The table is read after the record was received or stamped, so it
 	 * holds every move at or before `time` (see mg_migration.h). */
-	if (n->u.send.by_bin)
+	if (n->u.send.output)
+		d = 0;
+	else if (n->u.send.by_bin)
 		d = mg_routing_owner(mg_router_read(wk->df->router),
 				     mg_bin_of(h, wk->df->nbins_log2), time);
 	else
 		d = (unsigned)(h % W);
-	ch = mg_mesh_channel(n->u.send.mesh, wk->w, d);
+	ch = send_channel(n, wk->w, d);
 	b = s->cur[d];
 	if (MG_UNLIKELY(!b || b->time != time || mg_batch_full(b))) {
 		if (b && b->count)
@@ -262,6 +272,7 @@ drain_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 		if (!q->head)
 			q->tail = NULL;
 		s->queued--;
+		s->sent = true;
 		if (c != b)
 			overflow_put(s, b);
 	}
@@ -287,13 +298,12 @@ static bool
 send_flush(struct node *n, struct worker *wk)
 {
 	struct send_inst *s = &n->inst.send[wk->w];
-	unsigned W = wk->df->cfg.workers, d;
+	unsigned d;
 	uint64_t f = mg__stream_frontier(n->in[0], wk->w);
 	bool clear = true;
 
-	for (d = 0; d < W; d++) {
-		struct mg_channel *ch =
-			mg_mesh_channel(n->u.send.mesh, wk->w, d);
+	for (d = 0; d < n->u.send.ndest; d++) {
+		struct mg_channel *ch = send_channel(n, wk->w, d);
 		uint64_t m;
 
 		if (s->q[d].head)
@@ -302,11 +312,16 @@ send_flush(struct node *n, struct worker *wk)
 			push_or_queue(s, ch, d);
 		m = owed(s, d);
 		m = m < f ? m : f;
-		if (m > mg_channel_mark_wanted(ch))
+		if (m > mg_channel_mark_wanted(ch)) {
 			mg_channel_mark_spsc(ch, m);
+			s->sent = true;
+		}
 		clear &= mg_channel_flush_spsc(ch) && !s->q[d].head;
 	}
 	s->congested = s->queued > 0;
+	if (s->sent && n->u.send.output) /* its consumer may be asleep */
+		mg__output_notify(n->u.send.output);
+	s->sent = false;
 	return clear;
 }
 
@@ -346,17 +361,8 @@ source_step(struct node *n, struct worker *wk)
 		/* Records wait for their time's configuration to be final. */
 		if (at > now || made == SOURCE_BURST || epoch >= ctl)
 			break;
-		if (s->lat_tail == s->lat_head ||
-		    s->lat[(s->lat_tail - 1) % LAT_RING].epoch != epoch) {
-			if (s->lat_tail - s->lat_head == LAT_RING)
-				break; /* the probe is far behind: throttle */
-			s->lat[s->lat_tail++ % LAT_RING] = (struct lat_epoch){
-				.epoch = epoch,
-				.first_ns = at,
-			};
-		}
-		s->lat[(s->lat_tail - 1) % LAT_RING].count++;
-		s->lat[(s->lat_tail - 1) % LAT_RING].last_ns = at;
+		if (!mg__lat_add(&s->lat, epoch, 1, at, at))
+			break; /* the probe is far behind: throttle */
 		memset(s->rec, 0, n->out->record_size);
 		c->gen(c->ctx, wk->w, seq, s->rec);
 		e.time = epoch;
@@ -366,23 +372,6 @@ source_step(struct node *n, struct worker *wk)
 	}
 	s->frontier = epoch < ctl ? epoch : ctl;
 	wk->round_work += made;
-}
-
-/* Account the latency of this worker's records whose epoch is complete. */
-static void
-source_complete(struct node *n, struct worker *wk, uint64_t done, uint64_t now)
-{
-	struct source_inst *s = &n->inst.source[wk->w];
-
-	while (s->lat_head != s->lat_tail) {
-		struct lat_epoch *l = &s->lat[s->lat_head % LAT_RING];
-
-		if (l->epoch >= done)
-			break;
-		mg__latency_record(wk, now, now - l->last_ns, now - l->first_ns,
-				   l->count);
-		s->lat_head++;
-	}
 }
 
 /* ---- RECV ---------------------------------------------------------------------- */
@@ -408,25 +397,6 @@ recv_step(struct node *n, struct worker *wk)
 
 /* ---- the loop -------------------------------------------------------------------- */
 
-static uint64_t
-global_probe(const struct mg_dataflow *df)
-{
-	uint64_t g = MG_TIME_MAX, f;
-	unsigned w;
-
-	for (w = 0; w < df->cfg.workers; w++) {
-		/* ORDER(A1): pairs with R1 below; without it a worker could
-		 * treat a timestamp as complete before the owning worker's
-		 * records of it are visible -- only latency accounting reads
-		 * it, but acquire keeps the reasoning simple and costs a
-		 * plain load on x86. */
-		f = atomic_load_explicit(&df->pub[w].probe_frontier,
-					 memory_order_acquire);
-		g = f < g ? f : g;
-	}
-	return g;
-}
-
 static bool
 round_once(struct worker *wk)
 {
@@ -442,6 +412,9 @@ round_once(struct worker *wk)
 		case SOURCE:
 			source_step(n, wk);
 			break;
+		case INPUT:
+			mg__input_step(n, wk);
+			break;
 		case RECV:
 			recv_step(n, wk);
 			break;
@@ -456,11 +429,10 @@ round_once(struct worker *wk)
 		if (df->nodes[i]->kind == SEND)
 			clear &= send_flush(df->nodes[i], wk);
 
-	/* ORDER(R1): pairs with A1 in global_probe(). */
-	atomic_store_explicit(&df->pub[wk->w].probe_frontier,
-			      mg__stream_frontier(df->probe, wk->w),
-			      memory_order_release);
-	g = global_probe(df);
+	mg__probes_publish(df, wk);
+	g = df->nprobes ? atomic_load_explicit(&df->probes[0]->completed,
+					       memory_order_acquire)
+			: MG_TIME_MAX;
 	now = mg_now_ns() - df->start_ns;
 	mg__latency_advance(wk, now);
 	if (!atomic_load_explicit(&df->pub[wk->w].sources_closed,
@@ -477,9 +449,15 @@ round_once(struct worker *wk)
 			atomic_store_explicit(&df->pub[wk->w].sources_closed,
 					      true, memory_order_relaxed);
 	}
-	for (i = 0; i < df->nnodes; i++)
-		if (df->nodes[i]->kind == SOURCE)
-			source_complete(df->nodes[i], wk, g, now);
+	for (i = 0; i < df->nnodes; i++) {
+		struct node *n = df->nodes[i];
+
+		if (n->kind == SOURCE)
+			mg__lat_complete(&n->inst.source[wk->w].lat, wk, g,
+					 now);
+		else if (n->kind == INPUT)
+			mg__lat_complete(&n->inst.input[wk->w].lat, wk, g, now);
+	}
 	if (g != MG_TIME_MAX || !clear)
 		return false;
 	for (i = 0; i < df->nnodes; i++) {
@@ -502,11 +480,42 @@ nap(void)
 	urcu_qsbr_thread_online();
 }
 
+/* Load statistics (stats.c): busy time -- a round that did work counts
+ * from the previous round's start, one clock read per round -- and the
+ * stateful operators' backlog and records.  Relaxed stores of counters the
+ * control thread samples. */
+static void
+account_round(struct worker *wk, bool worked)
+{
+	struct worker_pub *pub = &wk->df->pub[wk->w];
+	uint64_t now = mg_now_ns(), backlog = 0, records = 0;
+	struct mg_dataflow *df = wk->df;
+
+	if (!worked) {
+		wk->round_ns = now;
+		return;
+	}
+	if (wk->round_ns) {
+		wk->busy_ns += now - wk->round_ns;
+		atomic_store_explicit(&pub->busy_ns, wk->busy_ns,
+				      memory_order_relaxed);
+	}
+	wk->round_ns = now;
+	for (unsigned i = 0; i < df->nnodes; i++)
+		if (df->nodes[i]->kind == STATEFUL) {
+			backlog += df->nodes[i]->inst.st[wk->w].backlog;
+			records += df->nodes[i]->inst.st[wk->w].records;
+		}
+	atomic_store_explicit(&pub->backlog, backlog, memory_order_relaxed);
+	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
+}
+
 void *
 mg__worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct mg_dataflow *df = wk->df;
+	bool stats = !df->cfg.no_stats;
 	unsigned idle = 0;
 	int err;
 
@@ -521,25 +530,30 @@ mg__worker_main(void *arg)
 	if (err)
 		mg__set_error(df, err);
 	/* The clock starts once every worker has built its state.
-	 * ORDER(R4): pairs with A4 in mg_dataflow_start(): the prefilled
-	 * state is written before the control thread starts the clock. */
+	 * ORDER(worker.R1): pairs with df.A2 in mg_dataflow_start(): the
+	 * prefilled state (or the error) is written before the control
+	 * thread starts the clock. */
 	atomic_fetch_add_explicit(&df->ready, 1, memory_order_release);
-	/* ORDER(A5): pairs with R5 in mg_dataflow_start(); without it the
-	 * worker could read start_ns before it is set. */
+	/* ORDER(worker.A1): pairs with df.R1 in mg_dataflow_start(); without
+	 * it the worker could read start_ns before it is set. */
 	while (!atomic_load_explicit(&df->go, memory_order_acquire))
 		nap();
-	while (!atomic_load_explicit(&df->error, memory_order_relaxed)) {
+	/* Relaxed: a flag polled once a round; whoever sets it also wakes
+	 * the sleepers, and the join orders the rest. */
+	while (!atomic_load_explicit(&df->halt, memory_order_relaxed)) {
 		wk->round_work = 0;
 		if (round_once(wk))
 			break;
 		urcu_qsbr_quiescent_state();
-		if (wk->round_work) {
+		if (stats)
+			account_round(wk, wk->round_work != 0);
+		if (wk->round_work)
 			idle = 0;
-		} else if (++idle < IDLE_SPINS) {
-			ck_pr_stall();
-		} else {
+		else if (++idle >=
+			 (wk->shares_cpu ? IDLE_SPINS_SHARED : IDLE_SPINS))
 			nap();
-		}
+		else
+			ck_pr_stall();
 	}
 	/* Relaxed: read by nobody before the join, which synchronizes. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_relaxed);

@@ -8,7 +8,7 @@
  *           u64 elements, elements x value_size bytes)
  *   timers  u32 count, then count x (u64 time, rec_size bytes)
  */
-#include "migration/mg_copy.h"
+#include "migration/mg_state.h"
 
 struct map_ctx {
 	struct mg_writer *w;

@@ -22,16 +22,37 @@
  * THE CONTROL FRONTIER
  *
  * A record at time t may be routed only once the configuration at t is
- * final.  ctl_frontier promises: every move with time < ctl_frontier is in
- * the published table.  The control side publishes a table *before* it
- * advances the frontier (release); sources read the frontier *before* they
- * stamp records (acquire) and never stamp a time at or past it, and routing
- * reads the table after that -- so whoever routes a record at time t sees
- * every move scheduled at or before t.  A move for a time the frontier has
- * passed is refused (-EINVAL): it would be in the past.
+ * final.  The control frontier promises: every move with time < it is in the
+ * published table.  Sources read the frontier *before* they stamp records
+ * (acquire) and never stamp a time at or past it; application inputs hold a
+ * received batch back until the frontier has passed its time; routing reads
+ * the table after that -- so whoever routes a record at time t sees every
+ * move scheduled at or before t.
+ *
+ * The frontier lives in one word, `frontier`: bits 0..62 the frontier (a value of
+ * MG_TIME_LIMIT or more stands for MG_TIME_MAX), bit 63 CLAIM.  Two kinds of
+ * writers:
+ *
+ *   submit  (control side, under the router's mutex) sets CLAIM with a CAS
+ *           that also checks its first step is not behind the frontier,
+ *           publishes the table with the new moves, then clears CLAIM with
+ *           a release store.  An ASAP submission takes the frontier it
+ *           claimed as its first time.  While CLAIM is set the frontier
+ *           cannot move, so no record can be routed at a time whose moves
+ *           are half published.
+ *   raise   (anyone: the control thread's clock, a worker holding a pushed
+ *           record ahead of the frontier) moves the frontier up with a CAS
+ *           that fails while CLAIM is set: the data path never waits for a
+ *           submission, it retries the raise on its next round.
+ *
+ * A raise's CAS reads the claim-clearing store (or a later raise, all RMWs:
+ * one release sequence), so a reader that acquires the raised frontier sees
+ * every table published before it.  A move for a time the frontier has
+ * passed is refused with -ETIME.
  *
  * Who writes what:
- *   cur, ctl_frontier   the control side (under the router's mutex);
+ *   cur                 the control side (under the router's mutex);
+ *   frontier            as above;
  *   step completion     workers, atomically (mg_step_done);
  *   everything else     the control side.
  */
@@ -39,6 +60,7 @@
 #define MG_MIGRATION_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <urcu/pointer.h>
@@ -47,8 +69,6 @@
 #include "migration/mg_plan.h"
 #include "migration/mg_state.h"
 
-#define MG_BINS_LOG2_MIN  4
-#define MG_BINS_LOG2_MAX  20
 #define MG_ROUTE_TIMELINE (1u << 31)
 
 /* Completion of one submitted step, shared with the workers. */
@@ -92,8 +112,8 @@ struct mg_router_ctl; /* private control-side state */
 
 /* The publication point.  Fields private; read through the inlines. */
 struct mg_router {
-	struct mg_routing *cur; /* RCU-protected */
-	_Atomic uint64_t ctl_frontier;
+	struct mg_routing *cur;	   /* RCU-protected */
+	_Atomic uint64_t frontier; /* | MG__CTL_CLAIM, see above */
 	struct mg_router_ctl *ctl;
 };
 
@@ -124,16 +144,41 @@ mg_router_read(struct mg_router *r)
 	return rcu_dereference(r->cur);
 }
 
+#define MG__CTL_CLAIM (1ull << 63)
+
+/* The frontier a `frontier` word holds. */
+static inline uint64_t
+mg__ctl_decode(uint64_t w)
+{
+	w &= ~MG__CTL_CLAIM;
+	return w >= MG_TIME_LIMIT ? MG_TIME_MAX : w;
+}
+
 /*
  * The control frontier: every move before it is in the published table.
- * Ordering: acquire; pairs with the release in mg_router_advance(), so a
- * table read after this sees every move before the returned time.
+ * Context: any thread; wait-free.
+ * Ordering: acquire; pairs with ORDER(route.R1) in the claim's release and
+ * ORDER(route.R2) in mg_router_raise(), so a table read after this sees
+ * every move before the returned time.
  */
 static inline uint64_t
 mg_router_frontier(struct mg_router *r)
 {
-	return atomic_load_explicit(&r->ctl_frontier, memory_order_acquire);
+	/* ORDER(route.A1): pairs with route.R1 and route.R2. */
+	return mg__ctl_decode(
+		atomic_load_explicit(&r->frontier, memory_order_acquire));
 }
+
+/*
+ * Raise the control frontier to at least @f (>= MG_TIME_LIMIT: to
+ * MG_TIME_MAX) unless a submission holds it.
+ * Context: any thread; lock-free, never blocks, never allocates: the data
+ * path may call it.
+ * Ordering: release (ORDER(route.R2)).
+ * Return: true if the frontier is at least @f afterwards; false if a
+ * submission holds it below @f (try again later).
+ */
+bool mg_router_raise(struct mg_router *r, uint64_t f);
 
 uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
 				uint64_t time);
@@ -151,27 +196,32 @@ mg_routing_owner(const struct mg_routing *t, uint32_t bin, uint64_t time)
 
 /*
  * Schedule the steps of @steps[0..n) (absolute times, strictly increasing,
- * each >= the control frontier) as one submission, for @nops stateful
- * operators (each move completes when all of them have handed the bin
- * over).  Moves to a bin's current owner are dropped.  Chains inside the
- * submission are valid.
+ * each below MG_TIME_LIMIT and >= the control frontier) as one submission,
+ * for @nops stateful operators (each move completes when all of them have
+ * handed the bin over).  With @asap, step 0's time is ignored: it takes the
+ * control frontier at the moment of submission, and a later step whose time
+ * is not after it is refused.  Moves to a bin's current owner are dropped.
+ * Chains inside the submission are valid.
  * @ctl: receives, per step, a pointer to its completion record (borrowed:
- * valid until the router is destroyed); may be NULL.
+ * valid until the router is destroyed); may be NULL.  @first: receives the
+ * time step 0 took effect at (its own, or the frontier with @asap); may be
+ * NULL.
  * Context: control side; allocates, publishes a new version, may block on
  * the router's mutex (never on readers).
- * Return: 0; -EINVAL (no steps, a time at or before the previous step or
- * before the control frontier, an unknown bin or worker, a bin twice in a
- * step); -EBUSY if a bin has an unfinished move from an earlier
+ * Return: 0; -ETIME if a step's time is behind the control frontier (too
+ * late: retry with a later time or asap); -EINVAL (no steps, times not
+ * increasing or not below MG_TIME_LIMIT, an unknown bin or worker, a bin
+ * twice in a step); -EBUSY if a bin has an unfinished move from an earlier
  * submission; -ENOMEM.  On failure nothing is published.
  */
 int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
-		     uint32_t n, uint32_t nops, struct mg_step_ctl **ctl);
+		     uint32_t n, uint32_t nops, bool asap,
+		     struct mg_step_ctl **ctl, uint64_t *first);
 
 /*
- * Advance the control frontier to @f (never backwards), after folding
- * completed steps into the base map.  Context: control side.
- * Ordering: release (R-ctl): tables published before are visible to whoever
- * reads the new frontier with acquire.
+ * Fold completed steps into the base map (republishing if any), then raise
+ * the control frontier to @f (never backwards).  Context: control side.
+ * Ordering: release, as mg_router_raise().
  */
 void mg_router_advance(struct mg_router *r, uint64_t f);
 

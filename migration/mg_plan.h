@@ -1,6 +1,7 @@
 /*
  * mg_plan.h - migration plans: steps, plan files, and the strategies that
- * turn a target assignment into steps.
+ * turn a target assignment into steps.  A public fragment (C library and
+ * numa/mg_api.h only): the installed megaphone.h carries it inline.
  *
  * A *move* sends one bin to a new owner.  A *step* is a set of moves that
  * take effect together at one logical time t: records of a moved bin with
@@ -45,6 +46,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "numa/mg_api.h"
+
 struct mg_move {
 	uint32_t bin;
 	uint32_t worker; /* the new owner */
@@ -76,11 +79,11 @@ struct mg_plan {
  * Return: 0; -EINVAL if nbins is 0 or nworkers is 0 or > 65535 or a start
  * owner is out of range; -ENOMEM.
  */
-int mg_plan_create(struct mg_plan **out, uint32_t nbins, uint32_t nworkers,
-		   const uint16_t *start);
+MG_API int mg_plan_create(struct mg_plan **out, uint32_t nbins,
+			  uint32_t nworkers, const uint16_t *start);
 
 /* Free the plan and its steps (takes @p; NULL is ignored). */
-void mg_plan_destroy(struct mg_plan *p);
+MG_API void mg_plan_destroy(struct mg_plan *p);
 
 /*
  * Append a step at @time moving @moves[0..n) (borrowed, copied; any order,
@@ -91,14 +94,14 @@ void mg_plan_destroy(struct mg_plan *p);
  * worker, a bin twice, even as a no-op); -ENOMEM.  On failure the plan is
  * unchanged.
  */
-int mg_plan_add_step(struct mg_plan *p, uint64_t time,
-		     const struct mg_move *moves, uint32_t n);
+MG_API int mg_plan_add_step(struct mg_plan *p, uint64_t time,
+			    const struct mg_move *moves, uint32_t n);
 
 /*
  * The owner of every bin after the last step (read-only, nbins entries),
  * shared with @p: valid until the next mg_plan_add_step() or destroy.
  */
-const uint16_t *mg_plan_final(const struct mg_plan *p);
+MG_API const uint16_t *mg_plan_final(const struct mg_plan *p);
 
 /*
  * Parse plan file @path into a new plan starting from @start (as for
@@ -111,9 +114,9 @@ const uint16_t *mg_plan_final(const struct mg_plan *p);
  * -errno of fopen() if it cannot be opened otherwise); -EIO on a read error;
  * -ENOMEM.
  */
-int mg_plan_parse_file(struct mg_plan **out, const char *path, uint32_t nbins,
-		       uint32_t nworkers, const uint16_t *start, char *err,
-		       size_t errlen);
+MG_API int mg_plan_parse_file(struct mg_plan **out, const char *path,
+			      uint32_t nbins, uint32_t nworkers,
+			      const uint16_t *start, char *err, size_t errlen);
 
 /* ---- strategies ----------------------------------------------------------- */
 
@@ -129,10 +132,10 @@ enum mg_strategy {
  * Parse "all-at-once", "fluid", "batched" (exact, lower case).
  * Return: 0; -EINVAL for any other @name or NULL (*@out untouched).
  */
-int mg_strategy_parse(const char *name, enum mg_strategy *out);
+MG_API int mg_strategy_parse(const char *name, enum mg_strategy *out);
 
 /* The name mg_strategy_parse() takes, or "unknown" outside the enum. */
-const char *mg_strategy_name(enum mg_strategy s);
+MG_API const char *mg_strategy_name(enum mg_strategy s);
 
 /*
  * The move sets of strategy @s for going from assignment @from to @to
@@ -150,15 +153,16 @@ const char *mg_strategy_name(enum mg_strategy s);
  * for an unknown strategy, nbins 0, nworkers 0 or > 65535, or an owner in
  * @from or @to >= nworkers; -ENOMEM.  On failure *@out is untouched.
  */
-int mg_strategy_steps(enum mg_strategy s, const uint16_t *from,
-		      const uint16_t *to, uint32_t nbins, uint32_t nworkers,
-		      struct mg_step **out, uint32_t *nsteps);
+MG_API int mg_strategy_steps(enum mg_strategy s, const uint16_t *from,
+			     const uint16_t *to, uint32_t nbins,
+			     uint32_t nworkers, struct mg_step **out,
+			     uint32_t *nsteps);
 
 /*
  * Free @steps[0..nsteps) and each step's moves (takes @steps and the moves
  * arrays, e.g. what mg_strategy_steps() gave; NULL pointers are ignored).
  */
-void mg_steps_free(struct mg_step *steps, uint32_t nsteps);
+MG_API void mg_steps_free(struct mg_step *steps, uint32_t nsteps);
 
 /*
  * The paper's target: starting from @from, move half the bins of each of the
@@ -170,7 +174,7 @@ void mg_steps_free(struct mg_step *steps, uint32_t nsteps);
  * worker nothing moves.  Needs no memory, so it cannot fail.
  * @from: borrowed, owners < @nworkers.  @to: receives nbins entries.
  */
-void mg_plan_half_of_half(const uint16_t *from, uint32_t nbins,
-			  uint32_t nworkers, uint16_t *to);
+MG_API void mg_plan_half_of_half(const uint16_t *from, uint32_t nbins,
+				 uint32_t nworkers, uint16_t *to);
 
 #endif /* MG_PLAN_H */

@@ -188,7 +188,7 @@ mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers)
 	}
 	r->cur = t; /* not shared yet: no publication barrier needed */
 	r->ctl = c;
-	atomic_init(&r->ctl_frontier, 0);
+	atomic_init(&r->frontier, 0);
 	*out = r;
 	return 0;
 }
@@ -265,19 +265,19 @@ grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
 	return 0;
 }
 
+/* Check what does not depend on the frontier.  Called locked. */
 static int
-check_steps(struct mg_router *r, const struct mg_step *steps, uint32_t n)
+check_steps(const struct mg_router_ctl *c, const struct mg_step *steps,
+	    uint32_t n, bool asap)
 {
-	struct mg_router_ctl *c = r->ctl;
-	uint64_t f =
-		atomic_load_explicit(&r->ctl_frontier, memory_order_relaxed);
 	uint32_t s, i, j;
 
 	if (!steps || n == 0)
 		return -EINVAL;
 	for (s = 0; s < n; s++) {
-		if (steps[s].time < f ||
-		    (s && steps[s].time <= steps[s - 1].time))
+		if ((!asap || s) && steps[s].time >= MG_TIME_LIMIT)
+			return -EINVAL;
+		if (s && (!asap || s > 1) && steps[s].time <= steps[s - 1].time)
 			return -EINVAL;
 		for (i = 0; i < steps[s].nmoves; i++) {
 			const struct mg_move *m = &steps[s].moves[i];
@@ -295,18 +295,55 @@ check_steps(struct mg_router *r, const struct mg_step *steps, uint32_t n)
 	return 0;
 }
 
+/*
+ * Set CLAIM on the control frontier if @t (the first step's time; with
+ * @asap, none) is not behind it.  Called locked: submissions are the only
+ * claimers, so CLAIM is clear here.  *@f receives the frontier.
+ * Return: 0; -ETIME if @t is behind the frontier.
+ */
+static int
+claim(struct mg_router *r, uint64_t t, bool asap, uint64_t *f)
+{
+	uint64_t w = atomic_load_explicit(&r->frontier, memory_order_relaxed);
+
+	do {
+		MG_ASSERT(!(w & MG__CTL_CLAIM));
+		*f = mg__ctl_decode(w);
+		if (*f == MG_TIME_MAX || (!asap && t < *f))
+			return -ETIME;
+		/* Acquire: a raise that moved the frontier is ordered before
+		 * what we publish; relaxed would do, the mutex orders the
+		 * rest. */
+	} while (!atomic_compare_exchange_weak_explicit(
+		&r->frontier, &w, w | MG__CTL_CLAIM, memory_order_acquire,
+		memory_order_relaxed));
+	return 0;
+}
+
+static void
+unclaim(struct mg_router *r, uint64_t f)
+{
+	/* ORDER(route.R1): pairs with route.A1 in mg_router_frontier(); the
+	 * table published under the claim is visible to whoever reads a
+	 * frontier at or past this one.  No raise can have moved it. */
+	atomic_store_explicit(&r->frontier,
+			      f >= MG_TIME_LIMIT ? MG_TIME_LIMIT : f,
+			      memory_order_release);
+}
+
 int
 mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
-		 uint32_t nops, struct mg_step_ctl **ctl)
+		 uint32_t nops, bool asap, struct mg_step_ctl **ctl,
+		 uint64_t *first)
 {
 	struct mg_router_ctl *c = r->ctl;
 	uint32_t s, i, total = 0, old_nmoves, old_nsteps;
-	uint64_t old_id;
+	uint64_t old_id, f = 0, t0;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
 	fold(c);
-	err = check_steps(r, steps, n);
+	err = check_steps(c, steps, n, asap);
 	for (s = 0; !err && s < n; s++)
 		total += steps[s].nmoves;
 	if (!err)
@@ -315,6 +352,13 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 	if (!err)
 		err = grow((void **)&c->steps, &c->cap_steps, c->nsteps + n,
 			   sizeof(*c->steps));
+	if (!err)
+		err = claim(r, steps[0].time, asap, &f);
+	t0 = asap ? f : steps[0].time;
+	if (!err && n > 1 && steps[1].time <= t0) {
+		unclaim(r, f);
+		err = -ETIME; /* asap came later than the next step */
+	}
 	if (err) {
 		pthread_mutex_unlock(&c->lock);
 		return err;
@@ -324,6 +368,7 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 	old_id = c->next_id;
 	for (s = 0; s < n; s++) {
 		struct mg_step_ctl *sc = calloc(1, sizeof(*sc));
+		uint64_t t = s ? steps[s].time : t0;
 		uint32_t moved = 0;
 
 		if (!sc) {
@@ -331,7 +376,7 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 			break;
 		}
 		c->steps[c->nsteps++] = sc;
-		sc->time = steps[s].time;
+		sc->time = t;
 		for (i = 0; i < steps[s].nmoves; i++) {
 			const struct mg_move *m = &steps[s].moves[i];
 			uint32_t from = final_owner(c, m->bin);
@@ -340,7 +385,7 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 				continue; /* already there: a no-op */
 			c->moves[c->nmoves++] = (struct mg_route_move){
 				.id = c->next_id++,
-				.time = steps[s].time,
+				.time = t,
 				.bin = m->bin,
 				.from = (uint16_t)from,
 				.to = (uint16_t)m->worker,
@@ -357,31 +402,57 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 	}
 	if (!err)
 		err = publish(r);
+	unclaim(r, f);
 	if (err) { /* undo: nothing was published */
 		while (c->nsteps > old_nsteps)
 			free(c->steps[--c->nsteps]);
 		c->nmoves = old_nmoves;
 		c->next_id = old_id;
+	} else if (first) {
+		*first = t0;
 	}
 	pthread_mutex_unlock(&c->lock);
 	return err;
+}
+
+bool
+mg_router_raise(struct mg_router *r, uint64_t f)
+{
+	uint64_t w = atomic_load_explicit(&r->frontier, memory_order_relaxed);
+
+	if (f > MG_TIME_LIMIT)
+		f = MG_TIME_LIMIT;
+	for (;;) {
+		if ((w & ~MG__CTL_CLAIM) >= f)
+			return true;
+		if (w & MG__CTL_CLAIM)
+			return false; /* a submission holds it: retry later */
+		/* ORDER(route.R2): pairs with route.A1 in
+		 * mg_router_frontier(); it continues the release sequence of
+		 * route.R1, so tables published before are visible to whoever
+		 * reads the raised frontier.  Without it a router could read a
+		 * table too old for the time it routes at. */
+		if (atomic_compare_exchange_weak_explicit(&r->frontier, &w, f,
+							  memory_order_release,
+							  memory_order_relaxed))
+			return true;
+	}
 }
 
 void
 mg_router_advance(struct mg_router *r, uint64_t f)
 {
 	struct mg_router_ctl *c = r->ctl;
+	bool ok;
 
 	pthread_mutex_lock(&c->lock);
 	if (fold(c))
 		publish(r); /* best effort: on -ENOMEM the old version is
 			       still right, only slower for folded bins */
-	if (f > atomic_load_explicit(&r->ctl_frontier, memory_order_relaxed))
-		/* ORDER(R-ctl): pairs with the acquire in
-		 * mg_router_frontier(); without it a source could stamp a
-		 * time whose moves a router reads too old a table for. */
-		atomic_store_explicit(&r->ctl_frontier, f,
-				      memory_order_release);
+	/* Locked: no submission holds the frontier, so the raise succeeds. */
+	ok = mg_router_raise(r, f);
+	MG_ASSERT(ok);
+	(void)ok;
 	pthread_mutex_unlock(&c->lock);
 }
 

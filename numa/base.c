@@ -1,7 +1,10 @@
 /*
  * base.c - the out-of-line part of mg_base.h.
  */
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "numa/mg_base.h"
 
@@ -13,4 +16,25 @@ mg_now_ns(void)
 	/* CLOCK_MONOTONIC cannot fail with a valid pointer; it is the vDSO. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
+	       "a futex word is 32 bits");
+
+void
+mg_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns)
+{
+	struct timespec ts = {(time_t)(timeout_ns / 1000000000ull),
+			      (long)(timeout_ns % 1000000000ull)};
+
+	/* EAGAIN (word changed), EINTR and ETIMEDOUT all mean "look again". */
+	(void)syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, val,
+		      timeout_ns == UINT64_MAX ? NULL : &ts, NULL, 0);
+}
+
+void
+mg_futex_wake(_Atomic uint32_t *word, int n)
+{
+	(void)syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, n, NULL,
+		      NULL, 0);
 }

@@ -14,10 +14,13 @@
 #ifndef MG_BASE_H
 #define MG_BASE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "numa/mg_api.h"
 
 #define MG_CACHE_LINE	 64
 #define MG_CACHE_ALIGNED __attribute__((aligned(MG_CACHE_LINE)))
@@ -67,5 +70,16 @@ mg_log2_ceil(uint64_t x)
 
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, vDSO: no syscall). */
 uint64_t mg_now_ns(void);
+
+/*
+ * Sleep while *@word == @val, at most @timeout_ns (UINT64_MAX: no limit), as
+ * a private futex.  It may also return early (a wake, a signal, a change of
+ * the word before sleeping): callers loop over their condition.
+ * Context: any thread but the data path; blocks.
+ */
+void mg_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
+
+/* Wake up to @n threads sleeping on @word.  A system call; never blocks. */
+void mg_futex_wake(_Atomic uint32_t *word, int n);
 
 #endif /* MG_BASE_H */

@@ -41,13 +41,11 @@
  */
 #define _LGPL_SOURCE /* inline wfcqueue: submit is one xchg and one store */
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,24 +92,6 @@ _Static_assert(offsetof(struct mg_rehomer, head) -
 			       offsetof(struct mg_rehomer, sleeping) >=
 		       MG_CACHE_LINE,
 	       "the dequeuer's line is separate");
-_Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),
-	       "a futex word is 32 bits");
-
-static void
-futex_wait(_Atomic uint32_t *word, uint32_t val)
-{
-	/* EAGAIN (word changed) and EINTR both just mean "look again". */
-	(void)syscall(SYS_futex, (void *)word, FUTEX_WAIT_PRIVATE, val, NULL,
-		      NULL, 0);
-}
-
-static void
-futex_wake(_Atomic uint32_t *word)
-{
-	(void)syscall(SYS_futex, (void *)word, FUTEX_WAKE_PRIVATE, 1, NULL,
-		      NULL, 0);
-}
-
 /* Wake the rehomer if it sleeps or is about to. */
 static void
 wake(struct mg_rehomer *r)
@@ -122,7 +102,7 @@ wake(struct mg_rehomer *r)
 	 */
 	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed) &&
 	    atomic_exchange_explicit(&r->sleeping, 0, memory_order_relaxed))
-		futex_wake(&r->sleeping);
+		mg_futex_wake(&r->sleeping, 1);
 }
 
 /* Sleep until tokens for @n more pages have accrued (GCRA). */
@@ -287,7 +267,7 @@ rehomer_main(void *arg)
 		atomic_thread_fence(memory_order_seq_cst);
 		if (cds_wfcq_empty(&r->head, &r->tail) &&
 		    !atomic_load_explicit(&r->stop, memory_order_relaxed))
-			futex_wait(&r->sleeping, 1);
+			mg_futex_wait(&r->sleeping, 1, UINT64_MAX);
 		/* Relaxed: only saves submitters a needless wake call. */
 		atomic_store_explicit(&r->sleeping, 0, memory_order_relaxed);
 	}

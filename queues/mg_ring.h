@@ -84,8 +84,6 @@
 
 #include "numa/mg_numa.h"
 
-#define MG_TIME_MAX		UINT64_MAX /* the frontier of a closed channel */
-#define MG_RECORD_MAX		4096u /* largest record a stream may carry */
 #define MG_BATCH_RECORDS_MAX	(1u << 20)
 #define MG_CHANNEL_CAPACITY_MAX (1u << 15)
 
@@ -100,7 +98,9 @@ struct mg_batch {
 	uint32_t stride;	 /* read-only: bytes between records */
 	struct mg_channel *home; /* read-only: channel it belongs to */
 	struct mg_batch *next;	 /* public: for the holder's own lists */
-	unsigned char pad_[MG_CACHE_LINE - 40];
+	uint64_t stamp[2];	 /* public: the producer's (application
+				    inputs: first push and send, ns) */
+	unsigned char pad_[MG_CACHE_LINE - 56];
 	unsigned char data[]; /* public: records, 8-byte aligned */
 };
 _Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
@@ -251,6 +251,32 @@ mg_channel_mark_spsc(struct mg_channel *ch, uint64_t t)
 	MG_ASSERT(t >= ch->prod.mark_wanted); /* I2 */
 	ch->prod.mark_wanted = t;
 	return mg_channel_flush_spsc(ch);
+}
+
+/*
+ * Start the channel at frontier @t, as if mark t had been sent and received
+ * (both sides' mark fields): for a channel that joins a running dataflow
+ * at a later time than 0.
+ * Context: before either side uses the channel; whoever hands it over to
+ * the two sides orders this before their first operation.
+ */
+static inline void
+mg_channel_start(struct mg_channel *ch, uint64_t t)
+{
+	ch->prod.mark_sent = ch->prod.mark_wanted = t;
+	ch->cons.frontier = t;
+}
+
+/*
+ * Whether a producer operation could make progress now: the forward ring has
+ * a free slot, or a free batch is back.  A hint (the consumer may change it
+ * at any moment), for deciding whether to sleep.  Producer only.
+ */
+static inline bool
+mg_channel_room_spsc(const struct mg_channel *ch)
+{
+	return ck_ring_size(&ch->fwd) < ch->ro.cfg.capacity - 1 ||
+	       ck_ring_size(&ch->ret) > 0;
 }
 
 /* The last mark the producer asked for (sent or pending).  Producer only. */

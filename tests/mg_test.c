@@ -3,7 +3,9 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 void
 mg_test_init(void)
@@ -88,4 +90,21 @@ mg_test_all_zero(const void *p, size_t n)
 		if (c[i])
 			return false;
 	return true;
+}
+
+void
+mg_test_dump_threads(void)
+{
+	char cmd[160];
+
+	fflush(stdout);
+	fflush(stderr);
+	/* let a child (gdb) attach even where ptrace is restricted */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	snprintf(cmd, sizeof(cmd),
+		 "command -v gdb >/dev/null && gdb -p %d -batch -nx -ex "
+		 "'thread apply all bt 12' 1>&2 2>/dev/null",
+		 (int)getpid());
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no stacks: gdb missing or not allowed)\n");
 }

@@ -48,6 +48,11 @@ int mg_test_pools_open(struct mg_topology **topo, struct mg_pools **pools,
 		       unsigned fake_nodes, size_t reserve);
 void mg_test_pools_close(struct mg_topology *topo, struct mg_pools *pools);
 
+/* Print every thread's stack to stderr (gdb attached to this process, if
+ * the machine has gdb and may ptrace), for a watchdog that gives up: so a
+ * slow run and a stuck one can be told apart. */
+void mg_test_dump_threads(void);
+
 /* True if the @n bytes at @p are all zero. */
 bool mg_test_all_zero(const void *p, size_t n);
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "engine/megaphone.h"
+#include "numa/mg_base.h"
 #include "tests/mg_test.h"
 #include "tests/mg_test_model.h"
 
@@ -144,17 +145,20 @@ run_case(struct run *r)
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.rate = r->m.rate[0];
 	sc.gen = mg_test_model_gen0;
-	assert_int_equal(mg_source(df, &sc, &s0), 0);
+	s0 = mg_source(df, &sc);
+	assert_non_null(s0);
 	if (r->m.binary) {
 		sc.rate = r->m.rate[1];
 		sc.gen = mg_test_model_gen1;
-		assert_int_equal(mg_source(df, &sc, &s1), 0);
+		s1 = mg_source(df, &sc);
+		assert_non_null(s1);
 	}
 	op_cfg.in[0] = s0;
 	op_cfg.in[1] = s1;
-	assert_int_equal(mg_stateful(df, &op_cfg, &out), 0);
+	out = mg_stateful(df, &op_cfg);
+	assert_non_null(out);
 	assert_int_equal(mg_sink(df, out, sink, r), 0);
-	assert_int_equal(mg_probe(df, out), 0);
+	assert_non_null(mg_probe(df, out));
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	assert_int_equal(mg_dataflow_join(df, &st), 0);
 
@@ -325,13 +329,30 @@ test_bad_config(void **state)
 	assert_string_equal(mg_strerror(-EINVAL), "invalid argument");
 }
 
+/* On a fresh dataflow d_ with a source s_, @build latches @err: start
+ * refuses it. */
+#define EXPECT_LATCH(build, err)                                          \
+	do {                                                              \
+		struct mg_dataflow *d_;                                   \
+		struct mg_stream *s_;                                     \
+		assert_int_equal(mg_dataflow_create(&d_, NULL), 0);       \
+		s_ = mg_source(d_, &good);                                \
+		assert_non_null(s_);                                      \
+		assert_int_equal(mg_dataflow_error(d_), 0);               \
+		build;                                                    \
+		assert_int_equal(mg_dataflow_error(d_), err);             \
+		assert_int_equal(mg_dataflow_start(d_, NULL, NULL), err); \
+		mg_dataflow_destroy(d_);                                  \
+	} while (0)
+
 static void
 test_bad_wiring(void **state)
 {
-	struct mg_source_config sc = {.record_size = 16,
-				      .rate = 1000,
-				      .duration_ns = 1000000,
-				      .gen = nop_gen};
+	struct mg_source_config good = {.record_size = 16,
+					.rate = 1000,
+					.duration_ns = 1000000,
+					.gen = nop_gen};
+	struct mg_source_config sc = good;
 	struct mg_stateful_config op_cfg = {
 		.ninputs = 1,
 		.hash = {mg_test_model_hash},
@@ -339,40 +360,65 @@ test_bad_wiring(void **state)
 		.fn = op,
 	};
 	struct mg_dataflow *a, *b;
-	struct mg_stream *sa, *sb, *o;
+	struct mg_stream *sa, *sb;
 
 	(void)state;
 	assert_int_equal(mg_dataflow_create(&a, NULL), 0);
 	assert_int_equal(mg_dataflow_create(&b, NULL), 0);
-	/* start without a source or a probe */
+	/* start without a source */
 	assert_int_equal(mg_dataflow_start(a, NULL, NULL), -EINVAL);
+	mg_dataflow_destroy(a);
+	sb = mg_source(b, &good);
+	assert_non_null(sb);
+
+	/* each bad builder: NULL, the error latched, start refuses it */
 	sc.rate = 0;
-	assert_int_equal(mg_source(a, &sc, &sa), -EINVAL);
+	EXPECT_LATCH(assert_null(mg_source(d_, &sc)), -EINVAL);
+	sc.rate = 1.0 / 0.0;
+	EXPECT_LATCH(assert_null(mg_source(d_, &sc)), -EINVAL);
 	sc.rate = 1000;
 	sc.record_size = MG_RECORD_MAX + 1;
-	assert_int_equal(mg_source(a, &sc, &sa), -EINVAL);
-	sc.record_size = 16;
-	assert_int_equal(mg_source(a, &sc, &sa), 0);
-	assert_int_equal(mg_source(b, &sc, &sb), 0);
+	EXPECT_LATCH(assert_null(mg_source(d_, &sc)), -EINVAL);
 	/* a stream of another dataflow */
-	assert_int_equal(mg_sink(a, sb, nop_sink, NULL), -EINVAL);
+	EXPECT_LATCH(assert_int_equal(mg_sink(d_, sb, nop_sink, NULL), -EINVAL),
+		     -EINVAL);
 	op_cfg.in[0] = sb;
-	assert_int_equal(mg_stateful(a, &op_cfg, &o), -EINVAL);
-	op_cfg.in[0] = sa;
+	EXPECT_LATCH(assert_null(mg_stateful(d_, &op_cfg)), -EINVAL);
 	op_cfg.ninputs = 3;
-	assert_int_equal(mg_stateful(a, &op_cfg, &o), -EINVAL);
+	EXPECT_LATCH((op_cfg.in[0] = s_, assert_null(mg_stateful(d_, &op_cfg))),
+		     -EINVAL);
 	op_cfg.ninputs = 1;
 	op_cfg.fn = NULL;
-	assert_int_equal(mg_stateful(a, &op_cfg, &o), -EINVAL);
+	EXPECT_LATCH((op_cfg.in[0] = s_, assert_null(mg_stateful(d_, &op_cfg))),
+		     -EINVAL);
 	op_cfg.fn = op;
 	op_cfg.state_size = 1u << 20;
-	assert_int_equal(mg_stateful(a, &op_cfg, &o), -EINVAL);
-	/* no probe yet */
-	assert_int_equal(mg_dataflow_start(a, NULL, NULL), -EINVAL);
-	assert_int_equal(mg_probe(a, sb), -EINVAL);
-	assert_int_equal(mg_probe(a, sa), 0);
-	assert_int_equal(mg_probe(a, sa), -EINVAL); /* one probe */
-	assert_int_equal(mg_dataflow_join(a, NULL), -EINVAL);
+	EXPECT_LATCH((op_cfg.in[0] = s_, assert_null(mg_stateful(d_, &op_cfg))),
+		     -EINVAL);
+	op_cfg.state_size = 0;
+	EXPECT_LATCH(assert_null(mg_probe(d_, sb)), -EINVAL);
+	/* a chain: the first error stays, a NULL stream adds none */
+	EXPECT_LATCH(
+		{
+			struct mg_stream *x =
+				mg_flat_map(d_, s_, 0, NULL, NULL);
+
+			assert_null(x);
+			assert_null(
+				mg_exchange(d_, x, mg_test_model_hash, NULL));
+			op_cfg.in[0] = x;
+			assert_null(mg_stateful(d_, &op_cfg));
+			assert_null(mg_probe(d_, x));
+			assert_null(mg_output(d_, x));
+		},
+		-EINVAL);
+	/* a good graph needs no probe; two probes are fine */
+	assert_int_equal(mg_dataflow_create(&a, NULL), 0);
+	sa = mg_source(a, &good);
+	assert_non_null(mg_probe(a, sa));
+	assert_non_null(mg_probe(a, sa));
+	assert_int_equal(mg_dataflow_error(a), 0);
+	assert_int_equal(mg_dataflow_join(a, NULL), -EINVAL); /* not started */
 	mg_dataflow_destroy(a);
 	mg_dataflow_destroy(b);
 }

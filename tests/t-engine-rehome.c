@@ -7,6 +7,7 @@
  */
 #include <numa.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -94,11 +95,13 @@ test_rehome_across_fake_nodes(void **state)
 	(void)state;
 	assert_int_equal(setenv("MG_NUMA_FAKE", "2", 1), 0);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	assert_int_equal(mg_source(df, &sc, &s), 0);
+	s = mg_source(df, &sc);
+	assert_non_null(s);
 	op.in[0] = s;
-	assert_int_equal(mg_stateful(df, &op, &out), 0);
+	out = mg_stateful(df, &op);
+	assert_non_null(out);
 	assert_int_equal(mg_sink(df, out, sink, NULL), 0);
-	assert_int_equal(mg_probe(df, out), 0);
+	assert_non_null(mg_probe(df, out));
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	/* every bin to the other worker, i.e. to the other (fake) node */
 	for (unsigned b = 0; b < 16; b++)

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "migration/mg_copy.h"
+#include "migration/mg_state.h"
 #include "migration/mg_state.h"
 #include "tests/mg_test.h"
 

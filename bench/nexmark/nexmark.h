@@ -87,6 +87,7 @@
 #include <stdint.h>
 
 #include "engine/megaphone.h"
+#include "numa/mg_base.h"
 
 enum nx_kind { NX_PERSON = 1, NX_AUCTION, NX_BID };
 

@@ -150,6 +150,15 @@ struct builder {
 	bool native;
 };
 
+/* The queries' builders return 0 or the error the dataflow latched (the
+ * engine's builders return the stream and latch their errors). */
+static int
+built(struct mg_dataflow *df, struct mg_stream *s, struct mg_stream **out)
+{
+	*out = s;
+	return s ? 0 : mg_dataflow_error(df);
+}
+
 static int
 stateful(const struct builder *b, struct mg_stream *in0, mg_hash_fn h0,
 	 struct mg_stream *in1, mg_hash_fn h1, uint32_t out_size,
@@ -173,7 +182,7 @@ stateful(const struct builder *b, struct mg_stream *in0, mg_hash_fn h0,
 		.deserialize = des,
 	};
 
-	return mg_stateful(b->df, &sc, out);
+	return built(b->df, mg_stateful(b->df, &sc), out);
 }
 
 static const struct nx_event *
@@ -229,12 +238,16 @@ stateless(const struct builder *b, mg_flat_map_fn fn, struct mg_stream *ev,
 	  struct mg_stream **out)
 {
 	struct mg_stream *s;
-	int err = mg_flat_map(b->df, ev, sizeof(struct nx_out), fn, NULL, &s);
+	int err = built(b->df,
+			mg_flat_map(b->df, ev, sizeof(struct nx_out), fn, NULL),
+			&s);
 
 	if (err)
 		return err;
-	return b->native ? mg_exchange(b->df, s, out_hash, NULL, out)
-			 : mg_distribute(b->df, s, out_hash, NULL, out);
+	return built(b->df,
+		     b->native ? mg_exchange(b->df, s, out_hash, NULL)
+			       : mg_distribute(b->df, s, out_hash, NULL),
+		     out);
 }
 
 /* ---- Q3: local item suggestion ------------------------------------------- */
@@ -383,11 +396,15 @@ q3_build(const struct builder *b, struct mg_stream *ev, struct mg_stream **out)
 	struct mg_stream *persons, *auctions;
 	int err;
 
-	err = mg_flat_map(b->df, ev, sizeof(struct q3_person), q3_map_persons,
-			  NULL, &persons);
+	err = built(b->df,
+		    mg_flat_map(b->df, ev, sizeof(struct q3_person),
+				q3_map_persons, NULL),
+		    &persons);
 	if (!err)
-		err = mg_flat_map(b->df, ev, sizeof(struct q3_auction),
-				  q3_map_auctions, NULL, &auctions);
+		err = built(b->df,
+			    mg_flat_map(b->df, ev, sizeof(struct q3_auction),
+					q3_map_auctions, NULL),
+			    &auctions);
 	if (!err)
 		err = stateful(b, persons, q3_hash_person, auctions,
 			       q3_hash_auction, sizeof(struct nx_out),
@@ -508,11 +525,15 @@ closing_build(const struct builder *b, struct mg_stream *ev,
 	struct mg_stream *auctions, *bids;
 	int err;
 
-	err = mg_flat_map(b->df, ev, sizeof(struct open_auction),
-			  close_map_auctions, NULL, &auctions);
+	err = built(b->df,
+		    mg_flat_map(b->df, ev, sizeof(struct open_auction),
+				close_map_auctions, NULL),
+		    &auctions);
 	if (!err)
-		err = mg_flat_map(b->df, ev, sizeof(struct nx_bid), map_bids,
-				  NULL, &bids);
+		err = built(b->df,
+			    mg_flat_map(b->df, ev, sizeof(struct nx_bid),
+					map_bids, NULL),
+			    &bids);
 	if (!err)
 		err = stateful(b, auctions, hash_open_auction, bids,
 			       hash_bid_auction, sizeof(struct closed),
@@ -1186,8 +1207,10 @@ windowed_build(const struct builder *b, struct mg_stream *ev, mg_bin_fn local,
 	struct mg_stream *bids, *maxima;
 	int err;
 
-	err = mg_flat_map(b->df, ev, sizeof(struct nx_bid), map_bids, NULL,
-			  &bids);
+	err = built(
+		b->df,
+		mg_flat_map(b->df, ev, sizeof(struct nx_bid), map_bids, NULL),
+		&bids);
 	if (!err)
 		err = stateful(b, bids, hash_bid_auction, NULL, NULL,
 			       local_size, state_size, sizeof(uint64_t), local,
@@ -1243,11 +1266,16 @@ nx_query_build(struct mg_dataflow *df, const struct nx_config *c,
 				      sizeof(struct q7_root), q7_ser, q7_des,
 				      q7_hash_window, q7_global, out);
 	case NX_Q8:
-		err = mg_flat_map(df, events, sizeof(struct q8_person),
-				  q8_map_persons, NULL, &persons);
+		err = built(df,
+			    mg_flat_map(df, events, sizeof(struct q8_person),
+					q8_map_persons, NULL),
+			    &persons);
 		if (!err)
-			err = mg_flat_map(df, events, sizeof(struct q8_seller),
-					  q8_map_auctions, NULL, &auctions);
+			err = built(df,
+				    mg_flat_map(df, events,
+						sizeof(struct q8_seller),
+						q8_map_auctions, NULL),
+				    &auctions);
 		if (!err)
 			err = stateful(&b, persons, q8_hash_person, auctions,
 				       q8_hash_seller, sizeof(struct nx_out),

@@ -1,47 +1,91 @@
 /*
- * report.c - the control thread: control frontier, migrations, latency
- * windows.
+ * latency.c - latency of source and input records: per-worker rings of the
+ * times awaiting completion, and the latency windows the control thread
+ * merges.
+ *
+ * A worker counts each time of its source or input records in a lat ring
+ * (time, count, first and last scheduled or push instant); once the first
+ * probe's frontier passes the time, the records' latencies -- spread evenly
+ * between the first and the last instant -- go into the worker's histograms.
  *
  * Each worker records the latency of its own source records into its own
  * histograms: `whole` for the run and win[x % WIN_RING] for the window x
  * (of length window_ns) in which it saw their timestamp complete.  Protocol,
- * per worker w, between w and the reporter:
+ * per worker w, between w and the control thread:
  *
  *   w:        writes only win[x % WIN_RING] for x >= pub[w].window, and
  *             before it first writes window x it resets that slot and tags
- *             it with x -- which it may do only once the reporter has
+ *             it with x -- which it may do only once the control thread has
  *             merged window x - WIN_RING (win_merged > x - WIN_RING); then
  *             publishes pub[w].window = x (release).
- *   reporter: merges window x once every worker's pub.window > x (acquire),
+ *   control thread: merges window x once every worker's pub.window > x (acquire),
  *             then publishes win_merged = x + 1 (release).
  *
- * So a slot is never written while it is read, and the reporter merges a
+ * So a slot is never written while it is read, and the control thread merges a
  * slot only if its tag is the window being merged (a worker stalled through
  * a window never tagged its slot: it recorded nothing there).  While the
- * reporter is WIN_RING windows behind, the worker's records miss their
+ * control thread is WIN_RING windows behind, the worker's records miss their
  * window (flagged in windows_lost); the whole-run histogram stays exact.
  */
-#define _LGPL_SOURCE
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "engine/engine_pvt.h"
 
-uint64_t
-mg__rss_bytes(void)
+int
+mg__lat_init(struct lat_ring *r)
 {
-	unsigned long size, rss;
-	FILE *f = fopen("/proc/self/statm", "r");
-	int ok;
+	r->head = r->tail = 0;
+	r->lat = calloc(LAT_RING, sizeof(*r->lat));
+	return r->lat ? 0 : -ENOMEM;
+}
 
-	if (!f)
-		return 0;
-	ok = fscanf(f, "%lu %lu", &size, &rss) == 2;
-	fclose(f);
-	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+void
+mg__lat_fini(struct lat_ring *r)
+{
+	free(r->lat);
+	r->lat = NULL;
+}
+
+bool
+mg__lat_add(struct lat_ring *r, uint64_t t, uint64_t n, uint64_t first_ns,
+	    uint64_t last_ns)
+{
+	struct lat_epoch *l =
+		r->tail != r->head ? &r->lat[(r->tail - 1) % LAT_RING] : NULL;
+
+	if (!l || l->epoch != t) {
+		if (r->tail - r->head == LAT_RING)
+			return false;
+		l = &r->lat[r->tail++ % LAT_RING];
+		*l = (struct lat_epoch){t, 0, first_ns, last_ns};
+	}
+	l->count += n;
+	l->first_ns = first_ns < l->first_ns ? first_ns : l->first_ns;
+	l->last_ns = last_ns > l->last_ns ? last_ns : l->last_ns;
+	return true;
+}
+
+void
+mg__lat_complete(struct lat_ring *r, struct worker *wk, uint64_t done,
+		 uint64_t now)
+{
+	while (r->head != r->tail) {
+		struct lat_epoch *l = &r->lat[r->head % LAT_RING];
+
+		/* Times need not arrive in order (a producer may push an
+		 * earlier time after a later one): stop at the first one not
+		 * complete; the rest wait for it. */
+		if (l->epoch >= done)
+			break;
+		if (l->count)
+			mg__latency_record(
+				wk, now,
+				now > l->last_ns ? now - l->last_ns : 0,
+				now > l->first_ns ? now - l->first_ns : 0,
+				l->count);
+		r->head++;
+	}
 }
 
 void
@@ -52,7 +96,7 @@ mg__latency_advance(struct worker *wk, uint64_t now)
 
 	if (x <= wk->window)
 		return;
-	/* ORDER(A2): pairs with R3 in merge_upto(); without it the worker
+	/* ORDER(lat.A2): pairs with lat.R3 in mg__windows_merge(); without it the worker
 	 * could reset a slot the reporter is still reading. */
 	merged = atomic_load_explicit(&df->win_merged, memory_order_acquire);
 	/* Take every window up to x whose slot the reporter is done with;
@@ -65,7 +109,7 @@ mg__latency_advance(struct worker *wk, uint64_t now)
 		atomic_store_explicit(&h->id, y, memory_order_relaxed);
 		wk->window = y;
 	}
-	/* ORDER(R2): pairs with A3 in merge_upto(); the window's counts
+	/* ORDER(lat.R2): pairs with lat.A3 in mg__windows_worker(); the window's counts
 	 * written before are visible to the reporter that merges it. */
 	atomic_store_explicit(&df->pub[wk->w].window, wk->window,
 			      memory_order_release);
@@ -87,8 +131,8 @@ mg__latency_record(struct worker *wk, uint64_t now, uint64_t lo, uint64_t hi,
 }
 
 /* Merge and report every window below @upto. */
-static void
-merge_upto(struct mg_dataflow *df, struct mg__hist *h, uint64_t upto)
+void
+mg__windows_merge(struct mg_dataflow *df, struct mg__hist *h, uint64_t upto)
 {
 	uint64_t x =
 		atomic_load_explicit(&df->win_merged, memory_order_relaxed);
@@ -123,89 +167,25 @@ merge_upto(struct mg_dataflow *df, struct mg__hist *h, uint64_t upto)
 			df->rss_peak = ws.rss_bytes;
 		if (df->on_window)
 			df->on_window(df->on_window_ctx, &ws);
-		/* ORDER(R3): pairs with A2; the slot's reads are done. */
+		/* ORDER(lat.R3): pairs with lat.A2; the slot's reads are done. */
 		atomic_store_explicit(&df->win_merged, x + 1,
 				      memory_order_release);
 	}
 }
 
 /* The lowest (or highest) window any worker is recording. */
-static uint64_t
-worker_window(const struct mg_dataflow *df, bool highest)
+uint64_t
+mg__windows_worker(const struct mg_dataflow *df, bool highest)
 {
 	uint64_t lo = UINT64_MAX, hi = 0, v;
 	unsigned w;
 
 	for (w = 0; w < df->cfg.workers; w++) {
-		/* ORDER(A3): pairs with R2 in mg__latency_advance(). */
+		/* ORDER(lat.A3): pairs with lat.R2 in mg__latency_advance(). */
 		v = atomic_load_explicit(&df->pub[w].window,
 					 memory_order_acquire);
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 	}
 	return highest ? hi : lo;
-}
-
-/* The control frontier the clock allows now: lead epochs ahead. */
-uint64_t
-mg__ctl_target(const struct mg_dataflow *df)
-{
-	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns +
-	       df->ctl_lead_epochs;
-}
-
-/*
- * The control thread: every tick it advances the control frontier ahead of
- * the sources, drives migrations, and merges finished latency windows.
- */
-static void *
-control_main(void *arg)
-{
-	struct mg_dataflow *df = arg;
-	struct mg__hist *h = malloc(sizeof(*h));
-	uint64_t tick = df->ctl_lead_epochs * df->cfg.epoch_ns / 4;
-	uint64_t next_merge = 0, now;
-	struct timespec ts;
-
-	if (!h) {
-		mg__set_error(df, -ENOMEM);
-		return NULL;
-	}
-	if (tick > df->cfg.window_ns / 4)
-		tick = df->cfg.window_ns / 4;
-	ts = (struct timespec){(time_t)(tick / 1000000000ull),
-			       (long)(tick % 1000000000ull)};
-	while (!atomic_load_explicit(&df->stop_reporter,
-				     memory_order_relaxed)) {
-		nanosleep(&ts, NULL);
-		mg_router_advance(df->router, mg__ctl_target(df));
-		mg__migrations_tick(df);
-		mg__migrations_close(df);
-		now = mg_now_ns();
-		if (now >= next_merge) {
-			merge_upto(df, h, worker_window(df, false));
-			next_merge = now + df->cfg.window_ns / 4;
-		}
-	}
-	/* The workers have exited: every window they wrote is final. */
-	merge_upto(df, h, worker_window(df, true) + 1);
-	free(h);
-	return NULL;
-}
-
-int
-mg__reporter_start(struct mg_dataflow *df)
-{
-	df->rss_peak = mg__rss_bytes();
-	if (pthread_create(&df->reporter, NULL, control_main, df))
-		return -EAGAIN;
-	return 0;
-}
-
-void
-mg__reporter_stop(struct mg_dataflow *df)
-{
-	/* Relaxed: the join below is the synchronization that matters. */
-	atomic_store_explicit(&df->stop_reporter, true, memory_order_relaxed);
-	pthread_join(df->reporter, NULL);
 }

@@ -1,0 +1,172 @@
+/*
+ * dump.c - mg_dataflow_dump(): the engine's state in words, for watchdogs
+ * and for people looking at a run that does not end.
+ *
+ * It reads other threads' private fields without synchronizing (a worker's
+ * frontier, its pending moves): values may be a round old or mix two
+ * rounds, which is fine for telling "slow" from "stuck", and nothing here
+ * writes.  (ThreadSanitizer would call these reads races; they are reads of
+ * words, on purpose, never on the data path.)
+ */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "engine/engine_pvt.h"
+
+static const char *const kind_name[] = {
+	[SOURCE] = "source", [INPUT] = "input",	      [FLAT_MAP] = "flat_map",
+	[RECV] = "recv",     [STATEFUL] = "stateful", [SEND] = "send",
+	[SINK] = "sink",
+};
+
+static void
+time_str(char *buf, size_t len, uint64_t t)
+{
+	if (t == MG_TIME_MAX)
+		snprintf(buf, len, "MAX");
+	else
+		snprintf(buf, len, "%" PRIu64, t);
+}
+
+static unsigned
+count_bits(const uint64_t *map, uint32_t nbins)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < (nbins + 63) / 64; i++)
+		n += (unsigned)__builtin_popcountll(map[i]);
+	return n;
+}
+
+static void
+dump_moves(FILE *f, const char *what, const struct move_list *l)
+{
+	uint32_t i;
+
+	fprintf(f, " %s=%u", what, l->n);
+	for (i = 0; i < l->n && i < 4; i++)
+		fprintf(f, "%s{id %" PRIu64 " t %" PRIu64 " bin %u to %u}",
+			i ? "," : "[", l->v[i].id, l->v[i].time, l->v[i].bin,
+			l->v[i].to);
+	if (l->n)
+		fprintf(f, "%s]", l->n > 4 ? ",..." : "");
+}
+
+static void
+dump_node(FILE *f, const struct mg_dataflow *df, const struct node *n,
+	  unsigned w)
+{
+	uint32_t nbins = 1u << df->nbins_log2;
+	char a[24], b[24];
+
+	fprintf(f, "    node %u %s", n->id, kind_name[n->kind]);
+	if (n->out && n->kind != FLAT_MAP && n->inst.any) {
+		time_str(a, sizeof(a), mg__stream_frontier(n->out, w));
+		fprintf(f, " frontier=%s", a);
+	}
+	switch (n->kind) {
+	case SOURCE:
+		if (n->inst.source)
+			fprintf(f, " generated=%" PRIu64 " closed=%d",
+				n->inst.source[w].k,
+				(int)n->inst.source[w].closed);
+		break;
+	case SEND:
+		if (n->inst.send) {
+			const struct send_inst *s = &n->inst.send[w];
+
+			fprintf(f, " queued=%u congested=%d marks=[", s->queued,
+				(int)s->congested);
+			for (unsigned d = 0; d < n->u.send.ndest; d++) {
+				const struct mg_channel *ch =
+					n->u.send.output
+						? mg__output_channel(
+							  n->u.send.output, w)
+						: mg_mesh_channel(
+							  n->u.send.mesh, w, d);
+
+				time_str(a, sizeof(a),
+					 mg_channel_mark_wanted(ch));
+				fprintf(f, "%s%s", d ? "," : "", a);
+			}
+			fprintf(f, "]");
+		}
+		break;
+	case STATEFUL:
+		if (n->inst.st) {
+			const struct stateful_inst *si = &n->inst.st[w];
+
+			time_str(a, sizeof(a), si->processed_upto);
+			time_str(b, sizeof(b), si->done_upto);
+			fprintf(f,
+				" processed_upto=%s done_upto=%s calls=%" PRIu64
+				" backlog=%" PRIu64,
+				a, b, si->calls, si->backlog);
+			for (unsigned i = 0; i < n->u.st.cfg.ninputs; i++) {
+				time_str(a, sizeof(a),
+					 mg_mesh_frontier(n->u.st.mesh[i], w));
+				fprintf(f, " in%u=%s", i, a);
+			}
+			if (si->held)
+				fprintf(f, " held=%u awaiting=%u",
+					count_bits(si->held, nbins),
+					count_bits(si->awaiting, nbins));
+			if (!n->u.st.cfg.native) {
+				dump_moves(f, "out", &si->out);
+				dump_moves(f, "in", &si->in);
+			}
+		}
+		break;
+	default:
+		break;
+	}
+	fputc('\n', f);
+}
+
+void
+mg_dataflow_dump(const struct mg_dataflow *df, FILE *f)
+{
+	unsigned w, i;
+	char a[24];
+
+	if (!df || !f)
+		return;
+	time_str(a, sizeof(a), mg_router_frontier(df->router));
+	fprintf(f,
+		"megaphone dataflow %p: %u workers, 2^%u bins, %u nodes, "
+		"started=%d running=%d halt=%d error=%d closing=%d "
+		"control frontier=%s\n",
+		(const void *)df, df->cfg.workers, df->nbins_log2, df->nnodes,
+		(int)df->started,
+		(int)atomic_load_explicit(&df->running, memory_order_relaxed),
+		(int)atomic_load_explicit(&df->halt, memory_order_relaxed),
+		atomic_load_explicit(&df->error, memory_order_relaxed),
+		(int)atomic_load_explicit(&df->closing, memory_order_relaxed),
+		a);
+	for (i = 0; i < df->nprobes; i++) {
+		time_str(a, sizeof(a), mg_probe_frontier(df->probes[i]));
+		fprintf(f, "  probe %u: frontier=%s\n", i, a);
+	}
+	if (!df->started)
+		return;
+	for (w = 0; w < df->cfg.workers; w++) {
+		const struct worker_pub *p = &df->pub[w];
+
+		fprintf(f,
+			"  worker %u (cpu %d): done=%d sources_closed=%d "
+			"busy=%.3f s backlog=%" PRIu64 "\n",
+			w, df->wk[w].cpu,
+			(int)atomic_load_explicit(&p->done,
+						  memory_order_relaxed),
+			(int)atomic_load_explicit(&p->sources_closed,
+						  memory_order_relaxed),
+			(double)atomic_load_explicit(&p->busy_ns,
+						     memory_order_relaxed) /
+				1e9,
+			atomic_load_explicit(&p->backlog,
+					     memory_order_relaxed));
+		for (i = 0; i < df->nnodes; i++)
+			dump_node(f, df, df->nodes[i], w);
+	}
+	fflush(f);
+}

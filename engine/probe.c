@@ -1,0 +1,231 @@
+/*
+ * probe.c - completion: when is a time done at a point of the graph.
+ *
+ * A probe watches one stream.  Each round every worker publishes its
+ * frontier of that stream in its own slot, pub[w] (release), then reads all
+ * slots (acquire) and, if their minimum g is past the probe's `completed`,
+ * raises `completed` to g with a CAS (monotone: several workers may race to
+ * raise it; the highest wins, none lowers it).  So `completed` is the
+ * earliest time some worker may still produce at the probe, as of some
+ * recent round, and every time before it is complete.
+ *
+ * Waiting.  A thread that waits for a time (mg_probe_wait, the control
+ * thread calling completion callbacks, anyone waiting on the run to halt)
+ * sleeps on the dataflow's futex word `wake_seq`:
+ *
+ *   waiter:  seq = wake_seq; waiters++ (F1: seq_cst); check; futex_wait(seq)
+ *   worker:  completed = g;  fence (F1: seq_cst); if waiters: wake_seq++,
+ *            futex_wake(all)
+ *
+ * Either the worker sees the waiter's count and wakes it, or the waiter's
+ * check sees the new `completed` -- a wake-up cannot be lost.  The worker
+ * pays a fence only when `completed` moves (about once per time), and a
+ * system call only when someone sleeps.  Halting the run bumps wake_seq and
+ * wakes everyone the same way.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_pvt.h"
+
+struct mg_probe *
+mg_probe(struct mg_dataflow *df, struct mg_stream *in)
+{
+	struct mg_probe *p, **v;
+	unsigned w;
+
+	if (!df)
+		return NULL;
+	if (!in || ((struct stream *)in)->df != df || df->started)
+		return (struct mg_probe *)mg__build_fail(df, -EINVAL);
+	p = calloc(1, sizeof(*p));
+	v = realloc(df->probes, sizeof(*v) * (df->nprobes + 1));
+	if (v)
+		df->probes = v;
+	if (p)
+		p->pub = aligned_alloc(MG_CACHE_LINE,
+				       sizeof(*p->pub) * df->cfg.workers);
+	if (!p || !v || !p->pub) {
+		mg__probe_free(p);
+		return (struct mg_probe *)mg__build_fail(df, -ENOMEM);
+	}
+	p->df = df;
+	p->s = (struct stream *)in;
+	for (w = 0; w < df->cfg.workers; w++)
+		atomic_init(&p->pub[w].frontier, 0);
+	atomic_init(&p->completed, 0);
+	df->probes[df->nprobes++] = p;
+	return p;
+}
+
+void
+mg__probe_free(struct mg_probe *p)
+{
+	if (!p)
+		return;
+	free(p->pub);
+	free(p);
+}
+
+void
+mg__wake_all(struct mg_dataflow *df)
+{
+	unsigned i;
+
+	/* ORDER(probe.F2): with F1 in the waiters: a waiter that counted
+	 * itself before this sees the new seq and does not sleep. */
+	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
+	mg_futex_wake(&df->wake_seq, INT32_MAX);
+	mg__inputs_wake(df);
+	for (i = 0; i < df->noutputs; i++)
+		mg__output_notify(df->outputs[i]);
+}
+
+void
+mg__probes_publish(struct mg_dataflow *df, struct worker *wk)
+{
+	unsigned i, w, W = df->cfg.workers;
+	bool moved = false;
+
+	for (i = 0; i < df->nprobes; i++) {
+		struct mg_probe *p = df->probes[i];
+		uint64_t g = MG_TIME_MAX, f, c;
+
+		/* ORDER(probe.R1): pairs with probe.A1 below, in the other
+		 * workers; what this worker did before (sinks, outputs) is
+		 * visible to whoever completes the time. */
+		atomic_store_explicit(&p->pub[wk->w].frontier,
+				      mg__stream_frontier(p->s, wk->w),
+				      memory_order_release);
+		for (w = 0; w < W; w++) {
+			/* ORDER(probe.A1): pairs with probe.R1. */
+			f = atomic_load_explicit(&p->pub[w].frontier,
+						 memory_order_acquire);
+			g = f < g ? f : g;
+		}
+		c = atomic_load_explicit(&p->completed, memory_order_relaxed);
+		/* ORDER(probe.R2): pairs with probe.A2 in the readers; the
+		 * release publishes what probe.A1 acquired. */
+		while (g > c &&
+		       !atomic_compare_exchange_weak_explicit(
+			       &p->completed, &c, g, memory_order_release,
+			       memory_order_relaxed))
+			;
+		moved |= g > c;
+	}
+	if (!moved)
+		return;
+	/* ORDER(probe.F1): pairs with ctl.F1 and the fence in
+	 * mg_probe_wait(): see the essay. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&df->waiters, memory_order_relaxed)) {
+		atomic_fetch_add_explicit(&df->wake_seq, 1,
+					  memory_order_relaxed);
+		mg_futex_wake(&df->wake_seq, INT32_MAX);
+	}
+}
+
+uint64_t
+mg_probe_frontier(const struct mg_probe *p)
+{
+	/* ORDER(probe.A2): pairs with probe.R2. */
+	return atomic_load_explicit(&p->completed, memory_order_acquire);
+}
+
+int
+mg_probe_wait(struct mg_probe *p, uint64_t time, uint64_t timeout_ns)
+{
+	struct mg_dataflow *df = p->df;
+	uint64_t start = mg_now_ns(), now;
+	int err = 0;
+
+	atomic_fetch_add_explicit(&df->waiters, 1, memory_order_relaxed);
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&df->wake_seq,
+						    memory_order_acquire);
+
+		/* ORDER(probe.F3): pairs with probe.F1/F2: counted as a
+		 * waiter before the check, so a raise after it wakes us. */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (mg_probe_frontier(p) > time)
+			break;
+		if (mg__run_over(df)) {
+			err = -EPIPE;
+			break;
+		}
+		now = mg_now_ns();
+		if (timeout_ns != MG_FOREVER && now - start >= timeout_ns) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		mg_futex_wait(&df->wake_seq, seq,
+			      timeout_ns == MG_FOREVER
+				      ? 100000000ull
+				      : timeout_ns - (now - start));
+	}
+	atomic_fetch_sub_explicit(&df->waiters, 1, memory_order_relaxed);
+	return err;
+}
+
+bool
+mg__run_over(const struct mg_dataflow *df)
+{
+	/* Relaxed: whoever sets halt bumps wake_seq (seq_cst) after it.
+	 * go without running: the run ended (joined) or failed to start;
+	 * running is cleared after the last completion is published. */
+	return atomic_load_explicit(&df->halt, memory_order_relaxed) ||
+	       (atomic_load_explicit(&df->go, memory_order_acquire) &&
+		!atomic_load_explicit(&df->running, memory_order_acquire));
+}
+
+void
+mg__probes_finish(struct mg_dataflow *df)
+{
+	unsigned i, w;
+
+	for (i = 0; i < df->nprobes; i++) {
+		struct mg_probe *p = df->probes[i];
+		uint64_t g = MG_TIME_MAX, f;
+
+		for (w = 0; w < df->cfg.workers; w++) {
+			f = atomic_load_explicit(&p->pub[w].frontier,
+						 memory_order_relaxed);
+			g = f < g ? f : g;
+		}
+		if (g >
+		    atomic_load_explicit(&p->completed, memory_order_relaxed))
+			/* Release: as probe.R2; the workers are joined. */
+			atomic_store_explicit(&p->completed, g,
+					      memory_order_release);
+	}
+}
+
+int
+mg_probe_on_complete(struct mg_probe *p, mg_complete_fn fn, void *ctx)
+{
+	if (!p || p->df->started)
+		return -EINVAL;
+	p->fn = fn;
+	p->ctx = ctx;
+	return 0;
+}
+
+void
+mg__probes_report(struct mg_dataflow *df, bool last)
+{
+	unsigned i;
+
+	for (i = 0; i < df->nprobes; i++) {
+		struct mg_probe *p = df->probes[i];
+		uint64_t c = mg_probe_frontier(p);
+
+		/* The last call (after the workers exited) reports how far the
+		 * run got: MG_TIME_MAX unless it was halted. */
+		(void)last;
+		if (p->fn && c > p->reported) {
+			p->reported = c;
+			p->fn(p->ctx, c);
+		}
+	}
+}

@@ -1,0 +1,218 @@
+/*
+ * stats.c - the load statistics a controller needs.
+ *
+ * Counted by the workers, with no atomic read-modify-write and no lock, each
+ * into memory it alone writes:
+ *
+ *   bin_records[w * nbins + b]  (per stateful operator with bins) records
+ *                               worker w processed for bin b, cumulative;
+ *   bin_bytes[w * nbins + b]    bytes bin b's arena owns while w holds it
+ *                               (0 once it left);
+ *   pub[w].busy_ns              time in rounds that did work;
+ *   pub[w].backlog, .records    records received but not processed, and
+ *                               processed, by w's stateful operators.
+ *
+ * Each is a relaxed load and a relaxed store by its writer (a plain add on
+ * x86) and a relaxed load by the reader: a reader may see a count a round
+ * late, never a torn one.  A bin's counts are spread over the workers that
+ * held it; their sum is the bin's.
+ *
+ * The control thread samples them every 100 ms (mg__stats_sample) and keeps,
+ * under `lock`, decayed rates: rate += (sample - rate) * (1 - e^(-dt/tau))
+ * with tau = 1 s.  Readers copy under the same lock, which no worker takes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_pvt.h"
+
+#define TAU_S 1.0 /* decay time constant */
+
+int
+mg__stats_init(struct mg_dataflow *df)
+{
+	struct stats *st = &df->stats;
+	uint32_t nbins = 1u << df->nbins_log2;
+	unsigned W = df->cfg.workers;
+
+	if (df->cfg.no_stats)
+		return 0;
+	for (unsigned i = 0; i < df->nnodes; i++) {
+		struct node *n = df->nodes[i];
+		size_t cells = (size_t)W * nbins;
+
+		if (n->kind != STATEFUL || n->u.st.cfg.native)
+			continue;
+		/* calloc of a large block maps zero pages: untouched bins cost
+		 * no memory. */
+		n->u.st.bin_records = calloc(cells, sizeof(uint64_t));
+		n->u.st.bin_bytes = calloc(cells, sizeof(uint64_t));
+		if (!n->u.st.bin_records || !n->u.st.bin_bytes)
+			return -ENOMEM;
+	}
+	st->bin_total = calloc(nbins, sizeof(*st->bin_total));
+	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
+	st->wk_busy = calloc(W, sizeof(*st->wk_busy));
+	st->wk_rate = calloc(W, sizeof(*st->wk_rate));
+	if (!st->bin_total || !st->bin_rate || !st->wk_busy || !st->wk_rate)
+		return -ENOMEM;
+	return 0;
+}
+
+void
+mg__stats_fini(struct mg_dataflow *df)
+{
+	struct stats *st = &df->stats;
+
+	/* the operators' counters go with them (mg__stateful_fini) */
+	free(st->bin_total);
+	free(st->bin_rate);
+	free(st->wk_busy);
+	free(st->wk_rate);
+}
+
+/* Bin @b's records over all workers and operators. */
+static uint64_t
+bin_records(const struct mg_dataflow *df, uint32_t b)
+{
+	uint32_t nbins = 1u << df->nbins_log2;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < df->nnodes; i++) {
+		const struct node *n = df->nodes[i];
+
+		if (n->kind != STATEFUL || !n->u.st.bin_records)
+			continue;
+		for (unsigned w = 0; w < df->cfg.workers; w++)
+			sum += atomic_load_explicit(
+				&n->u.st.bin_records[(size_t)w * nbins + b],
+				memory_order_relaxed);
+	}
+	return sum;
+}
+
+static uint64_t
+bin_bytes(const struct mg_dataflow *df, uint32_t b)
+{
+	uint32_t nbins = 1u << df->nbins_log2;
+	uint64_t sum = 0;
+
+	for (unsigned i = 0; i < df->nnodes; i++) {
+		const struct node *n = df->nodes[i];
+
+		if (n->kind != STATEFUL || !n->u.st.bin_bytes)
+			continue;
+		for (unsigned w = 0; w < df->cfg.workers; w++)
+			sum += atomic_load_explicit(
+				&n->u.st.bin_bytes[(size_t)w * nbins + b],
+				memory_order_relaxed);
+	}
+	return sum;
+}
+
+void
+mg__stats_sample(struct mg_dataflow *df, uint64_t now)
+{
+	struct stats *st = &df->stats;
+	uint32_t b, nbins = 1u << df->nbins_log2;
+	double dt, k;
+
+	if (df->cfg.no_stats || !st->bin_rate)
+		return;
+	pthread_mutex_lock(&st->lock);
+	if (!st->last_ns) {
+		for (b = 0; b < nbins; b++)
+			st->bin_total[b] = bin_records(df, b);
+		for (unsigned w = 0; w < df->cfg.workers; w++)
+			st->wk_busy[w] = atomic_load_explicit(
+				&df->pub[w].busy_ns, memory_order_relaxed);
+		st->last_ns = now;
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	dt = (double)(now - st->last_ns) / 1e9;
+	if (dt <= 0) {
+		pthread_mutex_unlock(&st->lock);
+		return;
+	}
+	k = 1.0 - exp(-dt / TAU_S);
+	for (b = 0; b < nbins; b++) {
+		uint64_t total = bin_records(df, b);
+
+		st->bin_rate[b] += ((double)(total - st->bin_total[b]) / dt -
+				    st->bin_rate[b]) *
+				   k;
+		st->bin_total[b] = total;
+	}
+	for (unsigned w = 0; w < df->cfg.workers; w++) {
+		uint64_t busy = atomic_load_explicit(&df->pub[w].busy_ns,
+						     memory_order_relaxed);
+		double frac = (double)(busy - st->wk_busy[w]) / 1e9 / dt;
+
+		frac = frac > 1 ? 1 : frac;
+		st->wk_rate[w] += (frac - st->wk_rate[w]) * k;
+		st->wk_busy[w] = busy;
+	}
+	st->last_ns = now;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int
+mg_dataflow_bin_stats(struct mg_dataflow *df, struct mg_bin_stats *out)
+{
+	uint32_t b, nbins;
+	uint16_t *owner;
+
+	if (!df || !out || df->cfg.no_stats || !df->started ||
+	    !df->stats.bin_rate)
+		return -EINVAL;
+	nbins = 1u << df->nbins_log2;
+	owner = malloc(sizeof(*owner) * nbins);
+	if (!owner)
+		return -ENOMEM;
+	mg_dataflow_owners(df, owner);
+	pthread_mutex_lock(&df->stats.lock);
+	for (b = 0; b < nbins; b++)
+		out[b] = (struct mg_bin_stats){
+			.rate = df->stats.bin_rate[b],
+			.records = bin_records(df, b),
+			.state_bytes = bin_bytes(df, b),
+			.owner = owner[b],
+		};
+	pthread_mutex_unlock(&df->stats.lock);
+	free(owner);
+	return 0;
+}
+
+int
+mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
+{
+	uint32_t b, nbins;
+	uint16_t *owner;
+	unsigned w;
+
+	if (!df || !out || df->cfg.no_stats || !df->started ||
+	    !df->stats.wk_rate)
+		return -EINVAL;
+	nbins = 1u << df->nbins_log2;
+	owner = malloc(sizeof(*owner) * nbins);
+	if (!owner)
+		return -ENOMEM;
+	mg_dataflow_owners(df, owner);
+	pthread_mutex_lock(&df->stats.lock);
+	for (w = 0; w < df->cfg.workers; w++)
+		out[w] = (struct mg_worker_stats){
+			.busy = df->stats.wk_rate[w],
+			.backlog = atomic_load_explicit(&df->pub[w].backlog,
+							memory_order_relaxed),
+			.records = atomic_load_explicit(&df->pub[w].records,
+							memory_order_relaxed),
+		};
+	pthread_mutex_unlock(&df->stats.lock);
+	for (b = 0; b < nbins; b++)
+		out[owner[b]].bins++;
+	free(owner);
+	return 0;
+}
