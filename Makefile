@@ -76,6 +76,7 @@ EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:%.c=$(B)/%)
 TEST_SRC  := $(sort $(wildcard tests/t-*.c tests/stress/s-*.c))
 TEST_BIN  := $(TEST_SRC:%.c=$(B)/%)
+TEST_SH   := $(sort $(wildcard tests/t-*.sh))
 TEST_COMMON_SRC := $(sort $(wildcard tests/mg_test*.c))
 TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_COMMON_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -170,7 +171,8 @@ deps:
 # Each test binary prints TAP; prove runs them with a per-test timeout.
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests
-	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN)
+	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
 
 # --- demo ---------------------------------------------------------------------
 RUN_OUT ?= build/run

@@ -397,6 +397,36 @@ recv_step(struct node *n, struct worker *wk)
 
 /* ---- the loop -------------------------------------------------------------------- */
 
+/* Load statistics (stats.c): busy time -- a round that did work counts
+ * from the previous round's start, one clock read per round -- and the
+ * stateful operators' backlog and records.  Relaxed stores of counters the
+ * control thread samples. */
+static void
+account_round(struct worker *wk, bool worked, uint64_t now)
+{
+	struct worker_pub *pub = &wk->df->pub[wk->w];
+	uint64_t backlog = 0, records = 0;
+	struct mg_dataflow *df = wk->df;
+
+	if (!worked) {
+		wk->round_ns = now;
+		return;
+	}
+	if (wk->round_ns) {
+		wk->busy_ns += now - wk->round_ns;
+		atomic_store_explicit(&pub->busy_ns, wk->busy_ns,
+				      memory_order_relaxed);
+	}
+	wk->round_ns = now;
+	for (unsigned i = 0; i < df->nnodes; i++)
+		if (df->nodes[i]->kind == STATEFUL) {
+			backlog += df->nodes[i]->inst.st[wk->w].backlog;
+			records += df->nodes[i]->inst.st[wk->w].records;
+		}
+	atomic_store_explicit(&pub->backlog, backlog, memory_order_relaxed);
+	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
+}
+
 static bool
 round_once(struct worker *wk)
 {
@@ -429,11 +459,15 @@ round_once(struct worker *wk)
 		if (df->nodes[i]->kind == SEND)
 			clear &= send_flush(df->nodes[i], wk);
 
+	now = mg_now_ns();
+	/* counted before the frontiers that complete the work go out */
+	if (!df->cfg.no_stats)
+		account_round(wk, wk->round_work != 0, now);
+	now -= df->start_ns;
 	mg__probes_publish(df, wk);
 	g = df->nprobes ? atomic_load_explicit(&df->probes[0]->completed,
 					       memory_order_acquire)
 			: MG_TIME_MAX;
-	now = mg_now_ns() - df->start_ns;
 	mg__latency_advance(wk, now);
 	if (!atomic_load_explicit(&df->pub[wk->w].sources_closed,
 				  memory_order_relaxed)) {
@@ -480,42 +514,11 @@ nap(void)
 	urcu_qsbr_thread_online();
 }
 
-/* Load statistics (stats.c): busy time -- a round that did work counts
- * from the previous round's start, one clock read per round -- and the
- * stateful operators' backlog and records.  Relaxed stores of counters the
- * control thread samples. */
-static void
-account_round(struct worker *wk, bool worked)
-{
-	struct worker_pub *pub = &wk->df->pub[wk->w];
-	uint64_t now = mg_now_ns(), backlog = 0, records = 0;
-	struct mg_dataflow *df = wk->df;
-
-	if (!worked) {
-		wk->round_ns = now;
-		return;
-	}
-	if (wk->round_ns) {
-		wk->busy_ns += now - wk->round_ns;
-		atomic_store_explicit(&pub->busy_ns, wk->busy_ns,
-				      memory_order_relaxed);
-	}
-	wk->round_ns = now;
-	for (unsigned i = 0; i < df->nnodes; i++)
-		if (df->nodes[i]->kind == STATEFUL) {
-			backlog += df->nodes[i]->inst.st[wk->w].backlog;
-			records += df->nodes[i]->inst.st[wk->w].records;
-		}
-	atomic_store_explicit(&pub->backlog, backlog, memory_order_relaxed);
-	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
-}
-
 void *
 mg__worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct mg_dataflow *df = wk->df;
-	bool stats = !df->cfg.no_stats;
 	unsigned idle = 0;
 	int err;
 
@@ -545,8 +548,6 @@ mg__worker_main(void *arg)
 		if (round_once(wk))
 			break;
 		urcu_qsbr_quiescent_state();
-		if (stats)
-			account_round(wk, wk->round_work != 0);
 		if (wk->round_work)
 			idle = 0;
 		else if (++idle >=
