@@ -74,10 +74,12 @@ BENCH_COMMON_OBJ := $(BENCH_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_SRC := $(filter-out $(BENCH_COMMON_SRC),$(sort $(wildcard bench/*.c)))
 BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
 # NEXMark's generator and queries: linked into bench/nexmark and the
-# tests of bench code (tests/t-bench-*).
+# tests of bench code (tests/t-bench-*), which also get the benchmarks'
+# shared code; t-bench-cli runs the built programs.
 NEXMARK_SRC := $(sort $(wildcard bench/nexmark/*.c))
 NEXMARK_OBJ := $(NEXMARK_SRC:%.c=$(B)/obj/%.o)
-NEXMARK_USERS := $(B)/bench/nexmark $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
+BENCH_TESTS := $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
+NEXMARK_USERS := $(B)/bench/nexmark $(BENCH_TESTS)
 STATIC    := $(B)/libmegaphone.a
 SHARED    := $(B)/libmegaphone.so
 
@@ -106,6 +108,8 @@ $(SHARED): $(LIB_OBJ)
 
 $(NEXMARK_USERS): EXTRA_OBJ = $(NEXMARK_OBJ)
 $(NEXMARK_USERS): $(NEXMARK_OBJ)
+$(BENCH_TESTS): EXTRA_OBJ += $(BENCH_COMMON_OBJ)
+$(BENCH_TESTS): $(BENCH_COMMON_OBJ)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -134,7 +138,7 @@ deps:
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
 test: deps
-	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)$(MAKE) --no-print-directory tests bench
 	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN)
 
 # --- demo ---------------------------------------------------------------------
