@@ -3,6 +3,7 @@
  * bench_run.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,94 +62,129 @@ bench_opts_defaults(struct bench_opts *o)
 				 .warmup = 1};
 }
 
-bool
-bench_opts_parse(struct bench_opts *o, int c, const char *arg, const char *prog)
+/* Format the reason into @err (may be NULL if @len is 0); return -EINVAL. */
+static int __attribute__((format(printf, 3, 4)))
+bad(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int
+bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
+	       size_t len)
 {
 	switch (c) {
 	case 0x100:
 		if (bench_parse_u64(arg, 1, 1024, &o->workers))
-			bench_bad_usage(prog, "bad --workers '%s'", arg);
-		return true;
+			return bad(err, len, "bad --workers '%s'", arg);
+		return 1;
 	case 0x101:
 		if (bench_parse_u64(arg, 1, 1000000000ull, &o->rate))
-			bench_bad_usage(prog, "bad --rate '%s'", arg);
-		return true;
+			return bad(err, len, "bad --rate '%s'", arg);
+		return 1;
 	case 0x102:
 		if (bench_parse_double(arg, 0.01, 86400, &o->duration))
-			bench_bad_usage(prog, "bad --duration '%s'", arg);
-		return true;
+			return bad(err, len, "bad --duration '%s'", arg);
+		return 1;
 	case 0x103:
 		if (bench_parse_u64(arg, MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX,
 				    &o->bins_log2))
-			bench_bad_usage(prog, "--bins must be %d..%d",
-					MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
-		return true;
+			return bad(err, len, "--bins must be %d..%d",
+				   MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
+		return 1;
 	case 0x104:
 		if (bench_parse_u64(arg, 10, 60000000, &o->epoch_us))
-			bench_bad_usage(prog, "--epoch-us must be >= 10");
-		return true;
+			return bad(err, len, "--epoch-us must be >= 10");
+		return 1;
 	case 0x105:
 		if (bench_parse_u64(arg, 2, MG_CHANNEL_CAPACITY_MAX,
 				    &o->ring) ||
 		    !mg_is_pow2(o->ring))
-			bench_bad_usage(prog,
-					"--ring must be a power of two >= 2");
-		return true;
+			return bad(err, len,
+				   "--ring must be a power of two >= 2");
+		return 1;
 	case 0x106:
 		if (bench_parse_u64(arg, 1, MG_BATCH_RECORDS_MAX, &o->batch))
-			bench_bad_usage(prog, "bad --batch '%s'", arg);
-		return true;
+			return bad(err, len, "bad --batch '%s'", arg);
+		return 1;
 	case 0x107:
 		o->out = arg;
-		return true;
+		return 1;
 	case 0x108:
 		o->validate = true;
-		return true;
+		return 1;
 	case 0x109:
 		o->migration = arg;
 		if (!strcmp(arg, "none"))
 			o->migration = NULL;
 		else if (mg_strategy_parse(arg, &o->strategy) &&
 			 access(arg, R_OK))
-			bench_bad_usage(prog,
-					"--migration: '%s' is no strategy "
-					"and no readable plan file",
-					arg);
-		return true;
+			return bad(err, len,
+				   "--migration: '%s' is no strategy and no "
+				   "readable plan file",
+				   arg);
+		return 1;
 	case 0x10a:
 		if (!strcmp(arg, "handoff"))
 			o->mode = MG_HANDOFF;
 		else if (!strcmp(arg, "copy"))
 			o->mode = MG_COPY;
 		else
-			bench_bad_usage(prog, "--mode must be handoff or copy");
-		return true;
+			return bad(err, len, "--mode must be handoff or copy");
+		return 1;
 	case 0x10b:
 		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_at))
-			bench_bad_usage(prog, "bad --migrate-at '%s'", arg);
-		return true;
+			return bad(err, len, "bad --migrate-at '%s'", arg);
+		return 1;
 	case 0x10c:
 		if (bench_parse_u64(arg, 0, 1000000, &o->gap))
-			bench_bad_usage(prog, "bad --gap '%s'", arg);
-		return true;
+			return bad(err, len, "bad --gap '%s'", arg);
+		return 1;
 	case 0x10d:
 		if (bench_parse_double(arg, 0, 86400, &o->warmup))
-			bench_bad_usage(prog, "bad --warmup '%s'", arg);
-		return true;
+			return bad(err, len, "bad --warmup '%s'", arg);
+		return 1;
 	}
-	return false;
+	return 0;
+}
+
+int
+bench_opts_check(struct bench_opts *o, char *err, size_t len)
+{
+	if (!o->migrate_at)
+		o->migrate_at = o->duration / 3;
+	if (o->warmup >= o->duration)
+		return bad(err, len, "--warmup must be below --duration");
+	if (o->migration && 2 * o->migrate_at >= o->duration)
+		return bad(err, len, "--migrate-at must be below duration / 2");
+	return 0;
+}
+
+bool
+bench_opts_parse(struct bench_opts *o, int c, const char *arg, const char *prog)
+{
+	char err[BENCH_ERR_MAX];
+	int rc = bench_opts_set(o, c, arg, err, sizeof(err));
+
+	if (rc < 0)
+		bench_bad_usage(prog, "%s", err);
+	return rc > 0;
 }
 
 void
 bench_opts_finish(struct bench_opts *o, const char *prog)
 {
-	if (!o->migrate_at)
-		o->migrate_at = o->duration / 3;
-	if (o->warmup >= o->duration)
-		bench_bad_usage(prog, "--warmup must be below --duration");
-	if (o->migration && 2 * o->migrate_at >= o->duration)
-		bench_bad_usage(prog,
-				"--migrate-at must be below duration / 2");
+	char err[BENCH_ERR_MAX];
+
+	if (bench_opts_check(o, err, sizeof(err)))
+		bench_bad_usage(prog, "%s", err);
 }
 
 _Noreturn void

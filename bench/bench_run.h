@@ -58,12 +58,33 @@ extern const char bench_opts_help[];
  * 64, batch 256, handoff, warm-up 1 s. */
 void bench_opts_defaults(struct bench_opts *o);
 
-/* Apply shared option @c with @arg.  Return: false if @c is not one of
- * BENCH_OPTIONS; a bad value prints usage and exits 2. */
+/* Room for any reason bench_opts_set() and bench_opts_check() give. */
+#define BENCH_ERR_MAX 512
+
+/*
+ * Apply shared option @c with @arg (borrowed; --out and --migration keep
+ * pointing into it).  Context: option processing; allocates nothing.
+ * Return: 1 if applied; 0 if @c is not one of BENCH_OPTIONS; -EINVAL for
+ * a bad value, with the reason, naming the flag, in @err (truncated to
+ * @len; @err may be NULL if @len is 0).
+ */
+int bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
+		   size_t len);
+
+/*
+ * Defaults that depend on other flags, and cross-flag checks, once every
+ * flag is set.  Return: 0; -EINVAL with the reason in @err, as for
+ * bench_opts_set().
+ */
+int bench_opts_check(struct bench_opts *o, char *err, size_t len);
+
+/* bench_opts_set() for programs: a bad value prints "prog: reason" and
+ * the usage hint and exits 2.  Return: false if @c is not one of
+ * BENCH_OPTIONS. */
 bool bench_opts_parse(struct bench_opts *o, int c, const char *arg,
 		      const char *prog);
 
-/* Defaults that depend on other flags, and cross-flag checks (exit 2). */
+/* bench_opts_check() for programs: a failed check exits 2 the same way. */
 void bench_opts_finish(struct bench_opts *o, const char *prog);
 
 #define BENCH_MAX_MIGRATIONS 16

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_run.h"
 #include "bench/bench_util.h"
 #include "tests/mg_test.h"
 
@@ -141,12 +142,122 @@ test_parse_double(void **state)
 	}
 }
 
+/* ---- the shared flags ----------------------------------------------------- */
+
+#define MAX_FLAGS 12
+
+struct opts_case {
+	const char *args[MAX_FLAGS]; /* "--flag", "value" or "--flag" */
+	int rc;			     /* of the first failing call, or 0 */
+	const char *text;	     /* in its reason */
+};
+
+static const struct option long_opts[] = {BENCH_OPTIONS, {NULL, 0, NULL, 0}};
+
+/*
+ * Apply @args as a program does: defaults, each flag through
+ * bench_opts_set(), then bench_opts_check().  Return: the first failure
+ * (with its reason in @err) or 0.
+ */
+static int
+apply(struct bench_opts *o, const char *const *args, char *err, size_t len)
+{
+	const struct option *lo;
+	size_t i;
+	int rc;
+
+	bench_opts_defaults(o);
+	for (i = 0; i < MAX_FLAGS && args[i]; i++) {
+		for (lo = long_opts; lo->name; lo++)
+			if (!strncmp(args[i], "--", 2) &&
+			    !strcmp(args[i] + 2, lo->name))
+				break;
+		if (!lo->name)
+			fail_msg("no shared flag %s", args[i]);
+		rc = bench_opts_set(o, lo->val, lo->has_arg ? args[++i] : NULL,
+				    err, len);
+		if (rc < 0)
+			return rc;
+		assert_int_equal(rc, 1);
+	}
+	return bench_opts_check(o, err, len);
+}
+
+static void
+run_opts_cases(const struct opts_case *cases, size_t n)
+{
+	struct bench_opts o;
+	char err[BENCH_ERR_MAX];
+	unsigned bad = 0;
+	size_t i, k;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		const struct opts_case *c = &cases[i];
+
+		strcpy(err, "");
+		rc = apply(&o, c->args, err, sizeof(err));
+		if (rc == c->rc && (!c->text || strstr(err, c->text)))
+			continue;
+		printf("# FAIL");
+		for (k = 0; k < MAX_FLAGS && c->args[k]; k++)
+			printf(" '%s'", c->args[k]);
+		printf(": %d '%s'; expected %d '%s'\n", rc, err, c->rc,
+		       c->text ? c->text : "");
+		bad++;
+	}
+	if (bad)
+		fail_msg("%u of %zu flag sets misparsed", bad, n);
+}
+
+#define RUN_OPTS_CASES(t) run_opts_cases(t, sizeof(t) / sizeof(t[0]))
+
+static const struct opts_case opts_cases[] = {
+	{{NULL}, 0, NULL},
+	{{"--workers", "2", "--rate", "5k", "--duration", "2.5"}, 0, NULL},
+	{{"--workers", "0"}, -EINVAL, "--workers"},
+	{{"--workers", " -1"}, -EINVAL, "--workers"},
+	{{"--rate", "inf"}, -EINVAL, "--rate"},
+	{{"--rate", "nan"}, -EINVAL, "--rate"},
+	{{"--rate", "1e30"}, -EINVAL, "--rate"},
+	{{"--rate", "0"}, -EINVAL, "--rate"},
+	{{"--rate", "10000000001"}, -EINVAL, "--rate"},
+	{{"--duration", "inf"}, -EINVAL, "--duration"},
+	{{"--bins", "3"}, -EINVAL, "--bins"},
+	{{"--bins", "21"}, -EINVAL, "--bins"},
+	{{"--epoch-us", "9"}, -EINVAL, "--epoch-us"},
+	{{"--ring", "3"}, -EINVAL, "--ring"},
+	{{"--ring", "1"}, -EINVAL, "--ring"},
+	{{"--ring", "65536"}, -EINVAL, "--ring"},
+	{{"--batch", "0"}, -EINVAL, "--batch"},
+	{{"--batch", "2000000"}, -EINVAL, "--batch"},
+	{{"--mode", "move"}, -EINVAL, "--mode"},
+	{{"--mode", "copy", "--validate", "--out", "x"}, 0, NULL},
+	{{"--migration", "none"}, 0, NULL},
+	{{"--migration", "fluid"}, 0, NULL},
+	{{"--migration", "no/such/plan"}, -EINVAL, "--migration"},
+	{{"--gap", "+1"}, -EINVAL, "--gap"},
+	{{"--warmup", "1", "--duration", "1"}, -EINVAL, "--warmup"},
+	{{"--migration", "batched", "--migrate-at", "5"},
+	 -EINVAL,
+	 "--migrate-at"},
+	{{"--migrate-at", "5"}, 0, NULL}, /* without a migration */
+};
+
+static void
+test_opts(void **state)
+{
+	(void)state;
+	RUN_OPTS_CASES(opts_cases);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
 		cmocka_unit_test(test_parse_double),
+		cmocka_unit_test(test_opts),
 	};
 
 	return MG_TEST_RUN(tests);
