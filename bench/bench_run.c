@@ -24,7 +24,9 @@ const char bench_opts_help[] =
 	"  --epoch-us U       timestamp granularity in us, >= 10 "
 	"(default 1000)\n"
 	"  --ring N           channel ring slots, power of two (default 64)\n"
-	"  --batch N          records per batch (default 256)\n"
+	"  --batch N          records per batch (default 256; at most "
+	"what a\n"
+	"                     2 MiB channel chunk holds)\n"
 	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
 	"                     DIR/migrations.txt\n"
 	"  --migration M      none | all-at-once | fluid | batched | "
@@ -47,7 +49,9 @@ const char bench_opts_help[] =
 	"                     steady-state figures (default 1)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
-	"                     form of the operators run on the same input\n";
+	"                     form of the operators run on the same input\n"
+	"  --oversubscribe    allow more workers than CPUs this process may "
+	"run on\n";
 
 void
 bench_opts_defaults(struct bench_opts *o)
@@ -59,7 +63,8 @@ bench_opts_defaults(struct bench_opts *o)
 				 .epoch_us = 1000,
 				 .ring = 64,
 				 .batch = 256,
-				 .warmup = 1};
+				 .warmup = 1,
+				 .record_max = MG_RECORD_MAX};
 }
 
 /* Format the reason into @err (may be NULL if @len is 0); return -EINVAL. */
@@ -151,13 +156,48 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		if (bench_parse_double(arg, 0, 86400, &o->warmup))
 			return bad(err, len, "bad --warmup '%s'", arg);
 		return 1;
+	case 0x10e:
+		o->oversubscribe = true;
+		return 1;
 	}
 	return 0;
+}
+
+/* The CPUs this thread may run on, as the engine counts them; 0 if that
+ * cannot be told (the engine will say). */
+static unsigned
+allowed_cpus(void)
+{
+	static unsigned ncpus; /* option processing is single-threaded */
+	struct mg_topology *topo;
+
+	if (!ncpus && !mg_topology_create(&topo)) {
+		ncpus = mg_topology_ncpus(topo);
+		mg_topology_destroy(topo);
+	}
+	return ncpus;
 }
 
 int
 bench_opts_check(struct bench_opts *o, char *err, size_t len)
 {
+	uint32_t rec = o->record_max, max;
+	unsigned ncpus;
+
+	if (rec == 0 || rec > MG_RECORD_MAX)
+		rec = MG_RECORD_MAX;
+	max = mg_channel_batch_records_max(rec);
+	if (o->batch > max)
+		return bad(err, len,
+			   "--batch %llu: a channel batch holds at most %u "
+			   "records of %u bytes",
+			   (unsigned long long)o->batch, max, rec);
+	ncpus = allowed_cpus();
+	if (!o->oversubscribe && ncpus && o->workers > ncpus)
+		return bad(err, len,
+			   "--workers %llu: more than the %u CPUs this process "
+			   "may run on (--oversubscribe allows it)",
+			   (unsigned long long)o->workers, ncpus);
 	if (!o->migrate_at)
 		o->migrate_at = o->duration / 3;
 	if (o->warmup >= o->duration)
@@ -240,6 +280,7 @@ bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc)
 
 	memset(dc, 0, sizeof(*dc));
 	dc->workers = (unsigned)o->workers;
+	dc->oversubscribe = o->oversubscribe;
 	dc->bins_log2 = (unsigned)o->bins_log2;
 	dc->epoch_ns = o->epoch_us * 1000;
 	dc->ring_capacity = (uint32_t)o->ring;

@@ -26,6 +26,10 @@ struct bench_opts {
 	double migrate_at; /* seconds; 0 = duration / 3 */
 	double warmup;	   /* seconds excluded from whole-run latency */
 	bool validate;
+	bool oversubscribe;  /* more workers than allowed CPUs */
+	uint32_t record_max; /* bytes of the largest record the program's
+				dataflow sends between workers: bounds
+				--batch (default MG_RECORD_MAX) */
 	const char *out;
 	const char *migration; /* NULL (none), a strategy, or a plan file */
 	enum mg_strategy strategy;
@@ -47,15 +51,16 @@ struct bench_opts {
 		{"mode", required_argument, NULL, 0x10a},       \
 		{"migrate-at", required_argument, NULL, 0x10b}, \
 		{"gap", required_argument, NULL, 0x10c},        \
+		{"warmup", required_argument, NULL, 0x10d},     \
 	{                                                       \
-		"warmup", required_argument, NULL, 0x10d        \
+		"oversubscribe", no_argument, NULL, 0x10e       \
 	}
 
 /* Their help text, for a program's usage(). */
 extern const char bench_opts_help[];
 
 /* Defaults: 2 workers, 1 M records/s, 10 s, 2^12 bins, 1 ms epochs, ring
- * 64, batch 256, handoff, warm-up 1 s. */
+ * 64, batch 256, handoff, warm-up 1 s; records up to MG_RECORD_MAX. */
 void bench_opts_defaults(struct bench_opts *o);
 
 /* Room for any reason bench_opts_set() and bench_opts_check() give. */
@@ -73,7 +78,9 @@ int bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 
 /*
  * Defaults that depend on other flags, and cross-flag checks, once every
- * flag is set.  Return: 0; -EINVAL with the reason in @err, as for
+ * flag is set: --batch against what a channel holds of @o->record_max
+ * byte records, --workers against the CPUs this thread may run on (unless
+ * --oversubscribe), --warmup and --migrate-at against --duration.  Return: 0; -EINVAL with the reason in @err, as for
  * bench_opts_set().
  */
 int bench_opts_check(struct bench_opts *o, char *err, size_t len);

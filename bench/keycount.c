@@ -288,6 +288,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	bench_opts_defaults(&o->b);
+	o->b.record_max = sizeof(struct rec);
 	o->domain = 1000000;
 	o->seed = 1;
 	o->backend = KV;

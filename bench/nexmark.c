@@ -101,6 +101,8 @@ parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	bench_opts_defaults(&o->b);
+	/* The events: every record a query routes is at most as large. */
+	o->b.record_max = sizeof(struct nx_event);
 	nx_config_init(&o->nx, 1);
 	o->nx.dilation = 60;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {

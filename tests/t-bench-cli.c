@@ -244,12 +244,49 @@ test_rate(void **state)
 	RUN_CASES(rate_cases);
 }
 
+/* ---- engine limits, checked while parsing ------------------------------ */
+
+static const struct cli_case limit_cases[] = {
+	{"keycount",
+	 {"--batch", "1M"},
+	 2,
+	 {"--batch", "16 bytes"},
+	 {"cannot build"}},
+	{"nexmark",
+	 {"--query", "q1", "--batch", "100000"},
+	 2,
+	 {"--batch", "104 bytes"},
+	 {"cannot build"}},
+	{"ringbench", {"--batch", "1M"}, 2, {"--batch"}, {NULL}},
+	{"keycount",
+	 {"--workers", "1024"},
+	 2,
+	 {"--workers", "--oversubscribe"},
+	 {"cannot create"}},
+	{"nexmark",
+	 {"--query", "q2", "--workers", "1024"},
+	 2,
+	 {"--workers", "--oversubscribe"},
+	 {"cannot create"}},
+	{"keycount", {"--ring", "3"}, 2, {"--ring"}, {NULL}},
+	{"keycount", {"--bins", "21"}, 2, {"--bins"}, {NULL}},
+	{"keycount", {"--epoch-us", "9"}, 2, {"--epoch-us"}, {NULL}},
+};
+
+static void
+test_limits(void **state)
+{
+	(void)state;
+	RUN_CASES(limit_cases);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rate),
+		cmocka_unit_test(test_limits),
 	};
 
 	find_bench_dir();

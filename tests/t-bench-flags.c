@@ -147,6 +147,7 @@ test_parse_double(void **state)
 #define MAX_FLAGS 12
 
 struct opts_case {
+	uint32_t record_max;	     /* 0: the default */
 	const char *args[MAX_FLAGS]; /* "--flag", "value" or "--flag" */
 	int rc;			     /* of the first failing call, or 0 */
 	const char *text;	     /* in its reason */
@@ -155,18 +156,21 @@ struct opts_case {
 static const struct option long_opts[] = {BENCH_OPTIONS, {NULL, 0, NULL, 0}};
 
 /*
- * Apply @args as a program does: defaults, each flag through
+ * Apply @c's flags as a program does: defaults, each flag through
  * bench_opts_set(), then bench_opts_check().  Return: the first failure
  * (with its reason in @err) or 0.
  */
 static int
-apply(struct bench_opts *o, const char *const *args, char *err, size_t len)
+apply(struct bench_opts *o, const struct opts_case *c, char *err, size_t len)
 {
+	const char *const *args = c->args;
 	const struct option *lo;
 	size_t i;
 	int rc;
 
 	bench_opts_defaults(o);
+	if (c->record_max)
+		o->record_max = c->record_max;
 	for (i = 0; i < MAX_FLAGS && args[i]; i++) {
 		for (lo = long_opts; lo->name; lo++)
 			if (!strncmp(args[i], "--", 2) &&
@@ -196,7 +200,7 @@ run_opts_cases(const struct opts_case *cases, size_t n)
 		const struct opts_case *c = &cases[i];
 
 		strcpy(err, "");
-		rc = apply(&o, c->args, err, sizeof(err));
+		rc = apply(&o, c, err, sizeof(err));
 		if (rc == c->rc && (!c->text || strstr(err, c->text)))
 			continue;
 		printf("# FAIL");
@@ -213,35 +217,48 @@ run_opts_cases(const struct opts_case *cases, size_t n)
 #define RUN_OPTS_CASES(t) run_opts_cases(t, sizeof(t) / sizeof(t[0]))
 
 static const struct opts_case opts_cases[] = {
-	{{NULL}, 0, NULL},
-	{{"--workers", "2", "--rate", "5k", "--duration", "2.5"}, 0, NULL},
-	{{"--workers", "0"}, -EINVAL, "--workers"},
-	{{"--workers", " -1"}, -EINVAL, "--workers"},
-	{{"--rate", "inf"}, -EINVAL, "--rate"},
-	{{"--rate", "nan"}, -EINVAL, "--rate"},
-	{{"--rate", "1e30"}, -EINVAL, "--rate"},
-	{{"--rate", "0"}, -EINVAL, "--rate"},
-	{{"--rate", "10000000001"}, -EINVAL, "--rate"},
-	{{"--duration", "inf"}, -EINVAL, "--duration"},
-	{{"--bins", "3"}, -EINVAL, "--bins"},
-	{{"--bins", "21"}, -EINVAL, "--bins"},
-	{{"--epoch-us", "9"}, -EINVAL, "--epoch-us"},
-	{{"--ring", "3"}, -EINVAL, "--ring"},
-	{{"--ring", "1"}, -EINVAL, "--ring"},
-	{{"--ring", "65536"}, -EINVAL, "--ring"},
-	{{"--batch", "0"}, -EINVAL, "--batch"},
-	{{"--batch", "2000000"}, -EINVAL, "--batch"},
-	{{"--mode", "move"}, -EINVAL, "--mode"},
-	{{"--mode", "copy", "--validate", "--out", "x"}, 0, NULL},
-	{{"--migration", "none"}, 0, NULL},
-	{{"--migration", "fluid"}, 0, NULL},
-	{{"--migration", "no/such/plan"}, -EINVAL, "--migration"},
-	{{"--gap", "+1"}, -EINVAL, "--gap"},
-	{{"--warmup", "1", "--duration", "1"}, -EINVAL, "--warmup"},
-	{{"--migration", "batched", "--migrate-at", "5"},
+	{0, {NULL}, 0, NULL},
+	{0, {"--workers", "2", "--rate", "5k", "--duration", "2.5"}, 0, NULL},
+	{0, {"--workers", "0"}, -EINVAL, "--workers"},
+	{0, {"--workers", " -1"}, -EINVAL, "--workers"},
+	{0, {"--rate", "inf"}, -EINVAL, "--rate"},
+	{0, {"--rate", "nan"}, -EINVAL, "--rate"},
+	{0, {"--rate", "1e30"}, -EINVAL, "--rate"},
+	{0, {"--rate", "0"}, -EINVAL, "--rate"},
+	{0, {"--rate", "10000000001"}, -EINVAL, "--rate"},
+	{0, {"--duration", "inf"}, -EINVAL, "--duration"},
+	{0, {"--bins", "3"}, -EINVAL, "--bins"},
+	{0, {"--bins", "21"}, -EINVAL, "--bins"},
+	{0, {"--epoch-us", "9"}, -EINVAL, "--epoch-us"},
+	{0, {"--ring", "3"}, -EINVAL, "--ring"},
+	{0, {"--ring", "1"}, -EINVAL, "--ring"},
+	{0, {"--ring", "65536"}, -EINVAL, "--ring"},
+	{0, {"--batch", "0"}, -EINVAL, "--batch"},
+	{0, {"--batch", "2000000"}, -EINVAL, "--batch"},
+	{0, {"--mode", "move"}, -EINVAL, "--mode"},
+	{0, {"--mode", "copy", "--validate", "--out", "x"}, 0, NULL},
+	{0, {"--migration", "none"}, 0, NULL},
+	{0, {"--migration", "fluid"}, 0, NULL},
+	{0, {"--migration", "no/such/plan"}, -EINVAL, "--migration"},
+	{0, {"--gap", "+1"}, -EINVAL, "--gap"},
+	{0, {"--warmup", "1", "--duration", "1"}, -EINVAL, "--warmup"},
+	{0,
+	 {"--migration", "batched", "--migrate-at", "5"},
 	 -EINVAL,
 	 "--migrate-at"},
-	{{"--migrate-at", "5"}, 0, NULL}, /* without a migration */
+	{0, {"--migrate-at", "5"}, 0, NULL}, /* without a migration */
+	/* --batch: what a 2 MiB chunk holds of the largest record */
+	{16, {"--batch", "1M"}, -EINVAL, "--batch"},
+	{16, {"--batch", "131069"}, -EINVAL, "at most 131068 records of 16"},
+	{16, {"--batch", "131068"}, 0, NULL},
+	{104, {"--batch", "20164"}, 0, NULL},
+	{104, {"--batch", "20165"}, -EINVAL, "--batch"},
+	{0, {"--batch", "511"}, 0, NULL}, /* MG_RECORD_MAX */
+	{0, {"--batch", "512"}, -EINVAL, "--batch"},
+	/* --workers: at most the allowed CPUs, unless --oversubscribe */
+	{0, {"--workers", "1"}, 0, NULL},
+	{0, {"--workers", "1024"}, -EINVAL, "--oversubscribe"},
+	{0, {"--workers", "1024", "--oversubscribe"}, 0, NULL},
 };
 
 static void
