@@ -204,6 +204,13 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 		return bad(err, len, "--warmup must be below --duration");
 	if (o->migration && 2 * o->migrate_at >= o->duration)
 		return bad(err, len, "--migrate-at must be below duration / 2");
+	mg_plan_destroy(o->plan);
+	o->plan = NULL;
+	if (o->migration && mg_strategy_parse(o->migration, &o->strategy))
+		/* the router starts with bin b on worker b mod W (NULL) */
+		return mg_plan_parse_file(&o->plan, o->migration,
+					  1u << o->bins_log2,
+					  (uint32_t)o->workers, NULL, err, len);
 	return 0;
 }
 
@@ -222,9 +229,21 @@ void
 bench_opts_finish(struct bench_opts *o, const char *prog)
 {
 	char err[BENCH_ERR_MAX];
+	int rc = bench_opts_check(o, err, sizeof(err));
 
-	if (bench_opts_check(o, err, sizeof(err)))
+	if (rc == -ENOMEM) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		exit(1);
+	}
+	if (rc)
 		bench_bad_usage(prog, "%s", err);
+}
+
+void
+bench_opts_destroy(struct bench_opts *o)
+{
+	mg_plan_destroy(o->plan);
+	o->plan = NULL;
 }
 
 _Noreturn void
@@ -482,10 +501,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 	unsigned W = mg_dataflow_workers(df);
 	uint16_t *initial = malloc(sizeof(*initial) * nbins);
 	uint16_t *target = malloc(sizeof(*target) * nbins);
-	enum mg_strategy s;
 	struct mg_migration *m;
-	struct mg_plan *plan;
-	char err_text[512];
 	int err;
 
 	if (!r->o->migration)
@@ -493,7 +509,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 	if (!initial || !target)
 		bench_die(r->name, "migration set-up", -ENOMEM);
 	mg_dataflow_owners(df, initial);
-	if (!mg_strategy_parse(r->o->migration, &s)) {
+	if (!r->o->plan) {
 		mg_plan_half_of_half(initial, nbins, W, target);
 		sleep_until(t0, r->o->migrate_at - 0.05);
 		migrate_once(r, df, target, r->o->migrate_at);
@@ -501,14 +517,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 		migrate_once(r, df, initial, 2 * r->o->migrate_at);
 		goto out;
 	}
-	err = mg_plan_parse_file(&plan, r->o->migration, nbins, W, initial,
-				 err_text, sizeof(err_text));
-	if (err) {
-		fprintf(stderr, "%s: %s\n", r->name, err_text);
-		exit(2);
-	}
-	err = mg_migrate_plan(df, plan, &m);
-	mg_plan_destroy(plan);
+	err = mg_migrate_plan(df, r->o->plan, &m);
 	if (err)
 		bench_die(r->name,
 			  "cannot submit the plan (are its times in the "

@@ -4,12 +4,14 @@
  * migration protocol or a plan file, --validate by per-timestamp output
  * fingerprints, and the JSON summary with its per-migration figures.
  *
- * Use: bench_opts_defaults(); getopt_long over your options plus
- * BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
- * bench_opts_finish(); bench_run_init(); build the dataflow with
- * bench_run_config(), sinks bench_run_sink_measured / _reference;
- * mg_dataflow_start(df, bench_run_on_window, run); bench_run_migrate();
- * join; bench_run_validate(); bench_run_report(); bench_run_destroy().
+ * Use: bench_opts_defaults(), set record_max; getopt_long over your
+ * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
+ * bench_opts_finish() (every flag, and a plan file, is checked by then);
+ * bench_run_init(); build the dataflow with bench_run_config(), sinks
+ * bench_run_sink_measured / _reference; mg_dataflow_start(df,
+ * bench_run_on_window, run); bench_run_migrate(); join;
+ * bench_run_validate(); bench_run_report(); bench_run_destroy();
+ * bench_opts_destroy().
  */
 #ifndef BENCH_RUN_H
 #define BENCH_RUN_H
@@ -32,6 +34,8 @@ struct bench_opts {
 				--batch (default MG_RECORD_MAX) */
 	const char *out;
 	const char *migration; /* NULL (none), a strategy, or a plan file */
+	struct mg_plan *plan;  /* that plan file, parsed by bench_opts_check();
+				  owned, freed by bench_opts_destroy() */
 	enum mg_strategy strategy;
 	enum mg_mode mode;
 };
@@ -80,8 +84,13 @@ int bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
  * Defaults that depend on other flags, and cross-flag checks, once every
  * flag is set: --batch against what a channel holds of @o->record_max
  * byte records, --workers against the CPUs this thread may run on (unless
- * --oversubscribe), --warmup and --migrate-at against --duration.  Return: 0; -EINVAL with the reason in @err, as for
- * bench_opts_set().
+ * --oversubscribe), --warmup and --migrate-at against --duration.  A
+ * --migration plan file is read and checked against --bins and --workers
+ * into @o->plan (replacing one parsed before).  Context: option
+ * processing, once the flags are set; may allocate and read the file.
+ * Return: 0; -EINVAL with the reason in @err, as for bench_opts_set() (for
+ * a plan file "path:line: reason" or "path: reason"); -ENOMEM, -ENOENT, -EIO
+ * or another -errno of reading the plan file, with its reason.
  */
 int bench_opts_check(struct bench_opts *o, char *err, size_t len);
 
@@ -91,8 +100,12 @@ int bench_opts_check(struct bench_opts *o, char *err, size_t len);
 bool bench_opts_parse(struct bench_opts *o, int c, const char *arg,
 		      const char *prog);
 
-/* bench_opts_check() for programs: a failed check exits 2 the same way. */
+/* bench_opts_check() for programs: a failed check exits 2 the same way
+ * (out of memory: 1). */
 void bench_opts_finish(struct bench_opts *o, const char *prog);
+
+/* Free what the options own (the plan); @o can be set again. */
+void bench_opts_destroy(struct bench_opts *o);
 
 #define BENCH_MAX_MIGRATIONS 16
 

@@ -449,6 +449,7 @@ main(int argc, char **argv)
 				: "failed");
 	bench_run_report(&b.run, json, sizeof(json));
 	bench_run_destroy(&b.run);
+	bench_opts_destroy(&b.o.b);
 	mg_dataflow_destroy(df);
 	free(b.by_bin_off);
 	free(b.by_bin);

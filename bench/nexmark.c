@@ -276,6 +276,7 @@ main(int argc, char **argv)
 			       : "failed");
 	bench_run_report(&run, json, sizeof(json));
 	bench_run_destroy(&run);
+	bench_opts_destroy(&o.b);
 	mg_dataflow_destroy(df);
 	return ok ? 0 : 1;
 }

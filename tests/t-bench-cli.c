@@ -280,6 +280,92 @@ test_limits(void **state)
 	RUN_CASES(limit_cases);
 }
 
+/* ---- plan files: read and checked before the dataflow is built --------- */
+
+static char plan_dir[] = "/tmp/t-bench-cli.XXXXXX";
+static char plan_syntax[PATH_MAX], plan_worker[PATH_MAX], plan_bin[PATH_MAX],
+	plan_empty[PATH_MAX], plan_good[PATH_MAX];
+
+static void
+write_plan(char *path, const char *name, const char *text)
+{
+	FILE *f;
+
+	snprintf(path, PATH_MAX, "%s/%s", plan_dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int
+plans_setup(void **state)
+{
+	(void)state;
+	if (!mkdtemp(plan_dir))
+		return -1;
+	write_plan(plan_syntax, "syntax", "# a comment\n5 0 1\n6 1 x\n");
+	write_plan(plan_worker, "worker", "5 0 1\n");
+	write_plan(plan_bin, "bin", "5 16 0\n");
+	write_plan(plan_empty, "empty", "# nothing\n\n");
+	write_plan(plan_good, "good", "5 0 1\n");
+	return 0;
+}
+
+static int
+plans_teardown(void **state)
+{
+	char *const paths[] = {plan_syntax, plan_worker, plan_bin, plan_empty,
+			       plan_good};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		unlink(paths[i]);
+	rmdir(plan_dir);
+	return 0;
+}
+
+/* The banner each program prints once its dataflow is built. */
+#define BUILT	 "rec/s for"
+#define BUILT_NX "events/s"
+
+static const struct cli_case plan_cases[] = {
+	{"keycount",
+	 {"--migration", plan_syntax},
+	 2,
+	 {"syntax:3: ", "'x'"},
+	 {BUILT}},
+	{"keycount",
+	 {"--bins", "4", "--workers", "1", "--migration", plan_worker},
+	 2,
+	 {"worker:1: ", "worker 1"},
+	 {BUILT}},
+	{"keycount",
+	 {"--bins", "4", "--migration", plan_bin},
+	 2,
+	 {"bin:1: ", "bin 16"},
+	 {BUILT}},
+	{"keycount", {"--migration", plan_empty}, 2, {"empty: "}, {BUILT}},
+	{"nexmark",
+	 {"--query", "q2", "--migration", plan_syntax},
+	 2,
+	 {"syntax:3: "},
+	 {BUILT_NX}},
+	{"keycount",
+	 {"--migration", plan_good, "--backend", "native"},
+	 2,
+	 {"native"},
+	 {BUILT}},
+};
+
+static void
+test_plans(void **state)
+{
+	(void)state;
+	RUN_CASES(plan_cases);
+}
+
 int
 main(void)
 {
@@ -287,6 +373,8 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
+						plans_teardown),
 	};
 
 	find_bench_dir();
