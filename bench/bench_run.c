@@ -15,7 +15,12 @@
 #include "bench/bench_util.h"
 
 #define MAX_WINDOWS 65536
+/* struct mg_pools_config (numa/mg_numa.h): reserve_bytes is a multiple of
+ * 2 MiB below 16 TiB. */
+#define POOL_RESERVE_UNIT  (1ull << MG_CHUNK_MAX_SHIFT)
+#define POOL_RESERVE_LIMIT (1ull << 44)
 
+/* --validate comes last: the programs continue its text. */
 const char bench_opts_help[] =
 	"  --workers N        worker threads (default 2)\n"
 	"  --rate R           records/s offered in total (default 1M)\n"
@@ -47,11 +52,16 @@ const char bench_opts_help[] =
 	"  --warmup S         seconds left out of the whole-run latency and "
 	"the\n"
 	"                     steady-state figures (default 1)\n"
+	"  --oversubscribe    allow more workers than CPUs this process may "
+	"run on\n"
+	"  --pool-reserve B   address space the page pools reserve per node "
+	"and\n"
+	"                     chunk size: a multiple of 2 MiB below 16 TiB, "
+	"with\n"
+	"                     suffixes Ki, Mi, Gi, Ti (default 64Gi)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
-	"                     form of the operators run on the same input\n"
-	"  --oversubscribe    allow more workers than CPUs this process may "
-	"run on\n";
+	"                     form of the operators run on the same input\n";
 
 void
 bench_opts_defaults(struct bench_opts *o)
@@ -158,6 +168,15 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		return 1;
 	case 0x10e:
 		o->oversubscribe = true;
+		return 1;
+	case 0x10f:
+		if (bench_parse_bytes(arg, 0, POOL_RESERVE_LIMIT - 1,
+				      &o->pool_reserve) ||
+		    o->pool_reserve % POOL_RESERVE_UNIT)
+			return bad(err, len,
+				   "bad --pool-reserve '%s': a multiple of 2 "
+				   "MiB below 16 TiB, e.g. 64Gi",
+				   arg);
 		return 1;
 	}
 	return 0;
@@ -300,6 +319,7 @@ bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc)
 	memset(dc, 0, sizeof(*dc));
 	dc->workers = (unsigned)o->workers;
 	dc->oversubscribe = o->oversubscribe;
+	dc->pool_reserve = (size_t)o->pool_reserve;
 	dc->bins_log2 = (unsigned)o->bins_log2;
 	dc->epoch_ns = o->epoch_us * 1000;
 	dc->ring_capacity = (uint32_t)o->ring;

@@ -24,6 +24,7 @@
 
 struct bench_opts {
 	uint64_t workers, rate, bins_log2, epoch_us, ring, batch, gap;
+	uint64_t pool_reserve; /* bytes per pool class; 0 = the default */
 	double duration;
 	double migrate_at; /* seconds; 0 = duration / 3 */
 	double warmup;	   /* seconds excluded from whole-run latency */
@@ -56,8 +57,9 @@ struct bench_opts {
 		{"migrate-at", required_argument, NULL, 0x10b}, \
 		{"gap", required_argument, NULL, 0x10c},        \
 		{"warmup", required_argument, NULL, 0x10d},     \
+		{"oversubscribe", no_argument, NULL, 0x10e},    \
 	{                                                       \
-		"oversubscribe", no_argument, NULL, 0x10e       \
+		"pool-reserve", required_argument, NULL, 0x10f  \
 	}
 
 /* Their help text, for a program's usage(). */

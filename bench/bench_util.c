@@ -84,6 +84,12 @@ bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 int
+bench_parse_bytes(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	return parse_unsigned(s, lo, hi, true, out);
+}
+
+int
 bench_parse_double(const char *s, double lo, double hi, double *out)
 {
 	const char *p = s;

@@ -21,6 +21,10 @@
  * Return: 0 and *@out; -EINVAL (malformed, overflow, out of range). */
 int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
+/* A byte count: as bench_parse_u64(), and also Ki, Mi, Gi, Ti (2^10 ..
+ * 2^40), e.g. 64Gi.  Return: as bench_parse_u64(). */
+int bench_parse_bytes(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
 /* @s as a finite double in [@lo, @hi]: digits, an optional fraction and an
  * optional exponent (1.5, .5, 2e6; not inf, nan or hexadecimal).
  * Return: 0 and *@out; -EINVAL (malformed, overflow, out of range). */

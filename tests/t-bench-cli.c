@@ -271,6 +271,13 @@ static const struct cli_case limit_cases[] = {
 	{"keycount", {"--ring", "3"}, 2, {"--ring"}, {NULL}},
 	{"keycount", {"--bins", "21"}, 2, {"--bins"}, {NULL}},
 	{"keycount", {"--epoch-us", "9"}, 2, {"--epoch-us"}, {NULL}},
+	{"keycount", {"--pool-reserve", "2M"}, 2, {"--pool-reserve"}, {NULL}},
+	{"nexmark",
+	 {"--query", "q1", "--pool-reserve", "16Ti"},
+	 2,
+	 {"--pool-reserve"},
+	 {NULL}},
+	{"keycount", {"--pool-reserve", "1Gi"}, 0, {"rec/s for 0.3 s"}, {NULL}},
 };
 
 static void

@@ -123,6 +123,46 @@ static const struct double_case double_cases[] = {
 	{"1k", 0, 1e4, -EINVAL, 0},
 };
 
+static const struct u64_case bytes_cases[] = {
+	{"0", 0, UINT64_MAX, 0, 0},
+	{"4Ki", 0, UINT64_MAX, 0, 4096},
+	{"2Mi", 0, UINT64_MAX, 0, 2097152},
+	{"64Gi", 0, UINT64_MAX, 0, 64ull << 30},
+	{"15Ti", 0, UINT64_MAX, 0, 15ull << 40},
+	{"4k", 0, UINT64_MAX, 0, 4000}, /* the decimal ones stay */
+	{"4M", 0, UINT64_MAX, 0, 4000000},
+	{"16777216Ti", 0, UINT64_MAX, -EINVAL, 0}, /* 2^64: overflow */
+	{"16777215Ti", 0, UINT64_MAX, 0, 16777215ull << 40},
+	{"4ki", 0, UINT64_MAX, -EINVAL, 0},
+	{"4KiB", 0, UINT64_MAX, -EINVAL, 0},
+	{"4T", 0, UINT64_MAX, -EINVAL, 0},
+	{"Gi", 0, UINT64_MAX, -EINVAL, 0},
+	{" 4Gi", 0, UINT64_MAX, -EINVAL, 0},
+	{"-4Gi", 0, UINT64_MAX, -EINVAL, 0},
+	{"2Gi", 0, 1ull << 30, -EINVAL, 0},
+};
+
+static void
+test_parse_bytes(void **state)
+{
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bytes_cases) / sizeof(bytes_cases[0]); i++) {
+		const struct u64_case *c = &bytes_cases[i];
+		uint64_t v = U64_UNTOUCHED;
+		int rc = bench_parse_bytes(c->s, c->lo, c->hi, &v);
+
+		if (rc != c->rc || v != (c->rc ? U64_UNTOUCHED : c->v))
+			fail_msg("bench_parse_bytes(\"%s\", %llu, %llu): %d, "
+				 "%llu; expected %d, %llu",
+				 c->s, (unsigned long long)c->lo,
+				 (unsigned long long)c->hi, rc,
+				 (unsigned long long)v, c->rc,
+				 (unsigned long long)c->v);
+	}
+}
+
 static void
 test_parse_double(void **state)
 {
@@ -144,7 +184,7 @@ test_parse_double(void **state)
 
 /* ---- the shared flags ----------------------------------------------------- */
 
-#define MAX_FLAGS 12
+#define MAX_FLAGS 20
 
 struct opts_case {
 	uint32_t record_max;	     /* 0: the default */
@@ -259,7 +299,54 @@ static const struct opts_case opts_cases[] = {
 	{0, {"--workers", "1"}, 0, NULL},
 	{0, {"--workers", "1024"}, -EINVAL, "--oversubscribe"},
 	{0, {"--workers", "1024", "--oversubscribe"}, 0, NULL},
+	/* --pool-reserve: a multiple of 2 MiB below 16 TiB; 0 the default */
+	{0, {"--pool-reserve", "64Gi"}, 0, NULL},
+	{0, {"--pool-reserve", "2Mi"}, 0, NULL},
+	{0, {"--pool-reserve", "0"}, 0, NULL},
+	{0, {"--pool-reserve", "16382Gi"}, 0, NULL},
+	{0, {"--pool-reserve", "16Ti"}, -EINVAL, "--pool-reserve"},
+	{0, {"--pool-reserve", "2M"}, -EINVAL, "--pool-reserve"},
+	{0, {"--pool-reserve", "1Ki"}, -EINVAL, "--pool-reserve"},
+	{0, {"--pool-reserve", " 2Mi"}, -EINVAL, "--pool-reserve"},
 };
+
+/* What bench_run_config() makes of the flags. */
+static void
+test_config(void **state)
+{
+	static const char *const args[] = {
+		"--workers",	  "1",	 "--bins",	   "5",
+		"--epoch-us",	  "250", "--ring",	   "8",
+		"--batch",	  "100", "--mode",	   "copy",
+		"--warmup",	  "0.5", "--pool-reserve", "6Mi",
+		"--oversubscribe"};
+	struct mg_dataflow_config dc;
+	struct opts_case c = {0, {NULL}, 0, NULL};
+	struct bench_run r = {0};
+	struct bench_opts o;
+	char err[BENCH_ERR_MAX];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(args) / sizeof(args[0]); i++)
+		c.args[i] = args[i];
+	assert_int_equal(apply(&o, &c, err, sizeof(err)), 0);
+	r.o = &o;
+	bench_run_config(&r, &dc);
+	assert_int_equal(dc.workers, 1);
+	assert_true(dc.oversubscribe);
+	assert_int_equal(dc.bins_log2, 5);
+	assert_int_equal(dc.epoch_ns, 250000);
+	assert_int_equal(dc.ring_capacity, 8);
+	assert_int_equal(dc.batch_records, 100);
+	assert_int_equal(dc.mode, MG_COPY);
+	assert_int_equal(dc.warmup_ns, 500000000);
+	assert_int_equal(dc.pool_reserve, 6ull << 20);
+	bench_opts_defaults(&o);
+	bench_run_config(&r, &dc);
+	assert_int_equal(dc.pool_reserve, 0); /* the engine's default */
+	assert_false(dc.oversubscribe);
+}
 
 static void
 test_opts(void **state)
@@ -273,8 +360,10 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_double),
 		cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_config),
 	};
 
 	return MG_TEST_RUN(tests);
