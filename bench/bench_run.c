@@ -329,6 +329,31 @@ bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc)
 }
 
 void
+bench_run_die_create(const struct bench_run *r, int err)
+{
+	const struct bench_opts *o = r->o;
+	unsigned ncpus = allowed_cpus();
+	char hint[256] = "";
+
+	if (err == -EINVAL && !o->oversubscribe && ncpus && o->workers > ncpus)
+		snprintf(hint, sizeof(hint),
+			 " (%llu workers, %u CPUs allowed: --oversubscribe "
+			 "allows it)",
+			 (unsigned long long)o->workers, ncpus);
+	else if (err == -ENOMEM)
+		snprintf(hint, sizeof(hint),
+			 " (the page pools reserve %.0f GiB of address space "
+			 "per node and chunk size: is it limited, ulimit -v? "
+			 "see --pool-reserve)",
+			 (o->pool_reserve ? (double)o->pool_reserve
+					  : 64.0 * (1ull << 30)) /
+				 (1ull << 30));
+	fprintf(stderr, "%s: cannot create the dataflow: %s%s\n", r->name,
+		mg_strerror(err), hint);
+	exit(1);
+}
+
+void
 bench_run_on_window(void *ctx, const struct mg_window_stats *w)
 {
 	struct bench_run *r = ctx;

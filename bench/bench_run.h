@@ -145,6 +145,14 @@ void bench_run_init(struct bench_run *r, const char *name,
 /* The dataflow configuration the shared flags ask for. */
 void bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc);
 
+/*
+ * Print why mg_dataflow_create() failed with @err for the configuration
+ * bench_run_config() gave, with a hint only where the flags explain the
+ * error (-EINVAL: more workers than allowed CPUs without --oversubscribe;
+ * -ENOMEM: the pools' address space), and exit 1.
+ */
+_Noreturn void bench_run_die_create(const struct bench_run *r, int err);
+
 /* mg_window_fn (ctx: the run): keep, write CSV, print progress each second. */
 void bench_run_on_window(void *ctx, const struct mg_window_stats *w);
 

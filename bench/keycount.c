@@ -383,10 +383,7 @@ main(int argc, char **argv)
 	bench_run_config(&b.run, &dc);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
-		bench_die("keycount",
-			  "cannot create the dataflow (more workers than "
-			  "CPUs?)",
-			  err);
+		bench_run_die_create(&b.run, err);
 	src = (struct mg_source_config){
 		.record_size = sizeof(struct rec),
 		.rate = (double)b.o.b.rate,

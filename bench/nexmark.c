@@ -208,10 +208,7 @@ main(int argc, char **argv)
 	bench_run_config(&run, &dc);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
-		bench_die("nexmark",
-			  "cannot create the dataflow (more workers than "
-			  "CPUs?)",
-			  err);
+		bench_run_die_create(&run, err);
 	src = (struct mg_source_config){
 		.record_size = sizeof(struct nx_event),
 		.rate = o.nx.rate,

@@ -373,6 +373,29 @@ test_plans(void **state)
 	RUN_CASES(plan_cases);
 }
 
+/* ---- errors creating the dataflow: hints only where they fit ----------- */
+
+static const struct cli_case create_cases[] = {
+	/* 10 chunk sizes x 15 TiB: more than the 128 TiB of address space */
+	{"keycount",
+	 {"--pool-reserve", "15Ti"},
+	 1,
+	 {"cannot create the dataflow", "out of memory", "15360 GiB"},
+	 {"more workers"}},
+	{"nexmark",
+	 {"--query", "q1", "--pool-reserve", "15Ti"},
+	 1,
+	 {"cannot create the dataflow", "out of memory"},
+	 {"more workers"}},
+};
+
+static void
+test_create(void **state)
+{
+	(void)state;
+	RUN_CASES(create_cases);
+}
+
 int
 main(void)
 {
@@ -382,6 +405,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
+		cmocka_unit_test(test_create),
 	};
 
 	find_bench_dir();
