@@ -202,6 +202,7 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 {
 	uint32_t rec = o->record_max, max;
 	unsigned ncpus;
+	int rc;
 
 	if (rec == 0 || rec > MG_RECORD_MAX)
 		rec = MG_RECORD_MAX;
@@ -225,11 +226,22 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 		return bad(err, len, "--migrate-at must be below duration / 2");
 	mg_plan_destroy(o->plan);
 	o->plan = NULL;
-	if (o->migration && mg_strategy_parse(o->migration, &o->strategy))
-		/* the router starts with bin b on worker b mod W (NULL) */
-		return mg_plan_parse_file(&o->plan, o->migration,
-					  1u << o->bins_log2,
-					  (uint32_t)o->workers, NULL, err, len);
+	if (!o->migration || !mg_strategy_parse(o->migration, &o->strategy))
+		return 0;
+	/* the router starts with bin b on worker b mod W (NULL) */
+	rc = mg_plan_parse_file(&o->plan, o->migration, 1u << o->bins_log2,
+				(uint32_t)o->workers, NULL, err, len);
+	if (rc)
+		return rc;
+	if (!o->plan->nsteps) { /* the engine refuses an empty plan */
+		mg_plan_destroy(o->plan);
+		o->plan = NULL;
+		return bad(err, len,
+			   "%s: moves no bin: every move is to the bin's "
+			   "owner at that point (bin b starts on worker b mod "
+			   "%llu)",
+			   o->migration, (unsigned long long)o->workers);
+	}
 	return 0;
 }
 

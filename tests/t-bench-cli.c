@@ -291,7 +291,7 @@ test_limits(void **state)
 
 static char plan_dir[] = "/tmp/t-bench-cli.XXXXXX";
 static char plan_syntax[PATH_MAX], plan_worker[PATH_MAX], plan_bin[PATH_MAX],
-	plan_empty[PATH_MAX], plan_good[PATH_MAX];
+	plan_empty[PATH_MAX], plan_noop[PATH_MAX], plan_good[PATH_MAX];
 
 static void
 write_plan(char *path, const char *name, const char *text)
@@ -315,6 +315,8 @@ plans_setup(void **state)
 	write_plan(plan_worker, "worker", "5 0 1\n");
 	write_plan(plan_bin, "bin", "5 16 0\n");
 	write_plan(plan_empty, "empty", "# nothing\n\n");
+	write_plan(plan_noop, "noop",
+		   "5 1 1\n6 map 0 1 0 1 0 1 0 1 0 1 0 1 0 1 0 1\n");
 	write_plan(plan_good, "good", "5 0 1\n");
 	return 0;
 }
@@ -322,8 +324,8 @@ plans_setup(void **state)
 static int
 plans_teardown(void **state)
 {
-	char *const paths[] = {plan_syntax, plan_worker, plan_bin, plan_empty,
-			       plan_good};
+	char *const paths[] = {plan_syntax, plan_worker, plan_bin,
+			       plan_empty,  plan_noop,	 plan_good};
 	size_t i;
 
 	(void)state;
@@ -354,6 +356,11 @@ static const struct cli_case plan_cases[] = {
 	 {"bin:1: ", "bin 16"},
 	 {BUILT}},
 	{"keycount", {"--migration", plan_empty}, 2, {"empty: "}, {BUILT}},
+	{"keycount",
+	 {"--bins", "4", "--workers", "2", "--migration", plan_noop},
+	 2,
+	 {"noop: moves no bin"},
+	 {BUILT}},
 	{"nexmark",
 	 {"--query", "q2", "--migration", plan_syntax},
 	 2,
