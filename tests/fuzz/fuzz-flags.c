@@ -12,9 +12,12 @@
  * flag; the number parsers agree with a plain reference implementation of
  * their grammar.  A broken promise aborts, which libFuzzer reports.
  *
- * --migration with anything but a strategy or "none" is dropped: plan
- * files have their own harness (fuzz-plan.c), and file names must not
- * reach the file system here.
+ * File names must not reach the file system here: --migration with
+ * anything but a strategy, "none" or "@plan" is dropped.  A line "@@"
+ * ends the command line; what follows is a plan file, written to a memfd,
+ * which "--migration @plan" names (plan files have their own harness,
+ * fuzz-plan.c; this one checks that bench_opts_check() reads one against
+ * --bins and --workers and owns the result).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
@@ -41,12 +46,20 @@
 	} while (0)
 
 static const struct option long_opts[] = {BENCH_OPTIONS, {NULL, 0, NULL, 0}};
+static int plan_fd = -1;
+static char plan_path[64];
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	plan_fd = memfd_create("plan", 0);
+	if (plan_fd < 0) {
+		perror("fuzz-flags: memfd_create");
+		exit(1);
+	}
+	snprintf(plan_path, sizeof(plan_path), "/proc/self/fd/%d", plan_fd);
 	return 0;
 }
 
@@ -146,28 +159,42 @@ check_config(const struct bench_opts *o)
 	CHECK(isfinite(o->duration) && o->duration > 0);
 	CHECK(o->warmup >= 0 && o->warmup < o->duration);
 	CHECK(!o->migration || 2 * o->migrate_at < o->duration);
-	CHECK(!o->plan);
+	CHECK(!o->plan ==
+	      !!strcmp(o->migration ? o->migration : "", plan_path));
+	CHECK(!o->plan ||
+	      (o->plan->nsteps > 0 && o->plan->nbins == 1u << o->bins_log2 &&
+	       o->plan->nworkers == o->workers));
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = malloc(size + 1), *p, *nl, err[BENCH_ERR_MAX];
+	char *buf = malloc(size + 1), *p, *nl, *plan, err[BENCH_ERR_MAX];
 	char *argv[MAX_ARGS + 2];
 	struct bench_opts o;
 	int argc = 1, c, rc;
 	bool ok = true;
 
 	CHECK(buf);
+	if (plan_fd < 0)
+		LLVMFuzzerInitialize(NULL, NULL);
 	memcpy(buf, data, size);
 	buf[size] = '\0';
+	plan = strlen(buf) == size ? strstr(buf, "\n@@\n") : NULL;
+	if (ftruncate(plan_fd, 0) ||
+	    (plan && pwrite(plan_fd, plan + 4, strlen(plan + 4), 0) < 0)) {
+		perror("fuzz-flags: memfd");
+		exit(1);
+	}
+	if (plan)
+		*plan = '\0';
 	argv[0] = (char *)"fuzz-flags";
 	for (p = buf; argc <= MAX_ARGS; p = nl + 1) {
 		nl = strchr(p, '\n');
 		if (nl)
 			*nl = '\0';
 		numbers(p);
-		argv[argc++] = p;
+		argv[argc++] = !strcmp(p, "@plan") ? plan_path : p;
 		if (!nl)
 			break;
 	}
@@ -180,7 +207,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		if (c == 0x109 && strcmp(optarg, "none") &&
 		    strcmp(optarg, "all-at-once") && strcmp(optarg, "fluid") &&
-		    strcmp(optarg, "batched"))
+		    strcmp(optarg, "batched") && strcmp(optarg, plan_path))
 			continue;
 		memset(err, 'x', sizeof(err));
 		rc = bench_opts_set(&o, c, optarg, err, sizeof(err));
@@ -196,12 +223,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ok) {
 		memset(err, 'x', sizeof(err));
 		rc = bench_opts_check(&o, err, sizeof(err));
-		CHECK(rc == 0 || rc == -EINVAL);
+		CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM || rc == -EIO);
 		if (rc == 0)
 			check_config(&o);
 		else
 			CHECK(memchr(err, '\0', sizeof(err)) &&
-			      strstr(err, "--"));
+			      (strstr(err, "--") ||
+			       !strncmp(err, plan_path, strlen(plan_path))));
 	}
 	bench_opts_destroy(&o);
 	free(buf);
