@@ -7,10 +7,14 @@
 #   make deps             install the Debian packages the build needs (root), or print how
 #   make install          PREFIX=/usr/local DESTDIR= : megaphone.h, libraries, megaphone.pc
 #   make format-check     clang-format --dry-run over the sources
+#   make fuzz             build the libFuzzer harnesses of tests/fuzz/ with
+#                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
 #
 # Variants never share objects: SAN=address,undefined and DEBUG=1 build into
 # build/<variant>/; the default variant builds into build/.  WERROR=1 makes
-# warnings errors (CI sets it).  V=1 shows the commands.
+# warnings errors (CI sets it).  V=1 shows the commands.  FUZZ=1 is the
+# variant `make fuzz` builds: clang, libFuzzer's coverage, ASan and UBSan,
+# in build/fuzz/.
 
 SAN     ?=
 DEBUG   ?= 0
@@ -22,8 +26,16 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 TEST_TIMEOUT ?= 600
 
+FUZZ    ?= 0
+FUZZ_SECONDS ?= 60
+
 comma := ,
 variant := $(if $(SAN),san-$(subst $(comma),-,$(SAN)))$(if $(filter 1,$(DEBUG)),$(if $(SAN),-)debug)
+ifeq ($(FUZZ),1)
+variant := fuzz
+CC      := clang
+SAN     :=
+endif
 B := build$(if $(variant),/$(variant))
 
 ifeq ($(V),1)
@@ -53,6 +65,11 @@ endif
 ifneq ($(SAN),)
 override CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=$(SAN)
+endif
+ifeq ($(FUZZ),1)
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined \
+                   -fno-omit-frame-pointer -fno-sanitize-recover=all
+override LDFLAGS += -fsanitize=address,undefined
 endif
 
 # pkg-config is consulted lazily so that `make deps` works on a bare machine.
@@ -84,15 +101,27 @@ BENCH_COMMON_OBJ := $(BENCH_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_SRC := $(filter-out $(BENCH_COMMON_SRC),$(sort $(wildcard bench/*.c)))
 BENCH_BIN := $(BENCH_SRC:%.c=$(B)/%)
 # NEXMark's generator and queries: linked into bench/nexmark and the
-# tests of bench code (tests/t-bench-*).
+# tests of bench code (tests/t-bench-*), which also get the benchmarks'
+# shared code; t-bench-cli runs the built programs.
 NEXMARK_SRC := $(sort $(wildcard bench/nexmark/*.c))
 NEXMARK_OBJ := $(NEXMARK_SRC:%.c=$(B)/obj/%.o)
-NEXMARK_USERS := $(B)/bench/nexmark $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
+BENCH_TESTS := $(filter $(B)/tests/t-bench-%,$(TEST_BIN))
+NEXMARK_USERS := $(B)/bench/nexmark $(BENCH_TESTS)
+# Fuzz harnesses (tests/fuzz/fuzz-<name>.c, seeds and a dictionary in
+# tests/fuzz/<name>/): linked with libFuzzer by `make fuzz`, and with
+# tests/fuzz/replay.c into the TAP test t-fuzz-<name>, which replays the
+# corpus under `make test`.
+FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz-%.c=%)
+FUZZ_BIN   := $(FUZZ_NAMES:%=$(B)/fuzz-%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(B)/tests/fuzz/t-fuzz-%)
+TEST_BIN   += $(REPLAY_BIN)
 STATIC    := $(B)/libmegaphone.a
 SHARED    := $(B)/libmegaphone.so.$(VERSION)
 SONAME    := libmegaphone.so.$(SOVERSION)
 
-.PHONY: all lib tests bench examples test run deps install uninstall clean format format-check
+.PHONY: all lib tests bench examples test run deps install uninstall clean format format-check \
+        fuzz fuzz-build
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
@@ -142,11 +171,19 @@ $(B)/examples/%: examples/%.c $(PUBLIC_H) $(STATIC)
 
 $(NEXMARK_USERS): EXTRA_OBJ = $(NEXMARK_OBJ)
 $(NEXMARK_USERS): $(NEXMARK_OBJ)
+$(BENCH_TESTS): EXTRA_OBJ += $(BENCH_COMMON_OBJ)
+$(BENCH_TESTS): $(BENCH_COMMON_OBJ)
 
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
+
+$(REPLAY_BIN): $(B)/tests/fuzz/t-fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(B)/obj/tests/fuzz/replay.o \
+               $(BENCH_COMMON_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(STATIC) $(LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(BENCH_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
@@ -170,9 +207,38 @@ deps:
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
 test: deps
-	$(Q)$(MAKE) --no-print-directory tests
-	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)$(MAKE) --no-print-directory tests bench examples
 	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
+
+# --- fuzzing -------------------------------------------------------------------
+# Each harness runs FUZZ_SECONDS on its seeds (tests/fuzz/<name>/corpus,
+# read only) and what it found before (build/fuzz/corpus/<name>, where new
+# inputs go), with its dictionary.  A crash leaves build/fuzz/crash-<name>-*
+# and fails the target after every harness ran; the figures of each run are
+# in build/fuzz/<name>.log and summed up at the end.
+fuzz: deps
+	$(Q)command -v clang >/dev/null || { echo "make fuzz: needs clang (apt-get install clang)"; exit 1; }
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	$(Q)rc=0; for n in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$n; \
+	  echo "  FUZZ   $$n for $(FUZZ_SECONDS) s"; \
+	  ./build/fuzz/fuzz-$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -print_final_stats=1 -dict=tests/fuzz/$$n/$$n.dict \
+	    -artifact_prefix=build/fuzz/crash-$$n- \
+	    build/fuzz/corpus/$$n tests/fuzz/$$n/corpus > build/fuzz/$$n.log 2>&1 || rc=1; \
+	done; \
+	for n in $(FUZZ_NAMES); do \
+	  printf '%-6s %s, corpus %s files, crashes %s\n' $$n \
+	    "$$(grep -E '^Done [0-9]+ runs' build/fuzz/$$n.log || echo 'did not finish')" \
+	    "$$(ls build/fuzz/corpus/$$n | wc -l)" \
+	    "$$(ls build/fuzz/ | grep -c "^crash-$$n-" || true)"; \
+	done; exit $$rc
+
+fuzz-build: $(FUZZ_BIN)
+
+$(FUZZ_BIN): $(B)/fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(BENCH_COMMON_OBJ) $(STATIC)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(STATIC) $(LIBS)
 
 # --- demo ---------------------------------------------------------------------
 RUN_OUT ?= build/run
@@ -200,7 +266,7 @@ clean:
 
 FORMAT_SRC = $(LIB_SRC) $(HEADERS) $(wildcard numa/*_pvt.h queues/*_pvt.h migration/*_pvt.h engine/*_pvt.h) \
              $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
-             $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h) $(EXAMPLE_SRC)
+             $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h) $(wildcard tests/fuzz/*.[ch]) $(EXAMPLE_SRC)
 format:
 	clang-format -i $(FORMAT_SRC)
 format-check:

@@ -3,6 +3,7 @@
  * bench_run.h).
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,12 @@
 #include "bench/bench_util.h"
 
 #define MAX_WINDOWS 65536
+/* struct mg_pools_config (numa/mg_numa.h): reserve_bytes is a multiple of
+ * 2 MiB below 16 TiB. */
+#define POOL_RESERVE_UNIT  (1ull << MG_CHUNK_MAX_SHIFT)
+#define POOL_RESERVE_LIMIT (1ull << 44)
 
+/* --validate comes last: the programs continue its text. */
 const char bench_opts_help[] =
 	"  --workers N        worker threads (default 2)\n"
 	"  --rate R           records/s offered in total (default 1M)\n"
@@ -23,7 +29,9 @@ const char bench_opts_help[] =
 	"  --epoch-us U       timestamp granularity in us, >= 10 "
 	"(default 1000)\n"
 	"  --ring N           channel ring slots, power of two (default 64)\n"
-	"  --batch N          records per batch (default 256)\n"
+	"  --batch N          records per batch (default 256; at most "
+	"what a\n"
+	"                     2 MiB channel chunk holds)\n"
 	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
 	"                     DIR/migrations.txt\n"
 	"  --migration M      none | all-at-once | fluid | batched | "
@@ -44,6 +52,13 @@ const char bench_opts_help[] =
 	"  --warmup S         seconds left out of the whole-run latency and "
 	"the\n"
 	"                     steady-state figures (default 1)\n"
+	"  --oversubscribe    allow more workers than CPUs this process may "
+	"run on\n"
+	"  --pool-reserve B   address space the page pools reserve per node "
+	"and\n"
+	"                     chunk size: a multiple of 2 MiB below 16 TiB, "
+	"with\n"
+	"                     suffixes Ki, Mi, Gi, Ti (default 64Gi)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
 	"                     form of the operators run on the same input\n";
@@ -58,97 +73,208 @@ bench_opts_defaults(struct bench_opts *o)
 				 .epoch_us = 1000,
 				 .ring = 64,
 				 .batch = 256,
-				 .warmup = 1};
+				 .warmup = 1,
+				 .record_max = MG_RECORD_MAX};
 }
 
-bool
-bench_opts_parse(struct bench_opts *o, int c, const char *arg, const char *prog)
+/* Format the reason into @err (may be NULL if @len is 0); return -EINVAL. */
+static int __attribute__((format(printf, 3, 4)))
+bad(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (len) {
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int
+bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
+	       size_t len)
 {
 	switch (c) {
 	case 0x100:
 		if (bench_parse_u64(arg, 1, 1024, &o->workers))
-			bench_bad_usage(prog, "bad --workers '%s'", arg);
-		return true;
+			return bad(err, len, "bad --workers '%s'", arg);
+		return 1;
 	case 0x101:
 		if (bench_parse_u64(arg, 1, 1000000000ull, &o->rate))
-			bench_bad_usage(prog, "bad --rate '%s'", arg);
-		return true;
+			return bad(err, len, "bad --rate '%s'", arg);
+		return 1;
 	case 0x102:
 		if (bench_parse_double(arg, 0.01, 86400, &o->duration))
-			bench_bad_usage(prog, "bad --duration '%s'", arg);
-		return true;
+			return bad(err, len, "bad --duration '%s'", arg);
+		return 1;
 	case 0x103:
 		if (bench_parse_u64(arg, MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX,
 				    &o->bins_log2))
-			bench_bad_usage(prog, "--bins must be %d..%d",
-					MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
-		return true;
+			return bad(err, len, "--bins must be %d..%d",
+				   MG_BINS_LOG2_MIN, MG_BINS_LOG2_MAX);
+		return 1;
 	case 0x104:
 		if (bench_parse_u64(arg, 10, 60000000, &o->epoch_us))
-			bench_bad_usage(prog, "--epoch-us must be >= 10");
-		return true;
+			return bad(err, len, "--epoch-us must be >= 10");
+		return 1;
 	case 0x105:
 		if (bench_parse_u64(arg, 2, MG_CHANNEL_CAPACITY_MAX,
 				    &o->ring) ||
 		    !mg_is_pow2(o->ring))
-			bench_bad_usage(prog,
-					"--ring must be a power of two >= 2");
-		return true;
+			return bad(err, len,
+				   "--ring must be a power of two >= 2");
+		return 1;
 	case 0x106:
 		if (bench_parse_u64(arg, 1, MG_BATCH_RECORDS_MAX, &o->batch))
-			bench_bad_usage(prog, "bad --batch '%s'", arg);
-		return true;
+			return bad(err, len, "bad --batch '%s'", arg);
+		return 1;
 	case 0x107:
 		o->out = arg;
-		return true;
+		return 1;
 	case 0x108:
 		o->validate = true;
-		return true;
+		return 1;
 	case 0x109:
 		o->migration = arg;
 		if (!strcmp(arg, "none"))
 			o->migration = NULL;
 		else if (mg_strategy_parse(arg, &o->strategy) &&
 			 access(arg, R_OK))
-			bench_bad_usage(prog,
-					"--migration: '%s' is no strategy "
-					"and no readable plan file",
-					arg);
-		return true;
+			return bad(err, len,
+				   "--migration: '%s' is no strategy and no "
+				   "readable plan file",
+				   arg);
+		return 1;
 	case 0x10a:
 		if (!strcmp(arg, "handoff"))
 			o->mode = MG_HANDOFF;
 		else if (!strcmp(arg, "copy"))
 			o->mode = MG_COPY;
 		else
-			bench_bad_usage(prog, "--mode must be handoff or copy");
-		return true;
+			return bad(err, len, "--mode must be handoff or copy");
+		return 1;
 	case 0x10b:
 		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_at))
-			bench_bad_usage(prog, "bad --migrate-at '%s'", arg);
-		return true;
+			return bad(err, len, "bad --migrate-at '%s'", arg);
+		return 1;
 	case 0x10c:
 		if (bench_parse_u64(arg, 0, 1000000, &o->gap))
-			bench_bad_usage(prog, "bad --gap '%s'", arg);
-		return true;
+			return bad(err, len, "bad --gap '%s'", arg);
+		return 1;
 	case 0x10d:
 		if (bench_parse_double(arg, 0, 86400, &o->warmup))
-			bench_bad_usage(prog, "bad --warmup '%s'", arg);
-		return true;
+			return bad(err, len, "bad --warmup '%s'", arg);
+		return 1;
+	case 0x10e:
+		o->oversubscribe = true;
+		return 1;
+	case 0x10f:
+		if (bench_parse_bytes(arg, 0, POOL_RESERVE_LIMIT - 1,
+				      &o->pool_reserve) ||
+		    o->pool_reserve % POOL_RESERVE_UNIT)
+			return bad(err, len,
+				   "bad --pool-reserve '%s': a multiple of 2 "
+				   "MiB below 16 TiB, e.g. 64Gi",
+				   arg);
+		return 1;
 	}
-	return false;
+	return 0;
+}
+
+/* The CPUs this thread may run on, as the engine counts them; 0 if that
+ * cannot be told (the engine will say). */
+static unsigned
+allowed_cpus(void)
+{
+	static unsigned ncpus; /* option processing is single-threaded */
+	struct mg_topology *topo;
+
+	if (!ncpus && !mg_topology_create(&topo)) {
+		ncpus = mg_topology_ncpus(topo);
+		mg_topology_destroy(topo);
+	}
+	return ncpus;
+}
+
+int
+bench_opts_check(struct bench_opts *o, char *err, size_t len)
+{
+	uint32_t rec = o->record_max, max;
+	unsigned ncpus;
+	int rc;
+
+	if (rec == 0 || rec > MG_RECORD_MAX)
+		rec = MG_RECORD_MAX;
+	max = mg_channel_batch_records_max(rec);
+	if (o->batch > max)
+		return bad(err, len,
+			   "--batch %llu: a channel batch holds at most %u "
+			   "records of %u bytes",
+			   (unsigned long long)o->batch, max, rec);
+	ncpus = allowed_cpus();
+	if (!o->oversubscribe && ncpus && o->workers > ncpus)
+		return bad(err, len,
+			   "--workers %llu: more than the %u CPUs this process "
+			   "may run on (--oversubscribe allows it)",
+			   (unsigned long long)o->workers, ncpus);
+	if (!o->migrate_at)
+		o->migrate_at = o->duration / 3;
+	if (o->warmup >= o->duration)
+		return bad(err, len, "--warmup must be below --duration");
+	if (o->migration && 2 * o->migrate_at >= o->duration)
+		return bad(err, len, "--migrate-at must be below duration / 2");
+	mg_plan_destroy(o->plan);
+	o->plan = NULL;
+	if (!o->migration || !mg_strategy_parse(o->migration, &o->strategy))
+		return 0;
+	/* the router starts with bin b on worker b mod W (NULL) */
+	rc = mg_plan_parse_file(&o->plan, o->migration, 1u << o->bins_log2,
+				(uint32_t)o->workers, NULL, err, len);
+	if (rc)
+		return rc;
+	if (!o->plan->nsteps) { /* the engine refuses an empty plan */
+		mg_plan_destroy(o->plan);
+		o->plan = NULL;
+		return bad(err, len,
+			   "%s: moves no bin: every move is to the bin's "
+			   "owner at that point (bin b starts on worker b mod "
+			   "%llu)",
+			   o->migration, (unsigned long long)o->workers);
+	}
+	return 0;
+}
+
+bool
+bench_opts_parse(struct bench_opts *o, int c, const char *arg, const char *prog)
+{
+	char err[BENCH_ERR_MAX];
+	int rc = bench_opts_set(o, c, arg, err, sizeof(err));
+
+	if (rc < 0)
+		bench_bad_usage(prog, "%s", err);
+	return rc > 0;
 }
 
 void
 bench_opts_finish(struct bench_opts *o, const char *prog)
 {
-	if (!o->migrate_at)
-		o->migrate_at = o->duration / 3;
-	if (o->warmup >= o->duration)
-		bench_bad_usage(prog, "--warmup must be below --duration");
-	if (o->migration && 2 * o->migrate_at >= o->duration)
-		bench_bad_usage(prog,
-				"--migrate-at must be below duration / 2");
+	char err[BENCH_ERR_MAX];
+	int rc = bench_opts_check(o, err, sizeof(err));
+
+	if (rc == -ENOMEM) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		exit(1);
+	}
+	if (rc)
+		bench_bad_usage(prog, "%s", err);
+}
+
+void
+bench_opts_destroy(struct bench_opts *o)
+{
+	mg_plan_destroy(o->plan);
+	o->plan = NULL;
 }
 
 _Noreturn void
@@ -204,12 +330,39 @@ bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc)
 
 	memset(dc, 0, sizeof(*dc));
 	dc->workers = (unsigned)o->workers;
+	dc->oversubscribe = o->oversubscribe;
+	dc->pool_reserve = (size_t)o->pool_reserve;
 	dc->bins_log2 = (unsigned)o->bins_log2;
 	dc->epoch_ns = o->epoch_us * 1000;
 	dc->ring_capacity = (uint32_t)o->ring;
 	dc->batch_records = (uint32_t)o->batch;
 	dc->mode = o->mode;
 	dc->warmup_ns = (uint64_t)(o->warmup * 1e9);
+}
+
+void
+bench_run_die_create(const struct bench_run *r, int err)
+{
+	const struct bench_opts *o = r->o;
+	unsigned ncpus = allowed_cpus();
+	char hint[256] = "";
+
+	if (err == -EINVAL && !o->oversubscribe && ncpus && o->workers > ncpus)
+		snprintf(hint, sizeof(hint),
+			 " (%llu workers, %u CPUs allowed: --oversubscribe "
+			 "allows it)",
+			 (unsigned long long)o->workers, ncpus);
+	else if (err == -ENOMEM)
+		snprintf(hint, sizeof(hint),
+			 " (the page pools reserve %.0f GiB of address space "
+			 "per node and chunk size: is it limited, ulimit -v? "
+			 "see --pool-reserve)",
+			 (o->pool_reserve ? (double)o->pool_reserve
+					  : 64.0 * (1ull << 30)) /
+				 (1ull << 30));
+	fprintf(stderr, "%s: cannot create the dataflow: %s%s\n", r->name,
+		mg_strerror(err), hint);
+	exit(1);
 }
 
 void
@@ -405,10 +558,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 	unsigned W = mg_dataflow_workers(df);
 	uint16_t *initial = malloc(sizeof(*initial) * nbins);
 	uint16_t *target = malloc(sizeof(*target) * nbins);
-	enum mg_strategy s;
 	struct mg_migration *m;
-	struct mg_plan *plan;
-	char err_text[512];
 	int err;
 
 	if (!r->o->migration)
@@ -416,7 +566,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 	if (!initial || !target)
 		bench_die(r->name, "migration set-up", -ENOMEM);
 	mg_dataflow_owners(df, initial);
-	if (!mg_strategy_parse(r->o->migration, &s)) {
+	if (!r->o->plan) {
 		mg_plan_half_of_half(initial, nbins, W, target);
 		sleep_until(t0, r->o->migrate_at - 0.05);
 		migrate_once(r, df, target, r->o->migrate_at);
@@ -424,14 +574,7 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 		migrate_once(r, df, initial, 2 * r->o->migrate_at);
 		goto out;
 	}
-	err = mg_plan_parse_file(&plan, r->o->migration, nbins, W, initial,
-				 err_text, sizeof(err_text));
-	if (err) {
-		fprintf(stderr, "%s: %s\n", r->name, err_text);
-		exit(2);
-	}
-	err = mg_migrate_plan(df, plan, &m);
-	mg_plan_destroy(plan);
+	err = mg_migrate_plan(df, r->o->plan, &m);
 	if (err)
 		bench_die(r->name,
 			  "cannot submit the plan (are its times in the "

@@ -4,12 +4,14 @@
  * migration protocol or a plan file, --validate by per-timestamp output
  * fingerprints, and the JSON summary with its per-migration figures.
  *
- * Use: bench_opts_defaults(); getopt_long over your options plus
- * BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
- * bench_opts_finish(); bench_run_init(); build the dataflow with
- * bench_run_config(), sinks bench_run_sink_measured / _reference;
- * mg_dataflow_start(df, bench_run_on_window, run); bench_run_migrate();
- * join; bench_run_validate(); bench_run_report(); bench_run_destroy().
+ * Use: bench_opts_defaults(), set record_max; getopt_long over your
+ * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
+ * bench_opts_finish() (every flag, and a plan file, is checked by then);
+ * bench_run_init(); build the dataflow with bench_run_config(), sinks
+ * bench_run_sink_measured / _reference; mg_dataflow_start(df,
+ * bench_run_on_window, run); bench_run_migrate(); join;
+ * bench_run_validate(); bench_run_report(); bench_run_destroy();
+ * bench_opts_destroy().
  */
 #ifndef BENCH_RUN_H
 #define BENCH_RUN_H
@@ -24,12 +26,19 @@
 
 struct bench_opts {
 	uint64_t workers, rate, bins_log2, epoch_us, ring, batch, gap;
+	uint64_t pool_reserve; /* bytes per pool class; 0 = the default */
 	double duration;
 	double migrate_at; /* seconds; 0 = duration / 3 */
 	double warmup;	   /* seconds excluded from whole-run latency */
 	bool validate;
+	bool oversubscribe;  /* more workers than allowed CPUs */
+	uint32_t record_max; /* bytes of the largest record the program's
+				dataflow sends between workers: bounds
+				--batch (default MG_RECORD_MAX) */
 	const char *out;
 	const char *migration; /* NULL (none), a strategy, or a plan file */
+	struct mg_plan *plan;  /* that plan file, parsed by bench_opts_check();
+				  owned, freed by bench_opts_destroy() */
 	enum mg_strategy strategy;
 	enum mg_mode mode;
 };
@@ -49,24 +58,58 @@ struct bench_opts {
 		{"mode", required_argument, NULL, 0x10a},       \
 		{"migrate-at", required_argument, NULL, 0x10b}, \
 		{"gap", required_argument, NULL, 0x10c},        \
+		{"warmup", required_argument, NULL, 0x10d},     \
+		{"oversubscribe", no_argument, NULL, 0x10e},    \
 	{                                                       \
-		"warmup", required_argument, NULL, 0x10d        \
+		"pool-reserve", required_argument, NULL, 0x10f  \
 	}
 
 /* Their help text, for a program's usage(). */
 extern const char bench_opts_help[];
 
 /* Defaults: 2 workers, 1 M records/s, 10 s, 2^12 bins, 1 ms epochs, ring
- * 64, batch 256, handoff, warm-up 1 s. */
+ * 64, batch 256, handoff, warm-up 1 s; records up to MG_RECORD_MAX. */
 void bench_opts_defaults(struct bench_opts *o);
 
-/* Apply shared option @c with @arg.  Return: false if @c is not one of
- * BENCH_OPTIONS; a bad value prints usage and exits 2. */
+/* Room for any reason bench_opts_set() and bench_opts_check() give. */
+#define BENCH_ERR_MAX 512
+
+/*
+ * Apply shared option @c with @arg (borrowed; --out and --migration keep
+ * pointing into it).  Context: option processing; allocates nothing.
+ * Return: 1 if applied; 0 if @c is not one of BENCH_OPTIONS; -EINVAL for
+ * a bad value, with the reason, naming the flag, in @err (truncated to
+ * @len; @err may be NULL if @len is 0).
+ */
+int bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
+		   size_t len);
+
+/*
+ * Defaults that depend on other flags, and cross-flag checks, once every
+ * flag is set: --batch against what a channel holds of @o->record_max
+ * byte records, --workers against the CPUs this thread may run on (unless
+ * --oversubscribe), --warmup and --migrate-at against --duration.  A
+ * --migration plan file is read and checked against --bins and --workers
+ * into @o->plan (replacing one parsed before).  Context: option
+ * processing, once the flags are set; may allocate and read the file.
+ * Return: 0; -EINVAL with the reason in @err, as for bench_opts_set() (for
+ * a plan file "path:line: reason" or "path: reason"); -ENOMEM, -ENOENT, -EIO
+ * or another -errno of reading the plan file, with its reason.
+ */
+int bench_opts_check(struct bench_opts *o, char *err, size_t len);
+
+/* bench_opts_set() for programs: a bad value prints "prog: reason" and
+ * the usage hint and exits 2.  Return: false if @c is not one of
+ * BENCH_OPTIONS. */
 bool bench_opts_parse(struct bench_opts *o, int c, const char *arg,
 		      const char *prog);
 
-/* Defaults that depend on other flags, and cross-flag checks (exit 2). */
+/* bench_opts_check() for programs: a failed check exits 2 the same way
+ * (out of memory: 1). */
 void bench_opts_finish(struct bench_opts *o, const char *prog);
+
+/* Free what the options own (the plan); @o can be set again. */
+void bench_opts_destroy(struct bench_opts *o);
 
 #define BENCH_MAX_MIGRATIONS 16
 
@@ -103,6 +146,14 @@ void bench_run_init(struct bench_run *r, const char *name,
 
 /* The dataflow configuration the shared flags ask for. */
 void bench_run_config(const struct bench_run *r, struct mg_dataflow_config *dc);
+
+/*
+ * Print why mg_dataflow_create() failed with @err for the configuration
+ * bench_run_config() gave, with a hint only where the flags explain the
+ * error (-EINVAL: more workers than allowed CPUs without --oversubscribe;
+ * -ENOMEM: the pools' address space), and exit 1.
+ */
+_Noreturn void bench_run_die_create(const struct bench_run *r, int err);
 
 /* mg_window_fn (ctx: the run): keep, write CSV, print progress each second. */
 void bench_run_on_window(void *ctx, const struct mg_window_stats *w);

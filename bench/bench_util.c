@@ -2,43 +2,73 @@
 #include <glob.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench/bench_util.h"
 
-int
-bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+/*
+ * The flags take plain decimal numbers: strtoull() and strtod() would also
+ * take leading white space, a sign (" -1" wraps to 2^64 - 1), a base prefix,
+ * hexadecimal floats, "inf" and "nan", so the digits are checked first and
+ * the C library only converts what passed.
+ */
+static bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Powers of ten k, K, M, G; with @bytes also Ki, Mi, Gi, Ti (of 1024).
+ * Return: the multiplier, @s advanced past the suffix, or 1. */
+static uint64_t
+suffix(const char **s, bool bytes)
+{
+	static const struct {
+		const char *name;
+		uint64_t mul;
+		bool bytes;
+	} suffixes[] = {
+		{"Ki", 1ull << 10, true}, {"Mi", 1ull << 20, true},
+		{"Gi", 1ull << 30, true}, {"Ti", 1ull << 40, true},
+		{"k", 1000ull, false},	  {"K", 1000ull, false},
+		{"M", 1000000ull, false}, {"G", 1000000000ull, false},
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		if (suffixes[i].bytes && !bytes)
+			continue;
+		n = strlen(suffixes[i].name);
+		if (!strncmp(*s, suffixes[i].name, n)) {
+			*s += n;
+			return suffixes[i].mul;
+		}
+	}
+	return 1;
+}
+
+static int
+parse_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes,
+	       uint64_t *out)
 {
 	unsigned long long v;
-	uint64_t mul = 1;
+	uint64_t mul;
+	const char *rest;
 	char *end;
 
-	if (!s || !*s || *s == '-')
+	if (!s || !is_digit(*s))
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		mul = 1000ull;
-		end++;
-		break;
-	case 'M':
-		mul = 1000000ull;
-		end++;
-		break;
-	case 'G':
-		mul = 1000000000ull;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (*end || (v && mul > UINT64_MAX / v))
+	if (errno)
+		return -EINVAL; /* ERANGE */
+	rest = end;
+	mul = suffix(&rest, bytes);
+	if (*rest || (v && mul > UINT64_MAX / v))
 		return -EINVAL;
 	v *= mul;
 	if (v < lo || v > hi)
@@ -48,16 +78,48 @@ bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 }
 
 int
+bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	return parse_unsigned(s, lo, hi, false, out);
+}
+
+int
+bench_parse_bytes(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	return parse_unsigned(s, lo, hi, true, out);
+}
+
+int
 bench_parse_double(const char *s, double lo, double hi, double *out)
 {
+	const char *p = s;
+	unsigned digits = 0;
 	char *end;
 	double v;
 
-	if (!s || !*s)
+	if (!s)
+		return -EINVAL;
+	for (; is_digit(*p); p++)
+		digits++;
+	if (*p == '.')
+		for (p++; is_digit(*p); p++)
+			digits++;
+	if (!digits)
+		return -EINVAL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!is_digit(*p))
+			return -EINVAL;
+		while (is_digit(*p))
+			p++;
+	}
+	if (*p)
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+	if (errno || end != p || !isfinite(v) || !(v >= lo && v <= hi))
 		return -EINVAL;
 	*out = v;
 	return 0;

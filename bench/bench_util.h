@@ -9,11 +9,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Parse @s fully as an unsigned integer in [lo, hi] (accepts k/M/G suffixes
- * for powers of ten, e.g. 4M).  Return: 0 and *@out, or -EINVAL. */
+/*
+ * The number parsers of every flag.  Numbers are plain decimal: no white
+ * space, no sign, no base prefix, nothing after the number but the
+ * suffixes named below.  @s: borrowed, may be NULL (refused).  On failure
+ * *@out is untouched.  Context: any thread; no allocation.
+ */
+
+/* @s as an unsigned integer in [@lo, @hi], with an optional suffix k or K
+ * (10^3), M (10^6) or G (10^9), e.g. 4M.
+ * Return: 0 and *@out; -EINVAL (malformed, overflow, out of range). */
 int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 
-/* Parse @s fully as a finite double in [lo, hi].  Return: 0 or -EINVAL. */
+/* A byte count: as bench_parse_u64(), and also Ki, Mi, Gi, Ti (2^10 ..
+ * 2^40), e.g. 64Gi.  Return: as bench_parse_u64(). */
+int bench_parse_bytes(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+
+/* @s as a finite double in [@lo, @hi]: digits, an optional fraction and an
+ * optional exponent (1.5, .5, 2e6; not inf, nan or hexadecimal).
+ * Return: 0 and *@out; -EINVAL (malformed, overflow, out of range). */
 int bench_parse_double(const char *s, double lo, double hi, double *out);
 
 /* Median of @n values (sorts @v in place); 0 when n == 0. */

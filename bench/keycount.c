@@ -288,6 +288,7 @@ parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	bench_opts_defaults(&o->b);
+	o->b.record_max = sizeof(struct rec);
 	o->domain = 1000000;
 	o->seed = 1;
 	o->backend = KV;
@@ -383,10 +384,7 @@ main(int argc, char **argv)
 	bench_run_config(&b.run, &dc);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
-		bench_die("keycount",
-			  "cannot create the dataflow (more workers than "
-			  "CPUs?)",
-			  err);
+		bench_run_die_create(&b.run, err);
 	src = (struct mg_source_config){
 		.record_size = sizeof(struct rec),
 		.rate = (double)b.o.b.rate,
@@ -446,6 +444,7 @@ main(int argc, char **argv)
 				: "failed");
 	bench_run_report(&b.run, json, sizeof(json));
 	bench_run_destroy(&b.run);
+	bench_opts_destroy(&b.o.b);
 	mg_dataflow_destroy(df);
 	free(b.by_bin_off);
 	free(b.by_bin);

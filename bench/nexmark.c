@@ -101,6 +101,8 @@ parse(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	bench_opts_defaults(&o->b);
+	/* The events: every record a query routes is at most as large. */
+	o->b.record_max = sizeof(struct nx_event);
 	nx_config_init(&o->nx, 1);
 	o->nx.dilation = 60;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -206,10 +208,7 @@ main(int argc, char **argv)
 	bench_run_config(&run, &dc);
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
-		bench_die("nexmark",
-			  "cannot create the dataflow (more workers than "
-			  "CPUs?)",
-			  err);
+		bench_run_die_create(&run, err);
 	src = (struct mg_source_config){
 		.record_size = sizeof(struct nx_event),
 		.rate = o.nx.rate,
@@ -275,6 +274,7 @@ main(int argc, char **argv)
 			       : "failed");
 	bench_run_report(&run, json, sizeof(json));
 	bench_run_destroy(&run);
+	bench_opts_destroy(&o.b);
 	mg_dataflow_destroy(df);
 	return ok ? 0 : 1;
 }

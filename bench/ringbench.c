@@ -22,8 +22,9 @@
 #include "bench/bench_util.h"
 #include "queues/mg_ring.h"
 
-#define K_MUL	 0x9e3779b97f4a7c15ull
-#define MAX_RUNS 101
+#define K_MUL	      0x9e3779b97f4a7c15ull
+#define MAX_RUNS      101
+#define RAW_SLOTS_MAX (1u << 30)
 
 struct rec {
 	uint64_t seq;
@@ -255,6 +256,8 @@ parse(int argc, char **argv, struct opts *o)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
+	const uint32_t batch_max =
+		mg_channel_batch_records_max(sizeof(struct rec));
 	int c;
 
 	*o = (struct opts){
@@ -273,10 +276,12 @@ parse(int argc, char **argv, struct opts *o)
 						MAX_RUNS);
 			break;
 		case 'b':
-			if (bench_parse_u64(optarg, 1, MG_BATCH_RECORDS_MAX,
-					    &o->batch))
-				bench_bad_usage(argv[0], "bad --batch '%s'",
-						optarg);
+			if (bench_parse_u64(optarg, 1, batch_max, &o->batch))
+				bench_bad_usage(argv[0],
+						"bad --batch '%s' (1..%u "
+						"records of %zu bytes)",
+						optarg, batch_max,
+						sizeof(struct rec));
 			break;
 		case 'c':
 			if (bench_parse_u64(optarg, 2, MG_CHANNEL_CAPACITY_MAX,
@@ -288,7 +293,7 @@ parse(int argc, char **argv, struct opts *o)
 						MG_CHANNEL_CAPACITY_MAX);
 			break;
 		case 'R':
-			if (bench_parse_u64(optarg, 2, 1u << 30,
+			if (bench_parse_u64(optarg, 2, RAW_SLOTS_MAX,
 					    &o->raw_slots) ||
 			    !mg_is_pow2(o->raw_slots))
 				bench_bad_usage(
@@ -308,6 +313,11 @@ parse(int argc, char **argv, struct opts *o)
 	if (optind < argc)
 		bench_bad_usage(argv[0], "unexpected argument '%s'",
 				argv[optind]);
+	if (!o->raw_slots && o->capacity * o->batch > RAW_SLOTS_MAX)
+		bench_bad_usage(argv[0],
+				"--capacity x --batch is more than %u raw "
+				"ring slots: set --raw-slots",
+				RAW_SLOTS_MAX);
 	if (!o->raw_slots)
 		o->raw_slots = 1ull << mg_log2_ceil(o->capacity * o->batch);
 }

@@ -32,13 +32,12 @@ check_config(const struct mg_channel_config *cfg)
 	if (!cfg || cfg->record_size == 0 || cfg->record_size > MG_RECORD_MAX)
 		return -EINVAL;
 	if (cfg->batch_records == 0 ||
-	    cfg->batch_records > MG_BATCH_RECORDS_MAX)
+	    cfg->batch_records > mg_channel_batch_records_max(cfg->record_size))
 		return -EINVAL;
 	if (cfg->capacity < 2 || cfg->capacity > MG_CHANNEL_CAPACITY_MAX ||
 	    !mg_is_pow2(cfg->capacity))
 		return -EINVAL;
-	if (batch_bytes(cfg) > (1ul << MG_CHUNK_MAX_SHIFT))
-		return -EINVAL;
+	MG_ASSERT(batch_bytes(cfg) <= (1ul << MG_CHUNK_MAX_SHIFT));
 	return 0;
 }
 

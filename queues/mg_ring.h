@@ -105,6 +105,23 @@ struct mg_batch {
 };
 _Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
 
+/*
+ * The most records of @record_size bytes (1..MG_RECORD_MAX) one batch can
+ * hold: its header and records, each padded to 8 bytes, fit one 2 MiB
+ * chunk, and at most MG_BATCH_RECORDS_MAX.  A channel refuses a larger
+ * batch_records.
+ */
+static inline uint32_t
+mg_channel_batch_records_max(uint32_t record_size)
+{
+	uint32_t stride = (record_size + 7u) & ~7u;
+	uint32_t n = (uint32_t)(((1ul << MG_CHUNK_MAX_SHIFT) -
+				 sizeof(struct mg_batch)) /
+				stride);
+
+	return n < MG_BATCH_RECORDS_MAX ? n : MG_BATCH_RECORDS_MAX;
+}
+
 /* Record @i of @b (i < capacity). */
 static inline void *
 mg_batch_record(struct mg_batch *b, uint32_t i)
@@ -127,7 +144,8 @@ CK_RING_PROTOTYPE(mg_slot, mg_slot)
 
 struct mg_channel_config {
 	uint32_t record_size;	/* bytes per record, 1..MG_RECORD_MAX */
-	uint32_t batch_records; /* records per batch, 1..MG_BATCH_RECORDS_MAX */
+	uint32_t batch_records; /* records per batch, 1..
+				   mg_channel_batch_records_max() */
 	uint32_t capacity;	/* forward ring slots: power of two, >= 2 */
 	unsigned node;		/* node index of the consumer: memory home */
 };

@@ -75,6 +75,27 @@ test_bad_config(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), before);
 }
 
+/* mg_channel_batch_records_max() is exactly the channel's limit. */
+static void
+test_batch_records_max(void **state)
+{
+	static const uint32_t sizes[] = {1, 8, 9, 16, 104, 1000, MG_RECORD_MAX};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MG_ARRAY_SIZE(sizes); i++) {
+		uint32_t max = mg_channel_batch_records_max(sizes[i]);
+		struct mg_channel_config cfg = {sizes[i], max + 1, 2, 0};
+		struct mg_channel *ch = NULL;
+
+		assert_true(max >= 1 && max <= MG_BATCH_RECORDS_MAX);
+		assert_int_equal(mg_channel_create(&ch, pools, &cfg), -EINVAL);
+		cfg.batch_records = max;
+		assert_int_equal(mg_channel_create(&ch, pools, &cfg), 0);
+		mg_channel_destroy(ch);
+	}
+}
+
 static void
 test_fifo_wraparound(void **state)
 {
@@ -299,6 +320,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_batch_records_max),
 		cmocka_unit_test(test_fifo_wraparound),
 		cmocka_unit_test(test_full_and_empty),
 		cmocka_unit_test(test_marks_follow_data),
