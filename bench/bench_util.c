@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <sched.h>
 #include <glob.h>
 #include <math.h>
 #include <stdarg.h>
@@ -180,4 +181,24 @@ bench_damon_state(void)
 	}
 	globfree(&g);
 	return state;
+}
+
+int
+bench_pin_nth(unsigned i)
+{
+	cpu_set_t allowed, one;
+	int n, cpu;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed))
+		return -errno;
+	n = CPU_COUNT(&allowed);
+	if (n <= 0)
+		return -EINVAL;
+	i %= (unsigned)n;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &allowed) && i-- == 0)
+			break;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	return sched_setaffinity(0, sizeof(one), &one) ? -errno : 0;
 }

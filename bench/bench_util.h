@@ -39,6 +39,10 @@ double bench_median(double *v, size_t n);
  * process with a large working set for 4-8 ms. */
 const char *bench_damon_state(void);
 
+/* Pin the calling thread to the @i-th (mod their number) of the CPUs it
+ * may run on, so that `numactl --physcpubind` decides.  Return: 0; -errno. */
+int bench_pin_nth(unsigned i);
+
 /* Print "prog: msg" and the usage hint on stderr, exit 2. */
 _Noreturn void bench_bad_usage(const char *prog, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

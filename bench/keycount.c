@@ -14,9 +14,16 @@
  * dataflow (native for kv/array, kv for native) and compares the multiset of
  * outputs of every timestamp (count and an order-independent hash of the
  * records); any difference fails the run with exit status 1.
+ *
+ * --input push: the same open-loop schedule, pushed by --producers
+ * application threads through an application input (mg_push_wait at
+ * MG_TIME_NOW, bursts of what is due) instead of generated inside the
+ * workers; producer p pushes records p, p + P, ..., pinned to the CPUs after
+ * the workers'.  Latency then runs from each record's push.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +31,10 @@
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
 #include "engine/megaphone.h"
+#include "numa/mg_base.h"
+
+#define MAX_PRODUCERS 64
+#define PUSH_BURST    64
 
 enum backend { KV, ARRAY, NATIVE };
 static const char *const backend_name[] = {"kv", "array", "native"};
@@ -35,9 +46,9 @@ struct rec {
 
 struct opts {
 	struct bench_opts b;
-	uint64_t domain, seed;
+	uint64_t domain, seed, producers;
 	enum backend backend;
-	bool prefill;
+	bool prefill, push, no_stats;
 };
 
 /* What each bin (or native worker) keeps. */
@@ -248,6 +259,61 @@ deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
 	return mg_map_read(&root->map, c->arena, r);
 }
 
+/* ---- --input push: application threads push the schedule ------------------- */
+
+struct pusher {
+	struct bench *b;
+	struct mg_producer *p;
+	unsigned id;
+	uint64_t t0; /* the run's start, mg_now_ns() */
+	pthread_t thread;
+	int err;
+};
+
+/* Push records id, id + P, ... as they fall due on the open-loop schedule,
+ * in bursts of what is due; sleep when the next is far. */
+static void *
+pusher_main(void *arg)
+{
+	struct pusher *u = arg;
+	struct bench *b = u->b;
+	double rate = (double)b->o.b.rate;
+	uint64_t P = b->o.producers, k = 0,
+		 dur = (uint64_t)(b->o.b.duration * 1e9);
+	struct rec buf[PUSH_BURST];
+	bool done = false;
+
+	bench_pin_nth((unsigned)(b->o.b.workers + u->id));
+	while (!done && !u->err) {
+		uint64_t now = mg_now_ns() - u->t0, at = 0;
+		uint32_t n = 0;
+
+		while (n < PUSH_BURST) {
+			uint64_t seq = u->id + k * P;
+
+			at = mg_sched_ns(rate, seq);
+			if (at >= dur) {
+				done = true;
+				break;
+			}
+			if (at > now)
+				break;
+			gen(b, 0, seq, &buf[n++]);
+			k++;
+		}
+		if (n && mg_push_wait(u->p, MG_TIME_NOW, buf, sizeof(buf[0]), n,
+				      MG_FOREVER) != (int)n)
+			u->err = -EPIPE;
+		else if (!n && !done && at - now > 200000)
+			nanosleep(&(struct timespec){0,
+						     (long)(at - now - 100000)},
+				  NULL);
+	}
+	if (!u->err)
+		u->err = mg_producer_close(u->p);
+	return NULL;
+}
+
 static void
 usage(FILE *f)
 {
@@ -261,6 +327,13 @@ usage(FILE *f)
 		"  --prefill          build every key's state before the clock "
 		"starts\n"
 		"  --seed N           key stream seed (default 1)\n"
+		"  --input I          gen: generated in the workers; push: "
+		"pushed by\n"
+		"                     application threads (default gen)\n"
+		"  --producers P      pushing threads with --input push "
+		"(default 1)\n"
+		"  --no-stats         do not count per-bin and per-worker "
+		"load\n"
 		"%s"
 		"                     (native; kv for --backend native)\n"
 		"  --help             this text\n"
@@ -280,6 +353,9 @@ parse(int argc, char **argv, struct opts *o)
 		{"backend", required_argument, NULL, 'B'},
 		{"prefill", no_argument, NULL, 'p'},
 		{"seed", required_argument, NULL, 's'},
+		{"input", required_argument, NULL, 'i'},
+		{"producers", required_argument, NULL, 'P'},
+		{"no-stats", no_argument, NULL, 'S'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -291,6 +367,7 @@ parse(int argc, char **argv, struct opts *o)
 	o->b.record_max = sizeof(struct rec);
 	o->domain = 1000000;
 	o->seed = 1;
+	o->producers = 1;
 	o->backend = KV;
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -315,6 +392,23 @@ parse(int argc, char **argv, struct opts *o)
 		case 's':
 			if (bench_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
 				bench_bad_usage(p, "bad --seed '%s'", optarg);
+			break;
+		case 'i':
+			if (!strcmp(optarg, "push") || !strcmp(optarg, "gen"))
+				o->push = !strcmp(optarg, "push");
+			else
+				bench_bad_usage(p,
+						"--input must be gen or push");
+			break;
+		case 'P':
+			if (bench_parse_u64(optarg, 1, MAX_PRODUCERS,
+					    &o->producers))
+				bench_bad_usage(p,
+						"bad --producers '%s' (1..%d)",
+						optarg, MAX_PRODUCERS);
+			break;
+		case 'S':
+			o->no_stats = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -368,7 +462,9 @@ main(int argc, char **argv)
 	static struct bench b;
 	struct mg_dataflow_config dc;
 	struct mg_source_config src;
+	static struct pusher pushers[MAX_PRODUCERS];
 	struct mg_stream *s, *out;
+	struct mg_input *in = NULL;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
 	char json[8192];
@@ -378,10 +474,14 @@ main(int argc, char **argv)
 
 	parse(argc, argv, &b.o);
 	b.k = (unsigned)b.o.b.bins_log2;
-	bench_run_init(
-		&b.run, "keycount", &b.o.b, sizeof(struct rec),
-		(uint64_t)(b.o.b.duration * 1e6 / (double)b.o.b.epoch_us) + 2);
+	/* pushed records carry the epoch of their push, which a producer
+	 * that falls behind makes later than its schedule: room for 10 s */
+	bench_run_init(&b.run, "keycount", &b.o.b, sizeof(struct rec),
+		       (uint64_t)((b.o.b.duration + (b.o.push ? 10 : 0)) * 1e6 /
+				  (double)b.o.b.epoch_us) +
+			       2);
 	bench_run_config(&b.run, &dc);
+	dc.no_stats = b.o.no_stats;
 	err = mg_dataflow_create(&df, &dc);
 	if (err)
 		bench_run_die_create(&b.run, err);
@@ -392,7 +492,21 @@ main(int argc, char **argv)
 		.gen = gen,
 		.ctx = &b,
 	};
-	s = mg_source(df, &src);
+	if (b.o.push) {
+		s = mg_input(df, sizeof(struct rec), &in);
+		for (unsigned i = 0; i < b.o.producers && s; i++) {
+			pushers[i] = (struct pusher){.b = &b, .id = i};
+			err = mg_producer_open(in, MG_ANY_WORKER,
+					       &pushers[i].p);
+			if (err)
+				bench_die("keycount", "cannot open a producer",
+					  err);
+		}
+		if (s)
+			mg_input_close(in); /* these are all */
+	} else {
+		s = mg_source(df, &src);
+	}
 	out = add_counter(df, &b, s, b.o.backend, bench_run_sink_measured);
 	if (b.o.b.validate)
 		add_counter(df, &b, s, b.o.backend == NATIVE ? KV : NATIVE,
@@ -415,7 +529,20 @@ main(int argc, char **argv)
 	err = mg_dataflow_start(df, bench_run_on_window, &b.run);
 	if (err)
 		bench_die("keycount", "cannot start", err);
+	for (unsigned i = 0; b.o.push && i < b.o.producers; i++) {
+		pushers[i].t0 = t0;
+		if (pthread_create(&pushers[i].thread, NULL, pusher_main,
+				   &pushers[i]))
+			bench_die("keycount", "cannot start a producer",
+				  -EAGAIN);
+	}
 	bench_run_migrate(&b.run, df, t0);
+	for (unsigned i = 0; b.o.push && i < b.o.producers; i++) {
+		pthread_join(pushers[i].thread, NULL);
+		if (pushers[i].err)
+			bench_die("keycount", "a producer failed",
+				  pushers[i].err);
+	}
 	err = mg_dataflow_join(df, &st);
 	if (err)
 		bench_die("keycount", "the run failed", err);
@@ -425,13 +552,16 @@ main(int argc, char **argv)
 	snprintf(
 		json, sizeof(json),
 		"{\"bench\":\"keycount\",\"workers\":%llu,\"bins_log2\":%u,"
-		"\"backend\":\"%s\",\"domain\":%llu,\"epoch_us\":%llu,"
+		"\"backend\":\"%s\",\"input\":\"%s\",\"producers\":%llu,"
+		"\"domain\":%llu,\"epoch_us\":%llu,"
 		"\"rate_offered\":%llu,\"rate_achieved\":%.0f,\"records\":%llu,"
 		"\"duration_s\":%.3f,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
 		"\"p999\":%.1f,\"max\":%.1f},\"state_bytes\":%llu,"
 		"\"rss_peak_bytes\":%llu,\"validate\":\"%s\"}",
 		(unsigned long long)b.o.b.workers, b.k,
-		backend_name[b.o.backend], (unsigned long long)b.o.domain,
+		backend_name[b.o.backend], b.o.push ? "push" : "gen",
+		(unsigned long long)(b.o.push ? b.o.producers : 0),
+		(unsigned long long)b.o.domain,
 		(unsigned long long)b.o.b.epoch_us,
 		(unsigned long long)b.o.b.rate,
 		bench_run_achieved(&b.run, st.records),

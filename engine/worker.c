@@ -4,9 +4,11 @@
  * probes' frontiers, account latency and busy time, announce a quiescent
  * state.  Nothing in here allocates with malloc, blocks, logs or takes a
  * lock; the only memory it takes is overflow batches from the lock-free page
- * pool.  An idle worker spins briefly, then naps (offline for RCU); one that
- * shares its CPU with another worker (an oversubscribed dataflow) naps much
- * sooner, so the worker that has the work gets the CPU.  (Not sched_yield():
+ * pool.  An idle worker spins briefly, then naps (offline for RCU), each nap
+ * twice the last up to 1 ms, so an idle dataflow costs next to no CPU and a
+ * busy one never naps long; one that shares its CPU with another worker (an
+ * oversubscribed dataflow) naps much sooner, so the worker that has the
+ * work gets the CPU.  (Not sched_yield():
  * on a loaded machine that hands the CPU to any other process for a whole
  * time slice, and measured runs of 0.1 s took 10 s.)
  */
@@ -21,9 +23,10 @@
 
 #include "engine/engine_pvt.h"
 
-#define IDLE_SPINS	  2000	/* idle rounds before napping */
-#define IDLE_SPINS_SHARED 64	/* ... on a CPU shared with another worker */
-#define IDLE_SLEEP_NS	  20000 /* one nap */
+#define IDLE_SPINS	  2000	  /* idle rounds before napping */
+#define IDLE_SPINS_SHARED 64	  /* ... on a CPU shared with another worker */
+#define NAP_MIN_NS	  20000	  /* the first nap */
+#define NAP_MAX_NS	  1000000 /* naps double up to this while idle */
 
 /* ---- frontiers ------------------------------------------------------------- */
 
@@ -505,9 +508,9 @@ round_once(struct worker *wk)
 }
 
 static void
-nap(void)
+nap(uint64_t ns)
 {
-	struct timespec ts = {0, IDLE_SLEEP_NS};
+	struct timespec ts = {0, (long)ns};
 
 	urcu_qsbr_thread_offline();
 	nanosleep(&ts, NULL);
@@ -519,6 +522,7 @@ mg__worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct mg_dataflow *df = wk->df;
+	uint64_t nap_ns = NAP_MIN_NS;
 	unsigned idle = 0;
 	int err;
 
@@ -540,7 +544,7 @@ mg__worker_main(void *arg)
 	/* ORDER(worker.A1): pairs with df.R1 in mg_dataflow_start(); without
 	 * it the worker could read start_ns before it is set. */
 	while (!atomic_load_explicit(&df->go, memory_order_acquire))
-		nap();
+		nap(NAP_MIN_NS);
 	/* Relaxed: a flag polled once a round; whoever sets it also wakes
 	 * the sleepers, and the join orders the rest. */
 	while (!atomic_load_explicit(&df->halt, memory_order_relaxed)) {
@@ -548,13 +552,17 @@ mg__worker_main(void *arg)
 		if (round_once(wk))
 			break;
 		urcu_qsbr_quiescent_state();
-		if (wk->round_work)
+		if (wk->round_work) {
 			idle = 0;
-		else if (++idle >=
-			 (wk->shares_cpu ? IDLE_SPINS_SHARED : IDLE_SPINS))
-			nap();
-		else
+			nap_ns = NAP_MIN_NS;
+		} else if (++idle >=
+			   (wk->shares_cpu ? IDLE_SPINS_SHARED : IDLE_SPINS)) {
+			nap(nap_ns);
+			nap_ns = nap_ns * 2 < NAP_MAX_NS ? nap_ns * 2
+							 : NAP_MAX_NS;
+		} else {
 			ck_pr_stall();
+		}
 	}
 	/* Relaxed: read by nobody before the join, which synchronizes. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_relaxed);
