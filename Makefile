@@ -9,6 +9,8 @@
 #   make format-check     clang-format --dry-run over the sources
 #   make fuzz             build the libFuzzer harnesses of tests/fuzz/ with
 #                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
+#   make check-model      spin: verify the handoff protocol's model, and that it
+#                         catches every seeded bug (tests/model/handoff.pml)
 #
 # Variants never share objects: SAN=address,undefined and DEBUG=1 build into
 # build/<variant>/; the default variant builds into build/.  WERROR=1 makes
@@ -49,7 +51,7 @@ endif
 PKGS      := ck liburcu-qsbr liburcu-cds numa
 TEST_PKGS := cmocka
 DEB_PKGS  := build-essential pkg-config libck-dev liburcu-dev libnuma-dev numactl \
-             libcmocka-dev gnuplot-nox jq
+             libcmocka-dev gnuplot-nox jq spin
 
 WARN := -Wall -Wextra -Wpedantic -Wshadow -Wundef -Wstrict-prototypes \
         -Wmissing-prototypes -Wcast-align -Wwrite-strings -Wformat=2 -Wvla \
@@ -121,7 +123,7 @@ SHARED    := $(B)/libmegaphone.so.$(VERSION)
 SONAME    := libmegaphone.so.$(SOVERSION)
 
 .PHONY: all lib tests bench examples test run deps install uninstall clean format format-check \
-        fuzz fuzz-build
+        fuzz fuzz-build check-model
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
@@ -239,6 +241,50 @@ fuzz-build: $(FUZZ_BIN)
 $(FUZZ_BIN): $(B)/fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(BENCH_COMMON_OBJ) $(STATIC)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(STATIC) $(LIBS)
+
+# --- model check --------------------------------------------------------------
+# tests/model/handoff.pml, verified exhaustively by spin.  Each run is
+# name:expect:defines (comma-separated, for spin -D).  A "pass" run must
+# verify with 0 errors; a "fail" run has a seeded bug and must report one
+# (an assertion or an invalid end state).  Each run builds its verifier in
+# build/model/<name>/, where a counterexample can be replayed:
+#   cd build/model/<name> && spin -t -p -D<define> ... handoff.pml
+# Runs are independent targets: `make -j2 check-model` runs two at a time.
+# Like `make test`, it first installs what is missing (spin) with `make deps`.
+MODEL_DIR  := build/model
+MODEL_PAN  ?= -m10000 -w22
+MODEL_RUNS := basic:pass:CFG_BASIC \
+              basic-fifo:pass:CFG_BASIC,FIFO \
+              chain:pass:CFG_CHAIN \
+              chain-copy:pass:CFG_CHAIN,COPY \
+              fold:pass:CFG_FOLD \
+              early-release:fail:CFG_BASIC,BUG_EARLY_RELEASE \
+              late-release:fail:CFG_CHAIN,BUG_LATE_RELEASE \
+              no-defer:fail:CFG_CHAIN,BUG_NO_DEFER \
+              no-hold:fail:CFG_BASIC,BUG_NO_HOLD \
+              frontier-first:fail:CFG_BASIC,BUG_FRONTIER_FIRST \
+              learn-first:fail:CFG_BASIC,BUG_LEARN_FIRST \
+              copy-drop-timers:fail:CFG_CHAIN,COPY,BUG_COPY_DROP_TIMERS \
+              fold-any-order:fail:CFG_FOLD,BUG_FOLD_ANY_ORDER
+
+model_part = $(word $(2),$(subst :, ,$(1)))
+model_defs = $(addprefix -D,$(subst $(comma), ,$(call model_part,$(1),3)))
+
+# $(1): one entry of MODEL_RUNS
+define model_rules
+$(MODEL_DIR)/$(call model_part,$(1),1)/pan: tests/model/handoff.pml Makefile | deps
+	@rm -rf $$(@D) && mkdir -p $$(@D) && cp $$< $$(@D)/
+	$$(call msg,SPIN,$$(@D))
+	$(Q)cd $$(@D) && spin -a $(call model_defs,$(1)) handoff.pml >spin.log 2>&1 || { cat spin.log; exit 1; }
+	$(Q)cd $$(@D) && $$(CC) -O2 -DSAFETY -o pan pan.c >cc.log 2>&1 || { cat cc.log; exit 1; }
+
+.PHONY: model-$(call model_part,$(1),1)
+model-$(call model_part,$(1),1): $(MODEL_DIR)/$(call model_part,$(1),1)/pan
+	$(Q)tests/model/check.sh $$(<D) $(call model_part,$(1),1) $(call model_part,$(1),2) $$(MODEL_PAN)
+endef
+$(foreach r,$(MODEL_RUNS),$(eval $(call model_rules,$(r))))
+
+check-model: $(foreach r,$(MODEL_RUNS),model-$(call model_part,$(r),1))
 
 # --- demo ---------------------------------------------------------------------
 RUN_OUT ?= build/run
