@@ -215,19 +215,31 @@ mg_router_destroy(struct mg_router *r)
 	free(r);
 }
 
-/* Fold moves whose step completed into base.  Called locked. */
+/*
+ * Fold the moves whose step completed into base, in id order, stopping per
+ * bin at its first move not yet done: a later step of a chain can complete
+ * before an earlier one (a slow acquirer), and folding it first would make
+ * base the chain's end while the earlier move still routes from its time
+ * on -- records would go to a worker that no longer holds the bin (found
+ * by the model, tests/model/handoff.pml, FOLD_ANY_ORDER).  scratch marks
+ * the bins with a move kept.  Called locked.
+ */
 static bool
 fold(struct mg_router_ctl *c)
 {
 	uint32_t i, keep = 0;
 
+	for (i = 0; i < c->nmoves; i++)
+		c->scratch[c->moves[i].bin] = 0;
 	for (i = 0; i < c->nmoves; i++) {
 		struct mg_route_move *m = &c->moves[i];
 
-		if (mg_step_complete(m->step))
+		if (!c->scratch[m->bin] && mg_step_complete(m->step)) {
 			c->base[m->bin] = m->to;
-		else
+		} else {
+			c->scratch[m->bin] = 1;
 			c->moves[keep++] = *m;
+		}
 	}
 	if (keep == c->nmoves)
 		return false;
