@@ -933,8 +933,9 @@ entry_of(const struct stateful_inst *si, uint64_t ref)
 }
 
 /* Add the entries of @v in [@from, @to) as pairs, except those of bins
- * awaiting acquisition, which go to l->defer_next. */
-static void
+ * awaiting acquisition, which go to l->defer_next.  False, adding nothing,
+ * if pairs or defer_next might not hold them. */
+static bool
 collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	const struct vbuf *v, size_t from, size_t to, size_t stride,
 	uint64_t *tmin)
@@ -943,6 +944,9 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
+	if (!mg__vbuf_room(&si->pairs, (to - from) / stride * sizeof(*p)) ||
+	    !mg__vbuf_room(&l->defer_next, to - from))
+		return false;
 	for (off = from; off < to; off += stride) {
 		const uint64_t *e =
 			(const uint64_t *)(const void *)(v->base + off);
@@ -963,6 +967,7 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		*tmin = e[0] < *tmin ? e[0] : *tmin;
 	}
 	si->pairs.len = np * sizeof(*p);
+	return true;
 }
 
 static void
@@ -981,8 +986,9 @@ runs_of(const struct tlog *l, size_t *n)
 	return (struct far_run *)(void *)l->runs.base;
 }
 
-/* Gather every due entry of input @in as a pair. */
-static void
+/* Gather every due entry of input @in as a pair.  Return: 0; -ENOMEM if
+ * the sort keys of what is due do not fit (the run stops). */
+static int
 collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	      uint64_t upto, uint64_t *tmin)
 {
@@ -992,19 +998,22 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	uint64_t base = si->processed_upto, t;
 	size_t nr, i;
 	struct far_run *r = runs_of(l, &nr);
+	bool ok;
 
-	collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride, tmin);
-	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++) {
+	ok = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride,
+		     tmin);
+	for (t = base; ok && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
-		collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
-			stride, tmin);
+		ok = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
+			     stride, tmin);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
-	for (i = l->runs_head; i < nr && r[i].time < upto; i++)
-		collect(si, in, SLOT_FAR, &l->far, r[i].off,
-			r[i].off + r[i].bytes, stride, tmin);
+	for (i = l->runs_head; ok && i < nr && r[i].time < upto; i++)
+		ok = collect(si, in, SLOT_FAR, &l->far, r[i].off,
+			     r[i].off + r[i].bytes, stride, tmin);
 	l->runs_taken = i - l->runs_head;
+	return ok ? 0 : -ENOMEM;
 }
 
 /* Copy the live runs to far_next and make it the far log. */
@@ -1050,6 +1059,10 @@ retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
 		const struct far_run *x = &r[l->runs_head];
 		struct vbuf *to = &l->bucket[x->time % TLOG_BUCKETS];
 
+		/* A full bucket leaves this run and later ones in far, where
+		 * collect_input() takes them once they are due. */
+		if (!mg__vbuf_room(to, x->bytes))
+			break;
 		memcpy(to->base + to->len, l->far.base + x->off, x->bytes);
 		to->len += x->bytes;
 		l->far_live -= x->bytes;
@@ -1166,7 +1179,10 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		size[i] = ((struct stream *)c->in[i])->record_size;
-		collect_input(n, si, i, upto, &tmin);
+		if (collect_input(n, si, i, upto, &tmin)) {
+			mg__set_error(n->df, -ENOMEM);
+			return;
+		}
 	}
 	np = si->pairs.len / sizeof(*p);
 	p = (struct sort_pair *)(void *)si->pairs.base;
@@ -1223,6 +1239,10 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				unsigned in = (unsigned)(p[at].ref >> 63);
 				struct vbuf *g = &si->gather[in];
 
+				if (MG_UNLIKELY(!mg__vbuf_room(g, size[in]))) {
+					mg__set_error(n->df, -ENOMEM);
+					return; /* the run stops */
+				}
 				memcpy(g->base + g->len,
 				       entry_of(si, p[at].ref) + 16, size[in]);
 				g->len += size[in];
