@@ -240,6 +240,7 @@ struct node {
 			_Atomic uint64_t
 				*token;	       /* [nbins] last move released */
 			struct mg_mesh *state; /* copy mode: serialized bins */
+			unsigned vshift; /* buffer reservations >> vshift */
 		} st;
 	} u;
 	union {

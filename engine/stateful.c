@@ -84,6 +84,7 @@
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS	16
 #define PREFETCH	32 /* sorted entries to look ahead, per stage */
+#define VSHIFT_MAX	10 /* keeps SCRATCH_RESERVE >= 1 MiB */
 
 struct bin {
 	struct mg_arena arena;
@@ -101,16 +102,56 @@ struct call_ctx {
 	uint64_t bin_id;
 };
 
+/*
+ * The *_RESERVE sizes are for a big machine.  An operator scales all of its
+ * buffers down by one power of two, 2^vshift, so that on each worker they
+ * reserve at most the physical memory (they could never hold more) and,
+ * under RLIMIT_AS, that its W workers take at most a quarter of the address
+ * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
+ * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
+ * fails the run with -ENOMEM.
+ */
+static unsigned
+vshift_for(const struct node *n)
+{
+	const struct mg_dataflow *df = n->df;
+	size_t w = df->cfg.workers, room = mg_vm_room(), budget, full;
+	bool native = n->u.st.cfg.native;
+	unsigned s = 0;
+
+	/* What mg__stateful_init() and copy mode reserve per worker. */
+	full = n->u.st.cfg.ninputs * ((TLOG_BUCKETS + 2) * LOG_RESERVE +
+				      2 * FAR_RESERVE + SCRATCH_RESERVE) +
+	       2 * LOG_RESERVE + 4 * SCRATCH_RESERVE;
+	if (!native)
+		full += 2 * SCRATCH_RESERVE;
+	if (!native && df->cfg.mode == MG_COPY)
+		full += 2 * w * COPY_RESERVE;
+	budget = mg_phys_bytes();
+	if (room != SIZE_MAX && room / (4 * w) < budget)
+		budget = room / (4 * w);
+	while (s < VSHIFT_MAX && (full >> s) > budget)
+		s++;
+	return s;
+}
+
+/* A buffer of @n reserving @full bytes on a big machine. */
+static int
+vbuf_init(const struct node *n, struct vbuf *v, size_t full)
+{
+	return mg__vbuf_init(v, full >> n->u.st.vshift);
+}
+
 /* Room for a move list in its own reservation (control plane: at set-up). */
 static int
-list_init(struct move_list *l)
+list_init(const struct node *n, struct move_list *l)
 {
-	int err = mg__vbuf_init(&l->mem, SCRATCH_RESERVE);
+	int err = vbuf_init(n, &l->mem, SCRATCH_RESERVE);
 
 	if (err)
 		return err;
 	l->v = (struct pending_move *)(void *)l->mem.base;
-	l->cap = (uint32_t)(SCRATCH_RESERVE / sizeof(*l->v));
+	l->cap = (uint32_t)(l->mem.reserved / sizeof(*l->v));
 	return 0;
 }
 
@@ -134,6 +175,7 @@ mg__stateful_init(struct node *n)
 
 	uint32_t b, nbins = 1u << df->nbins_log2, words = (nbins + 63) / 64;
 
+	n->u.st.vshift = vshift_for(n);
 	if (!n->u.st.cfg.native) {
 		n->u.st.bins = calloc(nbins, sizeof(struct bin *));
 		n->u.st.token = calloc(nbins, sizeof(*n->u.st.token));
@@ -152,9 +194,9 @@ mg__stateful_init(struct node *n)
 			si[w].awaiting = calloc(words, sizeof(uint64_t));
 			if (!si[w].held || !si[w].awaiting)
 				return -ENOMEM;
-			err = list_init(&si[w].in);
+			err = list_init(n, &si[w].in);
 			if (!err)
-				err = list_init(&si[w].out);
+				err = list_init(n, &si[w].out);
 			if (err)
 				return err;
 			/* the router's first version: bin b on worker b mod W */
@@ -162,33 +204,32 @@ mg__stateful_init(struct node *n)
 				si[w].held[b / 64] |= 1ull << (b % 64);
 		}
 	for (w = 0; w < W && !err; w++) {
-		for (i = 0; i < 2 && !err; i++) {
+		for (i = 0; i < n->u.st.cfg.ninputs && !err; i++) {
 			struct tlog *l = &si[w].log[i];
 
 			for (j = 0; j < TLOG_BUCKETS && !err; j++)
-				err = mg__vbuf_init(&l->bucket[j], LOG_RESERVE);
+				err = vbuf_init(n, &l->bucket[j], LOG_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->far, FAR_RESERVE);
+				err = vbuf_init(n, &l->far, FAR_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->far_next, FAR_RESERVE);
+				err = vbuf_init(n, &l->far_next, FAR_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->runs, SCRATCH_RESERVE);
+				err = vbuf_init(n, &l->runs, SCRATCH_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->defer, LOG_RESERVE);
+				err = vbuf_init(n, &l->defer, LOG_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->defer_next,
-						    LOG_RESERVE);
+				err = vbuf_init(n, &l->defer_next, LOG_RESERVE);
 		}
 		if (!err)
-			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
+			err = vbuf_init(n, &si[w].pairs, LOG_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].tmp, LOG_RESERVE);
+			err = vbuf_init(n, &si[w].tmp, LOG_RESERVE);
 		for (i = 0; i < 2 && !err; i++)
-			err = mg__vbuf_init(&si[w].gather[i], SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].gather[i], SCRATCH_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].timers, SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].timers, SCRATCH_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].theap, SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].theap, SCRATCH_RESERVE);
 	}
 	return err;
 }
@@ -541,9 +582,9 @@ copy_mode(const struct node *n)
 /* A copy buffer: transient, up to the bytes of a whole step, so in huge
  * pages (512 faults per GiB written instead of 262144). */
 static int
-copy_vbuf_init(struct vbuf *v)
+copy_vbuf_init(const struct node *n, struct vbuf *v)
 {
-	int err = mg__vbuf_init(v, COPY_RESERVE);
+	int err = vbuf_init(n, v, COPY_RESERVE);
 
 	if (!err) /* failure (no THP) costs only page faults */
 		(void)madvise(v->base, v->reserved, MADV_HUGEPAGE);
@@ -575,9 +616,9 @@ mg__stateful_copy_init(struct node *n)
 		    !si->state_held)
 			return -ENOMEM;
 		for (p = 0; p < W && !err; p++) {
-			err = copy_vbuf_init(&si->ser[p]);
+			err = copy_vbuf_init(n, &si->ser[p]);
 			if (!err)
-				err = copy_vbuf_init(&si->reasm[p]);
+				err = copy_vbuf_init(n, &si->reasm[p]);
 		}
 	}
 	return err;
