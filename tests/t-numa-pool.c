@@ -252,6 +252,14 @@ test_default_reserve(void **state)
 	assert_int_equal(mg_chunk_node(p, c + r2m, &node), -EINVAL);
 	assert_int_equal(node, 99);
 	mg_chunk_free(p, c, 21);
+	/* Between two nodes' blocks: a gap, not a pool. */
+	if (last) {
+		assert_int_equal(mg_chunk_alloc(p, 0, 21, (void **)&c), 0);
+		assert_int_equal(mg_chunk_node(p, c + r2m - 1, &node), 0);
+		assert_int_equal(node, 0);
+		assert_int_equal(mg_chunk_node(p, c + r2m, &node), -EINVAL);
+		mg_chunk_free(p, c, 21);
+	}
 	mg_pools_destroy(p);
 }
 
