@@ -108,10 +108,13 @@ $(SHARED): $(LIB_OBJ)
 $(NEXMARK_USERS): EXTRA_OBJ = $(NEXMARK_OBJ)
 $(NEXMARK_USERS): $(NEXMARK_OBJ)
 
+# t-migration-routing checks who calls liburcu's call_rcu: it interposes.
+$(B)/tests/t-migration-routing: TEST_LDFLAGS = -Wl,--wrap=urcu_qsbr_call_rcu
+
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(BENCH_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)

@@ -17,7 +17,11 @@
  * offline to sleep); a version stays valid until the reader's next quiescent
  * state.  The control side builds a new version, publishes it with
  * rcu_assign_pointer() and frees the old one after a grace period with
- * call_rcu(): the data path never blocks, never takes a lock.
+ * call_rcu(): the data path never blocks, never takes a lock.  liburcu
+ * wants call_rcu()'s caller to be a registered, online QSBR thread; the
+ * publishing functions register a caller that is not for the length of the
+ * call (routing.c), so they may be called from any thread except a
+ * registered reader that is offline.
  *
  * THE CONTROL FRONTIER
  *
@@ -108,7 +112,8 @@ int mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers);
 
 /*
  * Free the router, its current version and every step record (takes @r).
- * No reader may run; waits for pending call_rcu callbacks.
+ * No reader may run; waits for pending call_rcu callbacks (rcu_barrier:
+ * from any thread not inside a call_rcu callback).
  */
 void mg_router_destroy(struct mg_router *r);
 
@@ -157,8 +162,10 @@ mg_routing_owner(const struct mg_routing *t, uint32_t bin, uint64_t time)
  * submission are valid.
  * @ctl: receives, per step, a pointer to its completion record (borrowed:
  * valid until the router is destroyed); may be NULL.
- * Context: control side; allocates, publishes a new version, may block on
- * the router's mutex (never on readers).
+ * Context: control side: any thread that is not a registered QSBR reader,
+ * or one that is online (briefly registers the former); allocates,
+ * publishes a new version, may block on the router's mutex and liburcu's
+ * registry mutex (never on readers).
  * Return: 0; -EINVAL (no steps, a time at or before the previous step or
  * before the control frontier, an unknown bin or worker, a bin twice in a
  * step); -EBUSY if a bin has an unfinished move from an earlier
@@ -169,7 +176,8 @@ int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
 
 /*
  * Advance the control frontier to @f (never backwards), after folding
- * completed steps into the base map.  Context: control side.
+ * completed steps into the base map (which publishes a new version).
+ * Context: control side, as for mg_router_submit().
  * Ordering: release (R-ctl): tables published before are visible to whoever
  * reads the new frontier with acquire.
  */
