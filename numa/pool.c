@@ -157,6 +157,13 @@ slot_base(const struct mg_pools *p, unsigned slot)
 	return p->base + ((size_t)node << p->node_shift) + p->offset[k];
 }
 
+/* Bytes of the mapping: every block, the gaps between them, no tail. */
+static size_t
+mapped_bytes(const struct mg_pools *p)
+{
+	return ((size_t)(p->nnodes - 1) << p->node_shift) + p->node_bytes;
+}
+
 static _Atomic uint64_t *
 link_of(char *sbase, unsigned shift, uint32_t idx)
 {
@@ -528,7 +535,7 @@ mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 	 * that byte by byte (80 GiB took it 17 minutes and 21 GiB of shadow
 	 * memory), while fresh mappings and PROT_NONE cost it nothing.
 	 */
-	total = ((size_t)(nnodes - 1) << p->node_shift) + p->node_bytes;
+	total = mapped_bytes(p);
 	map = mmap(NULL, total + TWO_MIB, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED) {
@@ -582,7 +589,6 @@ mg_pools_destroy(struct mg_pools *pools)
 {
 	if (!pools)
 		return;
-	munmap(pools->base, ((size_t)(pools->nnodes - 1) << pools->node_shift) +
-				    pools->node_bytes);
+	munmap(pools->base, mapped_bytes(pools));
 	free(pools);
 }
