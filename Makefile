@@ -4,6 +4,7 @@
 #   make test             install missing packages, build, run every TAP test under prove
 #   make run              install missing packages, build, run the headline demo
 #   make bench            build the benchmark programs
+#   make valgrind         memcheck a small keycount and NEXMark run: no error, no leak
 #   make deps             install the Debian packages the build needs (root), or print how
 #   make install          PREFIX=/usr/local DESTDIR= : megaphone.h, libraries, megaphone.pc
 #   make format-check     clang-format --dry-run over the sources
@@ -122,8 +123,8 @@ STATIC    := $(B)/libmegaphone.a
 SHARED    := $(B)/libmegaphone.so.$(VERSION)
 SONAME    := libmegaphone.so.$(SOVERSION)
 
-.PHONY: all lib tests bench examples test run deps install uninstall clean format format-check \
-        fuzz fuzz-build check-model
+.PHONY: all lib tests bench examples test valgrind run deps install uninstall clean format \
+        format-check fuzz fuzz-build check-model
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
@@ -176,10 +177,13 @@ $(NEXMARK_USERS): $(NEXMARK_OBJ)
 $(BENCH_TESTS): EXTRA_OBJ += $(BENCH_COMMON_OBJ)
 $(BENCH_TESTS): $(BENCH_COMMON_OBJ)
 
+# t-migration-routing checks who calls liburcu's call_rcu: it interposes.
+$(B)/tests/t-migration-routing: TEST_LDFLAGS = -Wl,--wrap=urcu_qsbr_call_rcu
+
 $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_COMMON_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) $(TEST_LDFLAGS) -o $@ $< $(EXTRA_OBJ) $(TEST_COMMON_OBJ) $(STATIC) $(TEST_LIBS) $(LIBS)
 
 $(REPLAY_BIN): $(B)/tests/fuzz/t-fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(B)/obj/tests/fuzz/replay.o \
                $(BENCH_COMMON_OBJ) $(STATIC)
@@ -285,6 +289,33 @@ endef
 $(foreach r,$(MODEL_RUNS),$(eval $(call model_rules,$(r))))
 
 check-model: $(foreach r,$(MODEL_RUNS),model-$(call model_part,$(r),1))
+
+# --- valgrind -----------------------------------------------------------------
+# Memcheck over small runs of the benchmarks, with a migration and --validate
+# (the reference operators run too): any error or leak fails (exit 1).  Only
+# a build without sanitizers (SAN=) works under valgrind.  `ulimit -v`
+# (VALGRIND_AS, KiB) makes the pools and the operators' buffers size their
+# reservations to fit it (numa/mg_numa.h), as valgrind gives a program about
+# 126 GiB of address space whatever the machine's memory.  Suppressions:
+# tests/valgrind.supp, for what is not the project's, each with its reason.
+VALGRIND_AS    ?= 67108864
+VALGRIND_FLAGS ?= -q --error-exitcode=1 --leak-check=full \
+                  --suppressions=tests/valgrind.supp
+VALGRIND_RUNS   = "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --migration all-at-once --migrate-at 0.5 --validate" \
+                  "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --migration all-at-once --migrate-at 0.5 --validate --mode copy" \
+                  "nexmark --query q5 --rate 20000 --duration 2 --warmup 0 \
+                     --migration all-at-once --migrate-at 0.5 --validate"
+valgrind: deps
+	@if [ -n "$(SAN)" ]; then echo "make valgrind: build without SAN=" >&2; exit 1; fi
+	@command -v valgrind >/dev/null || { echo "make valgrind: run apt-get install valgrind" >&2; exit 1; }
+	$(Q)$(MAKE) --no-print-directory bench
+	$(Q)for r in $(VALGRIND_RUNS); do \
+	  echo "valgrind $(B)/bench/$$r"; start=$$(date +%s%N); \
+	  ( ulimit -v $(VALGRIND_AS) && valgrind $(VALGRIND_FLAGS) $(B)/bench/$$r >/dev/null ) || exit 1; \
+	  echo "  clean: $$(( ($$(date +%s%N) - start) / 1000000 )) ms"; \
+	done
 
 # --- demo ---------------------------------------------------------------------
 RUN_OUT ?= build/run

@@ -276,6 +276,7 @@ struct node {
 			 * writes its own row (relaxed load + store, no RMW);
 			 * the control thread reads them relaxed (stats.c). */
 			_Atomic uint64_t *bin_records, *bin_bytes;
+			unsigned vshift; /* buffer reservations >> vshift */
 		} st;
 	} u;
 	union {

@@ -84,6 +84,7 @@
 #define SCRATCH_RESERVE (1ull << 30)
 #define RECV_BURSTS	16
 #define PREFETCH	32 /* sorted entries to look ahead, per stage */
+#define VSHIFT_MAX	10 /* keeps SCRATCH_RESERVE >= 1 MiB */
 
 struct bin {
 	struct mg_arena arena;
@@ -101,16 +102,56 @@ struct call_ctx {
 	uint64_t bin_id;
 };
 
+/*
+ * The *_RESERVE sizes are for a big machine.  An operator scales all of its
+ * buffers down by one power of two, 2^vshift, so that on each worker they
+ * reserve at most the physical memory (they could never hold more) and,
+ * under RLIMIT_AS, that its W workers take at most a quarter of the address
+ * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
+ * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
+ * fails the run with -ENOMEM.
+ */
+static unsigned
+vshift_for(const struct node *n)
+{
+	const struct mg_dataflow *df = n->df;
+	size_t w = df->cfg.workers, room = mg_vm_room(), budget, full;
+	bool native = n->u.st.cfg.native;
+	unsigned s = 0;
+
+	/* What mg__stateful_init() and copy mode reserve per worker. */
+	full = n->u.st.cfg.ninputs * ((TLOG_BUCKETS + 2) * LOG_RESERVE +
+				      2 * FAR_RESERVE + SCRATCH_RESERVE) +
+	       2 * LOG_RESERVE + 4 * SCRATCH_RESERVE;
+	if (!native)
+		full += 2 * SCRATCH_RESERVE;
+	if (!native && df->cfg.mode == MG_COPY)
+		full += 2 * w * COPY_RESERVE;
+	budget = mg_phys_bytes();
+	if (room != SIZE_MAX && room / (4 * w) < budget)
+		budget = room / (4 * w);
+	while (s < VSHIFT_MAX && (full >> s) > budget)
+		s++;
+	return s;
+}
+
+/* A buffer of @n reserving @full bytes on a big machine. */
+static int
+vbuf_init(const struct node *n, struct vbuf *v, size_t full)
+{
+	return mg__vbuf_init(v, full >> n->u.st.vshift);
+}
+
 /* Room for a move list in its own reservation (control plane: at set-up). */
 static int
-list_init(struct move_list *l)
+list_init(const struct node *n, struct move_list *l)
 {
-	int err = mg__vbuf_init(&l->mem, SCRATCH_RESERVE);
+	int err = vbuf_init(n, &l->mem, SCRATCH_RESERVE);
 
 	if (err)
 		return err;
 	l->v = (struct pending_move *)(void *)l->mem.base;
-	l->cap = (uint32_t)(SCRATCH_RESERVE / sizeof(*l->v));
+	l->cap = (uint32_t)(l->mem.reserved / sizeof(*l->v));
 	return 0;
 }
 
@@ -153,6 +194,7 @@ mg__stateful_init(struct node *n)
 
 	uint32_t b, nbins = 1u << df->nbins_log2, words = (nbins + 63) / 64;
 
+	n->u.st.vshift = vshift_for(n);
 	if (!n->u.st.cfg.native) {
 		n->u.st.bins = calloc(nbins, sizeof(struct bin *));
 		n->u.st.token = calloc(nbins, sizeof(*n->u.st.token));
@@ -171,9 +213,9 @@ mg__stateful_init(struct node *n)
 			si[w].awaiting = calloc(words, sizeof(uint64_t));
 			if (!si[w].held || !si[w].awaiting)
 				return -ENOMEM;
-			err = list_init(&si[w].in);
+			err = list_init(n, &si[w].in);
 			if (!err)
-				err = list_init(&si[w].out);
+				err = list_init(n, &si[w].out);
 			if (err)
 				return err;
 			/* the router's first version: bin b on worker b mod W */
@@ -181,33 +223,32 @@ mg__stateful_init(struct node *n)
 				si[w].held[b / 64] |= 1ull << (b % 64);
 		}
 	for (w = 0; w < W && !err; w++) {
-		for (i = 0; i < 2 && !err; i++) {
+		for (i = 0; i < n->u.st.cfg.ninputs && !err; i++) {
 			struct tlog *l = &si[w].log[i];
 
 			for (j = 0; j < TLOG_BUCKETS && !err; j++)
-				err = mg__vbuf_init(&l->bucket[j], LOG_RESERVE);
+				err = vbuf_init(n, &l->bucket[j], LOG_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->far, FAR_RESERVE);
+				err = vbuf_init(n, &l->far, FAR_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->far_next, FAR_RESERVE);
+				err = vbuf_init(n, &l->far_next, FAR_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->runs, SCRATCH_RESERVE);
+				err = vbuf_init(n, &l->runs, SCRATCH_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->defer, LOG_RESERVE);
+				err = vbuf_init(n, &l->defer, LOG_RESERVE);
 			if (!err)
-				err = mg__vbuf_init(&l->defer_next,
-						    LOG_RESERVE);
+				err = vbuf_init(n, &l->defer_next, LOG_RESERVE);
 		}
 		if (!err)
-			err = mg__vbuf_init(&si[w].pairs, LOG_RESERVE);
+			err = vbuf_init(n, &si[w].pairs, LOG_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].tmp, LOG_RESERVE);
+			err = vbuf_init(n, &si[w].tmp, LOG_RESERVE);
 		for (i = 0; i < 2 && !err; i++)
-			err = mg__vbuf_init(&si[w].gather[i], SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].gather[i], SCRATCH_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].timers, SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].timers, SCRATCH_RESERVE);
 		if (!err)
-			err = mg__vbuf_init(&si[w].theap, SCRATCH_RESERVE);
+			err = vbuf_init(n, &si[w].theap, SCRATCH_RESERVE);
 	}
 	return err;
 }
@@ -565,9 +606,9 @@ copy_mode(const struct node *n)
 /* A copy buffer: transient, up to the bytes of a whole step, so in huge
  * pages (512 faults per GiB written instead of 262144). */
 static int
-copy_vbuf_init(struct vbuf *v)
+copy_vbuf_init(const struct node *n, struct vbuf *v)
 {
-	int err = mg__vbuf_init(v, COPY_RESERVE);
+	int err = vbuf_init(n, v, COPY_RESERVE);
 
 	if (!err) /* failure (no THP) costs only page faults */
 		(void)madvise(v->base, v->reserved, MADV_HUGEPAGE);
@@ -599,9 +640,9 @@ mg__stateful_copy_init(struct node *n)
 		    !si->state_held)
 			return -ENOMEM;
 		for (p = 0; p < W && !err; p++) {
-			err = copy_vbuf_init(&si->ser[p]);
+			err = copy_vbuf_init(n, &si->ser[p]);
 			if (!err)
-				err = copy_vbuf_init(&si->reasm[p]);
+				err = copy_vbuf_init(n, &si->reasm[p]);
 		}
 	}
 	return err;
@@ -959,8 +1000,9 @@ entry_of(const struct stateful_inst *si, uint64_t ref)
 }
 
 /* Add the entries of @v in [@from, @to) as pairs, except those of bins
- * awaiting acquisition, which go to l->defer_next. */
-static void
+ * awaiting acquisition, which go to l->defer_next.  False, adding nothing,
+ * if pairs or defer_next might not hold them. */
+static bool
 collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	const struct vbuf *v, size_t from, size_t to, size_t stride,
 	uint64_t *tmin)
@@ -969,6 +1011,9 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
+	if (!mg__vbuf_room(&si->pairs, (to - from) / stride * sizeof(*p)) ||
+	    !mg__vbuf_room(&l->defer_next, to - from))
+		return false;
 	for (off = from; off < to; off += stride) {
 		const uint64_t *e =
 			(const uint64_t *)(const void *)(v->base + off);
@@ -989,6 +1034,7 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		*tmin = e[0] < *tmin ? e[0] : *tmin;
 	}
 	si->pairs.len = np * sizeof(*p);
+	return true;
 }
 
 static void
@@ -1007,8 +1053,9 @@ runs_of(const struct tlog *l, size_t *n)
 	return (struct far_run *)(void *)l->runs.base;
 }
 
-/* Gather every due entry of input @in as a pair. */
-static void
+/* Gather every due entry of input @in as a pair.  Return: 0; -ENOMEM if
+ * the sort keys of what is due do not fit (the run stops). */
+static int
 collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	      uint64_t upto, uint64_t *tmin)
 {
@@ -1018,19 +1065,22 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	uint64_t base = si->processed_upto, t;
 	size_t nr, i;
 	struct far_run *r = runs_of(l, &nr);
+	bool ok;
 
-	collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride, tmin);
-	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++) {
+	ok = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride,
+		     tmin);
+	for (t = base; ok && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
-		collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
-			stride, tmin);
+		ok = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
+			     stride, tmin);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
-	for (i = l->runs_head; i < nr && r[i].time < upto; i++)
-		collect(si, in, SLOT_FAR, &l->far, r[i].off,
-			r[i].off + r[i].bytes, stride, tmin);
+	for (i = l->runs_head; ok && i < nr && r[i].time < upto; i++)
+		ok = collect(si, in, SLOT_FAR, &l->far, r[i].off,
+			     r[i].off + r[i].bytes, stride, tmin);
 	l->runs_taken = i - l->runs_head;
+	return ok ? 0 : -ENOMEM;
 }
 
 /* Copy the live runs to far_next and make it the far log. */
@@ -1076,6 +1126,10 @@ retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
 		const struct far_run *x = &r[l->runs_head];
 		struct vbuf *to = &l->bucket[x->time % TLOG_BUCKETS];
 
+		/* A full bucket leaves this run and later ones in far, where
+		 * collect_input() takes them once they are due. */
+		if (!mg__vbuf_room(to, x->bytes))
+			break;
 		memcpy(to->base + to->len, l->far.base + x->off, x->bytes);
 		to->len += x->bytes;
 		l->far_live -= x->bytes;
@@ -1196,7 +1250,10 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		size[i] = ((struct stream *)c->in[i])->record_size;
-		collect_input(n, si, i, upto, &tmin);
+		if (collect_input(n, si, i, upto, &tmin)) {
+			mg__set_error(n->df, -ENOMEM);
+			return;
+		}
 	}
 	np = si->pairs.len / sizeof(*p);
 	p = (struct sort_pair *)(void *)si->pairs.base;
@@ -1253,6 +1310,10 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				unsigned in = (unsigned)(p[at].ref >> 63);
 				struct vbuf *g = &si->gather[in];
 
+				if (MG_UNLIKELY(!mg__vbuf_room(g, size[in]))) {
+					mg__set_error(n->df, -ENOMEM);
+					return; /* the run stops */
+				}
 				memcpy(g->base + g->len,
 				       entry_of(si, p[at].ref) + 16, size[in]);
 				g->len += size[in];

@@ -17,7 +17,11 @@
  * offline to sleep); a version stays valid until the reader's next quiescent
  * state.  The control side builds a new version, publishes it with
  * rcu_assign_pointer() and frees the old one after a grace period with
- * call_rcu(): the data path never blocks, never takes a lock.
+ * call_rcu(): the data path never blocks, never takes a lock.  liburcu
+ * wants call_rcu()'s caller to be a registered, online QSBR thread; the
+ * publishing functions register a caller that is not for the length of the
+ * call (routing.c), so they may be called from any thread except a
+ * registered reader that is offline.
  *
  * THE CONTROL FRONTIER
  *
@@ -128,7 +132,8 @@ int mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers);
 
 /*
  * Free the router, its current version and every step record (takes @r).
- * No reader may run; waits for pending call_rcu callbacks.
+ * No reader may run; waits for pending call_rcu callbacks (rcu_barrier:
+ * from any thread not inside a call_rcu callback).
  */
 void mg_router_destroy(struct mg_router *r);
 
@@ -206,8 +211,10 @@ mg_routing_owner(const struct mg_routing *t, uint32_t bin, uint64_t time)
  * valid until the router is destroyed); may be NULL.  @first: receives the
  * time step 0 took effect at (its own, or the frontier with @asap); may be
  * NULL.
- * Context: control side; allocates, publishes a new version, may block on
- * the router's mutex (never on readers).
+ * Context: control side: any thread that is not a registered QSBR reader,
+ * or one that is online (briefly registers the former); allocates,
+ * publishes a new version, may block on the router's mutex and liburcu's
+ * registry mutex (never on readers).
  * Return: 0; -ETIME if a step's time is behind the control frontier (too
  * late: retry with a later time or asap); -EINVAL (no steps, times not
  * increasing or not below MG_TIME_LIMIT, an unknown bin or worker, a bin
@@ -220,7 +227,8 @@ int mg_router_submit(struct mg_router *r, const struct mg_step *steps,
 
 /*
  * Fold completed steps into the base map (republishing if any), then raise
- * the control frontier to @f (never backwards).  Context: control side.
+ * the control frontier to @f (never backwards).
+ * Context: control side, as for mg_router_submit().
  * Ordering: release, as mg_router_raise().
  */
 void mg_router_advance(struct mg_router *r, uint64_t f);

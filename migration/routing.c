@@ -12,9 +12,31 @@
  *
  * A version is one malloc block: header | route[nbins] | moves | timeline.
  * Publishing replaces `cur` with rcu_assign_pointer() and hands the old
- * block to call_rcu().  The control thread need not be registered with
- * QSBR: it is never a reader, and call_rcu's internal read-side section is a
- * no-op in the QSBR flavour.
+ * block to call_rcu(), whose thread frees it after a grace period.
+ *
+ * Who may call call_rcu().  liburcu requires it "from registered RCU
+ * read-side threads; for the QSBR flavor, the caller should be online"
+ * (doc/rcu-api.md): call_rcu() picks its per-CPU or default call_rcu_data
+ * inside a read-side critical section, because those can be freed after a
+ * grace period, and a debug build of liburcu asserts that the QSBR caller
+ * is online.  Our publishers are not readers: the application thread
+ * (mg_migrate -> mg_router_submit) and the engine's control thread
+ * (mg_router_advance, and the submissions of fluid and batched steps).  So
+ * retire() registers the calling thread around the call when it is not an
+ * online reader already, and leaves an online reader (a worker) as it is.
+ * Registration takes liburcu's registry mutex twice per published version,
+ * which the control side can afford; the caller is online for the length of
+ * call_rcu() only, so a grace period waits for it no longer than that.
+ * Simpler than the alternatives: a deferred free list drained after
+ * synchronize_rcu() would make the control thread wait for every worker's
+ * next quiescent state, holding back the control frontier the sources wait
+ * for, and a reclaimer thread of our own is one more thread to start, stop
+ * and register.  The one caller this cannot serve is a registered reader
+ * that is offline (liburcu forbids registering a thread twice): no thread
+ * of the engine publishes while offline, and applications do not use
+ * liburcu.  rcu_barrier() (mg_router_destroy) needs no registration: it
+ * takes the caller offline if needed and only queues work to the call_rcu
+ * threads under liburcu's own mutex (rcu_barrier in urcu-call-rcu-impl.h).
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -83,6 +105,20 @@ free_version(struct rcu_head *head)
 	free(caa_container_of(head, struct mg_routing, rcu));
 }
 
+/* Free @old after a grace period, from any thread but a registered reader
+ * that is offline (see the essay above). */
+static void
+retire(struct mg_routing *old)
+{
+	bool online = urcu_qsbr_read_ongoing();
+
+	if (!online)
+		urcu_qsbr_register_thread();
+	urcu_qsbr_call_rcu(&old->rcu, free_version);
+	if (!online)
+		urcu_qsbr_unregister_thread();
+}
+
 /* Build a version from base + moves and publish it.  Called locked. */
 static int
 publish(struct mg_router *r)
@@ -140,7 +176,7 @@ publish(struct mg_router *r)
 	}
 	old = r->cur;
 	rcu_assign_pointer(r->cur, t); /* release: t's contents first */
-	urcu_qsbr_call_rcu(&old->rcu, free_version);
+	retire(old);
 	return 0;
 }
 
@@ -202,7 +238,9 @@ mg_router_destroy(struct mg_router *r)
 	if (!r)
 		return;
 	c = r->ctl;
-	urcu_qsbr_barrier(); /* old versions' callbacks have run */
+	/* Old versions' callbacks have run.  Any thread may wait so (see
+	 * the essay). */
+	urcu_qsbr_barrier();
 	free(r->cur);
 	for (i = 0; i < c->nsteps; i++)
 		free(c->steps[i]);

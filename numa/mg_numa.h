@@ -29,6 +29,24 @@
  * allocate, with no lock and no ABA.  Reservations are never unmapped while
  * the pools live, so a chunk's first word may be read by a racing pop.
  *
+ * How much address space the pools reserve.  A reservation costs address
+ * space, not memory, but address space is not free everywhere: RLIMIT_AS
+ * (`ulimit -v`) counts it, valgrind gives a program about 126 GiB of it, and
+ * sanitizers own most of it.  So the default is sized from the machine:
+ * with P the physical memory (sysconf _SC_PHYS_PAGES), every node reserves
+ * P for its 2 MiB class (state larger than 2 MiB per container ends there,
+ * in 2 MiB segments), P/4 for 4 KiB (one slab per bin with state) and P/8
+ * for each class in between (a bin's containers while they fit a segment):
+ * 2.25 P per node.  When RLIMIT_AS is set, P is at most
+ * room / (9 * nnodes), with room = the limit minus the address space the
+ * process already maps, so the pools take at most half of the room left
+ * (mg_vm_room()).  Each class is rounded down to 2 MiB, at least 2 MiB.
+ * mg_pools_config.reserve_bytes overrides the rule: every class then
+ * reserves exactly that.  A class that runs out fails mg_chunk_alloc() with
+ * -ENOMEM (callers pass it up: a dataflow ends with it), whatever the other
+ * classes still hold; a reservation the process cannot map fails
+ * mg_pools_create() with -ENOMEM.
+ *
  * Concurrency of the entry points:
  *
  *   | pair                                      | may run concurrently  |
@@ -144,23 +162,35 @@ int mg_pin_self(const struct mg_topology *topo, int cpu);
 struct mg_pools;
 
 struct mg_pools_config {
-	/* Virtual bytes reserved per (node, size class); 0 = default 64 GiB.
-	 * Must be a multiple of 2 MiB and below 16 TiB.  Nothing is committed
-	 * until touched. */
+	/* Virtual bytes reserved per (node, size class); 0 = sized from the
+	 * machine (see "How much address space" above).  Must be a multiple
+	 * of 2 MiB and below 16 TiB.  Nothing is committed until touched. */
 	size_t reserve_bytes;
 	/* Bytes of 4 KiB..2 MiB chunks to fault in at creation per node and
 	 * class (rounded up to whole chunks), so first touches do not land on
-	 * the data path.  0 = none; at most reserve_bytes.  Prefaulted chunks
-	 * are free (not in use) and handed out lowest address first. */
+	 * the data path.  0 = none; at most the smallest class reservation.
+	 * Prefaulted chunks are free (not in use) and handed out lowest
+	 * address first. */
 	size_t prefault_bytes;
 };
+
+/* Physical memory in bytes (sysconf; 16 GiB if it cannot tell). */
+size_t mg_phys_bytes(void);
+
+/*
+ * Address space the process may still map: RLIMIT_AS's soft limit minus the
+ * current VmSize (/proc/self/statm), or SIZE_MAX when there is no limit.
+ * Context: any thread; reads a /proc file; not on the data path.
+ */
+size_t mg_vm_room(void);
 
 /*
  * Create one page pool per node of @topo.
  * @topo: borrowed; must outlive the pools.  @cfg: borrowed; NULL = defaults.
  * Context: control plane; allocates, maps memory.
- * Return: 0; -EINVAL for a bad @cfg; -ENOMEM if the reservations or the
- * prefault fail.  On failure *@out is unchanged and nothing stays mapped.
+ * Return: 0; -EINVAL for a bad @cfg; -ENOMEM if the reservations cannot be
+ * mapped (e.g. beyond RLIMIT_AS) or the prefault fails.  On failure *@out
+ * is unchanged and nothing stays mapped.
  */
 int mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 		    const struct mg_pools_config *cfg);
@@ -198,6 +228,10 @@ void mg_chunk_free(struct mg_pools *pools, void *chunk, unsigned shift);
  */
 int mg_chunk_node(const struct mg_pools *pools, const void *addr,
 		  unsigned *node);
+
+/* Bytes each node reserves for chunks of 2^@shift bytes; 0 for a bad
+ * @shift.  Read-only after creation. */
+size_t mg_pools_reserved(const struct mg_pools *pools, unsigned shift);
 
 /*
  * Bytes of chunks currently allocated (not free) from node @node's pool.

@@ -2,20 +2,40 @@
  * pool.c - node-local page pools: lock-free chunk allocation.
  *
  * Layout.  One virtual mapping (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
- * 2 MiB aligned) is cut into nnodes * MG_CHUNK_CLASSES *slots*, one per
- * (node index, size class), slot = node * MG_CHUNK_CLASSES + class.  Slots
- * are 2^stride_shift bytes apart (the reservation size rounded up to a power
- * of two), so an address maps to its slot with one subtraction and one shift:
- * mg_chunk_free() and mg_chunk_node() are O(1) however many nodes there are.
- * The first reserve_bytes of each slot are the (node, class) reservation:
- * PROT_READ | PROT_WRITE, mbind(MPOL_PREFERRED) to the node's real memory
- * node, and for the 2 MiB class MADV_HUGEPAGE.  The rest of a slot, if any,
- * stays PROT_NONE so a stray pointer faults.  Nothing is committed until it
+ * 2 MiB aligned) holds one *block* per node index, 2^node_shift bytes apart
+ * (the block size rounded up to a power of two), so an address maps to its
+ * node with one subtraction and one shift: mg_chunk_free() and
+ * mg_chunk_node() are O(1) however many nodes there are.  A node's block is
+ * its classes' reservations back to back, class 0 (4 KiB) first, each a
+ * multiple of 2 MiB long, so every chunk is naturally aligned:
+ *
+ *   base                          base + 1<<node_shift
+ *   | n0/4K | n0/8K | ... | n0/2M | gap | n1/4K | ... | n(N-1)/2M |
+ *   each (node, class) *slot*: [ chunk 0 | chunk 1 | ... | nchunks-1 ]
+ *
+ * Slot = node * MG_CHUNK_CLASSES + class.  Every slot is PROT_READ |
+ * PROT_WRITE, mbind(MPOL_PREFERRED) to the node's real memory node, and for
+ * the 2 MiB class MADV_HUGEPAGE.  The gap between two blocks, if any, is
+ * PROT_NONE so a stray pointer faults; the last block has none, so one node
+ * costs exactly the sum of its reservations.  Nothing is committed until it
  * is touched, and nothing is unmapped before mg_pools_destroy().
  *
- *   base                                              base + nslots<<stride
- *   | n0/4K | n0/8K | ... | n0/2M | n1/4K | ... | n(N-1)/2M |
- *   each slot: [ chunk 0 | chunk 1 | ... | chunk nchunks-1 | PROT_NONE gap ]
+ * Sizes (the rule the header states, measured with the benchmarks).  Chunks
+ * of a class come from that class's reservation only, and which class holds
+ * most state depends on the bins: every bin with state owns a 4 KiB slab
+ * (2^20 bins: 4 GiB per operator); a container of a bin lives in one
+ * segment of 8 KiB .. 2 MiB until it outgrows 2 MiB (keycount, 4096 bins:
+ * 12M keys put 256 MiB in the 64 KiB class, 96M keys 2 GiB in the 512 KiB
+ * class; NEXMark Q3..Q8 tens of MiB in 4 KiB and 8 KiB); beyond 2 MiB it is
+ * 2 MiB segments, so the 2 MiB class is the only one whose share has no
+ * bound but memory.  Channels take one chunk of up to 2 MiB each for their
+ * batches (4 for copy mode's state channels).  So by default, with P the
+ * physical memory, each node reserves P for the 2 MiB class, P/4 for 4 KiB
+ * and P/8 for each class in between (SHARE_*): 2.25 P of address space per
+ * node, never committed beyond what is touched.  Under RLIMIT_AS, P is at
+ * most room / (9 * nnodes), room being the limit minus the address space
+ * already mapped: the pools then take at most half of what is left, even
+ * with a gap after every block.
  *
  * MPOL_PREFERRED, not MPOL_BIND: a full node then serves from another node
  * (which the rehomer can fix later) instead of killing the process with
@@ -63,17 +83,26 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <numa.h>
 #include <numaif.h>
 
 #include "numa/mg_numa.h"
 
-#define TWO_MIB		(1ull << MG_CHUNK_MAX_SHIFT)
-#define RESERVE_DEFAULT (64ull << 30)
+#define TWO_MIB (1ull << MG_CHUNK_MAX_SHIFT)
+/* The default share of each class, in eighths of the physical memory. */
+#define SHARE_4K    2u
+#define SHARE_MID   1u
+#define SHARE_2M    8u
+#define SHARE_TOTAL (SHARE_4K + (MG_CHUNK_CLASSES - 2) * SHARE_MID + SHARE_2M)
+/* Used when sysconf() cannot tell the physical memory. */
+#define PHYS_FALLBACK (16ull << 30)
 /* Largest reservation whose 4 KiB chunk count, plus one, fits 32 bits. */
 #define RESERVE_MAX ((1ull << (32 + MG_CHUNK_MIN_SHIFT)) - TWO_MIB)
 #define LOW_MASK    0xffffffffull
@@ -101,12 +130,14 @@ _Static_assert(sizeof(struct pool_class) % MG_CACHE_LINE == 0,
 
 struct mg_pools {
 	/* Read-only after mg_pools_create(). */
-	MG_CACHE_ALIGNED char *base; /* slot 0; 2 MiB aligned */
-	size_t reserve;		     /* usable bytes per slot */
-	unsigned stride_shift;	     /* log2 of the distance between slots */
+	MG_CACHE_ALIGNED char *base; /* node 0's block; 2 MiB aligned */
+	size_t node_bytes;	     /* one block: the sum of reserve[] */
+	unsigned node_shift;	     /* log2 of the distance between blocks */
 	unsigned nnodes;
 	unsigned nslots;
-	struct pool_class cls[]; /* [nslots] */
+	size_t reserve[MG_CHUNK_CLASSES]; /* bytes of each (node, class) */
+	size_t offset[MG_CHUNK_CLASSES];  /* where a class starts in a block */
+	struct pool_class cls[];	  /* [nslots] */
 };
 
 _Static_assert(offsetof(struct mg_pools, cls) % MG_CACHE_LINE == 0,
@@ -121,7 +152,16 @@ class_of(unsigned shift)
 static char *
 slot_base(const struct mg_pools *p, unsigned slot)
 {
-	return p->base + ((size_t)slot << p->stride_shift);
+	unsigned node = slot / MG_CHUNK_CLASSES, k = slot % MG_CHUNK_CLASSES;
+
+	return p->base + ((size_t)node << p->node_shift) + p->offset[k];
+}
+
+/* Bytes of the mapping: every block, the gaps between them, no tail. */
+static size_t
+mapped_bytes(const struct mg_pools *p)
+{
+	return ((size_t)(p->nnodes - 1) << p->node_shift) + p->node_bytes;
 }
 
 static _Atomic uint64_t *
@@ -226,7 +266,7 @@ mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
 	sbase = slot_base(pools, slot);
 	idx = pop(c, sbase, shift);
 	if (idx == NO_CHUNK) {
-		idx = carve(c, pools->reserve >> shift);
+		idx = carve(c, pools->reserve[class_of(shift)] >> shift);
 		if (idx == NO_CHUNK)
 			return -ENOMEM;
 	}
@@ -242,26 +282,27 @@ mg_chunk_free(struct mg_pools *pools, void *chunk, unsigned shift)
 	uintptr_t off = (uintptr_t)chunk - (uintptr_t)pools->base;
 	uint64_t idx, carved;
 	struct pool_class *c;
-	unsigned slot;
+	unsigned node, k;
 
 	if (MG_UNLIKELY(shift < MG_CHUNK_MIN_SHIFT ||
 			shift > MG_CHUNK_MAX_SHIFT))
 		MG_BUG("mg_chunk_free: bad shift %u", shift);
-	slot = (unsigned)(off >> pools->stride_shift);
+	node = (unsigned)(off >> pools->node_shift);
+	k = class_of(shift);
+	off &= ((uintptr_t)1 << pools->node_shift) - 1;
 	if (MG_UNLIKELY((uintptr_t)chunk < (uintptr_t)pools->base ||
-			slot >= pools->nslots ||
-			slot % MG_CHUNK_CLASSES != class_of(shift)))
+			node >= pools->nnodes || off < pools->offset[k] ||
+			off - pools->offset[k] >= pools->reserve[k]))
 		MG_BUG("mg_chunk_free: %p is not a 2^%u chunk", chunk, shift);
-	off &= ((uintptr_t)1 << pools->stride_shift) - 1;
+	off -= pools->offset[k];
 	idx = off >> shift;
-	c = &pools->cls[slot];
+	c = &pools->cls[node * MG_CHUNK_CLASSES + k];
 	/*
 	 * Relaxed: the carve of a live chunk happens-before its free (the
 	 * caller passed the chunk on), so bump already counts it.
 	 */
 	carved = atomic_load_explicit(&c->bump, memory_order_relaxed);
-	if (MG_UNLIKELY((off & ((1ull << shift) - 1)) ||
-			off >= pools->reserve || idx >= carved))
+	if (MG_UNLIKELY((off & ((1ull << shift) - 1)) || idx >= carved))
 		MG_BUG("mg_chunk_free: %p was never handed out as a 2^%u chunk",
 		       chunk, shift);
 	/*
@@ -270,22 +311,31 @@ mg_chunk_free(struct mg_pools *pools, void *chunk, unsigned shift)
 	 * modification order.
 	 */
 	atomic_fetch_sub_explicit(&c->in_use, 1, memory_order_relaxed);
-	push(c, slot_base(pools, slot), shift, (uint32_t)idx);
+	push(c, slot_base(pools, node * MG_CHUNK_CLASSES + k), shift,
+	     (uint32_t)idx);
 }
 
 int
 mg_chunk_node(const struct mg_pools *pools, const void *addr, unsigned *node)
 {
 	uintptr_t off = (uintptr_t)addr - (uintptr_t)pools->base;
-	uintptr_t slot = off >> pools->stride_shift;
+	uintptr_t n = off >> pools->node_shift;
 
-	if ((uintptr_t)addr < (uintptr_t)pools->base || slot >= pools->nslots)
+	if ((uintptr_t)addr < (uintptr_t)pools->base || n >= pools->nnodes)
 		return -EINVAL;
-	if ((off & (((uintptr_t)1 << pools->stride_shift) - 1)) >=
-	    pools->reserve)
+	if ((off & (((uintptr_t)1 << pools->node_shift) - 1)) >=
+	    pools->node_bytes)
 		return -EINVAL; /* in a PROT_NONE gap */
-	*node = (unsigned)slot / MG_CHUNK_CLASSES;
+	*node = (unsigned)n;
 	return 0;
+}
+
+size_t
+mg_pools_reserved(const struct mg_pools *pools, unsigned shift)
+{
+	if (shift < MG_CHUNK_MIN_SHIFT || shift > MG_CHUNK_MAX_SHIFT)
+		return 0;
+	return pools->reserve[class_of(shift)];
 }
 
 size_t
@@ -308,17 +358,81 @@ mg_pools_bytes_in_use(const struct mg_pools *pools, unsigned node)
 
 /* ---- creation ------------------------------------------------------------ */
 
-static int
-check_config(const struct mg_pools_config *cfg, size_t *reserve,
-	     size_t *prefault)
+size_t
+mg_phys_bytes(void)
 {
-	*reserve = cfg && cfg->reserve_bytes ? cfg->reserve_bytes
-					     : RESERVE_DEFAULT;
+	long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || size <= 0)
+		return PHYS_FALLBACK;
+	return (size_t)pages * (size_t)size;
+}
+
+size_t
+mg_vm_room(void)
+{
+	unsigned long long pages;
+	struct rlimit rl;
+	size_t used = 0;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return SIZE_MAX;
+	/* The first field of statm is VmSize in pages; if /proc cannot be
+	 * read, count nothing as used: a too large guess only fails later,
+	 * with -ENOMEM from mmap(). */
+	f = fopen("/proc/self/statm", "r");
+	if (f) {
+		if (fscanf(f, "%llu", &pages) == 1)
+			used = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+		fclose(f);
+	}
+	return rl.rlim_cur > used ? (size_t)(rl.rlim_cur - used) : 0;
+}
+
+/* The default reservation of every class, per the rule in the header. */
+static void
+default_reserves(unsigned nnodes, size_t reserve[MG_CHUNK_CLASSES])
+{
+	size_t p = mg_phys_bytes(), room = mg_vm_room(), r;
+	unsigned k, share;
+
+	/* Half the room, halved again for the gaps, holds nnodes blocks of
+	 * SHARE_TOTAL eighths of p: p <= room / (9 * nnodes). */
+	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 8 < p)
+		p = room / (4u * nnodes) / SHARE_TOTAL * 8;
+	for (k = 0; k < MG_CHUNK_CLASSES; k++) {
+		share = SHARE_MID;
+		if (k == 0)
+			share = SHARE_4K;
+		if (k == MG_CHUNK_CLASSES - 1)
+			share = SHARE_2M;
+		r = (p / 8 * share) & ~(size_t)(TWO_MIB - 1);
+		if (r < TWO_MIB)
+			r = TWO_MIB;
+		reserve[k] = r > RESERVE_MAX ? RESERVE_MAX : r;
+	}
+}
+
+static int
+check_config(const struct mg_pools_config *cfg, unsigned nnodes,
+	     size_t reserve[MG_CHUNK_CLASSES], size_t *prefault)
+{
+	unsigned k;
+
 	*prefault = cfg ? cfg->prefault_bytes : 0;
-	if (*reserve % TWO_MIB || *reserve > RESERVE_MAX)
-		return -EINVAL;
-	if (*prefault > *reserve)
-		return -EINVAL;
+	if (cfg && cfg->reserve_bytes) {
+		if (cfg->reserve_bytes % TWO_MIB ||
+		    cfg->reserve_bytes > RESERVE_MAX)
+			return -EINVAL;
+		for (k = 0; k < MG_CHUNK_CLASSES; k++)
+			reserve[k] = cfg->reserve_bytes;
+	} else {
+		default_reserves(nnodes, reserve);
+	}
+	for (k = 0; k < MG_CHUNK_CLASSES; k++)
+		if (*prefault > reserve[k])
+			return -EINVAL;
 	return 0;
 }
 
@@ -385,36 +499,44 @@ int
 mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 		const struct mg_pools_config *cfg)
 {
-	size_t reserve, prefault, total, head;
-	unsigned node, k, slot;
+	size_t reserve[MG_CHUNK_CLASSES], prefault, total, head;
+	unsigned nnodes = mg_topology_nnodes(topo), node, k, slot;
 	struct mg_pools *p;
 	bool numa = numa_available() >= 0;
 	char *map, *base;
 	int err;
 
-	err = check_config(cfg, &reserve, &prefault);
+	err = check_config(cfg, nnodes, reserve, &prefault);
 	if (err)
 		return err;
-	p = aligned_alloc(MG_CACHE_LINE,
-			  sizeof(*p) + sizeof(p->cls[0]) *
-					       mg_topology_nnodes(topo) *
-					       MG_CHUNK_CLASSES);
+	p = aligned_alloc(MG_CACHE_LINE, sizeof(*p) + sizeof(p->cls[0]) *
+							      nnodes *
+							      MG_CHUNK_CLASSES);
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
-	p->nnodes = mg_topology_nnodes(topo);
-	p->nslots = p->nnodes * MG_CHUNK_CLASSES;
-	p->reserve = reserve;
-	p->stride_shift = mg_log2_ceil(reserve);
+	p->nnodes = nnodes;
+	p->nslots = nnodes * MG_CHUNK_CLASSES;
+	for (k = 0; k < MG_CHUNK_CLASSES; k++) {
+		p->reserve[k] = reserve[k];
+		p->offset[k] = p->node_bytes;
+		p->node_bytes += reserve[k];
+	}
+	p->node_shift = mg_log2_ceil(p->node_bytes);
 	for (slot = 0; slot < p->nslots; slot++) {
 		atomic_init(&p->cls[slot].head, 0);
 		atomic_init(&p->cls[slot].in_use, 0);
 		atomic_init(&p->cls[slot].bump, 0);
 	}
 
-	/* PROT_NONE first: only the reservations become accessible. */
-	total = (size_t)p->nslots << p->stride_shift;
-	map = mmap(NULL, total + TWO_MIB, PROT_NONE,
+	/*
+	 * Read-write at once, then the gaps between blocks PROT_NONE: never
+	 * mprotect a reservation to accessible.  Valgrind's memcheck handles
+	 * that byte by byte (80 GiB took it 17 minutes and 21 GiB of shadow
+	 * memory), while fresh mappings and PROT_NONE cost it nothing.
+	 */
+	total = mapped_bytes(p);
+	map = mmap(NULL, total + TWO_MIB, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (map == MAP_FAILED) {
 		free(p);
@@ -428,23 +550,24 @@ mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 	munmap(base + total, TWO_MIB - head);
 	p->base = base;
 
-	for (node = 0; node < p->nnodes; node++) {
+	for (node = 0; node < nnodes; node++) {
 		int mem = mg_topology_mem_node(topo, node);
+		char *b = slot_base(p, node * MG_CHUNK_CLASSES);
 
-		for (k = 0; k < MG_CHUNK_CLASSES; k++) {
-			char *s = slot_base(p, node * MG_CHUNK_CLASSES + k);
-
-			err = -ENOMEM;
-			if (mprotect(s, reserve, PROT_READ | PROT_WRITE))
-				goto fail;
-			if (numa && bind_slot(s, reserve, mem))
-				goto fail;
-			/* Failure (no THP in this kernel) only costs TLB. */
-			if (k + MG_CHUNK_MIN_SHIFT == MG_CHUNK_MAX_SHIFT)
-				(void)madvise(s, reserve, MADV_HUGEPAGE);
-		}
+		err = -ENOMEM;
+		if (node + 1 < nnodes &&
+		    mprotect(b + p->node_bytes,
+			     ((size_t)1 << p->node_shift) - p->node_bytes,
+			     PROT_NONE))
+			goto fail;
+		if (numa && bind_slot(b, p->node_bytes, mem))
+			goto fail;
+		/* Failure (no THP in this kernel) only costs TLB. */
+		(void)madvise(slot_base(p, node * MG_CHUNK_CLASSES +
+						   MG_CHUNK_CLASSES - 1),
+			      reserve[MG_CHUNK_CLASSES - 1], MADV_HUGEPAGE);
 	}
-	for (node = 0; prefault && node < p->nnodes; node++) {
+	for (node = 0; prefault && node < nnodes; node++) {
 		for (k = 0; k < MG_CHUNK_CLASSES; k++) {
 			err = prefault_class(p, node, k + MG_CHUNK_MIN_SHIFT,
 					     prefault);
@@ -466,6 +589,6 @@ mg_pools_destroy(struct mg_pools *pools)
 {
 	if (!pools)
 		return;
-	munmap(pools->base, (size_t)pools->nslots << pools->stride_shift);
+	munmap(pools->base, mapped_bytes(pools));
 	free(pools);
 }

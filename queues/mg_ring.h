@@ -43,13 +43,40 @@
  *   - `cons`: the consumer only (own cache line);
  *   - `cfg`: written once at creation, then read-only.
  *
- * Memory ordering: ck_ring's SPSC enqueue issues a store fence between the
- * slot write and the p_tail store, and its dequeue a load fence between the
- * p_tail load and the slot read.  Together with x86-TSO (and ck_pr's fences
- * elsewhere) this gives release/acquire between a push and its pop: the
- * batch's records written before push are visible to the consumer after pop.
- * The same pair on the return ring orders the consumer's last read of a
- * batch before the producer's next write to it.
+ * Memory ordering.  Each direction is a release/acquire pair, made of
+ * explicit C11 fences around ck_ring's calls (DPDK's ring does the same
+ * around its index updates):
+ *
+ *   push   writes the batch, then fence release (ring.R1), then enqueues;
+ *   pop    dequeues, then fence acquire (ring.A1), then reads the batch;
+ *   put    reads the batch last, fence release (ring.R2), then enqueues;
+ *   get    dequeues, then fence acquire (ring.A2), then refills the batch.
+ *
+ * ck_ring alone is not enough on weak memory.  Its SPSC enqueue writes the
+ * slot, calls ck_pr_fence_store() and stores p_tail; its dequeue loads
+ * p_tail, calls ck_pr_fence_load() and reads the slot.  By ck_pr's contract
+ * (and in ck 0.7.1's ports) fence_store orders stores before later stores
+ * only: `dmb ishst` on aarch64, `dmb st` on 32-bit ARM, `membar #StoreStore`
+ * on SPARC RMO (lwsync on POWER, which is a full release).  So the
+ * consumer's *reads* of a batch may be performed after the p_tail store
+ * that hands it back, and the producer's refill can overwrite records
+ * still being read: the put/get pair needs R2.  R1 is the same gap on the
+ * forward ring (a producer's read of a batch it pushed could see the
+ * consumer's later write, e.g. of `next`).  fence_load orders loads before
+ * later loads by contract; on aarch64 it is `dmb ishld`, which also orders
+ * later stores and so is an acquire, but not on SPARC RMO (`#LoadLoad`):
+ * A1 and A2 make the acquire half explicit too.  On x86 (TSO) all four are
+ * compiler barriers only: ck's fences are no-ops there and ringbench's
+ * figure does not move.  Marks need no more than ck's own fences: a mark
+ * publishes only its slot.
+ *
+ * Not fixable from outside: inside ck's dequeue the slot read is followed
+ * by ck_pr_fence_store() and the c_head store that frees the slot, so on
+ * aarch64 the slot read may in principle be performed after the producer
+ * saw c_head, wrapped around the whole ring and rewrote that slot (load
+ * buffering: allowed by the architecture, the producer's side being
+ * ordered only by its control dependency).  It needs
+ * ck_pr_fence_load_store() in ck_ring (or a ring of our own).
  *
  * Backpressure: a full forward ring is a result (push returns false), not an
  * error.  The producer keeps the batch and tries again later; a batch_get
@@ -76,6 +103,7 @@
 #ifndef MG_RING_H
 #define MG_RING_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -202,8 +230,8 @@ mg_channel_room(const struct mg_channel *ch)
  * The caller is given the batch and must push it eventually (an empty
  * batch may be pushed; the consumer puts it back like any other).
  * Context: producer only; lock-free, never allocates.
- * Ordering: acquire (ck_ring dequeue) pairs with the consumer's batch_put, so
- * the consumer's reads of the batch are done before the producer refills it.
+ * Ordering: acquire (ring.A2) pairs with the consumer's batch_put, so the
+ * consumer's reads of the batch are done before the producer refills it.
  * Return: the batch, or NULL when every batch is in flight (backpressure).
  */
 static inline struct mg_batch *
@@ -214,6 +242,13 @@ mg_channel_batch_get_spsc(struct mg_channel *ch)
 
 	if (!ck_ring_dequeue_spsc(&ch->ret, ch->ro.ret_buf, &e.value))
 		return NULL;
+	/*
+	 * ORDER(ring.A2): pairs with ring.R2 in mg_batch_put_spsc(); without
+	 * it our writes to the batch (below, and the caller's records) could
+	 * be performed before the return ring's p_tail load, while the
+	 * consumer is still reading the batch.
+	 */
+	atomic_thread_fence(memory_order_acquire);
 	b = e.value;
 	b->count = 0;
 	b->next = NULL;
@@ -224,8 +259,8 @@ mg_channel_batch_get_spsc(struct mg_channel *ch)
  * Send @b (its time and count set) to the consumer.
  * @b: on success the channel takes it; on failure the caller keeps it.
  * Context: producer only; lock-free, never blocks.
- * Ordering: release (ck_ring's store fence before publishing p_tail): the
- * records written to @b before the push are visible to the consumer's pop.
+ * Ordering: release (ring.R1): every access to @b before the push happens
+ * before the consumer's pop returns it.
  * Return: true if sent; false if the forward ring is full.
  */
 static inline bool
@@ -235,6 +270,13 @@ mg_channel_push_spsc(struct mg_channel *ch, struct mg_batch *b)
 
 	MG_ASSERT(b->home == ch);
 	MG_ASSERT(b->time >= ch->prod.mark_wanted); /* I2 */
+	/*
+	 * ORDER(ring.R1): pairs with ring.A1 in mg_channel_pop_spsc();
+	 * ck_pr_fence_store() in the enqueue orders only our stores before
+	 * the p_tail store: without this fence our earlier reads of the batch
+	 * could be performed after it and see the consumer's writes.
+	 */
+	atomic_thread_fence(memory_order_release);
 	return ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s);
 }
 
@@ -309,8 +351,8 @@ mg_channel_mark_wanted(const struct mg_channel *ch)
  * batch_put); a mark updates the channel's frontier and is reported as
  * *@batch == NULL with *@time = the mark.
  * Context: consumer only; lock-free.
- * Ordering: acquire (ck_ring's load fence after reading p_tail), pairs with
- * the producer's push: the batch's records are visible.
+ * Ordering: acquire (ring.A1), pairs with the producer's push: the batch's
+ * records are visible.
  * Return: true if a message was received; false if the channel is empty.
  */
 static inline bool
@@ -321,6 +363,13 @@ mg_channel_pop_spsc(struct mg_channel *ch, struct mg_batch **batch,
 
 	if (!ck_ring_dequeue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s))
 		return false;
+	/*
+	 * ORDER(ring.A1): pairs with ring.R1 in mg_channel_push_spsc();
+	 * ck_pr_fence_load() promises only load-load order: without this
+	 * fence our writes to the batch (its `next`, or after the caller's
+	 * put) could be performed before the p_tail load that made it ours.
+	 */
+	atomic_thread_fence(memory_order_acquire);
 	*batch = s.batch;
 	*time = s.time;
 	if (!s.batch) {
@@ -340,13 +389,22 @@ mg_channel_frontier(const struct mg_channel *ch)
 /*
  * Give @b back to its producer once its records have been consumed.
  * @b: taken.  Context: consumer of b->home only; lock-free, wait-free.
- * Ordering: release, pairs with batch_get (see there).
+ * Ordering: release (ring.R2), pairs with batch_get (see there).
  */
 static inline void
 mg_batch_put_spsc(struct mg_batch *b)
 {
 	struct mg_channel *ch = b->home;
-	bool ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
+	bool ok;
+
+	/*
+	 * ORDER(ring.R2): pairs with ring.A2 in mg_channel_batch_get_spsc();
+	 * ck's enqueue has only a store-store fence before its p_tail store:
+	 * without this one our reads of the batch's records could be
+	 * performed after the producer has it back, and see its next records.
+	 */
+	atomic_thread_fence(memory_order_release);
+	ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
 
 	if (MG_UNLIKELY(!ok)) /* sized to hold every batch: I1 is broken */
 		MG_BUG("return ring of channel %p full", (void *)ch);

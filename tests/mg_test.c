@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +80,52 @@ mg_test_pools_close(struct mg_topology *topo, struct mg_pools *pools)
 {
 	mg_pools_destroy(pools);
 	mg_topology_destroy(topo);
+}
+
+/* VmSize of this process in bytes, or 0 if /proc cannot tell. */
+static size_t
+vm_size(void)
+{
+	unsigned long long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &pages) != 1)
+		pages = 0;
+	fclose(f);
+	return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int
+mg_test_run_limited(size_t room, int (*fn)(void *), void *arg)
+{
+	struct rlimit rl;
+	int status;
+	pid_t pid;
+
+	fflush(NULL); /* the child must not print the parent's buffers */
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		size_t used = vm_size();
+
+		if (!used || getrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(255);
+		rl.rlim_cur = used + room;
+		if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < rl.rlim_cur)
+			rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(255);
+		/* _exit: no atexit handlers (leak checkers) in the child. */
+		_exit(fn(arg) & 0xff);
+	}
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return 256 + WTERMSIG(status);
+	return WEXITSTATUS(status) == 255 ? -1 : WEXITSTATUS(status);
 }
 
 bool

@@ -53,6 +53,17 @@ void mg_test_pools_close(struct mg_topology *topo, struct mg_pools *pools);
  * slow run and a stuck one can be told apart. */
 void mg_test_dump_threads(void);
 
+/*
+ * Run @fn(@arg) in a forked child whose RLIMIT_AS leaves @room bytes of
+ * address space above what the child maps at the fork (relative, so it
+ * works under sanitizers, which map terabytes).  The child must not use
+ * cmocka's asserts: @fn returns 0 for success or a small code naming the
+ * check that failed.  Call it while the process has one thread.
+ * Return: @fn's value (0..255); 256 + the signal if the child was killed;
+ * -1 if the child could not be started or limited.
+ */
+int mg_test_run_limited(size_t room, int (*fn)(void *), void *arg);
+
 /* True if the @n bytes at @p are all zero. */
 bool mg_test_all_zero(const void *p, size_t n);
 

@@ -8,7 +8,9 @@
  *   - a binary operator joining two sources;
  *   - timestamp order per bin, and every record seen exactly once;
  *   - the operator's prefetch hint gets records with their own bin's state;
- *   - bad configurations and bad wiring refused with -EINVAL.
+ *   - bad configurations and bad wiring refused with -EINVAL;
+ *   - a run fits a low RLIMIT_AS, and running out of pool memory ends the
+ *     run with -ENOMEM, not a crash.
  *
  * Workers record; only the main thread asserts.
  */
@@ -423,10 +425,120 @@ test_bad_wiring(void **state)
 	mg_dataflow_destroy(b);
 }
 
+/*
+ * Build the unary model of @r (bins, no reference) with pools reserving
+ * @pool_reserve per class (0: the default) and run it.  No cmocka asserts,
+ * so a forked child may call it.
+ * Return: 0 and *@st; the first error of a builder or of the run.
+ */
+static int
+run_plain(struct run *r, size_t pool_reserve, struct mg_run_stats *st)
+{
+	struct mg_dataflow_config dc = {
+		.workers = r->workers,
+		.oversubscribe = true,
+		.bins_log2 = r->bins_log2,
+		.epoch_ns = EPOCH_NS,
+		.ring_capacity = r->ring,
+		.batch_records = r->batch,
+		.pool_reserve = pool_reserve,
+	};
+	struct mg_source_config sc = {
+		.record_size = sizeof(struct mg_test_model_rec),
+		.rate = r->m.rate[0],
+		.duration_ns = r->m.duration_ns,
+		.gen = mg_test_model_gen0,
+		.ctx = &r->m,
+	};
+	struct mg_stateful_config op_cfg = {
+		.ninputs = 1,
+		.hash = {mg_test_model_hash},
+		.out_record_size = sizeof(struct mg_test_model_out),
+		.state_size = sizeof(struct root),
+		.fn = op,
+		.ctx = r,
+	};
+	struct mg_stream *s, *out;
+	struct mg_dataflow *df;
+	int err;
+
+	r->m.epoch_ns = EPOCH_NS;
+	err = mg_dataflow_create(&df, &dc);
+	if (err)
+		return err;
+	s = mg_source(df, &sc);
+	op_cfg.in[0] = s;
+	out = mg_stateful(df, &op_cfg);
+	mg_sink(df, out, nop_sink, NULL);
+	mg_probe(df, out);
+	err = mg_dataflow_start(df, NULL, NULL); /* or the builders' error */
+	if (!err)
+		err = mg_dataflow_join(df, st);
+	mg_dataflow_destroy(df);
+	return err;
+}
+
+#define LIMITED_ROOM (2ul << 30)
+
+static struct run limited = {
+	.m = {.keys = 1000, .rate = {200000}, .duration_ns = 50 * EPOCH_NS},
+	.workers = 2,
+	.bins_log2 = 12,
+	.ring = 64,
+	.batch = 64};
+
+/* In a child with LIMITED_ROOM of address space left: 0, or what failed. */
+static int
+limited_run(void *arg)
+{
+	struct mg_run_stats st;
+	int err = run_plain(arg, 0, &st);
+
+	if (err)
+		return -err < 200 ? -err : 200; /* errno values are small */
+	if (st.records !=
+	    mg_test_model_records(limited.m.rate[0], limited.m.duration_ns))
+		return 201;
+	return 0;
+}
+
+/*
+ * Under `ulimit -v` a small run works: the pools, the operators' buffers
+ * and the workers fit 2 GiB of address space.  It runs first: a forked
+ * child must not inherit liburcu's call_rcu threads (none exist yet).
+ */
+static void
+test_address_space(void **state)
+{
+	int rc;
+
+	(void)state;
+	rc = mg_test_run_limited(LIMITED_ROOM, limited_run, &limited);
+	if (rc)
+		print_error("limited run: %d (an errno, or 201: records)\n",
+			    rc);
+	assert_int_equal(rc, 0);
+}
+
+/* Pools too small for the state: the run ends with -ENOMEM. */
+static void
+test_pool_exhausted(void **state)
+{
+	struct run r = limited;
+	struct mg_run_stats st;
+
+	(void)state;
+	/* 4000 keys in 4096 bins need ~4000 4 KiB slabs; 2 MiB holds 512. */
+	r.m.keys = 4000;
+	assert_int_equal(run_plain(&r, 2ul << 20, &st), -ENOMEM);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_address_space),
+		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_bad_wiring),
 		cmocka_unit_test(test_unary_bins),

@@ -164,6 +164,10 @@ test_bad_input(void **state)
 	cfg.reserve_bytes = 2ul << 20;
 	cfg.prefault_bytes = (2ul << 20) + 1;
 	assert_int_equal(mg_pools_create(&q, topo, &cfg), -EINVAL);
+	/* Valid, but 10 classes of 16 TiB exceed any address space. */
+	cfg.reserve_bytes = (1ul << 44) - (2ul << 20);
+	cfg.prefault_bytes = 0;
+	assert_int_equal(mg_pools_create(&q, topo, &cfg), -ENOMEM);
 	assert_ptr_equal(q, BAD_PTR);
 }
 
@@ -204,25 +208,105 @@ test_exhaustion(void **state)
 	mg_pools_destroy(p);
 }
 
+/* A class's default reservation: @eighths of @p, in 2 MiB, >= 2 MiB. */
+static size_t
+share(size_t p, unsigned eighths)
+{
+	size_t r = (p / 8 * eighths) & ~((2ul << 20) - 1);
+
+	return r < (2ul << 20) ? 2ul << 20 : r;
+}
+
 static void
 test_default_reserve(void **state)
 {
+	unsigned last = mg_topology_nnodes(topo) - 1, node = 99, s;
+	size_t r2m, r4k, rmid;
 	struct mg_pools *p = NULL;
-	unsigned node = 99;
-	void *c;
+	char *c;
 
 	(void)state;
-	/* 64 GiB per (node, class) of address space, nothing committed. */
+	/* Sized from the machine: P for 2 MiB, P/4 for 4 KiB, P/8 between. */
 	assert_int_equal(mg_pools_create(&p, topo, NULL), 0);
-	assert_int_equal(
-		mg_chunk_alloc(p, mg_topology_nnodes(topo) - 1, 21, &c), 0);
+	r2m = mg_pools_reserved(p, 21);
+	r4k = mg_pools_reserved(p, 12);
+	rmid = mg_pools_reserved(p, 16);
+	if (mg_vm_room() == SIZE_MAX) {
+		assert_int_equal(r2m, share(mg_phys_bytes(), 8));
+		assert_int_equal(r4k, share(mg_phys_bytes(), 2));
+		assert_int_equal(rmid, share(mg_phys_bytes(), 1));
+	}
+	assert_true(r2m >= r4k && r4k >= rmid && rmid >= (2ul << 20));
+	for (s = 13; s < 21; s++)
+		assert_int_equal(mg_pools_reserved(p, s), rmid);
+	assert_int_equal(mg_pools_reserved(p, 11), 0);
+	assert_int_equal(mg_pools_reserved(p, 22), 0);
+	/* The first 2 MiB chunk starts the class; its reservation ends the
+	 * node's block (and the mapping, on the last node). */
+	assert_int_equal(mg_chunk_alloc(p, last, 21, (void **)&c), 0);
 	assert_int_equal(mg_chunk_node(p, c, &node), 0);
-	assert_int_equal(node, mg_topology_nnodes(topo) - 1);
-	/* Still inside that class's reservation, though never handed out. */
-	assert_int_equal(mg_chunk_node(p, (char *)c + (60ul << 30), &node), 0);
-	assert_int_equal(node, mg_topology_nnodes(topo) - 1);
+	assert_int_equal(node, last);
+	assert_int_equal(mg_chunk_node(p, c + r2m - 1, &node), 0);
+	assert_int_equal(node, last);
+	node = 99;
+	assert_int_equal(mg_chunk_node(p, c + r2m, &node), -EINVAL);
+	assert_int_equal(node, 99);
 	mg_chunk_free(p, c, 21);
+	/* Between two nodes' blocks: a gap, not a pool. */
+	if (last) {
+		assert_int_equal(mg_chunk_alloc(p, 0, 21, (void **)&c), 0);
+		assert_int_equal(mg_chunk_node(p, c + r2m - 1, &node), 0);
+		assert_int_equal(node, 0);
+		assert_int_equal(mg_chunk_node(p, c + r2m, &node), -EINVAL);
+		mg_chunk_free(p, c, 21);
+	}
 	mg_pools_destroy(p);
+}
+
+#define LIMITED_ROOM (256ul << 20)
+
+/* In a child with LIMITED_ROOM of address space left (0 = all went well). */
+static int
+limited_pools(void *arg)
+{
+	struct mg_pools_config big = {.reserve_bytes = 64ul << 20};
+	struct mg_pools *p = NULL, *q = BAD_PTR;
+	unsigned node, s;
+	void *c;
+
+	(void)arg;
+	if (mg_vm_room() > LIMITED_ROOM)
+		return 1; /* the limit is not seen */
+	if (mg_pools_create(&p, topo, NULL) != 0)
+		return 2;
+	for (node = 0; node < mg_topology_nnodes(topo); node++) {
+		for (s = MG_CHUNK_MIN_SHIFT; s <= MG_CHUNK_MAX_SHIFT; s++) {
+			if (mg_chunk_alloc(p, node, s, &c) != 0)
+				return 3;
+			memset(c, 0xa5, 1ul << s);
+			mg_chunk_free(p, c, s);
+		}
+	}
+	mg_pools_destroy(p);
+	/* 640 MiB a node: more than the limit leaves. */
+	if (mg_pools_create(&q, topo, &big) != -ENOMEM || q != BAD_PTR)
+		return 4;
+	/* The failure left nothing mapped: the default fits again. */
+	p = NULL;
+	if (mg_pools_create(&p, topo, NULL) != 0)
+		return 5;
+	mg_pools_destroy(p);
+	return 0;
+}
+
+static void
+test_rlimit(void **state)
+{
+	(void)state;
+	/* `ulimit -v`: the default must fit what is left, and an explicit
+	 * reservation that cannot fit is -ENOMEM, not a crash. */
+	assert_int_equal(mg_test_run_limited(LIMITED_ROOM, limited_pools, NULL),
+			 0);
 }
 
 /* Pages of [p, p + len) resident, per mincore(). */
@@ -476,6 +560,7 @@ main(void)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_exhaustion),
 		cmocka_unit_test(test_default_reserve),
+		cmocka_unit_test(test_rlimit),
 		cmocka_unit_test(test_prefault),
 		cmocka_unit_test(test_stress),
 	};
