@@ -348,6 +348,14 @@ test_bad_config(void **state)
 	} while (0)
 
 static void
+nop_map(void *ctx, const void *rec, struct mg_emitter *out)
+{
+	(void)ctx;
+	(void)rec;
+	(void)out;
+}
+
+static void
 test_bad_wiring(void **state)
 {
 	struct mg_source_config good = {.record_size = 16,
@@ -533,6 +541,73 @@ test_pool_exhausted(void **state)
 	assert_int_equal(run_plain(&r, 2ul << 20, &st), -ENOMEM);
 }
 
+/* The graph's node count, as mg_dataflow_dump() tells it. */
+static unsigned
+node_count(const struct mg_dataflow *df)
+{
+	char *buf = NULL, *at;
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	mg_dataflow_dump(df, f);
+	fclose(f);
+	at = strstr(buf, " nodes,");
+	assert_non_null(at);
+	while (at > buf && at[-1] >= '0' && at[-1] <= '9')
+		at--;
+	n = (unsigned)strtoul(at, NULL, 10);
+	free(buf);
+	return n;
+}
+
+/*
+ * A builder that fails half way -- out of memory for its second input's
+ * channels, after the first input's are made -- leaves nothing behind: the
+ * nodes it added are gone (the dataflow destroys cleanly, ASan and
+ * valgrind see no leak or double free), the error is latched, and the
+ * streams it would have read can still be built on.
+ */
+static void
+test_builder_rolls_back(void **state)
+{
+	/* 2 MiB per pool class: one 2-worker mesh fits (4 channels of 129
+	 * batches of 64 + 200 x 16 bytes: 1.7 MB), the second does not */
+	struct mg_dataflow_config dc = {.workers = 2,
+					.oversubscribe = true,
+					.batch_records = 200,
+					.ring_capacity = 128,
+					.pool_reserve = 2u << 20};
+	struct mg_source_config sc = {.record_size = 16,
+				      .rate = 1000,
+				      .duration_ns = 1000000,
+				      .gen = nop_gen};
+	struct mg_stateful_config op_cfg = {
+		.ninputs = 2,
+		.hash = {mg_test_model_hash, mg_test_model_hash},
+		.out_record_size = 16,
+		.fn = op,
+	};
+	struct mg_dataflow *df;
+	struct mg_stream *a, *b;
+
+	(void)state;
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	a = mg_source(df, &sc);
+	b = mg_source(df, &sc);
+	op_cfg.in[0] = a;
+	op_cfg.in[1] = b;
+	assert_int_equal(node_count(df), 2);
+	assert_null(mg_stateful(df, &op_cfg));
+	assert_int_equal(mg_dataflow_error(df), -ENOMEM);
+	assert_int_equal(node_count(df), 2); /* the stateful node, two sends */
+	/* the sources are as they were: a stateless build on them works */
+	assert_non_null(mg_flat_map(df, a, 16, nop_map, NULL));
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), -ENOMEM);
+	mg_dataflow_destroy(df);
+}
+
 int
 main(void)
 {
@@ -541,6 +616,7 @@ main(void)
 		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_bad_wiring),
+		cmocka_unit_test(test_builder_rolls_back),
 		cmocka_unit_test(test_unary_bins),
 		cmocka_unit_test(test_unary_native),
 		cmocka_unit_test(test_tiny_rings_many_workers),
