@@ -205,6 +205,12 @@ struct tlog {
 	struct vbuf defer, defer_next;
 };
 
+/* A bin's load as one worker saw it (stats.c). */
+struct bin_count {
+	_Atomic uint64_t records; /* processed while this worker held it */
+	_Atomic uint64_t bytes;	  /* its arena's bytes, 0 once it left */
+};
+
 struct stateful_inst {
 	struct tlog log[2];	 /* per input */
 	struct vbuf pairs, tmp;	 /* sort keys of due entries */
@@ -215,9 +221,10 @@ struct stateful_inst {
 	uint64_t processed_upto; /* every due entry before it is processed,
 				    but those of bins awaiting acquisition */
 	uint64_t calls;
-	uint64_t records;   /* records processed */
-	uint64_t backlog;   /* records logged, not yet processed (stats) */
-	struct bin *native; /* native mode: this worker's one state */
+	uint64_t records; /* records processed */
+	uint64_t backlog; /* records logged, not yet processed (stats) */
+	struct bin_count *counts; /* this worker's row of st.counts, or NULL */
+	struct bin *native;	  /* native mode: this worker's one state */
 	/* migration (see the handoff essay in stateful.c) */
 	uint64_t *held;	    /* bitmap: bins whose state this worker has */
 	uint64_t *awaiting; /* bitmap: bins with an incoming move pending */
@@ -275,7 +282,7 @@ struct node {
 			 * and state bytes; NULL with no_stats.  Each worker
 			 * writes its own row (relaxed load + store, no RMW);
 			 * the control thread reads them relaxed (stats.c). */
-			_Atomic uint64_t *bin_records, *bin_bytes;
+			struct bin_count *counts;
 			unsigned vshift; /* buffer reservations >> vshift */
 		} st;
 	} u;

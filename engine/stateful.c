@@ -166,20 +166,20 @@ entry_stride(uint32_t record_size)
 /* Load statistics (stats.c): a relaxed load and store each, no RMW; only
  * this worker writes its row. */
 static void
-count_bin(struct node *n, unsigned w, uint32_t bin, uint64_t records,
+count_bin(struct stateful_inst *si, uint32_t bin, uint64_t records,
 	  uint64_t bytes)
 {
-	size_t i = ((size_t)w << n->df->nbins_log2) + bin;
-	_Atomic uint64_t *r = &n->u.st.bin_records[i];
-	_Atomic uint64_t *by = &n->u.st.bin_bytes[i];
+	struct bin_count *c = &si->counts[bin];
 
 	if (records)
 		atomic_store_explicit(
-			r,
-			atomic_load_explicit(r, memory_order_relaxed) + records,
+			&c->records,
+			atomic_load_explicit(&c->records,
+					     memory_order_relaxed) +
+				records,
 			memory_order_relaxed);
-	if (atomic_load_explicit(by, memory_order_relaxed) != bytes)
-		atomic_store_explicit(by, bytes, memory_order_relaxed);
+	if (atomic_load_explicit(&c->bytes, memory_order_relaxed) != bytes)
+		atomic_store_explicit(&c->bytes, bytes, memory_order_relaxed);
 }
 
 /* ---- setup -------------------------------------------------------------------- */
@@ -277,8 +277,7 @@ mg__stateful_fini(struct node *n)
 		copy_fini(n);
 	free(n->u.st.bins);
 	free(n->u.st.token);
-	free(n->u.st.bin_records);
-	free(n->u.st.bin_bytes);
+	free(n->u.st.counts);
 	if (!n->inst.st)
 		return;
 	for (w = 0; w < W; w++) {
@@ -544,9 +543,8 @@ acquire_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
 		}
 		b = n->u.st.bins[m->bin];
 		set_bit(si->held, m->bin, true);
-		if (n->u.st.bin_bytes)
-			count_bin(n, wk->w, m->bin, 0,
-				  b ? mg_arena_bytes(&b->arena) : 0);
+		if (si->counts)
+			count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
 		if (b) {
 			if (mg_timers_count(&b->timers) &&
 			    theap_push(si, mg_timers_next(&b->timers), m->bin))
@@ -864,8 +862,8 @@ release_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
 			continue;
 		}
 		set_bit(si->held, m->bin, false);
-		if (n->u.st.bin_bytes) /* its bytes are the next owner's */
-			count_bin(n, wk->w, m->bin, 0, 0);
+		if (si->counts) /* its bytes are the next owner's */
+			count_bin(si, m->bin, 0, 0);
 		if (copy_mode(n))
 			copy_release(n, wk, si, m);
 		else
@@ -1194,9 +1192,9 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	c->fn(c->ctx, &cc.pub, &e);
 	si->calls++;
 	si->records += n_in[0] + n_in[1];
-	if (n->u.st.bin_records)
-		count_bin(n, wk->w, (uint32_t)bin_id, n_in[0] + n_in[1],
-			  mg_arena_bytes(&(*slot)->arena));
+	if (si->counts)
+		count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
+			  (*slot)->arena.bytes);
 	if (cc.pub.error)
 		mg__set_error(n->df, cc.pub.error);
 	if (popped && mg_timers_count(&(*slot)->timers) &&
@@ -1256,6 +1254,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		}
 	}
 	np = si->pairs.len / sizeof(*p);
+	si->backlog -= np; /* due now: processed in this pass */
 	p = (struct sort_pair *)(void *)si->pairs.base;
 	for (j = 0; j < np; j++) {
 		const uint64_t *e =
@@ -1328,24 +1327,6 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		retire_input(si, i, upto);
 }
 
-/* Records received and not yet processed: the entries in the logs. */
-static uint64_t
-backlog(const struct node *n, const struct stateful_inst *si)
-{
-	uint64_t sum = 0;
-
-	for (unsigned i = 0; i < n->u.st.cfg.ninputs; i++) {
-		const struct tlog *l = &si->log[i];
-		size_t bytes = l->far_live + l->defer.len;
-
-		for (unsigned j = 0; j < TLOG_BUCKETS; j++)
-			bytes += l->bucket[j].len;
-		sum += bytes / entry_stride(((struct stream *)n->u.st.cfg.in[i])
-						    ->record_size);
-	}
-	return sum;
-}
-
 void
 mg__stateful_step(struct node *n, struct worker *wk)
 {
@@ -1368,6 +1349,8 @@ mg__stateful_step(struct node *n, struct worker *wk)
 				err = log_batch(n, si, i, b[j]);
 				if (err)
 					mg__set_error(n->df, err);
+				else /* received, not processed (stats.c) */
+					si->backlog += b[j]->count;
 				wk->round_work += b[j]->count + 1;
 				mg_batch_put_spsc(b[j]);
 			}
@@ -1425,8 +1408,6 @@ mg__stateful_step(struct node *n, struct worker *wk)
 		copy_send(n, wk, si);
 	fi = earliest(&si->in);
 	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
-	if (!n->df->cfg.no_stats)
-		si->backlog = backlog(n, si);
 }
 
 int

@@ -4,10 +4,10 @@
  * Counted by the workers, with no atomic read-modify-write and no lock, each
  * into memory it alone writes:
  *
- *   bin_records[w * nbins + b]  (per stateful operator with bins) records
- *                               worker w processed for bin b, cumulative;
- *   bin_bytes[w * nbins + b]    bytes bin b's arena owns while w holds it
- *                               (0 once it left);
+ *   counts[w * nbins + b]       (per stateful operator with bins) records
+ *                               worker w processed for bin b, cumulative,
+ *                               and the bytes bin b's arena owns while w
+ *                               holds it (0 once it left);
  *   pub[w].busy_ns              time in rounds that did work;
  *   pub[w].backlog, .records    records received but not processed, and
  *                               processed, by w's stateful operators.
@@ -47,10 +47,12 @@ mg__stats_init(struct mg_dataflow *df)
 			continue;
 		/* calloc of a large block maps zero pages: untouched bins cost
 		 * no memory. */
-		n->u.st.bin_records = calloc(cells, sizeof(uint64_t));
-		n->u.st.bin_bytes = calloc(cells, sizeof(uint64_t));
-		if (!n->u.st.bin_records || !n->u.st.bin_bytes)
+		n->u.st.counts = calloc(cells, sizeof(*n->u.st.counts));
+		if (!n->u.st.counts)
 			return -ENOMEM;
+		for (unsigned w = 0; w < W; w++)
+			n->inst.st[w].counts =
+				n->u.st.counts + (size_t)w * nbins;
 	}
 	st->bin_total = calloc(nbins, sizeof(*st->bin_total));
 	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
@@ -83,11 +85,11 @@ bin_records(const struct mg_dataflow *df, uint32_t b)
 	for (unsigned i = 0; i < df->nnodes; i++) {
 		const struct node *n = df->nodes[i];
 
-		if (n->kind != STATEFUL || !n->u.st.bin_records)
+		if (n->kind != STATEFUL || !n->u.st.counts)
 			continue;
 		for (unsigned w = 0; w < df->cfg.workers; w++)
 			sum += atomic_load_explicit(
-				&n->u.st.bin_records[(size_t)w * nbins + b],
+				&n->u.st.counts[(size_t)w * nbins + b].records,
 				memory_order_relaxed);
 	}
 	return sum;
@@ -102,11 +104,11 @@ bin_bytes(const struct mg_dataflow *df, uint32_t b)
 	for (unsigned i = 0; i < df->nnodes; i++) {
 		const struct node *n = df->nodes[i];
 
-		if (n->kind != STATEFUL || !n->u.st.bin_bytes)
+		if (n->kind != STATEFUL || !n->u.st.counts)
 			continue;
 		for (unsigned w = 0; w < df->cfg.workers; w++)
 			sum += atomic_load_explicit(
-				&n->u.st.bin_bytes[(size_t)w * nbins + b],
+				&n->u.st.counts[(size_t)w * nbins + b].bytes,
 				memory_order_relaxed);
 	}
 	return sum;
