@@ -439,6 +439,12 @@ seal(struct mg_producer *p)
 	if (!send_pending(p))
 		return false;
 	b->stamp[1] = mg_now_ns();
+	/* Relaxed: a counter for the run's totals, one writer. */
+	atomic_store_explicit(
+		&p->pushed,
+		atomic_load_explicit(&p->pushed, memory_order_relaxed) +
+			b->count,
+		memory_order_relaxed);
 	p->own.cur = NULL;
 	if (!mg_channel_push_spsc(p->ch, b))
 		p->own.pending = b;
@@ -578,19 +584,27 @@ mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
 		r += (size_t)k * size;
 		done += k;
 	}
-	/* Relaxed: a counter for the run's totals, one writer. */
-	atomic_store_explicit(
-		&p->pushed,
-		atomic_load_explicit(&p->pushed, memory_order_relaxed) + done,
-		memory_order_relaxed);
 	return (int)done;
 }
 
 int
 mg_push(struct mg_producer *p, uint64_t time, const void *rec, size_t size)
 {
-	int r = mg_push_burst(p, time, rec, size, 1);
+	struct mg_batch *b = p ? p->own.cur : NULL;
+	int r;
 
+	/* The common case: one more record for the batch being filled, at
+	 * its time, which the promise has not passed (a push at MG_TIME_NOW
+	 * may have raised it without sealing the batch yet), the producer
+	 * open. */
+	if (MG_LIKELY(b && b->time == time && b->count < b->capacity &&
+		      time >= p->own.promise && size == p->record_size &&
+		      !p->own.closed && !halted(p))) {
+		memcpy(mg_batch_record(b, b->count), rec, size);
+		b->count++;
+		return 0;
+	}
+	r = mg_push_burst(p, time, rec, size, 1);
 	return r == 1 ? 0 : r == 0 ? -EAGAIN : r;
 }
 
