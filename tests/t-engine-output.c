@@ -387,6 +387,65 @@ test_start_reports_prefill(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/* Binary: input 0 from a generated source, input 1 pushed; count both. */
+static void
+both_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
+{
+	_Atomic uint64_t *n = ctx;
+
+	(void)e;
+	atomic_fetch_add_explicit(&n[0], c->n_in[0], memory_order_relaxed);
+	atomic_fetch_add_explicit(&n[1], c->n_in[1], memory_order_relaxed);
+}
+
+/* A graph mixing a generated source and an application input: both feed
+ * one binary operator; the run ends once the source's schedule is over and
+ * the input is closed, with every record of both counted. */
+static void
+test_mixed_graph(void **state)
+{
+	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
+	struct mg_source_config src = {.record_size = sizeof(struct rec),
+				       .rate = 100000,
+				       .duration_ns = 50 * MS,
+				       .gen = gen};
+	static _Atomic uint64_t n[2];
+	struct mg_stateful_config sc = {
+		.ninputs = 2,
+		.hash = {key_hash, key_hash},
+		.out_record_size = sizeof(struct rec),
+		.fn = both_op,
+		.ctx = (void *)n,
+	};
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+	struct mg_run_stats st;
+	struct rec r = {1, 1};
+
+	(void)state;
+	atomic_store(&n[0], 0);
+	atomic_store(&n[1], 0);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_source(df, &src);
+	sc.in[1] = mg_input(df, sizeof(struct rec), &in);
+	mg_probe(df, mg_stateful(df, &sc));
+	assert_int_equal(mg_producer_open(in, MG_ANY_WORKER, &p), 0);
+	assert_int_equal(mg_input_close(in), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	/* stamped with the clock, as a mixed graph should */
+	for (unsigned i = 0; i < 1000; i++)
+		assert_int_equal(mg_push_wait(p, MG_TIME_NOW, &r, sizeof(r), 1,
+					      MG_FOREVER),
+				 1);
+	assert_int_equal(mg_producer_close(p), 0);
+	assert_int_equal(mg_dataflow_join(df, &st), 0);
+	assert_int_equal(atomic_load(&n[0]), 5000);
+	assert_int_equal(atomic_load(&n[1]), 1000);
+	assert_int_equal(st.records, 6000);
+	mg_dataflow_destroy(df);
+}
+
 int
 main(void)
 {
@@ -396,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_probes),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_start_reports_prefill),
+		cmocka_unit_test(test_mixed_graph),
 	};
 
 	return MG_TEST_RUN(tests);
