@@ -588,7 +588,7 @@ mg_stateful(struct mg_dataflow *df, const struct mg_stateful_config *cfg)
 	if (!err)
 		err = mg__stateful_init(n);
 	if (!err && df->cfg.mode == MG_COPY && !cfg->native)
-		err = mg__stateful_copy_init(n);
+		err = mg__copy_init(n);
 	if (err) {
 		rollback(df, mark);
 		return mg__build_fail(df, err);

@@ -475,13 +475,108 @@ bool mg__run_over(const struct mg_dataflow *df);
 void mg__wake_all(struct mg_dataflow *df);
 void mg__probe_free(struct mg_probe *p);
 
-/* ---- stateful.c -------------------------------------------------------- */
+/* ---- stateful operators: stateful.c, bins.c, handoff.c, copymode.c ----- */
+
+/* An operator's buffers reserve these on a big machine, scaled down by
+ * 2^vshift to the machine (bins.c). */
+#define LOG_RESERVE	(2ull << 30) /* per time bucket */
+#define FAR_RESERVE	(8ull << 30)
+#define COPY_RESERVE	(16ull << 30)
+#define SCRATCH_RESERVE (1ull << 30)
+
+/* A bin's block, at the start of its own arena (bins.c). */
+struct bin {
+	struct mg_arena arena;
+	struct mg_timers timers;
+	struct mg_rehome_req rehome; /* pages queued after a handoff */
+	struct mg_range *ranges;     /* in the arena, for `rehome` */
+	size_t nranges;
+	unsigned char state[] __attribute__((aligned(16)));
+};
+
+/* One call of the user function: the public part, and what mg_schedule()
+ * needs besides. */
+struct call_ctx {
+	struct mg_bin_call pub;
+	struct bin *bin;
+	struct stateful_inst *si;
+	uint64_t bin_id;
+};
+
+static inline bool
+mg__bit(const uint64_t *map, uint32_t b)
+{
+	return map[b / 64] >> (b % 64) & 1;
+}
+
+static inline void
+mg__set_bit(uint64_t *map, uint32_t b, bool on)
+{
+	if (on)
+		map[b / 64] |= 1ull << (b % 64);
+	else
+		map[b / 64] &= ~(1ull << (b % 64));
+}
+
+static inline bool
+mg__copy_mode(const struct node *n)
+{
+	return n->u.st.state != NULL;
+}
+
+/* Load statistics (stats.c): a relaxed load and store each, no RMW; only
+ * this worker writes its row. */
+static inline void
+mg__count_bin(struct stateful_inst *si, uint32_t bin, uint64_t records,
+	      uint64_t bytes)
+{
+	struct bin_count *c = &si->counts[bin];
+
+	if (records)
+		atomic_store_explicit(
+			&c->records,
+			atomic_load_explicit(&c->records,
+					     memory_order_relaxed) +
+				records,
+			memory_order_relaxed);
+	if (atomic_load_explicit(&c->bytes, memory_order_relaxed) != bytes)
+		atomic_store_explicit(&c->bytes, bytes, memory_order_relaxed);
+}
+
 int mg__stateful_init(struct node *n);
 void mg__stateful_fini(struct node *n);
 void mg__stateful_step(struct node *n, struct worker *wk);
 int mg__stateful_prefill(struct node *n, struct worker *wk);
-int mg__stateful_copy_init(struct node *n);
 size_t mg__stateful_bytes(const struct node *n);
+
+/* bins.c */
+unsigned mg__st_vshift(const struct node *n);
+int mg__st_vbuf_init(const struct node *n, struct vbuf *v, size_t full);
+struct bin *mg__bin_create(struct node *n, unsigned node);
+void mg__bin_free(struct bin *b);
+int mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin);
+const struct theap_ent *mg__theap_top(const struct stateful_inst *si);
+void mg__theap_pop(struct stateful_inst *si);
+
+/* handoff.c */
+int mg__handoff_init(struct node *n, struct stateful_inst *si, unsigned w);
+void mg__handoff_fini(struct stateful_inst *si);
+int mg__handoff_learn(struct node *n, struct worker *wk,
+		      struct stateful_inst *si);
+void mg__handoff_acquire(struct node *n, struct worker *wk,
+			 struct stateful_inst *si);
+void mg__handoff_release(struct node *n, struct worker *wk,
+			 struct stateful_inst *si);
+uint64_t mg__handoff_earliest(const struct move_list *l);
+
+/* copymode.c */
+int mg__copy_init(struct node *n);
+void mg__copy_fini(struct node *n);
+void mg__copy_release(struct node *n, struct worker *wk,
+		      struct stateful_inst *si, const struct pending_move *m);
+void mg__copy_send(struct node *n, struct worker *wk, struct stateful_inst *si);
+void mg__copy_receive(struct node *n, struct worker *wk,
+		      struct stateful_inst *si);
 
 /* ---- stats.c ----------------------------------------------------------- */
 int mg__stats_init(struct mg_dataflow *df);

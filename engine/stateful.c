@@ -1,185 +1,52 @@
 /*
- * stateful.c - stateful operators: bins, per-time logs, timers.
- *
- * LAYOUT
- *
- * A bin is one block at the start of its own arena:
- *
- *   struct bin { arena | timers | user root state (state_size bytes) }
- *
- * so a bin is wholly inside pages it owns and changes owner by handing over
- * the one pointer in `bins[b]`.  A bin that never saw a record is NULL and
- * owns nothing.  bins[] is written only by the bin's owner.
+ * stateful.c - stateful operators: receiving into per-time logs, sorting
+ * what is due by (time, bin), and calling the user function once per
+ * (bin, time), merged with the bins' timers.
  *
  * Per worker (struct stateful_inst, written only by that worker):
  *
- *   log[i][active[i]]  entries { time, bin, record } of input i, in arrival
- *                      order, not yet processed;
- *   theap              min-heap of (time, bin): for every bin of this worker
- *                      with timers, an entry at its earliest timer (plus
- *                      possibly stale duplicates, which find nothing due);
- *   pairs, tmp         sort keys of the entries being processed;
- *   gather[i], timers  one call's records, packed.
+ *   log[i]          input i's received entries { time, bin, record } by
+ *                   time: a bucket per time of the window [processed_upto,
+ *                   processed_upto + TLOG_BUCKETS), later times in `far` as
+ *                   sorted runs, and `defer` -- entries of bins on their way
+ *                   here (see engine_pvt.h, struct tlog, and handoff.c);
+ *   theap           the bins with timers (bins.c);
+ *   pairs, tmp      sort keys of the entries being processed;
+ *   gather[i],
+ *   timers          one call's records and due timers, packed.
  *
  * PROCESSING
  *
  * Each round the worker drains its input ports into the logs (copying each
  * record once; batches go straight back to their producers, so holding data
- * never holds a producer's batches).  When the input frontier F has passed
- * done_upto, every entry with time < F is due: one pass splits the log into
- * due entries (their sort keys go to `pairs`) and the rest (copied to the
- * spare log, which becomes active).  A LSD radix sort on
- * key = (time - tmin) << bins_log2 | bin, skipping bytes all keys share,
- * groups them by (time, bin) in O(entries), touching no bin without work.
- * Times are visited in order, merging each time's runs with the bins whose
- * timers are due at it, and the user function runs once per (bin, time).
- *
- * HANDOFF (a move of bin b from worker A to worker B at time t)
- *
- *   0. Both learn of the move from the routing table: each round, after
- *      draining its ports, a worker reads the table and files every move
- *      with a new id that names it into `out` (it is A) or `in` (it is B).
- *      The table is read after the records were received, and records at t
- *      exist only once the control frontier passed t, which happens after
- *      the table holding the move was published -- so no worker can see a
- *      record at t >= the move's time before it knows of the move.
- *   1. Routing sends b's records before t to A and from t on to B.
- *   2. A processes no further than t while b is still here (so none of
- *      b's records or timers at t or later run on A, even when A's frontier
- *      jumps far past t in one step).  Once processed_upto >= t (every
- *      record of b before t applied, every timer of b before t fired) and
- *      A holds b, A
- *      clears its `held` bit and stores the move's id into token[b] with
- *      release: that single store hands over the bin (its pages, its
- *      timers, everything in its arena).
- *   3. B sets `awaiting` for b: its entries of b are deferred (kept in the
- *      log) while it does not hold b, and its output frontier stays at or
- *      below t, while every other
- *      bin goes on.  When B loads token[b] == id with acquire, it owns b:
- *      it sets `held`, indexes b's earliest timer, moves the arena's future
- *      allocations to its node (queueing the old pages for re-homing when
- *      enabled), reports the step done, and reprocesses the deferred entries.
- *
- * token[] orders each bin's whole life: A's last write to the bin happens
- * before its release store, which happens before B's acquire load, which
- * happens before B's first access.  Chains (A->B at t1, B->C at t2) work
- * because B releases only a bin it holds, and moves are taken in id order.
+ * never holds a producer's batches).  Once the input frontier F has passed
+ * processed_upto, every entry with a time before F is due: collect() takes
+ * the due buckets, the due runs of `far` and what was deferred as sort
+ * pairs (but the entries of bins awaiting a handoff, which go back to
+ * `defer`).  An LSD radix sort on key = (time - tmin) << bins_log2 | bin,
+ * skipping bytes all keys share, groups them by (time, bin) in O(entries),
+ * touching no bin without work.  Times are visited in order, merging each
+ * time's runs with the bins whose timers are due at it, and the user
+ * function runs once per (bin, time), its bin's cache misses prefetched
+ * ahead (prefetch_ahead()).  A pass stops at a bin's departure time while
+ * the bin is still here (handoff.c), and goes one timer time at a time,
+ * within a work budget, when the frontier jumps far ahead.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "engine/engine_pvt.h"
 
-#define LOG_RESERVE	(2ull << 30) /* per time bucket */
-#define FAR_RESERVE	(8ull << 30)
-#define COPY_RESERVE	(16ull << 30)
-#define STATE_REC	1024u /* bytes per state-mesh record */
-#define STATE_PAYLOAD	(STATE_REC - 8u)
-#define STATE_BATCH	64u    /* records per state batch */
-#define STATE_RING	128u   /* state batches per channel: 8 MiB in flight */
-#define STEP_BUDGET	16384u /* work per step when timers are far behind */
-#define SCRATCH_RESERVE (1ull << 30)
-#define RECV_BURSTS	16
-#define PREFETCH	32 /* sorted entries to look ahead, per stage */
-#define VSHIFT_MAX	10 /* keeps SCRATCH_RESERVE >= 1 MiB */
-
-struct bin {
-	struct mg_arena arena;
-	struct mg_timers timers;
-	struct mg_rehome_req rehome; /* pages queued after a handoff */
-	struct mg_range *ranges;     /* in the arena, for `rehome` */
-	size_t nranges;
-	unsigned char state[] __attribute__((aligned(16)));
-};
-
-struct call_ctx {
-	struct mg_bin_call pub;
-	struct bin *bin;
-	struct stateful_inst *si;
-	uint64_t bin_id;
-};
-
-/*
- * The *_RESERVE sizes are for a big machine.  An operator scales all of its
- * buffers down by one power of two, 2^vshift, so that on each worker they
- * reserve at most the physical memory (they could never hold more) and,
- * under RLIMIT_AS, that its W workers take at most a quarter of the address
- * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
- * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
- * fails the run with -ENOMEM.
- */
-static unsigned
-vshift_for(const struct node *n)
-{
-	const struct mg_dataflow *df = n->df;
-	size_t w = df->cfg.workers, room = mg_vm_room(), budget, full;
-	bool native = n->u.st.cfg.native;
-	unsigned s = 0;
-
-	/* What mg__stateful_init() and copy mode reserve per worker. */
-	full = n->u.st.cfg.ninputs * ((TLOG_BUCKETS + 2) * LOG_RESERVE +
-				      2 * FAR_RESERVE + SCRATCH_RESERVE) +
-	       2 * LOG_RESERVE + 4 * SCRATCH_RESERVE;
-	if (!native)
-		full += 2 * SCRATCH_RESERVE;
-	if (!native && df->cfg.mode == MG_COPY)
-		full += 2 * w * COPY_RESERVE;
-	budget = mg_phys_bytes();
-	if (room != SIZE_MAX && room / (4 * w) < budget)
-		budget = room / (4 * w);
-	while (s < VSHIFT_MAX && (full >> s) > budget)
-		s++;
-	return s;
-}
-
-/* A buffer of @n reserving @full bytes on a big machine. */
-static int
-vbuf_init(const struct node *n, struct vbuf *v, size_t full)
-{
-	return mg__vbuf_init(v, full >> n->u.st.vshift);
-}
-
-/* Room for a move list in its own reservation (control plane: at set-up). */
-static int
-list_init(const struct node *n, struct move_list *l)
-{
-	int err = vbuf_init(n, &l->mem, SCRATCH_RESERVE);
-
-	if (err)
-		return err;
-	l->v = (struct pending_move *)(void *)l->mem.base;
-	l->cap = (uint32_t)(l->mem.reserved / sizeof(*l->v));
-	return 0;
-}
-
-static void copy_fini(struct node *n);
+#define STEP_BUDGET 16384u /* work per step when timers are far behind */
+#define RECV_BURSTS 16
+#define PREFETCH    32 /* sorted entries to look ahead, per stage */
 
 static size_t
 entry_stride(uint32_t record_size)
 {
 	return 16 + ((record_size + 7u) & ~(size_t)7);
-}
-
-/* Load statistics (stats.c): a relaxed load and store each, no RMW; only
- * this worker writes its row. */
-static void
-count_bin(struct stateful_inst *si, uint32_t bin, uint64_t records,
-	  uint64_t bytes)
-{
-	struct bin_count *c = &si->counts[bin];
-
-	if (records)
-		atomic_store_explicit(
-			&c->records,
-			atomic_load_explicit(&c->records,
-					     memory_order_relaxed) +
-				records,
-			memory_order_relaxed);
-	if (atomic_load_explicit(&c->bytes, memory_order_relaxed) != bytes)
-		atomic_store_explicit(&c->bytes, bytes, memory_order_relaxed);
 }
 
 /* ---- setup -------------------------------------------------------------------- */
@@ -189,12 +56,11 @@ mg__stateful_init(struct node *n)
 {
 	struct mg_dataflow *df = n->df;
 	unsigned W = df->cfg.workers, w, i, j;
+	uint32_t nbins = 1u << df->nbins_log2;
 	struct stateful_inst *si;
 	int err = 0;
 
-	uint32_t b, nbins = 1u << df->nbins_log2, words = (nbins + 63) / 64;
-
-	n->u.st.vshift = vshift_for(n);
+	n->u.st.vshift = mg__st_vshift(n);
 	if (!n->u.st.cfg.native) {
 		n->u.st.bins = calloc(nbins, sizeof(struct bin *));
 		n->u.st.token = calloc(nbins, sizeof(*n->u.st.token));
@@ -207,61 +73,45 @@ mg__stateful_init(struct node *n)
 		return -ENOMEM;
 	memset(si, 0, sizeof(*si) * W);
 	n->inst.st = si;
-	if (!n->u.st.cfg.native)
-		for (w = 0; w < W; w++) {
-			si[w].held = calloc(words, sizeof(uint64_t));
-			si[w].awaiting = calloc(words, sizeof(uint64_t));
-			if (!si[w].held || !si[w].awaiting)
-				return -ENOMEM;
-			err = list_init(n, &si[w].in);
-			if (!err)
-				err = list_init(n, &si[w].out);
-			if (err)
-				return err;
-			/* the router's first version: bin b on worker b mod W */
-			for (b = w; b < nbins; b += W)
-				si[w].held[b / 64] |= 1ull << (b % 64);
-		}
+	for (w = 0; w < W && !err && !n->u.st.cfg.native; w++)
+		err = mg__handoff_init(n, &si[w], w);
 	for (w = 0; w < W && !err; w++) {
 		for (i = 0; i < n->u.st.cfg.ninputs && !err; i++) {
 			struct tlog *l = &si[w].log[i];
 
 			for (j = 0; j < TLOG_BUCKETS && !err; j++)
-				err = vbuf_init(n, &l->bucket[j], LOG_RESERVE);
+				err = mg__st_vbuf_init(n, &l->bucket[j],
+						       LOG_RESERVE);
 			if (!err)
-				err = vbuf_init(n, &l->far, FAR_RESERVE);
+				err = mg__st_vbuf_init(n, &l->far, FAR_RESERVE);
 			if (!err)
-				err = vbuf_init(n, &l->far_next, FAR_RESERVE);
+				err = mg__st_vbuf_init(n, &l->far_next,
+						       FAR_RESERVE);
 			if (!err)
-				err = vbuf_init(n, &l->runs, SCRATCH_RESERVE);
+				err = mg__st_vbuf_init(n, &l->runs,
+						       SCRATCH_RESERVE);
 			if (!err)
-				err = vbuf_init(n, &l->defer, LOG_RESERVE);
+				err = mg__st_vbuf_init(n, &l->defer,
+						       LOG_RESERVE);
 			if (!err)
-				err = vbuf_init(n, &l->defer_next, LOG_RESERVE);
+				err = mg__st_vbuf_init(n, &l->defer_next,
+						       LOG_RESERVE);
 		}
 		if (!err)
-			err = vbuf_init(n, &si[w].pairs, LOG_RESERVE);
+			err = mg__st_vbuf_init(n, &si[w].pairs, LOG_RESERVE);
 		if (!err)
-			err = vbuf_init(n, &si[w].tmp, LOG_RESERVE);
+			err = mg__st_vbuf_init(n, &si[w].tmp, LOG_RESERVE);
 		for (i = 0; i < 2 && !err; i++)
-			err = vbuf_init(n, &si[w].gather[i], SCRATCH_RESERVE);
+			err = mg__st_vbuf_init(n, &si[w].gather[i],
+					       SCRATCH_RESERVE);
 		if (!err)
-			err = vbuf_init(n, &si[w].timers, SCRATCH_RESERVE);
+			err = mg__st_vbuf_init(n, &si[w].timers,
+					       SCRATCH_RESERVE);
 		if (!err)
-			err = vbuf_init(n, &si[w].theap, SCRATCH_RESERVE);
+			err = mg__st_vbuf_init(n, &si[w].theap,
+					       SCRATCH_RESERVE);
 	}
 	return err;
-}
-
-static void
-bin_free(struct bin *b)
-{
-	struct mg_arena a;
-
-	if (!b)
-		return;
-	a = b->arena; /* the bin lives in its own arena */
-	mg_arena_release(&a);
 }
 
 void
@@ -272,9 +122,9 @@ mg__stateful_fini(struct node *n)
 
 	if (n->u.st.bins)
 		for (b = 0; b < nbins; b++)
-			bin_free(n->u.st.bins[b]);
+			mg__bin_free(n->u.st.bins[b]);
 	if (n->u.st.state && n->inst.st)
-		copy_fini(n);
+		mg__copy_fini(n);
 	free(n->u.st.bins);
 	free(n->u.st.token);
 	free(n->u.st.counts);
@@ -283,11 +133,8 @@ mg__stateful_fini(struct node *n)
 	for (w = 0; w < W; w++) {
 		struct stateful_inst *si = &n->inst.st[w];
 
-		free(si->held);
-		free(si->awaiting);
-		mg__vbuf_free(&si->in.mem);
-		mg__vbuf_free(&si->out.mem);
-		bin_free(si->native);
+		mg__handoff_fini(si);
+		mg__bin_free(si->native);
 		for (i = 0; i < 2; i++) {
 			struct tlog *l = &si->log[i];
 
@@ -322,569 +169,6 @@ mg__stateful_bytes(const struct node *n)
 		if (n->inst.st[w].native)
 			sum += mg_arena_bytes(&n->inst.st[w].native->arena);
 	return sum;
-}
-
-/* A fresh bin in a fresh arena on @node; NULL if out of memory. */
-static struct bin *
-bin_create(struct node *n, unsigned node)
-{
-	const struct mg_stateful_config *c = &n->u.st.cfg;
-	struct mg_arena a;
-	struct bin *b;
-	void *p;
-
-	mg_arena_init(&a, n->df->pools, node);
-	if (mg_arena_zalloc(&a, sizeof(*b) + c->state_size, &p))
-		return NULL;
-	b = p;
-	b->arena = a;
-	mg_timers_init(&b->timers, c->timer_record_size);
-	return b;
-}
-
-/* ---- the timer index --------------------------------------------------------- */
-
-static bool
-ent_less(const struct theap_ent *a, const struct theap_ent *b)
-{
-	return a->time < b->time || (a->time == b->time && a->bin < b->bin);
-}
-
-static int
-theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
-{
-	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
-	size_t i = si->theap.len / sizeof(*h);
-
-	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
-		return -ENOMEM;
-	si->theap.len += sizeof(*h);
-	h[i] = (struct theap_ent){time, bin};
-	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
-		struct theap_ent t = h[i];
-
-		h[i] = h[(i - 1) / 2];
-		h[(i - 1) / 2] = t;
-		i = (i - 1) / 2;
-	}
-	return 0;
-}
-
-static const struct theap_ent *
-theap_top(const struct stateful_inst *si)
-{
-	return si->theap.len
-		       ? (const struct theap_ent *)(const void *)si->theap.base
-		       : NULL;
-}
-
-static void
-theap_pop(struct stateful_inst *si)
-{
-	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
-	size_t n = si->theap.len / sizeof(*h) - 1, i = 0;
-
-	h[0] = h[n];
-	si->theap.len -= sizeof(*h);
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		struct theap_ent t;
-
-		if (l < n && ent_less(&h[l], &h[m]))
-			m = l;
-		if (r < n && ent_less(&h[r], &h[m]))
-			m = r;
-		if (m == i)
-			break;
-		t = h[i];
-		h[i] = h[m];
-		h[m] = t;
-		i = m;
-	}
-}
-
-int
-mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
-{
-	struct call_ctx *cc = (struct call_ctx *)(void *)call;
-	uint64_t old;
-	int err;
-
-	if (time <= call->time)
-		return -EINVAL;
-	old = mg_timers_next(&cc->bin->timers);
-	if (time < old &&
-	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
-		return -ENOMEM; /* checked first: nothing changes */
-	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
-	if (err)
-		return err;
-	if (time < old)
-		theap_push(cc->si, time, cc->bin_id);
-	return 0;
-}
-
-/* ---- handoff ------------------------------------------------------------------ */
-
-static bool
-bit(const uint64_t *map, uint32_t b)
-{
-	return map[b / 64] >> (b % 64) & 1;
-}
-
-static void
-set_bit(uint64_t *map, uint32_t b, bool on)
-{
-	if (on)
-		map[b / 64] |= 1ull << (b % 64);
-	else
-		map[b / 64] &= ~(1ull << (b % 64));
-}
-
-static int
-list_add(struct move_list *l, const struct mg_route_move *m)
-{
-	if (l->n == l->cap)
-		return -ENOMEM;
-	l->v[l->n++] =
-		(struct pending_move){m->id, m->time, m->bin, m->to, m->step};
-	return 0;
-}
-
-static void
-list_remove(struct move_list *l, uint32_t i)
-{
-	memmove(&l->v[i], &l->v[i + 1], sizeof(l->v[0]) * (l->n - i - 1));
-	l->n--;
-}
-
-/* File the moves of the current table that are new and name this worker. */
-static int
-learn_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
-{
-	const struct mg_routing *rt = mg_router_read(n->df->router);
-	uint32_t lo = 0, hi = rt->nmoves, i;
-	int err = 0;
-
-	if (!rt->nmoves || rt->moves[rt->nmoves - 1].id <= si->last_move_id)
-		return 0;
-	while (lo < hi) { /* first move with a new id */
-		uint32_t mid = (lo + hi) / 2;
-
-		if (rt->moves[mid].id <= si->last_move_id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (i = lo; i < rt->nmoves && !err; i++) {
-		const struct mg_route_move *m = &rt->moves[i];
-
-		if (m->from == wk->w)
-			err = list_add(&si->out, m);
-		if (!err && m->to == wk->w) {
-			err = list_add(&si->in, m);
-			set_bit(si->awaiting, m->bin, true);
-		}
-		si->last_move_id = m->id;
-	}
-	return err;
-}
-
-/* After a handoff: new allocations on this worker's node, old pages queued
- * for re-homing (rate-limited, in the background) when enabled. */
-static void
-rehome(struct node *n, struct worker *wk, struct bin *b)
-{
-	struct mg_rehomer *r = n->df->rehomer;
-	size_t need;
-	void *p;
-
-	b->arena.node = wk->node;
-	if (!r ||
-	    atomic_load_explicit(&b->rehome.state, memory_order_acquire) ==
-		    MG_REHOME_QUEUED)
-		return;
-	if (b->ranges)
-		mg_arena_free(&b->arena, b->ranges,
-			      sizeof(*b->ranges) * b->nranges);
-	b->ranges = NULL;
-	/* + the list's own block, which may also grow the directory */
-	need = mg_arena_ranges(&b->arena, NULL, 0) + 2;
-	if (mg_arena_alloc(&b->arena, sizeof(*b->ranges) * need, &p))
-		return; /* no memory for the list: the pages just stay */
-	b->ranges = p;
-	b->nranges = need;
-	b->rehome.ranges = b->ranges;
-	b->rehome.nranges =
-		(unsigned)mg_arena_ranges(&b->arena, b->ranges, need);
-	if (b->rehome.nranges > need)
-		b->rehome.nranges = (unsigned)need;
-	b->rehome.target = wk->node;
-	mg_rehome_submit(r, &b->rehome);
-}
-
-/* Take every incoming bin whose old owner has released it. */
-static void
-acquire_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
-{
-	uint32_t i = 0, j;
-
-	while (i < si->in.n) {
-		struct pending_move *m = &si->in.v[i];
-		struct bin *b;
-		bool again = false;
-
-		/* ORDER(A7): pairs with R7 in release_moves(); without it B
-		 * could read the bin's state before A's last update to it. */
-		if (atomic_load_explicit(&n->u.st.token[m->bin],
-					 memory_order_acquire) != m->id) {
-			i++;
-			continue;
-		}
-		b = n->u.st.bins[m->bin];
-		set_bit(si->held, m->bin, true);
-		if (si->counts)
-			count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
-		if (b) {
-			if (mg_timers_count(&b->timers) &&
-			    theap_push(si, mg_timers_next(&b->timers), m->bin))
-				mg__set_error(n->df, -ENOMEM);
-			if (b->arena.node != wk->node)
-				rehome(n, wk, b);
-		}
-		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,
-			     b ? mg_arena_bytes(&b->arena) : 0);
-		for (j = 0; j < si->in.n; j++)
-			again |= j != i && si->in.v[j].bin == m->bin;
-		set_bit(si->awaiting, m->bin, again);
-		list_remove(&si->in, i);
-		si->acquired = true;
-	}
-}
-
-/* ---- copy mode ------------------------------------------------------------------- */
-
-/*
- * COPY MODE (the Megaphone baseline): at the point where a handoff would
- * release b, A serializes it instead -- a header {move id, bytes, bin}, the
- * user's serialize() output, then its timers -- into ser[B], frees the bin,
- * and streams ser[B] through the state mesh in STATE_PAYLOAD pieces as the
- * ring allows.  B appends what arrives to reasm[A] (a sender's bins come in
- * order), rebuilds every complete bin in a fresh arena on its own node and
- * then marks the move arrived in token[b] (written by B only in this mode),
- * where acquire_moves() finds it as it finds a released bin.  The cost is
- * proportional to the bytes moved, and the bytes in flight are memory.
- * The baseline is kept efficient so the comparison is honest: the buffers
- * are in huge pages, maps are rebuilt at their final size, and a state ring
- * holds STATE_RING batches (8 MiB, resident from creation, so not more), so
- * that after the sender's one long round -- it serializes a whole step at
- * once, as Megaphone does -- each receiver round takes a good share.
- */
-
-struct state_rec {
-	uint32_t len;
-	uint32_t src;
-	unsigned char payload[STATE_PAYLOAD];
-};
-_Static_assert(sizeof(struct state_rec) == STATE_REC, "state record");
-
-struct copy_hdr {
-	uint64_t move_id;
-	uint64_t bytes; /* serialized bytes after the header */
-	uint32_t bin;
-	uint32_t empty; /* the bin never held state */
-};
-
-static bool
-copy_mode(const struct node *n)
-{
-	return n->u.st.state != NULL;
-}
-
-/* A copy buffer: transient, up to the bytes of a whole step, so in huge
- * pages (512 faults per GiB written instead of 262144). */
-static int
-copy_vbuf_init(const struct node *n, struct vbuf *v)
-{
-	int err = vbuf_init(n, v, COPY_RESERVE);
-
-	if (!err) /* failure (no THP) costs only page faults */
-		(void)madvise(v->base, v->reserved, MADV_HUGEPAGE);
-	return err;
-}
-
-int
-mg__stateful_copy_init(struct node *n)
-{
-	struct mg_dataflow *df = n->df;
-	unsigned W = df->cfg.workers, w, p;
-	struct mg_channel_config cc = {
-		.record_size = STATE_REC,
-		.batch_records = STATE_BATCH,
-		.capacity = STATE_RING,
-	};
-	int err;
-
-	err = mg_mesh_create(&n->u.st.state, df->pools, W, df->node_of, &cc);
-	for (w = 0; w < W && !err; w++) {
-		struct stateful_inst *si = &n->inst.st[w];
-
-		si->ser = calloc(W, sizeof(*si->ser));
-		si->reasm = calloc(W, sizeof(*si->reasm));
-		si->sent = calloc(W, sizeof(*si->sent));
-		si->parsed = calloc(W, sizeof(*si->parsed));
-		si->state_held = calloc(W, sizeof(*si->state_held));
-		if (!si->ser || !si->reasm || !si->sent || !si->parsed ||
-		    !si->state_held)
-			return -ENOMEM;
-		for (p = 0; p < W && !err; p++) {
-			err = copy_vbuf_init(n, &si->ser[p]);
-			if (!err)
-				err = copy_vbuf_init(n, &si->reasm[p]);
-		}
-	}
-	return err;
-}
-
-static void
-copy_fini(struct node *n)
-{
-	unsigned W = n->df->cfg.workers, w, p;
-
-	mg_mesh_destroy(n->u.st.state);
-	for (w = 0; w < W; w++) {
-		struct stateful_inst *si = &n->inst.st[w];
-
-		for (p = 0; p < W && si->ser; p++) {
-			mg__vbuf_free(&si->ser[p]);
-			mg__vbuf_free(&si->reasm[p]);
-		}
-		free(si->ser);
-		free(si->reasm);
-		free(si->sent);
-		free(si->parsed);
-		free(si->state_held);
-	}
-}
-
-/* Give a drained buffer's pages back: the copy's memory is transient. */
-static void
-vbuf_reset(struct vbuf *v)
-{
-	if (v->len > (64u << 20))
-		madvise(v->base, v->len, MADV_DONTNEED);
-	v->len = 0;
-}
-
-/* A: serialize bin m->bin for m->to and discard it. */
-static void
-copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
-	     const struct pending_move *m)
-{
-	const struct mg_stateful_config *c = &n->u.st.cfg;
-	struct vbuf *v = &si->ser[m->to];
-	struct bin *b = n->u.st.bins[m->bin];
-	struct copy_hdr h = {m->id, 0, m->bin, b == NULL};
-	struct mg_writer wr;
-	int err = 0;
-
-	if (!mg__vbuf_room(v, sizeof(h))) {
-		mg__set_error(n->df, -ENOMEM);
-		return;
-	}
-	wr = (struct mg_writer){v->base + v->len + sizeof(h), 0,
-				v->reserved - v->len - sizeof(h)};
-	if (b) {
-		struct call_ctx cc = {
-			.pub = {.time = m->time,
-				.bin = m->bin,
-				.worker = wk->w,
-				.state = b->state,
-				.arena = &b->arena},
-			.bin = b,
-			.si = si,
-			.bin_id = m->bin,
-		};
-
-		err = c->serialize(c->ctx, &cc.pub, &wr);
-		if (!err)
-			err = mg_timers_write_drain(&b->timers, &wr);
-		bin_free(b);
-		n->u.st.bins[m->bin] = NULL;
-	}
-	if (err) {
-		mg__set_error(n->df, err);
-		return;
-	}
-	h.bytes = wr.len;
-	memcpy(v->base + v->len, &h, sizeof(h));
-	v->len += sizeof(h) + wr.len;
-}
-
-/* A: stream serialized bytes to every peer as far as the rings allow. */
-static void
-copy_send(struct node *n, struct worker *wk, struct stateful_inst *si)
-{
-	unsigned W = n->df->cfg.workers, d;
-
-	for (d = 0; d < W; d++) {
-		struct mg_channel *ch =
-			mg_mesh_channel(n->u.st.state, wk->w, d);
-		struct vbuf *v = &si->ser[d];
-
-		while (si->state_held[d] || si->sent[d] < v->len) {
-			struct mg_batch *b = si->state_held[d];
-
-			if (!b) {
-				b = mg_channel_batch_get_spsc(ch);
-				if (!b)
-					break;
-				b->time = 0;
-				while (b->count < b->capacity &&
-				       si->sent[d] < v->len) {
-					struct state_rec *r =
-						mg_batch_record(b, b->count++);
-					size_t k = v->len - si->sent[d];
-
-					r->len =
-						(uint32_t)(k < STATE_PAYLOAD
-								   ? k
-								   : STATE_PAYLOAD);
-					r->src = wk->w;
-					memcpy(r->payload,
-					       v->base + si->sent[d], r->len);
-					si->sent[d] += r->len;
-				}
-			}
-			si->state_held[d] = NULL;
-			if (!mg_channel_push_spsc(ch, b)) {
-				si->state_held[d] = b;
-				break;
-			}
-			wk->round_work += b->count;
-		}
-		if (si->sent[d] && si->sent[d] == v->len) {
-			vbuf_reset(v);
-			si->sent[d] = 0;
-		}
-	}
-}
-
-/* B: take what arrived and rebuild every complete bin. */
-static void
-copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
-{
-	const struct mg_stateful_config *c = &n->u.st.cfg;
-	unsigned W = n->df->cfg.workers, i, j, got, p;
-	struct mg_batch *b[RECV_BURST];
-
-	while ((got = mg_mesh_recv_burst_spsc(n->u.st.state, wk->w, b,
-					      RECV_BURST))) {
-		for (i = 0; i < got; i++) {
-			for (j = 0; j < b[i]->count; j++) {
-				const struct state_rec *r =
-					mg_batch_record(b[i], j);
-				struct vbuf *v = &si->reasm[r->src];
-
-				if (!mg__vbuf_room(v, r->len)) {
-					mg__set_error(n->df, -ENOMEM);
-					break;
-				}
-				memcpy(v->base + v->len, r->payload, r->len);
-				v->len += r->len;
-			}
-			wk->round_work += b[i]->count;
-			mg_batch_put_spsc(b[i]);
-		}
-	}
-	for (p = 0; p < W; p++) {
-		struct vbuf *v = &si->reasm[p];
-		struct copy_hdr h;
-
-		while (v->len - si->parsed[p] >= sizeof(h)) {
-			struct mg_reader rd;
-			struct bin *bn = NULL;
-			int err = 0;
-
-			memcpy(&h, v->base + si->parsed[p], sizeof(h));
-			if (v->len - si->parsed[p] - sizeof(h) < h.bytes)
-				break; /* the rest is still on its way */
-			rd = (struct mg_reader){v->base + si->parsed[p] +
-							sizeof(h),
-						h.bytes, 0};
-			if (!h.empty) {
-				bn = bin_create(n, wk->node);
-				err = bn ? 0 : -ENOMEM;
-			}
-			if (bn) {
-				struct call_ctx cc = {
-					.pub = {.bin = h.bin,
-						.worker = wk->w,
-						.state = bn->state,
-						.arena = &bn->arena},
-					.bin = bn,
-					.si = si,
-					.bin_id = h.bin,
-				};
-
-				err = c->deserialize(c->ctx, &cc.pub, &rd);
-				if (!err)
-					err = mg_timers_read(&bn->timers,
-							     &bn->arena, &rd);
-			}
-			if (err)
-				mg__set_error(n->df, err);
-			n->u.st.bins[h.bin] = bn;
-			/* Only this worker reads the token in copy mode; the
-			 * bytes themselves came through the channel. */
-			atomic_store_explicit(&n->u.st.token[h.bin], h.move_id,
-					      memory_order_relaxed);
-			si->parsed[p] += sizeof(h) + h.bytes;
-		}
-		if (si->parsed[p] && si->parsed[p] == v->len) {
-			vbuf_reset(v);
-			si->parsed[p] = 0;
-		}
-	}
-}
-
-/* Hand over every outgoing bin whose records before the move are done. */
-static void
-release_moves(struct node *n, struct worker *wk, struct stateful_inst *si)
-{
-	uint32_t i = 0;
-
-	while (i < si->out.n) {
-		struct pending_move *m = &si->out.v[i];
-
-		if (m->time > si->processed_upto || !bit(si->held, m->bin)) {
-			i++;
-			continue;
-		}
-		set_bit(si->held, m->bin, false);
-		if (si->counts) /* its bytes are the next owner's */
-			count_bin(si, m->bin, 0, 0);
-		if (copy_mode(n))
-			copy_release(n, wk, si, m);
-		else
-			/* ORDER(R7): pairs with A7 in acquire_moves(). */
-			atomic_store_explicit(&n->u.st.token[m->bin], m->id,
-					      memory_order_release);
-		list_remove(&si->out, i);
-	}
-}
-
-/* The earliest move time in @l: a departure (out) or an awaited arrival
- * (in); MG_TIME_MAX when empty. */
-static uint64_t
-earliest(const struct move_list *l)
-{
-	uint64_t t = MG_TIME_MAX;
-	uint32_t i;
-
-	for (i = 0; i < l->n; i++)
-		t = l->v[i].time < t ? l->v[i].time : t;
-	return t;
 }
 
 /* ---- receiving ------------------------------------------------------------------ */
@@ -1019,8 +303,8 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		/* a bin on its way here: its entries wait for it (a bin this
 		 * worker still holds is processed, up to its next departure:
 		 * see mg__stateful_step) */
-		if (si->in.n && bit(si->awaiting, (uint32_t)e[1]) &&
-		    !bit(si->held, (uint32_t)e[1])) {
+		if (si->in.n && mg__bit(si->awaiting, (uint32_t)e[1]) &&
+		    !mg__bit(si->held, (uint32_t)e[1])) {
 			memcpy(l->defer_next.base + l->defer_next.len, e,
 			       stride);
 			l->defer_next.len += stride;
@@ -1155,7 +439,7 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	bool popped = false;
 
 	if (!*slot) {
-		*slot = bin_create(n, wk->node);
+		*slot = mg__bin_create(n, wk->node);
 		if (!*slot) {
 			mg__set_error(n->df, -ENOMEM);
 			return;
@@ -1193,12 +477,12 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->calls++;
 	si->records += n_in[0] + n_in[1];
 	if (si->counts)
-		count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
-			  (*slot)->arena.bytes);
+		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
+			      (*slot)->arena.bytes);
 	if (cc.pub.error)
 		mg__set_error(n->df, cc.pub.error);
 	if (popped && mg_timers_count(&(*slot)->timers) &&
-	    theap_push(si, mg_timers_next(&(*slot)->timers), bin_id))
+	    mg__theap_push(si, mg_timers_next(&(*slot)->timers), bin_id))
 		mg__set_error(n->df, -ENOMEM);
 }
 
@@ -1266,14 +550,14 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		p = radix_sort(p, (struct sort_pair *)(void *)si->tmp.base, np);
 
 	for (;;) {
-		const struct theap_ent *top = theap_top(si);
+		const struct theap_ent *top = mg__theap_top(si);
 		uint64_t t_in = at < np ? tmin + (p[at].key >> k) : MG_TIME_MAX;
 		uint64_t t, last_timer_bin = MG_TIME_MAX;
 
 		while (top && !c->native &&
-		       !bit(si->held, (uint32_t)top->bin)) {
-			theap_pop(si); /* the bin left this worker */
-			top = theap_top(si);
+		       !mg__bit(si->held, (uint32_t)top->bin)) {
+			mg__theap_pop(si); /* the bin left this worker */
+			top = mg__theap_top(si);
 		}
 		t = top && top->time < t_in ? top->time : t_in;
 		if (t >= upto)
@@ -1285,13 +569,14 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 
 			if (at < np && tmin + (p[at].key >> k) == t)
 				b_in = p[at].key & bin_mask;
-			top = theap_top(si);
+			top = mg__theap_top(si);
 			while (top && top->time == t &&
 			       (top->bin == last_timer_bin ||
 				(!c->native &&
-				 !bit(si->held, (uint32_t)top->bin)))) {
-				theap_pop(si); /* duplicate, or the bin left */
-				top = theap_top(si);
+				 !mg__bit(si->held, (uint32_t)top->bin)))) {
+				mg__theap_pop(
+					si); /* duplicate, or the bin left */
+				top = mg__theap_top(si);
 			}
 			if (top && top->time == t)
 				b_tm = top->bin;
@@ -1299,7 +584,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 			if (b == MG_TIME_MAX)
 				break;
 			if (b_tm == b) {
-				theap_pop(si);
+				mg__theap_pop(si);
 				last_timer_bin = b;
 			}
 			prefetch_ahead(n, si, p, np, at, pf);
@@ -1362,19 +647,19 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	}
 	if (!c->native) {
 		/* after receiving: see the essay, step 0 */
-		if (learn_moves(n, wk, si))
+		if (mg__handoff_learn(n, wk, si))
 			mg__set_error(n->df, -ENOMEM);
-		if (copy_mode(n))
-			copy_receive(n, wk, si);
+		if (mg__copy_mode(n))
+			mg__copy_receive(n, wk, si);
 		if (si->in.n)
-			acquire_moves(n, wk, si);
+			mg__handoff_acquire(n, wk, si);
 	}
 	/* Process up to the frontier, but never past a bin's departure time
 	 * while it is still here: release it there, then go on (its records
 	 * and timers from that time on belong to the new owner). */
 	for (;;) {
-		const struct theap_ent *top = theap_top(si);
-		uint64_t upto = earliest(&si->out);
+		const struct theap_ent *top = mg__theap_top(si);
+		uint64_t upto = mg__handoff_earliest(&si->out);
 		bool capped = false;
 
 		upto = upto < f ? upto : f;
@@ -1400,13 +685,13 @@ mg__stateful_step(struct node *n, struct worker *wk)
 		if (!si->out.n)
 			break;
 		before = si->out.n;
-		release_moves(n, wk, si);
+		mg__handoff_release(n, wk, si);
 		if (si->out.n == before || upto == f)
 			break; /* nothing left here, or waiting for a bin */
 	}
-	if (copy_mode(n))
-		copy_send(n, wk, si);
-	fi = earliest(&si->in);
+	if (mg__copy_mode(n))
+		mg__copy_send(n, wk, si);
+	fi = mg__handoff_earliest(&si->in);
 	si->done_upto = si->processed_upto < fi ? si->processed_upto : fi;
 }
 
@@ -1429,7 +714,7 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 			continue;
 		slot = c->native ? &si->native : &n->u.st.bins[b];
 		if (!*slot)
-			*slot = bin_create(n, wk->node);
+			*slot = mg__bin_create(n, wk->node);
 		if (!*slot)
 			return -ENOMEM;
 		cc = (struct call_ctx){

@@ -1,0 +1,178 @@
+/*
+ * bins.c - what every stateful operator's bins and buffers are made of:
+ * a bin's block and its life, the worker's index of bins with timers,
+ * mg_schedule(), and how big an operator's buffers may be.
+ *
+ * A bin is one block at the start of its own arena:
+ *
+ *   struct bin { arena | timers | re-homing request | user root state }
+ *
+ * so a bin is wholly inside pages it owns and changes owner by handing over
+ * the one pointer in `bins[b]` (see handoff.c).  A bin that never saw a
+ * record is NULL and owns nothing.  bins[] is written only by the bin's
+ * holder.
+ *
+ * The timer index (theap, per worker): a min-heap of (time, bin) with an
+ * entry at the earliest timer of every bin the worker holds that has timers
+ * -- plus possibly stale entries (a bin that left, a timer popped early),
+ * which find nothing due and are dropped.  Everything here runs on the
+ * worker that holds the bin, or at set-up.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_pvt.h"
+
+#define VSHIFT_MAX 10 /* keeps SCRATCH_RESERVE >= 1 MiB */
+
+/*
+ * The *_RESERVE sizes are for a big machine.  An operator scales all of its
+ * buffers down by one power of two, 2^vshift, so that on each worker they
+ * reserve at most the physical memory (they could never hold more) and,
+ * under RLIMIT_AS, that its W workers take at most a quarter of the address
+ * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
+ * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
+ * fails the run with -ENOMEM.
+ */
+unsigned
+mg__st_vshift(const struct node *n)
+{
+	const struct mg_dataflow *df = n->df;
+	size_t w = df->cfg.workers, room = mg_vm_room(), budget, full;
+	bool native = n->u.st.cfg.native;
+	unsigned s = 0;
+
+	/* What mg__stateful_init() and copy mode reserve per worker. */
+	full = n->u.st.cfg.ninputs * ((TLOG_BUCKETS + 2) * LOG_RESERVE +
+				      2 * FAR_RESERVE + SCRATCH_RESERVE) +
+	       2 * LOG_RESERVE + 4 * SCRATCH_RESERVE;
+	if (!native)
+		full += 2 * SCRATCH_RESERVE;
+	if (!native && df->cfg.mode == MG_COPY)
+		full += 2 * w * COPY_RESERVE;
+	budget = mg_phys_bytes();
+	if (room != SIZE_MAX && room / (4 * w) < budget)
+		budget = room / (4 * w);
+	while (s < VSHIFT_MAX && (full >> s) > budget)
+		s++;
+	return s;
+}
+
+/* A buffer of @n reserving @full bytes on a big machine. */
+int
+mg__st_vbuf_init(const struct node *n, struct vbuf *v, size_t full)
+{
+	return mg__vbuf_init(v, full >> n->u.st.vshift);
+}
+
+/* A fresh bin in a fresh arena on @node; NULL if out of memory. */
+struct bin *
+mg__bin_create(struct node *n, unsigned node)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct mg_arena a;
+	struct bin *b;
+	void *p;
+
+	mg_arena_init(&a, n->df->pools, node);
+	if (mg_arena_zalloc(&a, sizeof(*b) + c->state_size, &p))
+		return NULL;
+	b = p;
+	b->arena = a;
+	mg_timers_init(&b->timers, c->timer_record_size);
+	return b;
+}
+
+void
+mg__bin_free(struct bin *b)
+{
+	struct mg_arena a;
+
+	if (!b)
+		return;
+	a = b->arena; /* the bin lives in its own arena */
+	mg_arena_release(&a);
+}
+
+/* ---- the timer index --------------------------------------------------------- */
+
+static bool
+ent_less(const struct theap_ent *a, const struct theap_ent *b)
+{
+	return a->time < b->time || (a->time == b->time && a->bin < b->bin);
+}
+
+int
+mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
+{
+	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
+	size_t i = si->theap.len / sizeof(*h);
+
+	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
+		return -ENOMEM;
+	si->theap.len += sizeof(*h);
+	h[i] = (struct theap_ent){time, bin};
+	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
+		struct theap_ent t = h[i];
+
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+const struct theap_ent *
+mg__theap_top(const struct stateful_inst *si)
+{
+	return si->theap.len
+		       ? (const struct theap_ent *)(const void *)si->theap.base
+		       : NULL;
+}
+
+void
+mg__theap_pop(struct stateful_inst *si)
+{
+	struct theap_ent *h = (struct theap_ent *)(void *)si->theap.base;
+	size_t n = si->theap.len / sizeof(*h) - 1, i = 0;
+
+	h[0] = h[n];
+	si->theap.len -= sizeof(*h);
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		struct theap_ent t;
+
+		if (l < n && ent_less(&h[l], &h[m]))
+			m = l;
+		if (r < n && ent_less(&h[r], &h[m]))
+			m = r;
+		if (m == i)
+			break;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+int
+mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
+{
+	struct call_ctx *cc = (struct call_ctx *)(void *)call;
+	uint64_t old;
+	int err;
+
+	if (time <= call->time)
+		return -EINVAL;
+	old = mg_timers_next(&cc->bin->timers);
+	if (time < old &&
+	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
+		return -ENOMEM; /* checked first: nothing changes */
+	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
+	if (err)
+		return err;
+	if (time < old)
+		mg__theap_push(cc->si, time, cc->bin_id);
+	return 0;
+}

@@ -1,0 +1,295 @@
+/*
+ * copymode.c - copy mode, the Megaphone baseline: the handoff protocol of
+ * handoff.c with Megaphone's data movement, to measure handoff against copy
+ * side by side in one run (and for a future move across machines).
+ *
+ * Where a handoff would release bin b (step 2 in handoff.c), A serializes
+ * it instead -- a header {move id, bytes, bin}, the user's serialize()
+ * output, then its timers -- into ser[B], frees the bin, and streams ser[B]
+ * through the operator's state mesh in STATE_PAYLOAD pieces as the ring
+ * allows.  B appends what arrives to reasm[A] (a sender's bins come in
+ * order), rebuilds every complete bin in a fresh arena on its own node, and
+ * then stores the move's id in token[b] (written by B only in this mode),
+ * where mg__handoff_acquire() finds it as it finds a released bin.  The
+ * cost is proportional to the bytes moved, and the bytes in flight are
+ * memory.
+ *
+ * The baseline is kept efficient so the comparison is honest: the buffers
+ * are in huge pages, maps are rebuilt at their final size, and a state
+ * ring holds STATE_RING batches (8 MiB, resident from creation, so not
+ * more), so that after the sender's one long round -- it serializes a whole
+ * step at once, as Megaphone does -- each receiver round takes a good
+ * share.  Everything here runs on the workers.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "engine/engine_pvt.h"
+
+#define STATE_REC     1024u /* bytes per state-mesh record */
+#define STATE_PAYLOAD (STATE_REC - 8u)
+#define STATE_BATCH   64u  /* records per state batch */
+#define STATE_RING    128u /* state batches per channel: 8 MiB in flight */
+
+struct state_rec {
+	uint32_t len;
+	uint32_t src;
+	unsigned char payload[STATE_PAYLOAD];
+};
+_Static_assert(sizeof(struct state_rec) == STATE_REC, "state record");
+
+struct copy_hdr {
+	uint64_t move_id;
+	uint64_t bytes; /* serialized bytes after the header */
+	uint32_t bin;
+	uint32_t empty; /* the bin never held state */
+};
+
+/* A copy buffer: transient, up to the bytes of a whole step, so in huge
+ * pages (512 faults per GiB written instead of 262144). */
+static int
+copy_vbuf_init(const struct node *n, struct vbuf *v)
+{
+	int err = mg__st_vbuf_init(n, v, COPY_RESERVE);
+
+	if (!err) /* failure (no THP) costs only page faults */
+		(void)madvise(v->base, v->reserved, MADV_HUGEPAGE);
+	return err;
+}
+
+int
+mg__copy_init(struct node *n)
+{
+	struct mg_dataflow *df = n->df;
+	unsigned W = df->cfg.workers, w, p;
+	struct mg_channel_config cc = {
+		.record_size = STATE_REC,
+		.batch_records = STATE_BATCH,
+		.capacity = STATE_RING,
+	};
+	int err;
+
+	err = mg_mesh_create(&n->u.st.state, df->pools, W, df->node_of, &cc);
+	for (w = 0; w < W && !err; w++) {
+		struct stateful_inst *si = &n->inst.st[w];
+
+		si->ser = calloc(W, sizeof(*si->ser));
+		si->reasm = calloc(W, sizeof(*si->reasm));
+		si->sent = calloc(W, sizeof(*si->sent));
+		si->parsed = calloc(W, sizeof(*si->parsed));
+		si->state_held = calloc(W, sizeof(*si->state_held));
+		if (!si->ser || !si->reasm || !si->sent || !si->parsed ||
+		    !si->state_held)
+			return -ENOMEM;
+		for (p = 0; p < W && !err; p++) {
+			err = copy_vbuf_init(n, &si->ser[p]);
+			if (!err)
+				err = copy_vbuf_init(n, &si->reasm[p]);
+		}
+	}
+	return err;
+}
+
+void
+mg__copy_fini(struct node *n)
+{
+	unsigned W = n->df->cfg.workers, w, p;
+
+	mg_mesh_destroy(n->u.st.state);
+	for (w = 0; w < W; w++) {
+		struct stateful_inst *si = &n->inst.st[w];
+
+		for (p = 0; p < W && si->ser; p++) {
+			mg__vbuf_free(&si->ser[p]);
+			mg__vbuf_free(&si->reasm[p]);
+		}
+		free(si->ser);
+		free(si->reasm);
+		free(si->sent);
+		free(si->parsed);
+		free(si->state_held);
+	}
+}
+
+/* Give a drained buffer's pages back: the copy's memory is transient. */
+static void
+vbuf_reset(struct vbuf *v)
+{
+	if (v->len > (64u << 20))
+		madvise(v->base, v->len, MADV_DONTNEED);
+	v->len = 0;
+}
+
+/* A: serialize bin m->bin for m->to and discard it. */
+void
+mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
+		 const struct pending_move *m)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct vbuf *v = &si->ser[m->to];
+	struct bin *b = n->u.st.bins[m->bin];
+	struct copy_hdr h = {m->id, 0, m->bin, b == NULL};
+	struct mg_writer wr;
+	int err = 0;
+
+	if (!mg__vbuf_room(v, sizeof(h))) {
+		mg__set_error(n->df, -ENOMEM);
+		return;
+	}
+	wr = (struct mg_writer){v->base + v->len + sizeof(h), 0,
+				v->reserved - v->len - sizeof(h)};
+	if (b) {
+		struct call_ctx cc = {
+			.pub = {.time = m->time,
+				.bin = m->bin,
+				.worker = wk->w,
+				.state = b->state,
+				.arena = &b->arena},
+			.bin = b,
+			.si = si,
+			.bin_id = m->bin,
+		};
+
+		err = c->serialize(c->ctx, &cc.pub, &wr);
+		if (!err)
+			err = mg_timers_write_drain(&b->timers, &wr);
+		mg__bin_free(b);
+		n->u.st.bins[m->bin] = NULL;
+	}
+	if (err) {
+		mg__set_error(n->df, err);
+		return;
+	}
+	h.bytes = wr.len;
+	memcpy(v->base + v->len, &h, sizeof(h));
+	v->len += sizeof(h) + wr.len;
+}
+
+/* A: stream serialized bytes to every peer as far as the rings allow. */
+void
+mg__copy_send(struct node *n, struct worker *wk, struct stateful_inst *si)
+{
+	unsigned W = n->df->cfg.workers, d;
+
+	for (d = 0; d < W; d++) {
+		struct mg_channel *ch =
+			mg_mesh_channel(n->u.st.state, wk->w, d);
+		struct vbuf *v = &si->ser[d];
+
+		while (si->state_held[d] || si->sent[d] < v->len) {
+			struct mg_batch *b = si->state_held[d];
+
+			if (!b) {
+				b = mg_channel_batch_get_spsc(ch);
+				if (!b)
+					break;
+				b->time = 0;
+				while (b->count < b->capacity &&
+				       si->sent[d] < v->len) {
+					struct state_rec *r =
+						mg_batch_record(b, b->count++);
+					size_t k = v->len - si->sent[d];
+
+					r->len =
+						(uint32_t)(k < STATE_PAYLOAD
+								   ? k
+								   : STATE_PAYLOAD);
+					r->src = wk->w;
+					memcpy(r->payload,
+					       v->base + si->sent[d], r->len);
+					si->sent[d] += r->len;
+				}
+			}
+			si->state_held[d] = NULL;
+			if (!mg_channel_push_spsc(ch, b)) {
+				si->state_held[d] = b;
+				break;
+			}
+			wk->round_work += b->count;
+		}
+		if (si->sent[d] && si->sent[d] == v->len) {
+			vbuf_reset(v);
+			si->sent[d] = 0;
+		}
+	}
+}
+
+/* B: take what arrived and rebuild every complete bin. */
+void
+mg__copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	unsigned W = n->df->cfg.workers, i, j, got, p;
+	struct mg_batch *b[RECV_BURST];
+
+	while ((got = mg_mesh_recv_burst_spsc(n->u.st.state, wk->w, b,
+					      RECV_BURST))) {
+		for (i = 0; i < got; i++) {
+			for (j = 0; j < b[i]->count; j++) {
+				const struct state_rec *r =
+					mg_batch_record(b[i], j);
+				struct vbuf *v = &si->reasm[r->src];
+
+				if (!mg__vbuf_room(v, r->len)) {
+					mg__set_error(n->df, -ENOMEM);
+					break;
+				}
+				memcpy(v->base + v->len, r->payload, r->len);
+				v->len += r->len;
+			}
+			wk->round_work += b[i]->count;
+			mg_batch_put_spsc(b[i]);
+		}
+	}
+	for (p = 0; p < W; p++) {
+		struct vbuf *v = &si->reasm[p];
+		struct copy_hdr h;
+
+		while (v->len - si->parsed[p] >= sizeof(h)) {
+			struct mg_reader rd;
+			struct bin *bn = NULL;
+			int err = 0;
+
+			memcpy(&h, v->base + si->parsed[p], sizeof(h));
+			if (v->len - si->parsed[p] - sizeof(h) < h.bytes)
+				break; /* the rest is still on its way */
+			rd = (struct mg_reader){v->base + si->parsed[p] +
+							sizeof(h),
+						h.bytes, 0};
+			if (!h.empty) {
+				bn = mg__bin_create(n, wk->node);
+				err = bn ? 0 : -ENOMEM;
+			}
+			if (bn) {
+				struct call_ctx cc = {
+					.pub = {.bin = h.bin,
+						.worker = wk->w,
+						.state = bn->state,
+						.arena = &bn->arena},
+					.bin = bn,
+					.si = si,
+					.bin_id = h.bin,
+				};
+
+				err = c->deserialize(c->ctx, &cc.pub, &rd);
+				if (!err)
+					err = mg_timers_read(&bn->timers,
+							     &bn->arena, &rd);
+			}
+			if (err)
+				mg__set_error(n->df, err);
+			n->u.st.bins[h.bin] = bn;
+			/* Only this worker reads the token in copy mode; the
+			 * bytes themselves came through the channel. */
+			atomic_store_explicit(&n->u.st.token[h.bin], h.move_id,
+					      memory_order_relaxed);
+			si->parsed[p] += sizeof(h) + h.bytes;
+		}
+		if (si->parsed[p] && si->parsed[p] == v->len) {
+			vbuf_reset(v);
+			si->parsed[p] = 0;
+		}
+	}
+}
