@@ -22,7 +22,7 @@
 
 #include "engine/megaphone.h"
 #include "numa/mg_base.h"
-#include "queues/mg_ring.h"
+#include "queues/mg_channel.h"
 
 struct bench_opts {
 	uint64_t workers, rate, bins_log2, epoch_us, ring, batch, gap;

@@ -20,7 +20,7 @@
 #include <ck_ring.h>
 
 #include "bench/bench_util.h"
-#include "queues/mg_ring.h"
+#include "queues/mg_channel.h"
 
 #define K_MUL	      0x9e3779b97f4a7c15ull
 #define MAX_RUNS      101

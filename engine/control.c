@@ -23,34 +23,26 @@
 
 #include "engine/engine_pvt.h"
 
-#define STATS_NS 100000000ull /* load statistics sample period */
-
-uint64_t
-mg__rss_bytes(void)
-{
-	unsigned long size, rss;
-	FILE *f = fopen("/proc/self/statm", "r");
-	int ok;
-
-	if (!f)
-		return 0;
-	ok = fscanf(f, "%lu %lu", &size, &rss) == 2;
-	fclose(f);
-	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
-/* The control frontier the clock allows now: lead epochs ahead. */
-uint64_t
-mg__ctl_target(const struct mg_dataflow *df)
-{
-	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns +
-	       df->ctl_lead_epochs;
-}
+#define STATS_NS 100000000ull
 
 /*
  * The control thread: every tick it advances the control frontier ahead of
  * the sources, drives migrations, and merges finished latency windows.
  */
+void
+mg__wake_all(struct mg_dataflow *df)
+{
+	unsigned i;
+
+	/* ORDER(probe.F2): with F1 in the waiters: a waiter that counted
+	 * itself before this sees the new seq and does not sleep. */
+	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
+	mg_futex_wake(&df->wake_seq, INT32_MAX);
+	mg__inputs_wake(df);
+	for (i = 0; i < df->noutputs; i++)
+		mg__output_notify(df->outputs[i]);
+}
+
 /* Sleep until the next tick, or -- with completion callbacks to call --
  * until a probe's frontier moves. */
 static void

@@ -20,28 +20,6 @@
 #define MAX_NODES	 256
 #define STATE_MAX	 4096u
 
-int
-mg__vbuf_init(struct vbuf *v, size_t reserve)
-{
-	void *p = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-	if (p == MAP_FAILED)
-		return -ENOMEM;
-	v->base = p;
-	v->len = 0;
-	v->reserved = reserve;
-	return 0;
-}
-
-void
-mg__vbuf_free(struct vbuf *v)
-{
-	if (v->base)
-		munmap(v->base, v->reserved);
-	v->base = NULL;
-}
-
 static int
 check_config(const struct mg_dataflow_config *c, unsigned ncpus)
 {
@@ -168,46 +146,6 @@ fail:
 	return err;
 }
 
-/* ---- errors and stopping -------------------------------------------------- */
-
-void
-mg__set_error(struct mg_dataflow *df, int err)
-{
-	int zero = 0;
-
-	/* Relaxed: only the value matters; mg__halt() orders the rest. */
-	atomic_compare_exchange_strong_explicit(&df->error, &zero, err,
-						memory_order_relaxed,
-						memory_order_relaxed);
-	mg__halt(df);
-}
-
-void
-mg__halt(struct mg_dataflow *df)
-{
-	if (atomic_exchange_explicit(&df->halt, true, memory_order_relaxed))
-		return;
-	/* Lock-free, so a worker may call it: wakes the probe waiters and the
-	 * control thread, which wakes producers and output consumers (their
-	 * wake-ups take the inputs' locks) at its next tick. */
-	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
-	mg_futex_wake(&df->wake_seq, INT32_MAX);
-}
-
-int
-mg__build_error(struct mg_dataflow *df, int err)
-{
-	if (!df->build_error)
-		df->build_error = err;
-	return df->build_error;
-}
-
-int
-mg_dataflow_error(const struct mg_dataflow *df)
-{
-	return df ? df->build_error : -EINVAL;
-}
-
 void
 mg_dataflow_stop(struct mg_dataflow *df)
 {
@@ -216,23 +154,6 @@ mg_dataflow_stop(struct mg_dataflow *df)
 	atomic_store_explicit(&df->stopped, true, memory_order_relaxed);
 	mg__halt(df);
 	mg__wake_all(df);
-}
-
-uint64_t
-mg__resolve_time(const struct mg_dataflow *df, uint64_t t)
-{
-	return t == MG_TIME_NOW ? mg_dataflow_now(df) : t;
-}
-
-uint64_t
-mg_dataflow_now(const struct mg_dataflow *df)
-{
-	/* ORDER(df.A1): pairs with df.R1 in mg_dataflow_start(); start_ns
-	 * is written before `go`. */
-	if (!atomic_load_explicit(&df->go, memory_order_acquire) ||
-	    !df->start_ns)
-		return 0;
-	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns;
 }
 
 /* ---- freeing -------------------------------------------------------------- */
@@ -352,63 +273,6 @@ uint32_t
 mg_dataflow_bins(const struct mg_dataflow *df)
 {
 	return 1u << df->nbins_log2;
-}
-
-/* ---- building ------------------------------------------------------------- */
-
-struct mg_stream *
-mg__build_fail(struct mg_dataflow *df, int err)
-{
-	mg__build_error(df, err);
-	return NULL;
-}
-
-bool
-mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in)
-{
-	const struct stream *s = (const struct stream *)in;
-
-	return s && s->df == df && s->nsubs < MAX_SUBS;
-}
-
-/* Append a node (inputs subscribed by the caller); it is the graph's until
- * a rollback() below its id. */
-int
-mg__add_node(struct mg_dataflow *df, enum node_kind kind,
-	     uint32_t out_record_size, struct node **out)
-{
-	struct node *n;
-
-	if (df->started || df->nnodes == df->cap_nodes)
-		return -EINVAL;
-	if (out_record_size > MG_RECORD_MAX)
-		return -EINVAL;
-	n = calloc(1, sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	if (out_record_size) {
-		n->out = calloc(1, sizeof(*n->out));
-		if (!n->out) {
-			free(n);
-			return -ENOMEM;
-		}
-		n->out->df = df;
-		n->out->from = n;
-		n->out->record_size = out_record_size;
-	}
-	n->kind = kind;
-	n->df = df;
-	n->id = df->nnodes;
-	df->nodes[df->nnodes++] = n;
-	*out = n;
-	return 0;
-}
-
-void
-mg__subscribe(struct node *n, unsigned port, struct stream *s)
-{
-	n->in[port] = s;
-	s->subs[s->nsubs++] = n;
 }
 
 /* Remove the nodes a failed builder added (ids >= @mark), newest first, so

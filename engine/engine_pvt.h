@@ -62,8 +62,8 @@
 
 #include "engine/hist_pvt.h"
 #include "engine/megaphone.h"
-#include "migration/mg_migration.h"
-#include "queues/mg_ring.h"
+#include "migration/mg_router.h"
+#include "queues/mg_mesh.h"
 
 #define MAX_SUBS     8
 #define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
@@ -406,8 +406,11 @@ struct mg_dataflow {
 
 /* ---- worker.c ---------------------------------------------------------- */
 void *mg__worker_main(void *arg);
+
+/* ---- send.c ------------------------------------------------------------ */
 uint64_t mg__stream_frontier(const struct stream *s, unsigned w);
 bool mg__congested(const struct node *n, unsigned w);
+bool mg__send_flush(struct node *n, struct worker *wk);
 void mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b);
 
 /* ---- dataflow.c -------------------------------------------------------- */
@@ -430,6 +433,7 @@ int mg__build_error(struct mg_dataflow *df, int err);
 uint64_t mg__resolve_time(const struct mg_dataflow *df, uint64_t t);
 
 /* ---- latency.c --------------------------------------------------------- */
+uint64_t mg__rss_bytes(void);
 int mg__lat_init(struct lat_ring *r);
 void mg__lat_fini(struct lat_ring *r);
 /* Count @n records of time @t seen from @first_ns to @last_ns (run time).
@@ -586,12 +590,12 @@ void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
 /* ---- control.c --------------------------------------------------------- */
 int mg__control_start(struct mg_dataflow *df);
 void mg__control_stop(struct mg_dataflow *df);
-uint64_t mg__ctl_target(const struct mg_dataflow *df);
-uint64_t mg__rss_bytes(void);
 
 /* ---- migrate.c --------------------------------------------------------- */
 void mg__migrations_tick(struct mg_dataflow *df);
 void mg__migrations_free(struct mg_dataflow *df);
 void mg__migrations_close(struct mg_dataflow *df);
+/* The control frontier the clock allows now: lead epochs ahead. */
+uint64_t mg__ctl_target(const struct mg_dataflow *df);
 
 #endif /* MG_ENGINE_PVT_H */

@@ -4,7 +4,7 @@
  * LAYOUT
  *
  * An input is an INPUT node plus a struct mg_input (the control-plane
- * handle).  Each producer owns one channel (queues/mg_ring.h) into the
+ * handle).  Each producer owns one channel (queues/mg_channel.h) into the
  * worker it is bound to: batches of records of one time each, and progress
  * marks in the same ring.  So a producer's records and its promises stay in
  * order, and a promise can never overtake the records sent before it.

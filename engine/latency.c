@@ -28,9 +28,27 @@
  * window (flagged in windows_lost); the whole-run histogram stays exact.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include "engine/engine_pvt.h"
+
+/* load statistics sample period */
+
+uint64_t
+mg__rss_bytes(void)
+{
+	unsigned long size, rss;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fscanf(f, "%lu %lu", &size, &rss) == 2;
+	fclose(f);
+	return ok ? (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
 
 int
 mg__lat_init(struct lat_ring *r)

@@ -43,6 +43,14 @@ running(const struct mg_dataflow *df)
 	       !atomic_load_explicit(&df->halt, memory_order_relaxed);
 }
 
+/* The control frontier the clock allows now: lead epochs ahead. */
+uint64_t
+mg__ctl_target(const struct mg_dataflow *df)
+{
+	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns +
+	       df->ctl_lead_epochs;
+}
+
 bool
 mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
 {

@@ -69,20 +69,6 @@ mg__probe_free(struct mg_probe *p)
 }
 
 void
-mg__wake_all(struct mg_dataflow *df)
-{
-	unsigned i;
-
-	/* ORDER(probe.F2): with F1 in the waiters: a waiter that counted
-	 * itself before this sees the new seq and does not sleep. */
-	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
-	mg_futex_wake(&df->wake_seq, INT32_MAX);
-	mg__inputs_wake(df);
-	for (i = 0; i < df->noutputs; i++)
-		mg__output_notify(df->outputs[i]);
-}
-
-void
 mg__probes_publish(struct mg_dataflow *df, struct worker *wk)
 {
 	unsigned i, w, W = df->cfg.workers;
@@ -166,17 +152,6 @@ mg_probe_wait(struct mg_probe *p, uint64_t time, uint64_t timeout_ns)
 	}
 	atomic_fetch_sub_explicit(&df->waiters, 1, memory_order_relaxed);
 	return err;
-}
-
-bool
-mg__run_over(const struct mg_dataflow *df)
-{
-	/* Relaxed: whoever sets halt bumps wake_seq (seq_cst) after it.
-	 * go without running: the run ended (joined) or failed to start;
-	 * running is cleared after the last completion is published. */
-	return atomic_load_explicit(&df->halt, memory_order_relaxed) ||
-	       (atomic_load_explicit(&df->go, memory_order_acquire) &&
-		!atomic_load_explicit(&df->running, memory_order_acquire));
 }
 
 void

@@ -17,7 +17,7 @@
  *
  * Record and migration times must be below MG_TIME_LIMIT (2^63 - 1): the
  * control frontier keeps its top bit for a submission in progress (see
- * migration/mg_migration.h).
+ * migration/mg_router.h).
  */
 #ifndef MG_API_H
 #define MG_API_H

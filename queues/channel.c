@@ -1,6 +1,6 @@
 /*
  * channel.c - creating and destroying channels (the format is described in
- * mg_ring.h; the data path is inline there).
+ * mg_channel.h; the data path is inline there).
  *
  * Memory: everything comes from the page pool of the consumer's node.  One
  * "meta" chunk holds the struct, the forward ring's slots, the return ring's
@@ -9,7 +9,7 @@
  */
 #include <errno.h>
 
-#include "queues/mg_ring.h"
+#include "queues/mg_channel.h"
 
 static uint32_t
 stride_of(uint32_t record_size)

@@ -15,7 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "queues/mg_ring.h"
+#include "queues/mg_mesh.h"
 
 #define MESH_MAX_WORKERS 4096u
 

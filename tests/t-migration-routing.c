@@ -1,5 +1,5 @@
 /*
- * t-migration-routing.c - publishing routing-table versions from threads
+ * t-migration-router.c - publishing routing-table versions from threads
  * that are not QSBR readers, while readers run.
  *
  * liburcu requires call_rcu()'s caller to be a registered, online QSBR
@@ -25,7 +25,7 @@
 
 #include <urcu/urcu-qsbr.h>
 
-#include "migration/mg_migration.h"
+#include "migration/mg_router.h"
 #include "tests/mg_test.h"
 
 #define NBINS	   1024u

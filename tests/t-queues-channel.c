@@ -5,7 +5,7 @@
  */
 #include <errno.h>
 
-#include "queues/mg_ring.h"
+#include "queues/mg_mesh.h"
 #include "tests/mg_test.h"
 
 static struct mg_topology *topo;

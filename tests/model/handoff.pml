@@ -85,7 +85,7 @@
  *   FRONTIER_FIRST    advance the control frontier before publishing
  *   LEARN_FIRST       read the table before draining the ports
  *   COPY_DROP_TIMERS  copy mode without the timers in the bytes
- *   FOLD_ANY_ORDER    fold() as migration/routing.c has it: a complete step
+ *   FOLD_ANY_ORDER    fold() as migration/router.c has it: a complete step
  *                     folds even while an earlier move of its bin does not
  *                     (found with this model: the chain's bin then routes
  *                     to a worker that no longer holds it).  FOLD without
@@ -417,7 +417,7 @@ inline process(t, x, b, c, j)
 #ifdef FOLD
 /* A move is folded into the base map once its step is complete (every
  * move of the step acquired).  Fixed: never before an earlier move of
- * the same bin.  BUG_FOLD_ANY_ORDER is fold() in migration/routing.c. */
+ * the same bin.  BUG_FOLD_ANY_ORDER is fold() in migration/router.c. */
 #define STEP_DONE(s)	((mvdone & step_mask[s]) == step_mask[s])
 #ifdef BUG_FOLD_ANY_ORDER
 #define EARLIER_OPEN(j)	0

@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <sched.h>
 
-#include "queues/mg_ring.h"
+#include "queues/mg_channel.h"
 #include "tests/mg_test.h"
 
 struct rec {

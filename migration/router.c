@@ -1,6 +1,6 @@
 /*
- * routing.c - building and publishing routing-table versions (the format
- * and the reader side are in mg_migration.h).
+ * router.c - building and publishing routing-table versions (the format
+ * and the reader side are in mg_router.h).
  *
  * Control-side state (struct mg_router_ctl, guarded by `lock`):
  *   base[b]   b's owner before any move still listed;
@@ -46,7 +46,7 @@
 
 #include <urcu/urcu-qsbr.h>
 
-#include "migration/mg_migration.h"
+#include "migration/mg_router.h"
 
 struct mg_router_ctl {
 	pthread_mutex_t lock;
@@ -59,22 +59,6 @@ struct mg_router_ctl {
 	uint64_t next_id, version;
 	uint32_t *scratch; /* nbins: per-bin counts while building */
 };
-
-uint64_t
-mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin, uint64_t time)
-{
-	const struct mg_route_ent *e =
-		t->timeline + (t->route[bin] & ~MG_ROUTE_TIMELINE);
-	uint32_t w = e->worker;
-
-	while (!e->last) {
-		e++;
-		if (time < e->time)
-			break;
-		w = e->worker;
-	}
-	return w;
-}
 
 void
 mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)

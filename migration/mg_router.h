@@ -1,5 +1,5 @@
 /*
- * mg_migration.h - the routing table: which worker owns each bin at each
+ * mg_router.h - the routing table: which worker owns each bin at each
  * logical time, published through liburcu QSBR, and the control frontier.
  *
  * THE TABLE
@@ -20,7 +20,7 @@
  * call_rcu(): the data path never blocks, never takes a lock.  liburcu
  * wants call_rcu()'s caller to be a registered, online QSBR thread; the
  * publishing functions register a caller that is not for the length of the
- * call (routing.c), so they may be called from any thread except a
+ * call (router.c), so they may be called from any thread except a
  * registered reader that is offline.
  *
  * THE CONTROL FRONTIER
@@ -60,8 +60,8 @@
  *   step completion     workers, atomically (mg_step_done);
  *   everything else     the control side.
  */
-#ifndef MG_MIGRATION_H
-#define MG_MIGRATION_H
+#ifndef MG_ROUTER_H
+#define MG_ROUTER_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -185,8 +185,23 @@ mg_router_frontier(struct mg_router *r)
  */
 bool mg_router_raise(struct mg_router *r, uint64_t f);
 
-uint64_t mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin,
-				uint64_t time);
+/* A bin with a timeline: its owner before the first move, then each move
+ * in time order. */
+static inline unsigned
+mg__routing_owner_slow(const struct mg_routing *t, uint32_t bin, uint64_t time)
+{
+	const struct mg_route_ent *e =
+		t->timeline + (t->route[bin] & ~MG_ROUTE_TIMELINE);
+	uint32_t w = e->worker;
+
+	while (!e->last) {
+		e++;
+		if (time < e->time)
+			break;
+		w = e->worker;
+	}
+	return w;
+}
 
 /* Owner of @bin for a record at @time in version @t. */
 static inline unsigned
@@ -196,7 +211,7 @@ mg_routing_owner(const struct mg_routing *t, uint32_t bin, uint64_t time)
 
 	if (MG_LIKELY(!(r & MG_ROUTE_TIMELINE)))
 		return r;
-	return (unsigned)mg__routing_owner_slow(t, bin, time);
+	return mg__routing_owner_slow(t, bin, time);
 }
 
 /*
@@ -248,4 +263,4 @@ void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes);
 /* True once every handoff of @s is done (acquire). */
 bool mg_step_complete(const struct mg_step_ctl *s);
 
-#endif /* MG_MIGRATION_H */
+#endif /* MG_ROUTER_H */
