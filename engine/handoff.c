@@ -38,7 +38,7 @@
  *      frontier jumps far past t in one step.  Once processed_upto >= t
  *      (every record of b before t applied, every timer of b before t
  *      fired), mg__handoff_release() clears held[b] and stores the move's id
- *      into token[b] with release (ORDER(handoff.R1)): that one store hands
+ *      into token[b] with release (handoff.R1 below): that one store hands
  *      over the bin -- its pages, its timers, everything in its arena.  In
  *      copy mode A serializes the bin into a channel instead (copymode.c).
  *   3. Defer [defer], hold [hold], acquire [acquire].  While B does not
@@ -47,7 +47,7 @@
  *      (done_upto is capped by mg__handoff_earliest(in)) -- b may carry
  *      timers at t or later -- while every other bin goes on.  When
  *      mg__handoff_acquire() loads token[b] == the move's id with acquire
- *      (ORDER(handoff.A1)), B owns b: it sets held[b], indexes b's earliest
+ *      (handoff.A1 below), B owns b: it sets held[b], indexes b's earliest
  *      timer, moves the arena's future allocations to its own node (queueing
  *      the old pages for re-homing when enabled), reports the step done,
  *      and reprocesses what was deferred.
@@ -208,7 +208,7 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		struct bin *b;
 		bool again = false;
 
-		/* ORDER(A7): pairs with R7 in mg__handoff_release(); without it B
+		/* ORDER(handoff.A1): pairs with handoff.R1 in mg__handoff_release(); without it B
 		 * could read the bin's state before A's last update to it. */
 		if (atomic_load_explicit(&n->u.st.token[m->bin],
 					 memory_order_acquire) != m->id) {
@@ -257,7 +257,8 @@ mg__handoff_release(struct node *n, struct worker *wk, struct stateful_inst *si)
 		if (mg__copy_mode(n))
 			mg__copy_release(n, wk, si, m);
 		else
-			/* ORDER(R7): pairs with A7 in mg__handoff_acquire(). */
+			/* ORDER(handoff.R1): pairs with handoff.A1 in mg__handoff_acquire();
+			 * the bin, its pages and timers are the next owner's. */
 			atomic_store_explicit(&n->u.st.token[m->bin], m->id,
 					      memory_order_release);
 		list_remove(&si->out, i);

@@ -162,8 +162,8 @@ mg__ctl_decode(uint64_t w)
 /*
  * The control frontier: every move before it is in the published table.
  * Context: any thread; wait-free.
- * Ordering: acquire; pairs with ORDER(route.R1) in the claim's release and
- * ORDER(route.R2) in mg_router_raise(), so a table read after this sees
+ * Ordering: acquire; pairs with route.R1 in the claim's release and
+ * route.R2 in mg_router_raise(), so a table read after this sees
  * every move before the returned time.
  */
 static inline uint64_t
@@ -179,7 +179,7 @@ mg_router_frontier(struct mg_router *r)
  * MG_TIME_MAX) unless a submission holds it.
  * Context: any thread; lock-free, never blocks, never allocates: the data
  * path may call it.
- * Ordering: release (ORDER(route.R2)).
+ * Ordering: release (route.R2 in router.c).
  * Return: true if the frontier is at least @f afterwards; false if a
  * submission holds it below @f (try again later).
  */

@@ -72,14 +72,14 @@ mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
 						      memory_order_relaxed,
 						      memory_order_relaxed))
 		;
-	/* ORDER(R6): pairs with A6 in mg_step_complete(). */
+	/* ORDER(route.R3): pairs with route.A3 in mg_step_complete(). */
 	atomic_fetch_sub_explicit(&s->remaining, 1, memory_order_release);
 }
 
 bool
 mg_step_complete(const struct mg_step_ctl *s)
 {
-	/* ORDER(A6): pairs with R6 in mg_step_done(). */
+	/* ORDER(route.A3): pairs with route.R3 in mg_step_done(). */
 	return atomic_load_explicit(&s->remaining, memory_order_acquire) == 0;
 }
 

@@ -178,7 +178,7 @@ pop(struct pool_class *c, char *sbase, unsigned shift)
 	uint32_t top;
 
 	/*
-	 * ORDER(A1): pairs with R1 in push(); without it the link read below
+	 * ORDER(pool.A1): pairs with pool.R1 in push(); without it the link read below
 	 * could predate the pusher's store to it, and the chunk's old owner's
 	 * writes could land after we hand the chunk out.
 	 */
@@ -195,7 +195,7 @@ pop(struct pool_class *c, char *sbase, unsigned shift)
 		next = atomic_load_explicit(link_of(sbase, shift, top - 1),
 					    memory_order_relaxed);
 		/*
-		 * ORDER(A2): pairs with R1.  On failure it acquires the new
+		 * ORDER(pool.A2): pairs with pool.R1.  On failure it acquires the new
 		 * top before its link is read, as A1 does; without it the next
 		 * iteration could read a stale link.  On success the value is
 		 * the one A1/A2 already acquired (I2), so it costs nothing and
@@ -222,7 +222,7 @@ push(struct pool_class *c, char *sbase, unsigned shift, uint32_t idx)
 		atomic_store_explicit(link, old & LOW_MASK,
 				      memory_order_relaxed);
 		/*
-		 * ORDER(R1): pairs with A1/A2 in pop(); without it a popper
+		 * ORDER(pool.R1): pairs with pool.A1/pool.A2 in pop(); without it a popper
 		 * could read a stale link (and corrupt the list) or see the
 		 * freeing thread's last writes to the chunk after its own.
 		 * Failure relaxed: the link is rewritten before the retry.

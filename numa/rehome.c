@@ -178,7 +178,7 @@ process(struct mg_rehomer *r, struct mg_rehome_req *req)
 	unsigned k;
 
 	/*
-	 * ORDER(A1): pairs with R1 in mg_rehome_submit(); without it the
+	 * ORDER(rehome.A1): pairs with rehome.R1 in mg_rehome_submit(); without it the
 	 * ranges, nranges and target written before submit might not be
 	 * visible here (C11 does not see liburcu's barriers).
 	 */
@@ -215,7 +215,7 @@ process(struct mg_rehomer *r, struct mg_rehome_req *req)
 				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->nmoved, moved, memory_order_relaxed);
 	/*
-	 * ORDER(R2): pairs with the caller's acquire load of state (A2);
+	 * ORDER(rehome.R2): pairs with the caller's acquire load of state (rehome.A2);
 	 * without it the caller could read the results (or reuse the request)
 	 * before our writes above.  The request is the caller's from here on.
 	 */
@@ -247,7 +247,7 @@ rehomer_main(void *arg)
 	for (;;) {
 		drain(r);
 		/*
-		 * ORDER(A3): pairs with R3 in mg_rehomer_destroy(); every
+		 * ORDER(rehome.A3): pairs with rehome.R3 in mg_rehomer_destroy(); every
 		 * submit happened before destroy, so after seeing stop one
 		 * more drain finds every request.
 		 */
@@ -258,7 +258,7 @@ rehomer_main(void *arg)
 		/* Relaxed: F1 orders it before the emptiness check. */
 		atomic_store_explicit(&r->sleeping, 1, memory_order_relaxed);
 		/*
-		 * ORDER(F1): pairs with F2 in mg_rehome_submit() and the fence
+		 * ORDER(rehome.F1): pairs with rehome.F2 in mg_rehome_submit() and the fence
 		 * in mg_rehomer_destroy(); without it the check below could
 		 * run before the store above is visible, a submitter could
 		 * then miss sleeping == 1 and we would sleep on a non-empty
@@ -321,7 +321,7 @@ mg_rehomer_destroy(struct mg_rehomer *r)
 	if (!r)
 		return;
 	/*
-	 * ORDER(R3): pairs with A3 in rehomer_main(); publishes every
+	 * ORDER(rehome.R3): pairs with rehome.A3 in rehomer_main(); publishes every
 	 * enqueue that happened before this call.
 	 */
 	atomic_store_explicit(&r->stop, true, memory_order_release);
@@ -355,9 +355,9 @@ mg_rehome_submit(struct mg_rehomer *r, struct mg_rehome_req *req)
 		if (s == MG_REHOME_QUEUED)
 			return -EINVAL;
 		/*
-		 * ORDER(R1): the release half pairs with A1 in process(): the
+		 * ORDER(rehome.R1): the release half pairs with rehome.A1 in process(): the
 		 * request's fields are visible to the rehomer.  The acquire
-		 * half pairs with R2 of the previous run, so the rehomer's old
+		 * half pairs with rehome.R2 of the previous run, so the rehomer's old
 		 * result writes cannot race with the next run's.
 		 */
 	} while (!atomic_compare_exchange_weak_explicit(
@@ -366,7 +366,7 @@ mg_rehome_submit(struct mg_rehomer *r, struct mg_rehome_req *req)
 	cds_wfcq_node_init(&req->qnode);
 	cds_wfcq_enqueue(&r->head, &r->tail, &req->qnode);
 	/*
-	 * ORDER(F2): pairs with F1 in rehomer_main(); without it the load of
+	 * ORDER(rehome.F2): pairs with rehome.F1 in rehomer_main(); without it the load of
 	 * sleeping in wake() could pass the enqueue, and a rehomer that
 	 * checked the queue just before our enqueue would sleep on it.
 	 */
