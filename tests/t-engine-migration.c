@@ -54,1051 +54,14 @@
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
 #include "tests/mg_test_model.h"
-
-#define EPOCH_NS       100000ull /* 100 us */
-#define MS	       1000000ull
-#define TIMER_DELAY    3 /* epochs */
-#define MAX_W	       4
-#define MAX_MIG	       96
-#define CALL_N	       0x0f /* calls of a (worker, bin, time), capped */
-#define CALL_IN	       0x10 /* one of them carried records */
-#define CALL_TM	       0x20 /* one of them carried timers */
-#define SHOW	       4    /* details printed per kind of mismatch */
-#define WATCHDOG_S     180  /* last resort; finish() gives up first */
-#define JOIN_TIMEOUT_S 20   /* no operator call for this long: hung */
-
-struct root {
-	struct mg_map counts; /* key -> records counted */
-	uint64_t last_time;
-	uint64_t calls;
-	uint64_t bin_plus1; /* the bin this state is (0: not called yet) */
-};
-
-/* Written only by its worker; read by main after the join. */
-struct wstat {
-	uint64_t overflow;	/* calls or outputs past ntimes */
-	uint64_t order_errors;	/* a bin called at a time <= its last */
-	uint64_t apply_errors;	/* the model's operator failed */
-	bool slept;		/* the slow last call happened */
-	_Atomic uint64_t calls; /* operator calls: main sees it move */
-} MG_CACHE_ALIGNED;
-
-/* A move the test knows the time of: bin is owned by worker from time on. */
-struct known {
-	uint64_t time;
-	uint32_t bin;
-	uint32_t worker;
-};
-
-struct run;
-typedef void (*hook_fn)(struct run *r, struct mg_dataflow *df);
-
-struct run {
-	const char *name;
-	unsigned workers, bins_log2, keys, delay;
-	uint32_t ring, batch;
-	double rate[2];
-	uint64_t duration_ns;
-	double started; /* now_s() when the dataflow started */
-	/* Retry a submission whose time passed while this thread was
-	 * preempted (shifted later), and record one refused because every
-	 * source has closed -- both outcomes mg_migrate() documents.  Off
-	 * for the cases that test those refusals themselves. */
-	bool lenient;
-	bool timers, binary;
-	hook_fn before_start, drive, after_join;
-	uint64_t rng;	       /* the hooks' randomness */
-	int expect_join;       /* what join should return; INT32_MIN: any */
-	int join_err;	       /* what it returned */
-	double join_timeout_s; /* give up on the run's end after this
-				   long (0: JOIN_TIMEOUT_S) */
-	bool hung;	       /* it gave up */
-	bool outputs_only;     /* moves not recorded: skip the owner check */
-	bool quiet;	       /* print only if something failed */
-	uint64_t slow_last_ns; /* worker 1's first call at the last epoch
-				   takes this long (a heavy user function) */
-	unsigned late_moves, late_refused; /* drive_until_end() */
-	/* set up by run_case */
-	struct mg_dataflow *df; /* the running dataflow, for the watchdog */
-	uint32_t nbins;
-	uint64_t ntimes, last_epoch;
-	struct mg_test_model m;	     /* from the fields above, by run_one() */
-	struct mg_test_model_fp *fp; /* [W][ntimes] */
-	uint8_t *calls;		     /* [W][nbins][ntimes] */
-	struct wstat ws[MAX_W];
-	/* what the hooks submitted */
-	struct mg_migration *mig[MAX_MIG];
-	const char *mig_what[MAX_MIG];
-	uint8_t *mig_bins[MAX_MIG];  /* [nbins]: bins it moves */
-	int mig_wait[MAX_MIG];	     /* mg_migration_wait()'s result */
-	uint64_t mig_calls[MAX_MIG]; /* progress() when submitted */
-	bool mig_waited[MAX_MIG];
-	unsigned nmig;
-	struct known *known;
-	size_t nknown, cap_known;
-	uint32_t *moves_of; /* [nbins]: moves submitted */
-	bool *unknown;	    /* [nbins]: moved at times unknown here */
-	unsigned fails;	    /* checks failed (each printed) */
-	/* prefetch hints whose state is not their record's bin, or whose
-	 * input does not exist; relaxed: the join orders them */
-	_Atomic uint64_t prefetch_errors;
-	struct mg_run_stats st;
-	double wall_s;
-};
-
-/* The model's operator (mg_test_model.h), recording each call. */
-static void
-op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
-{
-	struct run *r = ctx;
-	struct wstat *ws = &r->ws[c->worker];
-	struct root *root = c->state;
-
-	if (r->slow_last_ns && c->worker == 1 && c->time == r->last_epoch &&
-	    !ws->slept) {
-		struct timespec ts = {0, (long)r->slow_last_ns};
-
-		ws->slept = true;
-		nanosleep(&ts, NULL);
-	}
-	/* Relaxed: one writer; main only looks whether it moves. */
-	atomic_store_explicit(
-		&ws->calls,
-		atomic_load_explicit(&ws->calls, memory_order_relaxed) + 1,
-		memory_order_relaxed);
-	if (root->calls++ && c->time <= root->last_time)
-		ws->order_errors++;
-	root->last_time = c->time;
-	root->bin_plus1 = c->bin + 1ull;
-	if (c->time < r->ntimes && c->bin < r->nbins) {
-		uint8_t *p = &r->calls[((size_t)c->worker * r->nbins + c->bin) *
-					       r->ntimes +
-				       c->time];
-
-		if ((*p & CALL_N) < CALL_N)
-			(*p)++;
-		if (c->n_in[0] || c->n_in[1])
-			*p |= CALL_IN;
-		if (c->n_timers)
-			*p |= CALL_TM;
-	} else {
-		ws->overflow++;
-	}
-	if (mg_test_model_apply(&r->m, &root->counts, c, out))
-		ws->apply_errors++;
-}
-
-/* A hint with a check: after every handoff the engine must still pass
- * each record the state of its own bin. */
-static void
-prefetch(void *ctx, const void *state, unsigned in, const void *rec)
-{
-	struct run *r = ctx;
-	const struct root *root = state;
-
-	if (!mg_test_model_hint_ok(&r->m, r->bins_log2, root->bin_plus1, in,
-				   rec))
-		atomic_fetch_add_explicit(&r->prefetch_errors, 1,
-					  memory_order_relaxed);
-}
-
-static void
-sink(void *ctx, unsigned w, uint64_t t, const void *rec)
-{
-	struct run *r = ctx;
-
-	if (t >= r->ntimes || w >= MAX_W) {
-		r->ws[w % MAX_W].overflow++;
-		return;
-	}
-	r->fp[w * r->ntimes + t].count++;
-	r->fp[w * r->ntimes + t].sum += mg_test_model_out_hash(rec);
-}
-
-/* ---- helpers for the hooks (main thread) --------------------------------- */
-
-static const char *case_name = "";
-static uint64_t seed; /* of the whole file: mg_test_seed() */
-
-/* The generator state of case @k, derived from the file's seed. */
-static uint64_t
-seed_of(unsigned k)
-{
-	return mg_hash64(seed + k * 0x9e3779b97f4a7c15ull);
-}
-
-static void
-watchdog(int sig)
-{
-	static const char m1[] = "# watchdog: a run hung in case ";
-	static const char m2[] = " -- aborting\nBail out! a run hung\n";
-	ssize_t rc;
-
-	(void)sig;
-	rc = write(1, m1, sizeof(m1) - 1);
-	rc = write(1, case_name, strlen(case_name));
-	rc = write(1, m2, sizeof(m2) - 1);
-	(void)rc;
-	_exit(1);
-}
-
-static void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = {(time_t)(ns / 1000000000ull),
-			      (long)(ns % 1000000000ull)};
-
-	nanosleep(&ts, NULL);
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-rnd(struct run *r, uint64_t n)
-{
-	return n ? mg_test_rand(&r->rng) % n : 0;
-}
-
-#define FAIL(r, ...)                               \
-	do {                                       \
-		printf("# FAIL [%s] ", (r)->name); \
-		printf(__VA_ARGS__);               \
-		printf("\n");                      \
-		(r)->fails++;                      \
-	} while (0)
-
-static void
-expect_err(struct run *r, const char *what, int got, int want)
-{
-	/* -ECANCELED comes from submit()/submit_plan() only: the run had
-	 * stopped taking migrations (a slow machine let it end first) */
-	if (want == 0 && got == -ECANCELED) {
-		printf("#   note: %s not submitted: every source had closed\n",
-		       what);
-		return;
-	}
-	if (got != want)
-		FAIL(r, "%s: returned %d (%s), expected %d (%s)", what, got,
-		     mg_strerror(got), want, mg_strerror(want));
-}
-
-static void
-add_known(struct run *r, uint64_t time, uint32_t bin, uint32_t worker)
-{
-	if (r->nknown == r->cap_known) {
-		size_t cap = r->cap_known ? 2 * r->cap_known : 256;
-		struct known *k = realloc(r->known, sizeof(*k) * cap);
-
-		if (!k) {
-			FAIL(r, "out of memory in the test");
-			return;
-		}
-		r->known = k;
-		r->cap_known = cap;
-	}
-	r->known[r->nknown++] = (struct known){time, bin, worker};
-}
-
-/* What a hung run's threads still use: kept reachable, never freed. */
-static void *kept[64];
-static unsigned nkept;
-
-static void
-keep(void *p)
-{
-	if (nkept < MG_ARRAY_SIZE(kept))
-		kept[nkept++] = p;
-}
-
-static uint64_t
-progress(const struct run *r)
-{
-	uint64_t sum = 0;
-	unsigned w;
-
-	for (w = 0; w < r->workers; w++)
-		sum += atomic_load_explicit(&r->ws[w].calls,
-					    memory_order_relaxed);
-	return sum;
-}
-
-static uint8_t *
-new_mig(struct run *r, struct mg_migration *m, const char *what)
-{
-	uint8_t *bins;
-
-	if (r->nmig == MAX_MIG) {
-		FAIL(r, "too many migrations for the test");
-		return NULL;
-	}
-	bins = calloc(r->nbins, 1);
-	if (!bins) {
-		FAIL(r, "out of memory in the test");
-		return NULL;
-	}
-	r->mig[r->nmig] = m;
-	r->mig_what[r->nmig] = what;
-	r->mig_wait[r->nmig] = 0;
-	r->mig_waited[r->nmig] = false;
-	r->mig_calls[r->nmig] = progress(r);
-	r->mig_bins[r->nmig++] = bins;
-	return bins;
-}
-
-/* mg_migrate, and on success remember what it moves and, for all-at-once,
- * when (the test then knows the configuration of those bins). */
-static int
-submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
-       const uint16_t *target, uint64_t at, uint64_t gap,
-       struct mg_migration **out)
-{
-	uint16_t *before = malloc(sizeof(*before) * r->nbins);
-	struct mg_migration *m = NULL;
-	uint8_t *bins;
-	uint32_t b;
-	int err;
-
-	if (!before) {
-		FAIL(r, "out of memory in the test");
-		return -ENOMEM;
-	}
-	mg_dataflow_owners(df, before);
-	err = mg_migrate(df, s, target, at, gap, &m);
-	if (err == -EINVAL && !mg_dataflow_accepts_migrations(df))
-		err = -ECANCELED;
-	/* -ETIME: the time passed before the submission (a slow machine
-	 * preempted us); retry later */
-	for (int i = 0; r->lenient && err == -ETIME && i < 5; i++) {
-		if (!mg_dataflow_accepts_migrations(df)) {
-			err = -ECANCELED;
-			break;
-		}
-		printf("#   note: time %llu passed before the submission "
-		       "(preempted); shifted\n",
-		       (unsigned long long)at);
-		at = mg_dataflow_time_ahead(df, 3 * MS);
-		err = mg_migrate(df, s, target, at, gap, &m);
-	}
-	if (!err && (bins = new_mig(r, m, mg_strategy_name(s)))) {
-		for (b = 0; b < r->nbins; b++) {
-			if (target[b] == before[b])
-				continue;
-			bins[b] = 1;
-			r->moves_of[b]++;
-			if (s == MG_ALL_AT_ONCE)
-				add_known(r, at, b, target[b]);
-			else
-				r->unknown[b] = true;
-		}
-	}
-	free(before);
-	if (out)
-		*out = m;
-	return err;
-}
-
-/* mg_migrate_plan, remembering every step's moves and time. */
-static int
-submit_plan(struct run *r, struct mg_dataflow *df, const struct mg_plan *p,
-	    struct mg_migration **out)
-{
-	const struct mg_plan *orig = p;
-	struct mg_migration *m = NULL;
-	struct mg_plan *shifted = NULL;
-	uint8_t *bins;
-	uint32_t s, i;
-	int err = mg_migrate_plan(df, p, &m);
-
-	if (err == -EINVAL && !mg_dataflow_accepts_migrations(df))
-		err = -ECANCELED;
-	/* -ETIME: the plan's time passed before the submission (a slow
-	 * machine preempted us): shift the original plan later and retry */
-	for (int k = 0; r->lenient && err == -ETIME && k < 5; k++) {
-		uint64_t d;
-
-		if (!mg_dataflow_accepts_migrations(df)) {
-			err = -ECANCELED;
-			break;
-		}
-		d = mg_dataflow_time_ahead(df, 3 * MS) - orig->steps[0].time;
-		printf("#   note: plan time %llu passed before the submission "
-		       "(preempted); shifted by %llu\n",
-		       (unsigned long long)orig->steps[0].time,
-		       (unsigned long long)d);
-		p = orig;
-		mg_plan_destroy(shifted);
-		shifted = NULL;
-		if (mg_plan_create(&shifted, orig->nbins, orig->nworkers,
-				   orig->start))
-			break;
-		for (s = 0; s < orig->nsteps; s++)
-			if (mg_plan_add_step(shifted, orig->steps[s].time + d,
-					     orig->steps[s].moves,
-					     orig->steps[s].nmoves))
-				break;
-		p = shifted;
-		err = mg_migrate_plan(df, p, &m);
-	}
-
-	if (!err && (bins = new_mig(r, m, "plan")))
-		for (s = 0; s < p->nsteps; s++)
-			for (i = 0; i < p->steps[s].nmoves; i++) {
-				const struct mg_move *mv =
-					&p->steps[s].moves[i];
-
-				bins[mv->bin] = 1;
-				r->moves_of[mv->bin]++;
-				add_known(r, p->steps[s].time, mv->bin,
-					  mv->worker);
-			}
-	if (out)
-		*out = m;
-	mg_plan_destroy(shifted);
-	return err;
-}
-
-/* A bin some submitted migration moves and that is not done yet. */
-static bool
-in_flight(const struct run *r, uint32_t b)
-{
-	struct mg_migration_progress p;
-	unsigned i;
-
-	for (i = 0; i < r->nmig; i++) {
-		if (!r->mig_bins[i][b])
-			continue;
-		mg_migration_progress(r->mig[i], &p);
-		if (!p.done)
-			return true;
-	}
-	return false;
-}
-
-/*
- * Run @fn(@arg) on a helper thread and wait for it as long as the run makes
- * progress (operator calls).  A run whose operators stay idle for
- * join_timeout_s (default JOIN_TIMEOUT_S) without ending has hung: then
- * r->hung is set, the helper is left behind (with @arg, which must be on
- * the heap) and false returned.
- */
-static bool
-watch(struct run *r, void *(*fn)(void *), void *arg)
-{
-	double limit =
-		r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S;
-	uint64_t last = progress(r), now;
-	double idle_since = now_s();
-	pthread_t t;
-
-	if (r->hung)
-		return false;
-	if (pthread_create(&t, NULL, fn, arg)) {
-		FAIL(r, "cannot create a thread");
-		fn(arg);
-		return true;
-	}
-	for (;;) {
-		struct timespec dl;
-
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += 50000000;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
-		if (!pthread_timedjoin_np(t, NULL, &dl))
-			return true;
-		now = progress(r);
-		if (now != last) {
-			last = now;
-			idle_since = now_s();
-			alarm(WATCHDOG_S);
-		} else if (now_s() - idle_since > limit) {
-			break;
-		}
-	}
-	pthread_detach(t);
-	r->hung = true;
-	alarm(0);
-	FAIL(r,
-	     "the run has not ended, and no operator ran for %.0f s: it "
-	     "hung (the engine's state and every thread's stack follow on "
-	     "stderr)",
-	     limit);
-	mg_dataflow_dump(r->df, stderr);
-	mg_test_dump_threads();
-	return false;
-}
-
-struct waiter {
-	struct mg_migration *m;
-	int err;
-};
-
-static void *
-waiter_main(void *arg)
-{
-	struct waiter *w = arg;
-
-	w->err = mg_migration_wait(w->m);
-	return NULL;
-}
-
-/* mg_migration_wait() under watch(), its result kept for
- * check_migrations(); -ETIMEDOUT if the run hung. */
-static int
-wait_mig(struct run *r, struct mg_migration *m)
-{
-	struct waiter *wt = malloc(sizeof(*wt));
-	unsigned i;
-	int err;
-
-	if (!wt) {
-		FAIL(r, "out of memory in the test");
-		return -ENOMEM;
-	}
-	*wt = (struct waiter){m, 0};
-	if (!watch(r, waiter_main, wt)) {
-		keep(wt); /* its thread still has it */
-		return -ETIMEDOUT;
-	}
-	err = wt->err;
-	free(wt);
-	for (i = 0; i < r->nmig && r->mig[i] != m; i++)
-		;
-	if (i < r->nmig && !r->mig_waited[i]) {
-		r->mig_waited[i] = true;
-		r->mig_wait[i] = err;
-	}
-	return err;
-}
-
-static bool
-owners_equal(struct run *r, const uint16_t *a, const uint16_t *b,
-	     const char *what)
-{
-	uint32_t i;
-
-	for (i = 0; i < r->nbins; i++)
-		if (a[i] != b[i]) {
-			FAIL(r, "%s: owner of bin %u is %u, expected %u", what,
-			     i, a[i], b[i]);
-			return false;
-		}
-	return true;
-}
-
-/* ---- one run ------------------------------------------------------------- */
-
-static int
-cmp_known(const void *a, const void *b)
-{
-	const struct known *x = a, *y = b;
-
-	if (x->bin != y->bin)
-		return x->bin < y->bin ? -1 : 1;
-	if (x->time != y->time)
-		return x->time < y->time ? -1 : 1;
-	return 0;
-}
-
-/* Owner of @b at @t by the known moves (sorted, [lo, hi) are b's). */
-static uint32_t
-owner_at(const struct run *r, uint32_t b, size_t lo, size_t hi, uint64_t t)
-{
-	uint32_t w = b % r->workers; /* the router's first version */
-
-	for (; lo < hi && r->known[lo].time <= t; lo++)
-		w = r->known[lo].worker;
-	return w;
-}
-
-static uint8_t
-call_at(const struct run *r, unsigned w, uint32_t b, uint64_t t)
-{
-	return r->calls[((size_t)w * r->nbins + b) * r->ntimes + t];
-}
-
-static const char *
-call_kind(uint8_t v)
-{
-	if ((v & CALL_IN) && (v & CALL_TM))
-		return "records + timers";
-	return v & CALL_IN ? "records" : v & CALL_TM ? "timers" : "nothing";
-}
-
-static void
-show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
-{
-	unsigned w;
-
-	printf("# [%s] bin %u time %llu called %u times:", r->name, b,
-	       (unsigned long long)t, n);
-	for (w = 0; w < r->workers; w++) {
-		uint8_t v = call_at(r, w, b, t);
-
-		if (v & CALL_N)
-			printf(" worker %u x%u (%s)", w, v & CALL_N,
-			       call_kind(v));
-	}
-	printf("\n");
-}
-
-/*
- * Calls at most once per (bin, time), on the configured owner.  After the
- * last record the old owner of a bin moved later than that may fire its
- * timers itself (nothing can change them any more), so a call at t belongs
- * to the owner at min(t, last_epoch).
- */
-static void
-check_calls(struct run *r)
-{
-	uint64_t dups = 0, misowned = 0, jumps = 0, calls = 0, t;
-	unsigned w;
-	size_t k = 0, lo, hi;
-	uint32_t b;
-
-	if (r->nknown)
-		qsort(r->known, r->nknown, sizeof(*r->known), cmp_known);
-	for (b = 0; b < r->nbins; b++) {
-		uint32_t changes = 0;
-		int last_w = -1;
-
-		for (lo = k; k < r->nknown && r->known[k].bin == b; k++)
-			;
-		hi = k;
-		for (t = 0; t < r->ntimes; t++) {
-			uint64_t te = t < r->last_epoch ? t : r->last_epoch;
-			uint32_t exp = owner_at(r, b, lo, hi, te);
-			unsigned n = 0;
-
-			for (w = 0; w < r->workers; w++) {
-				uint8_t v = call_at(r, w, b, t);
-
-				if (!(v & CALL_N))
-					continue;
-				n += v & CALL_N;
-				if (r->unknown[b] && (v & CALL_IN)) {
-					changes += last_w >= 0 &&
-						   (unsigned)last_w != w;
-					last_w = (int)w;
-				}
-				if (r->unknown[b] || w == exp)
-					continue;
-				if (misowned++ < SHOW)
-					printf("# [%s] bin %u time %llu ran on "
-					       "worker %u (%s), its owner then "
-					       "is %u\n",
-					       r->name, b,
-					       (unsigned long long)t, w,
-					       call_kind(v), exp);
-			}
-			calls += n;
-			if (n > 1 && dups++ < SHOW)
-				show_dup(r, b, t, n);
-		}
-		if (r->unknown[b] && changes > r->moves_of[b] && jumps++ < SHOW)
-			printf("# [%s] bin %u changed owner %u times, %u "
-			       "moves submitted\n",
-			       r->name, b, changes, r->moves_of[b]);
-	}
-	if (dups)
-		FAIL(r, "%llu (bin, time) pairs called more than once",
-		     (unsigned long long)dups);
-	if (misowned)
-		FAIL(r,
-		     "%llu calls on a worker that does not own the bin at "
-		     "that time",
-		     (unsigned long long)misowned);
-	if (jumps)
-		FAIL(r, "%llu bins changed owner more often than moved",
-		     (unsigned long long)jumps);
-	if (!calls)
-		FAIL(r, "no operator call recorded");
-}
-
-static void
-check_outputs(struct run *r)
-{
-	struct mg_test_model_fp *ref =
-		mg_test_model_reference(&r->m, r->ntimes);
-	uint64_t t, bad = 0, shown = 0, total = 0;
-	unsigned w;
-
-	if (!ref) {
-		FAIL(r, "reference: out of memory or ntimes too small");
-		return;
-	}
-	for (t = 0; t < r->ntimes; t++) {
-		struct mg_test_model_fp got = {0, 0};
-
-		for (w = 0; w < r->workers; w++) {
-			got.count += r->fp[w * r->ntimes + t].count;
-			got.sum += r->fp[w * r->ntimes + t].sum;
-		}
-		total += got.count;
-		if (got.count == ref[t].count && got.sum == ref[t].sum)
-			continue;
-		bad++;
-		if (shown++ < SHOW)
-			printf("# [%s] time %llu: %llu outputs (fingerprint "
-			       "%016llx), reference %llu (%016llx)\n",
-			       r->name, (unsigned long long)t,
-			       (unsigned long long)got.count,
-			       (unsigned long long)got.sum,
-			       (unsigned long long)ref[t].count,
-			       (unsigned long long)ref[t].sum);
-	}
-	if (bad)
-		FAIL(r, "%llu of %llu timestamps differ from the reference",
-		     (unsigned long long)bad, (unsigned long long)r->ntimes);
-	free(ref);
-}
-
-/* A run that took much longer than its schedule: records queued. */
-static bool
-overloaded(const struct run *r)
-{
-	return r->wall_s * 1e9 > 1.5 * (double)r->duration_ns + 30e6;
-}
-
-/* Records lagged well behind the clock: the run was overloaded, or its
- * latency exceeded a few epochs. */
-static bool
-lagged(const struct run *r)
-{
-	return overloaded(r) || r->st.p99 > 5 * MS;
-}
-
-/*
- * Every migration done with every bin moved, and mg_migration_wait() said
- * so.  Two excuses, both -ECANCELED ("the run ended first"): a migration
- * submitted after the workers left cannot complete (mg_migrate() accepts
- * it until the join) -- taken as such when no operator ran after it was
- * submitted; and a fluid or batched migration issues each step after
- * the previous one completed, at the control frontier (wall clock + lead),
- * and a step completes once the *data* reaches its time; when records lag
- * the clock by L, each step takes ~L, and with L large the data ends
- * before the later steps, which then complete only as the sources close
- * and the next one is issued after the workers have left.  Tolerated, and
- * said, for lagged runs only.
- */
-static void
-check_migrations(struct run *r)
-{
-	struct mg_migration_progress p;
-	unsigned i;
-
-	for (i = 0; i < r->nmig; i++) {
-		bool by_step = strcmp(r->mig_what[i], "fluid") == 0 ||
-			       strcmp(r->mig_what[i], "batched") == 0;
-		int w = r->mig_wait[i];
-
-		mg_migration_progress(r->mig[i], &p);
-		printf("#   migration %u (%s): %u/%u bins in %u/%u steps from "
-		       "time %llu, %s (%.2f ms after its first step)%s%s\n",
-		       i, r->mig_what[i], p.bins_moved, p.bins, p.steps_done,
-		       p.steps, (unsigned long long)p.first_time,
-		       p.done ? "done" : "NOT DONE",
-		       p.done && p.end_ns > p.start_ns
-			       ? (double)(p.end_ns - p.start_ns) / 1e6
-			       : 0.0,
-		       w ? ", wait: " : "", w ? mg_strerror(w) : "");
-		if (w == -ECANCELED && p.done && p.bins_moved == p.bins) {
-			FAIL(r,
-			     "migration %u (%s): mg_migration_wait returned "
-			     "-ECANCELED, yet the migration completed (all "
-			     "%u bins moved, done)",
-			     i, r->mig_what[i], p.bins);
-			continue;
-		}
-		if (w == -ECANCELED && !p.done &&
-		    progress(r) == r->mig_calls[i]) {
-			printf("#   note: migration %u (%s) was submitted "
-			       "as the run ended (no operator ran after "
-			       "it): tolerated\n",
-			       i, r->mig_what[i]);
-			continue;
-		}
-		if (w == -ECANCELED && !p.done && by_step && lagged(r)) {
-			printf("#   note: migration %u (%s) could not finish "
-			       "before its lagged run ended (%.0f ms for a "
-			       "%.0f ms schedule, latency p99 %.1f ms): "
-			       "tolerated\n",
-			       i, r->mig_what[i], r->wall_s * 1e3,
-			       (double)r->duration_ns / 1e6,
-			       (double)r->st.p99 / 1e6);
-			continue;
-		}
-		if (w)
-			FAIL(r,
-			     "migration %u (%s): mg_migration_wait returned "
-			     "%d (%s)",
-			     i, r->mig_what[i], w, mg_strerror(w));
-		if (!p.done || p.bins_moved != p.bins ||
-		    p.steps_done != p.steps)
-			FAIL(r,
-			     "migration %u (%s) incomplete: done %d, bins "
-			     "%u/%u, steps %u/%u",
-			     i, r->mig_what[i], p.done, p.bins_moved, p.bins,
-			     p.steps_done, p.steps);
-	}
-}
-
-struct joiner {
-	struct mg_dataflow *df;
-	struct mg_run_stats st;
-	int err;
-};
-
-static void *
-joiner_main(void *arg)
-{
-	struct joiner *j = arg;
-
-	j->err = mg_dataflow_join(j->df, &j->st);
-	return NULL;
-}
-
-/* Wait for every migration not waited for yet, then join the run; false
- * if it hung (then the dataflow stays allocated for good: its workers may
- * still touch it). */
-static bool
-finish(struct run *r, struct mg_dataflow *df)
-{
-	struct joiner *j = malloc(sizeof(*j));
-	unsigned i;
-
-	if (!j) {
-		FAIL(r, "out of memory in the test");
-		return false;
-	}
-	for (i = 0; i < r->nmig && !r->hung; i++)
-		if (!r->mig_waited[i])
-			wait_mig(r, r->mig[i]);
-	*j = (struct joiner){.df = df};
-	if (!watch(r, joiner_main, j)) {
-		keep(j); /* its thread still has it */
-		return false;
-	}
-	r->join_err = j->err;
-	r->st = j->st;
-	free(j);
-	return true;
-}
-
-/* Build, run with the hooks, check everything; returns the failed checks. */
-static unsigned
-run_one(struct run *r)
-{
-	struct mg_dataflow_config dc = {
-		.workers = r->workers,
-		.oversubscribe = true,
-		.bins_log2 = r->bins_log2,
-		.epoch_ns = EPOCH_NS,
-		.ring_capacity = r->ring,
-		.batch_records = r->batch,
-	};
-	struct mg_source_config sc = {
-		.record_size = sizeof(struct mg_test_model_rec),
-		.duration_ns = r->duration_ns,
-	};
-	struct mg_stateful_config op_cfg = {
-		.ninputs = r->binary ? 2 : 1,
-		.hash = {mg_test_model_hash, mg_test_model_hash},
-		.out_record_size = sizeof(struct mg_test_model_out),
-		.state_size = sizeof(struct root),
-		.timer_record_size =
-			r->timers ? sizeof(struct mg_test_model_rec) : 0,
-		.fn = op,
-		.ctx = r,
-		.prefetch = prefetch,
-	};
-	struct mg_stream *s0, *s1 = NULL, *out;
-	struct mg_dataflow *df;
-	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0;
-	unsigned w, i;
-	double t0;
-	int err;
-
-	if (!r->delay)
-		r->delay = TIMER_DELAY;
-	r->nbins = 1u << r->bins_log2;
-	r->ntimes = r->duration_ns / EPOCH_NS + 2 + r->delay;
-	r->m = (struct mg_test_model){
-		.keys = r->keys,
-		.rate = {r->rate[0], r->rate[1]},
-		.duration_ns = r->duration_ns,
-		.epoch_ns = EPOCH_NS,
-		.binary = r->binary,
-		.timers = r->timers,
-		.delay = r->delay,
-	};
-	n0 = mg_test_model_records(r->rate[0], r->duration_ns);
-	r->last_epoch = mg_test_model_epoch(&r->m, r->rate[0], n0 - 1);
-	if (r->binary) {
-		n1 = mg_test_model_records(r->rate[1], r->duration_ns);
-		if (mg_test_model_epoch(&r->m, r->rate[1], n1 - 1) >
-		    r->last_epoch)
-			r->last_epoch =
-				mg_test_model_epoch(&r->m, r->rate[1], n1 - 1);
-	}
-	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
-	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);
-	r->moves_of = calloc(r->nbins, sizeof(*r->moves_of));
-	r->unknown = calloc(r->nbins, sizeof(*r->unknown));
-	assert_non_null(r->fp);
-	assert_non_null(r->calls);
-	assert_non_null(r->moves_of);
-	assert_non_null(r->unknown);
-	assert_true(r->workers <= MAX_W);
-	memset(r->ws, 0, sizeof(r->ws));
-	atomic_store_explicit(&r->prefetch_errors, 0, memory_order_relaxed);
-	for (w = 0; w < MAX_W; w++)
-		atomic_init(&r->ws[w].calls, 0);
-	r->nmig = 0;
-	r->nknown = 0;
-	r->fails = 0;
-	r->join_err = 0;
-	memset(&r->st, 0, sizeof(r->st));
-
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	r->df = df;
-	sc.rate = r->rate[0];
-	sc.gen = mg_test_model_gen0;
-	sc.ctx = &r->m;
-	s0 = mg_source(df, &sc);
-	assert_non_null(s0);
-	if (r->binary) {
-		sc.rate = r->rate[1];
-		sc.gen = mg_test_model_gen1;
-		s1 = mg_source(df, &sc);
-		assert_non_null(s1);
-	}
-	op_cfg.in[0] = s0;
-	op_cfg.in[1] = s1;
-	out = mg_stateful(df, &op_cfg);
-	assert_non_null(out);
-	assert_int_equal(mg_sink(df, out, sink, r), 0);
-	assert_non_null(mg_probe(df, out));
-
-	case_name = r->name;
-	alarm(WATCHDOG_S);
-	if (r->before_start)
-		r->before_start(r, df);
-	t0 = now_s();
-	r->started = now_s();
-	err = mg_dataflow_start(df, NULL, NULL);
-	expect_err(r, "mg_dataflow_start", err, 0);
-	if (!err) {
-		if (r->drive)
-			r->drive(r, df);
-		if (r->hung || !finish(r, df)) {
-			check_migrations(r); /* shows where it stands */
-			printf("# FAILED %s: W=%u bins=2^%u, the run hung; its "
-			       "dataflow is leaked\n",
-			       r->name, r->workers, r->bins_log2);
-			return r->fails;
-		}
-		if (r->expect_join != INT32_MIN)
-			expect_err(r, "mg_dataflow_join", r->join_err,
-				   r->expect_join);
-		r->wall_s = now_s() - t0;
-		if (r->after_join)
-			r->after_join(r, df);
-		check_migrations(r);
-	}
-	mg_dataflow_destroy(df);
-	alarm(0);
-
-	for (w = 0; w < r->workers; w++) {
-		overflow += r->ws[w].overflow;
-		order += r->ws[w].order_errors;
-		apply += r->ws[w].apply_errors;
-	}
-	if (!err && r->join_err == 0) {
-		if (r->st.records != n0 + n1)
-			FAIL(r, "%llu records generated, schedule has %llu",
-			     (unsigned long long)r->st.records,
-			     (unsigned long long)(n0 + n1));
-		check_outputs(r);
-		if (!r->outputs_only)
-			check_calls(r);
-	}
-	if (overflow)
-		FAIL(r, "%llu calls or outputs past the last time",
-		     (unsigned long long)overflow);
-	if (order)
-		FAIL(r, "%llu calls of a bin not in increasing time order",
-		     (unsigned long long)order);
-	if (atomic_load_explicit(&r->prefetch_errors, memory_order_relaxed))
-		FAIL(r, "%llu prefetch hints with another bin's state",
-		     (unsigned long long)atomic_load_explicit(
-			     &r->prefetch_errors, memory_order_relaxed));
-	if (apply)
-		FAIL(r,
-		     "the operator failed %llu times (mg_schedule or a map "
-		     "insert)",
-		     (unsigned long long)apply);
-	if (!r->quiet || r->fails)
-		printf("# %s %s: W=%u bins=2^%u ring=%u batch=%u rate=%.0f%s, "
-		       "timers %s%.0u, %llu records, schedule %.0f ms, run "
-		       "%.0f ms, p99 %.2f ms, %u migrations, %zu timed moves\n",
-		       r->fails ? "FAILED" : "ok", r->name, r->workers,
-		       r->bins_log2, r->ring, r->batch, r->rate[0],
-		       r->binary ? " binary" : "", r->timers ? "+" : "off",
-		       r->timers ? r->delay : 0,
-		       (unsigned long long)r->st.records,
-		       (double)r->duration_ns / 1e6, r->wall_s * 1e3,
-		       (double)r->st.p99 / 1e6, r->nmig, r->nknown);
-
-	for (i = 0; i < r->nmig; i++)
-		free(r->mig_bins[i]);
-	free(r->fp);
-	free(r->calls);
-	free(r->moves_of);
-	free(r->unknown);
-	free(r->known);
-	r->known = NULL;
-	r->cap_known = 0;
-	return r->fails;
-}
-
-/*
- * run_one() on a copy of @r on the heap: the callbacks of a run that hangs
- * keep pointing at it, so it must outlive the caller's frame (it is then
- * leaked).  Results are copied back.
- */
-static unsigned
-run_case(struct run *r)
-{
-	struct run *h = malloc(sizeof(*h));
-	unsigned fails;
-
-	assert_non_null(h);
-	memcpy(h, r, sizeof(*h));
-	fails = run_one(h);
-	memcpy(r, h, sizeof(*r));
-	if (h->hung)
-		keep(h); /* the hung run's callbacks point here */
-	else
-		free(h);
-	return fails;
-}
+#include "tests/mg_test_run.h"
 
 /* ---- 1. random migrations ------------------------------------------------ */
 
 static void
 drive_random(struct run *r, struct mg_dataflow *df)
 {
-	unsigned W = r->workers, n = 1 + (unsigned)rnd(r, 3), k;
+	unsigned W = r->workers, n = 1 + (unsigned)run_rnd(r, 3), k;
 	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
 	uint16_t *target = malloc(sizeof(*target) * r->nbins);
 	uint32_t *cand = malloc(sizeof(*cand) * r->nbins);
@@ -1108,21 +71,21 @@ drive_random(struct run *r, struct mg_dataflow *df)
 		goto out;
 	}
 	for (k = 0; k < n; k++) {
-		enum mg_strategy s = (enum mg_strategy)rnd(r, 3);
+		enum mg_strategy s = (enum mg_strategy)run_rnd(r, 3);
 		uint32_t b, nc = 0, want, i;
-		uint64_t ahead = rnd(r, 21) * MS, gap = rnd(r, 4), at;
+		uint64_t ahead = run_rnd(r, 21) * MS, gap = run_rnd(r, 4), at;
 		char what[64];
 		int err;
 
-		sleep_ns(rnd(r, 4 * MS));
+		run_sleep_ns(run_rnd(r, 4 * MS));
 		for (b = 0; b < r->nbins; b++)
-			if (!in_flight(r, b))
+			if (!run_in_flight(r, b))
 				cand[nc++] = b;
-		if (k && (rnd(r, 2) || nc == 0)) {
+		if (k && (run_rnd(r, 2) || nc == 0)) {
 			/* this one after the others (else: concurrently,
 			 * with the bins they leave alone) */
 			for (i = 0, err = 0; i < r->nmig && !err; i++)
-				err = wait_mig(r, r->mig[i]);
+				err = run_wait_mig(r, r->mig[i]);
 			if (err) { /* the run is over (or hung) */
 				printf("#   waiting for migration %u: %s; no "
 				       "more submissions\n",
@@ -1130,34 +93,36 @@ drive_random(struct run *r, struct mg_dataflow *df)
 				break;
 			}
 			for (nc = 0, b = 0; b < r->nbins; b++)
-				if (!in_flight(r, b))
+				if (!run_in_flight(r, b))
 					cand[nc++] = b;
 		}
 		mg_dataflow_owners(df, owners);
 		memcpy(target, owners, sizeof(*target) * r->nbins);
 		switch (s) {
 		case MG_ALL_AT_ONCE:
-			want = (uint32_t[]){1, 1 + (uint32_t)rnd(r, nc + 1),
-					    nc}[rnd(r, 3)];
+			want = (uint32_t[]){1, 1 + (uint32_t)run_rnd(r, nc + 1),
+					    nc}[run_rnd(r, 3)];
 			break;
 		case MG_FLUID: /* one step each, ~2.5 ms apiece */
-			want = 1 + (uint32_t)rnd(r, 6);
+			want = 1 + (uint32_t)run_rnd(r, 6);
 			break;
 		default:
-			want = 1 + (uint32_t)rnd(r, 8);
+			want = 1 + (uint32_t)run_rnd(r, 8);
 			break;
 		}
 		want = want < nc ? want : nc;
 		for (i = 0; i < want && W > 1; i++) { /* partial shuffle */
-			uint32_t j = i + (uint32_t)rnd(r, nc - i), x = cand[j];
+			uint32_t j = i + (uint32_t)run_rnd(r, nc - i),
+				 x = cand[j];
 
 			cand[j] = cand[i];
 			cand[i] = x;
 			target[x] =
-				(uint16_t)((owners[x] + 1 + rnd(r, W - 1)) % W);
+				(uint16_t)((owners[x] + 1 + run_rnd(r, W - 1)) %
+					   W);
 		}
 		at = mg_dataflow_time_ahead(df, ahead);
-		err = submit(r, df, s, target, at, gap, NULL);
+		err = run_submit(r, df, s, target, at, gap, NULL);
 		if (err == -EINVAL) {
 			/* the control frontier passed the time meanwhile (a
 			 * loaded machine preempted this thread): allowed;
@@ -1167,7 +132,7 @@ drive_random(struct run *r, struct mg_dataflow *df)
 			       (unsigned long long)at);
 			ahead += 10 * MS;
 			at = mg_dataflow_time_ahead(df, ahead);
-			err = submit(r, df, s, target, at, gap, NULL);
+			err = run_submit(r, df, s, target, at, gap, NULL);
 		}
 		snprintf(what, sizeof(what), "mg_migrate(%s, %u bins)",
 			 mg_strategy_name(s), W > 1 ? want : 0);
@@ -1179,7 +144,7 @@ drive_random(struct run *r, struct mg_dataflow *df)
 			       what);
 			break;
 		}
-		expect_err(r, what, err, 0);
+		run_expect_err(r, what, err, 0);
 		printf("#   submitted %s at time %llu (+%llu ms), gap %llu\n",
 		       what, (unsigned long long)at,
 		       (unsigned long long)(ahead / MS),
@@ -1195,7 +160,7 @@ static void
 test_random_migrations(void **state)
 {
 	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12);
-	uint64_t rng = seed_of(1), i;
+	uint64_t rng = run_seed_of(1), i;
 	unsigned fails = 0;
 	char names[64][32];
 
@@ -1222,7 +187,7 @@ test_random_migrations(void **state)
 		fails += run_case(&r) != 0;
 	}
 	printf("# random: %u of %llu rounds failed (MG_SEED=%llu)\n", fails,
-	       (unsigned long long)rounds, (unsigned long long)seed);
+	       (unsigned long long)rounds, (unsigned long long)run_seed);
 	assert_int_equal(fails, 0);
 }
 
@@ -1262,11 +227,11 @@ drive_chain(struct run *r, struct mg_dataflow *df)
 	for (i = 1; i < r->nbins; i++)
 		b = keys[i] > keys[b] ? i : b;
 	free(keys);
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	mg_dataflow_owners(df, owners);
 	err = mg_plan_create(&p, r->nbins, W, owners);
-	expect_err(r, "mg_plan_create", err, 0);
-	t = mg_dataflow_time_ahead(df, (5 + rnd(r, 5)) * MS);
+	run_expect_err(r, "mg_plan_create", err, 0);
+	t = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
 	printf("#   bin %u: worker %u", b, owners[b]);
 	for (i = 0; !err && i < chain_arg.len; i++) {
 		unsigned to = chain_arg.back && i + 1 == chain_arg.len
@@ -1275,13 +240,13 @@ drive_chain(struct run *r, struct mg_dataflow *df)
 		struct mg_move mv = {b, to};
 
 		err = mg_plan_add_step(p, t + i, &mv, 1);
-		expect_err(r, "mg_plan_add_step", err, 0);
+		run_expect_err(r, "mg_plan_add_step", err, 0);
 		printf(" -> %u at %llu", to, (unsigned long long)(t + i));
 	}
 	printf("\n");
 	if (!err)
-		expect_err(r, "mg_migrate_plan(chain)",
-			   submit_plan(r, df, p, NULL), 0);
+		run_expect_err(r, "mg_migrate_plan(chain)",
+			       run_submit_plan(r, df, p, NULL), 0);
 	mg_plan_destroy(p);
 	free(owners);
 }
@@ -1300,7 +265,7 @@ test_chains(void **state)
 		{"chain A->B->C->A binary timers", 4, 3, true, true, true},
 		{"chain A->B->C->D timers", 4, 3, false, false, true},
 	};
-	uint64_t rng = seed_of(2);
+	uint64_t rng = run_seed_of(2);
 	unsigned fails = 0;
 	size_t i;
 
@@ -1347,30 +312,30 @@ drive_all_bins(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	/* every bin to the next worker, with mg_migrate ... */
 	mg_dataflow_owners(df, owners);
 	for (b = 0; b < r->nbins; b++)
 		target[b] = (uint16_t)((owners[b] + 1) % W);
-	at = mg_dataflow_time_ahead(df, (5 + rnd(r, 5)) * MS);
-	err = submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m);
-	expect_err(r, "mg_migrate(all bins)", err, 0);
+	at = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m);
+	run_expect_err(r, "mg_migrate(all bins)", err, 0);
 	if (err)
 		goto out;
-	wait_mig(r, m);
+	run_wait_mig(r, m);
 	/* ... then again, as a one-step plan */
 	mg_dataflow_owners(df, owners);
-	owners_equal(r, owners, target, "owners after the rotation");
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, r->nbins, W, owners),
-		   0);
+	run_owners_equal(r, owners, target, "owners after the rotation");
+	run_expect_err(r, "mg_plan_create",
+		       mg_plan_create(&p, r->nbins, W, owners), 0);
 	for (b = 0; b < r->nbins; b++)
 		mv[b] = (struct mg_move){b, (owners[b] + 1) % W};
-	at = mg_dataflow_time_ahead(df, (5 + rnd(r, 5)) * MS);
+	at = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
 	if (p) {
-		expect_err(r, "mg_plan_add_step(all bins)",
-			   mg_plan_add_step(p, at, mv, r->nbins), 0);
-		expect_err(r, "mg_migrate_plan(all bins)",
-			   submit_plan(r, df, p, NULL), 0);
+		run_expect_err(r, "mg_plan_add_step(all bins)",
+			       mg_plan_add_step(p, at, mv, r->nbins), 0);
+		run_expect_err(r, "mg_migrate_plan(all bins)",
+			       run_submit_plan(r, df, p, NULL), 0);
 	}
 out:
 	mg_plan_destroy(p);
@@ -1382,7 +347,7 @@ out:
 static void
 test_all_bins_one_step(void **state)
 {
-	uint64_t rng = seed_of(3);
+	uint64_t rng = run_seed_of(3);
 	unsigned fails = 0, W;
 	char names[5][32];
 
@@ -1434,16 +399,17 @@ drive_overload(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	mg_dataflow_owners(df, start);
 	/* the paper's target, all at once ... */
 	mg_plan_half_of_half(start, nb, W, target);
 	t1 = mg_dataflow_time_ahead(df, 3 * MS);
-	err = submit(r, df, MG_ALL_AT_ONCE, target, t1, 0, NULL);
-	expect_err(r, "mg_migrate(half of half)", err, 0);
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target, t1, 0, NULL);
+	run_expect_err(r, "mg_migrate(half of half)", err, 0);
 	/* ... and a plan moving the other bins in two steps (no bin twice:
 	 * chains have their own case) */
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start),
+		       0);
 	for (b = 0; b < nb && p; b++)
 		if (target[b] == start[b]) {
 			struct mg_move x = {b, (start[b] + 1) % W};
@@ -1455,12 +421,13 @@ drive_overload(struct run *r, struct mg_dataflow *df)
 			n++;
 		}
 	if (p && n > 1) {
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, t1 + 20, back, (n + 1) / 2), 0);
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, t1 + 60, mv, n / 2), 0);
-		expect_err(r, "mg_migrate_plan(two steps)",
-			   submit_plan(r, df, p, NULL), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, t1 + 20, back, (n + 1) / 2),
+			       0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, t1 + 60, mv, n / 2), 0);
+		run_expect_err(r, "mg_migrate_plan(two steps)",
+			       run_submit_plan(r, df, p, NULL), 0);
 	}
 	printf("#   half of half at %llu; %u more bins at %llu and %llu; "
 	       "last record at %llu\n",
@@ -1499,7 +466,7 @@ test_overload(void **state)
 
 		r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE", 1000000);
 		fails += run_case(&r) != 0;
-		over += overloaded(&r);
+		over += run_overloaded(&r);
 		printf("# %s: run %.0f ms for a %.0f ms schedule (%.1fx), "
 		       "latency p99 %.1f ms, max %.1f ms\n",
 		       r.name, r.wall_s * 1e3, (double)r.duration_ns / 1e6,
@@ -1529,7 +496,7 @@ drive_frontier(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(3 * MS + rnd(r, 2 * MS));
+	run_sleep_ns(3 * MS + run_rnd(r, 2 * MS));
 	/* A move that completed proves the control frontier passed its time
 	 * (the old owner released it only once its input frontier did). */
 	mg_dataflow_owners(df, owners);
@@ -1537,10 +504,10 @@ drive_frontier(struct run *r, struct mg_dataflow *df)
 	target[pace] = (uint16_t)((owners[pace] + 1) % r->workers);
 	t0 = mg_dataflow_time_ahead(df, 3 * MS);
 	r->lenient = true; /* an ordinary move: it may be shifted */
-	err = submit(r, df, MG_ALL_AT_ONCE, target, t0, 0, &m);
-	expect_err(r, "mg_migrate(pace)", err, 0);
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target, t0, 0, &m);
+	run_expect_err(r, "mg_migrate(pace)", err, 0);
 	r->lenient = false;
-	if (err || wait_mig(r, m))
+	if (err || run_wait_mig(r, m))
 		goto out;
 	/* base, base - 1, ... down to t0 - 1: times decrease while the
 	 * frontier only grows, so once one is refused every later one must
@@ -1558,7 +525,7 @@ drive_frontier(struct run *r, struct mg_dataflow *df)
 		mg_dataflow_owners(df, owners);
 		memcpy(target, owners, sizeof(*target) * nb);
 		target[bin] = (uint16_t)((owners[bin] + 1) % r->workers);
-		err = submit(r, df, MG_ALL_AT_ONCE, target, at, 0, NULL);
+		err = run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, NULL);
 		if (err == 0) {
 			accepted++;
 			low_ok = at;
@@ -1580,8 +547,8 @@ drive_frontier(struct run *r, struct mg_dataflow *df)
 				high_no = at;
 			seen_refusal = true;
 			mg_dataflow_owners(df, after);
-			owners_equal(r, after, owners,
-				     "owners after a refused migration");
+			run_owners_equal(r, after, owners,
+					 "owners after a refused migration");
 		} else if (err == -EINVAL &&
 			   !mg_dataflow_accepts_migrations(df)) {
 			printf("#   note: the run stopped taking migrations "
@@ -1589,7 +556,8 @@ drive_frontier(struct run *r, struct mg_dataflow *df)
 			       (unsigned long long)d);
 			break;
 		} else {
-			expect_err(r, "mg_migrate(near the frontier)", err, 0);
+			run_expect_err(r, "mg_migrate(near the frontier)", err,
+				       0);
 		}
 	}
 	printf("#   time_ahead(df, 0) = %llu, a move at %llu completed: "
@@ -1609,7 +577,7 @@ out:
 static void
 test_near_frontier(void **state)
 {
-	uint64_t rng = seed_of(5);
+	uint64_t rng = run_seed_of(5);
 	unsigned fails = 0, i;
 	static const char *names[] = {"frontier W=2", "frontier W=3",
 				      "frontier W=4 binary timers"};
@@ -1649,16 +617,16 @@ before_bad(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		return;
 	}
-	expect_err(r, "mg_migrate before start",
-		   mg_migrate(df, MG_ALL_AT_ONCE, target, 100, 0, NULL),
-		   -EINVAL);
-	expect_err(r, "mg_plan_create",
-		   mg_plan_create(&p, r->nbins, r->workers, NULL), 0);
+	run_expect_err(r, "mg_migrate before start",
+		       mg_migrate(df, MG_ALL_AT_ONCE, target, 100, 0, NULL),
+		       -EINVAL);
+	run_expect_err(r, "mg_plan_create",
+		       mg_plan_create(&p, r->nbins, r->workers, NULL), 0);
 	if (p) {
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, 100, &mv, 1), 0);
-		expect_err(r, "mg_migrate_plan before start",
-			   mg_migrate_plan(df, p, NULL), -EINVAL);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, 100, &mv, 1), 0);
+		run_expect_err(r, "mg_migrate_plan before start",
+			       mg_migrate_plan(df, p, NULL), -EINVAL);
 	}
 	mg_plan_destroy(p);
 	free(target);
@@ -1680,21 +648,22 @@ after_bad(struct run *r, struct mg_dataflow *df)
 	mg_dataflow_owners(df, owners);
 	memcpy(target, owners, sizeof(*target) * r->nbins);
 	target[1] = (uint16_t)((owners[1] + 1) % r->workers);
-	expect_err(r, "mg_migrate after join",
-		   mg_migrate(df, MG_ALL_AT_ONCE, target, r->ntimes + 1000, 0,
-			      NULL),
-		   -EINVAL);
-	expect_err(r, "mg_plan_create",
-		   mg_plan_create(&p, r->nbins, r->workers, owners), 0);
+	run_expect_err(r, "mg_migrate after join",
+		       mg_migrate(df, MG_ALL_AT_ONCE, target, r->ntimes + 1000,
+				  0, NULL),
+		       -EINVAL);
+	run_expect_err(r, "mg_plan_create",
+		       mg_plan_create(&p, r->nbins, r->workers, owners), 0);
 	mv = (struct mg_move){1, target[1]};
 	if (p) {
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, r->ntimes + 1000, &mv, 1), 0);
-		expect_err(r, "mg_migrate_plan after join",
-			   mg_migrate_plan(df, p, NULL), -EINVAL);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, r->ntimes + 1000, &mv, 1),
+			       0);
+		run_expect_err(r, "mg_migrate_plan after join",
+			       mg_migrate_plan(df, p, NULL), -EINVAL);
 	}
 	mg_dataflow_owners(df, after);
-	owners_equal(r, after, owners, "owners after refusals after join");
+	run_owners_equal(r, after, owners, "owners after refusals after join");
 out:
 	mg_plan_destroy(p);
 	free(target);
@@ -1717,13 +686,13 @@ refused(struct run *r, struct mg_dataflow *df, const char *what, int got,
 		       "first\n",
 		       what);
 	else
-		expect_err(r, what, got, want);
+		run_expect_err(r, what, got, want);
 	if (!now) {
 		FAIL(r, "out of memory in the test");
 		return;
 	}
 	mg_dataflow_owners(df, now);
-	owners_equal(r, now, before, what);
+	run_owners_equal(r, now, before, what);
 	free(now);
 }
 
@@ -1744,7 +713,7 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(3 * MS);
+	run_sleep_ns(3 * MS);
 	mg_dataflow_owners(df, owners);
 
 	/* a target naming a worker that does not exist */
@@ -1786,9 +755,9 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[7] = (uint16_t)((owners[7] + 1) % W);
 	at = mg_dataflow_time_ahead(df, 5 * MS);
-	expect_err(r, "mg_migrate(bin 7)",
-		   submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m), 0);
-	expect_err(r, "mg_migration_wait(bin 7)", wait_mig(r, m), 0);
+	run_expect_err(r, "mg_migrate(bin 7)",
+		       run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m), 0);
+	run_expect_err(r, "mg_migration_wait(bin 7)", run_wait_mig(r, m), 0);
 	mg_dataflow_owners(df, owners);
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[5] = (uint16_t)((owners[5] + 1) % W);
@@ -1800,50 +769,54 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 		owners);
 
 	/* plans: another bin count, another worker count, a past step */
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb * 2, W, NULL), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb * 2, W, NULL),
+		       0);
 	if (p) {
 		mv[0] = (struct mg_move){nb + 1, (nb + 2) % W};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p,
-					    mg_dataflow_time_ahead(df, 20 * MS),
-					    mv, 1),
-			   0);
+		run_expect_err(
+			r, "mg_plan_add_step",
+			mg_plan_add_step(p, mg_dataflow_time_ahead(df, 20 * MS),
+					 mv, 1),
+			0);
 		refused(r, df, "mg_migrate_plan(2x the bins)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb / 2, W, NULL), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb / 2, W, NULL),
+		       0);
 	if (p) {
 		mv[0] = (struct mg_move){1, 2 % W};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p,
-					    mg_dataflow_time_ahead(df, 20 * MS),
-					    mv, 1),
-			   0);
+		run_expect_err(
+			r, "mg_plan_add_step",
+			mg_plan_add_step(p, mg_dataflow_time_ahead(df, 20 * MS),
+					 mv, 1),
+			0);
 		refused(r, df, "mg_migrate_plan(half the bins)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W + 1, NULL), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W + 1, NULL),
+		       0);
 	if (p) {
 		mv[0] = (struct mg_move){1, W};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p,
-					    mg_dataflow_time_ahead(df, 20 * MS),
-					    mv, 1),
-			   0);
+		run_expect_err(
+			r, "mg_plan_add_step",
+			mg_plan_add_step(p, mg_dataflow_time_ahead(df, 20 * MS),
+					 mv, 1),
+			0);
 		refused(r, df, "mg_migrate_plan(W + 1 workers)",
 			mg_migrate_plan(df, p, &m), -EINVAL, owners);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners),
+		       0);
 	if (p) {
 		mv[0] = (struct mg_move){1, (owners[1] + 1) % W};
-		expect_err(r, "mg_plan_add_step", mg_plan_add_step(p, 2, mv, 1),
-			   0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, 2, mv, 1), 0);
 		refused(r, df, "mg_migrate_plan(step at time 2)",
 			mg_migrate_plan(df, p, &m), -ETIME, owners);
 		mg_plan_destroy(p);
@@ -1854,13 +827,14 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 
 	/* a bin in flight: a plan far ahead moves `busy` ... */
 	far = mg_dataflow_time_ahead(df, 40 * MS);
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners),
+		       0);
 	if (p) {
 		mv[0] = (struct mg_move){busy, (owners[busy] + 1) % W};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, far, mv, 1), 0);
-		expect_err(r, "mg_migrate_plan(far ahead)",
-			   submit_plan(r, df, p, NULL), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, far, mv, 1), 0);
+		run_expect_err(r, "mg_migrate_plan(far ahead)",
+			       run_submit_plan(r, df, p, NULL), 0);
 		mg_plan_destroy(p);
 		p = NULL;
 	}
@@ -1881,15 +855,16 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 			mg_migrate(df, (enum mg_strategy)b, target,
 				   mg_dataflow_time_ahead(df, 20 * MS), 0, &m),
 			-EBUSY, owners);
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners), 0);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners),
+		       0);
 	if (p) {
 		at = mg_dataflow_time_ahead(df, 20 * MS);
 		mv[0] = (struct mg_move){other, target[other]};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, at, mv, 1), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, at, mv, 1), 0);
 		mv[0] = (struct mg_move){busy, target[busy]};
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, far + 10, mv, 1), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, far + 10, mv, 1), 0);
 		refused(r, df,
 			"mg_migrate_plan(a free bin, then a bin in "
 			"flight)",
@@ -1900,12 +875,12 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	/* still accepting what is fine: `other` alone */
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[other] = (uint16_t)((owners[other] + 1) % W);
-	expect_err(r, "mg_migrate of a free bin next to one in flight",
-		   submit(r, df, MG_ALL_AT_ONCE, target,
-			  mg_dataflow_time_ahead(df, 20 * MS), 0, NULL),
-		   0);
+	run_expect_err(r, "mg_migrate of a free bin next to one in flight",
+		       run_submit(r, df, MG_ALL_AT_ONCE, target,
+				  mg_dataflow_time_ahead(df, 20 * MS), 0, NULL),
+		       0);
 	mg_dataflow_owners(df, owners);
-	owners_equal(r, owners, target, "owners after the accepted move");
+	run_owners_equal(r, owners, target, "owners after the accepted move");
 out:
 	mg_plan_destroy(p);
 	free(owners);
@@ -1954,15 +929,15 @@ drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	mg_dataflow_owners(df, owners);
 	memcpy(target, owners, sizeof(*target) * nb);
 	for (b = 0; b < 4; b++)
 		target[moved[b]] =
 			(uint16_t)((owners[moved[b]] + 1) % r->workers);
-	err = submit(r, df, MG_FLUID, target,
-		     mg_dataflow_time_ahead(df, 3 * MS), 0, &m);
-	expect_err(r, "mg_migrate(fluid, 4 bins)", err, 0);
+	err = run_submit(r, df, MG_FLUID, target,
+			 mg_dataflow_time_ahead(df, 3 * MS), 0, &m);
+	run_expect_err(r, "mg_migrate(fluid, 4 bins)", err, 0);
 	if (err)
 		goto out;
 	mg_dataflow_owners(df, now);
@@ -1979,12 +954,12 @@ drive_fluid_busy(struct run *r, struct mg_dataflow *df)
 	 * steps from now; move it elsewhere, far ahead */
 	memcpy(target, now, sizeof(*target) * nb);
 	target[last] = (uint16_t)((owners[last] + 2) % r->workers);
-	err = submit(r, df, MG_ALL_AT_ONCE, target,
-		     mg_dataflow_time_ahead(df, 40 * MS), 0, NULL);
-	expect_err(r,
-		   "mg_migrate of a bin the fluid migration has yet to "
-		   "move",
-		   err, -EBUSY);
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target,
+			 mg_dataflow_time_ahead(df, 40 * MS), 0, NULL);
+	run_expect_err(r,
+		       "mg_migrate of a bin the fluid migration has yet to "
+		       "move",
+		       err, -EBUSY);
 	if (!err) {
 		r->expect_join = INT32_MIN; /* whatever happens, report it */
 		printf("#   the second migration was accepted: bin %u is now "
@@ -2056,41 +1031,43 @@ drive_timers(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		goto out;
 	}
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	mg_dataflow_owners(df, start);
 	/* the paper's target, all at once ... */
 	mg_plan_half_of_half(start, nb, W, half);
-	t1 = mg_dataflow_time_ahead(df, (3 + rnd(r, 3)) * MS);
-	err = submit(r, df, MG_ALL_AT_ONCE, half, t1, 0, &m1);
-	expect_err(r, "mg_migrate(half of half)", err, 0);
+	t1 = mg_dataflow_time_ahead(df, (3 + run_rnd(r, 3)) * MS);
+	err = run_submit(r, df, MG_ALL_AT_ONCE, half, t1, 0, &m1);
+	run_expect_err(r, "mg_migrate(half of half)", err, 0);
 	/* ... and, a few epochs later, every other bin hops twice in two
 	 * consecutive epochs (A->B->C), closer than the timer delay */
-	expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start), 0);
-	t2 = t1 + 1 + rnd(r, r->delay + 1);
+	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start),
+		       0);
+	t2 = t1 + 1 + run_rnd(r, r->delay + 1);
 	for (b = 0; b < nb && p; b++)
 		if (half[b] == start[b]) {
 			s1[n] = (struct mg_move){b, (start[b] + 1) % W};
 			s2[n++] = (struct mg_move){b, (start[b] + 2) % W};
 		}
 	if (p && n) {
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, t2, s1, n), 0);
-		expect_err(r, "mg_plan_add_step",
-			   mg_plan_add_step(p, t2 + 1, s2, n), 0);
-		expect_err(r, "mg_migrate_plan(two hops)",
-			   submit_plan(r, df, p, &m2), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, t2, s1, n), 0);
+		run_expect_err(r, "mg_plan_add_step",
+			       mg_plan_add_step(p, t2 + 1, s2, n), 0);
+		run_expect_err(r, "mg_migrate_plan(two hops)",
+			       run_submit_plan(r, df, p, &m2), 0);
 	}
 	printf("#   half of half at %llu, %u bins hop at %llu and %llu\n",
 	       (unsigned long long)t1, n, (unsigned long long)t2,
 	       (unsigned long long)(t2 + 1));
 	if (m1)
-		wait_mig(r, m1);
+		run_wait_mig(r, m1);
 	if (m2)
-		wait_mig(r, m2);
+		run_wait_mig(r, m2);
 	/* then everything back home at once */
-	t1 = mg_dataflow_time_ahead(df, (3 + rnd(r, 3)) * MS);
-	expect_err(r, "mg_migrate(back home)",
-		   submit(r, df, MG_ALL_AT_ONCE, start, t1, 0, NULL), 0);
+	t1 = mg_dataflow_time_ahead(df, (3 + run_rnd(r, 3)) * MS);
+	run_expect_err(r, "mg_migrate(back home)",
+		       run_submit(r, df, MG_ALL_AT_ONCE, start, t1, 0, NULL),
+		       0);
 	printf("#   back home at %llu\n", (unsigned long long)t1);
 out:
 	mg_plan_destroy(p);
@@ -2103,7 +1080,7 @@ out:
 static void
 test_timers_move(void **state)
 {
-	uint64_t rng = seed_of(7);
+	uint64_t rng = run_seed_of(7);
 	unsigned fails = 0, i;
 	static const char *names[] = {"timers W=4 delay 3",
 				      "timers W=3 delay 7",
@@ -2145,19 +1122,20 @@ static void
 drive_late(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *target = malloc(sizeof(*target) * r->nbins);
-	uint32_t b = (uint32_t)rnd(r, r->nbins);
+	uint32_t b = (uint32_t)run_rnd(r, r->nbins);
 	uint64_t at;
 
 	if (!target) {
 		FAIL(r, "out of memory in the test");
 		return;
 	}
-	sleep_ns(2 * MS);
+	run_sleep_ns(2 * MS);
 	mg_dataflow_owners(df, target);
 	target[b] = (uint16_t)((target[b] + 1) % r->workers);
 	at = mg_dataflow_time_ahead(df, r->duration_ns + 10 * MS);
-	expect_err(r, "mg_migrate(after the last record)",
-		   submit(r, df, MG_ALL_AT_ONCE, target, at, 0, NULL), 0);
+	run_expect_err(r, "mg_migrate(after the last record)",
+		       run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, NULL),
+		       0);
 	printf("#   bin %u moves at %llu, the last record is at %llu\n", b,
 	       (unsigned long long)at, (unsigned long long)r->last_epoch);
 	free(target);
@@ -2166,7 +1144,7 @@ drive_late(struct run *r, struct mg_dataflow *df)
 static void
 test_wait_step_at_end(void **state)
 {
-	uint64_t rng = seed_of(8);
+	uint64_t rng = run_seed_of(8);
 	unsigned fails = 0, i;
 
 	(void)state;
@@ -2204,7 +1182,8 @@ static void
 drive_until_end(struct run *r, struct mg_dataflow *df)
 {
 	uint16_t *t = malloc(sizeof(*t) * r->nbins);
-	double t0 = now_s(), until = (double)(r->duration_ns + 12 * MS) / 1e9;
+	double t0 = run_now_s(),
+	       until = (double)(r->duration_ns + 12 * MS) / 1e9;
 	unsigned ok = 0, busy = 0;
 	uint32_t b = 0;
 	int err;
@@ -2213,8 +1192,8 @@ drive_until_end(struct run *r, struct mg_dataflow *df)
 		FAIL(r, "out of memory in the test");
 		return;
 	}
-	sleep_ns(r->duration_ns - MS);
-	while (now_s() - t0 < until) {
+	run_sleep_ns(r->duration_ns - MS);
+	while (run_now_s() - t0 < until) {
 		mg_dataflow_owners(df, t);
 		t[b] = (uint16_t)((t[b] + 1) % r->workers);
 		err = mg_migrate(df, MG_ALL_AT_ONCE, t,
@@ -2225,7 +1204,7 @@ drive_until_end(struct run *r, struct mg_dataflow *df)
 			busy++; /* in flight, the frontier moved, or the run
 				   stopped taking migrations: fine */
 		else
-			expect_err(r, "mg_migrate(at the end)", err, 0);
+			run_expect_err(r, "mg_migrate(at the end)", err, 0);
 		b = (b + 1) % r->nbins;
 	}
 	r->late_moves = ok;
@@ -2288,8 +1267,8 @@ main(void)
 							  stuck worker */
 	};
 
-	seed = mg_test_seed();
-	signal(SIGALRM, watchdog);
+	run_seed = mg_test_seed();
+	signal(SIGALRM, run_watchdog);
 	if (getenv("S_ONLY")) /* e.g. S_ONLY=test_chains */
 		cmocka_set_test_filter(getenv("S_ONLY"));
 	return MG_TEST_RUN(tests);

@@ -1,0 +1,168 @@
+/*
+ * mg_test_run.h - the run harness of the engine's migration tests: one run
+ * of the model computation (tests/mg_test_model.h) through the engine --
+ * sources, the counting stateful operator, a sink that fingerprints every
+ * timestamp's outputs per worker -- with hooks that submit migrations while
+ * it runs, and the checks after it (outputs against the reference, every
+ * (bin, time) called once, in time order, on the owner the configuration
+ * names; every migration done).
+ *
+ * Use: fill a struct run (name, workers, bins, rates, duration, hooks),
+ * call run_case(), which returns the number of failed checks (each printed
+ * as "# FAIL [name] ...").  Hooks run on the main thread: before_start,
+ * drive (while the dataflow runs), after_join.  Inside hooks submit with
+ * run_submit()/run_submit_plan() (they record what the checks need), wait
+ * with run_wait_mig(), and record failures with FAIL().
+ *
+ * A run that makes no progress (no operator call) for join_timeout_s is
+ * reported hung: the engine's state (mg_dataflow_dump) and every thread's
+ * stack go to stderr, the run's dataflow is leaked and the other cases go
+ * on; SIGALRM (run_watchdog) is the last resort.
+ *
+ * Workers only record into per-worker slots; the main thread checks.
+ */
+#ifndef MG_TEST_RUN_H
+#define MG_TEST_RUN_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/megaphone.h"
+#include "numa/mg_base.h"
+#include "tests/mg_test_model.h"
+
+#define EPOCH_NS       100000ull /* 100 us */
+#define MS	       1000000ull
+#define TIMER_DELAY    3 /* epochs */
+#define MAX_W	       4
+#define MAX_MIG	       96
+#define CALL_N	       0x0f /* calls of a (worker, bin, time), capped */
+#define CALL_IN	       0x10 /* one of them carried records */
+#define CALL_TM	       0x20 /* one of them carried timers */
+#define SHOW	       4    /* details printed per kind of mismatch */
+#define WATCHDOG_S     180  /* last resort; finish() gives up first */
+#define JOIN_TIMEOUT_S 20   /* no operator call for this long: hung */
+
+struct root {
+	struct mg_map counts; /* key -> records counted */
+	uint64_t last_time;
+	uint64_t calls;
+	uint64_t bin_plus1; /* the bin this state is (0: not called yet) */
+};
+
+/* Written only by its worker; read by main after the join. */
+struct wstat {
+	uint64_t overflow;	/* calls or outputs past ntimes */
+	uint64_t order_errors;	/* a bin called at a time <= its last */
+	uint64_t apply_errors;	/* the model's operator failed */
+	bool slept;		/* the slow last call happened */
+	_Atomic uint64_t calls; /* operator calls: main sees it move */
+} MG_CACHE_ALIGNED;
+
+/* A move the test knows the time of: bin is owned by worker from time on. */
+struct known {
+	uint64_t time;
+	uint32_t bin;
+	uint32_t worker;
+};
+
+struct run;
+typedef void (*hook_fn)(struct run *r, struct mg_dataflow *df);
+
+struct run {
+	const char *name;
+	unsigned workers, bins_log2, keys, delay;
+	uint32_t ring, batch;
+	double rate[2];
+	uint64_t duration_ns;
+	double started; /* run_now_s() when the dataflow started */
+	/* Retry a submission whose time passed while this thread was
+	 * preempted (shifted later), and record one refused because every
+	 * source has closed -- both outcomes mg_migrate() documents.  Off
+	 * for the cases that test those refusals themselves. */
+	bool lenient;
+	bool timers, binary;
+	hook_fn before_start, drive, after_join;
+	uint64_t rng;	       /* the hooks' randomness */
+	int expect_join;       /* what join should return; INT32_MIN: any */
+	int join_err;	       /* what it returned */
+	double join_timeout_s; /* give up on the run's end after this
+				   long (0: JOIN_TIMEOUT_S) */
+	bool hung;	       /* it gave up */
+	bool outputs_only;     /* moves not recorded: skip the owner check */
+	bool quiet;	       /* print only if something failed */
+	uint64_t slow_last_ns; /* worker 1's first call at the last epoch
+				   takes this long (a heavy user function) */
+	unsigned late_moves, late_refused; /* drive_until_end() */
+	/* set up by run_case */
+	struct mg_dataflow *df; /* the running dataflow, for the watchdog */
+	uint32_t nbins;
+	uint64_t ntimes, last_epoch;
+	struct mg_test_model m;	     /* from the fields above, by run_one() */
+	struct mg_test_model_fp *fp; /* [W][ntimes] */
+	uint8_t *calls;		     /* [W][nbins][ntimes] */
+	struct wstat ws[MAX_W];
+	/* what the hooks submitted */
+	struct mg_migration *mig[MAX_MIG];
+	const char *mig_what[MAX_MIG];
+	uint8_t *mig_bins[MAX_MIG];  /* [nbins]: bins it moves */
+	int mig_wait[MAX_MIG];	     /* mg_migration_wait()'s result */
+	uint64_t mig_calls[MAX_MIG]; /* progress() when submitted */
+	bool mig_waited[MAX_MIG];
+	unsigned nmig;
+	struct known *known;
+	size_t nknown, cap_known;
+	uint32_t *moves_of; /* [nbins]: moves submitted */
+	bool *unknown;	    /* [nbins]: moved at times unknown here */
+	unsigned fails;	    /* checks failed (each printed) */
+	/* prefetch hints whose state is not their record's bin, or whose
+	 * input does not exist; relaxed: the join orders them */
+	_Atomic uint64_t prefetch_errors;
+	struct mg_run_stats st;
+	double wall_s;
+};
+
+/* Record a failed check of @r: printed at once, counted in r->fails. */
+#define FAIL(r, ...)                               \
+	do {                                       \
+		printf("# FAIL [%s] ", (r)->name); \
+		printf(__VA_ARGS__);               \
+		printf("\n");                      \
+		(r)->fails++;                      \
+	} while (0)
+
+extern uint64_t run_seed; /* the test file's seed: set it from mg_test_seed() */
+
+/* The generator state of case @k, derived from run_seed. */
+uint64_t run_seed_of(unsigned k);
+/* SIGALRM handler: the last resort against a hung run. */
+void run_watchdog(int sig);
+void run_sleep_ns(uint64_t ns);
+double run_now_s(void);
+/* A random number below @n from the run's hook generator (0 for 0). */
+uint64_t run_rnd(struct run *r, uint64_t n);
+/* FAIL() unless @got == @want; -ECANCELED from a submission is tolerated
+ * where 0 is wanted (the run had ended: a slow machine). */
+void run_expect_err(struct run *r, const char *what, int got, int want);
+/* mg_migrate() / mg_migrate_plan(), recording the moves for the checks;
+ * retried later when the time passed (-ETIME) on a lenient run. */
+int run_submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
+	       const uint16_t *target, uint64_t at, uint64_t gap,
+	       struct mg_migration **out);
+int run_submit_plan(struct run *r, struct mg_dataflow *df,
+		    const struct mg_plan *p, struct mg_migration **out);
+/* Whether a migration the run submitted still moves bin @b. */
+bool run_in_flight(const struct run *r, uint32_t b);
+/* mg_migration_wait() under the progress watchdog. */
+int run_wait_mig(struct run *r, struct mg_migration *m);
+/* FAIL() (with @what) unless the two owner arrays are equal. */
+bool run_owners_equal(struct run *r, const uint16_t *a, const uint16_t *b,
+		      const char *what);
+/* The run took much longer than its schedule / lagged behind the clock. */
+bool run_overloaded(const struct run *r);
+bool run_lagged(const struct run *r);
+/* One case: build, start, drive, join, check.  Return: failed checks. */
+unsigned run_case(struct run *r);
+
+#endif /* MG_TEST_RUN_H */
