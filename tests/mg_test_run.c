@@ -22,12 +22,21 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	struct wstat *ws = &r->ws[c->worker];
 	struct root *root = c->state;
 
-	if (r->slow_last_ns && c->worker == 1 && c->time == r->last_epoch &&
-	    !ws->slept) {
-		struct timespec ts = {0, (long)r->slow_last_ns};
-
-		ws->slept = true;
-		nanosleep(&ts, NULL);
+	/* Relaxed: only this worker writes stall_state. */
+	if (r->stall_ns && c->worker == r->stall_worker &&
+	    (r->stall_bin == RUN_ANY_BIN || c->bin == r->stall_bin) &&
+	    c->time >= r->stall_time &&
+	    atomic_load_explicit(&r->stall_state, memory_order_relaxed) ==
+		    RUN_STALL_NOT_YET) {
+		r->stalled_bin = c->bin;
+		r->stalled_time = c->time;
+		/* Release: pairs with the acquire in run_wait_stall(); main
+		 * then reads stalled_bin and stalled_time. */
+		atomic_store_explicit(&r->stall_state, RUN_STALLING,
+				      memory_order_release);
+		run_sleep_ns(r->stall_ns);
+		atomic_store_explicit(&r->stall_state, RUN_STALLED,
+				      memory_order_release);
 	}
 	/* Relaxed: one writer; main only looks whether it moves. */
 	atomic_store_explicit(
@@ -54,6 +63,46 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 	if (mg_test_model_apply(&r->m, &root->counts, c, out))
 		ws->apply_errors++;
+}
+
+/*
+ * Copy mode: a bin travels as its root's fields, then its counts.  The
+ * receiver checks that the bytes are its bin's (bin_plus1) and counts the
+ * bins it rebuilt.
+ */
+static int
+serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	const struct root *root = c->state;
+	uint64_t head[4] = {root->last_time, root->calls, root->bin_plus1,
+			    root->counts.value_size != 0};
+	int err = mg_write(w, head, sizeof(head));
+
+	(void)ctx;
+	return err || !head[3] ? err : mg_map_write(&root->counts, w);
+}
+
+static int
+deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *rd)
+{
+	struct run *r = ctx;
+	struct wstat *ws = &r->ws[c->worker];
+	struct root *root = c->state;
+	uint64_t head[4];
+	int err = mg_read(rd, head, sizeof(head));
+
+	if (err)
+		return err;
+	root->last_time = head[0];
+	root->calls = head[1];
+	root->bin_plus1 = head[2];
+	ws->copied_in++;
+	if (head[2] && head[2] != c->bin + 1ull)
+		ws->copy_errors++;
+	if (!head[3])
+		return 0;
+	mg_map_init(&root->counts, sizeof(uint64_t));
+	return mg_map_read(&root->counts, c->arena, rd);
 }
 
 /* A hint with a check: after every handoff the engine must still pass
@@ -341,6 +390,47 @@ run_in_flight(const struct run *r, uint32_t b)
 	return false;
 }
 
+/* How long a run may make no progress before it counts as hung: a stall
+ * adds its length. */
+static double
+idle_limit(const struct run *r)
+{
+	return (r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S) +
+	       (double)r->stall_ns / 1e9;
+}
+
+bool
+run_wait_stall(struct run *r, struct mg_dataflow *df)
+{
+	double limit = idle_limit(r);
+	uint64_t last = progress(r), now;
+	double idle_since = run_now_s();
+
+	/* Acquire: pairs with the release in op(); stalled_bin and
+	 * stalled_time are then the stalled call's. */
+	while (atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
+	       RUN_STALL_NOT_YET) {
+		if (!mg_dataflow_accepts_migrations(df)) {
+			FAIL(r, "the input ended before worker %u stalled",
+			     r->stall_worker);
+			return false;
+		}
+		now = progress(r);
+		if (now != last) {
+			last = now;
+			idle_since = run_now_s();
+		} else if (run_now_s() - idle_since > limit) {
+			FAIL(r,
+			     "no operator ran for %.0f s and worker %u has "
+			     "not stalled",
+			     limit, r->stall_worker);
+			return false;
+		}
+		run_sleep_ns(MS / 4);
+	}
+	return true;
+}
+
 /*
  * Run @fn(@arg) on a helper thread and wait for it as long as the run makes
  * progress (operator calls).  A run whose operators stay idle for
@@ -351,8 +441,7 @@ run_in_flight(const struct run *r, uint32_t b)
 static bool
 watch(struct run *r, void *(*fn)(void *), void *arg)
 {
-	double limit =
-		r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S;
+	double limit = idle_limit(r);
 	uint64_t last = progress(r), now;
 	double idle_since = run_now_s();
 	pthread_t t;
@@ -765,6 +854,7 @@ run_one(struct run *r)
 		.epoch_ns = EPOCH_NS,
 		.ring_capacity = r->ring,
 		.batch_records = r->batch,
+		.mode = r->mode,
 	};
 	struct mg_source_config sc = {
 		.record_size = sizeof(struct mg_test_model_rec),
@@ -780,10 +870,13 @@ run_one(struct run *r)
 		.fn = op,
 		.ctx = r,
 		.prefetch = prefetch,
+		.serialize = serialize,
+		.deserialize = deserialize,
 	};
 	struct mg_stream *s0, *s1 = NULL, *out;
 	struct mg_dataflow *df;
-	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0;
+	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0, copied = 0,
+		     copy_errors = 0;
 	unsigned w, i;
 	double t0;
 	int err;
@@ -810,6 +903,10 @@ run_one(struct run *r)
 			r->last_epoch =
 				mg_test_model_epoch(&r->m, r->rate[1], n1 - 1);
 	}
+	if (r->stall_time == RUN_LAST_EPOCH)
+		r->stall_time = r->last_epoch;
+	atomic_store_explicit(&r->stall_state, RUN_STALL_NOT_YET,
+			      memory_order_relaxed); /* no worker yet */
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);
 	r->moves_of = calloc(r->nbins, sizeof(*r->moves_of));
@@ -882,6 +979,8 @@ run_one(struct run *r)
 		overflow += r->ws[w].overflow;
 		order += r->ws[w].order_errors;
 		apply += r->ws[w].apply_errors;
+		copied += r->ws[w].copied_in;
+		copy_errors += r->ws[w].copy_errors;
 	}
 	if (!err && r->join_err == 0) {
 		if (r->st.records != n0 + n1)
@@ -902,6 +1001,12 @@ run_one(struct run *r)
 		FAIL(r, "%llu prefetch hints with another bin's state",
 		     (unsigned long long)atomic_load_explicit(
 			     &r->prefetch_errors, memory_order_relaxed));
+	if (copy_errors)
+		FAIL(r, "%llu bins rebuilt from another bin's bytes",
+		     (unsigned long long)copy_errors);
+	if (r->mode == MG_HANDOFF && copied)
+		FAIL(r, "%llu bins rebuilt from bytes in handoff mode",
+		     (unsigned long long)copied);
 	if (apply)
 		FAIL(r,
 		     "the operator failed %llu times (mg_schedule or a map "
@@ -909,15 +1014,18 @@ run_one(struct run *r)
 		     (unsigned long long)apply);
 	if (!r->quiet || r->fails)
 		printf("# %s %s: W=%u bins=2^%u ring=%u batch=%u rate=%.0f%s, "
-		       "timers %s%.0u, %llu records, schedule %.0f ms, run "
-		       "%.0f ms, p99 %.2f ms, %u migrations, %zu timed moves\n",
+		       "timers %s%.0u, %s, %llu records, schedule %.0f ms, "
+		       "run %.0f ms, p99 %.2f ms, %u migrations, %zu timed "
+		       "moves, %llu bins copied\n",
 		       r->fails ? "FAILED" : "ok", r->name, r->workers,
 		       r->bins_log2, r->ring, r->batch, r->rate[0],
 		       r->binary ? " binary" : "", r->timers ? "+" : "off",
 		       r->timers ? r->delay : 0,
+		       r->mode == MG_COPY ? "copy" : "handoff",
 		       (unsigned long long)r->st.records,
 		       (double)r->duration_ns / 1e6, r->wall_s * 1e3,
-		       (double)r->st.p99 / 1e6, r->nmig, r->nknown);
+		       (double)r->st.p99 / 1e6, r->nmig, r->nknown,
+		       (unsigned long long)copied);
 
 	for (i = 0; i < r->nmig; i++)
 		free(r->mig_bins[i]);

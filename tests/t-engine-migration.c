@@ -184,6 +184,7 @@ test_random_migrations(void **state)
 		r.rate[0] = 50000 + (double)(mg_test_rand(&rng) % 250000);
 		r.rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
 		r.duration_ns = 120 * MS;
+		r.mode = mg_test_rand(&rng) & 1 ? MG_COPY : MG_HANDOFF;
 		fails += run_case(&r) != 0;
 	}
 	printf("# random: %u of %llu rounds failed (MG_SEED=%llu)\n", fails,
@@ -288,6 +289,7 @@ test_chains(void **state)
 		};
 
 		chain_arg = (struct chain){c[i].len, c[i].back};
+		r.mode = i % 2 ? MG_COPY : MG_HANDOFF;
 		fails += run_case(&r) != 0;
 	}
 	assert_int_equal(fails, 0);
@@ -364,6 +366,7 @@ test_all_bins_one_step(void **state)
 			.binary = W == 4,
 			.drive = drive_all_bins,
 			.lenient = true,
+			.mode = W == 3 ? MG_COPY : MG_HANDOFF,
 			.rng = mg_test_rand(&rng),
 		};
 
@@ -1234,8 +1237,10 @@ test_no_hang_at_end(void **state)
 			.join_timeout_s = 10,
 			.outputs_only = true,
 			.quiet = true,
-			.slow_last_ns =
-				mg_test_env_u64("S_END_SLOW_NS", 2 * MS),
+			.stall_ns = mg_test_env_u64("S_END_SLOW_NS", 2 * MS),
+			.stall_worker = 1,
+			.stall_bin = RUN_ANY_BIN,
+			.stall_time = RUN_LAST_EPOCH,
 		};
 		fails += run_case(&r) != 0;
 	}
