@@ -93,9 +93,11 @@ struct run {
 	bool lenient;
 	bool timers, binary;
 	hook_fn before_start, drive, after_join;
-	uint64_t rng;	       /* the hooks' randomness */
-	int expect_join;       /* what join should return; INT32_MIN: any */
-	int join_err;	       /* what it returned */
+	unsigned chain_len; /* run_drive_chain(): hops after the first owner */
+	bool chain_back;    /* ... the last one back to it */
+	uint64_t rng;	    /* the hooks' randomness */
+	int expect_join;    /* what join should return; INT32_MIN: any */
+	int join_err;	    /* what it returned */
 	double join_timeout_s; /* give up on the run's end after this
 				   long without progress (0: JOIN_TIMEOUT_S;
 				   stall_ns is added) */
