@@ -22,12 +22,13 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	struct wstat *ws = &r->ws[c->worker];
 	struct root *root = c->state;
 
-	/* Relaxed: only this worker writes stall_state. */
+	/* Acquire: pairs with the release in run_arm_stall(); stall_time is
+	 * then the one it set. */
 	if (r->stall_ns && c->worker == r->stall_worker &&
 	    (r->stall_bin == RUN_ANY_BIN || c->bin == r->stall_bin) &&
-	    c->time >= r->stall_time &&
-	    atomic_load_explicit(&r->stall_state, memory_order_relaxed) ==
-		    RUN_STALL_NOT_YET) {
+	    atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
+		    RUN_STALL_NOT_YET &&
+	    c->time >= r->stall_time) {
 		r->stalled_bin = c->bin;
 		r->stalled_time = c->time;
 		/* Release: pairs with the acquire in run_wait_stall(); main
@@ -390,6 +391,16 @@ run_in_flight(const struct run *r, uint32_t b)
 	return false;
 }
 
+void
+run_arm_stall(struct run *r, uint64_t time)
+{
+	r->stall_time = time;
+	/* Release: pairs with the acquire in op(); without it the worker
+	 * could stall at the stall_time of before. */
+	atomic_store_explicit(&r->stall_state, RUN_STALL_NOT_YET,
+			      memory_order_release);
+}
+
 /* How long a run may make no progress before it counts as hung: a stall
  * adds its length. */
 static double
@@ -408,13 +419,10 @@ run_wait_stall(struct run *r, struct mg_dataflow *df)
 
 	/* Acquire: pairs with the release in op(); stalled_bin and
 	 * stalled_time are then the stalled call's. */
-	while (atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
-	       RUN_STALL_NOT_YET) {
-		if (!mg_dataflow_accepts_migrations(df)) {
-			FAIL(r, "the input ended before worker %u stalled",
-			     r->stall_worker);
-			return false;
-		}
+	while (atomic_load_explicit(&r->stall_state, memory_order_acquire) <
+	       RUN_STALLING) {
+		if (!mg_dataflow_accepts_migrations(df))
+			return false; /* the input ended first */
 		now = progress(r);
 		if (now != last) {
 			last = now;
@@ -905,7 +913,9 @@ run_one(struct run *r)
 	}
 	if (r->stall_time == RUN_LAST_EPOCH)
 		r->stall_time = r->last_epoch;
-	atomic_store_explicit(&r->stall_state, RUN_STALL_NOT_YET,
+	atomic_store_explicit(&r->stall_state,
+			      r->stall_later ? RUN_STALL_UNARMED
+					     : RUN_STALL_NOT_YET,
 			      memory_order_relaxed); /* no worker yet */
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);

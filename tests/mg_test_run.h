@@ -50,7 +50,8 @@
 #define RUN_ANY_BIN    UINT32_MAX /* struct run's stall_bin */
 #define RUN_LAST_EPOCH UINT64_MAX /* struct run's stall_time */
 
-enum { RUN_STALL_NOT_YET, RUN_STALLING, RUN_STALLED };
+/* struct run's stall_state, in this order */
+enum { RUN_STALL_UNARMED, RUN_STALL_NOT_YET, RUN_STALLING, RUN_STALLED };
 
 struct root {
 	struct mg_map counts; /* key -> records counted */
@@ -93,6 +94,7 @@ struct run {
 	bool lenient;
 	bool timers, binary;
 	hook_fn before_start, drive, after_join;
+	void *arg;	    /* the case's own data, for its hooks */
 	unsigned chain_len; /* run_drive_chain(): hops after the first owner */
 	bool chain_back;    /* ... the last one back to it */
 	uint64_t rng;	    /* the hooks' randomness */
@@ -109,13 +111,16 @@ struct run {
 	 * (RUN_ANY_BIN: of any bin) at a time >= stall_time (RUN_LAST_EPOCH:
 	 * the last record's epoch) sleeps stall_ns inside the user function
 	 * -- a heavy call, or a worker the machine descheduled.  stall_ns 0:
-	 * none.  The worker moves stall_state from RUN_STALL_NOT_YET to
-	 * RUN_STALLING (release) before it sleeps and to RUN_STALLED
-	 * (release) after; run_wait_stall() waits for the first. */
+	 * none.  stall_later: a drive sets stall_time with run_arm_stall()
+	 * while the run runs.  The worker moves stall_state from
+	 * RUN_STALL_NOT_YET to RUN_STALLING (release) before it sleeps and to
+	 * RUN_STALLED (release) after; run_wait_stall() waits for the
+	 * first. */
 	uint64_t stall_ns;
 	unsigned stall_worker;
 	uint32_t stall_bin;
 	uint64_t stall_time;
+	bool stall_later;
 	_Atomic unsigned stall_state;
 	uint32_t stalled_bin;  /* the call that stalled: written by the */
 	uint64_t stalled_time; /* worker before RUN_STALLING */
@@ -177,9 +182,13 @@ int run_submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 	       struct mg_migration **out);
 int run_submit_plan(struct run *r, struct mg_dataflow *df,
 		    const struct mg_plan *p, struct mg_migration **out);
+/* For a run with stall_later: stall at the first call at a time >= @time
+ * from now on (once; the worker, bin and length are the run's). */
+void run_arm_stall(struct run *r, uint64_t time);
 /* Wait until the stall has begun (r->stall_state past RUN_STALL_NOT_YET).
- * False, with a FAIL(), if the run stopped taking migrations or made no
- * progress for join_timeout_s first. */
+ * False if the run stopped taking migrations first (a slow machine: the
+ * stalled worker had not reached stall_time when the input ended), or,
+ * with a FAIL(), if it made no progress for join_timeout_s. */
 bool run_wait_stall(struct run *r, struct mg_dataflow *df);
 /* Whether a migration the run submitted still moves bin @b. */
 bool run_in_flight(const struct run *r, uint32_t b);

@@ -990,6 +990,285 @@ test_no_hang_at_end(void **state)
 	assert_int_equal(fails, 0);
 }
 
+/* ---- 9. a worker stalled in the middle of a migration -------------------- */
+
+/*
+ * One worker sleeps for seconds (S_STALL_NS, default 2 s) inside a user
+ * call -- a heavy call, or a worker the machine descheduled -- while a
+ * migration that involves it is in flight:
+ *
+ *   before release  the stalled worker S owns bin b and stalls in its call
+ *                   of b at a time ts; once the stall has begun (the drive
+ *                   waits for that event, not for a time) b moves S -> T at
+ *                   a time t after the control frontier, so t > ts: S
+ *                   cannot release b before that call returns, and the
+ *                   move must not be reported done while the stall lasts;
+ *   before acquire  b moves T -> S at a time t, and S stalls in its first
+ *                   call (of any bin) at a time >= t - 2: T releases b
+ *                   once it processed every time before t, and S takes b
+ *                   as soon as it sees that -- so S usually stalls before
+ *                   it took b (T may release b during the stall, or wait
+ *                   for S's records), unless T was quicker (a race: then
+ *                   the run is repeated, and after four tries noted).
+ *
+ * Half way through the stall the drive prints both workers' side of the
+ * move (mg_dataflow_dump(): frontiers, the sender's outgoing moves, the
+ * receiver's incoming ones) and whether the sender had released the bin.
+ * Then everything must complete, the outputs equal the reference and every
+ * call run on the owner of its time.  Nothing waits for a time: a slow
+ * machine makes it longer, and where it lets the input end before the
+ * stall (no migration is taken any more) the run is repeated twice as
+ * long, then noted.
+ */
+struct stall_case {
+	bool acquire;	/* the stalled worker receives the bin */
+	uint32_t bin;	/* the bin that moves ... */
+	unsigned from;	/* ... from this worker ... */
+	unsigned to;	/* ... to this one */
+	uint64_t at;	/* at this time */
+	bool placed;	/* submitted, and the stall began before it was done */
+	bool checked;	/* ... and still stalling half way through */
+	bool released;	/* half way: the sender had released the bin */
+	double done_ms; /* the move's completion after its submission */
+};
+
+/* The bin with the most of the model's keys (records in every epoch). */
+static uint32_t
+busiest_bin(unsigned keys, unsigned bins_log2)
+{
+	uint32_t *n = calloc(1u << bins_log2, sizeof(*n)), b = 0, i;
+	uint64_t k;
+
+	assert_non_null(n);
+	for (k = 0; k < keys; k++) {
+		struct mg_test_model_rec x = {k, 0};
+
+		n[mg_bin_of(mg_test_model_hash(NULL, &x), bins_log2)]++;
+	}
+	for (i = 1; i < 1u << bins_log2; i++)
+		b = n[i] > n[b] ? i : b;
+	free(n);
+	return b;
+}
+
+/*
+ * Print the dump's lines of the two workers of @sc's move, and tell
+ * whether the sender has released the bin: it processed up to the move's
+ * time (handoff.c: the condition of the release) and its outgoing moves
+ * no longer list it.  The stalled worker's
+ * fields are still; the other's may be a round old.
+ */
+static void
+show_move(struct mg_dataflow *df, struct stall_case *sc)
+{
+	char *buf = NULL, *line, *save = NULL, mv[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int w = -1;
+
+	if (!f)
+		return;
+	mg_dataflow_dump(df, f);
+	fclose(f);
+	snprintf(mv, sizeof(mv), "t %llu bin %u to %u}",
+		 (unsigned long long)sc->at, sc->bin, sc->to);
+	sc->released = false;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *out = strstr(line, " out="),
+		     *fr = strstr(line, "frontier=");
+
+		if (sscanf(line, "  worker %d", &w) == 1 ||
+		    strstr(line, "control frontier")) {
+			printf("#     %s\n", line);
+			continue;
+		}
+		if ((w != (int)sc->from && w != (int)sc->to) ||
+		    !strstr(line, "stateful"))
+			continue;
+		printf("#     %s\n", line);
+		if (w == (int)sc->from && out && fr)
+			sc->released = strtoull(fr + 9, NULL, 10) >= sc->at &&
+				       !(strstr(out, mv) &&
+					 strstr(out, mv) < strstr(out, " in="));
+	}
+	free(buf);
+}
+
+/* True while the stalled worker is still in its call (acquire: pairs
+ * with the release in the harness's operator). */
+static bool
+stalling(struct run *r)
+{
+	return atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
+	       RUN_STALLING;
+}
+
+static void
+drive_stall(struct run *r, struct mg_dataflow *df)
+{
+	struct stall_case *sc = r->arg;
+	uint16_t *target = malloc(sizeof(*target) * r->nbins);
+	struct mg_migration_progress p;
+	struct mg_migration *m = NULL;
+	double t0;
+	int err;
+
+	if (!target) {
+		FAIL(r, "out of memory in the test");
+		return;
+	}
+	if (sc->acquire) {
+		/* the move, and the stall at its time; not shifted if the
+		 * time passed (then the stall would come before it) */
+		run_sleep_ns(20 * MS);
+		sc->at = mg_dataflow_time_ahead(df, 5 * MS);
+		run_arm_stall(r, sc->at - 2);
+		r->lenient = false;
+	} else if (!run_wait_stall(r, df)) {
+		goto out; /* the input ended first (or a FAIL) */
+	} else {
+		sc->at = mg_dataflow_time_ahead(df, 2 * MS);
+	}
+	mg_dataflow_owners(df, target);
+	target[sc->bin] = (uint16_t)sc->to;
+	t0 = run_now_s();
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target, sc->at, 0, &m);
+	r->lenient = true;
+	if (err == -ETIME && sc->acquire) {
+		printf("#   note: time %llu passed before the submission (a "
+		       "slow machine)\n",
+		       (unsigned long long)sc->at);
+		goto out;
+	}
+	run_expect_err(r, "mg_migrate(bin of the stall)", err, 0);
+	if (err)
+		goto out;
+	sc->at = r->known[r->nknown - 1].time; /* if shifted */
+	if (sc->acquire && !run_wait_stall(r, df))
+		goto wait;
+	/* progress first, then the stall: done while still stalling is a
+	 * move completed around the stalled worker */
+	mg_migration_progress(m, &p);
+	if (!stalling(r))
+		goto wait; /* this thread was descheduled the whole stall */
+	printf("#   worker %u stalls in its call of bin %u at time %llu; "
+	       "bin %u moves %u -> %u at time %llu (last record at %llu)\n",
+	       r->stall_worker, r->stalled_bin,
+	       (unsigned long long)r->stalled_time, sc->bin, sc->from, sc->to,
+	       (unsigned long long)sc->at, (unsigned long long)r->last_epoch);
+	if (p.done && sc->acquire) {
+		printf("#   note: worker %u took bin %u before it stalled\n",
+		       sc->to, sc->bin);
+		goto wait;
+	}
+	if (p.done)
+		FAIL(r,
+		     "bin %u's move is done while worker %u is stalled in a "
+		     "call of it at time %llu",
+		     sc->bin, r->stall_worker,
+		     (unsigned long long)r->stalled_time);
+	sc->placed = true;
+	run_sleep_ns(r->stall_ns / 2);
+	mg_migration_progress(m, &p);
+	if (!stalling(r))
+		goto wait;
+	sc->checked = true;
+	if (p.done && !sc->acquire)
+		FAIL(r, "bin %u's move is done half way through the stall",
+		     sc->bin);
+	printf("#   half way through the stall:\n");
+	show_move(df, sc);
+wait:
+	err = run_wait_mig(r, m);
+	sc->done_ms = (run_now_s() - t0) * 1e3;
+	run_expect_err(r, "mg_migration_wait(bin of the stall)", err, 0);
+out:
+	free(target);
+}
+
+static void
+test_stall(void **state)
+{
+	static const struct {
+		const char *name;
+		bool acquire;
+		enum mg_mode mode;
+		bool binary;
+	} c[] = {
+		{"stall before release", false, MG_HANDOFF, false},
+		{"stall before acquire", true, MG_HANDOFF, true},
+		{"stall before release copy", false, MG_COPY, true},
+		{"stall before acquire copy", true, MG_COPY, false},
+	};
+	uint64_t stall_ns = mg_test_env_u64("S_STALL_NS", 2000 * MS);
+	uint32_t b = busiest_bin(64, 4);
+	unsigned fails = 0, W = 3, owner = b % W, tries; /* the router's
+							    first version */
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MG_ARRAY_SIZE(c); i++) {
+		struct stall_case sc = {0};
+		struct run r;
+
+		for (tries = 0; tries < 4 && !sc.placed; tries++) {
+			sc = (struct stall_case){
+				.acquire = c[i].acquire,
+				.bin = b,
+				.from = owner,
+				.to = (owner + 1) % W,
+			};
+			r = (struct run){
+				.name = c[i].name,
+				.workers = W,
+				.bins_log2 = 4,
+				.keys = 64,
+				.ring = 16,
+				.batch = 16,
+				.rate = {200000, 50000},
+				.duration_ns = (600 * MS)
+					       << (tries < 2 ? tries : 2),
+				.timers = true,
+				.binary = c[i].binary,
+				.mode = c[i].mode,
+				.drive = drive_stall,
+				.lenient = true,
+				.arg = &sc,
+				.stall_ns = stall_ns,
+				/* release: the owner, in a call of b at 10
+				 * ms (well inside the data, so that the move
+				 * is too); acquire: the receiver, armed by
+				 * the drive for the move's time */
+				.stall_worker = c[i].acquire ? sc.to : owner,
+				.stall_bin = c[i].acquire ? RUN_ANY_BIN : b,
+				.stall_time = 10 * MS / EPOCH_NS,
+				.stall_later = c[i].acquire,
+			};
+			fails += run_case(&r) != 0;
+			if (!sc.placed && !r.fails)
+				printf("#   note: no stall while the move was "
+				       "in flight (the input ended first, or "
+				       "the race went the other way)%s\n",
+				       tries < 3 ? "; again" : "");
+		}
+		printf("# %s: %s, worker %u stalled %.1f s, bin %u %u -> %u "
+		       "at %llu: %s%s, run %.2f s, move done %.0f ms after "
+		       "its submission\n",
+		       c[i].name, c[i].mode == MG_COPY ? "copy" : "handoff",
+		       r.stall_worker, (double)stall_ns / 1e9, sc.bin, sc.from,
+		       sc.to, (unsigned long long)sc.at,
+		       !sc.placed   ? "not in flight in the stall"
+		       : sc.checked ? "in flight half way through the stall"
+				    : "in flight as the stall began",
+		       sc.checked ? (sc.released ? " (released by the sender)"
+						 : " (not released yet)")
+				  : "",
+		       r.wall_s, sc.done_ms);
+	}
+	assert_int_equal(fails, 0);
+}
+
 int
 main(void)
 {
@@ -1003,6 +1282,7 @@ main(void)
 		cmocka_unit_test(test_near_frontier),
 		cmocka_unit_test(test_timers_move),
 		cmocka_unit_test(test_wait_step_at_end),
+		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_no_hang_at_end), /* last: may leak a
 							  stuck worker */
 	};
