@@ -661,7 +661,8 @@ MG_API uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
 				       uint64_t ahead_ns);
 
 /* The owner of every bin once all submitted moves are done (@out: nbins
- * entries).  Context: any thread. */
+ * entries); once the run has ended, the owner each bin had at the end --
+ * moves the end cut short do not count.  Context: any thread. */
 MG_API void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
 
 /* Re-homing totals since start (all 0 when rehome is off): requests done,
