@@ -104,7 +104,8 @@ struct mg_dataflow_config {
 	bool rehome;		/* after a handoff across nodes, move the
 				    bin's pages to the new node (background,
 				    rate-limited) */
-	size_t pool_reserve;	/* virtual bytes per pool class, 0 = sized
+	size_t pool_reserve;	/* virtual bytes per pool class, a multiple
+				    of 2 MiB <= MG_POOL_RESERVE_MAX; 0 = sized
 				    from physical memory and RLIMIT_AS */
 	uint64_t window_ns;	/* latency window, default 250 ms */
 	uint64_t warmup_ns;	/* whole-run latency ignores timestamps
