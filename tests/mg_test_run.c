@@ -145,17 +145,33 @@ run_seed_of(unsigned k)
 	return mg_hash64(run_seed + k * 0x9e3779b97f4a7c15ull);
 }
 
+/* The running case's dataflow, for the watchdog's dump (NULL between
+ * runs).  Main thread only, like the signal. */
+static struct mg_dataflow *case_df;
+
 void
 run_watchdog(int sig)
 {
 	static const char m1[] = "# watchdog: a run hung in case ";
-	static const char m2[] = " -- aborting\nBail out! a run hung\n";
+	static const char m2[] = " (its state and every thread's stack follow "
+				 "on stderr) -- aborting\n";
+	static const char m3[] = "Bail out! a run hung\n";
 	ssize_t rc;
 
 	(void)sig;
 	rc = write(1, m1, sizeof(m1) - 1);
 	rc = write(1, case_name, strlen(case_name));
 	rc = write(1, m2, sizeof(m2) - 1);
+	/* Best effort from here: neither the dump nor gdb is
+	 * async-signal-safe.  Should they deadlock (the signal came inside
+	 * stdio or malloc), the second alarm's default action ends the
+	 * process. */
+	signal(SIGALRM, SIG_DFL);
+	alarm(30);
+	if (case_df)
+		mg_dataflow_dump(case_df, stderr);
+	mg_test_dump_threads();
+	rc = write(1, m3, sizeof(m3) - 1);
 	(void)rc;
 	_exit(1);
 }
@@ -963,6 +979,7 @@ run_one(struct run *r)
 	assert_non_null(mg_probe(df, out));
 
 	case_name = r->name;
+	case_df = df;
 	alarm(WATCHDOG_S);
 	if (r->before_start)
 		r->before_start(r, df);
@@ -988,6 +1005,7 @@ run_one(struct run *r)
 			r->after_join(r, df);
 		check_migrations(r);
 	}
+	case_df = NULL; /* the watchdog must not dump it as it goes */
 	mg_dataflow_destroy(df);
 	alarm(0);
 

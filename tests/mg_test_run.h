@@ -21,7 +21,9 @@
  * A run that makes no progress (no operator call) for join_timeout_s (plus
  * stall_ns) is reported hung: the engine's state (mg_dataflow_dump) and every thread's
  * stack go to stderr, the run's dataflow is leaked and the other cases go
- * on; SIGALRM (run_watchdog) is the last resort.
+ * on; SIGALRM (run_watchdog: no operator call for WATCHDOG_S while the
+ * harness watches, or a hook stuck that long) is the last resort, and
+ * dumps the same before it exits.
  *
  * Workers only record into per-worker slots; the main thread checks.
  */
@@ -125,6 +127,8 @@ struct run {
 	uint32_t stalled_bin;  /* the call that stalled: written by the */
 	uint64_t stalled_time; /* worker before RUN_STALLING */
 	unsigned late_moves, late_refused; /* drive_until_end() */
+	bool missed; /* a drive could not place its moves where it meant to
+			(this thread was held up): the case decides */
 	/* set up by run_case */
 	struct mg_dataflow *df; /* the running dataflow, for the watchdog */
 	uint32_t nbins;
@@ -166,7 +170,8 @@ extern uint64_t run_seed; /* the test file's seed: set it from mg_test_seed() */
 
 /* The generator state of case @k, derived from run_seed. */
 uint64_t run_seed_of(unsigned k);
-/* SIGALRM handler: the last resort against a hung run. */
+/* SIGALRM handler: the last resort against a hung run (writes the
+ * running case's name, its engine state and every thread's stack, exits 1). */
 void run_watchdog(int sig);
 void run_sleep_ns(uint64_t ns);
 double run_now_s(void);
