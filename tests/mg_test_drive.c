@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/mg_test.h"
 #include "tests/mg_test_drive.h"
 
 /* ---- random migrations ---------------------------------------------------- */
@@ -273,12 +274,89 @@ run_drive_overload(struct run *r, struct mg_dataflow *df)
 	       (unsigned long long)t1, n, (unsigned long long)(t1 + 20),
 	       (unsigned long long)(t1 + 60),
 	       (unsigned long long)r->last_epoch);
-	if (t1 + 60 >= r->last_epoch)
-		FAIL(r, "the test's moves fall after the data: lengthen it");
+	/* this thread was held up (a loaded machine): the moves still run,
+	 * after the data, but not under the overload the case is about */
+	r->missed = t1 + 60 >= r->last_epoch;
+	if (r->missed)
+		printf("#   note: the moves fall after the data (this thread "
+		       "was held up)\n");
 out:
 	mg_plan_destroy(p);
 	free(start);
 	free(target);
 	free(mv);
 	free(back);
+}
+
+/* ---- a random run: one plan of a campaign ---------------------------------- */
+
+const char *const run_plan_kind_name[RUN_PLAN_KINDS] = {"random", "chain",
+							"all-bins", "overload"};
+
+enum run_plan_kind
+run_plan(struct run *r, uint64_t seed, uint64_t i, bool quiet, char *name,
+	 size_t len)
+{
+	static const enum run_plan_kind kinds[8] = {
+		RUN_PLAN_RANDOM,   RUN_PLAN_RANDOM,  RUN_PLAN_CHAIN,
+		RUN_PLAN_ALL_BINS, RUN_PLAN_RANDOM,  RUN_PLAN_RANDOM,
+		RUN_PLAN_CHAIN,	   RUN_PLAN_OVERLOAD};
+	/* the first eight: each kind in both modes */
+	static const bool copy8[8] = {false, true,  true,  false,
+				      true,  false, false, true};
+	enum run_plan_kind kind = kinds[i % 8];
+	uint64_t rng = mg_hash64(seed ^ mg_hash64(i + 0x51ed270b27a5ull));
+	bool copy = mg_test_rand(&rng) & 1;
+
+	*r = (struct run){.lenient = true, .quiet = quiet};
+	r->rng = mg_test_rand(&rng);
+	r->mode = (i < 8 ? copy8[i] : copy) ? MG_COPY : MG_HANDOFF;
+	/* the first four: every combination of timers and a second input */
+	r->timers = i < 4 ? (i & 1) : mg_test_rand(&rng) & 1;
+	r->binary = i < 4 ? (i >> 1) & 1 : mg_test_rand(&rng) % 3 == 0;
+	r->delay = 1 + (unsigned)(mg_test_rand(&rng) % 7);
+	r->ring = 2u << (mg_test_rand(&rng) % 6);
+	r->batch = 1 + (uint32_t)(mg_test_rand(&rng) % 64);
+	r->keys = 20 + (unsigned)(mg_test_rand(&rng) % 2000);
+	r->bins_log2 = 4 + (unsigned)(mg_test_rand(&rng) % 7);
+	switch (kind) {
+	case RUN_PLAN_RANDOM:
+		r->drive = run_drive_random;
+		r->workers = 1 + (unsigned)(mg_test_rand(&rng) % 4);
+		r->rate[0] = 50000 + (double)(mg_test_rand(&rng) % 250000);
+		r->rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
+		r->duration_ns = 120 * MS;
+		break;
+	case RUN_PLAN_CHAIN:
+		r->drive = run_drive_chain;
+		r->workers = 2 + (unsigned)(mg_test_rand(&rng) % 3);
+		r->chain_len = 1 + (unsigned)(mg_test_rand(&rng) % 4);
+		r->chain_back = r->chain_len > 1 && mg_test_rand(&rng) & 1;
+		r->rate[0] = 100000 + (double)(mg_test_rand(&rng) % 400000);
+		r->rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
+		r->duration_ns = 60 * MS;
+		break;
+	case RUN_PLAN_ALL_BINS:
+		r->drive = run_drive_all_bins;
+		r->workers = 2 + (unsigned)(mg_test_rand(&rng) % 3);
+		r->bins_log2 = 4 + (unsigned)(mg_test_rand(&rng) % 5);
+		r->rate[0] = 100000 + (double)(mg_test_rand(&rng) % 200000);
+		r->rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
+		r->duration_ns = 60 * MS;
+		break;
+	default: /* overload: the workers cannot keep up; records queue */
+		r->drive = run_drive_overload;
+		r->workers = 2 + (unsigned)(mg_test_rand(&rng) % 3);
+		r->ring = 2u << (mg_test_rand(&rng) % 2);
+		r->batch = 1 + (uint32_t)(mg_test_rand(&rng) % 2);
+		r->keys = 200 + (unsigned)(mg_test_rand(&rng) % 1000);
+		r->rate[0] = 600000 + (double)(mg_test_rand(&rng) % 400000);
+		r->rate[1] = 50000 + (double)(mg_test_rand(&rng) % 100000);
+		r->duration_ns = 20 * MS;
+		break;
+	}
+	snprintf(name, len, "plan %llu (%s)", (unsigned long long)i,
+		 run_plan_kind_name[kind]);
+	r->name = name;
+	return kind;
 }

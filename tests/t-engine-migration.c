@@ -27,7 +27,8 @@
  *     owner changes is bounded.)
  *
  * Cases: bad input, a second migration over an unissued fluid step, random
- * migrations (S_ROUNDS rounds), chains in one plan, all bins in one step, a
+ * plans (S_ROUNDS of them: the first sample of `make check-long`), chains
+ * in one plan, all bins in one step, a
  * migration under overload, migrations at the control frontier, timers
  * moving with their bin, a step completing as the run ends (what
  * mg_migration_wait() says), moves submitted while the run ends (the run
@@ -60,42 +61,29 @@
 #include "tests/mg_test_drive.h"
 #include "tests/mg_test_run.h"
 
-/* ---- 1. random migrations ------------------------------------------------ */
+/* ---- 1. random plans ------------------------------------------------------ */
 
-/* run_drive_random() (tests/mg_test_drive.h) on random configurations. */
+/*
+ * The first S_ROUNDS (12) plans of the long campaign (run_plan(),
+ * tests/mg_test_drive.h): random migrations, chains, all bins, overload,
+ * both modes.  `make check-long` runs 10^4 of the same sequence, so with
+ * the same MG_SEED round i here is plan i there.
+ */
 static void
 test_random_migrations(void **state)
 {
-	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12);
-	uint64_t rng = run_seed_of(1), i;
+	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12), i;
 	unsigned fails = 0;
-	char names[64][32];
+	char name[64];
 
 	(void)state;
 	for (i = 0; i < rounds; i++) {
-		struct run r = {.drive = run_drive_random,
-				.lenient = true,
-				.rate = {0, 0}};
+		struct run r;
 
-		snprintf(names[i % 64], sizeof(names[0]), "random %llu",
-			 (unsigned long long)i);
-		r.name = names[i % 64];
-		r.rng = mg_test_rand(&rng);
-		r.workers = 1 + (unsigned)(mg_test_rand(&rng) % 4);
-		r.bins_log2 = 4 + (unsigned)(mg_test_rand(&rng) % 7);
-		r.ring = 2u << (mg_test_rand(&rng) % 6);
-		r.batch = 1 + (uint32_t)(mg_test_rand(&rng) % 64);
-		/* the first four rounds cover every combination */
-		r.timers = i < 4 ? (i & 1) : mg_test_rand(&rng) & 1;
-		r.binary = i < 4 ? (i >> 1) & 1 : mg_test_rand(&rng) % 3 == 0;
-		r.keys = 20 + (unsigned)(mg_test_rand(&rng) % 2000);
-		r.rate[0] = 50000 + (double)(mg_test_rand(&rng) % 250000);
-		r.rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
-		r.duration_ns = 120 * MS;
-		r.mode = mg_test_rand(&rng) & 1 ? MG_COPY : MG_HANDOFF;
+		run_plan(&r, run_seed, i, false, name, sizeof(name));
 		fails += run_case(&r) != 0;
 	}
-	printf("# random: %u of %llu rounds failed (MG_SEED=%llu)\n", fails,
+	printf("# random: %u of %llu plans failed (MG_SEED=%llu)\n", fails,
 	       (unsigned long long)rounds, (unsigned long long)run_seed);
 	assert_int_equal(fails, 0);
 }
@@ -205,6 +193,12 @@ test_overload(void **state)
 		r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE", 1000000);
 		fails += run_case(&r) != 0;
 		over += run_overloaded(&r);
+		if (r.missed) {
+			printf("# FAIL [%s] the moves fall after the data: "
+			       "lengthen the run\n",
+			       r.name);
+			fails++;
+		}
 		printf("# %s: run %.0f ms for a %.0f ms schedule (%.1fx), "
 		       "latency p99 %.1f ms, max %.1f ms\n",
 		       r.name, r.wall_s * 1e3, (double)r.duration_ns / 1e6,
