@@ -599,6 +599,19 @@ owner_at(const struct run *r, uint32_t b, size_t lo, size_t hi, uint64_t t)
 	return w;
 }
 
+/* A known move of @b ([lo, hi) are b's) after the last record, at a
+ * time up to @t, hands it to @w. */
+static bool
+moved_to_after_data(const struct run *r, size_t lo, size_t hi, uint64_t t,
+		    unsigned w)
+{
+	for (; lo < hi && r->known[lo].time <= t; lo++)
+		if (r->known[lo].time > r->last_epoch &&
+		    r->known[lo].worker == w)
+			return true;
+	return false;
+}
+
 static uint8_t
 call_at(const struct run *r, unsigned w, uint32_t b, uint64_t t)
 {
@@ -633,8 +646,9 @@ show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
 /*
  * Calls at most once per (bin, time), on the configured owner.  After the
  * last record the old owner of a bin moved later than that may fire its
- * timers itself (nothing can change them any more), so a call at t belongs
- * to the owner at min(t, last_epoch).
+ * timers itself (nothing can change them any more), or the moves may
+ * complete as the sources close, so a call at t > last_epoch belongs to
+ * the owner at last_epoch or to one a move between last_epoch and t names.
  */
 static void
 check_calls(struct run *r)
@@ -669,7 +683,9 @@ check_calls(struct run *r)
 						   (unsigned)last_w != w;
 					last_w = (int)w;
 				}
-				if (r->unknown[b] || w == exp)
+				if (r->unknown[b] || w == exp ||
+				    (t > r->last_epoch &&
+				     moved_to_after_data(r, lo, hi, t, w)))
 					continue;
 				if (misowned++ < SHOW)
 					printf("# [%s] bin %u time %llu ran on "
