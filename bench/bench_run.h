@@ -4,6 +4,13 @@
  * migration protocol or a plan file, --validate by per-timestamp output
  * fingerprints, and the JSON summary with its per-migration figures.
  *
+ * Memory that grows with the run's length -- the fingerprints and the
+ * latency windows -- is sized from --duration and resident from the start,
+ * so that RSS measures the engine, not the harness: a long run (an hour's
+ * soak) is validated in chunks of consecutive timestamps, each output's
+ * time hashed into its fingerprint, so outputs must still match time by
+ * time, in at most BENCH_FP_SLOTS fingerprints per worker.
+ *
  * Use: bench_opts_defaults(), set record_max; getopt_long over your
  * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
  * bench_opts_finish() (every flag, and a plan file, is checked by then);
@@ -112,6 +119,9 @@ void bench_opts_finish(struct bench_opts *o, const char *prog);
 void bench_opts_destroy(struct bench_opts *o);
 
 #define BENCH_MAX_MIGRATIONS 16
+/* Fingerprints per worker and operator at most: a run with more
+ * timestamps is validated in chunks of consecutive ones. */
+#define BENCH_FP_SLOTS 65536
 
 struct bench_fp {
 	uint64_t count, sum;
@@ -122,12 +132,15 @@ struct bench_run {
 	const struct bench_opts *o; /* borrowed */
 	uint32_t rec_size;	    /* bytes fingerprinted per output */
 	uint64_t ntimes;	    /* timestamps fingerprinted */
-	struct bench_fp *fp[2];	    /* [W * ntimes]: measured, reference */
+	uint64_t span;		    /* ... in slots of this many */
+	uint64_t nslots;	    /* ceil(ntimes / span) */
+	struct bench_fp *fp[2];	    /* [W * nslots]: measured, reference */
+	size_t fp_bytes;	    /* each (resident mapping) */
 	uint64_t fp_overflow[2];
 	FILE *csv;
 	double last_progress;
-	struct mg_window_stats *win;
-	unsigned nwin;
+	struct mg_window_stats *win; /* resident mapping */
+	unsigned nwin, maxwin;
 	struct {
 		const char *what;
 		struct mg_migration_progress p;
@@ -137,7 +150,8 @@ struct bench_run {
 
 /*
  * Set up @r: fingerprints if validating (outputs of @rec_size bytes, times
- * up to @ntimes - 1; later ones fail validation), @o->out's timeline.csv.
+ * up to @ntimes - 1; later ones fail validation), the latency windows of
+ * a run of --duration (and as long again behind), @o->out's timeline.csv.
  * Exits 1 with a message on failure.
  */
 void bench_run_init(struct bench_run *r, const char *name,
@@ -184,6 +198,10 @@ double bench_run_achieved(const struct bench_run *r, uint64_t records);
 
 /* Compare the two operators' per-timestamp fingerprints; print a line. */
 bool bench_run_validate(const struct bench_run *r);
+
+/* Outputs fingerprinted of the measured (@which 0) or the reference (1)
+ * operator, beyond the last timestamp included; 0 unless validating. */
+uint64_t bench_run_outputs(const struct bench_run *r, int which);
 
 /* Complete @json (an object) with the migrations and steady-state figures
  * (when migrating), print it on stdout, write summary.json and
