@@ -36,19 +36,26 @@ const char bench_opts_help[] =
 	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
 	"                     DIR/migrations.txt\n"
 	"  --migration M      none | all-at-once | fluid | batched | "
-	"PLANFILE\n"
-	"                     (default none).  Strategies move half the bins "
-	"of\n"
-	"                     half the workers to the other half at "
-	"--migrate-at\n"
-	"                     and back at twice that; a plan file has "
-	"explicit\n"
-	"                     steps: '<epoch> <bin> <worker> ...' per line\n"
+	"random |\n"
+	"                     PLANFILE (default none).  Strategies move half "
+	"the\n"
+	"                     bins of half the workers to the other half at\n"
+	"                     --migrate-at and back at twice that; random "
+	"moves\n"
+	"                     1..bins/8 random bins to random other workers,\n"
+	"                     all at once, every --migrate-every seconds from\n"
+	"                     --migrate-at to the end of the input (choices "
+	"from\n"
+	"                     --seed); a plan file has explicit steps:\n"
+	"                     '<epoch> <bin> <worker> ...' per line\n"
 	"  --mode M           handoff | copy: hand the pages over, or "
 	"serialize\n"
 	"                     and rebuild them as Megaphone does (default "
 	"handoff)\n"
 	"  --migrate-at S     seconds into the run (default duration / 3)\n"
+	"  --migrate-every S  with --migration random: seconds from one "
+	"migration\n"
+	"                     to the next (default 1)\n"
 	"  --gap N            epochs between fluid/batched steps (default 0)\n"
 	"  --warmup S         seconds left out of the whole-run latency and "
 	"the\n"
@@ -138,9 +145,11 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		return 1;
 	case 0x109:
 		o->migration = arg;
+		o->random_mig = !strcmp(arg, "random");
 		if (!strcmp(arg, "none"))
 			o->migration = NULL;
-		else if (mg_strategy_parse(arg, &o->strategy) &&
+		else if (!o->random_mig &&
+			 mg_strategy_parse(arg, &o->strategy) &&
 			 access(arg, R_OK))
 			return bad(err, len,
 				   "--migration: '%s' is no strategy and no "
@@ -178,6 +187,10 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 				   "bad --pool-reserve '%s': a multiple of 2 "
 				   "MiB below 2 TiB, e.g. 64Gi",
 				   arg);
+		return 1;
+	case 0x110:
+		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_every))
+			return bad(err, len, "bad --migrate-every '%s'", arg);
 		return 1;
 	}
 	return 0;
@@ -223,10 +236,24 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 		o->migrate_at = o->duration / 3;
 	if (o->warmup >= o->duration)
 		return bad(err, len, "--warmup must be below --duration");
-	if (o->migration && 2 * o->migrate_at >= o->duration)
-		return bad(err, len, "--migrate-at must be below duration / 2");
 	mg_plan_destroy(o->plan);
 	o->plan = NULL;
+	if (o->migrate_every && !o->random_mig)
+		return bad(err, len,
+			   "--migrate-every needs --migration random");
+	if (o->random_mig) {
+		if (o->workers < 2)
+			return bad(err, len,
+				   "--migration random moves bins between "
+				   "workers: it needs --workers 2 or more");
+		if (o->migrate_at >= o->duration)
+			return bad(err, len,
+				   "--migrate-at must be below --duration");
+		o->strategy = MG_ALL_AT_ONCE;
+		return 0;
+	}
+	if (o->migration && 2 * o->migrate_at >= o->duration)
+		return bad(err, len, "--migrate-at must be below duration / 2");
 	if (!o->migration || !mg_strategy_parse(o->migration, &o->strategy))
 		return 0;
 	/* the router starts with bin b on worker b mod W (NULL) */
@@ -611,6 +638,114 @@ migrate_once(struct bench_run *r, struct mg_dataflow *df,
 	record(r, what, m);
 }
 
+/* A random number below @n (0 for 0) from *@s (splitmix64). */
+static uint64_t
+rnd(uint64_t *s, uint64_t n)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return n ? (z ^ (z >> 31)) % n : 0;
+}
+
+/* One random migration done (or not) after @ms: count it; a line now
+ * and then (at most every 10 s), and for one that did not finish. */
+static void
+tally_random(struct bench_run *r, struct mg_migration *m, double ms,
+	     double now_s, int err)
+{
+	struct bench_random_migs *t = &r->rnd;
+	struct mg_migration_progress p;
+
+	mg_migration_progress(m, &p);
+	if (err || !p.done) {
+		t->unfinished++;
+		fprintf(stderr,
+			"%s: random migration %llu did not finish: %s\n",
+			r->name, (unsigned long long)t->submitted,
+			mg_strerror(err));
+		return;
+	}
+	t->done++;
+	t->bins += p.bins_moved;
+	t->bytes += p.bytes_moved;
+	t->sum_ms += ms;
+	t->max_ms = ms > t->max_ms ? ms : t->max_ms;
+	if (t->done > 1 && now_s - t->last_print < 10)
+		return;
+	t->last_print = now_s;
+	fprintf(stderr,
+		"%s: t=%5.0fs  random migrations (%s): %llu done, %llu bins, "
+		"%.0f MiB moved, this one %u bins in %.2f ms, max %.2f ms, "
+		"%llu late\n",
+		r->name, now_s, r->o->mode == MG_COPY ? "copy" : "handoff",
+		(unsigned long long)t->done, (unsigned long long)t->bins,
+		(double)t->bytes / 1048576.0, p.bins_moved, ms, t->max_ms,
+		(unsigned long long)t->late);
+}
+
+/*
+ * --migration random (see bench_run_migrate()).  A migration is submitted
+ * at the logical time of its moment (or the earliest the engine takes, if
+ * that passed) and waited for; one that takes longer than --migrate-every
+ * makes the next late, which is then submitted at once.
+ */
+static void
+migrate_random(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
+{
+	uint32_t nbins = mg_dataflow_bins(df), n, i, b;
+	unsigned W = mg_dataflow_workers(df);
+	uint16_t *target = malloc(sizeof(*target) * nbins);
+	uint64_t rng = mg_hash64(r->o->seed + 0x6d69677261746521ull);
+	double at_s = r->o->migrate_at, every = r->o->migrate_every;
+
+	if (!target)
+		bench_die(r->name, "migration set-up", -ENOMEM);
+	every = every > 0 ? every : 1;
+	for (;; at_s += every) {
+		double now_s = (double)(mg_now_ns() - t0) / 1e9, t_ms;
+		uint64_t at, earliest, t1;
+		struct mg_migration *m;
+		int err;
+
+		if (at_s < now_s) { /* the last one took longer than every */
+			r->rnd.late += r->rnd.submitted > 0;
+			at_s = now_s;
+		}
+		if (at_s >= r->o->duration)
+			break;
+		sleep_until(t0, at_s);
+		mg_dataflow_owners(df, target);
+		n = 1 + (uint32_t)rnd(&rng, nbins / 8 > 1 ? nbins / 8 : 1);
+		for (i = 0; i < n; i++) {
+			b = (uint32_t)rnd(&rng, nbins);
+			target[b] =
+				(uint16_t)((target[b] + 1 + rnd(&rng, W - 1)) %
+					   W);
+		}
+		at = (uint64_t)(at_s * 1e6 / (double)r->o->epoch_us);
+		earliest = mg_dataflow_time_ahead(df, 0);
+		t1 = mg_now_ns();
+		err = mg_migrate(df, MG_ALL_AT_ONCE, target,
+				 at > earliest ? at : earliest, 0, &m);
+		if (err == -ETIME) /* the control frontier moved meanwhile */
+			err = mg_migrate(df, MG_ALL_AT_ONCE, target,
+					 MG_TIME_ASAP, 0, &m);
+		if (err == -EINVAL && !mg_dataflow_accepts_migrations(df))
+			break; /* the input ended */
+		if (err)
+			bench_die(r->name, "cannot migrate", err);
+		r->rnd.submitted++;
+		err = mg_migration_wait(m);
+		t_ms = (double)(mg_now_ns() - t1) / 1e6;
+		tally_random(r, m, t_ms, (double)(mg_now_ns() - t0) / 1e9, err);
+		if (err)
+			break;
+	}
+	free(target);
+}
+
 void
 bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 {
@@ -623,6 +758,10 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 
 	if (!r->o->migration)
 		goto out;
+	if (r->o->random_mig) {
+		migrate_random(r, df, t0);
+		goto out;
+	}
 	if (!initial || !target)
 		bench_die(r->name, "migration set-up", -ENOMEM);
 	mg_dataflow_owners(df, initial);
@@ -783,13 +922,35 @@ out_file(const struct bench_run *r, const char *name)
 	return fopen(path, "w");
 }
 
+/* Append what the random migrations did to @json. */
+static void
+report_random(const struct bench_run *r, char *json, size_t len)
+{
+	const struct bench_random_migs *t = &r->rnd;
+	size_t at = strlen(json) - 1; /* drop the closing brace */
+
+	snprintf(json + at, len - at,
+		 ",\"mode\":\"%s\",\"random_migrations\":{\"every_s\":%.3f,"
+		 "\"submitted\":%llu,\"done\":%llu,\"unfinished\":%llu,"
+		 "\"late\":%llu,\"bins_moved\":%llu,\"bytes_moved\":%llu,"
+		 "\"mean_ms\":%.3f,\"max_ms\":%.3f}}",
+		 r->o->mode == MG_COPY ? "copy" : "handoff",
+		 r->o->migrate_every > 0 ? r->o->migrate_every : 1.0,
+		 (unsigned long long)t->submitted, (unsigned long long)t->done,
+		 (unsigned long long)t->unfinished, (unsigned long long)t->late,
+		 (unsigned long long)t->bins, (unsigned long long)t->bytes,
+		 t->done ? t->sum_ms / (double)t->done : 0.0, t->max_ms);
+}
+
 void
 bench_run_report(struct bench_run *r, char *json, size_t len)
 {
 	FILE *f;
 	unsigned k;
 
-	if (r->o->migration)
+	if (r->o->random_mig)
+		report_random(r, json, len);
+	else if (r->o->migration)
 		report_migrations(r, json, len);
 	puts(json);
 	if (!r->o->out)

@@ -17,8 +17,9 @@
  * gives one output, so the summary's records_lost (records the schedule
  * has, less outputs of the measured operator) is 0 in a correct run.
  *
- * --validate checks a long run (an hour's soak) in chunks of timestamps,
- * in memory that does not grow with the run (bench_run.h).
+ * For a soak: --migration random --migrate-every S moves random bins to
+ * random workers every S seconds (bench_run.h), and --validate checks an
+ * hour in chunks of timestamps in memory that does not grow with the run.
  *
  * --input push: the same open-loop schedule, pushed by --producers
  * application threads through an application input (mg_push_wait at
@@ -425,6 +426,7 @@ parse(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		bench_bad_usage(p, "unexpected argument '%s'", argv[optind]);
+	o->b.seed = o->seed; /* random migrations draw from it too */
 	bench_opts_finish(&o->b, p);
 	if (o->b.migration && o->backend == NATIVE)
 		bench_bad_usage(p, "the native backend has no bins to migrate");
