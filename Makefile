@@ -212,9 +212,11 @@ deps:
 
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
+# MG_BUILD tells the shell tests which variant's programs to drive.
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests bench examples
-	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
+	$(Q)MG_BUILD=$(CURDIR)/$(B) \
+	  prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
 
 # --- fuzzing -------------------------------------------------------------------
 # Each harness runs FUZZ_SECONDS on its seeds (tests/fuzz/<name>/corpus,
