@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/engine_pvt.h"
+#include "numa/mg_fault.h"
 
 #define VSHIFT_MAX 10 /* keeps SCRATCH_RESERVE >= 1 MiB */
 
@@ -33,7 +34,7 @@
  * under RLIMIT_AS, that its W workers take at most a quarter of the address
  * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
  * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
- * fails the run with -ENOMEM.
+ * fails the run with -ENOMEM (the limits: engine_pvt.h).
  */
 unsigned
 mg__st_vshift(const struct node *n)
@@ -56,7 +57,9 @@ mg__st_vshift(const struct node *n)
 		budget = room / (4 * w);
 	while (s < VSHIFT_MAX && (full >> s) > budget)
 		s++;
-	return s;
+	/* Debug builds: MG_DEBUG_VSHIFT shrinks them further, so that tests
+	 * reach every buffer's limit (numa/mg_fault.h). */
+	return s > mg__fault_vshift() ? s : mg__fault_vshift();
 }
 
 /* A buffer of @n reserving @full bytes on a big machine. */
