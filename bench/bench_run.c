@@ -15,10 +15,9 @@
 #include "bench/bench_util.h"
 
 #define MAX_WINDOWS 65536
-/* struct mg_pools_config (numa/mg_numa.h): reserve_bytes is a multiple of
- * 2 MiB below 16 TiB. */
-#define POOL_RESERVE_UNIT  (1ull << MG_CHUNK_MAX_SHIFT)
-#define POOL_RESERVE_LIMIT (1ull << 44)
+/* mg_dataflow_config.pool_reserve is a multiple of 2 MiB, at most
+ * MG_POOL_RESERVE_MAX (2 TiB - 2 MiB). */
+#define POOL_RESERVE_UNIT (1ull << MG_CHUNK_MAX_SHIFT)
 
 /* --validate comes last: the programs continue its text. */
 const char bench_opts_help[] =
@@ -56,7 +55,7 @@ const char bench_opts_help[] =
 	"run on\n"
 	"  --pool-reserve B   address space the page pools reserve per node "
 	"and\n"
-	"                     chunk size: a multiple of 2 MiB below 16 TiB, "
+	"                     chunk size: a multiple of 2 MiB below 2 TiB, "
 	"with\n"
 	"                     suffixes Ki, Mi, Gi, Ti (default 64Gi)\n"
 	"  --validate         compare every timestamp's output with a "
@@ -170,12 +169,12 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		o->oversubscribe = true;
 		return 1;
 	case 0x10f:
-		if (bench_parse_bytes(arg, 0, POOL_RESERVE_LIMIT - 1,
+		if (bench_parse_bytes(arg, 0, MG_POOL_RESERVE_MAX,
 				      &o->pool_reserve) ||
 		    o->pool_reserve % POOL_RESERVE_UNIT)
 			return bad(err, len,
 				   "bad --pool-reserve '%s': a multiple of 2 "
-				   "MiB below 16 TiB, e.g. 64Gi",
+				   "MiB below 2 TiB, e.g. 64Gi",
 				   arg);
 		return 1;
 	}

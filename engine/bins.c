@@ -79,7 +79,7 @@ mg__bin_create(struct node *n, unsigned node)
 	void *p;
 
 	mg_arena_init(&a, n->df->pools, node);
-	if (mg_arena_zalloc(&a, sizeof(*b) + c->state_size, &p))
+	if (mg_arena_zalloc_root(&a, sizeof(*b) + c->state_size, &p))
 		return NULL;
 	b = p;
 	b->arena = a;

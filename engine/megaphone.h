@@ -104,7 +104,8 @@ struct mg_dataflow_config {
 	bool rehome;		/* after a handoff across nodes, move the
 				    bin's pages to the new node (background,
 				    rate-limited) */
-	size_t pool_reserve;	/* virtual bytes per pool class, 0 = sized
+	size_t pool_reserve;	/* virtual bytes per pool class, a multiple
+				    of 2 MiB <= MG_POOL_RESERVE_MAX; 0 = sized
 				    from physical memory and RLIMIT_AS */
 	uint64_t window_ns;	/* latency window, default 250 ms */
 	uint64_t warmup_ns;	/* whole-run latency ignores timestamps
@@ -661,7 +662,8 @@ MG_API uint64_t mg_dataflow_time_ahead(const struct mg_dataflow *df,
 				       uint64_t ahead_ns);
 
 /* The owner of every bin once all submitted moves are done (@out: nbins
- * entries).  Context: any thread. */
+ * entries); once the run has ended, the owner each bin had at the end --
+ * moves the end cut short do not count.  Context: any thread. */
 MG_API void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
 
 /* Re-homing totals since start (all 0 when rehome is off): requests done,

@@ -1,11 +1,15 @@
 /*
  * arena.c - the bin arena: all of a bin's memory, in chunks of the page pool.
  *
- * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 4 KiB ..
+ * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 512 B ..
  * 2 MiB, naturally aligned.  Each chunk is one of
  *   - a large block, handed out whole (requests of 2 KiB + 1 .. 2 MiB,
  *     rounded up to a power of two);
- *   - a slab, 4 KiB carved into small blocks;
+ *   - a slab, carved into small blocks: the arena's first slab is 512 B (or
+ *     what its first block needs), each next one twice the last up to a
+ *     page, 4 KiB -- so a bin with a little state owns one 512 B sub-page
+ *     chunk, sharing a page (a huge page, THP permitting) with other bins,
+ *     and one that grows soon takes whole pages;
  *   - the directory, once it outgrows a small block.
  * Chunks may come from different nodes (the migration layer points `node` at
  * the new owner's node after a handoff); mg_chunk_free() finds a chunk's pool
@@ -16,15 +20,15 @@
  * `bytes` is the sum of the listed sizes, mg_arena_ranges() is the list and
  * mg_arena_release() frees the list (the directory's own chunk last):
  *
- *   used slot   chunk address | (shift - 12)        low nibble 0 .. 9
+ *   used slot   chunk address | (shift - 9)         low nibble 0 .. 12
  *   free slot   (next free slot + 1) << 4 | 0xf     low nibble 0xf
  *
  * Slots [0, ndir) are used or on the free-slot list (head dir_free, slot + 1,
  * 0 = empty); a freed large block's slot is reused before ndir grows.  The
- * directory is allocated from the arena itself: a small block of 64 B .. 2 KiB
- * (8 .. 256 entries) while it fits one, then a chunk of 4 KiB .. 2 MiB (512 ..
- * 2^18 entries), doubling when full.  So a bin with a little state owns a
- * single 4 KiB page, and an arena owns at most 2^18 chunks.  Finding a large
+ * directory is allocated from the arena itself: a small block of 16 B .. 2
+ * KiB (2 .. 256 entries) while it fits one, then a chunk of 4 KiB .. 2 MiB
+ * (512 .. 2^18 entries), doubling when full.  So a bin with a little state
+ * owns a single 512 B chunk, and an arena owns at most 2^18 chunks.  Finding a large
  * block's slot on free is a backward scan of the directory: large blocks are
  * freed when a container grows or is cleared, which costs in proportion to
  * the memory involved anyway.
@@ -34,19 +38,30 @@
  * block of its class (small_free[c] is the head).  An allocation takes, in
  * order: (1) the head of its class's list; (2) the next bytes of the current
  * slab; (3) a free block of a larger class, halved down to size, the upper
- * halves going on the lists in between; (4) a fresh slab.  When a fresh slab
- * replaces the current one, the old one's unused tail is cut into
- * power-of-two blocks on the free lists, so no byte of a slab is lost.  Slabs
- * go back to the pool only in mg_arena_release(): a bin's small blocks are
- * its root state and container handles, which live as long as the bin.
+ * halves going on the lists in between; (4) a fresh slab, of the next slab
+ * size or what the block (and a small directory growing to list the slab)
+ * needs, whichever is larger.  A fresh arena's first block may instead be a
+ * *root* (mg_arena_zalloc_root()): carved at its size rounded to 16, not to
+ * a power of two, and never freed alone -- a bin's own block, so that it and
+ * a few keys share the first 512 B slab.  When a fresh slab replaces the
+ * current one, the old one's unused tail is cut into power-of-two blocks on
+ * the free lists, so no byte of a slab is lost.  Slabs go back to the pool
+ * only in mg_arena_release(): a bin's small blocks are its root state and
+ * container handles, which live as long as the bin.
+ *
+ * Moving pages.  A sub-page chunk shares its page with chunks of other
+ * arenas, so it cannot follow its bin to another node: mg_arena_ranges()
+ * lists the arena's chunks of a page or more only -- re-homing moves those,
+ * and a bin's first slab stays where it was born.
  *
  * Accounting.  bytes = sizes of the chunks owned (the directory included);
  * live = sizes of the blocks handed out and not freed (the request rounded up
  * to its class or chunk), so live <= bytes.  The directory is not live.
  *
  * Invariants.
- *   A1  slab_used == SLAB_BYTES when there is no current slab, so the carve
- *       test needs no NULL check; slab_used is a multiple of 16.
+ *   A1  slab_used == 1 << slab_shift (1) when there is no current slab, so
+ *       the carve test needs no NULL check; with a slab, slab_used is a
+ *       multiple of 16.
  *   A2  Every small block, free or live, and the current slab lie in listed
  *       slabs.
  *   A3  Failure changes nothing: each path first takes the one chunk it may
@@ -65,16 +80,16 @@
 #include "migration/mg_state.h"
 #include "numa/mg_fault.h"
 
-#define SMALL_MIN_SHIFT 4  /* 16 B */
-#define SMALL_MAX_SHIFT 11 /* 2 KiB */
-#define SMALL_MAX	(1u << SMALL_MAX_SHIFT)
-#define SMALL_CLASSES	(SMALL_MAX_SHIFT - SMALL_MIN_SHIFT + 1)
-#define SLAB_SHIFT	MG_CHUNK_MIN_SHIFT
-#define SLAB_BYTES	(1u << SLAB_SHIFT)
-#define LARGE_MAX	((size_t)1 << MG_CHUNK_MAX_SHIFT)
-#define DIR_MIN_SHIFT	6    /* 8 entries */
-#define DIRENT_LOW	0xfu /* low nibble: shift - 12, or DIRENT_FREE */
-#define DIRENT_FREE	0xfu
+#define SMALL_MIN_SHIFT	 4  /* 16 B */
+#define SMALL_MAX_SHIFT	 11 /* 2 KiB */
+#define SMALL_MAX	 (1u << SMALL_MAX_SHIFT)
+#define SMALL_CLASSES	 (SMALL_MAX_SHIFT - SMALL_MIN_SHIFT + 1)
+#define SLAB_FIRST_SHIFT 9 /* 512 B: a bin with a key or a few */
+#define SLAB_MAX_SHIFT	 MG_CHUNK_PAGE_SHIFT
+#define LARGE_MAX	 ((size_t)1 << MG_CHUNK_MAX_SHIFT)
+#define DIR_MIN_SHIFT	 4    /* 2 entries */
+#define DIRENT_LOW	 0xfu /* low nibble: shift - 9, or DIRENT_FREE */
+#define DIRENT_FREE	 0xfu
 
 struct mg_arena_dirent {
 	uintptr_t word; /* see "Directory" above */
@@ -85,7 +100,11 @@ _Static_assert(SMALL_CLASSES ==
 	       "one free list per small class");
 _Static_assert(MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT < DIRENT_FREE,
 	       "a chunk's shift fits the low nibble without looking free");
-_Static_assert(SMALL_MAX < SLAB_BYTES, "a small block fits a slab");
+_Static_assert(SMALL_MAX <= (1u << SLAB_MAX_SHIFT),
+	       "a small block fits a slab");
+_Static_assert(SMALL_MIN_SHIFT + SMALL_CLASSES - 1 <= SLAB_MAX_SHIFT &&
+		       SLAB_FIRST_SHIFT >= MG_CHUNK_MIN_SHIFT,
+	       "slabs are chunks");
 _Static_assert((1u << DIR_MIN_SHIFT) / sizeof(struct mg_arena_dirent) >= 2,
 	       "a new directory has room for its host and one more chunk");
 
@@ -122,13 +141,19 @@ push_free(struct mg_arena *a, unsigned c, void *p)
 	a->small_free[c] = p;
 }
 
+static inline uint32_t
+slab_bytes(const struct mg_arena *a)
+{
+	return (uint32_t)1 << a->slab_shift;
+}
+
 /* The next block of class @c from the current slab, or NULL (A1). */
 static inline void *
 carve(struct mg_arena *a, unsigned c)
 {
 	void *p;
 
-	if (class_bytes(c) > SLAB_BYTES - a->slab_used)
+	if (class_bytes(c) > slab_bytes(a) - a->slab_used)
 		return NULL;
 	p = a->slab + a->slab_used;
 	a->slab_used += class_bytes(c);
@@ -167,10 +192,11 @@ small_take(struct mg_arena *a, unsigned c)
 
 /* Cut the unused tail of a retired slab into free blocks, largest first. */
 static void
-retire_slab(struct mg_arena *a, unsigned char *slab, uint32_t used)
+retire_slab(struct mg_arena *a, unsigned char *slab, uint32_t bytes,
+	    uint32_t used)
 {
-	while (SLAB_BYTES - used >= class_bytes(0)) {
-		uint32_t rem = SLAB_BYTES - used;
+	while (bytes - used >= class_bytes(0)) {
+		uint32_t rem = bytes - used;
 		unsigned top = 31u - (unsigned)__builtin_clz(rem);
 		unsigned c = (top > SMALL_MAX_SHIFT ? SMALL_MAX_SHIFT : top) -
 			     SMALL_MIN_SHIFT;
@@ -180,13 +206,29 @@ retire_slab(struct mg_arena *a, unsigned char *slab, uint32_t used)
 	}
 }
 
-/* Make @slab (owned, listed or about to be) the current slab. */
+/* Make @slab of 2^@shift bytes (owned, listed or about to be) the current
+ * slab. */
 static void
-set_slab(struct mg_arena *a, unsigned char *slab)
+set_slab(struct mg_arena *a, unsigned char *slab, unsigned shift)
 {
-	retire_slab(a, a->slab, a->slab_used);
+	retire_slab(a, a->slab, slab_bytes(a), a->slab_used);
 	a->slab = slab;
+	a->slab_shift = (uint8_t)shift;
 	a->slab_used = 0;
+}
+
+/* The size of a fresh slab that must hold @need bytes: the next slab size
+ * (512 B, then doubling up to a page), or @need rounded up if larger. */
+static unsigned
+next_slab_shift(struct mg_arena *a, uint32_t need)
+{
+	unsigned s = a->next_shift ? a->next_shift : SLAB_FIRST_SHIFT;
+
+	if (((uint32_t)1 << s) < need)
+		s = mg_log2_ceil(need);
+	MG_ASSERT(s <= SLAB_MAX_SHIFT);
+	a->next_shift = (uint8_t)(s < SLAB_MAX_SHIFT ? s + 1 : SLAB_MAX_SHIFT);
+	return s;
 }
 
 /* ---- directory ------------------------------------------------------------- */
@@ -285,12 +327,16 @@ dir_grow(struct mg_arena *a)
 
 		p = small_take(a, c);
 		if (!p) {
-			host_shift = SLAB_SHIFT;
+			uint8_t next = a->next_shift;
+
+			host_shift = next_slab_shift(a, class_bytes(c));
 			err = mg_chunk_alloc(a->pools, a->node, host_shift,
 					     &host);
-			if (err)
+			if (err) {
+				a->next_shift = next; /* A3 */
 				return err;
-			set_slab(a, host);
+			}
+			set_slab(a, host, host_shift);
 			p = carve(a, c);
 		}
 	} else {
@@ -331,38 +377,72 @@ dir_add(struct mg_arena *a, void *chunk, unsigned shift)
 
 /* ---- allocation ------------------------------------------------------------ */
 
+/* Bytes the directory would carve from the current slab to list one more
+ * chunk: a small directory's next block if it is full, else 0. */
+static uint32_t
+dir_need(const struct mg_arena *a)
+{
+	unsigned shift = a->dir_shift ? a->dir_shift + 1u : DIR_MIN_SHIFT;
+
+	if (a->dir_free || a->ndir < dir_cap(a) || shift > SMALL_MAX_SHIFT)
+		return 0;
+	return (uint32_t)1 << shift;
+}
+
+/*
+ * Make a fresh slab with room for @need more bytes the current one: listed,
+ * its predecessor retired.  Failure changes nothing (A3).
+ */
+static int
+fresh_slab(struct mg_arena *a, uint32_t need)
+{
+	unsigned char *old_slab = a->slab;
+	uint32_t old_used = a->slab_used;
+	uint8_t old_shift = a->slab_shift, old_next = a->next_shift;
+	unsigned shift = next_slab_shift(a, need + dir_need(a));
+	void *slab;
+	int err;
+
+	err = mg_chunk_alloc(a->pools, a->node, shift, &slab);
+	if (err) {
+		MG_ASSERT(err == -ENOMEM);
+		a->next_shift = old_next;
+		return err;
+	}
+	/*
+	 * Current before it is listed: a small directory that must grow
+	 * carves itself from the fresh slab, sized for it, and cannot fail.
+	 * Only a chunk-sized directory can, before touching anything.
+	 */
+	a->slab = slab;
+	a->slab_shift = (uint8_t)shift;
+	a->slab_used = 0;
+	err = dir_add(a, slab, shift);
+	if (err) {
+		a->slab = old_slab;
+		a->slab_shift = old_shift;
+		a->slab_used = old_used;
+		a->next_shift = old_next;
+		mg_chunk_free(a->pools, slab, shift);
+		return err;
+	}
+	retire_slab(a, old_slab, (uint32_t)1 << old_shift, old_used);
+	return 0;
+}
+
 /* Class @c found no free block and no room in the slab. */
 static int
 small_slow(struct mg_arena *a, unsigned c, void **out)
 {
-	unsigned char *old_slab = a->slab;
-	uint32_t old_used = a->slab_used;
-	void *p, *slab;
+	void *p = split(a, c);
 	int err;
 
-	p = split(a, c);
 	if (!p) {
-		err = mg_chunk_alloc(a->pools, a->node, SLAB_SHIFT, &slab);
-		if (err) {
-			MG_ASSERT(err == -ENOMEM);
+		err = fresh_slab(a, class_bytes(c));
+		if (err)
 			return err;
-		}
-		/*
-		 * Current before it is listed: a small directory that must
-		 * grow carves itself from the fresh slab and cannot fail.
-		 * Only a chunk-sized directory can, before touching anything.
-		 */
-		a->slab = slab;
-		a->slab_used = 0;
-		err = dir_add(a, slab, SLAB_SHIFT);
-		if (err) {
-			a->slab = old_slab;
-			a->slab_used = old_used;
-			mg_chunk_free(a->pools, slab, SLAB_SHIFT);
-			return err;
-		}
-		retire_slab(a, old_slab, old_used);
 		p = carve(a, c);
+		MG_ASSERT(p != NULL);
 	}
 	a->live += class_bytes(c);
 	*out = p;
@@ -402,7 +482,7 @@ mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node)
 	*a = (struct mg_arena){
 		.pools = pools,
 		.node = node,
-		.slab_used = SLAB_BYTES,
+		.slab_used = 1,
 	};
 }
 
@@ -442,6 +522,27 @@ mg_arena_zalloc(struct mg_arena *a, size_t bytes, void **out)
 	return 0;
 }
 
+int
+mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out)
+{
+	uint32_t n = (uint32_t)((bytes + 15) & ~(size_t)15);
+	void *p;
+	int err;
+
+	MG_ASSERT(a->ndir == 0);
+	if (bytes == 0 || bytes > SMALL_MAX)
+		return mg_arena_zalloc(a, bytes, out);
+	err = fresh_slab(a, n);
+	if (err)
+		return err;
+	p = a->slab + a->slab_used;
+	a->slab_used += n;
+	a->live += n;
+	memset(p, 0, n);
+	*out = p;
+	return 0;
+}
+
 /* Debug check: @p lies in a slab the arena owns (A2). */
 static bool __attribute__((unused))
 in_slab(const struct mg_arena *a, const void *p)
@@ -452,8 +553,8 @@ in_slab(const struct mg_arena *a, const void *p)
 		uintptr_t w = a->dir[i].word;
 		uintptr_t c = (uintptr_t)dirent_chunk(w);
 
-		if (!dirent_is_free(w) && dirent_shift(w) == SLAB_SHIFT &&
-		    (uintptr_t)p - c < SLAB_BYTES)
+		if (!dirent_is_free(w) && dirent_shift(w) <= SLAB_MAX_SHIFT &&
+		    (uintptr_t)p - c < ((uintptr_t)1 << dirent_shift(w)))
 			return true;
 	}
 	return false;
@@ -529,7 +630,8 @@ mg_arena_ranges(const struct mg_arena *a, struct mg_range *out, size_t n)
 	for (i = 0; i < a->ndir; i++) {
 		uintptr_t w = a->dir[i].word;
 
-		if (dirent_is_free(w))
+		/* a sub-page chunk shares its page: it stays (see above) */
+		if (dirent_is_free(w) || dirent_shift(w) < MG_CHUNK_PAGE_SHIFT)
 			continue;
 		if (k < n)
 			out[k] = (struct mg_range){

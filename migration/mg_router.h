@@ -252,6 +252,11 @@ void mg_router_advance(struct mg_router *r, uint64_t f);
  * (@out: nbins entries).  Context: control side. */
 void mg_router_final(struct mg_router *r, uint16_t *out);
 
+/* The owners every bin has by the moves that completed: a bin's moves in
+ * order, up to its first that did not (@out: nbins entries).  For after a
+ * run, when moves its end cut short never happen.  Context: control side. */
+void mg_router_settled(struct mg_router *r, uint16_t *out);
+
 /*
  * A worker finished one (bin, operator) handoff of the step @s at wall time
  * @now_ns, having received @bytes of state.  Context: any worker; lock-free.

@@ -42,6 +42,8 @@ struct mg_arena {
 	void *small_free[8];	     /* per-class free lists, 16 B .. 2 KiB */
 	unsigned char *slab;	     /* current slab for carving */
 	uint32_t slab_used;	     /* bytes carved from slab */
+	uint8_t slab_shift;	     /* log2 bytes of slab (0: none) */
+	uint8_t next_shift;	     /* of the next slab (0: the first) */
 	size_t bytes;		     /* bytes of chunks owned (incl. dir) */
 	size_t live;		     /* block bytes handed out, not freed */
 };
@@ -58,14 +60,24 @@ void mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node);
  * the one holding @a itself if the caller keeps its arena inside it: pass a
  * copy of the struct then.
  */
+/*
+ * The first block of a fresh arena (nothing allocated yet), zeroed: @bytes
+ * rounded up to 16 only, not to a power of two, at the start of a first slab
+ * sized to hold it -- so a bin's own block plus a little state fit one 512 B
+ * chunk.  Never freed on its own: mg_arena_release() takes it.  Context and
+ * return as mg_arena_zalloc().
+ */
+int mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out);
+
 void mg_arena_release(struct mg_arena *a);
 
 /*
- * Fill @out with up to @n page ranges, one per chunk the arena owns (for
- * re-homing them to another node).  @out may be NULL when @n is 0.
- * Return: the number of chunks the arena owns (may exceed @n: call again
- * with a larger array; an allocation from the arena in between may add up
- * to two chunks).
+ * Fill @out with up to @n page ranges, one per chunk of a page or more the
+ * arena owns (for re-homing them to another node: a sub-page chunk shares
+ * its page with other arenas and stays).  @out may be NULL when @n is 0.
+ * Return: the number of such chunks (may exceed @n: call again with a
+ * larger array; an allocation from the arena in between may add up to two
+ * chunks).
  */
 size_t mg_arena_ranges(const struct mg_arena *a, struct mg_range *out,
 		       size_t n);

@@ -491,6 +491,28 @@ mg_router_advance(struct mg_router *r, uint64_t f)
 }
 
 void
+mg_router_settled(struct mg_router *r, uint16_t *out)
+{
+	struct mg_router_ctl *c = r->ctl;
+	uint32_t i;
+
+	pthread_mutex_lock(&c->lock);
+	memcpy(out, c->base, sizeof(*out) * c->nbins);
+	/* as fold(): a bin's moves count in order, up to its first not done */
+	for (i = 0; i < c->nmoves; i++)
+		c->scratch[c->moves[i].bin] = 0;
+	for (i = 0; i < c->nmoves; i++) {
+		const struct mg_route_move *m = &c->moves[i];
+
+		if (!c->scratch[m->bin] && mg_step_complete(m->step))
+			out[m->bin] = m->to;
+		else
+			c->scratch[m->bin] = 1;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
 mg_router_final(struct mg_router *r, uint16_t *out)
 {
 	struct mg_router_ctl *c = r->ctl;

@@ -20,10 +20,14 @@
  * then runs on a one-node machine; only the physical page moves are no-ops.
  *
  * Page pools.  One pool per node index hands out *chunks*: naturally aligned
- * power-of-two blocks from 4 KiB (MG_CHUNK_MIN_SHIFT) to 2 MiB
- * (MG_CHUNK_MAX_SHIFT).  Each (node, size class) owns one virtual reservation
- * (MAP_NORESERVE, mbind MPOL_PREFERRED to the node, 2 MiB class
- * THP-advised; all are slices of one mapping, see pool.c) carved by an
+ * power-of-two blocks from 512 B (MG_CHUNK_MIN_SHIFT) to 2 MiB
+ * (MG_CHUNK_MAX_SHIFT).  Chunks below a page (MG_CHUNK_PAGE_SHIFT) are
+ * *sub-page* chunks: several share a page, each owned on its own -- so that
+ * a bin with a little state costs hundreds of bytes, not a page -- and they
+ * are never moved between nodes on their own (a page cannot be moved for one
+ * chunk of it).  Each (node, size class) owns one virtual reservation
+ * (MAP_NORESERVE, mbind MPOL_PREFERRED to the node, the sub-page and 2 MiB
+ * classes THP-advised; all are slices of one mapping, see pool.c) carved by an
  * atomic bump pointer; freed chunks go on a lock-free LIFO per class whose
  * head is a {chunk index, tag} word, so any thread may free and any thread may
  * allocate, with no lock and no ABA.  Reservations are never unmapped while
@@ -35,10 +39,11 @@
  * sanitizers own most of it.  So the default is sized from the machine:
  * with P the physical memory (sysconf _SC_PHYS_PAGES), every node reserves
  * P for its 2 MiB class (state larger than 2 MiB per container ends there,
- * in 2 MiB segments), P/4 for 4 KiB (one slab per bin with state) and P/8
- * for each class in between (a bin's containers while they fit a segment):
- * 2.25 P per node.  When RLIMIT_AS is set, P is at most
- * room / (9 * nnodes), with room = the limit minus the address space the
+ * in 2 MiB segments), P/4 for 4 KiB (slabs of bins that outgrew their first
+ * ones) and P/8 for each other class (a bin's first slab, 512 B .. 2 KiB; a
+ * bin's containers while they fit a segment): 2.625 P per node.  When
+ * RLIMIT_AS is set, P is at most room / (10.5 * nnodes), with room = the
+ * limit minus the address space the
  * process already maps, so the pools take at most half of the room left
  * (mg_vm_room()).  Each class is rounded down to 2 MiB, at least 2 MiB.
  * mg_pools_config.reserve_bytes overrides the rule: every class then
@@ -71,12 +76,13 @@
 
 #include "numa/mg_base.h"
 
-#define MG_PAGE_SHIFT	   12
-#define MG_PAGE_SIZE	   (1ul << MG_PAGE_SHIFT)
-#define MG_CHUNK_MIN_SHIFT 12 /* 4 KiB */
-#define MG_CHUNK_MAX_SHIFT 21 /* 2 MiB */
-#define MG_CHUNK_CLASSES   (MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT + 1)
-#define MG_NUMA_MAX_NODES  64
+#define MG_PAGE_SHIFT	    12
+#define MG_PAGE_SIZE	    (1ul << MG_PAGE_SHIFT)
+#define MG_CHUNK_MIN_SHIFT  9  /* 512 B */
+#define MG_CHUNK_PAGE_SHIFT 12 /* 4 KiB: chunks below it share pages */
+#define MG_CHUNK_MAX_SHIFT  21 /* 2 MiB */
+#define MG_CHUNK_CLASSES    (MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT + 1)
+#define MG_NUMA_MAX_NODES   64
 
 /* ---- topology ------------------------------------------------------------ */
 
@@ -164,9 +170,10 @@ struct mg_pools;
 struct mg_pools_config {
 	/* Virtual bytes reserved per (node, size class); 0 = sized from the
 	 * machine (see "How much address space" above).  Must be a multiple
-	 * of 2 MiB and below 16 TiB.  Nothing is committed until touched. */
+	 * of 2 MiB, at most MG_POOL_RESERVE_MAX (2 TiB - 2 MiB).  Nothing is
+	 * committed until touched. */
 	size_t reserve_bytes;
-	/* Bytes of 4 KiB..2 MiB chunks to fault in at creation per node and
+	/* Bytes of 512 B..2 MiB chunks to fault in at creation per node and
 	 * class (rounded up to whole chunks), so first touches do not land on
 	 * the data path.  0 = none; at most the smallest class reservation.
 	 * Prefaulted chunks are free (not in use) and handed out lowest

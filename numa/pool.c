@@ -6,24 +6,27 @@
  * (the block size rounded up to a power of two), so an address maps to its
  * node with one subtraction and one shift: mg_chunk_free() and
  * mg_chunk_node() are O(1) however many nodes there are.  A node's block is
- * its classes' reservations back to back, class 0 (4 KiB) first, each a
+ * its classes' reservations back to back, class 0 (512 B) first, each a
  * multiple of 2 MiB long, so every chunk is naturally aligned:
  *
- *   base                          base + 1<<node_shift
- *   | n0/4K | n0/8K | ... | n0/2M | gap | n1/4K | ... | n(N-1)/2M |
+ *   base                           base + 1<<node_shift
+ *   | n0/512 | n0/1K | ... | n0/2M | gap | n1/512 | ... | n(N-1)/2M |
  *   each (node, class) *slot*: [ chunk 0 | chunk 1 | ... | nchunks-1 ]
  *
  * Slot = node * MG_CHUNK_CLASSES + class.  Every slot is PROT_READ |
  * PROT_WRITE, mbind(MPOL_PREFERRED) to the node's real memory node, and for
- * the 2 MiB class MADV_HUGEPAGE.  The gap between two blocks, if any, is
+ * the sub-page classes and the 2 MiB class MADV_HUGEPAGE (sub-page chunks
+ * are the first slabs of bins: thousands of small bins then share a few
+ * huge pages, and a TLB entry covers many of them).  The gap between two blocks, if any, is
  * PROT_NONE so a stray pointer faults; the last block has none, so one node
  * costs exactly the sum of its reservations.  Nothing is committed until it
  * is touched, and nothing is unmapped before mg_pools_destroy().
  *
  * Sizes (the rule the header states, measured with the benchmarks).  Chunks
  * of a class come from that class's reservation only, and which class holds
- * most state depends on the bins: every bin with state owns a 4 KiB slab
- * (2^20 bins: 4 GiB per operator); a container of a bin lives in one
+ * most state depends on the bins: every bin with state owns a first slab of
+ * 512 B .. 2 KiB (migration/arena.c; 2^20 bins with a key each: 512 MiB
+ * per operator), a bigger one 4 KiB slabs; a container of a bin lives in one
  * segment of 8 KiB .. 2 MiB until it outgrows 2 MiB (keycount, 4096 bins:
  * 12M keys put 256 MiB in the 64 KiB class, 96M keys 2 GiB in the 512 KiB
  * class; NEXMark Q3..Q8 tens of MiB in 4 KiB and 8 KiB); beyond 2 MiB it is
@@ -31,9 +34,9 @@
  * bound but memory.  Channels take one chunk of up to 2 MiB each for their
  * batches (4 for copy mode's state channels).  So by default, with P the
  * physical memory, each node reserves P for the 2 MiB class, P/4 for 4 KiB
- * and P/8 for each class in between (SHARE_*): 2.25 P of address space per
+ * and P/8 for each other class (SHARE_*): 2.625 P of address space per
  * node, never committed beyond what is touched.  Under RLIMIT_AS, P is at
- * most room / (9 * nnodes), room being the limit minus the address space
+ * most room / (10.5 * nnodes), room being the limit minus the address space
  * already mapped: the pools then take at most half of what is left, even
  * with a gap after every block.
  *
@@ -102,13 +105,15 @@
 #define SHARE_MID   1u
 #define SHARE_2M    8u
 #define SHARE_TOTAL (SHARE_4K + (MG_CHUNK_CLASSES - 2) * SHARE_MID + SHARE_2M)
+#define PAGE_CLASS  (MG_CHUNK_PAGE_SHIFT - MG_CHUNK_MIN_SHIFT)
 /* Used when sysconf() cannot tell the physical memory. */
 #define PHYS_FALLBACK (16ull << 30)
-/* Largest reservation whose 4 KiB chunk count, plus one, fits 32 bits. */
+/* Largest reservation whose smallest chunks' count, plus one, fits 32 bits. */
 #define RESERVE_MAX ((1ull << (32 + MG_CHUNK_MIN_SHIFT)) - TWO_MIB)
-#define LOW_MASK    0xffffffffull
-#define TAG_ONE	    (1ull << 32)
-#define NO_CHUNK    UINT32_MAX
+_Static_assert(RESERVE_MAX == MG_POOL_RESERVE_MAX, "the public limit");
+#define LOW_MASK 0xffffffffull
+#define TAG_ONE	 (1ull << 32)
+#define NO_CHUNK UINT32_MAX
 /* Bits of the nodemask handed to mbind(): libnuma's possible-node limit. */
 #define MASK_BITS 1024
 
@@ -412,12 +417,12 @@ default_reserves(unsigned nnodes, size_t reserve[MG_CHUNK_CLASSES])
 	unsigned k, share;
 
 	/* Half the room, halved again for the gaps, holds nnodes blocks of
-	 * SHARE_TOTAL eighths of p: p <= room / (9 * nnodes). */
+	 * SHARE_TOTAL eighths of p: p <= room / (10.5 * nnodes). */
 	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 8 < p)
 		p = room / (4u * nnodes) / SHARE_TOTAL * 8;
 	for (k = 0; k < MG_CHUNK_CLASSES; k++) {
 		share = SHARE_MID;
-		if (k == 0)
+		if (k == PAGE_CLASS)
 			share = SHARE_4K;
 		if (k == MG_CHUNK_CLASSES - 1)
 			share = SHARE_2M;
@@ -579,6 +584,9 @@ mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 		if (numa && bind_slot(b, p->node_bytes, mem))
 			goto fail;
 		/* Failure (no THP in this kernel) only costs TLB. */
+		for (k = 0; k < PAGE_CLASS; k++)
+			(void)madvise(slot_base(p, node * MG_CHUNK_CLASSES + k),
+				      reserve[k], MADV_HUGEPAGE);
 		(void)madvise(slot_base(p, node * MG_CHUNK_CLASSES +
 						   MG_CHUNK_CLASSES - 1),
 			      reserve[MG_CHUNK_CLASSES - 1], MADV_HUGEPAGE);

@@ -246,6 +246,12 @@ run_submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 		at = mg_dataflow_time_ahead(df, 3 * MS);
 		err = mg_migrate(df, s, target, at, gap, &m);
 	}
+	if (!err && at == MG_TIME_ASAP) { /* the time the engine took */
+		struct mg_migration_progress pr;
+
+		mg_migration_progress(m, &pr);
+		at = pr.first_time;
+	}
 	if (!err && (bins = new_mig(r, m, mg_strategy_name(s)))) {
 		for (b = 0; b < r->nbins; b++) {
 			if (target[b] == before[b])

@@ -145,8 +145,9 @@ uint64_t run_rnd(struct run *r, uint64_t n);
 /* FAIL() unless @got == @want; -ECANCELED from a submission is tolerated
  * where 0 is wanted (the run had ended: a slow machine). */
 void run_expect_err(struct run *r, const char *what, int got, int want);
-/* mg_migrate() / mg_migrate_plan(), recording the moves for the checks;
- * retried later when the time passed (-ETIME) on a lenient run. */
+/* mg_migrate() / mg_migrate_plan(), recording the moves for the checks
+ * (with MG_TIME_ASAP, at the time the engine took); retried later when the
+ * time passed (-ETIME) on a lenient run. */
 int run_submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 	       const uint16_t *target, uint64_t at, uint64_t gap,
 	       struct mg_migration **out);

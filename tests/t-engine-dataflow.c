@@ -536,8 +536,11 @@ test_pool_exhausted(void **state)
 	struct mg_run_stats st;
 
 	(void)state;
-	/* 4000 keys in 4096 bins need ~4000 4 KiB slabs; 2 MiB holds 512. */
-	r.m.keys = 4000;
+	/* 400000 records on 2^20 keys in 4096 bins: ~80 keys, some 3 KiB of
+	 * state per bin, 12 MiB in all, and no class may hold more than 2 MiB */
+	r.m.keys = 1u << 20;
+	r.m.rate[0] = 2e6;
+	r.m.duration_ns = 2000 * EPOCH_NS;
 	assert_int_equal(run_plain(&r, 2ul << 20, &st), -ENOMEM);
 }
 

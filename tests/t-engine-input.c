@@ -964,6 +964,67 @@ test_bad_input(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/*
+ * A fluid migration moves one bin per step, each step issued after the
+ * previous completed; a run that ends first never issues the rest.  After
+ * the run, mg_dataflow_owners() reports where the bins are -- the moved
+ * ones moved, the others home -- not the targets of steps that never ran.
+ */
+static void
+test_owners_after_end(void **state)
+{
+	struct mg_dataflow_config dc = {
+		.workers = 2, .oversubscribe = true, .bins_log2 = 4};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {key_hash},
+		.out_record_size = sizeof(struct out),
+		.state_size = sizeof(struct mg_map),
+		.fn = count_op,
+	};
+	struct mg_migration_progress pr;
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+	struct mg_migration *m;
+	uint16_t start[16], target[16], after[16];
+	struct rec x = {1, 1};
+	unsigned b, moved = 0, differ = 0;
+
+	(void)state;
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
+	mg_probe(df, mg_stateful(df, &sc));
+	assert_int_equal(mg_producer_open(in, 0, &p), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	assert_int_equal(mg_push(p, 1, &x, sizeof(x)), 0);
+	mg_dataflow_owners(df, start);
+	for (b = 0; b < 16; b++)
+		target[b] = (uint16_t)(1 - start[b]);
+	/* 16 steps, 1000 epochs apart: the run ends long before the last */
+	assert_int_equal(
+		mg_migrate(df, MG_FLUID, target, MG_TIME_ASAP, 1000, &m), 0);
+	mg_dataflow_owners(df, after); /* while running: the targets */
+	assert_memory_equal(after, target, sizeof(after));
+	assert_int_equal(mg_producer_advance(p, 1500), 0);
+	assert_int_equal(mg_producer_close(p), 0);
+	assert_int_equal(mg_input_close(in), 0);
+	assert_int_equal(mg_dataflow_join(df, NULL), 0);
+	mg_migration_progress(m, &pr);
+	mg_dataflow_owners(df, after);
+	for (b = 0; b < 16; b++) {
+		moved += after[b] == target[b];
+		differ += after[b] != start[b];
+	}
+	printf("#   %u of 16 bins moved before the end (progress: %u)\n", moved,
+	       pr.bins_moved);
+	assert_false(pr.done);
+	assert_true(pr.bins_moved < 16);
+	assert_int_equal(moved, pr.bins_moved);
+	assert_int_equal(differ, pr.bins_moved);
+	mg_dataflow_destroy(df);
+}
+
 int
 main(void)
 {
@@ -975,6 +1036,7 @@ main(void)
 		cmocka_unit_test(test_stop_wakes_blocked),
 		cmocka_unit_test(test_destroy_stops),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_owners_after_end),
 		cmocka_unit_test(test_migrations_while_pushing),
 	};
 

@@ -754,9 +754,18 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	 * t0, so t0 - 1 is in the past */
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[7] = (uint16_t)((owners[7] + 1) % W);
-	at = mg_dataflow_time_ahead(df, 5 * MS);
-	run_expect_err(r, "mg_migrate(bin 7)",
-		       run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m), 0);
+	/* ASAP: a time that cannot pass before the submission, however slow
+	 * the machine; the engine reports the one it took */
+	run_expect_err(
+		r, "mg_migrate(bin 7)",
+		run_submit(r, df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, &m),
+		0);
+	{
+		struct mg_migration_progress pr;
+
+		mg_migration_progress(m, &pr);
+		at = pr.first_time;
+	}
 	run_expect_err(r, "mg_migration_wait(bin 7)", run_wait_mig(r, m), 0);
 	mg_dataflow_owners(df, owners);
 	memcpy(target, owners, sizeof(*target) * nb);
@@ -825,8 +834,10 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	refused(r, df, "mg_migrate_plan(NULL)", mg_migrate_plan(df, NULL, &m),
 		-EINVAL, owners);
 
-	/* a bin in flight: a plan far ahead moves `busy` ... */
-	far = mg_dataflow_time_ahead(df, 40 * MS);
+	/* a bin in flight: a plan far ahead moves `busy` -- at a time no
+	 * record reaches, so the move stays in flight until the run's end,
+	 * however slow the machine ... */
+	far = mg_dataflow_time_ahead(df, 0) + 1000000;
 	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, owners),
 		       0);
 	if (p) {
@@ -876,8 +887,8 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	memcpy(target, owners, sizeof(*target) * nb);
 	target[other] = (uint16_t)((owners[other] + 1) % W);
 	run_expect_err(r, "mg_migrate of a free bin next to one in flight",
-		       run_submit(r, df, MG_ALL_AT_ONCE, target,
-				  mg_dataflow_time_ahead(df, 20 * MS), 0, NULL),
+		       run_submit(r, df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP,
+				  0, NULL),
 		       0);
 	mg_dataflow_owners(df, owners);
 	run_owners_equal(r, owners, target, "owners after the accepted move");
