@@ -423,6 +423,14 @@ bool mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in);
 struct mg_stream *mg__build_fail(struct mg_dataflow *df, int err);
 /* Latch @err as the run's error (the first one wins) and halt the run. */
 void mg__set_error(struct mg_dataflow *df, int err);
+/* The run failed: an error is latched.  Relaxed: a flag polled on the data
+ * path; a worker that loses data latches the error itself before it could
+ * publish anything past the loss (round_once() in worker.c). */
+static inline bool
+mg__failed(struct mg_dataflow *df)
+{
+	return atomic_load_explicit(&df->error, memory_order_relaxed) != 0;
+}
 /* Halt the workers and wake the probe waiters; lock-free (workers may call
  * it).  The control thread then wakes the rest (mg__wake_all). */
 void mg__halt(struct mg_dataflow *df);

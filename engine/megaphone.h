@@ -371,7 +371,11 @@ MG_API int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
 MG_API void mg_dataflow_stop(struct mg_dataflow *df);
 
 /*
- * Wait for the run to end and fill @stats (may be NULL).
+ * Wait for the run to end and fill @stats (may be NULL).  A run that fails
+ * stops completing times where the failure happened, and calls no user
+ * function after it: every time complete at a probe or output (its
+ * frontier when the run ended) has all of its outputs, as in a run without
+ * the failure.
  * Return: 0 (also after mg_dataflow_stop()); the first error an operator
  * reported (e.g. -ENOMEM from a bin arena); -EINVAL if not started.
  */

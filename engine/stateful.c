@@ -583,6 +583,11 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 			b = b_in < b_tm ? b_in : b_tm;
 			if (b == MG_TIME_MAX)
 				break;
+			/* A failed run calls no user function any more: its
+			 * outputs would be dropped, and what failed may have
+			 * cut this call's records or timers short. */
+			if (MG_UNLIKELY(mg__failed(n->df)))
+				return;
 			if (b_tm == b) {
 				mg__theap_pop(si);
 				last_timer_bin = b;
@@ -624,7 +629,7 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	uint32_t before;
 	int err;
 
-	if (mg__congested(n, wk->w))
+	if (mg__congested(n, wk->w) || mg__failed(n->df))
 		return;
 	for (i = 0; i < c->ninputs; i++) {
 		for (r = 0; r < RECV_BURSTS; r++) {

@@ -158,6 +158,16 @@ round_once(struct worker *wk)
 			break;
 		}
 	}
+	/* A failed run may have lost data here (a batch not logged, a record
+	 * not sent, a call cut short): from the round a worker sees the
+	 * run's error it publishes nothing more -- no marks, no probe
+	 * frontier -- so no time completes downstream without all of its
+	 * outputs.  Relaxed is enough: the worker that lost data set the
+	 * error itself, in program order before; a frontier another worker
+	 * publishes meanwhile cannot pass the loss without this worker's
+	 * marks. */
+	if (mg__failed(df))
+		return false;
 	for (i = 0; i < df->nnodes; i++)
 		if (df->nodes[i]->kind == SEND)
 			clear &= mg__send_flush(df->nodes[i], wk);
