@@ -544,8 +544,10 @@ main(int argc, char **argv)
 				  pushers[i].err);
 	}
 	err = mg_dataflow_join(df, &st);
-	if (err)
-		bench_die("keycount", "the run failed", err);
+	if (err) /* what failed, e.g. the buffer whose limit was hit */
+		bench_die("keycount",
+			  st.error_what ? st.error_what : "the run failed",
+			  err);
 	if (b.o.b.validate)
 		ok = bench_run_validate(&b.run);
 

@@ -34,7 +34,7 @@
  * under RLIMIT_AS, that its W workers take at most a quarter of the address
  * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
  * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
- * fails the run with -ENOMEM (the limits: engine_pvt.h).
+ * fails the run with -ENOBUFS (the limits: engine_pvt.h).
  */
 unsigned
 mg__st_vshift(const struct node *n)
@@ -113,7 +113,7 @@ mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
 	size_t i = si->theap.len / sizeof(*h);
 
 	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
-		return -ENOMEM;
+		return -ENOBUFS;
 	si->theap.len += sizeof(*h);
 	h[i] = (struct theap_ent){time, bin};
 	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
@@ -171,7 +171,7 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	old = mg_timers_next(&cc->bin->timers);
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
-		return -ENOMEM; /* checked first: nothing changes */
+		return -ENOBUFS; /* checked first: nothing changes */
 	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
 	if (err)
 		return err;

@@ -135,7 +135,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 	int err = 0;
 
 	if (!mg__vbuf_room(v, sizeof(h))) {
-		mg__set_error(n->df, -ENOMEM);
+		mg__set_error(n->df, -ENOMEM, "copy mode: serialized bins");
 		return;
 	}
 	wr = (struct mg_writer){v->base + v->len + sizeof(h), 0,
@@ -159,7 +159,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 		n->u.st.bins[m->bin] = NULL;
 	}
 	if (err) {
-		mg__set_error(n->df, err);
+		mg__set_error(n->df, err, "copy mode: serializing a bin");
 		return;
 	}
 	h.bytes = wr.len;
@@ -233,7 +233,9 @@ mg__copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
 				struct vbuf *v = &si->reasm[r->src];
 
 				if (!mg__vbuf_room(v, r->len)) {
-					mg__set_error(n->df, -ENOMEM);
+					mg__set_error(
+						n->df, -ENOMEM,
+						"copy mode: received bins");
 					break;
 				}
 				memcpy(v->base + v->len, r->payload, r->len);
@@ -279,7 +281,8 @@ mg__copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
 							     &bn->arena, &rd);
 			}
 			if (err)
-				mg__set_error(n->df, err);
+				mg__set_error(n->df, err,
+					      "copy mode: rebuilding a bin");
 			n->u.st.bins[h.bin] = bn;
 			/* Only this worker reads the token in copy mode; the
 			 * bytes themselves came through the channel. */

@@ -638,7 +638,7 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	atomic_store_explicit(&df->go, true, memory_order_release);
 	err = mg__control_start(df);
 	if (err) {
-		mg__set_error(df, err);
+		mg__set_error(df, err, "starting the control thread");
 		for (w = 0; w < df->cfg.workers; w++)
 			pthread_join(df->wk[w].thread, NULL);
 		atomic_store_explicit(&df->running, false,
@@ -669,11 +669,11 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 		df->joined = true;
 	}
 	if (stats) {
+		memset(stats, 0, sizeof(*stats));
 		all = malloc(sizeof(*all));
 		if (!all)
 			return -ENOMEM;
 		mg__hist_reset(all);
-		memset(stats, 0, sizeof(*stats));
 		for (w = 0; w < df->cfg.workers; w++)
 			mg__hist_merge(all, &df->wk[w].whole);
 		for (i = 0; i < df->nnodes; i++) {
@@ -697,6 +697,7 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 		stats->rss_peak_bytes = df->rss_peak;
 		stats->stopped = atomic_load_explicit(&df->stopped,
 						      memory_order_relaxed);
+		stats->error_what = df->error_what;
 		free(all);
 	}
 	return atomic_load_explicit(&df->error, memory_order_relaxed);

@@ -386,9 +386,11 @@ struct mg_dataflow {
 	_Atomic bool go;	  /* start_ns is set: run (or stop on error) */
 	_Atomic bool running;	  /* started and not yet ended */
 	bool started, joined;
-	_Atomic bool halt;    /* stop or error: workers leave their loops */
-	_Atomic bool stopped; /* mg_dataflow_stop() asked for it */
-	_Atomic int error;    /* first error an operator reported */
+	_Atomic bool halt;	/* stop or error: workers leave their loops */
+	_Atomic bool stopped;	/* mg_dataflow_stop() asked for it */
+	_Atomic int error;	/* first error an operator reported */
+	const char *error_what; /* what failed: written once, by the thread
+				   whose error won, read after the join */
 	/* completion: bumped when a probe's frontier advances or the run
 	 * halts; probe waiters and the control thread sleep on it */
 	_Atomic uint32_t wake_seq MG_CACHE_ALIGNED;
@@ -421,8 +423,9 @@ int mg__add_node(struct mg_dataflow *df, enum node_kind kind,
 void mg__subscribe(struct node *n, unsigned port, struct stream *s);
 bool mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in);
 struct mg_stream *mg__build_fail(struct mg_dataflow *df, int err);
-/* Latch @err as the run's error (the first one wins) and halt the run. */
-void mg__set_error(struct mg_dataflow *df, int err);
+/* Latch @err as the run's error (the first one wins) and halt the run.
+ * @what: static text naming what failed, for mg_run_stats.error_what. */
+void mg__set_error(struct mg_dataflow *df, int err, const char *what);
 /* The run failed: an error is latched.  Relaxed: a flag polled on the data
  * path; a worker that loses data latches the error itself before it could
  * publish anything past the loss (round_once() in worker.c). */
@@ -495,6 +498,37 @@ void mg__probe_free(struct mg_probe *p);
 #define FAR_RESERVE	(8ull << 30)
 #define COPY_RESERVE	(16ull << 30)
 #define SCRATCH_RESERVE (1ull << 30)
+
+/*
+ * The limits those give (the table "Limits" in megaphone.h; keep the two
+ * alike).  Every write into a buffer is checked first; one that would
+ * overflow fails the run with -ENOBUFS and the buffer's name below, as
+ * mg_run_stats.error_what.  A failed run drops its incomplete times (see
+ * round_once() in worker.c), so a write cut short loses nothing complete.
+ *
+ *   buffer                     reserve   holds (per worker and operator)
+ *   log.bucket[t % 16]         LOG       entries of time t, per input
+ *   log.far                    FAR       entries 16+ times ahead, per input
+ *   log.runs                   SCRATCH   one far_run per such batch
+ *   log.defer, defer_next      LOG       entries of bins awaiting arrival
+ *   pairs (and tmp, as large)  LOG       sort keys of one pass's entries
+ *   gather[in]                 SCRATCH   one call's records of input in
+ *   timers                     SCRATCH   one call's due timer records
+ *   theap                      SCRATCH   the index of bins with timers
+ *   in, out (handoff.c)        SCRATCH   pending moves
+ *
+ * tmp never overflows (it takes what pairs holds), nor does log.far_next
+ * (the live runs of far).
+ */
+#define LIMIT_BUCKET "records of one time, per input"
+#define LIMIT_FAR    "records further ahead, per input"
+#define LIMIT_RUNS   "records further ahead: the batches they came in"
+#define LIMIT_DEFER  "records of bins on their way to this worker"
+#define LIMIT_PAIRS  "records due in one pass"
+#define LIMIT_GATHER "records of one call, per input"
+#define LIMIT_TIMERS "timers due in one call"
+#define LIMIT_THEAP  "bins with timers (the timer index)"
+#define LIMIT_MOVES  "pending moves, into or out of a worker"
 
 /* A bin's block, at the start of its own arena (bins.c). */
 struct bin {

@@ -87,7 +87,7 @@ static int
 list_add(struct move_list *l, const struct mg_route_move *m)
 {
 	if (l->n == l->cap)
-		return -ENOMEM;
+		return -ENOBUFS;
 	l->v[l->n++] =
 		(struct pending_move){m->id, m->time, m->bin, m->to, m->step};
 	return 0;
@@ -132,7 +132,8 @@ mg__handoff_fini(struct stateful_inst *si)
 	mg__vbuf_free(&si->out.mem);
 }
 
-/* File the moves of the current table that are new and name this worker. */
+/* File the moves of the current table that are new and name this worker.
+ * Return: 0; -ENOBUFS if a move list is full (LIMIT_MOVES). */
 int
 mg__handoff_learn(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
@@ -223,7 +224,7 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 			if (mg_timers_count(&b->timers) &&
 			    mg__theap_push(si, mg_timers_next(&b->timers),
 					   m->bin))
-				mg__set_error(n->df, -ENOMEM);
+				mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
 			if (b->arena.node != wk->node)
 				rehome(n, wk, b);
 		}

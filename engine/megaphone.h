@@ -237,7 +237,8 @@ struct mg_bin_call {
 /*
  * Schedule @rec (timer_record_size bytes) to come back to this bin at
  * @time > call->time.  The record lives in the bin and moves with it.
- * Return: 0; -EINVAL if @time <= call->time; -ENOMEM.
+ * Return: 0; -EINVAL if @time <= call->time; -ENOMEM if the bin's arena is
+ * full; -ENOBUFS if this worker's timer index is (see "Limits" below).
  */
 MG_API int mg_schedule(struct mg_bin_call *call, uint64_t time,
 		       const void *rec);
@@ -283,6 +284,33 @@ struct mg_stateful_config {
  * (latched -EINVAL for a bad config or inputs, -ENOMEM). */
 MG_API struct mg_stream *mg_stateful(struct mg_dataflow *df,
 				     const struct mg_stateful_config *cfg);
+
+/*
+ * Limits.  A stateful operator keeps what it received and cannot process
+ * yet (its backlog) in buffers of fixed size, reserved per worker when the
+ * dataflow is built, so that the data path never allocates.  On a big
+ * machine, per worker and operator (an entry is 16 B + the record rounded
+ * up to 8 B):
+ *
+ *   records of one time, per input, up to 16 times ahead   2 GiB of entries
+ *   records further ahead, per input                       8 GiB of entries
+ *     ... as the batches they came in, per input           44 million
+ *   records of bins on their way to this worker, per input 2 GiB of entries
+ *   records due in one pass (all inputs, all times)        2^27 records
+ *   records of one call (one bin, one time), per input     1 GiB
+ *   timers due in one call                                 1 GiB of records
+ *   bins with timers (the timer index)                     2^26 entries
+ *   pending moves, into and out of this worker             2^25 each
+ *
+ * With less physical memory, or under RLIMIT_AS, an operator divides all of
+ * them by one power of two (up to 2^10), so that they reserve at most the
+ * physical memory per worker and, over all workers, a quarter of the
+ * address space left.  A buffer that would overflow stops the run:
+ * mg_dataflow_join() returns -ENOBUFS and mg_run_stats.error_what names the
+ * buffer (mg_schedule() returns -ENOBUFS for a full timer index).  The
+ * cure is less backlog: producers that advance (a quiet one holds every
+ * later time back), more workers or bins, or a lower rate.
+ */
 
 /* Called per record on the worker that holds it. */
 typedef void (*mg_sink_fn)(void *ctx, unsigned worker, uint64_t time,
@@ -330,6 +358,11 @@ struct mg_run_stats {
 	uint64_t rss_peak_bytes;
 	uint64_t state_bytes; /* bytes owned by bin arenas at the end */
 	bool stopped;	      /* mg_dataflow_stop() ended the run */
+	/* What failed, when join returns an error the engine raised: the
+	 * buffer whose limit was reached (-ENOBUFS), what ran out of memory
+	 * (-ENOMEM), or "the operator's function"; static text; NULL if the
+	 * run did not fail. */
+	const char *error_what;
 };
 
 /*
@@ -376,8 +409,10 @@ MG_API void mg_dataflow_stop(struct mg_dataflow *df);
  * function after it: every time complete at a probe or output (its
  * frontier when the run ended) has all of its outputs, as in a run without
  * the failure.
- * Return: 0 (also after mg_dataflow_stop()); the first error an operator
- * reported (e.g. -ENOMEM from a bin arena); -EINVAL if not started.
+ * Return: 0 (also after mg_dataflow_stop()); the run's first error, which
+ * @stats->error_what explains: -ENOMEM from a bin arena or the page pools,
+ * -ENOBUFS from a full buffer (see "Limits" at mg_stateful()), or what an
+ * operator's function reported; -EINVAL if not started.
  */
 MG_API int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats);
 

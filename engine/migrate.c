@@ -346,7 +346,8 @@ mg__migrations_tick(struct mg_dataflow *df)
 		if (err == -ETIME) /* a raise overtook us: next tick */
 			continue;
 		if (err) /* reservations rule out conflicts: a real failure */
-			mg__set_error(df, err);
+			mg__set_error(df, err,
+				      "issuing a migration's next step");
 	}
 	pthread_mutex_unlock(&df->lock);
 }

@@ -238,14 +238,14 @@ mg__worker_main(void *arg)
 
 	err = mg_pin_self(df->topo, wk->cpu);
 	if (err)
-		mg__set_error(df, err);
+		mg__set_error(df, err, "pinning a worker to its CPU");
 	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
 	urcu_qsbr_register_thread();
 	for (unsigned i = 0; i < df->nnodes && !err; i++)
 		if (df->nodes[i]->kind == STATEFUL)
 			err = mg__stateful_prefill(df->nodes[i], wk);
 	if (err)
-		mg__set_error(df, err);
+		mg__set_error(df, err, "an operator's prefill");
 	/* The clock starts once every worker has built its state.
 	 * ORDER(worker.R1): pairs with df.A2 in mg_dataflow_start(): the
 	 * prefilled state (or the error) is written before the control
