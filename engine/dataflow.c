@@ -684,6 +684,10 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 					stats->records += n->inst.source[w].k;
 			if (n->kind == STATEFUL)
 				stats->state_bytes += mg__stateful_bytes(n);
+			for (w = 0; n->kind == STATEFUL && w < df->cfg.workers;
+			     w++)
+				stats->copy_fallbacks +=
+					n->inst.st[w].copy_fallbacks;
 		}
 		stats->records += mg__inputs_pushed(df);
 		if (df->end_ns > df->start_ns && df->start_ns)

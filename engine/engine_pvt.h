@@ -234,9 +234,9 @@ struct stateful_inst {
 	/* copy mode: serialized bins per peer, out and in */
 	struct vbuf *ser;   /* [W] bytes to send to each worker */
 	size_t *sent;	    /* [W] bytes of ser[w] already sent */
-	struct vbuf *reasm; /* [W] bytes received from each worker */
-	size_t *parsed;	    /* [W] bytes of reasm[w] already rebuilt */
+	struct vbuf *reasm; /* [W] bytes from each worker, not yet rebuilt */
 	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
+	uint64_t copy_fallbacks; /* moves handed over: their copy did not fit */
 } MG_CACHE_ALIGNED;
 
 struct node {
@@ -518,7 +518,8 @@ void mg__probe_free(struct mg_probe *p);
  *   in, out (handoff.c)        SCRATCH   pending moves
  *
  * tmp never overflows (it takes what pairs holds), nor does log.far_next
- * (the live runs of far).
+ * (the live runs of far).  Copy mode's ser and reasm never stop a run
+ * (copymode.c).
  */
 #define LIMIT_BUCKET "records of one time, per input"
 #define LIMIT_FAR    "records further ahead, per input"
@@ -618,7 +619,9 @@ uint64_t mg__handoff_earliest(const struct move_list *l);
 /* copymode.c */
 int mg__copy_init(struct node *n);
 void mg__copy_fini(struct node *n);
-void mg__copy_release(struct node *n, struct worker *wk,
+/* Return: true if the bin is on its way as bytes; false if it must be
+ * handed over instead (its copy did not fit, or the run failed). */
+bool mg__copy_release(struct node *n, struct worker *wk,
 		      struct stateful_inst *si, const struct pending_move *m);
 void mg__copy_send(struct node *n, struct worker *wk, struct stateful_inst *si);
 void mg__copy_receive(struct node *n, struct worker *wk,

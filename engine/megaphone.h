@@ -88,7 +88,11 @@ struct mg_migration;
  * How a bin's state travels.  HANDOFF: the old owner releases the bin's
  * pages with one release store and the new owner acquires them; nothing is
  * copied.  COPY: Megaphone's way, the baseline -- the old owner serializes
- * the bin into the channel, the new owner rebuilds it in a fresh arena.
+ * the bin into the channel, the new owner rebuilds it in a fresh arena.  A
+ * copy that does not fit (in its buffer, see "Limits", or the user's
+ * serialize() says -ENOMEM) does not stop the run: that move goes as a
+ * handoff (counted in mg_run_stats.copy_fallbacks).  A fresh arena that
+ * runs out of memory stops the run with -ENOMEM, as any bin's arena does.
  */
 enum mg_mode { MG_HANDOFF, MG_COPY };
 
@@ -309,7 +313,9 @@ MG_API struct mg_stream *mg_stateful(struct mg_dataflow *df,
  * mg_dataflow_join() returns -ENOBUFS and mg_run_stats.error_what names the
  * buffer (mg_schedule() returns -ENOBUFS for a full timer index).  The
  * cure is less backlog: producers that advance (a quiet one holds every
- * later time back), more workers or bins, or a lower rate.
+ * later time back), more workers or bins, or a lower rate.  Copy mode's
+ * buffers (16 GiB per pair of workers) never stop a run: a bin that does
+ * not fit moves as a handoff (MG_COPY).
  */
 
 /* Called per record on the worker that holds it. */
@@ -356,8 +362,10 @@ struct mg_run_stats {
 	uint64_t count;	   /* latency samples (records at the first probe) */
 	uint64_t p50, p99, p999, max; /* whole-run latency, ns */
 	uint64_t rss_peak_bytes;
-	uint64_t state_bytes; /* bytes owned by bin arenas at the end */
-	bool stopped;	      /* mg_dataflow_stop() ended the run */
+	uint64_t state_bytes;	 /* bytes owned by bin arenas at the end */
+	bool stopped;		 /* mg_dataflow_stop() ended the run */
+	uint64_t copy_fallbacks; /* copy mode: moves that went as a handoff:
+				    their copy did not fit (MG_COPY) */
 	/* What failed, when join returns an error the engine raised: the
 	 * buffer whose limit was reached (-ENOBUFS), what ran out of memory
 	 * (-ENOMEM), or "the operator's function"; static text; NULL if the
