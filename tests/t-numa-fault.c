@@ -84,7 +84,8 @@ test_nth_chunk(void **state)
 		if (c[i])
 			mg_chunk_free(p, c[i], 12);
 	/* bad arguments are still -EINVAL, and counted */
-	assert_int_equal(mg_chunk_alloc(p, 0, 11, &keep), -EINVAL);
+	assert_int_equal(mg_chunk_alloc(p, 0, MG_CHUNK_MIN_SHIFT - 1, &keep),
+			 -EINVAL);
 	mg_pools_destroy(p);
 	clear_knobs();
 }
