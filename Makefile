@@ -2,6 +2,7 @@
 #
 #   make [all]            library (static + shared), tests, benchmarks, examples
 #   make test             install missing packages, build, run every TAP test under prove
+#                         (with the fault tests of the DEBUG=1 build: see "tests")
 #   make run              install missing packages, build, run the headline demo
 #   make bench            build the benchmark programs
 #   make valgrind         memcheck a small keycount and NEXMark run: no error, no leak
@@ -212,9 +213,24 @@ deps:
 
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
+# Allocation failure injection and the knob that shrinks the operators'
+# buffers exist in debug builds only (numa/mg_fault.h), and the tests that
+# use them skip elsewhere: so the tests of any other variant include these
+# tests from the debug build with the same sanitizers.
+FAULT_TESTS := tests/t-numa-fault tests/t-engine-fault tests/t-engine-limits
+FAULT_BIN   :=
+ifneq ($(DEBUG),1)
+ifneq ($(FUZZ),1)
+FAULT_BIN   := $(FAULT_TESTS:%=build/$(if $(SAN),san-$(subst $(comma),-,$(SAN))-)debug/%)
+endif
+endif
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests bench examples
-	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
+ifneq ($(FAULT_BIN),)
+	$(Q)$(MAKE) --no-print-directory DEBUG=1 $(FAULT_BIN)
+endif
+	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH) $(FAULT_BIN)
 
 # --- fuzzing -------------------------------------------------------------------
 # Each harness runs FUZZ_SECONDS on its seeds (tests/fuzz/<name>/corpus,
