@@ -548,6 +548,11 @@ main(int argc, char **argv)
 		bench_die("keycount",
 			  st.error_what ? st.error_what : "the run failed",
 			  err);
+	if (st.copy_fallbacks) /* then copy mode measured some handoffs */
+		fprintf(stderr,
+			"keycount: %llu moves went as handoffs: their copy did "
+			"not fit\n",
+			(unsigned long long)st.copy_fallbacks);
 	if (b.o.b.validate)
 		ok = bench_run_validate(&b.run);
 
