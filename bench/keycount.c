@@ -203,6 +203,8 @@ prefill_kv(void *ctx, struct mg_bin_call *c)
 	void *v;
 	int err;
 
+	if (b->by_bin_off[c->bin] == b->by_bin_off[c->bin + 1])
+		return 0; /* no key: the engine drops the untouched bin */
 	mg_map_init(&root->map, sizeof(uint64_t));
 	for (i = b->by_bin_off[c->bin]; i < b->by_bin_off[c->bin + 1]; i++) {
 		err = mg_map_upsert(&root->map, c->arena, b->by_bin[i], &v);

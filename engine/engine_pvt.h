@@ -601,6 +601,7 @@ unsigned mg__st_vshift(const struct node *n);
 int mg__st_vbuf_init(const struct node *n, struct vbuf *v, size_t full);
 struct bin *mg__bin_create(struct node *n, unsigned node);
 void mg__bin_free(struct bin *b);
+bool mg__bin_pristine(const struct node *n, const struct bin *b);
 int mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin);
 const struct theap_ent *mg__theap_top(const struct stateful_inst *si);
 void mg__theap_pop(struct stateful_inst *si);

@@ -263,7 +263,9 @@ struct mg_stateful_config {
 	bool native; /* baseline: hash mod W, no bins */
 	/* Optional: build a bin's initial state.  Called once for every bin
 	 * (native: every worker's state) by its owner before the clock starts,
-	 * with time 0 and no records; may not emit.  Return 0 or -errno. */
+	 * with time 0 and no records; may not emit.  Return 0 or -errno.
+	 * A bin it leaves as it found it (state all zero, nothing
+	 * allocated) is dropped and created again by its first record. */
 	int (*prefill)(void *ctx, struct mg_bin_call *call);
 	/* Copy mode only (required there): write the bin's root state and
 	 * containers to @w / rebuild them from @r into the fresh bin of

@@ -750,6 +750,14 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 		err = c->prefill(c->ctx, &cc.pub);
 		if (err)
 			return err;
+		/* A bin the prefill left untouched costs nothing until a
+		 * record needs it: with 2^20 bins that is 512 MiB. */
+		if (!c->native && mg__bin_pristine(n, *slot)) {
+			mg__bin_free(*slot);
+			*slot = NULL;
+		} else if (!c->native && si->counts) {
+			mg__count_bin(si, b, 0, (*slot)->arena.bytes);
+		}
 	}
 	return 0;
 }
