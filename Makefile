@@ -13,6 +13,9 @@
 #                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
 #   make check-model      spin: verify the handoff protocol's model, and that it
 #                         catches every seeded bug (tests/model/handoff.pml)
+#   make check-long       10^4 random migration plans against the reference
+#                         (CHECK_LONG_PLANS; tests/long/l-migration.c); not in CI,
+#                         which runs the first plans in `make test`
 #
 # Variants never share objects: SAN=address,undefined and DEBUG=1 build into
 # build/<variant>/; the default variant builds into build/.  WERROR=1 makes
@@ -98,6 +101,10 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:%.c=$(B)/%)
 TEST_SRC  := $(sort $(wildcard tests/t-*.c tests/stress/s-*.c))
 TEST_BIN  := $(TEST_SRC:%.c=$(B)/%)
 TEST_SH   := $(sort $(wildcard tests/t-*.sh))
+# Long campaigns (tests/long/l-*.c): built with the tests, run by `make
+# check-long` only.
+LONG_SRC  := $(sort $(wildcard tests/long/l-*.c))
+LONG_BIN  := $(LONG_SRC:%.c=$(B)/%)
 TEST_COMMON_SRC := $(sort $(wildcard tests/mg_test*.c))
 TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_COMMON_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -125,14 +132,14 @@ SHARED    := $(B)/libmegaphone.so.$(VERSION)
 SONAME    := libmegaphone.so.$(SOVERSION)
 
 .PHONY: all lib tests bench examples test valgrind run deps install uninstall clean format \
-        format-check fuzz fuzz-build check-model
+        format-check fuzz fuzz-build check-model check-long
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
 
 all: lib tests bench examples
 lib: $(STATIC) $(SHARED) $(PUBLIC_H)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(LONG_BIN)
 bench: $(BENCH_BIN)
 examples: $(EXAMPLE_BIN)
 
@@ -231,6 +238,19 @@ ifneq ($(FAULT_BIN),)
 	$(Q)$(MAKE) --no-print-directory DEBUG=1 $(FAULT_BIN)
 endif
 	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH) $(FAULT_BIN)
+
+# --- the long campaign -------------------------------------------------------
+# CHECK_LONG_PLANS random migration plans (tests/mg_test_drive.h: run_plan),
+# each in a child process, against the reference; a progress line every
+# 100 plans, each failure with the seed and plan that replay it, the time
+# taken at the end.  MG_SEED, MG_JOBS, MG_MAX_FAILS: see the file.  No
+# timeout: the runs' own watchdogs judge progress, not time.
+CHECK_LONG_PLANS ?= 10000
+check-long: deps
+	$(Q)$(MAKE) --no-print-directory $(LONG_BIN)
+	$(Q)for t in $(LONG_BIN); do \
+	  MG_PLANS=$(CHECK_LONG_PLANS) $$t || exit 1; \
+	done
 
 # --- fuzzing -------------------------------------------------------------------
 # Each harness runs FUZZ_SECONDS on its seeds (tests/fuzz/<name>/corpus,
@@ -358,7 +378,7 @@ clean:
 	rm -rf build
 
 FORMAT_SRC = $(LIB_SRC) $(HEADERS) $(wildcard numa/*_pvt.h queues/*_pvt.h migration/*_pvt.h engine/*_pvt.h) \
-             $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
+             $(TEST_SRC) $(LONG_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
              $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h) $(wildcard tests/fuzz/*.[ch]) $(EXAMPLE_SRC)
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -157,6 +157,7 @@ parse(int argc, char **argv, struct opts *o)
 		bench_bad_usage(p, "unexpected argument '%s'", argv[optind]);
 	if (!o->query)
 		bench_bad_usage(p, "--query is required");
+	o->b.seed = o->nx.seed; /* random migrations draw from it too */
 	bench_opts_finish(&o->b, p);
 	if (o->b.migration && o->native)
 		bench_bad_usage(p, "the native form has no bins to migrate");

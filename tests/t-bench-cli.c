@@ -394,6 +394,59 @@ static const struct cli_case plan_cases[] = {
 	 {BUILT}},
 };
 
+/* ---- random migrations: a soak's --migration random --migrate-every ---- */
+
+static const struct cli_case random_cases[] = {
+	{"keycount",
+	 {"--migrate-every", "1"},
+	 2,
+	 {"--migrate-every needs --migration random"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "0"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "-1"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--workers", "1"},
+	 2,
+	 {"--workers 2 or more"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-at", "0.3"},
+	 2,
+	 {"--migrate-at must be below --duration"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--backend", "native"},
+	 2,
+	 {"native"},
+	 {BUILT}},
+	{"nexmark",
+	 {"--query", "q1", "--migrate-every", "2"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT_NX}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "0.05", "--migrate-at",
+	  "0.05", "--domain", "10k", "--rate", "100k", "--validate"},
+	 0,
+	 {BUILT, "0 timestamps differ"},
+	 {NULL}},
+};
+
+static void
+test_random(void **state)
+{
+	(void)state;
+	RUN_CASES(random_cases);
+}
+
 static void
 test_plans(void **state)
 {
@@ -434,6 +487,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
 		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_random),
 	};
 
 	find_bench_dir();

@@ -13,7 +13,7 @@
  * their grammar.  A broken promise aborts, which libFuzzer reports.
  *
  * File names must not reach the file system here: --migration with
- * anything but a strategy, "none" or "@plan" is dropped.  A line "@@"
+ * anything but a strategy, "random", "none" or "@plan" is dropped.  A line "@@"
  * ends the command line; what follows is a plan file, written to a memfd,
  * which "--migration @plan" names (plan files have their own harness,
  * fuzz-plan.c; this one checks that bench_opts_check() reads one against
@@ -158,7 +158,12 @@ check_config(const struct bench_opts *o)
 	CHECK(o->rate >= 1 && o->rate <= 1000000000ull);
 	CHECK(isfinite(o->duration) && o->duration > 0);
 	CHECK(o->warmup >= 0 && o->warmup < o->duration);
-	CHECK(!o->migration || 2 * o->migrate_at < o->duration);
+	CHECK(!o->migration ||
+	      (o->random_mig ? o->migrate_at < o->duration && o->workers >= 2
+			     : 2 * o->migrate_at < o->duration));
+	CHECK(!o->migrate_every || o->random_mig);
+	CHECK(!o->random_mig ||
+	      (o->migration && !o->plan && o->strategy == MG_ALL_AT_ONCE));
 	CHECK(!o->plan ==
 	      !!strcmp(o->migration ? o->migration : "", plan_path));
 	CHECK(!o->plan ||
@@ -207,7 +212,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		if (c == 0x109 && strcmp(optarg, "none") &&
 		    strcmp(optarg, "all-at-once") && strcmp(optarg, "fluid") &&
-		    strcmp(optarg, "batched") && strcmp(optarg, plan_path))
+		    strcmp(optarg, "batched") && strcmp(optarg, "random") &&
+		    strcmp(optarg, plan_path))
 			continue;
 		memset(err, 'x', sizeof(err));
 		rc = bench_opts_set(&o, c, optarg, err, sizeof(err));
