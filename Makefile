@@ -86,10 +86,12 @@ LIB_SRC   := $(sort $(wildcard numa/*.c queues/*.c migration/*.c engine/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HEADERS   := $(filter-out %_pvt.h,$(sort $(wildcard numa/*.h queues/*.h migration/*.h engine/*.h)))
 # The one installed header: engine/megaphone.h with the public fragments it
-# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h)
+# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h,
+# migration/mg_balance.h)
 # inlined, so an application compiles against it alone.
 PUBLIC_H  := $(B)/include/megaphone.h
-PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h
+PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h \
+                    migration/mg_balance.h
 VERSION   := $(shell sed -n 's/^\#define MG_VERSION[ \t]*"\(.*\)"/\1/p' engine/megaphone.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))

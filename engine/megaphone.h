@@ -57,6 +57,7 @@
 #include "numa/mg_api.h"
 #include "migration/mg_containers.h"
 #include "migration/mg_plan.h"
+#include "migration/mg_balance.h"
 
 #ifdef __cplusplus
 extern "C" {
