@@ -308,7 +308,10 @@ VALGRIND_RUNS   = "keycount --workers 2 --rate 20000 --duration 2 --domain 10000
                   "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
                      --warmup 0 --migration all-at-once --migrate-at 0.5 --validate --mode copy" \
                   "nexmark --query q5 --rate 20000 --duration 2 --warmup 0 \
-                     --migration all-at-once --migrate-at 0.5 --validate"
+                     --migration all-at-once --migrate-at 0.5 --validate" \
+                  "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --keys zipf:1 --skew-start --balance on \
+                     --balance-interval 50 --validate --mode copy"
 valgrind: deps
 	@if [ -n "$(SAN)" ]; then echo "make valgrind: build without SAN=" >&2; exit 1; fi
 	@command -v valgrind >/dev/null || { echo "make valgrind: run apt-get install valgrind" >&2; exit 1; }

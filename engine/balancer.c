@@ -20,6 +20,9 @@
  *      the threshold (if that moves nothing, take the first plan) and
  *      submit it at MG_TIME_ASAP.  -EBUSY (a bin went into another
  *      migration meanwhile) is retried at the next decision.
+ *   4. Except onto a worker that is behind its input (lagging_receiver):
+ *      the rates count processed records, and a stalled worker processes
+ *      none -- it would look idle.  Logged once as HOLD, retried.
  *
  * Why it cannot oscillate on a steady load: a bin's rate is the bin's, not
  * its worker's, so a move changes the planned loads at once and exactly;
@@ -51,6 +54,11 @@
 #define DEFAULT_PATIENCE    2u
 #define MAX_PATIENCE	    1000u
 #define MAX_GAP		    1000000ull
+/* A worker is behind its input with more than BEHIND_S seconds of its
+ * rate, and BEHIND_MIN records, received and not processed (a record
+ * waits a few epochs in steady state). */
+#define BEHIND_S   0.25
+#define BEHIND_MIN 1024u
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -224,14 +232,23 @@ times_mean(double x, double mean)
 	return mean > 0 ? x / mean : 0;
 }
 
+/* A HOLD: nothing can move (@behind < 0), or the plan would move bins
+ * onto worker @behind, which is behind its input. */
 static void
-hold(struct mg_balancer *b, const struct mg_balance_result *r)
+hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 {
 	unsigned busiest;
 	struct mg_balance_event e =
 		new_event(b, MG_BALANCE_HOLD, r, b->owner, &busiest);
 
-	if (r->hot)
+	if (behind >= 0)
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean, but worker %d is behind "
+			 "its input (%llu records waiting): nothing moves "
+			 "onto it until it catches up",
+			 busiest, times_mean(r->max_before, r->mean), behind,
+			 (unsigned long long)b->wk[behind].backlog);
+	else if (r->hot)
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean (limit %.2fx): %u hot "
 			 "bin%s heavier than the limit, kept alone",
@@ -245,6 +262,33 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r)
 			 busiest, times_mean(r->max_before, r->mean),
 			 times_mean(r->limit, r->mean), e.pinned);
 	log_event(b, &e);
+}
+
+/*
+ * A worker the plan @r moves bins onto although it is behind its input --
+ * more than BEHIND_S of its rate and BEHIND_MIN records received and not
+ * processed -- or -1.  The rates count processed records, so an overloaded
+ * worker's understate its load and a stalled one's show none: moving more
+ * onto it on their word could only make it worse.  Moves away from it are
+ * fine (they are what catches it up).
+ */
+static int
+lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
+{
+	double *rate = worker_loads(b, b->owner);
+	int behind = -1;
+	uint32_t i;
+
+	for (i = 0; rate && i < r->nmoves && behind < 0; i++) {
+		unsigned w = r->moves[i].worker;
+		uint64_t backlog = b->wk[w].backlog;
+
+		if (backlog > BEHIND_MIN &&
+		    (double)backlog > rate[w] * BEHIND_S)
+			behind = (int)w;
+	}
+	free(rate);
+	return behind;
 }
 
 /* Submit @r as a migration; false if the engine refused it (retried at
@@ -343,15 +387,23 @@ decide(struct mg_balancer *b)
 
 		b->streak = 0;
 		if (above && !b->holding)
-			hold(b, &r1);
+			hold(b, &r1, -1);
 		b->holding = above;
 		return;
 	}
 	if (++b->streak >= b->cfg.patience) {
+		const struct mg_balance_result *r = &r1;
+		int behind;
+
 		in.threshold = b->cfg.threshold / 2;
-		if (mg_balance_plan(&in, &r2))
-			r2.nmoves = 0;
-		if (submit(b, r2.nmoves ? &r2 : &r1, &r1)) {
+		if (!mg_balance_plan(&in, &r2) && r2.nmoves)
+			r = &r2;
+		behind = lagging_receiver(b, r);
+		if (behind >= 0) {
+			if (!b->holding)
+				hold(b, &r1, behind);
+			b->holding = true;
+		} else if (submit(b, r, &r1)) {
 			b->streak = 0;
 			b->holding = false;
 		}
