@@ -694,7 +694,9 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * (and bins of other, unfinished migrations do not move), so no bin moves
  * twice within a cool-down.  A hot bin, heavier than the limit on its own,
  * is left alone on its worker (see mg_balance.h); it does not make the
- * balancer act again and again.
+ * balancer act again and again.  Rates count processed records, so a
+ * worker far behind its input (a quarter second of its rate waiting)
+ * looks lighter than it is: nothing moves onto it until it catches up.
  *
  * Costs.  In MG_HANDOFF mode a plan moves the fewest bins; in MG_COPY mode
  * a bin's cost is its state bytes plus 4 KiB, so the plan moves few bytes.
