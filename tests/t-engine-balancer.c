@@ -35,7 +35,7 @@
 #define MAX_T	     (1u << 17) /* logical times a run may push */
 #define MAX_W	     2
 #define PER_TIME     32 /* records pushed per time */
-#define QUIET_ROUNDS 20 /* decisions without a move: no oscillation */
+#define QUIET_ROUNDS 50 /* decisions without a move: no oscillation */
 #define INTERVAL_NS  20000000ull
 #define SALT	     0x5eedull
 #define ALARM_S	     600 /* the last resort: the watchdog gives up first */
@@ -66,6 +66,8 @@ struct bt {
 	unsigned hot_tenth; /* tenths of the records on keys[0] (0: none) */
 	uint64_t *keys;
 	uint64_t *counts; /* reference count per key index */
+	unsigned *use;	  /* the key indices pushed now ... */
+	unsigned nuse;	  /* ... (all of them at first) */
 	struct fp *ref;	  /* [MAX_T] */
 	struct row *rows; /* [W] */
 	uint64_t seq, times;
@@ -165,8 +167,12 @@ pick_keys(struct bt *x)
 
 	x->keys = malloc(sizeof(*x->keys) * x->nkeys);
 	x->counts = calloc(x->nkeys, sizeof(*x->counts));
+	x->use = malloc(sizeof(*x->use) * x->nkeys);
 	assert_non_null(x->keys);
 	assert_non_null(x->counts);
+	assert_non_null(x->use);
+	for (x->nuse = 0; x->nuse < x->nkeys; x->nuse++)
+		x->use[x->nuse] = x->nuse;
 	while (n < x->nkeys) {
 		if (bin_of_key(x, k) % x->W == 0)
 			x->keys[n++] = k;
@@ -220,6 +226,7 @@ teardown(struct bt *x)
 	mg_dataflow_destroy(x->df);
 	free(x->keys);
 	free(x->counts);
+	free(x->use);
 	free(x->ref);
 	free(x->rows);
 }
@@ -227,8 +234,8 @@ teardown(struct bt *x)
 /* ---- driving ------------------------------------------------------------------ */
 
 /* Push the next time's records and advance past it; the reference follows.
- * Records are spread over the keys exactly evenly (round robin), but for
- * hot_tenth tenths of them on keys[0]: a steady load. */
+ * Records are spread over the keys in use exactly evenly (round robin), but
+ * for hot_tenth tenths of them on keys[0]: a steady load. */
 static void
 push_time(struct bt *x)
 {
@@ -240,7 +247,7 @@ push_time(struct bt *x)
 	for (i = 0; i < PER_TIME; i++, x->seq++) {
 		unsigned k = x->hot_tenth && x->seq % 10 < x->hot_tenth
 				     ? 0
-				     : (unsigned)(x->seq % x->nkeys);
+				     : x->use[x->seq % x->nuse];
 		struct out o = {x->keys[k], ++x->counts[k]};
 
 		buf[i] = (struct rec){x->keys[k], x->seq};
@@ -305,29 +312,30 @@ moves(const struct bt *x)
 	return n;
 }
 
-/* Push until the migration of the latest MOVE event is done. */
+/* Push until the balancer has logged @n events of @kind, the last one's
+ * migration (for MOVE) done. */
 static void
-push_until_moved(struct bt *x)
+push_until(struct bt *x, enum mg_balance_kind kind, unsigned n)
 {
 	double start = now_s();
 	struct mg_balance_event e;
 	struct mg_migration_progress p;
-	size_t n;
+	unsigned seen;
+	size_t i;
 
 	for (;;) {
 		push_time(x);
-		n = mg_balancer_nevents(x->bal);
-		while (n-- > 0) {
-			assert_int_equal(mg_balancer_event(x->bal, n, &e), 0);
-			if (e.kind != MG_BALANCE_MOVE)
+		for (seen = 0, i = 0; !mg_balancer_event(x->bal, i, &e); i++) {
+			if (e.kind != kind || ++seen < n)
 				continue;
 			mg_migration_progress(e.migration, &p);
-			if (p.done)
+			if (kind == MG_BALANCE_HOLD || p.done)
 				return;
-			break;
 		}
 		if (now_s() - start > x->watchdog_s)
-			stuck(x, "a finished migration");
+			stuck(x, kind == MG_BALANCE_MOVE
+					 ? "a finished migration"
+					 : "a hold");
 	}
 }
 
@@ -422,7 +430,7 @@ balance_skew(enum mg_mode mode, const char *name)
 	build(&x, false);
 	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
 	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
-	push_until_moved(&x);
+	push_until(&x, MG_BALANCE_MOVE, 1);
 	assert_int_equal(mg_balancer_event(x.bal, 0, &e), 0);
 	print_events(&x);
 	assert_int_equal(e.kind, MG_BALANCE_MOVE);
@@ -496,7 +504,7 @@ test_hot_bin(void **state)
 	build(&x, false);
 	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
 	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	push_until_moved(&x);
+	push_until(&x, MG_BALANCE_MOVE, 1);
 	assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
 	print_events(&x);
 	for (i = 0; !mg_balancer_event(x.bal, i, &e); i++)
@@ -518,6 +526,73 @@ test_hot_bin(void **state)
 	}
 	finish_and_check(&x);
 	teardown(&x);
+}
+
+/*
+ * A moved bin stays put for the cool-down.  Once the balancer has moved
+ * part of worker 0's bins to worker 1, the load switches to the keys of
+ * exactly those bins: worker 1 carries everything, and only bins that just
+ * moved could relieve it.  With a long cool-down the balancer holds (and
+ * says why) and no bin moves again; with a cool-down of 1 ns it moves
+ * bins back -- so it is the cool-down that held them.
+ */
+static void
+cooldown_case(uint64_t cooldown_ns, const char *name)
+{
+	struct bt x = {
+		.name = name,
+		.W = 2,
+		.bins_log2 = 8,
+		.nkeys = 512,
+	};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.cooldown_ns = cooldown_ns,
+	};
+	struct mg_balance_event e;
+	uint16_t owners[256], later[256];
+	unsigned k;
+	bool held = cooldown_ns > 1;
+
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	mg_dataflow_owners(x.df, owners);
+	for (x.nuse = 0, k = 0; k < x.nkeys; k++)
+		if (owners[bin_of_key(&x, x.keys[k])] == 1)
+			x.use[x.nuse++] = k;
+	assert_true(x.nuse > 0);
+	if (held) {
+		push_until(&x, MG_BALANCE_HOLD, 1);
+		assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
+		print_events(&x);
+		assert_int_equal(moves(&x), 1);
+		assert_int_equal(mg_balancer_event(x.bal, 1, &e), 0);
+		assert_int_equal(e.kind, MG_BALANCE_HOLD);
+		assert_true(e.pinned > 0);
+		assert_non_null(strstr(e.reason, "cooling down"));
+		mg_dataflow_owners(x.df, later);
+		assert_memory_equal(owners, later, sizeof(owners));
+	} else {
+		push_until(&x, MG_BALANCE_MOVE, 2);
+		print_events(&x);
+		mg_dataflow_owners(x.df, later);
+		for (k = 0; k < 256 && later[k] == owners[k]; k++)
+			;
+		assert_true(k < 256); /* some bin moved back */
+		assert_int_equal(owners[k], 1);
+	}
+	finish_and_check(&x);
+	teardown(&x);
+}
+
+static void
+test_cooldown(void **state)
+{
+	(void)state;
+	cooldown_case(3600ull * 1000000000ull, "cool-down holds");
+	cooldown_case(1, "no cool-down");
 }
 
 /* The balancer stops with the dataflow, however the dataflow ends. */
@@ -637,6 +712,7 @@ main(void)
 		cmocka_unit_test(test_skew_handoff),
 		cmocka_unit_test(test_skew_copy),
 		cmocka_unit_test(test_hot_bin),
+		cmocka_unit_test(test_cooldown),
 	};
 
 	alarm(ALARM_S);
