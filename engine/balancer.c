@@ -12,6 +12,9 @@
  *
  *   1. While its last migration runs, nothing (a second plan would see
  *      loads half moved).  When it has finished, its bins' cool-down starts.
+ *      Nothing either until the rates have a time constant of samples
+ *      behind them, nor twice on one sample (so `patience` counts fresh
+ *      samples).
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold.  No moves: balanced, or nothing can help (a
@@ -54,6 +57,10 @@
 #define DEFAULT_PATIENCE    2u
 #define MAX_PATIENCE	    1000u
 #define MAX_GAP		    1000000ull
+/* Rates count from the run's first samples, each of 100 ms (control.c);
+ * before WARM_SAMPLES of them -- the rates' time constant, 1 s (stats.c)
+ * -- they reflect the few times processed so far, not the load. */
+#define WARM_SAMPLES 10u
 /* A worker is behind its input with more than BEHIND_S seconds of its
  * rate, and BEHIND_MIN records, received and not processed (a record
  * waits a few epochs in steady state). */
@@ -92,8 +99,9 @@ struct mg_balancer {
 	struct mg_migration *current;
 	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
 	uint32_t ncur;
-	unsigned streak; /* decisions in a row with a plan at the threshold */
-	bool holding;	 /* a HOLD was logged since the last change */
+	uint64_t samples; /* the rates' samples at the last decision */
+	unsigned streak;  /* decisions in a row with a plan at the threshold */
+	bool holding;	  /* a HOLD was logged since the last change */
 };
 
 static void
@@ -330,7 +338,7 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	e.migration = m;
 	snprintf(e.reason, sizeof(e.reason),
 		 "worker %u at %.2fx the mean, above %.2fx for %u "
-		 "interval%s: %u bin%s move, planned for %.2fx",
+		 "decision%s: %u bin%s move, planned for %.2fx",
 		 busiest, times_mean(first->max_before, first->mean),
 		 times_mean(first->limit, first->mean), b->streak,
 		 b->streak == 1 ? "" : "s", r->nmoves,
@@ -355,7 +363,7 @@ decide(struct mg_balancer *b)
 		.threshold = b->cfg.threshold,
 	};
 	struct mg_balance_result r1, r2 = {0};
-	uint64_t now = mg_now_ns();
+	uint64_t now = mg_now_ns(), samples;
 	uint32_t i;
 
 	if (b->current) {
@@ -369,6 +377,14 @@ decide(struct mg_balancer *b)
 		b->current = NULL;
 		b->streak = 0;
 	}
+	samples = mg__stats_samples(df);
+	if (samples < WARM_SAMPLES || samples == b->samples)
+		return; /* nothing new to decide on */
+	b->samples = samples;
+	atomic_store_explicit(
+		&b->rounds,
+		atomic_load_explicit(&b->rounds, memory_order_relaxed) + 1,
+		memory_order_relaxed);
 	if (mg_dataflow_bin_stats(df, b->bins) ||
 	    mg_dataflow_worker_stats(df, b->wk))
 		return; /* out of memory: try again next time */
@@ -425,11 +441,6 @@ balancer_main(void *arg)
 			continue; /* not started yet */
 		if (!mg_dataflow_accepts_migrations(df))
 			break; /* ended, stopped or failed */
-		atomic_store_explicit(
-			&b->rounds,
-			atomic_load_explicit(&b->rounds, memory_order_relaxed) +
-				1,
-			memory_order_relaxed);
 		decide(b);
 	}
 	/* ORDER(bal.R2): pairs with bal.A2 in mg_balancer_stats(): whoever

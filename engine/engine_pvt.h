@@ -346,6 +346,7 @@ struct worker {
 struct stats {
 	pthread_mutex_t lock; /* readers vs the sampler; never a worker */
 	uint64_t last_ns;     /* previous sample */
+	uint64_t samples;     /* samples that updated the rates */
 	uint64_t *bin_total;  /* [nbins] records at the previous sample */
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
@@ -589,6 +590,8 @@ void mg__copy_receive(struct node *n, struct worker *wk,
 int mg__stats_init(struct mg_dataflow *df);
 void mg__stats_fini(struct mg_dataflow *df);
 void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
+/* How many samples have updated the rates so far (every STATS_NS). */
+uint64_t mg__stats_samples(struct mg_dataflow *df);
 
 /* ---- balancer.c -------------------------------------------------------- */
 /* Stop the balancer's thread and wait for it (events stay); no-op without

@@ -684,9 +684,11 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * engine takes (MG_TIME_ASAP), so outputs stay exactly those of a run
  * without it.  It never runs on the data path.
  *
- * When it acts.  Only when a plan at the threshold moves something --
- * some worker carries more than (1 + threshold) times the mean and bins
- * can move to fix it -- for `patience` intervals in a row.  It then plans
+ * When it acts.  It decides at most once per sample of the rates (every
+ * 100 ms), from the first second of samples on.  It acts only when a plan
+ * at the threshold moves something -- some worker carries more than (1 +
+ * threshold) times the mean and bins can move to fix it -- for `patience`
+ * decisions in a row.  It then plans
  * for half the threshold (hysteresis: a steady load that was balanced to
  * threshold / 2 needs a change of more than half the threshold to make it
  * act again), and waits for its migration to finish before planning
@@ -748,8 +750,8 @@ struct mg_balancer_config {
 				 (rates are refreshed every 100 ms) */
 	double threshold;	   /* (0, 100]; default 0.2 */
 	uint64_t cooldown_ns;	   /* a moved bin stays put; default 5 s */
-	unsigned patience;	   /* intervals above the threshold before it
-				 acts, 1..1000; default 2 */
+	unsigned patience;	   /* decisions above the threshold before it
+				      acts, 1..1000; default 2 */
 	enum mg_strategy strategy; /* default MG_ALL_AT_ONCE */
 	uint64_t gap;		   /* epochs between fluid/batched steps */
 	mg_balance_fn on_event;	   /* optional, with ctx */
@@ -794,7 +796,8 @@ MG_API int mg_balancer_event(const struct mg_balancer *b, size_t i,
 			     struct mg_balance_event *out);
 
 struct mg_balancer_stats {
-	uint64_t rounds;     /* decisions taken (intervals sampled) */
+	uint64_t rounds;     /* decisions taken: at most one per interval
+				and per sample of the rates */
 	uint64_t migrations; /* migrations submitted */
 	uint64_t bins_moved; /* bins those moved */
 	bool running;	     /* its thread has not ended */

@@ -35,7 +35,7 @@
 #define MAX_T	     (1u << 17) /* logical times a run may push */
 #define MAX_W	     2
 #define PER_TIME     32 /* records pushed per time */
-#define QUIET_ROUNDS 50 /* decisions without a move: no oscillation */
+#define QUIET_ROUNDS 20 /* decisions without a move: no oscillation */
 #define INTERVAL_NS  20000000ull
 #define SALT	     0x5eedull
 #define ALARM_S	     600 /* the last resort: the watchdog gives up first */
