@@ -90,10 +90,12 @@ LIB_SRC   := $(sort $(wildcard numa/*.c queues/*.c migration/*.c engine/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HEADERS   := $(filter-out %_pvt.h,$(sort $(wildcard numa/*.h queues/*.h migration/*.h engine/*.h)))
 # The one installed header: engine/megaphone.h with the public fragments it
-# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h)
+# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h,
+# migration/mg_balance.h)
 # inlined, so an application compiles against it alone.
 PUBLIC_H  := $(B)/include/megaphone.h
-PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h
+PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h \
+                    migration/mg_balance.h
 VERSION   := $(shell sed -n 's/^\#define MG_VERSION[ \t]*"\(.*\)"/\1/p' engine/megaphone.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -342,7 +344,10 @@ VALGRIND_RUNS   = "keycount --workers 2 --rate 20000 --duration 2 --domain 10000
                   "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
                      --warmup 0 --migration all-at-once --migrate-at 0.5 --validate --mode copy" \
                   "nexmark --query q5 --rate 20000 --duration 2 --warmup 0 \
-                     --migration all-at-once --migrate-at 0.5 --validate"
+                     --migration all-at-once --migrate-at 0.5 --validate" \
+                  "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --keys zipf:1 --skew-start --balance on \
+                     --balance-interval 50 --validate --mode copy"
 valgrind: deps
 	@if [ -n "$(SAN)" ]; then echo "make valgrind: build without SAN=" >&2; exit 1; fi
 	@command -v valgrind >/dev/null || { echo "make valgrind: run apt-get install valgrind" >&2; exit 1; }

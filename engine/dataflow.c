@@ -230,6 +230,7 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 		mg_dataflow_stop(df);
 		mg_dataflow_join(df, NULL);
 	}
+	mg__balancer_free(df);		 /* first: its thread reads the rest */
 	mg_rehomer_destroy(df->rehomer); /* drains: bins may be freed next */
 	mg__migrations_free(df);
 	for (i = df->nnodes; i-- > 0;)
@@ -632,9 +633,9 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	if (df->clocked)
 		mg_router_advance(df->router, df->ctl_lead_epochs);
 	atomic_store_explicit(&df->running, true, memory_order_release);
-	/* ORDER(df.R1): pairs with worker.A1 in mg__worker_main() and df.A1
-	 * in mg_dataflow_now(); without it a worker could read start_ns
-	 * before it is set. */
+	/* ORDER(df.R1): pairs with worker.A1 in mg__worker_main(), df.A1
+	 * in mg_dataflow_now() and bal.A1 in balancer_main(); without it a
+	 * worker could read start_ns before it is set. */
 	atomic_store_explicit(&df->go, true, memory_order_release);
 	err = mg__control_start(df);
 	if (err) {
@@ -660,6 +661,7 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 	if (!df->joined) {
 		for (w = 0; w < df->cfg.workers; w++)
 			pthread_join(df->wk[w].thread, NULL);
+		mg__balancer_join(df); /* the run no longer takes migrations */
 		df->end_ns = mg_now_ns();
 		mg__probes_finish(df);
 		atomic_store_explicit(&df->running, false,

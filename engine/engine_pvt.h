@@ -346,6 +346,7 @@ struct worker {
 struct stats {
 	pthread_mutex_t lock; /* readers vs the sampler; never a worker */
 	uint64_t last_ns;     /* previous sample */
+	uint64_t samples;     /* samples that updated the rates */
 	uint64_t *bin_total;  /* [nbins] records at the previous sample */
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
@@ -404,6 +405,9 @@ struct mg_dataflow {
 	uint64_t rss_peak;
 	uint64_t end_ns;
 	struct stats stats;
+	/* mg_balancer_start() (building thread); its thread is joined by
+	 * mg_dataflow_join(), the balancer freed by destroy (balancer.c) */
+	struct mg_balancer *balancer;
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -632,6 +636,15 @@ void mg__copy_receive(struct node *n, struct worker *wk,
 int mg__stats_init(struct mg_dataflow *df);
 void mg__stats_fini(struct mg_dataflow *df);
 void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
+/* How many samples have updated the rates so far (every STATS_NS). */
+uint64_t mg__stats_samples(struct mg_dataflow *df);
+
+/* ---- balancer.c -------------------------------------------------------- */
+/* Stop the balancer's thread and wait for it (events stay); no-op without
+ * one.  The building thread, from join and destroy. */
+void mg__balancer_join(struct mg_dataflow *df);
+/* mg__balancer_join(), then free it. */
+void mg__balancer_free(struct mg_dataflow *df);
 
 /* ---- control.c --------------------------------------------------------- */
 int mg__control_start(struct mg_dataflow *df);
@@ -639,6 +652,8 @@ void mg__control_stop(struct mg_dataflow *df);
 
 /* ---- migrate.c --------------------------------------------------------- */
 void mg__migrations_tick(struct mg_dataflow *df);
+/* @out[b] = 1 if bin b is in an unfinished migration (nbins entries). */
+void mg__migrations_busy(struct mg_dataflow *df, uint8_t *out);
 void mg__migrations_free(struct mg_dataflow *df);
 void mg__migrations_close(struct mg_dataflow *df);
 /* The control frontier the clock allows now: lead epochs ahead. */

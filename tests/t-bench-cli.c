@@ -308,6 +308,101 @@ test_limits(void **state)
 	RUN_CASES(limit_cases);
 }
 
+/* The banner each program prints once its dataflow is built. */
+#define BUILT	 "rec/s for"
+#define BUILT_NX "events/s"
+
+/* ---- key streams and the balancer ---------------------------------------- */
+
+static const struct cli_case workload_cases[] = {
+	{"keycount", {"--keys", "zipf:0"}, 2, {"--keys", "zipf:S"}, {BUILT}},
+	{"keycount", {"--keys", "zipf"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--keys", "pareto"}, 2, {"--keys", "'pareto'"}, {BUILT}},
+	{"keycount", {"--keys", "zipf:1e1x"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--hot-shift", "1"}, 2, {"--hot-shift", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--hot-shift", "0"},
+	 2,
+	 {"--hot-shift"},
+	 {BUILT}},
+	{"keycount", {"--skew-start"}, 2, {"--skew-start", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--skew-start", "--backend", "native"},
+	 2,
+	 {"--skew-start", "native"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "yes"},
+	 2,
+	 {"--balance", "on or off"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--backend", "native"},
+	 2,
+	 {"native", "balance"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--no-stats"},
+	 2,
+	 {"--balance", "--no-stats"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--migration", "fluid"},
+	 2,
+	 {"--balance", "--migration", "choose one"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance-interval", "100"},
+	 2,
+	 {"--balance-* flags need --balance on"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-interval", "0"},
+	 2,
+	 {"--balance-interval"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "0"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "101"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-cooldown", "-1"},
+	 2,
+	 {"--balance-cooldown"},
+	 {BUILT}},
+	/* accepted: short validated runs, skewed and balanced */
+	{"keycount",
+	 {"--keys", "zipf:1.2", "--skew-start", "--balance", "on",
+	  "--balance-interval", "20", "--validate"},
+	 0,
+	 {"zipf:1.2, skewed start", "balancing", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "zipf:0.8", "--hot-shift", "0.1", "--balance", "on",
+	  "--mode", "copy", "--validate"},
+	 0,
+	 {"zipf:0.8, shifting", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "uniform", "--balance", "off", "--validate"},
+	 0,
+	 {"(uniform)", " 0 timestamps differ"},
+	 {"balancing"}},
+};
+
+static void
+test_workload(void **state)
+{
+	(void)state;
+	RUN_CASES(workload_cases);
+}
+
 /* ---- plan files: read and checked before the dataflow is built --------- */
 
 static char plan_dir[] = "/tmp/t-bench-cli.XXXXXX";
@@ -355,10 +450,6 @@ plans_teardown(void **state)
 	rmdir(plan_dir);
 	return 0;
 }
-
-/* The banner each program prints once its dataflow is built. */
-#define BUILT	 "rec/s for"
-#define BUILT_NX "events/s"
 
 static const struct cli_case plan_cases[] = {
 	{"keycount",
@@ -484,6 +575,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_workload),
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
 		cmocka_unit_test(test_create),
