@@ -136,7 +136,6 @@ prefetch(void *ctx, const void *state, unsigned in, const void *rec)
 					  memory_order_relaxed);
 }
 
-
 static void
 sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
