@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include <ck_pr.h>
-#include <urcu/urcu-qsbr.h>
 
 #include "engine/engine_pvt.h"
 
@@ -222,9 +221,9 @@ nap(uint64_t ns)
 {
 	struct timespec ts = {0, (long)ns};
 
-	urcu_qsbr_thread_offline();
+	mg_rcu_offline();
 	nanosleep(&ts, NULL);
-	urcu_qsbr_thread_online();
+	mg_rcu_online();
 }
 
 void *
@@ -240,7 +239,7 @@ mg__worker_main(void *arg)
 	if (err)
 		mg__set_error(df, err, "pinning a worker to its CPU");
 	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
-	urcu_qsbr_register_thread();
+	mg_rcu_register();
 	for (unsigned i = 0; i < df->nnodes && !err; i++)
 		if (df->nodes[i]->kind == STATEFUL)
 			err = mg__stateful_prefill(df->nodes[i], wk);
@@ -261,7 +260,7 @@ mg__worker_main(void *arg)
 		wk->round_work = 0;
 		if (round_once(wk))
 			break;
-		urcu_qsbr_quiescent_state();
+		mg_rcu_quiescent();
 		if (wk->round_work) {
 			idle = 0;
 			nap_ns = NAP_MIN_NS;
@@ -276,6 +275,6 @@ mg__worker_main(void *arg)
 	}
 	/* Relaxed: read by nobody before the join, which synchronizes. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_relaxed);
-	urcu_qsbr_unregister_thread();
+	mg_rcu_unregister();
 	return NULL;
 }

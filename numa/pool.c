@@ -77,8 +77,9 @@
  *      the read cannot fault because reservations stay mapped.  The link is
  *      read and written with relaxed atomics; the owner's accesses are
  *      plain, so strictly this is an atomic/plain race that C11 leaves
- *      undefined and TSan will report; every supported target gives the
- *      garbage-then-failed-CAS behaviour described here.
+ *      undefined; every supported target gives the garbage-then-failed-CAS
+ *      behaviour described here.  ThreadSanitizer would report it, so it
+ *      is told not to check that one load (MG_TSAN_IGNORE_*, mg_base.h).
  *
  * Who reads what: alloc reads head (and the link of the top), may bump,
  * adds to in_use; free subtracts from in_use, writes the chunk's link and
@@ -196,10 +197,13 @@ pop(struct pool_class *c, char *sbase, unsigned shift)
 		/*
 		 * Relaxed: A1/A2 ordered it after the push that wrote it; if
 		 * another pop took the chunk meanwhile the value is garbage
-		 * and the CAS below fails (I2, I3).
+		 * and the CAS below fails (I2, I3).  The race I3 describes is
+		 * the algorithm's, so TSan does not check this one load.
 		 */
+		MG_TSAN_IGNORE_BEGIN();
 		next = atomic_load_explicit(link_of(sbase, shift, top - 1),
 					    memory_order_relaxed);
+		MG_TSAN_IGNORE_END();
 		/*
 		 * ORDER(pool.A2): pairs with pool.R1.  On failure it acquires the new
 		 * top before its link is read, as A1 does; without it the next

@@ -147,10 +147,11 @@ run(const struct cli_case *c, unsigned long as_gib, int *status, char *err,
 }
 
 /* An ASan program reserves terabytes of shadow before main(). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN true
+/* ASan and TSan map their shadow memory at start-up, terabytes of it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SHADOW true
 #else
-#define UNDER_ASAN false
+#define UNDER_SHADOW false
 #endif
 
 /* Run @cases, each with @as_gib GiB of address space (0: no limit). */
@@ -170,9 +171,9 @@ run_cases(const struct cli_case *cases, size_t ncases, unsigned long as_gib)
 		for (k = 0; k < MAX_ARGS && c->args[k] && at < sizeof(cmd); k++)
 			at += (size_t)snprintf(cmd + at, sizeof(cmd) - at,
 					       " '%s'", c->args[k]);
-		if (as_gib && UNDER_ASAN) {
-			printf("# skip %s: ASan's shadow does not fit the "
-			       "address-space limit\n",
+		if (as_gib && UNDER_SHADOW) {
+			printf("# skip %s: the sanitizer's shadow does not fit "
+			       "the address-space limit\n",
 			       cmd);
 			continue;
 		}

@@ -459,6 +459,7 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	struct mg_move mv[2];
 	uint32_t busy = 3, other = 6;
 	uint64_t far, at;
+	int err;
 
 	if (!owners || !target) {
 		FAIL(r, "out of memory in the test");
@@ -595,10 +596,17 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 		mv[0] = (struct mg_move){busy, (owners[busy] + 1) % W};
 		run_expect_err(r, "mg_plan_add_step",
 			       mg_plan_add_step(p, far, mv, 1), 0);
-		run_expect_err(r, "mg_migrate_plan(far ahead)",
-			       run_submit_plan(r, df, p, NULL), 0);
+		err = run_submit_plan(r, df, p, NULL);
+		run_expect_err(r, "mg_migrate_plan(far ahead)", err, 0);
 		mg_plan_destroy(p);
 		p = NULL;
+		/* A slow machine (a sanitizer) may have let the run end
+		 * first: then no bin can be in flight. */
+		if (err == -ECANCELED) {
+			printf("#   note: no bin in flight: the checks that "
+			       "need one skipped\n");
+			goto out;
+		}
 	}
 	mg_dataflow_owners(df, owners);
 	if (owners[busy] != mv[0].worker)
@@ -767,6 +775,7 @@ test_busy_unissued_fluid_step(void **state)
 		.duration_ns = 100 * MS,
 		.drive = drive_fluid_busy,
 		.after_join = after_fluid_busy,
+		.lenient = true,
 	};
 
 	(void)state;
