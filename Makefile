@@ -2,6 +2,7 @@
 #
 #   make [all]            library (static + shared), tests, benchmarks, examples
 #   make test             install missing packages, build, run every TAP test under prove
+#                         (with the fault tests of the DEBUG=1 build: see "tests")
 #   make run              install missing packages, build, run the headline demo
 #   make bench            build the benchmark programs
 #   make valgrind         memcheck a small keycount and NEXMark run: no error, no leak
@@ -12,6 +13,9 @@
 #                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
 #   make check-model      spin: verify the handoff protocol's model, and that it
 #                         catches every seeded bug (tests/model/handoff.pml)
+#   make check-long       10^4 random migration plans against the reference
+#                         (CHECK_LONG_PLANS; tests/long/l-migration.c); not in CI,
+#                         which runs the first plans in `make test`
 #
 # Variants never share objects: SAN=address,undefined, SAN=thread and DEBUG=1
 # build into build/<variant>/; the default variant builds into build/.
@@ -96,10 +100,12 @@ LIB_SRC   := $(sort $(wildcard numa/*.c queues/*.c migration/*.c engine/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HEADERS   := $(filter-out %_pvt.h,$(sort $(wildcard numa/*.h queues/*.h migration/*.h engine/*.h)))
 # The one installed header: engine/megaphone.h with the public fragments it
-# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h)
+# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h,
+# migration/mg_balance.h)
 # inlined, so an application compiles against it alone.
 PUBLIC_H  := $(B)/include/megaphone.h
-PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h
+PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h \
+                    migration/mg_balance.h
 VERSION   := $(shell sed -n 's/^\#define MG_VERSION[ \t]*"\(.*\)"/\1/p' engine/megaphone.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -107,6 +113,10 @@ EXAMPLE_BIN := $(EXAMPLE_SRC:%.c=$(B)/%)
 TEST_SRC  := $(sort $(wildcard tests/t-*.c tests/stress/s-*.c))
 TEST_BIN  := $(TEST_SRC:%.c=$(B)/%)
 TEST_SH   := $(sort $(wildcard tests/t-*.sh))
+# Long campaigns (tests/long/l-*.c): built with the tests, run by `make
+# check-long` only.
+LONG_SRC  := $(sort $(wildcard tests/long/l-*.c))
+LONG_BIN  := $(LONG_SRC:%.c=$(B)/%)
 TEST_COMMON_SRC := $(sort $(wildcard tests/mg_test*.c))
 TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(B)/obj/%.o)
 BENCH_COMMON_SRC := $(sort $(wildcard bench/bench_*.c))
@@ -134,14 +144,14 @@ SHARED    := $(B)/libmegaphone.so.$(VERSION)
 SONAME    := libmegaphone.so.$(SOVERSION)
 
 .PHONY: all lib tests bench examples test valgrind run deps install uninstall clean format \
-        format-check fuzz fuzz-build check-model
+        format-check fuzz fuzz-build check-model check-long
 .DEFAULT_GOAL := all
 # Objects are intermediate files of the pattern rules: keep them.
 .SECONDARY:
 
 all: lib tests bench examples
 lib: $(STATIC) $(SHARED) $(PUBLIC_H)
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(LONG_BIN)
 bench: $(BENCH_BIN)
 examples: $(EXAMPLE_BIN)
 
@@ -222,6 +232,18 @@ deps:
 
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
+# Allocation failure injection and the knob that shrinks the operators'
+# buffers exist in debug builds only (numa/mg_fault.h), and the tests that
+# use them skip elsewhere: so the tests of any other variant include these
+# tests from the debug build with the same sanitizers.
+FAULT_TESTS := tests/t-numa-fault tests/t-engine-fault tests/t-engine-limits
+FAULT_BIN   :=
+ifneq ($(DEBUG),1)
+ifneq ($(FUZZ),1)
+FAULT_BIN   := $(FAULT_TESTS:%=build/$(if $(SAN),san-$(subst $(comma),-,$(SAN))-)debug/%)
+endif
+endif
+
 # MG_BUILD tells the shell tests which variant's programs to drive.  Under
 # SAN=thread a report fails the test at once (halt_on_error); the only
 # suppressions are tests/tsan.supp's, each with its reason.
@@ -229,8 +251,24 @@ TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1 \
                 suppressions=$(CURDIR)/tests/tsan.supp
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests bench examples
+ifneq ($(FAULT_BIN),)
+	$(Q)$(MAKE) --no-print-directory DEBUG=1 $(FAULT_BIN)
+endif
 	$(Q)MG_BUILD=$(CURDIR)/$(B) TSAN_OPTIONS='$(TSAN_OPTIONS)' \
-	  prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
+	  prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH) $(FAULT_BIN)
+
+# --- the long campaign -------------------------------------------------------
+# CHECK_LONG_PLANS random migration plans (tests/mg_test_drive.h: run_plan),
+# each in a child process, against the reference; a progress line every
+# 100 plans, each failure with the seed and plan that replay it, the time
+# taken at the end.  MG_SEED, MG_JOBS, MG_MAX_FAILS: see the file.  No
+# timeout: the runs' own watchdogs judge progress, not time.
+CHECK_LONG_PLANS ?= 10000
+check-long: deps
+	$(Q)$(MAKE) --no-print-directory $(LONG_BIN)
+	$(Q)for t in $(LONG_BIN); do \
+	  MG_PLANS=$(CHECK_LONG_PLANS) $$t || exit 1; \
+	done
 
 # --- fuzzing -------------------------------------------------------------------
 # Each harness runs FUZZ_SECONDS on its seeds (tests/fuzz/<name>/corpus,
@@ -322,7 +360,10 @@ VALGRIND_RUNS   = "keycount --workers 2 --rate 20000 --duration 2 --domain 10000
                   "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
                      --warmup 0 --migration all-at-once --migrate-at 0.5 --validate --mode copy" \
                   "nexmark --query q5 --rate 20000 --duration 2 --warmup 0 \
-                     --migration all-at-once --migrate-at 0.5 --validate"
+                     --migration all-at-once --migrate-at 0.5 --validate" \
+                  "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --keys zipf:1 --skew-start --balance on \
+                     --balance-interval 50 --validate --mode copy"
 valgrind: deps
 	@if [ -n "$(SAN)" ]; then echo "make valgrind: build without SAN=" >&2; exit 1; fi
 	@command -v valgrind >/dev/null || { echo "make valgrind: run apt-get install valgrind" >&2; exit 1; }
@@ -358,7 +399,7 @@ clean:
 	rm -rf build
 
 FORMAT_SRC = $(LIB_SRC) $(HEADERS) $(wildcard numa/*_pvt.h queues/*_pvt.h migration/*_pvt.h engine/*_pvt.h) \
-             $(TEST_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
+             $(TEST_SRC) $(LONG_SRC) $(TEST_COMMON_SRC) $(wildcard tests/*.h) $(BENCH_SRC) $(BENCH_COMMON_SRC) $(wildcard bench/*.h) \
              $(NEXMARK_SRC) $(wildcard bench/nexmark/*.h) $(wildcard tests/fuzz/*.[ch]) $(EXAMPLE_SRC)
 format:
 	clang-format -i $(FORMAT_SRC)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,7 +15,8 @@
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
 
-#define MAX_WINDOWS 65536
+/* Latency windows kept at most (250 ms each: 72 h). */
+#define MAX_WINDOWS (1u << 20)
 /* mg_dataflow_config.pool_reserve is a multiple of 2 MiB, at most
  * MG_POOL_RESERVE_MAX (2 TiB - 2 MiB). */
 #define POOL_RESERVE_UNIT (1ull << MG_CHUNK_MAX_SHIFT)
@@ -34,19 +36,26 @@ const char bench_opts_help[] =
 	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
 	"                     DIR/migrations.txt\n"
 	"  --migration M      none | all-at-once | fluid | batched | "
-	"PLANFILE\n"
-	"                     (default none).  Strategies move half the bins "
-	"of\n"
-	"                     half the workers to the other half at "
-	"--migrate-at\n"
-	"                     and back at twice that; a plan file has "
-	"explicit\n"
-	"                     steps: '<epoch> <bin> <worker> ...' per line\n"
+	"random |\n"
+	"                     PLANFILE (default none).  Strategies move half "
+	"the\n"
+	"                     bins of half the workers to the other half at\n"
+	"                     --migrate-at and back at twice that; random "
+	"moves\n"
+	"                     1..bins/8 random bins to random other workers,\n"
+	"                     all at once, every --migrate-every seconds from\n"
+	"                     --migrate-at to the end of the input (choices "
+	"from\n"
+	"                     --seed); a plan file has explicit steps:\n"
+	"                     '<epoch> <bin> <worker> ...' per line\n"
 	"  --mode M           handoff | copy: hand the pages over, or "
 	"serialize\n"
 	"                     and rebuild them as Megaphone does (default "
 	"handoff)\n"
 	"  --migrate-at S     seconds into the run (default duration / 3)\n"
+	"  --migrate-every S  with --migration random: seconds from one "
+	"migration\n"
+	"                     to the next (default 1)\n"
 	"  --gap N            epochs between fluid/batched steps (default 0)\n"
 	"  --warmup S         seconds left out of the whole-run latency and "
 	"the\n"
@@ -136,9 +145,11 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		return 1;
 	case 0x109:
 		o->migration = arg;
+		o->random_mig = !strcmp(arg, "random");
 		if (!strcmp(arg, "none"))
 			o->migration = NULL;
-		else if (mg_strategy_parse(arg, &o->strategy) &&
+		else if (!o->random_mig &&
+			 mg_strategy_parse(arg, &o->strategy) &&
 			 access(arg, R_OK))
 			return bad(err, len,
 				   "--migration: '%s' is no strategy and no "
@@ -176,6 +187,10 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 				   "bad --pool-reserve '%s': a multiple of 2 "
 				   "MiB below 2 TiB, e.g. 64Gi",
 				   arg);
+		return 1;
+	case 0x110:
+		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_every))
+			return bad(err, len, "bad --migrate-every '%s'", arg);
 		return 1;
 	}
 	return 0;
@@ -221,10 +236,24 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 		o->migrate_at = o->duration / 3;
 	if (o->warmup >= o->duration)
 		return bad(err, len, "--warmup must be below --duration");
-	if (o->migration && 2 * o->migrate_at >= o->duration)
-		return bad(err, len, "--migrate-at must be below duration / 2");
 	mg_plan_destroy(o->plan);
 	o->plan = NULL;
+	if (o->migrate_every && !o->random_mig)
+		return bad(err, len,
+			   "--migrate-every needs --migration random");
+	if (o->random_mig) {
+		if (o->workers < 2)
+			return bad(err, len,
+				   "--migration random moves bins between "
+				   "workers: it needs --workers 2 or more");
+		if (o->migrate_at >= o->duration)
+			return bad(err, len,
+				   "--migrate-at must be below --duration");
+		o->strategy = MG_ALL_AT_ONCE;
+		return 0;
+	}
+	if (o->migration && 2 * o->migrate_at >= o->duration)
+		return bad(err, len, "--migrate-at must be below duration / 2");
 	if (!o->migration || !mg_strategy_parse(o->migration, &o->strategy))
 		return 0;
 	/* the router starts with bin b on worker b mod W (NULL) */
@@ -283,24 +312,50 @@ bench_die(const char *name, const char *what, int err)
 	exit(1);
 }
 
+/*
+ * @bytes of zeroed memory, resident from the start (MAP_POPULATE): what
+ * the harness fills as the run goes then adds nothing to its RSS, which a
+ * soak measures.  NULL if out of memory.
+ */
+static void *
+resident_alloc(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void
+resident_free(void *p, size_t bytes)
+{
+	if (p)
+		munmap(p, bytes);
+}
+
 void
 bench_run_init(struct bench_run *r, const char *name,
 	       const struct bench_opts *o, uint32_t rec_size, uint64_t ntimes)
 {
+	double nwin = (2 * o->duration + 60) * 4 + 64; /* 250 ms each */
 	char path[4096];
 
 	memset(r, 0, sizeof(*r));
 	r->name = name;
 	r->o = o;
 	r->rec_size = rec_size;
-	r->ntimes = ntimes;
+	r->ntimes = ntimes ? ntimes : 1;
+	r->span = (r->ntimes + BENCH_FP_SLOTS - 1) / BENCH_FP_SLOTS;
+	r->nslots = (r->ntimes + r->span - 1) / r->span;
 	if (o->validate) {
-		r->fp[0] = calloc(o->workers * ntimes, sizeof(struct bench_fp));
-		r->fp[1] = calloc(o->workers * ntimes, sizeof(struct bench_fp));
+		r->fp_bytes = o->workers * r->nslots * sizeof(struct bench_fp);
+		r->fp[0] = resident_alloc(r->fp_bytes);
+		r->fp[1] = resident_alloc(r->fp_bytes);
 		if (!r->fp[0] || !r->fp[1])
 			bench_die(name, "fingerprints", -ENOMEM);
 	}
-	r->win = calloc(MAX_WINDOWS, sizeof(*r->win));
+	r->maxwin = nwin < MAX_WINDOWS ? (unsigned)nwin : MAX_WINDOWS;
+	r->win = resident_alloc(r->maxwin * sizeof(*r->win));
 	if (!r->win)
 		bench_die(name, "windows", -ENOMEM);
 	if (strcmp(bench_damon_state(), "on") == 0)
@@ -369,7 +424,7 @@ bench_run_on_window(void *ctx, const struct mg_window_stats *w)
 {
 	struct bench_run *r = ctx;
 
-	if (r->nwin < MAX_WINDOWS)
+	if (r->nwin < r->maxwin)
 		r->win[r->nwin++] = *w;
 	if (r->csv)
 		fprintf(r->csv,
@@ -403,6 +458,8 @@ rec_hash(const void *rec, uint32_t size)
 	return h ^ (h >> 31);
 }
 
+/* Add (time, record) to its slot: the time is hashed in, so a slot of
+ * several timestamps still tells an output at the wrong time. */
 static void
 fingerprint(struct bench_run *r, int which, unsigned worker, uint64_t time,
 	    const void *rec)
@@ -413,9 +470,10 @@ fingerprint(struct bench_run *r, int which, unsigned worker, uint64_t time,
 		r->fp_overflow[which]++; /* counted: fails validation */
 		return;
 	}
-	f = &r->fp[which][worker * r->ntimes + time];
+	f = &r->fp[which][worker * r->nslots + time / r->span];
 	f->count++;
-	f->sum += rec_hash(rec, r->rec_size);
+	f->sum += mg_hash64(rec_hash(rec, r->rec_size) +
+			    time * 0x9e3779b97f4a7c15ull);
 }
 
 void
@@ -446,6 +504,16 @@ bench_run_achieved(const struct bench_run *r, uint64_t records)
 	return (double)records / span;
 }
 
+uint64_t
+bench_run_outputs(const struct bench_run *r, int which)
+{
+	uint64_t n = r->fp_overflow[which], i;
+
+	for (i = 0; r->fp[which] && i < r->o->workers * r->nslots; i++)
+		n += r->fp[which][i].count;
+	return n;
+}
+
 bool
 bench_run_validate(const struct bench_run *r)
 {
@@ -460,29 +528,49 @@ bench_run_validate(const struct bench_run *r)
 			(unsigned long long)r->fp_overflow[1]);
 		return false;
 	}
-	for (t = 0; t < r->ntimes; t++) {
+	for (t = 0; t < r->nslots; t++) {
 		struct bench_fp x = {0, 0}, y = {0, 0};
 
 		for (w = 0; w < W; w++) {
-			x.count += r->fp[0][w * r->ntimes + t].count;
-			x.sum += r->fp[0][w * r->ntimes + t].sum;
-			y.count += r->fp[1][w * r->ntimes + t].count;
-			y.sum += r->fp[1][w * r->ntimes + t].sum;
+			x.count += r->fp[0][w * r->nslots + t].count;
+			x.sum += r->fp[0][w * r->nslots + t].sum;
+			y.count += r->fp[1][w * r->nslots + t].count;
+			y.sum += r->fp[1][w * r->nslots + t].sum;
 		}
 		total += x.count;
-		if ((x.count != y.count || x.sum != y.sum) && bad++ < 5)
+		if ((x.count != y.count || x.sum != y.sum) && bad++ < 5) {
+			if (r->span == 1)
+				fprintf(stderr, "%s: validate: time %llu",
+					r->name, (unsigned long long)t);
+			else
+				fprintf(stderr,
+					"%s: validate: times %llu..%llu",
+					r->name,
+					(unsigned long long)(t * r->span),
+					(unsigned long long)((t + 1) * r->span -
+							     1));
 			fprintf(stderr,
-				"%s: validate: time %llu: %llu outputs vs "
-				"%llu in the reference\n",
-				r->name, (unsigned long long)t,
+				": %llu outputs vs %llu in the "
+				"reference%s\n",
 				(unsigned long long)x.count,
-				(unsigned long long)y.count);
+				(unsigned long long)y.count,
+				x.count == y.count ? ", not the same" : "");
+		}
 	}
-	fprintf(stderr,
-		"%s: validate: %llu outputs in %llu timestamps, %llu "
-		"timestamps differ\n",
-		r->name, (unsigned long long)total,
-		(unsigned long long)r->ntimes, (unsigned long long)bad);
+	if (r->span == 1)
+		fprintf(stderr,
+			"%s: validate: %llu outputs in %llu timestamps, %llu "
+			"timestamps differ\n",
+			r->name, (unsigned long long)total,
+			(unsigned long long)r->ntimes, (unsigned long long)bad);
+	else
+		fprintf(stderr,
+			"%s: validate: %llu outputs in %llu timestamps, "
+			"checked in %llu chunks of %llu, %llu chunks differ\n",
+			r->name, (unsigned long long)total,
+			(unsigned long long)r->ntimes,
+			(unsigned long long)r->nslots,
+			(unsigned long long)r->span, (unsigned long long)bad);
 	return bad == 0;
 }
 
@@ -550,6 +638,114 @@ migrate_once(struct bench_run *r, struct mg_dataflow *df,
 	record(r, what, m);
 }
 
+/* A random number below @n (0 for 0) from *@s (splitmix64). */
+static uint64_t
+rnd(uint64_t *s, uint64_t n)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return n ? (z ^ (z >> 31)) % n : 0;
+}
+
+/* One random migration done (or not) after @ms: count it; a line now
+ * and then (at most every 10 s), and for one that did not finish. */
+static void
+tally_random(struct bench_run *r, struct mg_migration *m, double ms,
+	     double now_s, int err)
+{
+	struct bench_random_migs *t = &r->rnd;
+	struct mg_migration_progress p;
+
+	mg_migration_progress(m, &p);
+	if (err || !p.done) {
+		t->unfinished++;
+		fprintf(stderr,
+			"%s: random migration %llu did not finish: %s\n",
+			r->name, (unsigned long long)t->submitted,
+			mg_strerror(err));
+		return;
+	}
+	t->done++;
+	t->bins += p.bins_moved;
+	t->bytes += p.bytes_moved;
+	t->sum_ms += ms;
+	t->max_ms = ms > t->max_ms ? ms : t->max_ms;
+	if (t->done > 1 && now_s - t->last_print < 10)
+		return;
+	t->last_print = now_s;
+	fprintf(stderr,
+		"%s: t=%5.0fs  random migrations (%s): %llu done, %llu bins, "
+		"%.0f MiB moved, this one %u bins in %.2f ms, max %.2f ms, "
+		"%llu late\n",
+		r->name, now_s, r->o->mode == MG_COPY ? "copy" : "handoff",
+		(unsigned long long)t->done, (unsigned long long)t->bins,
+		(double)t->bytes / 1048576.0, p.bins_moved, ms, t->max_ms,
+		(unsigned long long)t->late);
+}
+
+/*
+ * --migration random (see bench_run_migrate()).  A migration is submitted
+ * at the logical time of its moment (or the earliest the engine takes, if
+ * that passed) and waited for; one that takes longer than --migrate-every
+ * makes the next late, which is then submitted at once.
+ */
+static void
+migrate_random(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
+{
+	uint32_t nbins = mg_dataflow_bins(df), n, i, b;
+	unsigned W = mg_dataflow_workers(df);
+	uint16_t *target = malloc(sizeof(*target) * nbins);
+	uint64_t rng = mg_hash64(r->o->seed + 0x6d69677261746521ull);
+	double at_s = r->o->migrate_at, every = r->o->migrate_every;
+
+	if (!target)
+		bench_die(r->name, "migration set-up", -ENOMEM);
+	every = every > 0 ? every : 1;
+	for (;; at_s += every) {
+		double now_s = (double)(mg_now_ns() - t0) / 1e9, t_ms;
+		uint64_t at, earliest, t1;
+		struct mg_migration *m;
+		int err;
+
+		if (at_s < now_s) { /* the last one took longer than every */
+			r->rnd.late += r->rnd.submitted > 0;
+			at_s = now_s;
+		}
+		if (at_s >= r->o->duration)
+			break;
+		sleep_until(t0, at_s);
+		mg_dataflow_owners(df, target);
+		n = 1 + (uint32_t)rnd(&rng, nbins / 8 > 1 ? nbins / 8 : 1);
+		for (i = 0; i < n; i++) {
+			b = (uint32_t)rnd(&rng, nbins);
+			target[b] =
+				(uint16_t)((target[b] + 1 + rnd(&rng, W - 1)) %
+					   W);
+		}
+		at = (uint64_t)(at_s * 1e6 / (double)r->o->epoch_us);
+		earliest = mg_dataflow_time_ahead(df, 0);
+		t1 = mg_now_ns();
+		err = mg_migrate(df, MG_ALL_AT_ONCE, target,
+				 at > earliest ? at : earliest, 0, &m);
+		if (err == -ETIME) /* the control frontier moved meanwhile */
+			err = mg_migrate(df, MG_ALL_AT_ONCE, target,
+					 MG_TIME_ASAP, 0, &m);
+		if (err == -EINVAL && !mg_dataflow_accepts_migrations(df))
+			break; /* the input ended */
+		if (err)
+			bench_die(r->name, "cannot migrate", err);
+		r->rnd.submitted++;
+		err = mg_migration_wait(m);
+		t_ms = (double)(mg_now_ns() - t1) / 1e6;
+		tally_random(r, m, t_ms, (double)(mg_now_ns() - t0) / 1e9, err);
+		if (err)
+			break;
+	}
+	free(target);
+}
+
 void
 bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 {
@@ -562,6 +758,10 @@ bench_run_migrate(struct bench_run *r, struct mg_dataflow *df, uint64_t t0)
 
 	if (!r->o->migration)
 		goto out;
+	if (r->o->random_mig) {
+		migrate_random(r, df, t0);
+		goto out;
+	}
 	if (!initial || !target)
 		bench_die(r->name, "migration set-up", -ENOMEM);
 	mg_dataflow_owners(df, initial);
@@ -713,6 +913,133 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 		 (unsigned long long)in_rss);
 }
 
+void
+bench_run_balancer(struct bench_run *r, struct mg_balancer *b,
+		   const struct mg_balancer_config *c)
+{
+	r->bal = b;
+	r->bal_cfg = *c;
+}
+
+void
+bench_run_on_balance(void *ctx, const struct mg_balance_event *e)
+{
+	const struct bench_run *r = ctx;
+
+	fprintf(stderr, "%s: balance at %.2f s: %s\n", r->name, e->t_s,
+		e->reason);
+}
+
+/* Append to @json (room for @len) at *@at what @fmt makes, if it fits
+ * with @keep bytes to spare; false (nothing appended) if not. */
+static bool __attribute__((format(printf, 5, 6)))
+append(char *json, size_t len, size_t *at, size_t keep, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*at + keep >= len)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(json + *at, len - keep - *at, fmt, ap);
+	va_end(ap);
+	if (n < 0 || *at + (size_t)n >= len - keep) {
+		json[*at] = '\0';
+		return false;
+	}
+	*at += (size_t)n;
+	return true;
+}
+
+/* @n doubles as a JSON array. */
+static void
+json_array(FILE *f, const char *name, const double *v, uint32_t n)
+{
+	uint32_t i;
+
+	fprintf(f, ",\"%s\":[", name);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%.6g", i ? "," : "", v[i]);
+	fputc(']', f);
+}
+
+/* A balancer event as a JSON object, malloc'd; NULL if out of memory. */
+static char *
+event_json(const struct mg_balance_event *e)
+{
+	struct mg_migration_progress p;
+	char *buf = NULL;
+	size_t n = 0, i;
+	FILE *f = open_memstream(&buf, &n);
+
+	if (!f)
+		return NULL;
+	mg_migration_progress(e->migration, &p);
+	fprintf(f, "{\"t_s\":%.3f,\"kind\":\"%s\",\"reason\":\"", e->t_s,
+		e->kind == MG_BALANCE_MOVE ? "move" : "hold");
+	for (i = 0; e->reason[i]; i++) {
+		if (e->reason[i] == '"' || e->reason[i] == '\\')
+			fputc('\\', f);
+		fputc(e->reason[i], f);
+	}
+	fprintf(f,
+		"\",\"mean\":%.6g,\"limit\":%.6g,\"max_before\":%.6g,"
+		"\"max_after\":%.6g",
+		e->mean, e->limit, e->max_before, e->max_after);
+	json_array(f, "loads_before", e->load_before, e->workers);
+	json_array(f, "loads_after", e->load_after, e->workers);
+	json_array(f, "busy", e->busy, e->workers);
+	fprintf(f,
+		",\"bins_moved\":%u,\"bytes\":%llu,\"hot\":%u,"
+		"\"pinned\":%u,\"migration_start_s\":%.3f,"
+		"\"duration_ms\":%.3f,\"done\":%s}",
+		e->bins, (unsigned long long)e->bytes, e->hot, e->pinned,
+		p.start_ns / 1e9,
+		p.done ? (double)(p.end_ns - p.start_ns) / 1e6 : -1.0,
+		e->migration ? (p.done ? "true" : "false") : "null");
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Append the balancer's configuration, totals and events to @json. */
+static void
+report_balance(const struct bench_run *r, char *json, size_t len)
+{
+	struct mg_balancer_stats st;
+	struct mg_balance_event e;
+	size_t at = strlen(json) - 1, i, n = mg_balancer_nevents(r->bal);
+	size_t dropped = 0;
+	const size_t keep = 64; /* the closing brackets */
+
+	mg_balancer_stats(r->bal, &st);
+	if (!append(json, len, &at, keep,
+		    ",\"balance\":{\"mode\":\"%s\",\"interval_ms\":%.3f,"
+		    "\"threshold\":%g,"
+		    "\"cooldown_s\":%.3f,\"patience\":%u,\"decisions\":%llu,"
+		    "\"migrations\":%llu,\"bins_moved\":%llu,\"events\":[",
+		    r->o->mode == MG_COPY ? "copy" : "handoff",
+		    r->bal_cfg.interval_ns / 1e6, r->bal_cfg.threshold,
+		    r->bal_cfg.cooldown_ns / 1e9, r->bal_cfg.patience,
+		    (unsigned long long)st.rounds,
+		    (unsigned long long)st.migrations,
+		    (unsigned long long)st.bins_moved)) {
+		strcpy(json + at, "}"); /* no room at all: as it was */
+		return;
+	}
+	for (i = 0; i < n && !mg_balancer_event(r->bal, i, &e); i++) {
+		char *ev = dropped ? NULL : event_json(&e);
+
+		if (!ev ||
+		    !append(json, len, &at, keep, "%s%s", i ? "," : "", ev))
+			dropped++;
+		free(ev);
+	}
+	append(json, len, &at, 0, "],\"events_dropped\":%zu}}", dropped);
+}
+
 static FILE *
 out_file(const struct bench_run *r, const char *name)
 {
@@ -722,18 +1049,67 @@ out_file(const struct bench_run *r, const char *name)
 	return fopen(path, "w");
 }
 
+/* Append what the random migrations did to @json. */
+static void
+report_random(const struct bench_run *r, char *json, size_t len)
+{
+	const struct bench_random_migs *t = &r->rnd;
+	size_t at = strlen(json) - 1; /* drop the closing brace */
+
+	snprintf(json + at, len - at,
+		 ",\"mode\":\"%s\",\"random_migrations\":{\"every_s\":%.3f,"
+		 "\"submitted\":%llu,\"done\":%llu,\"unfinished\":%llu,"
+		 "\"late\":%llu,\"bins_moved\":%llu,\"bytes_moved\":%llu,"
+		 "\"mean_ms\":%.3f,\"max_ms\":%.3f}}",
+		 r->o->mode == MG_COPY ? "copy" : "handoff",
+		 r->o->migrate_every > 0 ? r->o->migrate_every : 1.0,
+		 (unsigned long long)t->submitted, (unsigned long long)t->done,
+		 (unsigned long long)t->unfinished, (unsigned long long)t->late,
+		 (unsigned long long)t->bins, (unsigned long long)t->bytes,
+		 t->done ? t->sum_ms / (double)t->done : 0.0, t->max_ms);
+}
+
+/* The balancer's decisions as marks: a move spans its migration (labelled
+ * "balance:<bins>"), a hold is a sliver at its time. */
+static void
+balance_marks(const struct bench_run *r, FILE *f)
+{
+	struct mg_migration_progress p;
+	struct mg_balance_event e;
+	size_t i;
+
+	for (i = 0; r->bal && !mg_balancer_event(r->bal, i, &e); i++) {
+		double a = e.t_s, z;
+
+		mg_migration_progress(e.migration, &p);
+		if (e.migration && p.start_ns)
+			a = p.start_ns / 1e9;
+		z = p.done ? p.end_ns / 1e9 : a;
+		if (e.kind == MG_BALANCE_MOVE)
+			fprintf(f, "%.4f %.4f balance:%u\n", a,
+				z > a + 0.02 ? z : a + 0.02, e.bins);
+		else
+			fprintf(f, "%.4f %.4f hold\n", a, a + 0.02);
+	}
+}
+
 void
 bench_run_report(struct bench_run *r, char *json, size_t len)
 {
 	FILE *f;
 	unsigned k;
 
-	if (r->o->migration)
+	if (r->o->random_mig)
+		report_random(r, json, len);
+	else if (r->o->migration)
 		report_migrations(r, json, len);
+	if (r->bal)
+		report_balance(r, json, len);
 	puts(json);
 	if (!r->o->out)
 		return;
-	if (r->nmig && (f = out_file(r, "migrations.txt"))) {
+	if ((r->nmig || (r->bal && mg_balancer_nevents(r->bal))) &&
+	    (f = out_file(r, "migrations.txt"))) {
 		for (k = 0; k < r->nmig; k++) { /* marks for bench/plot */
 			double a = r->mig[k].p.start_ns / 1e9;
 			double z = r->mig[k].p.end_ns / 1e9;
@@ -742,6 +1118,7 @@ bench_run_report(struct bench_run *r, char *json, size_t len)
 			fprintf(f, "%.4f %.4f %s\n", a,
 				z > a + 0.02 ? z : a + 0.02, r->mig[k].what);
 		}
+		balance_marks(r, f);
 		fclose(f);
 	}
 	if ((f = out_file(r, "summary.json"))) {
@@ -755,7 +1132,7 @@ bench_run_destroy(struct bench_run *r)
 {
 	if (r->csv)
 		fclose(r->csv);
-	free(r->fp[0]);
-	free(r->fp[1]);
-	free(r->win);
+	resident_free(r->fp[0], r->fp_bytes);
+	resident_free(r->fp[1], r->fp_bytes);
+	resident_free(r->win, r->maxwin * sizeof(*r->win));
 }

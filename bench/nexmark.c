@@ -157,6 +157,7 @@ parse(int argc, char **argv, struct opts *o)
 		bench_bad_usage(p, "unexpected argument '%s'", argv[optind]);
 	if (!o->query)
 		bench_bad_usage(p, "--query is required");
+	o->b.seed = o->nx.seed; /* random migrations draw from it too */
 	bench_opts_finish(&o->b, p);
 	if (o->b.migration && o->native)
 		bench_bad_usage(p, "the native form has no bins to migrate");
@@ -244,8 +245,15 @@ main(int argc, char **argv)
 		bench_die("nexmark", "cannot start", err);
 	bench_run_migrate(&run, df, t0);
 	err = mg_dataflow_join(df, &st);
-	if (err)
-		bench_die("nexmark", "the run failed", err);
+	if (err) /* what failed, e.g. the buffer whose limit was hit */
+		bench_die("nexmark",
+			  st.error_what ? st.error_what : "the run failed",
+			  err);
+	if (st.copy_fallbacks) /* then copy mode measured some handoffs */
+		fprintf(stderr,
+			"nexmark: %llu moves went as handoffs: their copy did "
+			"not fit\n",
+			(unsigned long long)st.copy_fallbacks);
 	if (o.b.validate)
 		ok = bench_run_validate(&run);
 

@@ -22,12 +22,22 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	struct wstat *ws = &r->ws[c->worker];
 	struct root *root = c->state;
 
-	if (r->slow_last_ns && c->worker == 1 && c->time == r->last_epoch &&
-	    !ws->slept) {
-		struct timespec ts = {0, (long)r->slow_last_ns};
-
-		ws->slept = true;
-		nanosleep(&ts, NULL);
+	/* Acquire: pairs with the release in run_arm_stall(); stall_time is
+	 * then the one it set. */
+	if (r->stall_ns && c->worker == r->stall_worker &&
+	    (r->stall_bin == RUN_ANY_BIN || c->bin == r->stall_bin) &&
+	    atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
+		    RUN_STALL_NOT_YET &&
+	    c->time >= r->stall_time) {
+		r->stalled_bin = c->bin;
+		r->stalled_time = c->time;
+		/* Release: pairs with the acquire in run_wait_stall(); main
+		 * then reads stalled_bin and stalled_time. */
+		atomic_store_explicit(&r->stall_state, RUN_STALLING,
+				      memory_order_release);
+		run_sleep_ns(r->stall_ns);
+		atomic_store_explicit(&r->stall_state, RUN_STALLED,
+				      memory_order_release);
 	}
 	/* Relaxed: one writer; main only looks whether it moves. */
 	atomic_store_explicit(
@@ -54,6 +64,62 @@ op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 	if (mg_test_model_apply(&r->m, &root->counts, c, out))
 		ws->apply_errors++;
+}
+
+/*
+ * Copy mode: a bin travels as its root's fields, then its counts.  The
+ * receiver checks that the bytes are its bin's (bin_plus1) and counts the
+ * bins it rebuilt.  With copy_fail set, either side may fail as if out of
+ * memory (the sender before writing, the receiver after part of the state
+ * was built: the engine drops it all).
+ */
+static int
+serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	struct run *r = ctx;
+	const struct root *root = c->state;
+	uint64_t head[4] = {root->last_time, root->calls, root->bin_plus1,
+			    root->counts.value_size != 0};
+	int err;
+
+	if (r->copy_fail && r->copy_fail(r, true, c->bin)) {
+		atomic_fetch_add_explicit(&r->copy_fails, 1,
+					  memory_order_relaxed);
+		return -ENOMEM;
+	}
+	err = mg_write(w, head, sizeof(head));
+	return err || !head[3] ? err : mg_map_write(&root->counts, w);
+}
+
+static int
+deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *rd)
+{
+	struct run *r = ctx;
+	struct wstat *ws = &r->ws[c->worker];
+	struct root *root = c->state;
+	uint64_t head[4];
+	int err = mg_read(rd, head, sizeof(head));
+
+	if (err)
+		return err;
+	root->last_time = head[0];
+	root->calls = head[1];
+	root->bin_plus1 = head[2];
+	if (head[3]) {
+		mg_map_init(&root->counts, sizeof(uint64_t));
+		err = mg_map_read(&root->counts, c->arena, rd);
+	}
+	if (!err && r->copy_fail && r->copy_fail(r, false, c->bin)) {
+		atomic_fetch_add_explicit(&r->copy_fails, 1,
+					  memory_order_relaxed);
+		return -ENOMEM;
+	}
+	if (!err) {
+		ws->copied_in++;
+		if (head[2] && head[2] != c->bin + 1ull)
+			ws->copy_errors++;
+	}
+	return err;
 }
 
 /* A hint with a check: after every handoff the engine must still pass
@@ -95,17 +161,33 @@ run_seed_of(unsigned k)
 	return mg_hash64(run_seed + k * 0x9e3779b97f4a7c15ull);
 }
 
+/* The running case's dataflow, for the watchdog's dump (NULL between
+ * runs).  Main thread only, like the signal. */
+static struct mg_dataflow *case_df;
+
 void
 run_watchdog(int sig)
 {
 	static const char m1[] = "# watchdog: a run hung in case ";
-	static const char m2[] = " -- aborting\nBail out! a run hung\n";
+	static const char m2[] = " (its state and every thread's stack follow "
+				 "on stderr) -- aborting\n";
+	static const char m3[] = "Bail out! a run hung\n";
 	ssize_t rc;
 
 	(void)sig;
 	rc = write(1, m1, sizeof(m1) - 1);
 	rc = write(1, case_name, strlen(case_name));
 	rc = write(1, m2, sizeof(m2) - 1);
+	/* Best effort from here: neither the dump nor gdb is
+	 * async-signal-safe.  Should they deadlock (the signal came inside
+	 * stdio or malloc), the second alarm's default action ends the
+	 * process. */
+	signal(SIGALRM, SIG_DFL);
+	alarm(30);
+	if (case_df)
+		mg_dataflow_dump(case_df, stderr);
+	mg_test_dump_threads();
+	rc = write(1, m3, sizeof(m3) - 1);
 	(void)rc;
 	_exit(1);
 }
@@ -347,6 +429,54 @@ run_in_flight(const struct run *r, uint32_t b)
 	return false;
 }
 
+void
+run_arm_stall(struct run *r, uint64_t time)
+{
+	r->stall_time = time;
+	/* Release: pairs with the acquire in op(); without it the worker
+	 * could stall at the stall_time of before. */
+	atomic_store_explicit(&r->stall_state, RUN_STALL_NOT_YET,
+			      memory_order_release);
+}
+
+/* How long a run may make no progress before it counts as hung: a stall
+ * adds its length. */
+static double
+idle_limit(const struct run *r)
+{
+	return (r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S) +
+	       (double)r->stall_ns / 1e9;
+}
+
+bool
+run_wait_stall(struct run *r, struct mg_dataflow *df)
+{
+	double limit = idle_limit(r);
+	uint64_t last = progress(r), now;
+	double idle_since = run_now_s();
+
+	/* Acquire: pairs with the release in op(); stalled_bin and
+	 * stalled_time are then the stalled call's. */
+	while (atomic_load_explicit(&r->stall_state, memory_order_acquire) <
+	       RUN_STALLING) {
+		if (!mg_dataflow_accepts_migrations(df))
+			return false; /* the input ended first */
+		now = progress(r);
+		if (now != last) {
+			last = now;
+			idle_since = run_now_s();
+		} else if (run_now_s() - idle_since > limit) {
+			FAIL(r,
+			     "no operator ran for %.0f s and worker %u has "
+			     "not stalled",
+			     limit, r->stall_worker);
+			return false;
+		}
+		run_sleep_ns(MS / 4);
+	}
+	return true;
+}
+
 /*
  * Run @fn(@arg) on a helper thread and wait for it as long as the run makes
  * progress (operator calls).  A run whose operators stay idle for
@@ -357,8 +487,7 @@ run_in_flight(const struct run *r, uint32_t b)
 static bool
 watch(struct run *r, void *(*fn)(void *), void *arg)
 {
-	double limit =
-		r->join_timeout_s > 0 ? r->join_timeout_s : JOIN_TIMEOUT_S;
+	double limit = idle_limit(r);
 	uint64_t last = progress(r), now;
 	double idle_since = run_now_s();
 	pthread_t t;
@@ -486,6 +615,19 @@ owner_at(const struct run *r, uint32_t b, size_t lo, size_t hi, uint64_t t)
 	return w;
 }
 
+/* A known move of @b ([lo, hi) are b's) after the last record, at a
+ * time up to @t, hands it to @w. */
+static bool
+moved_to_after_data(const struct run *r, size_t lo, size_t hi, uint64_t t,
+		    unsigned w)
+{
+	for (; lo < hi && r->known[lo].time <= t; lo++)
+		if (r->known[lo].time > r->last_epoch &&
+		    r->known[lo].worker == w)
+			return true;
+	return false;
+}
+
 static uint8_t
 call_at(const struct run *r, unsigned w, uint32_t b, uint64_t t)
 {
@@ -520,8 +662,9 @@ show_dup(const struct run *r, uint32_t b, uint64_t t, unsigned n)
 /*
  * Calls at most once per (bin, time), on the configured owner.  After the
  * last record the old owner of a bin moved later than that may fire its
- * timers itself (nothing can change them any more), so a call at t belongs
- * to the owner at min(t, last_epoch).
+ * timers itself (nothing can change them any more), or the moves may
+ * complete as the sources close, so a call at t > last_epoch belongs to
+ * the owner at last_epoch or to one a move between last_epoch and t names.
  */
 static void
 check_calls(struct run *r)
@@ -556,7 +699,9 @@ check_calls(struct run *r)
 						   (unsigned)last_w != w;
 					last_w = (int)w;
 				}
-				if (r->unknown[b] || w == exp)
+				if (r->unknown[b] || w == exp ||
+				    (t > r->last_epoch &&
+				     moved_to_after_data(r, lo, hi, t, w)))
 					continue;
 				if (misowned++ < SHOW)
 					printf("# [%s] bin %u time %llu ran on "
@@ -590,8 +735,9 @@ check_calls(struct run *r)
 		FAIL(r, "no operator call recorded");
 }
 
+/* Every time before @upto has the reference's outputs. */
 static void
-check_outputs(struct run *r)
+check_outputs(struct run *r, uint64_t upto)
 {
 	struct mg_test_model_fp *ref =
 		mg_test_model_reference(&r->m, r->ntimes);
@@ -602,7 +748,7 @@ check_outputs(struct run *r)
 		FAIL(r, "reference: out of memory or ntimes too small");
 		return;
 	}
-	for (t = 0; t < r->ntimes; t++) {
+	for (t = 0; t < r->ntimes && t < upto; t++) {
 		struct mg_test_model_fp got = {0, 0};
 
 		for (w = 0; w < r->workers; w++) {
@@ -693,6 +839,12 @@ check_migrations(struct run *r)
 			       i, r->mig_what[i]);
 			continue;
 		}
+		if (r->faults && r->join_err && w == r->join_err) {
+			printf("#   note: migration %u (%s) ended with the "
+			       "run's error\n",
+			       i, r->mig_what[i]);
+			continue;
+		}
 		if (w == -ECANCELED && !p.done && by_step && run_lagged(r)) {
 			printf("#   note: migration %u (%s) could not finish "
 			       "before its lagged run ended (%.0f ms for a "
@@ -771,6 +923,7 @@ run_one(struct run *r)
 		.epoch_ns = EPOCH_NS,
 		.ring_capacity = r->ring,
 		.batch_records = r->batch,
+		.mode = r->mode,
 	};
 	struct mg_source_config sc = {
 		.record_size = sizeof(struct mg_test_model_rec),
@@ -786,10 +939,14 @@ run_one(struct run *r)
 		.fn = op,
 		.ctx = r,
 		.prefetch = prefetch,
+		.serialize = serialize,
+		.deserialize = deserialize,
 	};
 	struct mg_stream *s0, *s1 = NULL, *out;
+	struct mg_probe *probe;
 	struct mg_dataflow *df;
-	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0;
+	uint64_t n0, n1 = 0, overflow = 0, order = 0, apply = 0, copied = 0,
+		     copy_errors = 0;
 	unsigned w, i;
 	double t0;
 	int err;
@@ -816,6 +973,12 @@ run_one(struct run *r)
 			r->last_epoch =
 				mg_test_model_epoch(&r->m, r->rate[1], n1 - 1);
 	}
+	if (r->stall_time == RUN_LAST_EPOCH)
+		r->stall_time = r->last_epoch;
+	atomic_store_explicit(&r->stall_state,
+			      r->stall_later ? RUN_STALL_UNARMED
+					     : RUN_STALL_NOT_YET,
+			      memory_order_relaxed); /* no worker yet */
 	r->fp = calloc(r->workers * r->ntimes, sizeof(*r->fp));
 	r->calls = calloc((size_t)r->workers * r->nbins * r->ntimes, 1);
 	r->moves_of = calloc(r->nbins, sizeof(*r->moves_of));
@@ -833,6 +996,8 @@ run_one(struct run *r)
 	r->nknown = 0;
 	r->fails = 0;
 	r->join_err = 0;
+	r->completed = 0;
+	atomic_store_explicit(&r->copy_fails, 0, memory_order_relaxed);
 	memset(&r->st, 0, sizeof(r->st));
 
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
@@ -853,9 +1018,11 @@ run_one(struct run *r)
 	out = mg_stateful(df, &op_cfg);
 	assert_non_null(out);
 	assert_int_equal(mg_sink(df, out, sink, r), 0);
-	assert_non_null(mg_probe(df, out));
+	probe = mg_probe(df, out);
+	assert_non_null(probe);
 
 	case_name = r->name;
+	case_df = df;
 	alarm(WATCHDOG_S);
 	if (r->before_start)
 		r->before_start(r, df);
@@ -877,10 +1044,12 @@ run_one(struct run *r)
 			run_expect_err(r, "mg_dataflow_join", r->join_err,
 				       r->expect_join);
 		r->wall_s = run_now_s() - t0;
+		r->completed = mg_probe_frontier(probe);
 		if (r->after_join)
 			r->after_join(r, df);
 		check_migrations(r);
 	}
+	case_df = NULL; /* the watchdog must not dump it as it goes */
 	mg_dataflow_destroy(df);
 	alarm(0);
 
@@ -888,15 +1057,20 @@ run_one(struct run *r)
 		overflow += r->ws[w].overflow;
 		order += r->ws[w].order_errors;
 		apply += r->ws[w].apply_errors;
+		copied += r->ws[w].copied_in;
+		copy_errors += r->ws[w].copy_errors;
 	}
 	if (!err && r->join_err == 0) {
 		if (r->st.records != n0 + n1)
 			FAIL(r, "%llu records generated, schedule has %llu",
 			     (unsigned long long)r->st.records,
 			     (unsigned long long)(n0 + n1));
-		check_outputs(r);
+		check_outputs(r, MG_TIME_MAX);
 		if (!r->outputs_only)
 			check_calls(r);
+	} else if (!err && r->faults && r->join_err) {
+		/* what completed before the run stopped is right */
+		check_outputs(r, r->completed);
 	}
 	if (overflow)
 		FAIL(r, "%llu calls or outputs past the last time",
@@ -908,22 +1082,31 @@ run_one(struct run *r)
 		FAIL(r, "%llu prefetch hints with another bin's state",
 		     (unsigned long long)atomic_load_explicit(
 			     &r->prefetch_errors, memory_order_relaxed));
-	if (apply)
+	if (copy_errors)
+		FAIL(r, "%llu bins rebuilt from another bin's bytes",
+		     (unsigned long long)copy_errors);
+	if (r->mode == MG_HANDOFF && copied)
+		FAIL(r, "%llu bins rebuilt from bytes in handoff mode",
+		     (unsigned long long)copied);
+	if (apply && !(r->faults && r->join_err))
 		FAIL(r,
 		     "the operator failed %llu times (mg_schedule or a map "
 		     "insert)",
 		     (unsigned long long)apply);
 	if (!r->quiet || r->fails)
 		printf("# %s %s: W=%u bins=2^%u ring=%u batch=%u rate=%.0f%s, "
-		       "timers %s%.0u, %llu records, schedule %.0f ms, run "
-		       "%.0f ms, p99 %.2f ms, %u migrations, %zu timed moves\n",
+		       "timers %s%.0u, %s, %llu records, schedule %.0f ms, "
+		       "run %.0f ms, p99 %.2f ms, %u migrations, %zu timed "
+		       "moves, %llu bins copied\n",
 		       r->fails ? "FAILED" : "ok", r->name, r->workers,
 		       r->bins_log2, r->ring, r->batch, r->rate[0],
 		       r->binary ? " binary" : "", r->timers ? "+" : "off",
 		       r->timers ? r->delay : 0,
+		       r->mode == MG_COPY ? "copy" : "handoff",
 		       (unsigned long long)r->st.records,
 		       (double)r->duration_ns / 1e6, r->wall_s * 1e3,
-		       (double)r->st.p99 / 1e6, r->nmig, r->nknown);
+		       (double)r->st.p99 / 1e6, r->nmig, r->nknown,
+		       (unsigned long long)copied);
 
 	for (i = 0; i < r->nmig; i++)
 		free(r->mig_bins[i]);

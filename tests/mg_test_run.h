@@ -14,10 +14,16 @@
  * run_submit()/run_submit_plan() (they record what the checks need), wait
  * with run_wait_mig(), and record failures with FAIL().
  *
- * A run that makes no progress (no operator call) for join_timeout_s is
- * reported hung: the engine's state (mg_dataflow_dump) and every thread's
+ * Runs are in handoff or copy mode (mode; the counting state serializes
+ * itself), and may stall one worker for a while (stall_ns: a heavy call,
+ * or a worker the machine descheduled).
+ *
+ * A run that makes no progress (no operator call) for join_timeout_s (plus
+ * stall_ns) is reported hung: the engine's state (mg_dataflow_dump) and every thread's
  * stack go to stderr, the run's dataflow is leaked and the other cases go
- * on; SIGALRM (run_watchdog) is the last resort.
+ * on; SIGALRM (run_watchdog: no operator call for WATCHDOG_S while the
+ * harness watches, or a hook stuck that long) is the last resort, and
+ * dumps the same before it exits.
  *
  * Workers only record into per-worker slots; the main thread checks.
  */
@@ -37,12 +43,17 @@
 #define TIMER_DELAY    3 /* epochs */
 #define MAX_W	       4
 #define MAX_MIG	       96
-#define CALL_N	       0x0f /* calls of a (worker, bin, time), capped */
-#define CALL_IN	       0x10 /* one of them carried records */
-#define CALL_TM	       0x20 /* one of them carried timers */
-#define SHOW	       4    /* details printed per kind of mismatch */
-#define WATCHDOG_S     180  /* last resort; finish() gives up first */
-#define JOIN_TIMEOUT_S 20   /* no operator call for this long: hung */
+#define CALL_N	       0x0f	  /* calls of a (worker, bin, time), capped */
+#define CALL_IN	       0x10	  /* one of them carried records */
+#define CALL_TM	       0x20	  /* one of them carried timers */
+#define SHOW	       4	  /* details printed per kind of mismatch */
+#define WATCHDOG_S     180	  /* last resort; finish() gives up first */
+#define JOIN_TIMEOUT_S 20	  /* no operator call for this long: hung */
+#define RUN_ANY_BIN    UINT32_MAX /* struct run's stall_bin */
+#define RUN_LAST_EPOCH UINT64_MAX /* struct run's stall_time */
+
+/* struct run's stall_state, in this order */
+enum { RUN_STALL_UNARMED, RUN_STALL_NOT_YET, RUN_STALLING, RUN_STALLED };
 
 struct root {
 	struct mg_map counts; /* key -> records counted */
@@ -56,7 +67,8 @@ struct wstat {
 	uint64_t overflow;	/* calls or outputs past ntimes */
 	uint64_t order_errors;	/* a bin called at a time <= its last */
 	uint64_t apply_errors;	/* the model's operator failed */
-	bool slept;		/* the slow last call happened */
+	uint64_t copied_in;	/* copy mode: bins rebuilt here */
+	uint64_t copy_errors;	/* ... whose bytes were another bin's */
 	_Atomic uint64_t calls; /* operator calls: main sees it move */
 } MG_CACHE_ALIGNED;
 
@@ -83,18 +95,48 @@ struct run {
 	 * for the cases that test those refusals themselves. */
 	bool lenient;
 	bool timers, binary;
+	/* Copy mode: whether the operator's serialize (@ser) or deserialize
+	 * of @bin says -ENOMEM (counted in copy_fails); NULL: never. */
+	bool (*copy_fail)(struct run *r, bool ser, uint32_t bin);
+	/* Allocations or buffers may fail: a run that ends with an error is
+	 * checked up to the probe's frontier (the times complete before it
+	 * stopped), and the operator's failures in it (mg_schedule, a map
+	 * insert) are no failure of the engine. */
+	bool faults;
 	hook_fn before_start, drive, after_join;
-	uint64_t rng;	       /* the hooks' randomness */
-	int expect_join;       /* what join should return; INT32_MIN: any */
-	int join_err;	       /* what it returned */
+	void *arg;	    /* the case's own data, for its hooks */
+	unsigned chain_len; /* run_drive_chain(): hops after the first owner */
+	bool chain_back;    /* ... the last one back to it */
+	uint64_t rng;	    /* the hooks' randomness */
+	int expect_join;    /* what join should return; INT32_MIN: any */
+	int join_err;	    /* what it returned */
 	double join_timeout_s; /* give up on the run's end after this
-				   long (0: JOIN_TIMEOUT_S) */
+				   long without progress (0: JOIN_TIMEOUT_S;
+				   stall_ns is added) */
 	bool hung;	       /* it gave up */
 	bool outputs_only;     /* moves not recorded: skip the owner check */
 	bool quiet;	       /* print only if something failed */
-	uint64_t slow_last_ns; /* worker 1's first call at the last epoch
-				   takes this long (a heavy user function) */
+	enum mg_mode mode;     /* how migrations move the bins */
+	/* A stall: worker stall_worker's first call of bin stall_bin
+	 * (RUN_ANY_BIN: of any bin) at a time >= stall_time (RUN_LAST_EPOCH:
+	 * the last record's epoch) sleeps stall_ns inside the user function
+	 * -- a heavy call, or a worker the machine descheduled.  stall_ns 0:
+	 * none.  stall_later: a drive sets stall_time with run_arm_stall()
+	 * while the run runs.  The worker moves stall_state from
+	 * RUN_STALL_NOT_YET to RUN_STALLING (release) before it sleeps and to
+	 * RUN_STALLED (release) after; run_wait_stall() waits for the
+	 * first. */
+	uint64_t stall_ns;
+	unsigned stall_worker;
+	uint32_t stall_bin;
+	uint64_t stall_time;
+	bool stall_later;
+	_Atomic unsigned stall_state;
+	uint32_t stalled_bin;  /* the call that stalled: written by the */
+	uint64_t stalled_time; /* worker before RUN_STALLING */
 	unsigned late_moves, late_refused; /* drive_until_end() */
+	bool missed; /* a drive could not place its moves where it meant to
+			(this thread was held up): the case decides */
 	/* set up by run_case */
 	struct mg_dataflow *df; /* the running dataflow, for the watchdog */
 	uint32_t nbins;
@@ -121,6 +163,8 @@ struct run {
 	_Atomic uint64_t prefetch_errors;
 	struct mg_run_stats st;
 	double wall_s;
+	uint64_t completed;	     /* the probe's frontier after the join */
+	_Atomic uint64_t copy_fails; /* copy_fail() said so (any thread) */
 };
 
 /* Record a failed check of @r: printed at once, counted in r->fails. */
@@ -136,7 +180,8 @@ extern uint64_t run_seed; /* the test file's seed: set it from mg_test_seed() */
 
 /* The generator state of case @k, derived from run_seed. */
 uint64_t run_seed_of(unsigned k);
-/* SIGALRM handler: the last resort against a hung run. */
+/* SIGALRM handler: the last resort against a hung run (writes the
+ * running case's name, its engine state and every thread's stack, exits 1). */
 void run_watchdog(int sig);
 void run_sleep_ns(uint64_t ns);
 double run_now_s(void);
@@ -153,6 +198,14 @@ int run_submit(struct run *r, struct mg_dataflow *df, enum mg_strategy s,
 	       struct mg_migration **out);
 int run_submit_plan(struct run *r, struct mg_dataflow *df,
 		    const struct mg_plan *p, struct mg_migration **out);
+/* For a run with stall_later: stall at the first call at a time >= @time
+ * from now on (once; the worker, bin and length are the run's). */
+void run_arm_stall(struct run *r, uint64_t time);
+/* Wait until the stall has begun (r->stall_state past RUN_STALL_NOT_YET).
+ * False if the run stopped taking migrations first (a slow machine: the
+ * stalled worker had not reached stall_time when the input ended), or,
+ * with a FAIL(), if it made no progress for join_timeout_s. */
+bool run_wait_stall(struct run *r, struct mg_dataflow *df);
 /* Whether a migration the run submitted still moves bin @b. */
 bool run_in_flight(const struct run *r, uint32_t b);
 /* mg_migration_wait() under the progress watchdog. */

@@ -309,6 +309,101 @@ test_limits(void **state)
 	RUN_CASES(limit_cases);
 }
 
+/* The banner each program prints once its dataflow is built. */
+#define BUILT	 "rec/s for"
+#define BUILT_NX "events/s"
+
+/* ---- key streams and the balancer ---------------------------------------- */
+
+static const struct cli_case workload_cases[] = {
+	{"keycount", {"--keys", "zipf:0"}, 2, {"--keys", "zipf:S"}, {BUILT}},
+	{"keycount", {"--keys", "zipf"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--keys", "pareto"}, 2, {"--keys", "'pareto'"}, {BUILT}},
+	{"keycount", {"--keys", "zipf:1e1x"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--hot-shift", "1"}, 2, {"--hot-shift", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--hot-shift", "0"},
+	 2,
+	 {"--hot-shift"},
+	 {BUILT}},
+	{"keycount", {"--skew-start"}, 2, {"--skew-start", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--skew-start", "--backend", "native"},
+	 2,
+	 {"--skew-start", "native"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "yes"},
+	 2,
+	 {"--balance", "on or off"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--backend", "native"},
+	 2,
+	 {"native", "balance"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--no-stats"},
+	 2,
+	 {"--balance", "--no-stats"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--migration", "fluid"},
+	 2,
+	 {"--balance", "--migration", "choose one"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance-interval", "100"},
+	 2,
+	 {"--balance-* flags need --balance on"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-interval", "0"},
+	 2,
+	 {"--balance-interval"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "0"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "101"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-cooldown", "-1"},
+	 2,
+	 {"--balance-cooldown"},
+	 {BUILT}},
+	/* accepted: short validated runs, skewed and balanced */
+	{"keycount",
+	 {"--keys", "zipf:1.2", "--skew-start", "--balance", "on",
+	  "--balance-interval", "20", "--validate"},
+	 0,
+	 {"zipf:1.2, skewed start", "balancing", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "zipf:0.8", "--hot-shift", "0.1", "--balance", "on",
+	  "--mode", "copy", "--validate"},
+	 0,
+	 {"zipf:0.8, shifting", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "uniform", "--balance", "off", "--validate"},
+	 0,
+	 {"(uniform)", " 0 timestamps differ"},
+	 {"balancing"}},
+};
+
+static void
+test_workload(void **state)
+{
+	(void)state;
+	RUN_CASES(workload_cases);
+}
+
 /* ---- plan files: read and checked before the dataflow is built --------- */
 
 static char plan_dir[] = "/tmp/t-bench-cli.XXXXXX";
@@ -357,10 +452,6 @@ plans_teardown(void **state)
 	return 0;
 }
 
-/* The banner each program prints once its dataflow is built. */
-#define BUILT	 "rec/s for"
-#define BUILT_NX "events/s"
-
 static const struct cli_case plan_cases[] = {
 	{"keycount",
 	 {"--migration", plan_syntax},
@@ -394,6 +485,59 @@ static const struct cli_case plan_cases[] = {
 	 {"native"},
 	 {BUILT}},
 };
+
+/* ---- random migrations: a soak's --migration random --migrate-every ---- */
+
+static const struct cli_case random_cases[] = {
+	{"keycount",
+	 {"--migrate-every", "1"},
+	 2,
+	 {"--migrate-every needs --migration random"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "0"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "-1"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--workers", "1"},
+	 2,
+	 {"--workers 2 or more"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-at", "0.3"},
+	 2,
+	 {"--migrate-at must be below --duration"},
+	 {BUILT}},
+	{"keycount",
+	 {"--migration", "random", "--backend", "native"},
+	 2,
+	 {"native"},
+	 {BUILT}},
+	{"nexmark",
+	 {"--query", "q1", "--migrate-every", "2"},
+	 2,
+	 {"--migrate-every"},
+	 {BUILT_NX}},
+	{"keycount",
+	 {"--migration", "random", "--migrate-every", "0.05", "--migrate-at",
+	  "0.05", "--domain", "10k", "--rate", "100k", "--validate"},
+	 0,
+	 {BUILT, "0 timestamps differ"},
+	 {NULL}},
+};
+
+static void
+test_random(void **state)
+{
+	(void)state;
+	RUN_CASES(random_cases);
+}
 
 static void
 test_plans(void **state)
@@ -432,9 +576,11 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_workload),
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
 		cmocka_unit_test(test_create),
+		cmocka_unit_test(test_random),
 	};
 
 	find_bench_dir();

@@ -27,12 +27,16 @@
  *     owner changes is bounded.)
  *
  * Cases: bad input, a second migration over an unissued fluid step, random
- * migrations (S_ROUNDS rounds), chains in one plan, all bins in one step, a
+ * plans (S_ROUNDS of them: the first sample of `make check-long`), chains
+ * in one plan, all bins in one step, a
  * migration under overload, migrations at the control frontier, timers
  * moving with their bin, a step completing as the run ends (what
  * mg_migration_wait() says), moves submitted while the run ends (the run
- * must still end; S_END_RUNS tries).  Seeded: the seed is printed;
- * MG_SEED=<seed> replays it.  S_ONLY=<test name> runs one case.
+ * must still end; S_END_RUNS tries), a worker stalled for seconds in the
+ * middle of a migration (S_STALL_NS).  Handoff and copy mode.  Seeded: the
+ * seed is printed; MG_SEED=<seed> replays it.  S_ONLY=<test name> runs one
+ * case.  The drives shared with tests/long/l-migration.c (10^4 random
+ * plans, `make check-long`) are in tests/mg_test_drive.c.
  *
  * Workers (callbacks) only record into per-worker slots; the main thread
  * checks, prints "# ..." details and asserts once per case, after every
@@ -54,202 +58,37 @@
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
 #include "tests/mg_test_model.h"
+#include "tests/mg_test_drive.h"
 #include "tests/mg_test_run.h"
 
-/* ---- 1. random migrations ------------------------------------------------ */
+/* ---- 1. random plans ------------------------------------------------------ */
 
-static void
-drive_random(struct run *r, struct mg_dataflow *df)
-{
-	unsigned W = r->workers, n = 1 + (unsigned)run_rnd(r, 3), k;
-	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
-	uint16_t *target = malloc(sizeof(*target) * r->nbins);
-	uint32_t *cand = malloc(sizeof(*cand) * r->nbins);
-
-	if (!owners || !target || !cand) {
-		FAIL(r, "out of memory in the test");
-		goto out;
-	}
-	for (k = 0; k < n; k++) {
-		enum mg_strategy s = (enum mg_strategy)run_rnd(r, 3);
-		uint32_t b, nc = 0, want, i;
-		uint64_t ahead = run_rnd(r, 21) * MS, gap = run_rnd(r, 4), at;
-		char what[64];
-		int err;
-
-		run_sleep_ns(run_rnd(r, 4 * MS));
-		for (b = 0; b < r->nbins; b++)
-			if (!run_in_flight(r, b))
-				cand[nc++] = b;
-		if (k && (run_rnd(r, 2) || nc == 0)) {
-			/* this one after the others (else: concurrently,
-			 * with the bins they leave alone) */
-			for (i = 0, err = 0; i < r->nmig && !err; i++)
-				err = run_wait_mig(r, r->mig[i]);
-			if (err) { /* the run is over (or hung) */
-				printf("#   waiting for migration %u: %s; no "
-				       "more submissions\n",
-				       i - 1, mg_strerror(err));
-				break;
-			}
-			for (nc = 0, b = 0; b < r->nbins; b++)
-				if (!run_in_flight(r, b))
-					cand[nc++] = b;
-		}
-		mg_dataflow_owners(df, owners);
-		memcpy(target, owners, sizeof(*target) * r->nbins);
-		switch (s) {
-		case MG_ALL_AT_ONCE:
-			want = (uint32_t[]){1, 1 + (uint32_t)run_rnd(r, nc + 1),
-					    nc}[run_rnd(r, 3)];
-			break;
-		case MG_FLUID: /* one step each, ~2.5 ms apiece */
-			want = 1 + (uint32_t)run_rnd(r, 6);
-			break;
-		default:
-			want = 1 + (uint32_t)run_rnd(r, 8);
-			break;
-		}
-		want = want < nc ? want : nc;
-		for (i = 0; i < want && W > 1; i++) { /* partial shuffle */
-			uint32_t j = i + (uint32_t)run_rnd(r, nc - i),
-				 x = cand[j];
-
-			cand[j] = cand[i];
-			cand[i] = x;
-			target[x] =
-				(uint16_t)((owners[x] + 1 + run_rnd(r, W - 1)) %
-					   W);
-		}
-		at = mg_dataflow_time_ahead(df, ahead);
-		err = run_submit(r, df, s, target, at, gap, NULL);
-		if (err == -EINVAL) {
-			/* the control frontier passed the time meanwhile (a
-			 * loaded machine preempted this thread): allowed;
-			 * try once more, further ahead */
-			printf("#   note: time %llu refused, the frontier "
-			       "moved; again 10 ms later\n",
-			       (unsigned long long)at);
-			ahead += 10 * MS;
-			at = mg_dataflow_time_ahead(df, ahead);
-			err = run_submit(r, df, s, target, at, gap, NULL);
-		}
-		snprintf(what, sizeof(what), "mg_migrate(%s, %u bins)",
-			 mg_strategy_name(s), W > 1 ? want : 0);
-		if (err == -EINVAL && !mg_dataflow_accepts_migrations(df)) {
-			/* every source may have closed: then the engine
-			 * takes no more migrations (mg_migrate: -EINVAL) */
-			printf("#   note: %s refused after the schedule ended; "
-			       "no more submissions\n",
-			       what);
-			break;
-		}
-		run_expect_err(r, what, err, 0);
-		printf("#   submitted %s at time %llu (+%llu ms), gap %llu\n",
-		       what, (unsigned long long)at,
-		       (unsigned long long)(ahead / MS),
-		       (unsigned long long)gap);
-	}
-out:
-	free(owners);
-	free(target);
-	free(cand);
-}
-
+/*
+ * The first S_ROUNDS (12) plans of the long campaign (run_plan(),
+ * tests/mg_test_drive.h): random migrations, chains, all bins, overload,
+ * both modes.  `make check-long` runs 10^4 of the same sequence, so with
+ * the same MG_SEED round i here is plan i there.
+ */
 static void
 test_random_migrations(void **state)
 {
-	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12);
-	uint64_t rng = run_seed_of(1), i;
+	uint64_t rounds = mg_test_env_u64("S_ROUNDS", 12), i;
 	unsigned fails = 0;
-	char names[64][32];
+	char name[64];
 
 	(void)state;
 	for (i = 0; i < rounds; i++) {
-		struct run r = {
-			.drive = drive_random, .lenient = true, .rate = {0, 0}};
+		struct run r;
 
-		snprintf(names[i % 64], sizeof(names[0]), "random %llu",
-			 (unsigned long long)i);
-		r.name = names[i % 64];
-		r.rng = mg_test_rand(&rng);
-		r.workers = 1 + (unsigned)(mg_test_rand(&rng) % 4);
-		r.bins_log2 = 4 + (unsigned)(mg_test_rand(&rng) % 7);
-		r.ring = 2u << (mg_test_rand(&rng) % 6);
-		r.batch = 1 + (uint32_t)(mg_test_rand(&rng) % 64);
-		/* the first four rounds cover every combination */
-		r.timers = i < 4 ? (i & 1) : mg_test_rand(&rng) & 1;
-		r.binary = i < 4 ? (i >> 1) & 1 : mg_test_rand(&rng) % 3 == 0;
-		r.keys = 20 + (unsigned)(mg_test_rand(&rng) % 2000);
-		r.rate[0] = 50000 + (double)(mg_test_rand(&rng) % 250000);
-		r.rate[1] = 20000 + (double)(mg_test_rand(&rng) % 80000);
-		r.duration_ns = 120 * MS;
+		run_plan(&r, run_seed, i, false, name, sizeof(name));
 		fails += run_case(&r) != 0;
 	}
-	printf("# random: %u of %llu rounds failed (MG_SEED=%llu)\n", fails,
+	printf("# random: %u of %llu plans failed (MG_SEED=%llu)\n", fails,
 	       (unsigned long long)rounds, (unsigned long long)run_seed);
 	assert_int_equal(fails, 0);
 }
 
 /* ---- 2. chains in one plan ----------------------------------------------- */
-
-struct chain {
-	unsigned len; /* workers visited after the first: B, C, (A) */
-	bool back;    /* the last hop returns to A */
-};
-
-static struct chain chain_arg;
-
-static void
-drive_chain(struct run *r, struct mg_dataflow *df)
-{
-	unsigned W = r->workers, i;
-	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
-	uint32_t *keys = calloc(r->nbins, sizeof(*keys));
-	struct mg_plan *p = NULL;
-	uint32_t b = 0;
-	uint64_t t, k;
-	int err;
-
-	if (!owners || !keys) {
-		FAIL(r, "out of memory in the test");
-		free(owners);
-		free(keys);
-		return;
-	}
-	/* the bin with the most keys: it has records in every epoch, so
-	 * each hop has work (a hop without records cannot show anything) */
-	for (k = 0; k < r->keys; k++) {
-		struct mg_test_model_rec x = {k, 0};
-
-		keys[mg_bin_of(mg_test_model_hash(NULL, &x), r->bins_log2)]++;
-	}
-	for (i = 1; i < r->nbins; i++)
-		b = keys[i] > keys[b] ? i : b;
-	free(keys);
-	run_sleep_ns(2 * MS);
-	mg_dataflow_owners(df, owners);
-	err = mg_plan_create(&p, r->nbins, W, owners);
-	run_expect_err(r, "mg_plan_create", err, 0);
-	t = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
-	printf("#   bin %u: worker %u", b, owners[b]);
-	for (i = 0; !err && i < chain_arg.len; i++) {
-		unsigned to = chain_arg.back && i + 1 == chain_arg.len
-				      ? owners[b]
-				      : (owners[b] + i + 1) % W;
-		struct mg_move mv = {b, to};
-
-		err = mg_plan_add_step(p, t + i, &mv, 1);
-		run_expect_err(r, "mg_plan_add_step", err, 0);
-		printf(" -> %u at %llu", to, (unsigned long long)(t + i));
-	}
-	printf("\n");
-	if (!err)
-		run_expect_err(r, "mg_migrate_plan(chain)",
-			       run_submit_plan(r, df, p, NULL), 0);
-	mg_plan_destroy(p);
-	free(owners);
-}
 
 static void
 test_chains(void **state)
@@ -282,67 +121,20 @@ test_chains(void **state)
 			.duration_ns = 60 * MS,
 			.binary = c[i].binary,
 			.timers = c[i].timers,
-			.drive = drive_chain,
+			.drive = run_drive_chain,
 			.lenient = true,
 			.rng = mg_test_rand(&rng),
+			.chain_len = c[i].len,
+			.chain_back = c[i].back,
+			.mode = i % 2 ? MG_COPY : MG_HANDOFF,
 		};
 
-		chain_arg = (struct chain){c[i].len, c[i].back};
 		fails += run_case(&r) != 0;
 	}
 	assert_int_equal(fails, 0);
 }
 
 /* ---- 3. all bins in one step --------------------------------------------- */
-
-static void
-drive_all_bins(struct run *r, struct mg_dataflow *df)
-{
-	unsigned W = r->workers;
-	uint16_t *owners = malloc(sizeof(*owners) * r->nbins);
-	uint16_t *target = malloc(sizeof(*target) * r->nbins);
-	struct mg_move *mv = malloc(sizeof(*mv) * r->nbins);
-	struct mg_migration *m = NULL;
-	struct mg_plan *p = NULL;
-	uint32_t b;
-	uint64_t at;
-	int err;
-
-	if (!owners || !target || !mv) {
-		FAIL(r, "out of memory in the test");
-		goto out;
-	}
-	run_sleep_ns(2 * MS);
-	/* every bin to the next worker, with mg_migrate ... */
-	mg_dataflow_owners(df, owners);
-	for (b = 0; b < r->nbins; b++)
-		target[b] = (uint16_t)((owners[b] + 1) % W);
-	at = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
-	err = run_submit(r, df, MG_ALL_AT_ONCE, target, at, 0, &m);
-	run_expect_err(r, "mg_migrate(all bins)", err, 0);
-	if (err)
-		goto out;
-	run_wait_mig(r, m);
-	/* ... then again, as a one-step plan */
-	mg_dataflow_owners(df, owners);
-	run_owners_equal(r, owners, target, "owners after the rotation");
-	run_expect_err(r, "mg_plan_create",
-		       mg_plan_create(&p, r->nbins, W, owners), 0);
-	for (b = 0; b < r->nbins; b++)
-		mv[b] = (struct mg_move){b, (owners[b] + 1) % W};
-	at = mg_dataflow_time_ahead(df, (5 + run_rnd(r, 5)) * MS);
-	if (p) {
-		run_expect_err(r, "mg_plan_add_step(all bins)",
-			       mg_plan_add_step(p, at, mv, r->nbins), 0);
-		run_expect_err(r, "mg_migrate_plan(all bins)",
-			       run_submit_plan(r, df, p, NULL), 0);
-	}
-out:
-	mg_plan_destroy(p);
-	free(owners);
-	free(target);
-	free(mv);
-}
 
 static void
 test_all_bins_one_step(void **state)
@@ -362,8 +154,9 @@ test_all_bins_one_step(void **state)
 			.duration_ns = 60 * MS,
 			.timers = W != 3,
 			.binary = W == 4,
-			.drive = drive_all_bins,
+			.drive = run_drive_all_bins,
 			.lenient = true,
+			.mode = W == 3 ? MG_COPY : MG_HANDOFF,
 			.rng = mg_test_rand(&rng),
 		};
 
@@ -378,108 +171,58 @@ test_all_bins_one_step(void **state)
 /* ---- 4. overload --------------------------------------------------------- */
 
 /*
- * Everything is submitted up front, for times inside the data: the control
- * frontier follows the wall clock, so under overload anything submitted
- * later would fall after the last record.
+ * The moves must land inside the data to be made under overload; a test
+ * thread the machine held up past the data would place them after it.  So
+ * a case whose moves fell after the data runs again with twice the data,
+ * up to OVERLOAD_TRIES times: a slow machine gets a longer run, not a
+ * failure.
  */
-static void
-drive_overload(struct run *r, struct mg_dataflow *df)
-{
-	unsigned W = r->workers;
-	uint32_t nb = r->nbins, b, n = 0;
-	uint16_t *start = malloc(sizeof(*start) * nb);
-	uint16_t *target = malloc(sizeof(*target) * nb);
-	struct mg_move *mv = malloc(sizeof(*mv) * nb);
-	struct mg_move *back = malloc(sizeof(*back) * nb);
-	struct mg_plan *p = NULL;
-	uint64_t t1;
-	int err;
-
-	if (!start || !target || !mv || !back) {
-		FAIL(r, "out of memory in the test");
-		goto out;
-	}
-	run_sleep_ns(2 * MS);
-	mg_dataflow_owners(df, start);
-	/* the paper's target, all at once ... */
-	mg_plan_half_of_half(start, nb, W, target);
-	t1 = mg_dataflow_time_ahead(df, 3 * MS);
-	err = run_submit(r, df, MG_ALL_AT_ONCE, target, t1, 0, NULL);
-	run_expect_err(r, "mg_migrate(half of half)", err, 0);
-	/* ... and a plan moving the other bins in two steps (no bin twice:
-	 * chains have their own case) */
-	run_expect_err(r, "mg_plan_create", mg_plan_create(&p, nb, W, start),
-		       0);
-	for (b = 0; b < nb && p; b++)
-		if (target[b] == start[b]) {
-			struct mg_move x = {b, (start[b] + 1) % W};
-
-			if (n % 2)
-				mv[n / 2] = x;
-			else
-				back[n / 2] = x;
-			n++;
-		}
-	if (p && n > 1) {
-		run_expect_err(r, "mg_plan_add_step",
-			       mg_plan_add_step(p, t1 + 20, back, (n + 1) / 2),
-			       0);
-		run_expect_err(r, "mg_plan_add_step",
-			       mg_plan_add_step(p, t1 + 60, mv, n / 2), 0);
-		run_expect_err(r, "mg_migrate_plan(two steps)",
-			       run_submit_plan(r, df, p, NULL), 0);
-	}
-	printf("#   half of half at %llu; %u more bins at %llu and %llu; "
-	       "last record at %llu\n",
-	       (unsigned long long)t1, n, (unsigned long long)(t1 + 20),
-	       (unsigned long long)(t1 + 60),
-	       (unsigned long long)r->last_epoch);
-	/* The moves are placed for a driver 5 ms into the data.  Only if
-	 * they fall after it even so is the test wrong; a driver that ran
-	 * late (a slow machine, a sanitizer: the control frontier follows
-	 * the wall clock) moves bins that meet no more data, and the run
-	 * still checks everything else. */
-	if (5 * MS / EPOCH_NS + 1 + 60 >= r->last_epoch)
-		FAIL(r, "the test's moves fall after the data: lengthen it");
-	else if (t1 + 60 >= r->last_epoch)
-		printf("#   note: the driver ran late (a slow machine): the "
-		       "moves fall after the data\n");
-out:
-	mg_plan_destroy(p);
-	free(start);
-	free(target);
-	free(mv);
-	free(back);
-}
+#define OVERLOAD_TRIES 6
 
 static void
 test_overload(void **state)
 {
-	unsigned fails = 0, over = 0, i;
+	unsigned fails = 0, over = 0, i, k;
 
 	(void)state;
 	for (i = 0; i < 2; i++) { /* without timers, then with */
-		struct run r = {
-			.name = i ? "overload timers" : "overload",
-			.workers = 2,
-			.bins_log2 = 6,
-			.keys = 1000,
-			.ring = 2,
-			.batch = 1,
-			.duration_ns = 20 * MS,
-			.timers = i == 1,
-			.drive = drive_overload,
-			.lenient = true,
-		};
+		for (k = 0; k < OVERLOAD_TRIES; k++) {
+			struct run r = {
+				.name = i ? "overload timers" : "overload",
+				.workers = 2,
+				.bins_log2 = 6,
+				.keys = 1000,
+				.ring = 2,
+				.batch = 1,
+				.duration_ns = (20 * MS) << k,
+				.timers = i == 1,
+				.drive = run_drive_overload,
+				.lenient = true,
+			};
 
-		r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE", 1000000);
-		fails += run_case(&r) != 0;
-		over += run_overloaded(&r);
-		printf("# %s: run %.0f ms for a %.0f ms schedule (%.1fx), "
-		       "latency p99 %.1f ms, max %.1f ms\n",
-		       r.name, r.wall_s * 1e3, (double)r.duration_ns / 1e6,
-		       r.wall_s * 1e9 / (double)r.duration_ns,
-		       (double)r.st.p99 / 1e6, (double)r.st.max / 1e6);
+			r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE",
+							    1000000);
+			fails += run_case(&r) != 0;
+			printf("# %s: run %.0f ms for a %.0f ms schedule "
+			       "(%.1fx), latency p99 %.1f ms, max %.1f ms\n",
+			       r.name, r.wall_s * 1e3,
+			       (double)r.duration_ns / 1e6,
+			       r.wall_s * 1e9 / (double)r.duration_ns,
+			       (double)r.st.p99 / 1e6, (double)r.st.max / 1e6);
+			if (!r.missed) {
+				over += run_overloaded(&r);
+				break;
+			}
+			printf("# [%s] the moves fell after the data: again "
+			       "with twice the data\n",
+			       r.name);
+		}
+		if (k == OVERLOAD_TRIES) {
+			printf("# FAIL [%s] the moves fell after the data %u "
+			       "times\n",
+			       i ? "overload timers" : "overload", k);
+			fails++;
+		}
 	}
 	assert_int_equal(fails, 0);
 	assert_int_equal(over, 2); /* records did queue */
@@ -1262,8 +1005,10 @@ test_no_hang_at_end(void **state)
 			.join_timeout_s = 10,
 			.outputs_only = true,
 			.quiet = true,
-			.slow_last_ns =
-				mg_test_env_u64("S_END_SLOW_NS", 2 * MS),
+			.stall_ns = mg_test_env_u64("S_END_SLOW_NS", 2 * MS),
+			.stall_worker = 1,
+			.stall_bin = RUN_ANY_BIN,
+			.stall_time = RUN_LAST_EPOCH,
 		};
 		fails += run_case(&r) != 0;
 	}
@@ -1275,6 +1020,285 @@ test_no_hang_at_end(void **state)
 		     : "all ended",
 	       r.late_moves, (double)(r.duration_ns - MS) / 1e6,
 	       (double)(r.duration_ns + 12 * MS) / 1e6, r.late_refused);
+	assert_int_equal(fails, 0);
+}
+
+/* ---- 9. a worker stalled in the middle of a migration -------------------- */
+
+/*
+ * One worker sleeps for seconds (S_STALL_NS, default 2 s) inside a user
+ * call -- a heavy call, or a worker the machine descheduled -- while a
+ * migration that involves it is in flight:
+ *
+ *   before release  the stalled worker S owns bin b and stalls in its call
+ *                   of b at a time ts; once the stall has begun (the drive
+ *                   waits for that event, not for a time) b moves S -> T at
+ *                   a time t after the control frontier, so t > ts: S
+ *                   cannot release b before that call returns, and the
+ *                   move must not be reported done while the stall lasts;
+ *   before acquire  b moves T -> S at a time t, and S stalls in its first
+ *                   call (of any bin) at a time >= t - 2: T releases b
+ *                   once it processed every time before t, and S takes b
+ *                   as soon as it sees that -- so S usually stalls before
+ *                   it took b (T may release b during the stall, or wait
+ *                   for S's records), unless T was quicker (a race: then
+ *                   the run is repeated, and after four tries noted).
+ *
+ * Half way through the stall the drive prints both workers' side of the
+ * move (mg_dataflow_dump(): frontiers, the sender's outgoing moves, the
+ * receiver's incoming ones) and whether the sender had released the bin.
+ * Then everything must complete, the outputs equal the reference and every
+ * call run on the owner of its time.  Nothing waits for a time: a slow
+ * machine makes it longer, and where it lets the input end before the
+ * stall (no migration is taken any more) the run is repeated twice as
+ * long, then noted.
+ */
+struct stall_case {
+	bool acquire;	/* the stalled worker receives the bin */
+	uint32_t bin;	/* the bin that moves ... */
+	unsigned from;	/* ... from this worker ... */
+	unsigned to;	/* ... to this one */
+	uint64_t at;	/* at this time */
+	bool placed;	/* submitted, and the stall began before it was done */
+	bool checked;	/* ... and still stalling half way through */
+	bool released;	/* half way: the sender had released the bin */
+	double done_ms; /* the move's completion after its submission */
+};
+
+/* The bin with the most of the model's keys (records in every epoch). */
+static uint32_t
+busiest_bin(unsigned keys, unsigned bins_log2)
+{
+	uint32_t *n = calloc(1u << bins_log2, sizeof(*n)), b = 0, i;
+	uint64_t k;
+
+	assert_non_null(n);
+	for (k = 0; k < keys; k++) {
+		struct mg_test_model_rec x = {k, 0};
+
+		n[mg_bin_of(mg_test_model_hash(NULL, &x), bins_log2)]++;
+	}
+	for (i = 1; i < 1u << bins_log2; i++)
+		b = n[i] > n[b] ? i : b;
+	free(n);
+	return b;
+}
+
+/*
+ * Print the dump's lines of the two workers of @sc's move, and tell
+ * whether the sender has released the bin: it processed up to the move's
+ * time (handoff.c: the condition of the release) and its outgoing moves
+ * no longer list it.  The stalled worker's
+ * fields are still; the other's may be a round old.
+ */
+static void
+show_move(struct mg_dataflow *df, struct stall_case *sc)
+{
+	char *buf = NULL, *line, *save = NULL, mv[64];
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int w = -1;
+
+	if (!f)
+		return;
+	mg_dataflow_dump(df, f);
+	fclose(f);
+	snprintf(mv, sizeof(mv), "t %llu bin %u to %u}",
+		 (unsigned long long)sc->at, sc->bin, sc->to);
+	sc->released = false;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *out = strstr(line, " out="),
+		     *fr = strstr(line, "frontier=");
+
+		if (sscanf(line, "  worker %d", &w) == 1 ||
+		    strstr(line, "control frontier")) {
+			printf("#     %s\n", line);
+			continue;
+		}
+		if ((w != (int)sc->from && w != (int)sc->to) ||
+		    !strstr(line, "stateful"))
+			continue;
+		printf("#     %s\n", line);
+		if (w == (int)sc->from && out && fr)
+			sc->released = strtoull(fr + 9, NULL, 10) >= sc->at &&
+				       !(strstr(out, mv) &&
+					 strstr(out, mv) < strstr(out, " in="));
+	}
+	free(buf);
+}
+
+/* True while the stalled worker is still in its call (acquire: pairs
+ * with the release in the harness's operator). */
+static bool
+stalling(struct run *r)
+{
+	return atomic_load_explicit(&r->stall_state, memory_order_acquire) ==
+	       RUN_STALLING;
+}
+
+static void
+drive_stall(struct run *r, struct mg_dataflow *df)
+{
+	struct stall_case *sc = r->arg;
+	uint16_t *target = malloc(sizeof(*target) * r->nbins);
+	struct mg_migration_progress p;
+	struct mg_migration *m = NULL;
+	double t0;
+	int err;
+
+	if (!target) {
+		FAIL(r, "out of memory in the test");
+		return;
+	}
+	if (sc->acquire) {
+		/* the move, and the stall at its time; not shifted if the
+		 * time passed (then the stall would come before it) */
+		run_sleep_ns(20 * MS);
+		sc->at = mg_dataflow_time_ahead(df, 5 * MS);
+		run_arm_stall(r, sc->at - 2);
+		r->lenient = false;
+	} else if (!run_wait_stall(r, df)) {
+		goto out; /* the input ended first (or a FAIL) */
+	} else {
+		sc->at = mg_dataflow_time_ahead(df, 2 * MS);
+	}
+	mg_dataflow_owners(df, target);
+	target[sc->bin] = (uint16_t)sc->to;
+	t0 = run_now_s();
+	err = run_submit(r, df, MG_ALL_AT_ONCE, target, sc->at, 0, &m);
+	r->lenient = true;
+	if (err == -ETIME && sc->acquire) {
+		printf("#   note: time %llu passed before the submission (a "
+		       "slow machine)\n",
+		       (unsigned long long)sc->at);
+		goto out;
+	}
+	run_expect_err(r, "mg_migrate(bin of the stall)", err, 0);
+	if (err)
+		goto out;
+	sc->at = r->known[r->nknown - 1].time; /* if shifted */
+	if (sc->acquire && !run_wait_stall(r, df))
+		goto wait;
+	/* progress first, then the stall: done while still stalling is a
+	 * move completed around the stalled worker */
+	mg_migration_progress(m, &p);
+	if (!stalling(r))
+		goto wait; /* this thread was descheduled the whole stall */
+	printf("#   worker %u stalls in its call of bin %u at time %llu; "
+	       "bin %u moves %u -> %u at time %llu (last record at %llu)\n",
+	       r->stall_worker, r->stalled_bin,
+	       (unsigned long long)r->stalled_time, sc->bin, sc->from, sc->to,
+	       (unsigned long long)sc->at, (unsigned long long)r->last_epoch);
+	if (p.done && sc->acquire) {
+		printf("#   note: worker %u took bin %u before it stalled\n",
+		       sc->to, sc->bin);
+		goto wait;
+	}
+	if (p.done)
+		FAIL(r,
+		     "bin %u's move is done while worker %u is stalled in a "
+		     "call of it at time %llu",
+		     sc->bin, r->stall_worker,
+		     (unsigned long long)r->stalled_time);
+	sc->placed = true;
+	run_sleep_ns(r->stall_ns / 2);
+	mg_migration_progress(m, &p);
+	if (!stalling(r))
+		goto wait;
+	sc->checked = true;
+	if (p.done && !sc->acquire)
+		FAIL(r, "bin %u's move is done half way through the stall",
+		     sc->bin);
+	printf("#   half way through the stall:\n");
+	show_move(df, sc);
+wait:
+	err = run_wait_mig(r, m);
+	sc->done_ms = (run_now_s() - t0) * 1e3;
+	run_expect_err(r, "mg_migration_wait(bin of the stall)", err, 0);
+out:
+	free(target);
+}
+
+static void
+test_stall(void **state)
+{
+	static const struct {
+		const char *name;
+		bool acquire;
+		enum mg_mode mode;
+		bool binary;
+	} c[] = {
+		{"stall before release", false, MG_HANDOFF, false},
+		{"stall before acquire", true, MG_HANDOFF, true},
+		{"stall before release copy", false, MG_COPY, true},
+		{"stall before acquire copy", true, MG_COPY, false},
+	};
+	uint64_t stall_ns = mg_test_env_u64("S_STALL_NS", 2000 * MS);
+	uint32_t b = busiest_bin(64, 4);
+	unsigned fails = 0, W = 3, owner = b % W, tries; /* the router's
+							    first version */
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MG_ARRAY_SIZE(c); i++) {
+		struct stall_case sc = {0};
+		struct run r;
+
+		for (tries = 0; tries < 4 && !sc.placed; tries++) {
+			sc = (struct stall_case){
+				.acquire = c[i].acquire,
+				.bin = b,
+				.from = owner,
+				.to = (owner + 1) % W,
+			};
+			r = (struct run){
+				.name = c[i].name,
+				.workers = W,
+				.bins_log2 = 4,
+				.keys = 64,
+				.ring = 16,
+				.batch = 16,
+				.rate = {200000, 50000},
+				.duration_ns = (600 * MS)
+					       << (tries < 2 ? tries : 2),
+				.timers = true,
+				.binary = c[i].binary,
+				.mode = c[i].mode,
+				.drive = drive_stall,
+				.lenient = true,
+				.arg = &sc,
+				.stall_ns = stall_ns,
+				/* release: the owner, in a call of b at 10
+				 * ms (well inside the data, so that the move
+				 * is too); acquire: the receiver, armed by
+				 * the drive for the move's time */
+				.stall_worker = c[i].acquire ? sc.to : owner,
+				.stall_bin = c[i].acquire ? RUN_ANY_BIN : b,
+				.stall_time = 10 * MS / EPOCH_NS,
+				.stall_later = c[i].acquire,
+			};
+			fails += run_case(&r) != 0;
+			if (!sc.placed && !r.fails)
+				printf("#   note: no stall while the move was "
+				       "in flight (the input ended first, or "
+				       "the race went the other way)%s\n",
+				       tries < 3 ? "; again" : "");
+		}
+		printf("# %s: %s, worker %u stalled %.1f s, bin %u %u -> %u "
+		       "at %llu: %s%s, run %.2f s, move done %.0f ms after "
+		       "its submission\n",
+		       c[i].name, c[i].mode == MG_COPY ? "copy" : "handoff",
+		       r.stall_worker, (double)stall_ns / 1e9, sc.bin, sc.from,
+		       sc.to, (unsigned long long)sc.at,
+		       !sc.placed   ? "not in flight in the stall"
+		       : sc.checked ? "in flight half way through the stall"
+				    : "in flight as the stall began",
+		       sc.checked ? (sc.released ? " (released by the sender)"
+						 : " (not released yet)")
+				  : "",
+		       r.wall_s, sc.done_ms);
+	}
 	assert_int_equal(fails, 0);
 }
 
@@ -1291,6 +1315,7 @@ main(void)
 		cmocka_unit_test(test_near_frontier),
 		cmocka_unit_test(test_timers_move),
 		cmocka_unit_test(test_wait_step_at_end),
+		cmocka_unit_test(test_stall),
 		cmocka_unit_test(test_no_hang_at_end), /* last: may leak a
 							  stuck worker */
 	};

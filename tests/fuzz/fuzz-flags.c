@@ -2,7 +2,8 @@
  * fuzz-flags.c - libFuzzer harness for the benchmarks' flag parsing:
  * getopt_long() over BENCH_OPTIONS with bench_opts_set(), then
  * bench_opts_check() and bench_run_config(), as keycount and nexmark run
- * them; and the number parsers (bench/bench_util.h) on every word.
+ * them; and the number parsers (bench/bench_util.h) and keycount's --keys
+ * parser (bench/bench_keys.h) on every word.
  *
  * The input is a command line, one argument per line ("--rate\n5k\n").
  * Checked against the headers: a flag set that passes bench_opts_check()
@@ -13,7 +14,7 @@
  * their grammar.  A broken promise aborts, which libFuzzer reports.
  *
  * File names must not reach the file system here: --migration with
- * anything but a strategy, "none" or "@plan" is dropped.  A line "@@"
+ * anything but a strategy, "random", "none" or "@plan" is dropped.  A line "@@"
  * ends the command line; what follows is a plan file, written to a memfd,
  * which "--migration @plan" names (plan files have their own harness,
  * fuzz-plan.c; this one checks that bench_opts_check() reads one against
@@ -30,6 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench/bench_keys.h"
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
 #include "tests/fuzz/fuzz.h"
@@ -107,7 +109,7 @@ numbers(const char *w)
 	static const uint64_t bounds[][2] = {
 		{0, UINT64_MAX}, {1, 1000}, {4, 20}, {1000, 1000000000}};
 	uint64_t v, r;
-	double d;
+	double d, r_d;
 	size_t i;
 	int rc, rr;
 
@@ -134,6 +136,17 @@ numbers(const char *w)
 	d = -1;
 	rc = bench_parse_double(w, 0.01, 86400, &d);
 	CHECK(rc == -EINVAL ? d == -1 : (d >= 0.01 && d <= 86400));
+	/* --keys: "uniform", or "zipf:" and an exponent in [0.01, 10] */
+	d = -1;
+	rc = bench_keys_parse(w, &d);
+	if (!strcmp(w, "uniform")) {
+		CHECK(rc == 0 && d == 0);
+	} else if (!strncmp(w, "zipf:", 5) &&
+		   !bench_parse_double(w + 5, 0.01, 10, &r_d)) {
+		CHECK(rc == 0 && d == r_d);
+	} else {
+		CHECK(rc == -EINVAL && d == -1);
+	}
 }
 
 /* What engine/dataflow.c check_config() and the channels accept. */
@@ -158,7 +171,12 @@ check_config(const struct bench_opts *o)
 	CHECK(o->rate >= 1 && o->rate <= 1000000000ull);
 	CHECK(isfinite(o->duration) && o->duration > 0);
 	CHECK(o->warmup >= 0 && o->warmup < o->duration);
-	CHECK(!o->migration || 2 * o->migrate_at < o->duration);
+	CHECK(!o->migration ||
+	      (o->random_mig ? o->migrate_at < o->duration && o->workers >= 2
+			     : 2 * o->migrate_at < o->duration));
+	CHECK(!o->migrate_every || o->random_mig);
+	CHECK(!o->random_mig ||
+	      (o->migration && !o->plan && o->strategy == MG_ALL_AT_ONCE));
 	CHECK(!o->plan ==
 	      !!strcmp(o->migration ? o->migration : "", plan_path));
 	CHECK(!o->plan ||
@@ -207,7 +225,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		if (c == 0x109 && strcmp(optarg, "none") &&
 		    strcmp(optarg, "all-at-once") && strcmp(optarg, "fluid") &&
-		    strcmp(optarg, "batched") && strcmp(optarg, plan_path))
+		    strcmp(optarg, "batched") && strcmp(optarg, "random") &&
+		    strcmp(optarg, plan_path))
 			continue;
 		memset(err, 'x', sizeof(err));
 		rc = bench_opts_set(&o, c, optarg, err, sizeof(err));
