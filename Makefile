@@ -2,6 +2,7 @@
 #
 #   make [all]            library (static + shared), tests, benchmarks, examples
 #   make test             install missing packages, build, run every TAP test under prove
+#                         (with the fault tests of the DEBUG=1 build: see "tests")
 #   make run              install missing packages, build, run the headline demo
 #   make bench            build the benchmark programs
 #   make valgrind         memcheck a small keycount and NEXMark run: no error, no leak
@@ -16,8 +17,10 @@
 #                         (CHECK_LONG_PLANS; tests/long/l-migration.c); not in CI,
 #                         which runs the first plans in `make test`
 #
-# Variants never share objects: SAN=address,undefined and DEBUG=1 build into
-# build/<variant>/; the default variant builds into build/.  WERROR=1 makes
+# Variants never share objects: SAN=address,undefined, SAN=thread and DEBUG=1
+# build into build/<variant>/; the default variant builds into build/.
+# SAN=thread (ThreadSanitizer; not combinable with address) runs the tests
+# with tests/tsan.supp and TSAN_OPTIONS below.  WERROR=1 makes
 # warnings errors (CI sets it).  V=1 shows the commands.  FUZZ=1 is the
 # variant `make fuzz` builds: clang, libFuzzer's coverage, ASan and UBSan,
 # in build/fuzz/.
@@ -72,6 +75,14 @@ ifneq ($(SAN),)
 override CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
 override LDFLAGS += -fsanitize=$(SAN)
 endif
+# ThreadSanitizer does not model standalone fences; gcc says so at every
+# atomic_thread_fence (-Wtsan).  The fences that hand data over (the
+# channels' ring.R1..A2) are annotated for it instead (MG_TSAN_*,
+# numa/mg_base.h); the seq_cst ones only keep wake-ups from being lost.  So
+# the warning is off where the compiler has it (clang has no -Wtsan).
+ifneq ($(filter thread,$(subst $(comma), ,$(SAN))),)
+override CFLAGS += $(shell $(CC) -Werror -Wtsan -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-tsan)
+endif
 ifeq ($(FUZZ),1)
 override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined \
                    -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -89,10 +100,12 @@ LIB_SRC   := $(sort $(wildcard numa/*.c queues/*.c migration/*.c engine/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(B)/obj/%.o)
 HEADERS   := $(filter-out %_pvt.h,$(sort $(wildcard numa/*.h queues/*.h migration/*.h engine/*.h)))
 # The one installed header: engine/megaphone.h with the public fragments it
-# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h)
+# includes (numa/mg_api.h, migration/mg_containers.h, migration/mg_plan.h,
+# migration/mg_balance.h)
 # inlined, so an application compiles against it alone.
 PUBLIC_H  := $(B)/include/megaphone.h
-PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h
+PUBLIC_FRAGMENTS := engine/megaphone.h numa/mg_api.h migration/mg_containers.h migration/mg_plan.h \
+                    migration/mg_balance.h
 VERSION   := $(shell sed -n 's/^\#define MG_VERSION[ \t]*"\(.*\)"/\1/p' engine/megaphone.h)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -219,9 +232,30 @@ deps:
 
 # --- tests --------------------------------------------------------------------
 # Each test binary prints TAP; prove runs them with a per-test timeout.
+# Allocation failure injection and the knob that shrinks the operators'
+# buffers exist in debug builds only (numa/mg_fault.h), and the tests that
+# use them skip elsewhere: so the tests of any other variant include these
+# tests from the debug build with the same sanitizers.
+FAULT_TESTS := tests/t-numa-fault tests/t-engine-fault tests/t-engine-limits
+FAULT_BIN   :=
+ifneq ($(DEBUG),1)
+ifneq ($(FUZZ),1)
+FAULT_BIN   := $(FAULT_TESTS:%=build/$(if $(SAN),san-$(subst $(comma),-,$(SAN))-)debug/%)
+endif
+endif
+
+# MG_BUILD tells the shell tests which variant's programs to drive.  Under
+# SAN=thread a report fails the test at once (halt_on_error); the only
+# suppressions are tests/tsan.supp's, each with its reason.
+TSAN_OPTIONS ?= halt_on_error=1 second_deadlock_stack=1 \
+                suppressions=$(CURDIR)/tests/tsan.supp
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests bench examples
-	$(Q)prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH)
+ifneq ($(FAULT_BIN),)
+	$(Q)$(MAKE) --no-print-directory DEBUG=1 $(FAULT_BIN)
+endif
+	$(Q)MG_BUILD=$(CURDIR)/$(B) TSAN_OPTIONS='$(TSAN_OPTIONS)' \
+	  prove --exec 'timeout $(TEST_TIMEOUT)' $(PROVE_FLAGS) $(TEST_BIN) $(TEST_SH) $(FAULT_BIN)
 
 # --- the long campaign -------------------------------------------------------
 # CHECK_LONG_PLANS random migration plans (tests/mg_test_drive.h: run_plan),
@@ -326,7 +360,10 @@ VALGRIND_RUNS   = "keycount --workers 2 --rate 20000 --duration 2 --domain 10000
                   "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
                      --warmup 0 --migration all-at-once --migrate-at 0.5 --validate --mode copy" \
                   "nexmark --query q5 --rate 20000 --duration 2 --warmup 0 \
-                     --migration all-at-once --migrate-at 0.5 --validate"
+                     --migration all-at-once --migrate-at 0.5 --validate" \
+                  "keycount --workers 2 --rate 20000 --duration 2 --domain 10000 \
+                     --warmup 0 --keys zipf:1 --skew-start --balance on \
+                     --balance-interval 50 --validate --mode copy"
 valgrind: deps
 	@if [ -n "$(SAN)" ]; then echo "make valgrind: build without SAN=" >&2; exit 1; fi
 	@command -v valgrind >/dev/null || { echo "make valgrind: run apt-get install valgrind" >&2; exit 1; }

@@ -913,6 +913,133 @@ report_migrations(const struct bench_run *r, char *json, size_t len)
 		 (unsigned long long)in_rss);
 }
 
+void
+bench_run_balancer(struct bench_run *r, struct mg_balancer *b,
+		   const struct mg_balancer_config *c)
+{
+	r->bal = b;
+	r->bal_cfg = *c;
+}
+
+void
+bench_run_on_balance(void *ctx, const struct mg_balance_event *e)
+{
+	const struct bench_run *r = ctx;
+
+	fprintf(stderr, "%s: balance at %.2f s: %s\n", r->name, e->t_s,
+		e->reason);
+}
+
+/* Append to @json (room for @len) at *@at what @fmt makes, if it fits
+ * with @keep bytes to spare; false (nothing appended) if not. */
+static bool __attribute__((format(printf, 5, 6)))
+append(char *json, size_t len, size_t *at, size_t keep, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*at + keep >= len)
+		return false;
+	va_start(ap, fmt);
+	n = vsnprintf(json + *at, len - keep - *at, fmt, ap);
+	va_end(ap);
+	if (n < 0 || *at + (size_t)n >= len - keep) {
+		json[*at] = '\0';
+		return false;
+	}
+	*at += (size_t)n;
+	return true;
+}
+
+/* @n doubles as a JSON array. */
+static void
+json_array(FILE *f, const char *name, const double *v, uint32_t n)
+{
+	uint32_t i;
+
+	fprintf(f, ",\"%s\":[", name);
+	for (i = 0; i < n; i++)
+		fprintf(f, "%s%.6g", i ? "," : "", v[i]);
+	fputc(']', f);
+}
+
+/* A balancer event as a JSON object, malloc'd; NULL if out of memory. */
+static char *
+event_json(const struct mg_balance_event *e)
+{
+	struct mg_migration_progress p;
+	char *buf = NULL;
+	size_t n = 0, i;
+	FILE *f = open_memstream(&buf, &n);
+
+	if (!f)
+		return NULL;
+	mg_migration_progress(e->migration, &p);
+	fprintf(f, "{\"t_s\":%.3f,\"kind\":\"%s\",\"reason\":\"", e->t_s,
+		e->kind == MG_BALANCE_MOVE ? "move" : "hold");
+	for (i = 0; e->reason[i]; i++) {
+		if (e->reason[i] == '"' || e->reason[i] == '\\')
+			fputc('\\', f);
+		fputc(e->reason[i], f);
+	}
+	fprintf(f,
+		"\",\"mean\":%.6g,\"limit\":%.6g,\"max_before\":%.6g,"
+		"\"max_after\":%.6g",
+		e->mean, e->limit, e->max_before, e->max_after);
+	json_array(f, "loads_before", e->load_before, e->workers);
+	json_array(f, "loads_after", e->load_after, e->workers);
+	json_array(f, "busy", e->busy, e->workers);
+	fprintf(f,
+		",\"bins_moved\":%u,\"bytes\":%llu,\"hot\":%u,"
+		"\"pinned\":%u,\"migration_start_s\":%.3f,"
+		"\"duration_ms\":%.3f,\"done\":%s}",
+		e->bins, (unsigned long long)e->bytes, e->hot, e->pinned,
+		p.start_ns / 1e9,
+		p.done ? (double)(p.end_ns - p.start_ns) / 1e6 : -1.0,
+		e->migration ? (p.done ? "true" : "false") : "null");
+	if (fclose(f)) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* Append the balancer's configuration, totals and events to @json. */
+static void
+report_balance(const struct bench_run *r, char *json, size_t len)
+{
+	struct mg_balancer_stats st;
+	struct mg_balance_event e;
+	size_t at = strlen(json) - 1, i, n = mg_balancer_nevents(r->bal);
+	size_t dropped = 0;
+	const size_t keep = 64; /* the closing brackets */
+
+	mg_balancer_stats(r->bal, &st);
+	if (!append(json, len, &at, keep,
+		    ",\"balance\":{\"mode\":\"%s\",\"interval_ms\":%.3f,"
+		    "\"threshold\":%g,"
+		    "\"cooldown_s\":%.3f,\"patience\":%u,\"decisions\":%llu,"
+		    "\"migrations\":%llu,\"bins_moved\":%llu,\"events\":[",
+		    r->o->mode == MG_COPY ? "copy" : "handoff",
+		    r->bal_cfg.interval_ns / 1e6, r->bal_cfg.threshold,
+		    r->bal_cfg.cooldown_ns / 1e9, r->bal_cfg.patience,
+		    (unsigned long long)st.rounds,
+		    (unsigned long long)st.migrations,
+		    (unsigned long long)st.bins_moved)) {
+		strcpy(json + at, "}"); /* no room at all: as it was */
+		return;
+	}
+	for (i = 0; i < n && !mg_balancer_event(r->bal, i, &e); i++) {
+		char *ev = dropped ? NULL : event_json(&e);
+
+		if (!ev ||
+		    !append(json, len, &at, keep, "%s%s", i ? "," : "", ev))
+			dropped++;
+		free(ev);
+	}
+	append(json, len, &at, 0, "],\"events_dropped\":%zu}}", dropped);
+}
+
 static FILE *
 out_file(const struct bench_run *r, const char *name)
 {
@@ -942,6 +1069,30 @@ report_random(const struct bench_run *r, char *json, size_t len)
 		 t->done ? t->sum_ms / (double)t->done : 0.0, t->max_ms);
 }
 
+/* The balancer's decisions as marks: a move spans its migration (labelled
+ * "balance:<bins>"), a hold is a sliver at its time. */
+static void
+balance_marks(const struct bench_run *r, FILE *f)
+{
+	struct mg_migration_progress p;
+	struct mg_balance_event e;
+	size_t i;
+
+	for (i = 0; r->bal && !mg_balancer_event(r->bal, i, &e); i++) {
+		double a = e.t_s, z;
+
+		mg_migration_progress(e.migration, &p);
+		if (e.migration && p.start_ns)
+			a = p.start_ns / 1e9;
+		z = p.done ? p.end_ns / 1e9 : a;
+		if (e.kind == MG_BALANCE_MOVE)
+			fprintf(f, "%.4f %.4f balance:%u\n", a,
+				z > a + 0.02 ? z : a + 0.02, e.bins);
+		else
+			fprintf(f, "%.4f %.4f hold\n", a, a + 0.02);
+	}
+}
+
 void
 bench_run_report(struct bench_run *r, char *json, size_t len)
 {
@@ -952,10 +1103,13 @@ bench_run_report(struct bench_run *r, char *json, size_t len)
 		report_random(r, json, len);
 	else if (r->o->migration)
 		report_migrations(r, json, len);
+	if (r->bal)
+		report_balance(r, json, len);
 	puts(json);
 	if (!r->o->out)
 		return;
-	if (r->nmig && (f = out_file(r, "migrations.txt"))) {
+	if ((r->nmig || (r->bal && mg_balancer_nevents(r->bal))) &&
+	    (f = out_file(r, "migrations.txt"))) {
 		for (k = 0; k < r->nmig; k++) { /* marks for bench/plot */
 			double a = r->mig[k].p.start_ns / 1e9;
 			double z = r->mig[k].p.end_ns / 1e9;
@@ -964,6 +1118,7 @@ bench_run_report(struct bench_run *r, char *json, size_t len)
 			fprintf(f, "%.4f %.4f %s\n", a,
 				z > a + 0.02 ? z : a + 0.02, r->mig[k].what);
 		}
+		balance_marks(r, f);
 		fclose(f);
 	}
 	if ((f = out_file(r, "summary.json"))) {

@@ -16,10 +16,10 @@
  * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
  * bench_opts_finish() (every flag, and a plan file, is checked by then);
  * bench_run_init(); build the dataflow with bench_run_config(), sinks
- * bench_run_sink_measured / _reference; mg_dataflow_start(df,
- * bench_run_on_window, run); bench_run_migrate(); join;
- * bench_run_validate(); bench_run_report(); bench_run_destroy();
- * bench_opts_destroy().
+ * bench_run_sink_measured / _reference; optionally a balancer, given to
+ * bench_run_balancer(); mg_dataflow_start(df, bench_run_on_window, run);
+ * bench_run_migrate(); join; bench_run_validate(); bench_run_report();
+ * bench_run_destroy(); bench_opts_destroy().
  */
 #ifndef BENCH_RUN_H
 #define BENCH_RUN_H
@@ -165,6 +165,8 @@ struct bench_run {
 		struct mg_migration_progress p;
 	} mig[BENCH_MAX_MIGRATIONS];
 	unsigned nmig;
+	struct mg_balancer *bal; /* borrowed; NULL without one */
+	struct mg_balancer_config bal_cfg;
 };
 
 /*
@@ -218,6 +220,18 @@ void bench_run_migrate(struct bench_run *r, struct mg_dataflow *df,
  */
 double bench_run_achieved(const struct bench_run *r, uint64_t records);
 
+/*
+ * Report balancer @b (started with @c, borrowed), owned by the dataflow,
+ * with the run: its events go into the JSON summary (bench_run_report(),
+ * which must run before the dataflow is destroyed) and, as marks, into
+ * migrations.txt for bench/plot.
+ */
+void bench_run_balancer(struct bench_run *r, struct mg_balancer *b,
+			const struct mg_balancer_config *c);
+
+/* mg_balance_fn (ctx: the run): a progress line per balancer decision. */
+void bench_run_on_balance(void *ctx, const struct mg_balance_event *e);
+
 /* Compare the two operators' per-timestamp fingerprints; print a line. */
 bool bench_run_validate(const struct bench_run *r);
 
@@ -226,8 +240,9 @@ bool bench_run_validate(const struct bench_run *r);
 uint64_t bench_run_outputs(const struct bench_run *r, int which);
 
 /* Complete @json (an object) with the migrations and steady-state figures
- * (when migrating), print it on stdout, write summary.json and
- * migrations.txt under --out. */
+ * (when migrating) and the balancer's decisions (with one: as many events
+ * as fit in @len, the rest counted as dropped), print it on stdout, write
+ * summary.json and migrations.txt under --out. */
 void bench_run_report(struct bench_run *r, char *json, size_t len);
 
 void bench_run_destroy(struct bench_run *r);

@@ -2,8 +2,10 @@
  * keycount - Megaphone's key-count benchmark on the engine.
  *
  * An open-loop source produces 16-byte records {key, seq} with keys drawn
- * uniformly from [0, domain); a stateful operator counts each key and emits
- * (key, running count) for every record.  Backends:
+ * from [0, domain) -- uniformly, or Zipf-distributed with --keys zipf:S, hot
+ * keys that change every --hot-shift seconds and, with --skew-start, start
+ * in worker 0's bins (bench/bench_keys.h); a stateful operator counts each
+ * key and emits (key, running count) for every record.  Backends:
  *
  *   kv      a hash map per bin (mg_map), bins by the top bits of mg_hash64(key);
  *   array   a dense array per bin: bin = key mod 2^k, slot = key >> k;
@@ -26,6 +28,10 @@
  * MG_TIME_NOW, bursts of what is due) instead of generated inside the
  * workers; producer p pushes records p, p + P, ..., pinned to the CPUs after
  * the workers'.  Latency then runs from each record's push.
+ *
+ * --balance on starts the engine's balancer (mg_balancer_start) with the
+ * run: it moves bins to even out the workers' load, in --mode handoff or
+ * copy; its decisions go into the JSON summary and the plot's marks.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench/bench_keys.h"
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
 #include "engine/megaphone.h"
@@ -55,6 +62,13 @@ struct opts {
 	uint64_t domain, seed, producers;
 	enum backend backend;
 	bool prefill, push, no_stats;
+	const char *keys; /* the --keys text */
+	double zipf;	  /* 0: uniform */
+	double hot_shift; /* seconds; 0: never */
+	bool skew_start;
+	bool balance;
+	struct mg_balancer_config bal;
+	bool bal_flags; /* a --balance-* flag was given */
 };
 
 /* What each bin (or native worker) keeps. */
@@ -66,6 +80,7 @@ struct root {
 struct bench {
 	struct opts o;
 	unsigned k;
+	struct bench_keys keys;
 	struct bench_run run;
 	uint64_t *by_bin_off; /* prefill: keys of bin b are */
 	uint64_t *by_bin;     /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
@@ -78,8 +93,7 @@ gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 	struct rec *r = out;
 
 	(void)worker;
-	r->key = mg_hash64(b->o.seed ^ (seq * 0x9e3779b97f4a7c15ull)) %
-		 b->o.domain;
+	r->key = bench_keys_key(&b->keys, seq);
 	r->seq = seq;
 }
 
@@ -99,6 +113,18 @@ hash_array(void *ctx, const void *rec)
 	uint64_t key = ((const struct rec *)rec)->key;
 
 	return (key & ((1ull << b->k) - 1)) << (64 - b->k) | key >> b->k;
+}
+
+/* The bin of @key in the measured operator (--skew-start). */
+static uint32_t
+bin_of_key(void *ctx, uint64_t key)
+{
+	struct rec r = {key, 0};
+	const struct bench *b = ctx;
+
+	return mg_bin_of(b->o.backend == ARRAY ? hash_array(ctx, &r)
+					       : hash_kv(ctx, &r),
+			 b->k);
 }
 
 static void
@@ -209,6 +235,8 @@ prefill_kv(void *ctx, struct mg_bin_call *c)
 	void *v;
 	int err;
 
+	if (b->by_bin_off[c->bin] == b->by_bin_off[c->bin + 1])
+		return 0; /* no key: the engine drops the untouched bin */
 	mg_map_init(&root->map, sizeof(uint64_t));
 	for (i = b->by_bin_off[c->bin]; i < b->by_bin_off[c->bin + 1]; i++) {
 		err = mg_map_upsert(&root->map, c->arena, b->by_bin[i], &v);
@@ -340,6 +368,23 @@ usage(FILE *f)
 		"(default 1)\n"
 		"  --no-stats         do not count per-bin and per-worker "
 		"load\n"
+		"  --keys K           uniform | zipf:S, Zipf exponent S in "
+		"0.01..10\n"
+		"                     (default uniform)\n"
+		"  --hot-shift S      zipf: the hot keys change every S "
+		"seconds\n"
+		"  --skew-start       zipf: the hot keys start in worker 0's "
+		"bins\n"
+		"  --balance B        off | on: a balancer moves bins to even "
+		"out the\n"
+		"                     workers' load (default off)\n"
+		"  --balance-interval MS  between its decisions (default "
+		"500)\n"
+		"  --balance-threshold F  it acts above (1 + F) x the mean "
+		"load\n"
+		"                     (default 0.2)\n"
+		"  --balance-cooldown S   a moved bin stays put this long "
+		"(default 5)\n"
 		"%s"
 		"                     (native; kv for --backend native)\n"
 		"  --help             this text\n"
@@ -362,10 +407,19 @@ parse(int argc, char **argv, struct opts *o)
 		{"input", required_argument, NULL, 'i'},
 		{"producers", required_argument, NULL, 'P'},
 		{"no-stats", no_argument, NULL, 'S'},
+		{"keys", required_argument, NULL, 'K'},
+		{"hot-shift", required_argument, NULL, 'H'},
+		{"skew-start", no_argument, NULL, 'W'},
+		{"balance", required_argument, NULL, 'b'},
+		{"balance-interval", required_argument, NULL, 'I'},
+		{"balance-threshold", required_argument, NULL, 'T'},
+		{"balance-cooldown", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *p = argv[0];
+	uint64_t ms;
+	double x;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -375,6 +429,13 @@ parse(int argc, char **argv, struct opts *o)
 	o->seed = 1;
 	o->producers = 1;
 	o->backend = KV;
+	o->keys = "uniform";
+	o->bal = (struct mg_balancer_config){
+		.interval_ns = 500000000ull,
+		.threshold = 0.2,
+		.cooldown_ns = 5000000000ull,
+		.patience = 2,
+	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'D':
@@ -416,6 +477,57 @@ parse(int argc, char **argv, struct opts *o)
 		case 'S':
 			o->no_stats = true;
 			break;
+		case 'K':
+			if (bench_keys_parse(optarg, &o->zipf))
+				bench_bad_usage(p,
+						"--keys must be uniform or "
+						"zipf:S with S in 0.01..10, "
+						"not '%s'",
+						optarg);
+			o->keys = optarg;
+			break;
+		case 'H':
+			if (bench_parse_double(optarg, 0.001, 86400,
+					       &o->hot_shift))
+				bench_bad_usage(p, "bad --hot-shift '%s'",
+						optarg);
+			break;
+		case 'W':
+			o->skew_start = true;
+			break;
+		case 'b':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				bench_bad_usage(p,
+						"--balance must be on or off");
+			o->balance = !strcmp(optarg, "on");
+			break;
+		case 'I':
+			if (bench_parse_u64(optarg, 1, 3600000, &ms))
+				bench_bad_usage(p,
+						"bad --balance-interval '%s' "
+						"(milliseconds, >= 1)",
+						optarg);
+			o->bal.interval_ns = ms * 1000000ull;
+			o->bal_flags = true;
+			break;
+		case 'T':
+			if (bench_parse_double(optarg, 0.001, 100, &x))
+				bench_bad_usage(p,
+						"bad --balance-threshold '%s' "
+						"(0.001..100)",
+						optarg);
+			o->bal.threshold = x;
+			o->bal_flags = true;
+			break;
+		case 'C':
+			if (bench_parse_double(optarg, 0.001, 86400, &x))
+				bench_bad_usage(p,
+						"bad --balance-cooldown '%s' "
+						"(seconds)",
+						optarg);
+			o->bal.cooldown_ns = (uint64_t)(x * 1e9);
+			o->bal_flags = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -430,6 +542,24 @@ parse(int argc, char **argv, struct opts *o)
 	bench_opts_finish(&o->b, p);
 	if (o->b.migration && o->backend == NATIVE)
 		bench_bad_usage(p, "the native backend has no bins to migrate");
+	if ((o->hot_shift || o->skew_start) && !o->zipf)
+		bench_bad_usage(p,
+				"%s needs --keys zipf:S (uniform keys have "
+				"no hot keys)",
+				o->hot_shift ? "--hot-shift" : "--skew-start");
+	if (o->skew_start && o->backend == NATIVE)
+		bench_bad_usage(p, "--skew-start places keys in bins: the "
+				   "native backend has none");
+	if (o->balance && o->backend == NATIVE)
+		bench_bad_usage(p, "the native backend has no bins to balance");
+	if (o->balance && o->no_stats)
+		bench_bad_usage(p, "--balance needs the load statistics "
+				   "(--no-stats)");
+	if (o->balance && o->b.migration)
+		bench_bad_usage(p, "--balance and --migration both move bins: "
+				   "choose one");
+	if (o->bal_flags && !o->balance)
+		bench_bad_usage(p, "--balance-* flags need --balance on");
 }
 
 /* Add one counting operator reading @in; its output goes to @sink.
@@ -481,17 +611,34 @@ main(int argc, char **argv)
 	struct mg_dataflow_config dc;
 	struct mg_source_config src;
 	static struct pusher pushers[MAX_PRODUCERS];
+	static char json[1 << 20]; /* room for the balancer's events */
+	struct bench_keys_config kc;
 	struct mg_stream *s, *out;
 	struct mg_input *in = NULL;
+	struct mg_balancer *bal = NULL;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
-	char json[8192], lost[64] = "null";
+	char lost[64] = "null";
 	uint64_t t0, sched, outputs = 0;
 	bool ok = true;
 	int err;
 
 	parse(argc, argv, &b.o);
 	b.k = (unsigned)b.o.b.bins_log2;
+	kc = (struct bench_keys_config){
+		.domain = b.o.domain,
+		.seed = b.o.seed,
+		.zipf = b.o.zipf,
+		.rate = (double)b.o.b.rate,
+		.shift_s = b.o.hot_shift,
+		.skew = b.o.skew_start,
+		.workers = (unsigned)b.o.b.workers,
+		.bin_of = bin_of_key,
+		.bin_ctx = &b,
+	};
+	err = bench_keys_init(&b.keys, &kc);
+	if (err)
+		bench_die("keycount", "cannot set up the keys", err);
 	/* pushed records carry the epoch of their push, which a producer
 	 * that falls behind makes later than its schedule: room for 10 s */
 	bench_run_init(&b.run, "keycount", &b.o.b, sizeof(struct rec),
@@ -533,14 +680,25 @@ main(int argc, char **argv)
 	err = mg_dataflow_error(df);
 	if (err)
 		bench_die("keycount", "cannot build the dataflow", err);
+	if (b.o.balance) {
+		b.o.bal.on_event = bench_run_on_balance;
+		b.o.bal.ctx = &b.run;
+		err = mg_balancer_start(df, &b.o.bal, &bal);
+		if (err)
+			bench_die("keycount", "cannot start the balancer", err);
+		bench_run_balancer(&b.run, bal, &b.o.bal);
+	}
 
 	fprintf(stderr,
-		"keycount: %s, %llu workers, 2^%u bins, %llu keys, "
-		"%.0f rec/s for %.1f s%s%s\n",
+		"keycount: %s, %llu workers, 2^%u bins, %llu keys (%s%s%s), "
+		"%.0f rec/s for %.1f s%s%s%s\n",
 		backend_name[b.o.backend], (unsigned long long)b.o.b.workers,
-		b.k, (unsigned long long)b.o.domain, (double)b.o.b.rate,
+		b.k, (unsigned long long)b.o.domain, b.o.keys,
+		b.o.hot_shift ? ", shifting" : "",
+		b.o.skew_start ? ", skewed start" : "", (double)b.o.b.rate,
 		b.o.b.duration, b.o.prefill ? ", prefilled" : "",
-		b.o.b.validate ? ", validating" : "");
+		b.o.b.validate ? ", validating" : "",
+		b.o.balance ? ", balancing" : "");
 	if (b.o.prefill && b.o.backend != ARRAY)
 		group_keys(&b);
 	t0 = mg_now_ns();
@@ -562,8 +720,15 @@ main(int argc, char **argv)
 				  pushers[i].err);
 	}
 	err = mg_dataflow_join(df, &st);
-	if (err)
-		bench_die("keycount", "the run failed", err);
+	if (err) /* what failed, e.g. the buffer whose limit was hit */
+		bench_die("keycount",
+			  st.error_what ? st.error_what : "the run failed",
+			  err);
+	if (st.copy_fallbacks) /* then copy mode measured some handoffs */
+		fprintf(stderr,
+			"keycount: %llu moves went as handoffs: their copy did "
+			"not fit\n",
+			(unsigned long long)st.copy_fallbacks);
 	if (b.o.b.validate)
 		ok = bench_run_validate(&b.run);
 	sched = scheduled((double)b.o.b.rate, (uint64_t)(b.o.b.duration * 1e9));
@@ -577,7 +742,8 @@ main(int argc, char **argv)
 		json, sizeof(json),
 		"{\"bench\":\"keycount\",\"workers\":%llu,\"bins_log2\":%u,"
 		"\"backend\":\"%s\",\"input\":\"%s\",\"producers\":%llu,"
-		"\"domain\":%llu,\"epoch_us\":%llu,"
+		"\"domain\":%llu,\"keys\":\"%s\",\"hot_shift_s\":%g,"
+		"\"skew_start\":%s,\"epoch_us\":%llu,"
 		"\"rate_offered\":%llu,\"rate_achieved\":%.0f,\"records\":%llu,"
 		"\"records_scheduled\":%llu,\"outputs\":%llu,"
 		"\"records_lost\":%s,"
@@ -587,7 +753,8 @@ main(int argc, char **argv)
 		(unsigned long long)b.o.b.workers, b.k,
 		backend_name[b.o.backend], b.o.push ? "push" : "gen",
 		(unsigned long long)(b.o.push ? b.o.producers : 0),
-		(unsigned long long)b.o.domain,
+		(unsigned long long)b.o.domain, b.o.keys, b.o.hot_shift,
+		b.o.skew_start ? "true" : "false",
 		(unsigned long long)b.o.b.epoch_us,
 		(unsigned long long)b.o.b.rate,
 		bench_run_achieved(&b.run, st.records),
@@ -603,6 +770,7 @@ main(int argc, char **argv)
 	bench_run_destroy(&b.run);
 	bench_opts_destroy(&b.o.b);
 	mg_dataflow_destroy(df);
+	bench_keys_destroy(&b.keys);
 	free(b.by_bin_off);
 	free(b.by_bin);
 	return ok ? 0 : 1;

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "engine/engine_pvt.h"
+#include "numa/mg_fault.h"
 
 #define VSHIFT_MAX 10 /* keeps SCRATCH_RESERVE >= 1 MiB */
 
@@ -33,7 +34,7 @@
  * under RLIMIT_AS, that its W workers take at most a quarter of the address
  * space left.  A unary operator (keycount's) reserves 63 GiB per worker on
  * a big machine; 15.75 GiB with 23 GiB of memory.  A buffer that fills up
- * fails the run with -ENOMEM.
+ * fails the run with -ENOBUFS (the limits: engine_pvt.h).
  */
 unsigned
 mg__st_vshift(const struct node *n)
@@ -56,7 +57,9 @@ mg__st_vshift(const struct node *n)
 		budget = room / (4 * w);
 	while (s < VSHIFT_MAX && (full >> s) > budget)
 		s++;
-	return s;
+	/* Debug builds: MG_DEBUG_VSHIFT shrinks them further, so that tests
+	 * reach every buffer's limit (numa/mg_fault.h). */
+	return s > mg__fault_vshift() ? s : mg__fault_vshift();
 }
 
 /* A buffer of @n reserving @full bytes on a big machine. */
@@ -82,6 +85,27 @@ mg__bin_create(struct node *n, unsigned node)
 	b->arena = a;
 	mg_timers_init(&b->timers, c->timer_record_size);
 	return b;
+}
+
+/*
+ * Whether @b is still as mg__bin_create() made it: its arena holds only the
+ * bin's own block, no timer is queued and the operator's state is all zero.
+ * Such a bin is the one call_bin() would create on demand, so it need not
+ * exist.  (A root block above the small classes is rounded to its class,
+ * not to 16: such bins never count as pristine, which only costs memory.)
+ */
+bool
+mg__bin_pristine(const struct node *n, const struct bin *b)
+{
+	size_t size = n->u.st.cfg.state_size, i;
+	size_t root = (sizeof(*b) + size + 15) & ~(size_t)15;
+
+	if (b->arena.live != root || mg_timers_count(&b->timers))
+		return false;
+	for (i = 0; i < size; i++)
+		if (b->state[i])
+			return false;
+	return true;
 }
 
 void
@@ -110,7 +134,7 @@ mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin)
 	size_t i = si->theap.len / sizeof(*h);
 
 	if (!mg__vbuf_room(&si->theap, sizeof(*h)))
-		return -ENOMEM;
+		return -ENOBUFS;
 	si->theap.len += sizeof(*h);
 	h[i] = (struct theap_ent){time, bin};
 	while (i && ent_less(&h[i], &h[(i - 1) / 2])) {
@@ -168,7 +192,7 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	old = mg_timers_next(&cc->bin->timers);
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
-		return -ENOMEM; /* checked first: nothing changes */
+		return -ENOBUFS; /* checked first: nothing changes */
 	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
 	if (err)
 		return err;

@@ -77,7 +77,7 @@ control_main(void *arg)
 	for (unsigned i = 0; i < df->nprobes; i++)
 		callbacks |= df->probes[i]->fn != NULL;
 	if (!h) {
-		mg__set_error(df, -ENOMEM);
+		mg__set_error(df, -ENOMEM, "control thread: its histogram");
 		return NULL;
 	}
 	if (tick > df->cfg.window_ns / 4)

@@ -9,10 +9,25 @@
  * through the operator's state mesh in STATE_PAYLOAD pieces as the ring
  * allows.  B appends what arrives to reasm[A] (a sender's bins come in
  * order), rebuilds every complete bin in a fresh arena on its own node, and
- * then stores the move's id in token[b] (written by B only in this mode),
- * where mg__handoff_acquire() finds it as it finds a released bin.  The
- * cost is proportional to the bytes moved, and the bytes in flight are
- * memory.
+ * then stores the move's id in token[b] (written by B in this mode), where
+ * mg__handoff_acquire() finds it as it finds a released bin.  The cost is
+ * proportional to the bytes moved, and the bytes in flight are memory.
+ *
+ * BUFFERS.  A copy needs room a handoff does not.  If A's bytes do not fit
+ * in ser[B], or serialize() says -ENOMEM, the copy fails, not the move: A
+ * hands b over instead (mg__handoff_release() stores the token), counted
+ * in mg_run_stats.copy_fallbacks.  The routing already sends b's records
+ * from time t to B, so b at B by t is the one outcome the correctness
+ * contract allows, and handing it over needs no memory.  serialize() and
+ * mg_timers_write() only read b, so it is whole when its copy fails; any
+ * other error of serialize() fails the run.  reasm[A] cannot overflow: it
+ * is larger than ser[A] by a batch's payload, B takes a batch only while
+ * every reasm has room for it, and after parsing holds at most a part of
+ * one bin, which fit in ser.  B's fresh arena is like any bin's: running
+ * out of memory there fails the run with -ENOMEM.  (B could adopt the
+ * original instead if A kept it until the rebuild, but then the original
+ * and its copy would take memory at once, which Megaphone -- whose memory
+ * this baseline is there to measure -- never does.)
  *
  * The baseline is kept efficient so the comparison is honest: the buffers
  * are in huge pages, maps are rebuilt at their final size, and a state
@@ -40,6 +55,8 @@ struct state_rec {
 };
 _Static_assert(sizeof(struct state_rec) == STATE_REC, "state record");
 
+#define STATE_BATCH_BYTES ((size_t)STATE_BATCH * STATE_PAYLOAD)
+
 struct copy_hdr {
 	uint64_t move_id;
 	uint64_t bytes; /* serialized bytes after the header */
@@ -47,12 +64,13 @@ struct copy_hdr {
 	uint32_t empty; /* the bin never held state */
 };
 
-/* A copy buffer: transient, up to the bytes of a whole step, so in huge
- * pages (512 faults per GiB written instead of 262144). */
+/* A copy buffer of @extra bytes more than ser: transient, up to the bytes
+ * of a whole step, so in huge pages (512 faults per GiB written instead
+ * of 262144). */
 static int
-copy_vbuf_init(const struct node *n, struct vbuf *v)
+copy_vbuf_init(const struct node *n, struct vbuf *v, size_t extra)
 {
-	int err = mg__st_vbuf_init(n, v, COPY_RESERVE);
+	int err = mg__vbuf_init(v, (COPY_RESERVE >> n->u.st.vshift) + extra);
 
 	if (!err) /* failure (no THP) costs only page faults */
 		(void)madvise(v->base, v->reserved, MADV_HUGEPAGE);
@@ -78,15 +96,14 @@ mg__copy_init(struct node *n)
 		si->ser = calloc(W, sizeof(*si->ser));
 		si->reasm = calloc(W, sizeof(*si->reasm));
 		si->sent = calloc(W, sizeof(*si->sent));
-		si->parsed = calloc(W, sizeof(*si->parsed));
 		si->state_held = calloc(W, sizeof(*si->state_held));
-		if (!si->ser || !si->reasm || !si->sent || !si->parsed ||
-		    !si->state_held)
+		if (!si->ser || !si->reasm || !si->sent || !si->state_held)
 			return -ENOMEM;
 		for (p = 0; p < W && !err; p++) {
-			err = copy_vbuf_init(n, &si->ser[p]);
+			err = copy_vbuf_init(n, &si->ser[p], 0);
 			if (!err)
-				err = copy_vbuf_init(n, &si->reasm[p]);
+				err = copy_vbuf_init(n, &si->reasm[p],
+						     STATE_BATCH_BYTES);
 		}
 	}
 	return err;
@@ -108,7 +125,6 @@ mg__copy_fini(struct node *n)
 		free(si->ser);
 		free(si->reasm);
 		free(si->sent);
-		free(si->parsed);
 		free(si->state_held);
 	}
 }
@@ -122,8 +138,9 @@ vbuf_reset(struct vbuf *v)
 	v->len = 0;
 }
 
-/* A: serialize bin m->bin for m->to and discard it. */
-void
+/* A: serialize bin m->bin for m->to and discard it; or, out of room,
+ * leave it whole for a handoff (see the essay). */
+bool
 mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 		 const struct pending_move *m)
 {
@@ -135,8 +152,8 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 	int err = 0;
 
 	if (!mg__vbuf_room(v, sizeof(h))) {
-		mg__set_error(n->df, -ENOMEM);
-		return;
+		si->copy_fallbacks++;
+		return false;
 	}
 	wr = (struct mg_writer){v->base + v->len + sizeof(h), 0,
 				v->reserved - v->len - sizeof(h)};
@@ -154,17 +171,22 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 
 		err = c->serialize(c->ctx, &cc.pub, &wr);
 		if (!err)
-			err = mg_timers_write_drain(&b->timers, &wr);
-		mg__bin_free(b);
-		n->u.st.bins[m->bin] = NULL;
+			err = mg_timers_write(&b->timers, &wr);
 	}
-	if (err) {
-		mg__set_error(n->df, err);
-		return;
+	if (err) { /* nothing appended to ser: b goes as it is */
+		if (err == -ENOMEM)
+			si->copy_fallbacks++;
+		else
+			mg__set_error(n->df, err,
+				      "copy mode: the operator's serialize");
+		return false;
 	}
+	mg__bin_free(b);
+	n->u.st.bins[m->bin] = NULL;
 	h.bytes = wr.len;
 	memcpy(v->base + v->len, &h, sizeof(h));
 	v->len += sizeof(h) + wr.len;
+	return true;
 }
 
 /* A: stream serialized bytes to every peer as far as the rings allow. */
@@ -216,26 +238,77 @@ mg__copy_send(struct node *n, struct worker *wk, struct stateful_inst *si)
 	}
 }
 
+/* B: rebuild bin @bin from @rd in a fresh arena.  Return: 0 and *@out;
+ * or the error, which fails the run (nothing is left then). */
+static int
+rebuild(struct node *n, struct worker *wk, struct stateful_inst *si,
+	uint32_t bin, struct mg_reader *rd, struct bin **out)
+{
+	const struct mg_stateful_config *c = &n->u.st.cfg;
+	struct bin *bn;
+	int err = -ENOMEM;
+
+	bn = mg__bin_create(n, wk->node);
+	if (bn) {
+		struct call_ctx cc = {
+			.pub = {.bin = bin,
+				.worker = wk->w,
+				.state = bn->state,
+				.arena = &bn->arena},
+			.bin = bn,
+			.si = si,
+			.bin_id = bin,
+		};
+
+		err = c->deserialize(c->ctx, &cc.pub, rd);
+		if (!err)
+			err = mg_timers_read(&bn->timers, &bn->arena, rd);
+	}
+	if (err) {
+		mg__bin_free(bn); /* a partial copy, or none */
+		mg__set_error(n->df, err,
+			      bn ? "copy mode: rebuilding a bin"
+				 : "bin arena: a new bin");
+		return err;
+	}
+	*out = bn;
+	return 0;
+}
+
+/* How many state batches every reasm buffer has room for, up to a burst. */
+static unsigned
+reasm_room(const struct stateful_inst *si, unsigned W)
+{
+	size_t k = RECV_BURST;
+	unsigned p;
+
+	for (p = 0; p < W; p++) {
+		size_t r = (si->reasm[p].reserved - si->reasm[p].len) /
+			   STATE_BATCH_BYTES;
+
+		k = r < k ? r : k;
+	}
+	return (unsigned)k;
+}
+
 /* B: take what arrived and rebuild every complete bin. */
 void
 mg__copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
-	const struct mg_stateful_config *c = &n->u.st.cfg;
-	unsigned W = n->df->cfg.workers, i, j, got, p;
+	unsigned W = n->df->cfg.workers, i, j, got, p, room;
 	struct mg_batch *b[RECV_BURST];
 
-	while ((got = mg_mesh_recv_burst_spsc(n->u.st.state, wk->w, b,
-					      RECV_BURST))) {
+	/* Batches only as far as every reasm has room (see the essay): the
+	 * rest waits in the ring until the bins ahead of them are rebuilt. */
+	while ((room = reasm_room(si, W)) &&
+	       (got = mg_mesh_recv_burst_spsc(n->u.st.state, wk->w, b, room))) {
 		for (i = 0; i < got; i++) {
 			for (j = 0; j < b[i]->count; j++) {
 				const struct state_rec *r =
 					mg_batch_record(b[i], j);
 				struct vbuf *v = &si->reasm[r->src];
 
-				if (!mg__vbuf_room(v, r->len)) {
-					mg__set_error(n->df, -ENOMEM);
-					break;
-				}
+				MG_ASSERT(mg__vbuf_room(v, r->len));
 				memcpy(v->base + v->len, r->payload, r->len);
 				v->len += r->len;
 			}
@@ -246,50 +319,34 @@ mg__copy_receive(struct node *n, struct worker *wk, struct stateful_inst *si)
 	for (p = 0; p < W; p++) {
 		struct vbuf *v = &si->reasm[p];
 		struct copy_hdr h;
+		size_t at = 0; /* bytes of v rebuilt */
 
-		while (v->len - si->parsed[p] >= sizeof(h)) {
+		while (v->len - at >= sizeof(h)) {
 			struct mg_reader rd;
 			struct bin *bn = NULL;
-			int err = 0;
 
-			memcpy(&h, v->base + si->parsed[p], sizeof(h));
-			if (v->len - si->parsed[p] - sizeof(h) < h.bytes)
+			memcpy(&h, v->base + at, sizeof(h));
+			if (v->len - at - sizeof(h) < h.bytes)
 				break; /* the rest is still on its way */
-			rd = (struct mg_reader){v->base + si->parsed[p] +
-							sizeof(h),
+			rd = (struct mg_reader){v->base + at + sizeof(h),
 						h.bytes, 0};
-			if (!h.empty) {
-				bn = mg__bin_create(n, wk->node);
-				err = bn ? 0 : -ENOMEM;
-			}
-			if (bn) {
-				struct call_ctx cc = {
-					.pub = {.bin = h.bin,
-						.worker = wk->w,
-						.state = bn->state,
-						.arena = &bn->arena},
-					.bin = bn,
-					.si = si,
-					.bin_id = h.bin,
-				};
-
-				err = c->deserialize(c->ctx, &cc.pub, &rd);
-				if (!err)
-					err = mg_timers_read(&bn->timers,
-							     &bn->arena, &rd);
-			}
-			if (err)
-				mg__set_error(n->df, err);
+			if (!h.empty && rebuild(n, wk, si, h.bin, &rd, &bn))
+				return; /* the run failed */
 			n->u.st.bins[h.bin] = bn;
-			/* Only this worker reads the token in copy mode; the
-			 * bytes themselves came through the channel. */
+			/* Relaxed: only this worker reads the token of a copied
+			 * bin; the bytes came through the channel. */
 			atomic_store_explicit(&n->u.st.token[h.bin], h.move_id,
 					      memory_order_relaxed);
-			si->parsed[p] += sizeof(h) + h.bytes;
+			at += sizeof(h) + h.bytes;
 		}
-		if (si->parsed[p] && si->parsed[p] == v->len) {
+		/* What is left is a part of the next bin: to the front, so
+		 * that the buffer keeps room (each byte moves at most once:
+		 * the bytes moved are the next to be parsed). */
+		if (at == v->len) {
 			vbuf_reset(v);
-			si->parsed[p] = 0;
+		} else if (at) {
+			memmove(v->base, v->base + at, v->len - at);
+			v->len -= at;
 		}
 	}
 }

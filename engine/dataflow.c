@@ -230,6 +230,7 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 		mg_dataflow_stop(df);
 		mg_dataflow_join(df, NULL);
 	}
+	mg__balancer_free(df);		 /* first: its thread reads the rest */
 	mg_rehomer_destroy(df->rehomer); /* drains: bins may be freed next */
 	mg__migrations_free(df);
 	for (i = df->nnodes; i-- > 0;)
@@ -632,13 +633,13 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	if (df->clocked)
 		mg_router_advance(df->router, df->ctl_lead_epochs);
 	atomic_store_explicit(&df->running, true, memory_order_release);
-	/* ORDER(df.R1): pairs with worker.A1 in mg__worker_main() and df.A1
-	 * in mg_dataflow_now(); without it a worker could read start_ns
-	 * before it is set. */
+	/* ORDER(df.R1): pairs with worker.A1 in mg__worker_main(), df.A1
+	 * in mg_dataflow_now() and bal.A1 in balancer_main(); without it a
+	 * worker could read start_ns before it is set. */
 	atomic_store_explicit(&df->go, true, memory_order_release);
 	err = mg__control_start(df);
 	if (err) {
-		mg__set_error(df, err);
+		mg__set_error(df, err, "starting the control thread");
 		for (w = 0; w < df->cfg.workers; w++)
 			pthread_join(df->wk[w].thread, NULL);
 		atomic_store_explicit(&df->running, false,
@@ -660,6 +661,7 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 	if (!df->joined) {
 		for (w = 0; w < df->cfg.workers; w++)
 			pthread_join(df->wk[w].thread, NULL);
+		mg__balancer_join(df); /* the run no longer takes migrations */
 		df->end_ns = mg_now_ns();
 		mg__probes_finish(df);
 		atomic_store_explicit(&df->running, false,
@@ -669,11 +671,11 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 		df->joined = true;
 	}
 	if (stats) {
+		memset(stats, 0, sizeof(*stats));
 		all = malloc(sizeof(*all));
 		if (!all)
 			return -ENOMEM;
 		mg__hist_reset(all);
-		memset(stats, 0, sizeof(*stats));
 		for (w = 0; w < df->cfg.workers; w++)
 			mg__hist_merge(all, &df->wk[w].whole);
 		for (i = 0; i < df->nnodes; i++) {
@@ -684,6 +686,10 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 					stats->records += n->inst.source[w].k;
 			if (n->kind == STATEFUL)
 				stats->state_bytes += mg__stateful_bytes(n);
+			for (w = 0; n->kind == STATEFUL && w < df->cfg.workers;
+			     w++)
+				stats->copy_fallbacks +=
+					n->inst.st[w].copy_fallbacks;
 		}
 		stats->records += mg__inputs_pushed(df);
 		if (df->end_ns > df->start_ns && df->start_ns)
@@ -697,6 +703,7 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 		stats->rss_peak_bytes = df->rss_peak;
 		stats->stopped = atomic_load_explicit(&df->stopped,
 						      memory_order_relaxed);
+		stats->error_what = df->error_what;
 		free(all);
 	}
 	return atomic_load_explicit(&df->error, memory_order_relaxed);

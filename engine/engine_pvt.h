@@ -234,9 +234,9 @@ struct stateful_inst {
 	/* copy mode: serialized bins per peer, out and in */
 	struct vbuf *ser;   /* [W] bytes to send to each worker */
 	size_t *sent;	    /* [W] bytes of ser[w] already sent */
-	struct vbuf *reasm; /* [W] bytes received from each worker */
-	size_t *parsed;	    /* [W] bytes of reasm[w] already rebuilt */
+	struct vbuf *reasm; /* [W] bytes from each worker, not yet rebuilt */
 	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
+	uint64_t copy_fallbacks; /* moves handed over: their copy did not fit */
 } MG_CACHE_ALIGNED;
 
 struct node {
@@ -346,6 +346,7 @@ struct worker {
 struct stats {
 	pthread_mutex_t lock; /* readers vs the sampler; never a worker */
 	uint64_t last_ns;     /* previous sample */
+	uint64_t samples;     /* samples that updated the rates */
 	uint64_t *bin_total;  /* [nbins] records at the previous sample */
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
@@ -386,9 +387,11 @@ struct mg_dataflow {
 	_Atomic bool go;	  /* start_ns is set: run (or stop on error) */
 	_Atomic bool running;	  /* started and not yet ended */
 	bool started, joined;
-	_Atomic bool halt;    /* stop or error: workers leave their loops */
-	_Atomic bool stopped; /* mg_dataflow_stop() asked for it */
-	_Atomic int error;    /* first error an operator reported */
+	_Atomic bool halt;	/* stop or error: workers leave their loops */
+	_Atomic bool stopped;	/* mg_dataflow_stop() asked for it */
+	_Atomic int error;	/* first error an operator reported */
+	const char *error_what; /* what failed: written once, by the thread
+				   whose error won, read after the join */
 	/* completion: bumped when a probe's frontier advances or the run
 	 * halts; probe waiters and the control thread sleep on it */
 	_Atomic uint32_t wake_seq MG_CACHE_ALIGNED;
@@ -402,6 +405,9 @@ struct mg_dataflow {
 	uint64_t rss_peak;
 	uint64_t end_ns;
 	struct stats stats;
+	/* mg_balancer_start() (building thread); its thread is joined by
+	 * mg_dataflow_join(), the balancer freed by destroy (balancer.c) */
+	struct mg_balancer *balancer;
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -421,8 +427,17 @@ int mg__add_node(struct mg_dataflow *df, enum node_kind kind,
 void mg__subscribe(struct node *n, unsigned port, struct stream *s);
 bool mg__stream_ok(const struct mg_dataflow *df, const struct mg_stream *in);
 struct mg_stream *mg__build_fail(struct mg_dataflow *df, int err);
-/* Latch @err as the run's error (the first one wins) and halt the run. */
-void mg__set_error(struct mg_dataflow *df, int err);
+/* Latch @err as the run's error (the first one wins) and halt the run.
+ * @what: static text naming what failed, for mg_run_stats.error_what. */
+void mg__set_error(struct mg_dataflow *df, int err, const char *what);
+/* The run failed: an error is latched.  Relaxed: a flag polled on the data
+ * path; a worker that loses data latches the error itself before it could
+ * publish anything past the loss (round_once() in worker.c). */
+static inline bool
+mg__failed(struct mg_dataflow *df)
+{
+	return atomic_load_explicit(&df->error, memory_order_relaxed) != 0;
+}
 /* Halt the workers and wake the probe waiters; lock-free (workers may call
  * it).  The control thread then wakes the rest (mg__wake_all). */
 void mg__halt(struct mg_dataflow *df);
@@ -487,6 +502,38 @@ void mg__probe_free(struct mg_probe *p);
 #define FAR_RESERVE	(8ull << 30)
 #define COPY_RESERVE	(16ull << 30)
 #define SCRATCH_RESERVE (1ull << 30)
+
+/*
+ * The limits those give (the table "Limits" in megaphone.h; keep the two
+ * alike).  Every write into a buffer is checked first; one that would
+ * overflow fails the run with -ENOBUFS and the buffer's name below, as
+ * mg_run_stats.error_what.  A failed run drops its incomplete times (see
+ * round_once() in worker.c), so a write cut short loses nothing complete.
+ *
+ *   buffer                     reserve   holds (per worker and operator)
+ *   log.bucket[t % 16]         LOG       entries of time t, per input
+ *   log.far                    FAR       entries 16+ times ahead, per input
+ *   log.runs                   SCRATCH   one far_run per such batch
+ *   log.defer, defer_next      LOG       entries of bins awaiting arrival
+ *   pairs (and tmp, as large)  LOG       sort keys of one pass's entries
+ *   gather[in]                 SCRATCH   one call's records of input in
+ *   timers                     SCRATCH   one call's due timer records
+ *   theap                      SCRATCH   the index of bins with timers
+ *   in, out (handoff.c)        SCRATCH   pending moves
+ *
+ * tmp never overflows (it takes what pairs holds), nor does log.far_next
+ * (the live runs of far).  Copy mode's ser and reasm never stop a run
+ * (copymode.c).
+ */
+#define LIMIT_BUCKET "records of one time, per input"
+#define LIMIT_FAR    "records further ahead, per input"
+#define LIMIT_RUNS   "records further ahead: the batches they came in"
+#define LIMIT_DEFER  "records of bins on their way to this worker"
+#define LIMIT_PAIRS  "records due in one pass"
+#define LIMIT_GATHER "records of one call, per input"
+#define LIMIT_TIMERS "timers due in one call"
+#define LIMIT_THEAP  "bins with timers (the timer index)"
+#define LIMIT_MOVES  "pending moves, into or out of a worker"
 
 /* A bin's block, at the start of its own arena (bins.c). */
 struct bin {
@@ -558,6 +605,7 @@ unsigned mg__st_vshift(const struct node *n);
 int mg__st_vbuf_init(const struct node *n, struct vbuf *v, size_t full);
 struct bin *mg__bin_create(struct node *n, unsigned node);
 void mg__bin_free(struct bin *b);
+bool mg__bin_pristine(const struct node *n, const struct bin *b);
 int mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin);
 const struct theap_ent *mg__theap_top(const struct stateful_inst *si);
 void mg__theap_pop(struct stateful_inst *si);
@@ -576,7 +624,9 @@ uint64_t mg__handoff_earliest(const struct move_list *l);
 /* copymode.c */
 int mg__copy_init(struct node *n);
 void mg__copy_fini(struct node *n);
-void mg__copy_release(struct node *n, struct worker *wk,
+/* Return: true if the bin is on its way as bytes; false if it must be
+ * handed over instead (its copy did not fit, or the run failed). */
+bool mg__copy_release(struct node *n, struct worker *wk,
 		      struct stateful_inst *si, const struct pending_move *m);
 void mg__copy_send(struct node *n, struct worker *wk, struct stateful_inst *si);
 void mg__copy_receive(struct node *n, struct worker *wk,
@@ -586,6 +636,15 @@ void mg__copy_receive(struct node *n, struct worker *wk,
 int mg__stats_init(struct mg_dataflow *df);
 void mg__stats_fini(struct mg_dataflow *df);
 void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
+/* How many samples have updated the rates so far (every STATS_NS). */
+uint64_t mg__stats_samples(struct mg_dataflow *df);
+
+/* ---- balancer.c -------------------------------------------------------- */
+/* Stop the balancer's thread and wait for it (events stay); no-op without
+ * one.  The building thread, from join and destroy. */
+void mg__balancer_join(struct mg_dataflow *df);
+/* mg__balancer_join(), then free it. */
+void mg__balancer_free(struct mg_dataflow *df);
 
 /* ---- control.c --------------------------------------------------------- */
 int mg__control_start(struct mg_dataflow *df);
@@ -593,6 +652,8 @@ void mg__control_stop(struct mg_dataflow *df);
 
 /* ---- migrate.c --------------------------------------------------------- */
 void mg__migrations_tick(struct mg_dataflow *df);
+/* @out[b] = 1 if bin b is in an unfinished migration (nbins entries). */
+void mg__migrations_busy(struct mg_dataflow *df, uint8_t *out);
 void mg__migrations_free(struct mg_dataflow *df);
 void mg__migrations_close(struct mg_dataflow *df);
 /* The control frontier the clock allows now: lead epochs ahead. */

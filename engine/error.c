@@ -36,6 +36,9 @@ mg_strerror(int err)
 		return "end of stream: everything was delivered";
 	case -ECANCELED:
 		return "canceled: the run ended first";
+	case -ENOBUFS:
+		return "a buffer limit was reached: too much backlog "
+		       "(megaphone.h, \"Limits\")";
 	default:
 		return err < 0 ? strerror(-err) : "unknown result";
 	}
@@ -52,14 +55,16 @@ mg_version(void)
 /* ---- errors and stopping -------------------------------------------------- */
 
 void
-mg__set_error(struct mg_dataflow *df, int err)
+mg__set_error(struct mg_dataflow *df, int err, const char *what)
 {
 	int zero = 0;
 
-	/* Relaxed: only the value matters; mg__halt() orders the rest. */
-	atomic_compare_exchange_strong_explicit(&df->error, &zero, err,
-						memory_order_relaxed,
-						memory_order_relaxed);
+	/* Relaxed: only the value matters; mg__halt() orders the rest, and
+	 * error_what is read after the join, which joins its writer. */
+	if (atomic_compare_exchange_strong_explicit(&df->error, &zero, err,
+						    memory_order_relaxed,
+						    memory_order_relaxed))
+		df->error_what = what;
 	mg__halt(df);
 }
 

@@ -9,11 +9,12 @@
  *
  *   bins[b]         the bin's block (bins.c): written only by the worker
  *                   that holds b (it creates it at b's first record, and
- *                   frees it when copy mode serializes it).
+ *                   frees it when copy mode serializes it), and in copy
+ *                   mode by the receiver, which sets the rebuilt copy.
  *   token[b]        the id of the last move of b handed over: stored with
- *                   release by the releasing worker (handoff) or by the
- *                   receiving one (copy mode); loaded with acquire by the
- *                   receiver.
+ *                   release by the releasing worker (handoff, and a copy
+ *                   that did not fit) or by the receiving one (copy mode);
+ *                   loaded with acquire by the receiver.
  *   held[w]         bitmap of the bins w holds: w only.
  *   awaiting[w]     bitmap of the bins with an incoming move w has learned
  *                   and not yet acquired: w only.
@@ -40,7 +41,8 @@
  *      fired), mg__handoff_release() clears held[b] and stores the move's id
  *      into token[b] with release (handoff.R1 below): that one store hands
  *      over the bin -- its pages, its timers, everything in its arena.  In
- *      copy mode A serializes the bin into a channel instead (copymode.c).
+ *      copy mode A serializes the bin into a channel instead, or hands it
+ *      over like this when the copy does not fit (copymode.c).
  *   3. Defer [defer], hold [hold], acquire [acquire].  While B does not
  *      hold b, collect() (stateful.c) keeps B's entries of b aside in the
  *      log's defer buffer, and B's output frontier stays at or below t
@@ -87,7 +89,7 @@ static int
 list_add(struct move_list *l, const struct mg_route_move *m)
 {
 	if (l->n == l->cap)
-		return -ENOMEM;
+		return -ENOBUFS;
 	l->v[l->n++] =
 		(struct pending_move){m->id, m->time, m->bin, m->to, m->step};
 	return 0;
@@ -132,7 +134,8 @@ mg__handoff_fini(struct stateful_inst *si)
 	mg__vbuf_free(&si->out.mem);
 }
 
-/* File the moves of the current table that are new and name this worker. */
+/* File the moves of the current table that are new and name this worker.
+ * Return: 0; -ENOBUFS if a move list is full (LIMIT_MOVES). */
 int
 mg__handoff_learn(struct node *n, struct worker *wk, struct stateful_inst *si)
 {
@@ -223,7 +226,7 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 			if (mg_timers_count(&b->timers) &&
 			    mg__theap_push(si, mg_timers_next(&b->timers),
 					   m->bin))
-				mg__set_error(n->df, -ENOMEM);
+				mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
 			if (b->arena.node != wk->node)
 				rehome(n, wk, b);
 		}
@@ -254,9 +257,7 @@ mg__handoff_release(struct node *n, struct worker *wk, struct stateful_inst *si)
 		mg__set_bit(si->held, m->bin, false);
 		if (si->counts) /* its bytes are the next owner's */
 			mg__count_bin(si, m->bin, 0, 0);
-		if (mg__copy_mode(n))
-			mg__copy_release(n, wk, si, m);
-		else
+		if (!mg__copy_mode(n) || !mg__copy_release(n, wk, si, m))
 			/* ORDER(handoff.R1): pairs with handoff.A1 in mg__handoff_acquire();
 			 * the bin, its pages and timers are the next owner's. */
 			atomic_store_explicit(&n->u.st.token[m->bin], m->id,

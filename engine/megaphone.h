@@ -57,6 +57,7 @@
 #include "numa/mg_api.h"
 #include "migration/mg_containers.h"
 #include "migration/mg_plan.h"
+#include "migration/mg_balance.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,7 +89,11 @@ struct mg_migration;
  * How a bin's state travels.  HANDOFF: the old owner releases the bin's
  * pages with one release store and the new owner acquires them; nothing is
  * copied.  COPY: Megaphone's way, the baseline -- the old owner serializes
- * the bin into the channel, the new owner rebuilds it in a fresh arena.
+ * the bin into the channel, the new owner rebuilds it in a fresh arena.  A
+ * copy that does not fit (in its buffer, see "Limits", or the user's
+ * serialize() says -ENOMEM) does not stop the run: that move goes as a
+ * handoff (counted in mg_run_stats.copy_fallbacks).  A fresh arena that
+ * runs out of memory stops the run with -ENOMEM, as any bin's arena does.
  */
 enum mg_mode { MG_HANDOFF, MG_COPY };
 
@@ -237,7 +242,8 @@ struct mg_bin_call {
 /*
  * Schedule @rec (timer_record_size bytes) to come back to this bin at
  * @time > call->time.  The record lives in the bin and moves with it.
- * Return: 0; -EINVAL if @time <= call->time; -ENOMEM.
+ * Return: 0; -EINVAL if @time <= call->time; -ENOMEM if the bin's arena is
+ * full; -ENOBUFS if this worker's timer index is (see "Limits" below).
  */
 MG_API int mg_schedule(struct mg_bin_call *call, uint64_t time,
 		       const void *rec);
@@ -258,7 +264,9 @@ struct mg_stateful_config {
 	bool native; /* baseline: hash mod W, no bins */
 	/* Optional: build a bin's initial state.  Called once for every bin
 	 * (native: every worker's state) by its owner before the clock starts,
-	 * with time 0 and no records; may not emit.  Return 0 or -errno. */
+	 * with time 0 and no records; may not emit.  Return 0 or -errno.
+	 * A bin it leaves as it found it (state all zero, nothing
+	 * allocated) is dropped and created again by its first record. */
 	int (*prefill)(void *ctx, struct mg_bin_call *call);
 	/* Copy mode only (required there): write the bin's root state and
 	 * containers to @w / rebuild them from @r into the fresh bin of
@@ -283,6 +291,35 @@ struct mg_stateful_config {
  * (latched -EINVAL for a bad config or inputs, -ENOMEM). */
 MG_API struct mg_stream *mg_stateful(struct mg_dataflow *df,
 				     const struct mg_stateful_config *cfg);
+
+/*
+ * Limits.  A stateful operator keeps what it received and cannot process
+ * yet (its backlog) in buffers of fixed size, reserved per worker when the
+ * dataflow is built, so that the data path never allocates.  On a big
+ * machine, per worker and operator (an entry is 16 B + the record rounded
+ * up to 8 B):
+ *
+ *   records of one time, per input, up to 16 times ahead   2 GiB of entries
+ *   records further ahead, per input                       8 GiB of entries
+ *     ... as the batches they came in, per input           44 million
+ *   records of bins on their way to this worker, per input 2 GiB of entries
+ *   records due in one pass (all inputs, all times)        2^27 records
+ *   records of one call (one bin, one time), per input     1 GiB
+ *   timers due in one call                                 1 GiB of records
+ *   bins with timers (the timer index)                     2^26 entries
+ *   pending moves, into and out of this worker             2^25 each
+ *
+ * With less physical memory, or under RLIMIT_AS, an operator divides all of
+ * them by one power of two (up to 2^10), so that they reserve at most the
+ * physical memory per worker and, over all workers, a quarter of the
+ * address space left.  A buffer that would overflow stops the run:
+ * mg_dataflow_join() returns -ENOBUFS and mg_run_stats.error_what names the
+ * buffer (mg_schedule() returns -ENOBUFS for a full timer index).  The
+ * cure is less backlog: producers that advance (a quiet one holds every
+ * later time back), more workers or bins, or a lower rate.  Copy mode's
+ * buffers (16 GiB per pair of workers) never stop a run: a bin that does
+ * not fit moves as a handoff (MG_COPY).
+ */
 
 /* Called per record on the worker that holds it. */
 typedef void (*mg_sink_fn)(void *ctx, unsigned worker, uint64_t time,
@@ -328,8 +365,15 @@ struct mg_run_stats {
 	uint64_t count;	   /* latency samples (records at the first probe) */
 	uint64_t p50, p99, p999, max; /* whole-run latency, ns */
 	uint64_t rss_peak_bytes;
-	uint64_t state_bytes; /* bytes owned by bin arenas at the end */
-	bool stopped;	      /* mg_dataflow_stop() ended the run */
+	uint64_t state_bytes;	 /* bytes owned by bin arenas at the end */
+	bool stopped;		 /* mg_dataflow_stop() ended the run */
+	uint64_t copy_fallbacks; /* copy mode: moves that went as a handoff:
+				    their copy did not fit (MG_COPY) */
+	/* What failed, when join returns an error the engine raised: the
+	 * buffer whose limit was reached (-ENOBUFS), what ran out of memory
+	 * (-ENOMEM), or "the operator's function"; static text; NULL if the
+	 * run did not fail. */
+	const char *error_what;
 };
 
 /*
@@ -359,21 +403,28 @@ MG_API int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
  *
  *   | pair                                           | concurrently?       |
  *   |------------------------------------------------|---------------------|
- *   | builders, start, join, destroy                 | one thread, in turn |
+ *   | builders, start, join, destroy, balancer start | one thread, in turn |
  *   | push/flush/advance/close on one producer       | one thread          |
  *   | calls on different producers                   | yes                 |
  *   | mg_producer_open / mg_input_close (any mix)    | yes                 |
  *   | mg_output_next on one output                   | one thread          |
  *   | probe, stats, migrate, stop (any mix)          | yes                 |
+ *   | balancer stop, events, stats (with the above)  | yes                 |
  *   | any of these / join                            | yes                 |
  *   | any of these / destroy                         | no                  |
  */
 MG_API void mg_dataflow_stop(struct mg_dataflow *df);
 
 /*
- * Wait for the run to end and fill @stats (may be NULL).
- * Return: 0 (also after mg_dataflow_stop()); the first error an operator
- * reported (e.g. -ENOMEM from a bin arena); -EINVAL if not started.
+ * Wait for the run to end and fill @stats (may be NULL).  A run that fails
+ * stops completing times where the failure happened, and calls no user
+ * function after it: every time complete at a probe or output (its
+ * frontier when the run ended) has all of its outputs, as in a run without
+ * the failure.
+ * Return: 0 (also after mg_dataflow_stop()); the run's first error, which
+ * @stats->error_what explains: -ENOMEM from a bin arena or the page pools,
+ * -ENOBUFS from a full buffer (see "Limits" at mg_stateful()), or what an
+ * operator's function reported; -EINVAL if not started.
  */
 MG_API int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats);
 
@@ -671,6 +722,139 @@ MG_API void mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out);
 MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
 				     uint64_t *requests, uint64_t *examined,
 				     uint64_t *moved);
+
+/* ---- balancing ----------------------------------------------------------------
+ *
+ * A balancer is a thread of the dataflow that moves bins between workers
+ * to even out their load, as an application could with mg_migrate(): it
+ * samples the bins' decayed record rates every interval, plans with
+ * mg_balance_plan() (the load of a worker is the sum of its bins' rates)
+ * and submits the plan as a normal migration at the earliest time the
+ * engine takes (MG_TIME_ASAP), so outputs stay exactly those of a run
+ * without it.  It never runs on the data path.
+ *
+ * When it acts.  It decides at most once per sample of the rates (every
+ * 100 ms), from the first second of samples on.  It acts only when a plan
+ * at the threshold moves something -- some worker carries more than (1 +
+ * threshold) times the mean and bins can move to fix it -- for `patience`
+ * decisions in a row.  It then plans
+ * for half the threshold (hysteresis: a steady load that was balanced to
+ * threshold / 2 needs a change of more than half the threshold to make it
+ * act again), and waits for its migration to finish before planning
+ * again.  A moved bin stays put for `cooldown_ns` after its move finished
+ * (and bins of other, unfinished migrations do not move), so no bin moves
+ * twice within a cool-down.  A hot bin, heavier than the limit on its own,
+ * is left alone on its worker (see mg_balance.h); it does not make the
+ * balancer act again and again.  Rates count processed records, so a
+ * worker far behind its input (a quarter second of its rate waiting)
+ * looks lighter than it is: nothing moves onto it until it catches up.
+ *
+ * Costs.  In MG_HANDOFF mode a plan moves the fewest bins; in MG_COPY mode
+ * a bin's cost is its state bytes plus 4 KiB, so the plan moves few bytes.
+ *
+ * Events.  Every decision is an event, kept until mg_dataflow_destroy()
+ * and given to the optional callback: MG_BALANCE_MOVE when a migration is
+ * submitted, MG_BALANCE_HOLD when a worker is above the limit and nothing
+ * can move (once, until the balance changes).
+ *
+ * Lifetime.  The balancer stops by itself when the run stops taking
+ * migrations (every source and input ended, mg_dataflow_stop(), an
+ * error); mg_dataflow_join() waits for it, mg_dataflow_destroy() frees it.
+ * mg_balancer_stop() stops it earlier.
+ */
+
+struct mg_balancer;
+
+enum mg_balance_kind {
+	MG_BALANCE_MOVE, /* a migration was submitted */
+	MG_BALANCE_HOLD, /* a worker is above the limit, nothing can move */
+};
+
+struct mg_balance_event {
+	double t_s; /* seconds since the run started */
+	enum mg_balance_kind kind;
+	char reason[160];  /* what the balancer saw, in words */
+	double mean;	   /* load per worker, records/s */
+	double limit;	   /* (1 + threshold) * mean */
+	double max_before; /* the busiest worker's load ... */
+	double max_after;  /* ... and what the plan expects after it */
+	uint32_t workers;  /* entries of the arrays below */
+	/* [workers] records/s before and as planned after, busy fraction
+	 * (0..1, decayed); shared with the balancer: valid until
+	 * mg_dataflow_destroy() */
+	const double *load_before, *load_after, *busy;
+	uint32_t bins;	 /* bins moved (MOVE) */
+	uint64_t bytes;	 /* their state bytes when planned */
+	uint32_t hot;	 /* bins heavier than the limit on their own */
+	uint32_t pinned; /* bins cooling down or in a migration */
+	struct mg_migration *migration; /* MOVE: its progress; else NULL */
+};
+
+/* Called on the balancer's thread after each event (@e: borrowed for the
+ * call); must not block for long nor call mg_balancer_stop(). */
+typedef void (*mg_balance_fn)(void *ctx, const struct mg_balance_event *e);
+
+struct mg_balancer_config {
+	uint64_t interval_ns;	   /* between decisions, >= 1 ms; default 500 ms
+				 (rates are refreshed every 100 ms) */
+	double threshold;	   /* (0, 100]; default 0.2 */
+	uint64_t cooldown_ns;	   /* a moved bin stays put; default 5 s */
+	unsigned patience;	   /* decisions above the threshold before it
+				      acts, 1..1000; default 2 */
+	enum mg_strategy strategy; /* default MG_ALL_AT_ONCE */
+	uint64_t gap;		   /* epochs between fluid/batched steps */
+	mg_balance_fn on_event;	   /* optional, with ctx */
+	void *ctx;
+};
+
+/*
+ * Start a balancer on @df, before mg_dataflow_start() (it begins with the
+ * run) or while it runs.  @cfg: borrowed; zero fields (or NULL) take the
+ * defaults.  @out: gives the balancer, owned by the dataflow (valid until
+ * mg_dataflow_destroy()); may be NULL.
+ * Context: the building thread; creates a thread.
+ * Return: 0; -EINVAL for a bad config, a dataflow without bins to move (no
+ * stateful operator with bins, or no_stats), or one that has ended or been
+ * joined; -EBUSY if @df has a balancer already; -ENOMEM; -EAGAIN if the
+ * thread cannot be created.  Started before a start that fails, it waits,
+ * idle, for mg_dataflow_destroy().
+ */
+MG_API int mg_balancer_start(struct mg_dataflow *df,
+			     const struct mg_balancer_config *cfg,
+			     struct mg_balancer **out);
+
+/*
+ * Stop @b and wait for its thread; its events stay readable.  A migration
+ * it submitted goes on.  Idempotent.
+ * Context: any thread but the balancer's own (its callback); blocks for at
+ * most one decision.
+ * Return: 0; -EINVAL for NULL.
+ */
+MG_API int mg_balancer_stop(struct mg_balancer *b);
+
+/* The number of events so far.  Context: any thread. */
+MG_API size_t mg_balancer_nevents(const struct mg_balancer *b);
+
+/*
+ * Copy event @i (0 .. mg_balancer_nevents() - 1, in time order) to @out;
+ * its arrays stay shared with the balancer (valid until destroy).
+ * Context: any thread.
+ * Return: 0; -ENOENT if there is no event @i; -EINVAL for NULL.
+ */
+MG_API int mg_balancer_event(const struct mg_balancer *b, size_t i,
+			     struct mg_balance_event *out);
+
+struct mg_balancer_stats {
+	uint64_t rounds;     /* decisions taken: at most one per interval
+				and per sample of the rates */
+	uint64_t migrations; /* migrations submitted */
+	uint64_t bins_moved; /* bins those moved */
+	bool running;	     /* its thread has not ended */
+};
+
+/* Fill @out (zeros for NULL @b).  Context: any thread. */
+MG_API void mg_balancer_stats(const struct mg_balancer *b,
+			      struct mg_balancer_stats *out);
 
 /*
  * Print the engine's state to @f: the control frontier, each probe's

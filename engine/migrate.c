@@ -146,6 +146,20 @@ reap(struct mg_dataflow *df)
 	}
 }
 
+void
+mg__migrations_busy(struct mg_dataflow *df, uint8_t *out)
+{
+	uint32_t nbins = 1u << df->nbins_log2;
+
+	pthread_mutex_lock(&df->lock);
+	reap(df);
+	if (df->busy)
+		memcpy(out, df->busy, nbins);
+	else
+		memset(out, 0, nbins);
+	pthread_mutex_unlock(&df->lock);
+}
+
 static void
 migration_free(struct mg_migration *m)
 {
@@ -346,7 +360,8 @@ mg__migrations_tick(struct mg_dataflow *df)
 		if (err == -ETIME) /* a raise overtook us: next tick */
 			continue;
 		if (err) /* reservations rule out conflicts: a real failure */
-			mg__set_error(df, err);
+			mg__set_error(df, err,
+				      "issuing a migration's next step");
 	}
 	pthread_mutex_unlock(&df->lock);
 }

@@ -141,7 +141,8 @@ overflow_get(struct send_inst *s, struct worker *wk, struct mg_channel *ch)
 		err = mg_chunk_alloc(wk->df->pools, wk->node,
 				     batch_shift(&shape), &mem);
 		if (err) {
-			mg__set_error(wk->df, err);
+			mg__set_error(wk->df, err,
+				      "page pool: an overflow batch");
 			return NULL;
 		}
 		b = mem;

@@ -173,7 +173,9 @@ mg__stateful_bytes(const struct node *n)
 
 /* ---- receiving ------------------------------------------------------------------ */
 
-static int
+/* Log batch @b of input @in.  Return: NULL; or the limit (LIMIT_*) of
+ * the buffer that cannot take it, and nothing changed. */
+static const char *
 log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 	  const struct mg_batch *b)
 {
@@ -193,9 +195,10 @@ log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		size_t at = l->runs.len / sizeof(*r);
 
 		log = &l->far;
-		if (!mg__vbuf_room(&l->runs, sizeof(*r)) ||
-		    !mg__vbuf_room(log, stride * b->count))
-			return -ENOMEM; /* checked first: nothing changes */
+		if (!mg__vbuf_room(&l->runs, sizeof(*r)))
+			return LIMIT_RUNS;
+		if (!mg__vbuf_room(log, stride * b->count))
+			return LIMIT_FAR;
 		/* insertion from the end: times mostly arrive in order */
 		while (at > l->runs_head && r[at - 1].time > b->time) {
 			r[at] = r[at - 1];
@@ -206,7 +209,7 @@ log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		l->far_live += stride * b->count;
 	}
 	if (!mg__vbuf_room(log, stride * b->count))
-		return -ENOMEM;
+		return LIMIT_BUCKET;
 	for (i = 0; i < b->count; i++) {
 		const unsigned char *rec = b->data + (size_t)i * b->stride;
 		uint64_t *e = (uint64_t *)(void *)(log->base + log->len);
@@ -217,7 +220,7 @@ log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		memcpy(e + 2, rec, size);
 		log->len += stride;
 	}
-	return 0;
+	return NULL;
 }
 
 /* ---- sorting ---------------------------------------------------------------------- */
@@ -282,9 +285,9 @@ entry_of(const struct stateful_inst *si, uint64_t ref)
 }
 
 /* Add the entries of @v in [@from, @to) as pairs, except those of bins
- * awaiting acquisition, which go to l->defer_next.  False, adding nothing,
- * if pairs or defer_next might not hold them. */
-static bool
+ * awaiting acquisition, which go to l->defer_next.  Return: NULL; or the
+ * limit (LIMIT_*) of pairs or defer_next, full -- the pass cannot go on. */
+static const char *
 collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	const struct vbuf *v, size_t from, size_t to, size_t stride,
 	uint64_t *tmin)
@@ -293,9 +296,10 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
-	if (!mg__vbuf_room(&si->pairs, (to - from) / stride * sizeof(*p)) ||
-	    !mg__vbuf_room(&l->defer_next, to - from))
-		return false;
+	/* Room for every entry as a pair: exact unless some are deferred,
+	 * which is rare enough to check one by one. */
+	if (!mg__vbuf_room(&si->pairs, (to - from) / stride * sizeof(*p)))
+		return LIMIT_PAIRS;
 	for (off = from; off < to; off += stride) {
 		const uint64_t *e =
 			(const uint64_t *)(const void *)(v->base + off);
@@ -305,6 +309,8 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		 * see mg__stateful_step) */
 		if (si->in.n && mg__bit(si->awaiting, (uint32_t)e[1]) &&
 		    !mg__bit(si->held, (uint32_t)e[1])) {
+			if (!mg__vbuf_room(&l->defer_next, stride))
+				return LIMIT_DEFER;
 			memcpy(l->defer_next.base + l->defer_next.len, e,
 			       stride);
 			l->defer_next.len += stride;
@@ -316,7 +322,7 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		*tmin = e[0] < *tmin ? e[0] : *tmin;
 	}
 	si->pairs.len = np * sizeof(*p);
-	return true;
+	return NULL;
 }
 
 static void
@@ -335,9 +341,9 @@ runs_of(const struct tlog *l, size_t *n)
 	return (struct far_run *)(void *)l->runs.base;
 }
 
-/* Gather every due entry of input @in as a pair.  Return: 0; -ENOMEM if
- * the sort keys of what is due do not fit (the run stops). */
-static int
+/* Gather every due entry of input @in as a pair.  Return: NULL; or the
+ * limit (LIMIT_*) of the buffer that could not take them all. */
+static const char *
 collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	      uint64_t upto, uint64_t *tmin)
 {
@@ -347,22 +353,22 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	uint64_t base = si->processed_upto, t;
 	size_t nr, i;
 	struct far_run *r = runs_of(l, &nr);
-	bool ok;
+	const char *full;
 
-	ok = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride,
-		     tmin);
-	for (t = base; ok && t < upto && t - base < TLOG_BUCKETS; t++) {
+	full = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride,
+		       tmin);
+	for (t = base; !full && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
-		ok = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0, v->len,
-			     stride, tmin);
+		full = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0,
+			       v->len, stride, tmin);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
-	for (i = l->runs_head; ok && i < nr && r[i].time < upto; i++)
-		ok = collect(si, in, SLOT_FAR, &l->far, r[i].off,
-			     r[i].off + r[i].bytes, stride, tmin);
+	for (i = l->runs_head; !full && i < nr && r[i].time < upto; i++)
+		full = collect(si, in, SLOT_FAR, &l->far, r[i].off,
+			       r[i].off + r[i].bytes, stride, tmin);
 	l->runs_taken = i - l->runs_head;
-	return ok ? 0 : -ENOMEM;
+	return full;
 }
 
 /* Copy the live runs to far_next and make it the far log. */
@@ -441,15 +447,19 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	if (!*slot) {
 		*slot = mg__bin_create(n, wk->node);
 		if (!*slot) {
-			mg__set_error(n->df, -ENOMEM);
+			mg__set_error(n->df, -ENOMEM, "bin arena: a new bin");
 			return;
 		}
 	}
+	/* Every timer due: one call per (bin, time), so none may wait. */
 	si->timers.len = 0;
-	while (mg_timers_count(&(*slot)->timers) &&
-	       mg__vbuf_room(&si->timers, tsize + 1) &&
-	       mg_timers_pop(&(*slot)->timers, t, &tt,
-			     si->timers.base + si->timers.len)) {
+	while (mg_timers_next(&(*slot)->timers) <= t) {
+		if (!mg__vbuf_room(&si->timers, tsize)) {
+			mg__set_error(n->df, -ENOBUFS, LIMIT_TIMERS);
+			return;
+		}
+		mg_timers_pop(&(*slot)->timers, t, &tt,
+			      si->timers.base + si->timers.len);
 		si->timers.len += tsize;
 		ntimers++;
 		popped = true;
@@ -480,10 +490,10 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
 			      (*slot)->arena.bytes);
 	if (cc.pub.error)
-		mg__set_error(n->df, cc.pub.error);
+		mg__set_error(n->df, cc.pub.error, "the operator's function");
 	if (popped && mg_timers_count(&(*slot)->timers) &&
 	    mg__theap_push(si, mg_timers_next(&(*slot)->timers), bin_id))
-		mg__set_error(n->df, -ENOMEM);
+		mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
 }
 
 /*
@@ -528,12 +538,14 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	struct sort_pair *p;
 	size_t np = 0, at = 0, j, pf[2] = {0, 0};
 	uint32_t size[2] = {0, 0};
+	const char *full;
 
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		size[i] = ((struct stream *)c->in[i])->record_size;
-		if (collect_input(n, si, i, upto, &tmin)) {
-			mg__set_error(n->df, -ENOMEM);
+		full = collect_input(n, si, i, upto, &tmin);
+		if (full) {
+			mg__set_error(n->df, -ENOBUFS, full);
 			return;
 		}
 	}
@@ -583,6 +595,11 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 			b = b_in < b_tm ? b_in : b_tm;
 			if (b == MG_TIME_MAX)
 				break;
+			/* A failed run calls no user function any more: its
+			 * outputs would be dropped, and what failed may have
+			 * cut this call's records or timers short. */
+			if (MG_UNLIKELY(mg__failed(n->df)))
+				return;
 			if (b_tm == b) {
 				mg__theap_pop(si);
 				last_timer_bin = b;
@@ -595,7 +612,8 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				struct vbuf *g = &si->gather[in];
 
 				if (MG_UNLIKELY(!mg__vbuf_room(g, size[in]))) {
-					mg__set_error(n->df, -ENOMEM);
+					mg__set_error(n->df, -ENOBUFS,
+						      LIMIT_GATHER);
 					return; /* the run stops */
 				}
 				memcpy(g->base + g->len,
@@ -622,18 +640,18 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	unsigned i, r, got, j;
 	uint64_t work0 = wk->round_work;
 	uint32_t before;
-	int err;
+	const char *full;
 
-	if (mg__congested(n, wk->w))
+	if (mg__congested(n, wk->w) || mg__failed(n->df))
 		return;
 	for (i = 0; i < c->ninputs; i++) {
 		for (r = 0; r < RECV_BURSTS; r++) {
 			got = mg_mesh_recv_burst_spsc(n->u.st.mesh[i], wk->w, b,
 						      RECV_BURST);
 			for (j = 0; j < got; j++) {
-				err = log_batch(n, si, i, b[j]);
-				if (err)
-					mg__set_error(n->df, err);
+				full = log_batch(n, si, i, b[j]);
+				if (full)
+					mg__set_error(n->df, -ENOBUFS, full);
 				else /* received, not processed (stats.c) */
 					si->backlog += b[j]->count;
 				wk->round_work += b[j]->count + 1;
@@ -648,7 +666,7 @@ mg__stateful_step(struct node *n, struct worker *wk)
 	if (!c->native) {
 		/* after receiving: see the essay, step 0 */
 		if (mg__handoff_learn(n, wk, si))
-			mg__set_error(n->df, -ENOMEM);
+			mg__set_error(n->df, -ENOBUFS, LIMIT_MOVES);
 		if (mg__copy_mode(n))
 			mg__copy_receive(n, wk, si);
 		if (si->in.n)
@@ -732,6 +750,14 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 		err = c->prefill(c->ctx, &cc.pub);
 		if (err)
 			return err;
+		/* A bin the prefill left untouched costs nothing until a
+		 * record needs it: with 2^20 bins that is 512 MiB. */
+		if (!c->native && mg__bin_pristine(n, *slot)) {
+			mg__bin_free(*slot);
+			*slot = NULL;
+		} else if (!c->native && si->counts) {
+			mg__count_bin(si, b, 0, (*slot)->arena.bytes);
+		}
 	}
 	return 0;
 }

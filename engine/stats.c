@@ -158,7 +158,19 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		st->wk_busy[w] = busy;
 	}
 	st->last_ns = now;
+	st->samples++;
 	pthread_mutex_unlock(&st->lock);
+}
+
+uint64_t
+mg__stats_samples(struct mg_dataflow *df)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&df->stats.lock);
+	n = df->stats.samples;
+	pthread_mutex_unlock(&df->stats.lock);
+	return n;
 }
 
 int

@@ -19,7 +19,6 @@
 #include <time.h>
 
 #include <ck_pr.h>
-#include <urcu/urcu-qsbr.h>
 
 #include "engine/engine_pvt.h"
 
@@ -158,6 +157,16 @@ round_once(struct worker *wk)
 			break;
 		}
 	}
+	/* A failed run may have lost data here (a batch not logged, a record
+	 * not sent, a call cut short): from the round a worker sees the
+	 * run's error it publishes nothing more -- no marks, no probe
+	 * frontier -- so no time completes downstream without all of its
+	 * outputs.  Relaxed is enough: the worker that lost data set the
+	 * error itself, in program order before; a frontier another worker
+	 * publishes meanwhile cannot pass the loss without this worker's
+	 * marks. */
+	if (mg__failed(df))
+		return false;
 	for (i = 0; i < df->nnodes; i++)
 		if (df->nodes[i]->kind == SEND)
 			clear &= mg__send_flush(df->nodes[i], wk);
@@ -212,9 +221,9 @@ nap(uint64_t ns)
 {
 	struct timespec ts = {0, (long)ns};
 
-	urcu_qsbr_thread_offline();
+	mg_rcu_offline();
 	nanosleep(&ts, NULL);
-	urcu_qsbr_thread_online();
+	mg_rcu_online();
 }
 
 void *
@@ -228,14 +237,14 @@ mg__worker_main(void *arg)
 
 	err = mg_pin_self(df->topo, wk->cpu);
 	if (err)
-		mg__set_error(df, err);
+		mg__set_error(df, err, "pinning a worker to its CPU");
 	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
-	urcu_qsbr_register_thread();
+	mg_rcu_register();
 	for (unsigned i = 0; i < df->nnodes && !err; i++)
 		if (df->nodes[i]->kind == STATEFUL)
 			err = mg__stateful_prefill(df->nodes[i], wk);
 	if (err)
-		mg__set_error(df, err);
+		mg__set_error(df, err, "an operator's prefill");
 	/* The clock starts once every worker has built its state.
 	 * ORDER(worker.R1): pairs with df.A2 in mg_dataflow_start(): the
 	 * prefilled state (or the error) is written before the control
@@ -251,7 +260,7 @@ mg__worker_main(void *arg)
 		wk->round_work = 0;
 		if (round_once(wk))
 			break;
-		urcu_qsbr_quiescent_state();
+		mg_rcu_quiescent();
 		if (wk->round_work) {
 			idle = 0;
 			nap_ns = NAP_MIN_NS;
@@ -266,6 +275,6 @@ mg__worker_main(void *arg)
 	}
 	/* Relaxed: read by nobody before the join, which synchronizes. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_relaxed);
-	urcu_qsbr_unregister_thread();
+	mg_rcu_unregister();
 	return NULL;
 }

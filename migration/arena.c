@@ -78,6 +78,7 @@
 #include <string.h>
 
 #include "migration/mg_state.h"
+#include "numa/mg_fault.h"
 
 #define SMALL_MIN_SHIFT	 4  /* 16 B */
 #define SMALL_MAX_SHIFT	 11 /* 2 KiB */
@@ -488,6 +489,11 @@ mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node)
 int
 mg_arena_alloc(struct mg_arena *a, size_t bytes, void **out)
 {
+	/* Debug builds: a refusal as if the pool were exhausted (A3: nothing
+	 * changes), for the sizes the arena could serve. */
+	if (MG_UNLIKELY(mg__fault_fail(MG_FAULT_ARENA)) && bytes &&
+	    bytes <= LARGE_MAX)
+		return -ENOMEM;
 	/* 1 .. 2 KiB; 0 wraps around to the large path, which refuses it. */
 	if (MG_LIKELY(bytes - 1 < SMALL_MAX)) {
 		unsigned c = small_class(bytes);

@@ -713,6 +713,17 @@ mg_timers_count(const struct mg_timers *t)
 	return t->count;
 }
 
+const void *
+mg_timers_at(const struct mg_timers *t, uint32_t i, uint64_t *time)
+{
+	const unsigned char *e;
+
+	MG_ASSERT(i < t->count);
+	e = timer_ent(t, i);
+	*time = load_u64(e);
+	return e + TIMER_HDR;
+}
+
 void
 mg_timers_clear(struct mg_timers *t, struct mg_arena *a)
 {

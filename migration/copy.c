@@ -106,14 +106,15 @@ mg_array_read(struct mg_array *arr, struct mg_arena *a, struct mg_reader *r)
 }
 
 int
-mg_timers_write_drain(struct mg_timers *t, struct mg_writer *w)
+mg_timers_write(const struct mg_timers *t, struct mg_writer *w)
 {
-	uint32_t n = mg_timers_count(t);
-	unsigned char rec[1024];
+	uint32_t n = mg_timers_count(t), i;
 	uint64_t time;
 	int err = mg_write(w, &n, sizeof(n));
 
-	while (!err && mg_timers_pop(t, UINT64_MAX, &time, rec)) {
+	for (i = 0; !err && i < n; i++) {
+		const void *rec = mg_timers_at(t, i, &time);
+
 		err = mg_write(w, &time, sizeof(time));
 		if (!err)
 			err = mg_write(w, rec, t->rec_size);

@@ -69,6 +69,7 @@
 
 #include <urcu/pointer.h>
 #include <urcu/call-rcu.h>
+#include <urcu/urcu-qsbr.h>
 
 #include "migration/mg_plan.h"
 #include "migration/mg_state.h"
@@ -146,7 +147,91 @@ void mg_router_destroy(struct mg_router *r);
 static inline const struct mg_routing *
 mg_router_read(struct mg_router *r)
 {
-	return rcu_dereference(r->cur);
+	const struct mg_routing *t = rcu_dereference(r->cur);
+
+	/* ORDER(route.A4): pairs with route.R4 in publish(); without it the
+	 * table's contents could be read before the publisher's writes to
+	 * them.  rcu_dereference() is the acquire; TSan sees it, but not
+	 * liburcu's store it pairs with, so the edge is annotated. */
+	MG_TSAN_ACQUIRE(&r->cur);
+	return t;
+}
+
+/*
+ * A reader's QSBR states, liburcu's under thin wrappers that tell
+ * ThreadSanitizer what it cannot see (numa/mg_base.h):
+ *
+ *   mg_rcu_register()    become a reader (online); from an unregistered thread
+ *   mg_rcu_quiescent()   every version read so far is no longer used
+ *   mg_rcu_offline()     the same, and none is read until mg_rcu_online()
+ *   mg_rcu_online()      reads may start again
+ *   mg_rcu_unregister()  stop being a reader (online or offline)
+ *
+ * A version retired by a publisher is freed (free_version() in router.c)
+ * only once every registered reader has passed a quiescent state, been
+ * offline or unregistered.  liburcu orders the reads before that with its
+ * own barriers and counters; for TSan each of the three releases the
+ * reader's reads (route.R5) to the free, which acquires them (route.A5).
+ * liburcu's inline code (its counters, its futex word) is left unchecked:
+ * its volatile accesses are its own protocol, which TSan would take for
+ * races.
+ * Context: the calling thread only, as liburcu's; never block except
+ * register and unregister (liburcu's registry mutex).
+ * Ordering: liburcu's; no more.
+ */
+extern char mg__rcu_grace; /* TSan's name for the grace period */
+
+/* What every state that ends a thread's reads implies for TSan. */
+static inline void
+mg__rcu_release_reads(void)
+{
+	/* ORDER(route.R5): pairs with route.A5 in free_version(); without
+	 * it TSan would take the free of a version for a race with the
+	 * reads this thread made of it. */
+	MG_TSAN_RELEASE(&mg__rcu_grace);
+}
+
+static inline void
+mg_rcu_register(void)
+{
+	MG_TSAN_IGNORE_BEGIN();
+	urcu_qsbr_register_thread();
+	MG_TSAN_IGNORE_END();
+}
+
+static inline void
+mg_rcu_unregister(void)
+{
+	mg__rcu_release_reads();
+	MG_TSAN_IGNORE_BEGIN();
+	urcu_qsbr_unregister_thread();
+	MG_TSAN_IGNORE_END();
+}
+
+static inline void
+mg_rcu_quiescent(void)
+{
+	mg__rcu_release_reads();
+	MG_TSAN_IGNORE_BEGIN();
+	urcu_qsbr_quiescent_state();
+	MG_TSAN_IGNORE_END();
+}
+
+static inline void
+mg_rcu_offline(void)
+{
+	mg__rcu_release_reads();
+	MG_TSAN_IGNORE_BEGIN();
+	urcu_qsbr_thread_offline();
+	MG_TSAN_IGNORE_END();
+}
+
+static inline void
+mg_rcu_online(void)
+{
+	MG_TSAN_IGNORE_BEGIN();
+	urcu_qsbr_thread_online();
+	MG_TSAN_IGNORE_END();
 }
 
 #define MG__CTL_CLAIM (1ull << 63)

@@ -124,13 +124,19 @@ uint32_t mg_timers_count(const struct mg_timers *t);
 /* Drop every entry and free the heap. */
 void mg_timers_clear(struct mg_timers *t, struct mg_arena *a);
 
+/* Entry @i (< count) in storage order: its record, its time in *@time.
+ * Storage order is no order of times. */
+const void *mg_timers_at(const struct mg_timers *t, uint32_t i, uint64_t *time);
+
 /*
- * Move every timer of @t into the stream (emptying @t: the copy's source
- * is discarded after it), and push them back into @t on the other side.
+ * Write every timer of @t into the stream, leaving @t as it was (a copy
+ * that fails keeps its source), and push them into @t on the other side.
  * Within one time, their order may change (the order of records within a
  * timestamp is unspecified).
+ * Return: 0; -ENOMEM from the writer / 0; -EINVAL for a malformed stream;
+ * -ENOMEM from the arena (the entries read so far stay in @t).
  */
-int mg_timers_write_drain(struct mg_timers *t, struct mg_writer *w);
+int mg_timers_write(const struct mg_timers *t, struct mg_writer *w);
 int mg_timers_read(struct mg_timers *t, struct mg_arena *a,
 		   struct mg_reader *r);
 

@@ -83,10 +83,23 @@ mg_step_complete(const struct mg_step_ctl *s)
 	return atomic_load_explicit(&s->remaining, memory_order_acquire) == 0;
 }
 
+#if MG_TSAN
+char mg__rcu_grace;
+#endif
+
+/* Runs on one of liburcu's call_rcu threads, after a grace period. */
 static void
 free_version(struct rcu_head *head)
 {
-	free(caa_container_of(head, struct mg_routing, rcu));
+	struct mg_routing *t = caa_container_of(head, struct mg_routing, rcu);
+
+	/* ORDER(route.A5): pairs with route.R5 in mg__rcu_release_reads();
+	 * the grace period: every reader's last read of @t is done. */
+	MG_TSAN_ACQUIRE(&mg__rcu_grace);
+	/* ORDER(route.A6): pairs with route.R6 in retire(); the publisher's
+	 * writes of @t are done. */
+	MG_TSAN_ACQUIRE(t);
+	free(t);
 }
 
 /* Free @old after a grace period, from any thread but a registered reader
@@ -97,10 +110,18 @@ retire(struct mg_routing *old)
 	bool online = urcu_qsbr_read_ongoing();
 
 	if (!online)
-		urcu_qsbr_register_thread();
+		mg_rcu_register();
+	/* ORDER(route.R6): pairs with route.A6 in free_version(); call_rcu's
+	 * queue orders our writes of @old before its free, TSan sees none
+	 * of it. */
+	MG_TSAN_RELEASE(old);
+	/* liburcu's own accesses (the queue, its allocations, handed to the
+	 * call_rcu thread) unchecked, as in mg_rcu_quiescent(). */
+	MG_TSAN_IGNORE_BEGIN();
 	urcu_qsbr_call_rcu(&old->rcu, free_version);
+	MG_TSAN_IGNORE_END();
 	if (!online)
-		urcu_qsbr_unregister_thread();
+		mg_rcu_unregister();
 }
 
 /* Build a version from base + moves and publish it.  Called locked. */
@@ -159,7 +180,15 @@ publish(struct mg_router *r)
 		e->worker = c->moves[i].to;
 	}
 	old = r->cur;
-	rcu_assign_pointer(r->cur, t); /* release: t's contents first */
+	/* ORDER(route.R4): pairs with route.A4 in mg_router_read(); without
+	 * it a reader could see @t before its contents.  liburcu's store is
+	 * a fence and a volatile store, which TSan takes for a plain write
+	 * racing with the readers' loads: it is hidden from it, and the edge
+	 * it carries annotated. */
+	MG_TSAN_RELEASE(&r->cur);
+	MG_TSAN_IGNORE_BEGIN();
+	rcu_assign_pointer(r->cur, t);
+	MG_TSAN_IGNORE_END();
 	retire(old);
 	return 0;
 }
@@ -224,7 +253,9 @@ mg_router_destroy(struct mg_router *r)
 	c = r->ctl;
 	/* Old versions' callbacks have run.  Any thread may wait so (see
 	 * the essay). */
+	MG_TSAN_IGNORE_BEGIN(); /* liburcu's own, as in retire() */
 	urcu_qsbr_barrier();
+	MG_TSAN_IGNORE_END();
 	free(r->cur);
 	for (i = 0; i < c->nsteps; i++)
 		free(c->steps[i]);

@@ -10,6 +10,20 @@
  *   MG_ASSERT_EXPENSIVE(c)  checked only with `make DEBUG=1`
  *   MG_BUG(fmt, ...)        always aborts with a message
  * Errors a caller can cause are returned as -errno instead (see mg_strerror).
+ *
+ * ThreadSanitizer (`make SAN=thread`) sees C11 atomics and pthreads, but not
+ * standalone fences, nor Concurrency Kit's and liburcu's inline assembly and
+ * volatile accesses.  Where an edge goes through those, the code tells TSan
+ * what the edge is, next to the ORDER label it models:
+ *   MG_TSAN_RELEASE(addr)    everything this thread did so far happens
+ *                            before whatever follows a matching acquire;
+ *   MG_TSAN_ACQUIRE(addr)    the matching acquire, on the same address;
+ *   MG_TSAN_IGNORE_BEGIN()   the accesses up to MG_TSAN_IGNORE_END() are
+ *   MG_TSAN_IGNORE_END()     not checked: a library's own protocol, whose
+ *                            edge is then annotated as above, or the one
+ *                            race an algorithm makes on purpose (pool.c I3).
+ * All four are empty unless compiled with -fsanitize=thread (MG_TSAN is 1).
+ * Futexes need none: a wake orders nothing (see mg_futex_wait).
  */
 #ifndef MG_BASE_H
 #define MG_BASE_H
@@ -55,6 +69,34 @@
 #define MG_ASSERT_EXPENSIVE(c) ((void)0)
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define MG_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define MG_TSAN 1
+#endif
+#endif
+#ifndef MG_TSAN
+#define MG_TSAN 0
+#endif
+
+#if MG_TSAN
+/* The TSan runtime's annotation interface (sanitizer/tsan_interface.h). */
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
+#define MG_TSAN_ACQUIRE(addr)  __tsan_acquire((void *)(addr))
+#define MG_TSAN_RELEASE(addr)  __tsan_release((void *)(addr))
+#define MG_TSAN_IGNORE_BEGIN() __tsan_ignore_thread_begin()
+#define MG_TSAN_IGNORE_END()   __tsan_ignore_thread_end()
+#else
+#define MG_TSAN_ACQUIRE(addr)  ((void)0)
+#define MG_TSAN_RELEASE(addr)  ((void)0)
+#define MG_TSAN_IGNORE_BEGIN() ((void)0)
+#define MG_TSAN_IGNORE_END()   ((void)0)
+#endif
+
 static inline int
 mg_is_pow2(uint64_t x)
 {
@@ -76,6 +118,8 @@ uint64_t mg_now_ns(void);
  * a private futex.  It may also return early (a wake, a signal, a change of
  * the word before sleeping): callers loop over their condition.
  * Context: any thread but the data path; blocks.
+ * Ordering: none: the wake is no edge.  What the woken thread reads next is
+ * ordered by its own acquires (C11, or a channel's), never by the wake.
  */
 void mg_futex_wait(_Atomic uint32_t *word, uint32_t val, uint64_t timeout_ns);
 

@@ -194,10 +194,13 @@ size_t mg_vm_room(void);
 /*
  * Create one page pool per node of @topo.
  * @topo: borrowed; must outlive the pools.  @cfg: borrowed; NULL = defaults.
+ * Debug builds (numa/mg_fault.h) read the failure-injection knobs here and
+ * count allocations from here on.
  * Context: control plane; allocates, maps memory.
- * Return: 0; -EINVAL for a bad @cfg; -ENOMEM if the reservations cannot be
- * mapped (e.g. beyond RLIMIT_AS) or the prefault fails.  On failure *@out
- * is unchanged and nothing stays mapped.
+ * Return: 0; -EINVAL for a bad @cfg or (debug builds) a malformed MG_FAIL_*
+ * knob; -ENOMEM if the reservations cannot be mapped (e.g. beyond
+ * RLIMIT_AS) or the prefault fails.  On failure *@out is unchanged and
+ * nothing stays mapped.
  */
 int mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 		    const struct mg_pools_config *cfg);
@@ -216,7 +219,8 @@ void mg_pools_destroy(struct mg_pools *pools);
  * happen-before this return (acq_rel on the free list head).
  * Return: 0; -EINVAL if @node >= nnodes or @shift is outside
  * [MG_CHUNK_MIN_SHIFT, MG_CHUNK_MAX_SHIFT]; -ENOMEM if the class's
- * reservation is exhausted.  On failure *@out is unchanged.
+ * reservation is exhausted, or (debug builds) MG_FAIL_CHUNK picked this
+ * allocation (numa/mg_fault.h).  On failure *@out is unchanged.
  */
 int mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
 		   void **out);

@@ -77,8 +77,9 @@
  *      the read cannot fault because reservations stay mapped.  The link is
  *      read and written with relaxed atomics; the owner's accesses are
  *      plain, so strictly this is an atomic/plain race that C11 leaves
- *      undefined and TSan will report; every supported target gives the
- *      garbage-then-failed-CAS behaviour described here.
+ *      undefined; every supported target gives the garbage-then-failed-CAS
+ *      behaviour described here.  ThreadSanitizer would report it, so it
+ *      is told not to check that one load (MG_TSAN_IGNORE_*, mg_base.h).
  *
  * Who reads what: alloc reads head (and the link of the top), may bump,
  * adds to in_use; free subtracts from in_use, writes the chunk's link and
@@ -96,6 +97,7 @@
 #include <numa.h>
 #include <numaif.h>
 
+#include "numa/mg_fault.h"
 #include "numa/mg_numa.h"
 
 #define TWO_MIB (1ull << MG_CHUNK_MAX_SHIFT)
@@ -195,10 +197,13 @@ pop(struct pool_class *c, char *sbase, unsigned shift)
 		/*
 		 * Relaxed: A1/A2 ordered it after the push that wrote it; if
 		 * another pop took the chunk meanwhile the value is garbage
-		 * and the CAS below fails (I2, I3).
+		 * and the CAS below fails (I2, I3).  The race I3 describes is
+		 * the algorithm's, so TSan does not check this one load.
 		 */
+		MG_TSAN_IGNORE_BEGIN();
 		next = atomic_load_explicit(link_of(sbase, shift, top - 1),
 					    memory_order_relaxed);
+		MG_TSAN_IGNORE_END();
 		/*
 		 * ORDER(pool.A2): pairs with pool.R1.  On failure it acquires the new
 		 * top before its link is read, as A1 does; without it the next
@@ -254,9 +259,9 @@ carve(struct pool_class *c, uint64_t nchunks)
 	return i < nchunks ? (uint32_t)i : NO_CHUNK;
 }
 
-int
-mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
-	       void **out)
+/* mg_chunk_alloc() without failure injection (prefaulting uses it). */
+static int
+chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift, void **out)
 {
 	struct pool_class *c;
 	unsigned slot;
@@ -279,6 +284,19 @@ mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
 	atomic_fetch_add_explicit(&c->in_use, 1, memory_order_relaxed);
 	*out = sbase + ((size_t)idx << shift);
 	return 0;
+}
+
+int
+mg_chunk_alloc(struct mg_pools *pools, unsigned node, unsigned shift,
+	       void **out)
+{
+	/* Debug builds: a refusal the caller must handle anyway (mg_fault.h);
+	 * bad arguments are still -EINVAL first. */
+	if (MG_UNLIKELY(mg__fault_fail(MG_FAULT_CHUNK)) &&
+	    node < pools->nnodes && shift >= MG_CHUNK_MIN_SHIFT &&
+	    shift <= MG_CHUNK_MAX_SHIFT)
+		return -ENOMEM;
+	return chunk_alloc(pools, node, shift, out);
 }
 
 void
@@ -485,7 +503,7 @@ prefault_class(struct mg_pools *p, unsigned node, unsigned shift, size_t bytes)
 	int err;
 
 	for (i = 0; i < n; i++) {
-		err = mg_chunk_alloc(p, node, shift, &chunk);
+		err = chunk_alloc(p, node, shift, &chunk);
 		if (err)
 			return err; /* cannot happen: prefault <= reserve */
 		if (!first)
@@ -512,6 +530,8 @@ mg_pools_create(struct mg_pools **out, const struct mg_topology *topo,
 	int err;
 
 	err = check_config(cfg, nnodes, reserve, &prefault);
+	if (!err) /* debug builds: the injection knobs, counted from here */
+		err = mg__fault_load();
 	if (err)
 		return err;
 	p = aligned_alloc(MG_CACHE_LINE, sizeof(*p) + sizeof(p->cls[0]) *

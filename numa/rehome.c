@@ -223,6 +223,43 @@ process(struct mg_rehomer *r, struct mg_rehome_req *req)
 			      memory_order_release);
 }
 
+/*
+ * The queue's own accesses, hidden from ThreadSanitizer: liburcu's volatile
+ * loads and stores, which TSan takes for plain accesses racing with each
+ * other, are ordered by its xchg (invisible to TSan) and the fences F1/F2.
+ * What a request carries is ordered by its state (R1/A1), which TSan sees.
+ */
+static void
+enqueue(struct mg_rehomer *r, struct mg_rehome_req *req)
+{
+	MG_TSAN_IGNORE_BEGIN();
+	cds_wfcq_node_init(&req->qnode);
+	cds_wfcq_enqueue(&r->head, &r->tail, &req->qnode);
+	MG_TSAN_IGNORE_END();
+}
+
+static struct cds_wfcq_node *
+dequeue(struct mg_rehomer *r)
+{
+	struct cds_wfcq_node *qn;
+
+	MG_TSAN_IGNORE_BEGIN();
+	qn = __cds_wfcq_dequeue_blocking(&r->head, &r->tail);
+	MG_TSAN_IGNORE_END();
+	return qn;
+}
+
+static bool
+queue_empty(struct mg_rehomer *r)
+{
+	bool empty;
+
+	MG_TSAN_IGNORE_BEGIN();
+	empty = cds_wfcq_empty(&r->head, &r->tail);
+	MG_TSAN_IGNORE_END();
+	return empty;
+}
+
 /* caa_container_of() without its alignment-raising char * cast. */
 static struct mg_rehome_req *
 req_of(struct cds_wfcq_node *qn)
@@ -235,7 +272,7 @@ drain(struct mg_rehomer *r)
 {
 	struct cds_wfcq_node *qn;
 
-	while ((qn = __cds_wfcq_dequeue_blocking(&r->head, &r->tail)))
+	while ((qn = dequeue(r)))
 		process(r, req_of(qn));
 }
 
@@ -265,7 +302,7 @@ rehomer_main(void *arg)
 		 * queue.
 		 */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (cds_wfcq_empty(&r->head, &r->tail) &&
+		if (queue_empty(r) &&
 		    !atomic_load_explicit(&r->stop, memory_order_relaxed))
 			mg_futex_wait(&r->sleeping, 1, UINT64_MAX);
 		/* Relaxed: only saves submitters a needless wake call. */
@@ -363,8 +400,7 @@ mg_rehome_submit(struct mg_rehomer *r, struct mg_rehome_req *req)
 	} while (!atomic_compare_exchange_weak_explicit(
 		&req->state, &s, MG_REHOME_QUEUED, memory_order_acq_rel,
 		memory_order_relaxed));
-	cds_wfcq_node_init(&req->qnode);
-	cds_wfcq_enqueue(&r->head, &r->tail, &req->qnode);
+	enqueue(r, req);
 	/*
 	 * ORDER(rehome.F2): pairs with rehome.F1 in rehomer_main(); without it the load of
 	 * sleeping in wake() could pass the enqueue, and a rehomer that

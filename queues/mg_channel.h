@@ -71,6 +71,15 @@
  * figure does not move.  Marks need no more than ck's own fences: a mark
  * publishes only its slot.
  *
+ * ThreadSanitizer sees none of this: ck_ring's indices are inline assembly
+ * and TSan does not model standalone fences.  So each of the four fences is
+ * followed by MG_TSAN_RELEASE(ring) or MG_TSAN_ACQUIRE(ring) (the same ring:
+ * R1/A1 on `fwd`, R2/A2 on `ret`), and ck_ring's own copies into and out of
+ * its slots, which its indices order, are left unchecked (MG_TSAN_IGNORE_*,
+ * in the mg__ring_* helpers below).  The forward ring thus carries no
+ * consumer-to-producer edge for TSan: a batch comes back to the producer
+ * only through R2/A2, as in the protocol.
+ *
  * Not fixable from outside: inside ck's dequeue the slot read is followed
  * by ck_pr_fence_store() and the c_head store that frees the slot, so on
  * aarch64 the slot read may in principle be performed after the producer
@@ -197,6 +206,56 @@ struct mg_channel {
 };
 
 /*
+ * ck_ring's calls, with its slot copies hidden from ThreadSanitizer: they
+ * are ordered by ck_ring's indices, which TSan cannot see (see "Memory
+ * ordering" above).  Plain calls in any other build.
+ */
+static inline bool
+mg__ring_enqueue_slot(struct mg_channel *ch, struct mg_slot *s)
+{
+	bool ok;
+
+	MG_TSAN_IGNORE_BEGIN();
+	ok = ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, s);
+	MG_TSAN_IGNORE_END();
+	return ok;
+}
+
+static inline bool
+mg__ring_dequeue_slot(struct mg_channel *ch, struct mg_slot *s)
+{
+	bool ok;
+
+	MG_TSAN_IGNORE_BEGIN();
+	ok = ck_ring_dequeue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, s);
+	MG_TSAN_IGNORE_END();
+	return ok;
+}
+
+static inline bool
+mg__ring_enqueue_batch(struct mg_channel *ch, struct mg_batch *b)
+{
+	bool ok;
+
+	MG_TSAN_IGNORE_BEGIN();
+	ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
+	MG_TSAN_IGNORE_END();
+	return ok;
+}
+
+static inline struct mg_batch *
+mg__ring_dequeue_batch(struct mg_channel *ch)
+{
+	struct ck_ring_buffer e;
+	bool ok;
+
+	MG_TSAN_IGNORE_BEGIN();
+	ok = ck_ring_dequeue_spsc(&ch->ret, ch->ro.ret_buf, &e.value);
+	MG_TSAN_IGNORE_END();
+	return ok ? e.value : NULL;
+}
+
+/*
  * Create a channel with capacity + 1 batches, all its memory (rings, batches)
  * from @pools on node cfg->node.
  * @pools: borrowed; must outlive the channel.  @cfg: borrowed.
@@ -229,10 +288,9 @@ mg_channel_room(const struct mg_channel *ch)
 static inline struct mg_batch *
 mg_channel_batch_get_spsc(struct mg_channel *ch)
 {
-	struct ck_ring_buffer e;
-	struct mg_batch *b;
+	struct mg_batch *b = mg__ring_dequeue_batch(ch);
 
-	if (!ck_ring_dequeue_spsc(&ch->ret, ch->ro.ret_buf, &e.value))
+	if (!b)
 		return NULL;
 	/*
 	 * ORDER(ring.A2): pairs with ring.R2 in mg_batch_put_spsc(); without
@@ -241,7 +299,7 @@ mg_channel_batch_get_spsc(struct mg_channel *ch)
 	 * consumer is still reading the batch.
 	 */
 	atomic_thread_fence(memory_order_acquire);
-	b = e.value;
+	MG_TSAN_ACQUIRE(&ch->ret);
 	b->count = 0;
 	b->next = NULL;
 	return b;
@@ -269,7 +327,8 @@ mg_channel_push_spsc(struct mg_channel *ch, struct mg_batch *b)
 	 * could be performed after it and see the consumer's writes.
 	 */
 	atomic_thread_fence(memory_order_release);
-	return ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s);
+	MG_TSAN_RELEASE(&ch->fwd);
+	return mg__ring_enqueue_slot(ch, &s);
 }
 
 /*
@@ -284,7 +343,7 @@ mg_channel_flush_spsc(struct mg_channel *ch)
 
 	if (ch->prod.mark_sent == s.time)
 		return true;
-	if (!ck_ring_enqueue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s))
+	if (!mg__ring_enqueue_slot(ch, &s))
 		return false;
 	ch->prod.mark_sent = s.time;
 	return true;
@@ -353,7 +412,7 @@ mg_channel_pop_spsc(struct mg_channel *ch, struct mg_batch **batch,
 {
 	struct mg_slot s;
 
-	if (!ck_ring_dequeue_spsc_mg_slot(&ch->fwd, ch->ro.fwd_buf, &s))
+	if (!mg__ring_dequeue_slot(ch, &s))
 		return false;
 	/*
 	 * ORDER(ring.A1): pairs with ring.R1 in mg_channel_push_spsc();
@@ -362,6 +421,7 @@ mg_channel_pop_spsc(struct mg_channel *ch, struct mg_batch **batch,
 	 * put) could be performed before the p_tail load that made it ours.
 	 */
 	atomic_thread_fence(memory_order_acquire);
+	MG_TSAN_ACQUIRE(&ch->fwd);
 	*batch = s.batch;
 	*time = s.time;
 	if (!s.batch) {
@@ -396,7 +456,8 @@ mg_batch_put_spsc(struct mg_batch *b)
 	 * performed after the producer has it back, and see its next records.
 	 */
 	atomic_thread_fence(memory_order_release);
-	ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
+	MG_TSAN_RELEASE(&ch->ret);
+	ok = mg__ring_enqueue_batch(ch, b);
 
 	if (MG_UNLIKELY(!ok)) /* sized to hold every batch: I1 is broken */
 		MG_BUG("return ring of channel %p full", (void *)ch);

@@ -95,6 +95,14 @@ struct run {
 	 * for the cases that test those refusals themselves. */
 	bool lenient;
 	bool timers, binary;
+	/* Copy mode: whether the operator's serialize (@ser) or deserialize
+	 * of @bin says -ENOMEM (counted in copy_fails); NULL: never. */
+	bool (*copy_fail)(struct run *r, bool ser, uint32_t bin);
+	/* Allocations or buffers may fail: a run that ends with an error is
+	 * checked up to the probe's frontier (the times complete before it
+	 * stopped), and the operator's failures in it (mg_schedule, a map
+	 * insert) are no failure of the engine. */
+	bool faults;
 	hook_fn before_start, drive, after_join;
 	void *arg;	    /* the case's own data, for its hooks */
 	unsigned chain_len; /* run_drive_chain(): hops after the first owner */
@@ -155,6 +163,8 @@ struct run {
 	_Atomic uint64_t prefetch_errors;
 	struct mg_run_stats st;
 	double wall_s;
+	uint64_t completed;	     /* the probe's frontier after the join */
+	_Atomic uint64_t copy_fails; /* copy_fail() said so (any thread) */
 };
 
 /* Record a failed check of @r: printed at once, counted in r->fails. */

@@ -147,10 +147,11 @@ run(const struct cli_case *c, unsigned long as_gib, int *status, char *err,
 }
 
 /* An ASan program reserves terabytes of shadow before main(). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN true
+/* ASan and TSan map their shadow memory at start-up, terabytes of it. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SHADOW true
 #else
-#define UNDER_ASAN false
+#define UNDER_SHADOW false
 #endif
 
 /* Run @cases, each with @as_gib GiB of address space (0: no limit). */
@@ -170,9 +171,9 @@ run_cases(const struct cli_case *cases, size_t ncases, unsigned long as_gib)
 		for (k = 0; k < MAX_ARGS && c->args[k] && at < sizeof(cmd); k++)
 			at += (size_t)snprintf(cmd + at, sizeof(cmd) - at,
 					       " '%s'", c->args[k]);
-		if (as_gib && UNDER_ASAN) {
-			printf("# skip %s: ASan's shadow does not fit the "
-			       "address-space limit\n",
+		if (as_gib && UNDER_SHADOW) {
+			printf("# skip %s: the sanitizer's shadow does not fit "
+			       "the address-space limit\n",
 			       cmd);
 			continue;
 		}
@@ -308,6 +309,101 @@ test_limits(void **state)
 	RUN_CASES(limit_cases);
 }
 
+/* The banner each program prints once its dataflow is built. */
+#define BUILT	 "rec/s for"
+#define BUILT_NX "events/s"
+
+/* ---- key streams and the balancer ---------------------------------------- */
+
+static const struct cli_case workload_cases[] = {
+	{"keycount", {"--keys", "zipf:0"}, 2, {"--keys", "zipf:S"}, {BUILT}},
+	{"keycount", {"--keys", "zipf"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--keys", "pareto"}, 2, {"--keys", "'pareto'"}, {BUILT}},
+	{"keycount", {"--keys", "zipf:1e1x"}, 2, {"--keys"}, {BUILT}},
+	{"keycount", {"--hot-shift", "1"}, 2, {"--hot-shift", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--hot-shift", "0"},
+	 2,
+	 {"--hot-shift"},
+	 {BUILT}},
+	{"keycount", {"--skew-start"}, 2, {"--skew-start", "zipf"}, {BUILT}},
+	{"keycount",
+	 {"--keys", "zipf:1", "--skew-start", "--backend", "native"},
+	 2,
+	 {"--skew-start", "native"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "yes"},
+	 2,
+	 {"--balance", "on or off"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--backend", "native"},
+	 2,
+	 {"native", "balance"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--no-stats"},
+	 2,
+	 {"--balance", "--no-stats"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--migration", "fluid"},
+	 2,
+	 {"--balance", "--migration", "choose one"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance-interval", "100"},
+	 2,
+	 {"--balance-* flags need --balance on"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-interval", "0"},
+	 2,
+	 {"--balance-interval"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "0"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-threshold", "101"},
+	 2,
+	 {"--balance-threshold"},
+	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--balance-cooldown", "-1"},
+	 2,
+	 {"--balance-cooldown"},
+	 {BUILT}},
+	/* accepted: short validated runs, skewed and balanced */
+	{"keycount",
+	 {"--keys", "zipf:1.2", "--skew-start", "--balance", "on",
+	  "--balance-interval", "20", "--validate"},
+	 0,
+	 {"zipf:1.2, skewed start", "balancing", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "zipf:0.8", "--hot-shift", "0.1", "--balance", "on",
+	  "--mode", "copy", "--validate"},
+	 0,
+	 {"zipf:0.8, shifting", " 0 timestamps differ"},
+	 {NULL}},
+	{"keycount",
+	 {"--keys", "uniform", "--balance", "off", "--validate"},
+	 0,
+	 {"(uniform)", " 0 timestamps differ"},
+	 {"balancing"}},
+};
+
+static void
+test_workload(void **state)
+{
+	(void)state;
+	RUN_CASES(workload_cases);
+}
+
 /* ---- plan files: read and checked before the dataflow is built --------- */
 
 static char plan_dir[] = "/tmp/t-bench-cli.XXXXXX";
@@ -355,10 +451,6 @@ plans_teardown(void **state)
 	rmdir(plan_dir);
 	return 0;
 }
-
-/* The banner each program prints once its dataflow is built. */
-#define BUILT	 "rec/s for"
-#define BUILT_NX "events/s"
 
 static const struct cli_case plan_cases[] = {
 	{"keycount",
@@ -484,6 +576,7 @@ main(void)
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_workload),
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
 		cmocka_unit_test(test_create),

@@ -170,49 +170,59 @@ test_all_bins_one_step(void **state)
 
 /* ---- 4. overload --------------------------------------------------------- */
 
+/*
+ * The moves must land inside the data to be made under overload; a test
+ * thread the machine held up past the data would place them after it.  So
+ * a case whose moves fell after the data runs again with twice the data,
+ * up to OVERLOAD_TRIES times: a slow machine gets a longer run, not a
+ * failure.
+ */
+#define OVERLOAD_TRIES 6
+
 static void
 test_overload(void **state)
 {
-	unsigned fails = 0, over = 0, i, tries;
+	unsigned fails = 0, over = 0, i, k;
 
 	(void)state;
 	for (i = 0; i < 2; i++) { /* without timers, then with */
-		struct run r;
-
-		/* The moves must fall inside the data; a machine that holds
-		 * the drive up until they do not gets the run again, twice as
-		 * long, and after three tries a note. */
-		for (tries = 0; tries < 3; tries++) {
-			r = (struct run){
+		for (k = 0; k < OVERLOAD_TRIES; k++) {
+			struct run r = {
 				.name = i ? "overload timers" : "overload",
 				.workers = 2,
 				.bins_log2 = 6,
 				.keys = 1000,
 				.ring = 2,
 				.batch = 1,
-				.duration_ns = (20 * MS) << tries,
+				.duration_ns = (20 * MS) << k,
 				.timers = i == 1,
 				.drive = run_drive_overload,
 				.lenient = true,
 			};
+
 			r.rate[0] = (double)mg_test_env_u64("S_OVERLOAD_RATE",
 							    1000000);
 			fails += run_case(&r) != 0;
-			if (!r.missed)
+			printf("# %s: run %.0f ms for a %.0f ms schedule "
+			       "(%.1fx), latency p99 %.1f ms, max %.1f ms\n",
+			       r.name, r.wall_s * 1e3,
+			       (double)r.duration_ns / 1e6,
+			       r.wall_s * 1e9 / (double)r.duration_ns,
+			       (double)r.st.p99 / 1e6, (double)r.st.max / 1e6);
+			if (!r.missed) {
+				over += run_overloaded(&r);
 				break;
-			printf("#   note: the drive was held up until its "
-			       "moves fell after the data%s\n",
-			       tries < 2 ? "; again, twice as long" : "");
+			}
+			printf("# [%s] the moves fell after the data: again "
+			       "with twice the data\n",
+			       r.name);
 		}
-		over += run_overloaded(&r);
-		printf("# %s: run %.0f ms for a %.0f ms schedule (%.1fx), "
-		       "latency p99 %.1f ms, max %.1f ms%s\n",
-		       r.name, r.wall_s * 1e3, (double)r.duration_ns / 1e6,
-		       r.wall_s * 1e9 / (double)r.duration_ns,
-		       (double)r.st.p99 / 1e6, (double)r.st.max / 1e6,
-		       r.missed ? "; the moves fell after the data every time "
-				  "(a slow machine)"
-				: "");
+		if (k == OVERLOAD_TRIES) {
+			printf("# FAIL [%s] the moves fell after the data %u "
+			       "times\n",
+			       i ? "overload timers" : "overload", k);
+			fails++;
+		}
 	}
 	assert_int_equal(fails, 0);
 	assert_int_equal(over, 2); /* records did queue */
@@ -449,6 +459,7 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 	struct mg_move mv[2];
 	uint32_t busy = 3, other = 6;
 	uint64_t far, at;
+	int err;
 
 	if (!owners || !target) {
 		FAIL(r, "out of memory in the test");
@@ -585,10 +596,17 @@ drive_bad(struct run *r, struct mg_dataflow *df)
 		mv[0] = (struct mg_move){busy, (owners[busy] + 1) % W};
 		run_expect_err(r, "mg_plan_add_step",
 			       mg_plan_add_step(p, far, mv, 1), 0);
-		run_expect_err(r, "mg_migrate_plan(far ahead)",
-			       run_submit_plan(r, df, p, NULL), 0);
+		err = run_submit_plan(r, df, p, NULL);
+		run_expect_err(r, "mg_migrate_plan(far ahead)", err, 0);
 		mg_plan_destroy(p);
 		p = NULL;
+		/* A slow machine (a sanitizer) may have let the run end
+		 * first: then no bin can be in flight. */
+		if (err == -ECANCELED) {
+			printf("#   note: no bin in flight: the checks that "
+			       "need one skipped\n");
+			goto out;
+		}
 	}
 	mg_dataflow_owners(df, owners);
 	if (owners[busy] != mv[0].worker)
@@ -757,6 +775,7 @@ test_busy_unissued_fluid_step(void **state)
 		.duration_ns = 100 * MS,
 		.drive = drive_fluid_busy,
 		.after_join = after_fluid_busy,
+		.lenient = true,
 	};
 
 	(void)state;

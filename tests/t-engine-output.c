@@ -1,7 +1,8 @@
 /*
  * t-engine-output.c - what an application reads back: output queues (whole
  * times, in time order, also when records arrive out of order), probes and
- * their waits and callbacks, load statistics, and the errors start reports.
+ * their waits and callbacks, load statistics, the errors start reports,
+ * and that a prefill's untouched bins take no memory.
  *
  * Only the main thread asserts.  No check depends on how fast the machine
  * is: waits are for events, with MG_FOREVER, and the stats check waits for
@@ -387,6 +388,68 @@ test_start_reports_prefill(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/* ---- a prefill that leaves a bin untouched costs no memory ------------------- */
+
+/* Even bins get a map with one key; odd bins are left as they are. */
+static int
+even_prefill(void *ctx, struct mg_bin_call *c)
+{
+	struct mg_map *m = c->state;
+	void *v;
+
+	(void)ctx;
+	if (c->bin % 2)
+		return 0;
+	mg_map_init(m, sizeof(uint64_t));
+	return mg_map_upsert(m, c->arena, 1000 + c->bin, &v) < 0 ? -ENOMEM : 0;
+}
+
+static void
+test_prefill_drops_untouched(void **state)
+{
+	struct mg_dataflow_config dc = {
+		.workers = 2, .oversubscribe = true, .bins_log2 = 5};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {key_hash},
+		.out_record_size = sizeof(struct rec),
+		.state_size = sizeof(struct mg_map),
+		.fn = keep_op,
+		.prefill = even_prefill,
+	};
+	struct mg_bin_stats bs[32];
+	struct mg_run_stats st;
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+	struct rec batch[64];
+	unsigned b;
+
+	(void)state;
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
+	mg_probe(df, mg_stateful(df, &sc));
+	assert_int_equal(mg_producer_open(in, MG_ANY_WORKER, &p), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	assert_int_equal(mg_dataflow_bin_stats(df, bs), 0);
+	for (b = 0; b < 32; b++)
+		if (b % 2)
+			assert_int_equal(bs[b].state_bytes, 0);
+		else
+			assert_true(bs[b].state_bytes > 0);
+	/* records into every bin: the dropped ones are created afresh */
+	for (b = 0; b < 64; b++)
+		batch[b] = (struct rec){b, b};
+	assert_int_equal(mg_push_wait(p, MG_TIME_NOW, batch, sizeof(batch[0]),
+				      64, MG_FOREVER),
+			 64);
+	assert_int_equal(mg_producer_close(p), 0);
+	assert_int_equal(mg_input_close(in), 0);
+	assert_int_equal(mg_dataflow_join(df, &st), 0);
+	assert_int_equal(st.records, 64);
+	mg_dataflow_destroy(df);
+}
+
 /* Binary: input 0 from a generated source, input 1 pushed; count both. */
 static void
 both_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
@@ -455,6 +518,7 @@ main(void)
 		cmocka_unit_test(test_probes),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_start_reports_prefill),
+		cmocka_unit_test(test_prefill_drops_untouched),
 		cmocka_unit_test(test_mixed_graph),
 	};
 

@@ -761,6 +761,63 @@ test_timers_upto_and_empty_records(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
 
+/* Copy mode writes a queue without changing it (a copy that fails keeps
+ * its source); one read back pops the same (time, record) pairs, and a
+ * writer too small for it says -ENOMEM. */
+static void
+test_timers_write_read(void **state)
+{
+	size_t base = mg_pools_bytes_in_use(pools, 0);
+	static unsigned char buf[4 + 3000 * (8 + sizeof(struct trec))];
+	struct mg_writer w = {buf, 0, sizeof(buf)}, small = {buf, 0, 100};
+	struct mg_timers q, c;
+	struct mg_reader r;
+	struct mg_arena a, b;
+	struct trec x, y;
+	uint64_t i, t, u;
+
+	(void)state;
+	mg_arena_init(&a, pools, 0);
+	mg_arena_init(&b, pools, 0);
+	mg_timers_init(&q, sizeof(x));
+	mg_timers_init(&c, sizeof(x));
+	for (i = 0; i < 3000; i++) {
+		x.id = i;
+		x.time = (i * 7919) % 1000;
+		assert_int_equal(mg_timers_push(&q, &a, x.time, &x), 0);
+	}
+	assert_int_equal(mg_timers_write(&q, &small), -ENOMEM);
+	assert_int_equal(mg_timers_write(&q, &w), 0);
+	assert_int_equal(w.len, sizeof(buf));
+	assert_int_equal(mg_timers_count(&q), 3000);
+	r = (struct mg_reader){buf, w.len, 0};
+	assert_int_equal(mg_timers_read(&c, &b, &r), 0);
+	assert_int_equal(r.pos, w.len);
+	/* Same times in the same order; within a time, any order of ids:
+	 * the ids of one time add up alike. */
+	while (mg_timers_pop(&q, UINT64_MAX, &t, &x)) {
+		uint64_t sx = x.id, sy;
+
+		assert_true(mg_timers_pop(&c, UINT64_MAX, &u, &y));
+		assert_int_equal(t, u);
+		assert_int_equal(y.time, u);
+		sy = y.id;
+		while (mg_timers_next(&q) == t) {
+			assert_true(mg_timers_pop(&q, t, &u, &x));
+			assert_true(mg_timers_pop(&c, t, &u, &y));
+			sx += x.id;
+			sy += y.id;
+		}
+		assert_int_equal(sx, sy);
+	}
+	assert_int_equal(mg_timers_count(&c), 0);
+	mg_timers_clear(&q, &a);
+	mg_timers_clear(&c, &b);
+	mg_arena_release(&a);
+	mg_arena_release(&b);
+	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
+}
+
 /* A queue that cannot grow keeps its entries. */
 static void
 test_timers_enomem(void **state)
@@ -816,6 +873,7 @@ main(void)
 		cmocka_unit_test(test_timers_order),
 		cmocka_unit_test(test_timers_reference),
 		cmocka_unit_test(test_timers_upto_and_empty_records),
+		cmocka_unit_test(test_timers_write_read),
 		cmocka_unit_test(test_timers_enomem),
 	};
 

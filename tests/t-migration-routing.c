@@ -73,7 +73,7 @@ reader_main(void *arg)
 	uint64_t last = 0;
 	uint32_t i, b;
 
-	urcu_qsbr_register_thread();
+	mg_rcu_register();
 	/* Relaxed: the join orders the rest; the flag only ends the loop. */
 	while (!atomic_load_explicit(rd->stop, memory_order_relaxed)) {
 		const struct mg_routing *t = mg_router_read(rd->r);
@@ -92,9 +92,9 @@ reader_main(void *arg)
 			    NWORKERS)
 				rd->bad++;
 		rd->reads++;
-		urcu_qsbr_quiescent_state();
+		mg_rcu_quiescent();
 	}
-	urcu_qsbr_unregister_thread();
+	mg_rcu_unregister();
 	return NULL;
 }
 
@@ -210,7 +210,7 @@ test_publish_online_reader(void **state)
 
 	(void)state;
 	assert_int_equal(mg_router_create(&r, NBINS, NWORKERS), 0);
-	urcu_qsbr_register_thread();
+	mg_rcu_register();
 	before = atomic_load_explicit(&calls, memory_order_relaxed);
 	assert_int_equal(mg_router_submit(r, &step, 1, 0, false, NULL, NULL),
 			 0);
@@ -218,8 +218,8 @@ test_publish_online_reader(void **state)
 	assert_int_equal(mg_routing_owner(mg_router_read(r), 3, 10), 1);
 	assert_int_equal(atomic_load_explicit(&calls, memory_order_relaxed),
 			 before + 1);
-	urcu_qsbr_thread_offline();
-	urcu_qsbr_unregister_thread();
+	mg_rcu_offline();
+	mg_rcu_unregister();
 	mg_router_destroy(r);
 	assert_int_equal(
 		atomic_load_explicit(&calls_offline, memory_order_relaxed), 0);
@@ -231,10 +231,10 @@ owner(struct mg_router *r, uint32_t bin, uint64_t t)
 {
 	unsigned w;
 
-	urcu_qsbr_register_thread();
+	mg_rcu_register();
 	w = mg_routing_owner(mg_router_read(r), bin, t);
-	urcu_qsbr_thread_offline();
-	urcu_qsbr_unregister_thread();
+	mg_rcu_offline();
+	mg_rcu_unregister();
 	return w;
 }
 

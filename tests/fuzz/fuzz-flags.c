@@ -2,7 +2,8 @@
  * fuzz-flags.c - libFuzzer harness for the benchmarks' flag parsing:
  * getopt_long() over BENCH_OPTIONS with bench_opts_set(), then
  * bench_opts_check() and bench_run_config(), as keycount and nexmark run
- * them; and the number parsers (bench/bench_util.h) on every word.
+ * them; and the number parsers (bench/bench_util.h) and keycount's --keys
+ * parser (bench/bench_keys.h) on every word.
  *
  * The input is a command line, one argument per line ("--rate\n5k\n").
  * Checked against the headers: a flag set that passes bench_opts_check()
@@ -30,6 +31,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench/bench_keys.h"
 #include "bench/bench_run.h"
 #include "bench/bench_util.h"
 #include "tests/fuzz/fuzz.h"
@@ -107,7 +109,7 @@ numbers(const char *w)
 	static const uint64_t bounds[][2] = {
 		{0, UINT64_MAX}, {1, 1000}, {4, 20}, {1000, 1000000000}};
 	uint64_t v, r;
-	double d;
+	double d, r_d;
 	size_t i;
 	int rc, rr;
 
@@ -134,6 +136,17 @@ numbers(const char *w)
 	d = -1;
 	rc = bench_parse_double(w, 0.01, 86400, &d);
 	CHECK(rc == -EINVAL ? d == -1 : (d >= 0.01 && d <= 86400));
+	/* --keys: "uniform", or "zipf:" and an exponent in [0.01, 10] */
+	d = -1;
+	rc = bench_keys_parse(w, &d);
+	if (!strcmp(w, "uniform")) {
+		CHECK(rc == 0 && d == 0);
+	} else if (!strncmp(w, "zipf:", 5) &&
+		   !bench_parse_double(w + 5, 0.01, 10, &r_d)) {
+		CHECK(rc == 0 && d == r_d);
+	} else {
+		CHECK(rc == -EINVAL && d == -1);
+	}
 }
 
 /* What engine/dataflow.c check_config() and the channels accept. */

@@ -69,7 +69,8 @@
  *   CHAIN  3 workers, 1 bin, one plan: A->B at 1, B->C at 2, C->A at 3.
  *          A timer set on A fires on C, one set on B crosses two hops and
  *          fires on A; a record at 3 waits on A for C's release.
- *          -DCOPY: the same in copy mode.
+ *          -DCOPY: the same in copy mode, where any move may also go as
+ *          a handoff (a copy out of memory: engine/copymode.c).
  *   FOLD   3 workers, 2 bins: step 0 at 1 moves bin 0 A->B and bin 1 B->A,
  *          step 1 at 2 moves bin 0 B->C; the control side folds complete
  *          steps while records still flow.
@@ -595,6 +596,8 @@ proctype source(byte s)
 #define TIMERS_IN(tp)	tp
 #endif
 #define SEND_BIN(sout)	sout ! b, i + 1, bst[b], tpend[b]
+/* the bin's state is in the message now: the sender keeps none of it */
+#define SENT		bst[b] = 0; tpend[b] = 0
 #define COPY_RECV(sin) \
 	:: len(sin) > 0 -> \
 		sin ? b, x, t, c; \
@@ -747,14 +750,15 @@ proctype worker(byte w)
 					g_owner[b] = NONE;
 					outm = outm & ~bit(i);
 #ifdef COPY
-					/* copy_release(), copy_send() */
+					/* copy_release(), copy_send(); or, a copy
+					 * out of memory, the handoff's release
+					 * store (copymode.c) */
 					if
-					:: mv_to[i] == 0 -> SEND_BIN(sout0)
-					:: mv_to[i] == 1 -> SEND_BIN(sout1)
-					:: mv_to[i] == 2 -> SEND_BIN(sout2)
+					:: mv_to[i] == 0 -> SEND_BIN(sout0); SENT
+					:: mv_to[i] == 1 -> SEND_BIN(sout1); SENT
+					:: mv_to[i] == 2 -> SEND_BIN(sout2); SENT
+					:: token[b] = i + 1 /* ORDER(R7) */
 					fi;
-					bst[b] = 0;
-					tpend[b] = 0;
 #else
 					token[b] = i + 1; /* ORDER(R7) */
 #endif

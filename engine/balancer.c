@@ -1,0 +1,611 @@
+/*
+ * balancer.c - the balancer thread (see "balancing" in megaphone.h).
+ *
+ * Every interval the thread takes the bins' decayed rates and owners
+ * (mg_dataflow_bin_stats, the numbers the control thread samples from the
+ * workers' own counters), plans with mg_balance_plan() and submits through
+ * mg_migrate(): it is a client of the public migration API like any
+ * application thread, and never touches a worker's state.  Correctness is
+ * the migration protocol's.
+ *
+ * One decision:
+ *
+ *   1. While its last migration runs, nothing (a second plan would see
+ *      loads half moved).  When it has finished, its bins' cool-down starts.
+ *      Nothing either until the rates have a time constant of samples
+ *      behind them, nor twice on one sample (so `patience` counts fresh
+ *      samples).
+ *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
+ *      (the application's too: mg_migrate() would refuse them).
+ *   3. Plan at the threshold.  No moves: balanced, or nothing can help (a
+ *      hot bin already alone, bins pinned) -- the latter is logged once as
+ *      HOLD.  Moves for `patience` decisions in a row: plan again at half
+ *      the threshold (if that moves nothing, take the first plan) and
+ *      submit it at MG_TIME_ASAP.  -EBUSY (a bin went into another
+ *      migration meanwhile) is retried at the next decision.
+ *   4. Except onto a worker that is behind its input (lagging_receiver):
+ *      the rates count processed records, and a stalled worker processes
+ *      none -- it would look idle.  Logged once as HOLD, retried.
+ *
+ * Why it cannot oscillate on a steady load: a bin's rate is the bin's, not
+ * its worker's, so a move changes the planned loads at once and exactly;
+ * after a migration every worker is within half the threshold (or alone
+ * with a hot bin), so the next trigger needs the rates to drift by more
+ * than half the threshold of the mean for `patience` decisions; and a bin
+ * that moved cannot move back within its cool-down.
+ *
+ * Threads.  The balancer's thread owns everything below `lock`'s fields;
+ * `lock` guards the events and the stop flag, read by application threads;
+ * `join_lock` makes mg_balancer_stop() and the dataflow's join safe to run
+ * at the same time.  No worker ever takes either.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine/engine_pvt.h"
+
+#define DEFAULT_INTERVAL_NS 500000000ull
+#define MIN_INTERVAL_NS	    1000000ull
+#define DEFAULT_COOLDOWN_NS 5000000000ull
+#define DEFAULT_THRESHOLD   0.2
+#define MAX_THRESHOLD	    100.0
+#define DEFAULT_PATIENCE    2u
+#define MAX_PATIENCE	    1000u
+#define MAX_GAP		    1000000ull
+/* Rates count from the run's first samples, each of 100 ms (control.c);
+ * before WARM_SAMPLES of them -- the rates' time constant, 1 s (stats.c)
+ * -- they reflect the few times processed so far, not the load. */
+#define WARM_SAMPLES 10u
+/* A worker is behind its input with more than BEHIND_S seconds of its
+ * rate, and BEHIND_MIN records, received and not processed (a record
+ * waits a few epochs in steady state). */
+#define BEHIND_S   0.25
+#define BEHIND_MIN 1024u
+/* Copy mode: what moving a bin costs besides its bytes (a page), so that a
+ * plan does not treat empty bins as free. */
+#define COPY_BIN_BYTES 4096.0
+
+struct mg_balancer {
+	struct mg_dataflow *df;
+	struct mg_balancer_config cfg;
+	pthread_t thread;
+	_Atomic bool running; /* the thread has not ended */
+	/* relaxed counters: each written by the thread, read by anyone */
+	_Atomic uint64_t rounds, migrations, bins_moved;
+
+	pthread_mutex_t lock; /* the fields up to the next blank line */
+	pthread_cond_t wake;  /* stop was set */
+	bool stop;
+	struct mg_balance_event *ev;
+	size_t nev, cap;
+
+	pthread_mutex_t join_lock;
+	bool joined; /* under join_lock */
+
+	/* the thread's own */
+	uint32_t nbins;
+	unsigned W;
+	struct mg_bin_stats *bins;
+	struct mg_worker_stats *wk;
+	double *load, *cost;
+	uint16_t *owner, *target;
+	uint8_t *pinned;
+	uint64_t *settled_ns; /* [nbins] when its last move finished, 0 */
+	struct mg_migration *current;
+	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
+	uint32_t ncur;
+	uint64_t samples; /* the rates' samples at the last decision */
+	unsigned streak;  /* decisions in a row with a plan at the threshold */
+	bool holding;	  /* a HOLD was logged since the last change */
+};
+
+static void
+balancer_free(struct mg_balancer *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->nev; i++) {
+		free((void *)b->ev[i].load_before);
+		free((void *)b->ev[i].load_after);
+		free((void *)b->ev[i].busy);
+	}
+	free(b->ev);
+	free(b->bins);
+	free(b->wk);
+	free(b->load);
+	free(b->cost);
+	free(b->owner);
+	free(b->target);
+	free(b->pinned);
+	free(b->settled_ns);
+	free(b->cur_bins);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->wake);
+	pthread_mutex_destroy(&b->join_lock);
+	free(b);
+}
+
+/* Sleep one interval; false once stop is set. */
+static bool
+sleep_interval(struct mg_balancer *b)
+{
+	struct timespec dl;
+	bool go_on;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += (time_t)(b->cfg.interval_ns / 1000000000ull);
+	dl.tv_nsec += (long)(b->cfg.interval_ns % 1000000000ull);
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->lock);
+	while (!b->stop &&
+	       pthread_cond_timedwait(&b->wake, &b->lock, &dl) != ETIMEDOUT)
+		;
+	go_on = !b->stop;
+	pthread_mutex_unlock(&b->lock);
+	return go_on;
+}
+
+/* Per-worker sums of load[] under @owner into a fresh array; NULL if out
+ * of memory. */
+static double *
+worker_loads(const struct mg_balancer *b, const uint16_t *owner)
+{
+	double *l = calloc(b->W, sizeof(*l));
+	uint32_t i;
+
+	if (l)
+		for (i = 0; i < b->nbins; i++)
+			l[owner[i]] += b->load[i];
+	return l;
+}
+
+/* Log event @e (its arrays given to the balancer) and tell the callback.
+ * Out of memory, the event is dropped: a decision still stands. */
+static void
+log_event(struct mg_balancer *b, struct mg_balance_event *e)
+{
+	bool kept = false;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->nev == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 16;
+		struct mg_balance_event *v = realloc(b->ev, sizeof(*v) * cap);
+
+		if (v) {
+			b->ev = v;
+			b->cap = cap;
+		}
+	}
+	if (b->nev < b->cap && e->load_before && e->load_after && e->busy) {
+		b->ev[b->nev++] = *e;
+		kept = true;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (b->cfg.on_event)
+		b->cfg.on_event(b->cfg.ctx, e);
+	if (!kept) {
+		free((void *)e->load_before);
+		free((void *)e->load_after);
+		free((void *)e->busy);
+	}
+}
+
+/* An event of @kind with the loads before (and after @target, or the
+ * same), the busiest worker in *@busiest. */
+static struct mg_balance_event
+new_event(struct mg_balancer *b, enum mg_balance_kind kind,
+	  const struct mg_balance_result *r, const uint16_t *target,
+	  unsigned *busiest)
+{
+	struct mg_dataflow *df = b->df;
+	struct mg_balance_event e = {
+		.t_s = (double)(mg_now_ns() - df->start_ns) / 1e9,
+		.kind = kind,
+		.mean = r->mean,
+		.limit = r->limit,
+		.max_before = r->max_before,
+		.max_after = r->max_after,
+		.workers = b->W,
+		.hot = r->hot,
+	};
+	double *busy = malloc(sizeof(*busy) * b->W);
+	const double *before = worker_loads(b, b->owner);
+	unsigned w;
+
+	e.load_before = before;
+	e.load_after = worker_loads(b, target);
+	*busiest = 0;
+	for (w = 0; busy && w < b->W; w++)
+		busy[w] = b->wk[w].busy;
+	for (w = 0; before && w < b->W; w++)
+		if (before[w] > before[*busiest])
+			*busiest = w;
+	e.busy = busy;
+	for (uint32_t i = 0; i < b->nbins; i++)
+		e.pinned += b->pinned[i];
+	return e;
+}
+
+static double
+times_mean(double x, double mean)
+{
+	return mean > 0 ? x / mean : 0;
+}
+
+/* A HOLD: nothing can move (@behind < 0), or the plan would move bins
+ * onto worker @behind, which is behind its input. */
+static void
+hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
+{
+	unsigned busiest;
+	struct mg_balance_event e =
+		new_event(b, MG_BALANCE_HOLD, r, b->owner, &busiest);
+
+	if (behind >= 0)
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean, but worker %d is behind "
+			 "its input (%llu records waiting): nothing moves "
+			 "onto it until it catches up",
+			 busiest, times_mean(r->max_before, r->mean), behind,
+			 (unsigned long long)b->wk[behind].backlog);
+	else if (r->hot)
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean (limit %.2fx): %u hot "
+			 "bin%s heavier than the limit, kept alone",
+			 busiest, times_mean(r->max_before, r->mean),
+			 times_mean(r->limit, r->mean), r->hot,
+			 r->hot == 1 ? "" : "s, each");
+	else
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean (limit %.2fx): its "
+			 "bins are cooling down or moving (%u pinned)",
+			 busiest, times_mean(r->max_before, r->mean),
+			 times_mean(r->limit, r->mean), e.pinned);
+	log_event(b, &e);
+}
+
+/*
+ * A worker the plan @r moves bins onto although it is behind its input --
+ * more than BEHIND_S of its rate and BEHIND_MIN records received and not
+ * processed -- or -1.  The rates count processed records, so an overloaded
+ * worker's understate its load and a stalled one's show none: moving more
+ * onto it on their word could only make it worse.  Moves away from it are
+ * fine (they are what catches it up).
+ */
+static int
+lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
+{
+	double *rate = worker_loads(b, b->owner);
+	int behind = -1;
+	uint32_t i;
+
+	for (i = 0; rate && i < r->nmoves && behind < 0; i++) {
+		unsigned w = r->moves[i].worker;
+		uint64_t backlog = b->wk[w].backlog;
+
+		if (backlog > BEHIND_MIN &&
+		    (double)backlog > rate[w] * BEHIND_S)
+			behind = (int)w;
+	}
+	free(rate);
+	return behind;
+}
+
+/* Submit @r as a migration; false if the engine refused it (retried at
+ * the next decision, or the run is ending). */
+static bool
+submit(struct mg_balancer *b, const struct mg_balance_result *r,
+       const struct mg_balance_result *first)
+{
+	struct mg_migration *m;
+	struct mg_balance_event e;
+	unsigned busiest;
+	uint64_t bytes = 0;
+	uint32_t i;
+
+	memcpy(b->target, b->owner, sizeof(*b->target) * b->nbins);
+	for (i = 0; i < r->nmoves; i++) {
+		b->target[r->moves[i].bin] = (uint16_t)r->moves[i].worker;
+		b->cur_bins[i] = r->moves[i].bin;
+		bytes += b->bins[r->moves[i].bin].state_bytes;
+	}
+	if (mg_migrate(b->df, b->cfg.strategy, b->target, MG_TIME_ASAP,
+		       b->cfg.gap, &m))
+		return false;
+	b->current = m;
+	b->ncur = r->nmoves;
+	atomic_store_explicit(
+		&b->migrations,
+		atomic_load_explicit(&b->migrations, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	atomic_store_explicit(
+		&b->bins_moved,
+		atomic_load_explicit(&b->bins_moved, memory_order_relaxed) +
+			r->nmoves,
+		memory_order_relaxed);
+	e = new_event(b, MG_BALANCE_MOVE, first, b->target, &busiest);
+	e.max_after = r->max_after;
+	e.bins = r->nmoves;
+	e.bytes = bytes;
+	e.migration = m;
+	snprintf(e.reason, sizeof(e.reason),
+		 "worker %u at %.2fx the mean, above %.2fx for %u "
+		 "decision%s: %u bin%s move, planned for %.2fx",
+		 busiest, times_mean(first->max_before, first->mean),
+		 times_mean(first->limit, first->mean), b->streak,
+		 b->streak == 1 ? "" : "s", r->nmoves,
+		 r->nmoves == 1 ? "" : "s",
+		 times_mean(r->max_after, first->mean));
+	log_event(b, &e);
+	return true;
+}
+
+/* One decision (see the file comment). */
+static void
+decide(struct mg_balancer *b)
+{
+	struct mg_dataflow *df = b->df;
+	struct mg_balance_input in = {
+		.nbins = b->nbins,
+		.nworkers = b->W,
+		.load = b->load,
+		.cost = df->cfg.mode == MG_COPY ? b->cost : NULL,
+		.owner = b->owner,
+		.pinned = b->pinned,
+		.threshold = b->cfg.threshold,
+	};
+	struct mg_balance_result r1, r2 = {0};
+	uint64_t now = mg_now_ns(), samples;
+	uint32_t i;
+
+	if (b->current) {
+		struct mg_migration_progress p;
+
+		mg_migration_progress(b->current, &p);
+		if (!p.done)
+			return;
+		for (i = 0; i < b->ncur; i++)
+			b->settled_ns[b->cur_bins[i]] = now;
+		b->current = NULL;
+		b->streak = 0;
+	}
+	samples = mg__stats_samples(df);
+	if (samples < WARM_SAMPLES || samples == b->samples)
+		return; /* nothing new to decide on */
+	b->samples = samples;
+	atomic_store_explicit(
+		&b->rounds,
+		atomic_load_explicit(&b->rounds, memory_order_relaxed) + 1,
+		memory_order_relaxed);
+	if (mg_dataflow_bin_stats(df, b->bins) ||
+	    mg_dataflow_worker_stats(df, b->wk))
+		return; /* out of memory: try again next time */
+	mg__migrations_busy(df, b->pinned);
+	for (i = 0; i < b->nbins; i++) {
+		b->load[i] = b->bins[i].rate;
+		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
+		b->owner[i] = (uint16_t)b->bins[i].owner;
+		b->pinned[i] |= b->settled_ns[i] &&
+				now - b->settled_ns[i] < b->cfg.cooldown_ns;
+	}
+	if (mg_balance_plan(&in, &r1))
+		return; /* out of memory */
+	if (!r1.nmoves) {
+		bool above = r1.max_before > r1.limit * (1 + 1e-9);
+
+		b->streak = 0;
+		if (above && !b->holding)
+			hold(b, &r1, -1);
+		b->holding = above;
+		return;
+	}
+	if (++b->streak >= b->cfg.patience) {
+		const struct mg_balance_result *r = &r1;
+		int behind;
+
+		in.threshold = b->cfg.threshold / 2;
+		if (!mg_balance_plan(&in, &r2) && r2.nmoves)
+			r = &r2;
+		behind = lagging_receiver(b, r);
+		if (behind >= 0) {
+			if (!b->holding)
+				hold(b, &r1, behind);
+			b->holding = true;
+		} else if (submit(b, r, &r1)) {
+			b->streak = 0;
+			b->holding = false;
+		}
+		mg_balance_result_free(&r2);
+	}
+	mg_balance_result_free(&r1);
+}
+
+static void *
+balancer_main(void *arg)
+{
+	struct mg_balancer *b = arg;
+	struct mg_dataflow *df = b->df;
+
+	while (sleep_interval(b)) {
+		/* ORDER(bal.A1): pairs with df.R1 in mg_dataflow_start(): the
+		 * run's start (start_ns, the statistics) is visible. */
+		if (!atomic_load_explicit(&df->go, memory_order_acquire))
+			continue; /* not started yet */
+		if (!mg_dataflow_accepts_migrations(df))
+			break; /* ended, stopped or failed */
+		decide(b);
+	}
+	/* ORDER(bal.R2): pairs with bal.A2 in mg_balancer_stats(): whoever
+	 * sees the thread ended sees its last counts. */
+	atomic_store_explicit(&b->running, false, memory_order_release);
+	return NULL;
+}
+
+static int
+check_config(struct mg_balancer_config *c)
+{
+	if (!c->interval_ns)
+		c->interval_ns = DEFAULT_INTERVAL_NS;
+	if (c->threshold == 0)
+		c->threshold = DEFAULT_THRESHOLD;
+	if (!c->cooldown_ns)
+		c->cooldown_ns = DEFAULT_COOLDOWN_NS;
+	if (!c->patience)
+		c->patience = DEFAULT_PATIENCE;
+	if (c->interval_ns < MIN_INTERVAL_NS || !isfinite(c->threshold) ||
+	    c->threshold < 0 || c->threshold > MAX_THRESHOLD ||
+	    c->patience > MAX_PATIENCE || (unsigned)c->strategy > MG_BATCHED ||
+	    c->gap > MAX_GAP)
+		return -EINVAL;
+	return 0;
+}
+
+int
+mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
+		  struct mg_balancer **out)
+{
+	struct mg_balancer_config c =
+		cfg ? *cfg : (struct mg_balancer_config){0};
+	struct mg_balancer *b;
+	size_t n;
+
+	if (!df || check_config(&c) || df->cfg.no_stats || !df->nmigratable ||
+	    df->joined || (df->started && mg__run_over(df)))
+		return -EINVAL;
+	if (df->balancer)
+		return -EBUSY;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->df = df;
+	b->cfg = c;
+	b->nbins = 1u << df->nbins_log2;
+	b->W = df->cfg.workers;
+	n = b->nbins;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->join_lock, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&b->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	atomic_init(&b->running, true);
+	atomic_init(&b->rounds, 0);
+	atomic_init(&b->migrations, 0);
+	atomic_init(&b->bins_moved, 0);
+	b->bins = malloc(sizeof(*b->bins) * n);
+	b->wk = malloc(sizeof(*b->wk) * b->W);
+	b->load = malloc(sizeof(*b->load) * n);
+	b->cost = malloc(sizeof(*b->cost) * n);
+	b->owner = malloc(sizeof(*b->owner) * n);
+	b->target = malloc(sizeof(*b->target) * n);
+	b->pinned = malloc(n);
+	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
+	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
+	if (!b->bins || !b->wk || !b->load || !b->cost || !b->owner ||
+	    !b->target || !b->pinned || !b->settled_ns || !b->cur_bins) {
+		balancer_free(b);
+		return -ENOMEM;
+	}
+	if (pthread_create(&b->thread, NULL, balancer_main, b)) {
+		balancer_free(b);
+		return -EAGAIN;
+	}
+	df->balancer = b;
+	if (out)
+		*out = b;
+	return 0;
+}
+
+int
+mg_balancer_stop(struct mg_balancer *b)
+{
+	if (!b)
+		return -EINVAL;
+	pthread_mutex_lock(&b->join_lock);
+	if (!b->joined) {
+		pthread_mutex_lock(&b->lock);
+		b->stop = true;
+		pthread_cond_broadcast(&b->wake);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->thread, NULL);
+		b->joined = true;
+	}
+	pthread_mutex_unlock(&b->join_lock);
+	return 0;
+}
+
+void
+mg__balancer_join(struct mg_dataflow *df)
+{
+	if (df->balancer)
+		mg_balancer_stop(df->balancer);
+}
+
+void
+mg__balancer_free(struct mg_dataflow *df)
+{
+	if (!df->balancer)
+		return;
+	mg_balancer_stop(df->balancer);
+	balancer_free(df->balancer);
+	df->balancer = NULL;
+}
+
+size_t
+mg_balancer_nevents(const struct mg_balancer *b)
+{
+	struct mg_balancer *m = (struct mg_balancer *)b; /* for the lock */
+	size_t n;
+
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	n = m->nev;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+int
+mg_balancer_event(const struct mg_balancer *b, size_t i,
+		  struct mg_balance_event *out)
+{
+	struct mg_balancer *m = (struct mg_balancer *)b; /* for the lock */
+	int err = 0;
+
+	if (!b || !out)
+		return -EINVAL;
+	pthread_mutex_lock(&m->lock);
+	if (i < m->nev)
+		*out = m->ev[i];
+	else
+		err = -ENOENT;
+	pthread_mutex_unlock(&m->lock);
+	return err;
+}
+
+void
+mg_balancer_stats(const struct mg_balancer *b, struct mg_balancer_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!b)
+		return;
+	out->rounds = atomic_load_explicit(&b->rounds, memory_order_relaxed);
+	out->migrations =
+		atomic_load_explicit(&b->migrations, memory_order_relaxed);
+	out->bins_moved =
+		atomic_load_explicit(&b->bins_moved, memory_order_relaxed);
+	/* ORDER(bal.A2): pairs with bal.R2 in balancer_main(). */
+	out->running = atomic_load_explicit(&b->running, memory_order_acquire);
+}

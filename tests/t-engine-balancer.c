@@ -1,0 +1,720 @@
+/*
+ * t-engine-balancer.c - the balancer (megaphone.h, "balancing") on running
+ * dataflows: it moves bins under skew without changing a single output, it
+ * stops moving once balanced (no oscillation on a steady load), it leaves
+ * a hot bin alone on its worker, it stops with the dataflow, and it
+ * refuses bad configurations.
+ *
+ * The computation is the one of t-engine-input.c: the main thread pushes
+ * {key, seq} records at logical times it chooses, a stateful operator
+ * counts per key and emits {key, count so far} per record, and a sink
+ * fingerprints each time's outputs per worker; the reference is computed
+ * by the main thread as it pushes.  The keys all live in worker 0's bins
+ * (bin b starts on worker b mod W): the adversarial start.
+ *
+ * Nothing waits on the wall clock to be correct: the main thread pushes one
+ * time after another until the condition it waits for holds (a migration
+ * of the balancer done, then a number of the balancer's decisions without
+ * a move), with a generous watchdog (MG_WATCHDOG_S, default 120 s) that
+ * prints the balancer's events and the engine's state before it fails.
+ * Only the main thread asserts; the workers record into their own slots.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/megaphone.h"
+#include "numa/mg_base.h"
+#include "tests/mg_test.h"
+
+#define MAX_T	     (1u << 17) /* logical times a run may push */
+#define MAX_W	     2
+#define PER_TIME     32 /* records pushed per time */
+#define QUIET_ROUNDS 20 /* decisions without a move: no oscillation */
+#define INTERVAL_NS  20000000ull
+#define SALT	     0x5eedull
+#define ALARM_S	     600 /* the last resort: the watchdog gives up first */
+
+struct rec {
+	uint64_t key, seq;
+};
+
+struct out {
+	uint64_t key, count;
+};
+
+struct fp {
+	uint64_t count, sum;
+};
+
+/* Written by worker w into its own row; read by main after the join. */
+struct row {
+	struct fp fp[MAX_T];
+	uint64_t overflow;
+} MG_CACHE_ALIGNED;
+
+struct bt {
+	const char *name;
+	unsigned W, bins_log2;
+	enum mg_mode mode;
+	unsigned nkeys;	    /* keys, all in worker 0's bins */
+	unsigned hot_tenth; /* tenths of the records on keys[0] (0: none) */
+	uint64_t *keys;
+	uint64_t *counts; /* reference count per key index */
+	unsigned *use;	  /* the key indices pushed now ... */
+	unsigned nuse;	  /* ... (all of them at first) */
+	struct fp *ref;	  /* [MAX_T] */
+	struct row *rows; /* [W] */
+	uint64_t seq, times;
+	struct mg_dataflow *df;
+	struct mg_balancer *bal;
+	struct mg_producer *p;
+	struct mg_input *in;
+	double watchdog_s;
+};
+
+static uint64_t
+key_hash(void *ctx, const void *r)
+{
+	(void)ctx;
+	return mg_hash64(((const struct rec *)r)->key + SALT);
+}
+
+static uint64_t
+out_hash(const struct out *o)
+{
+	return mg_hash64(o->key * 0x9e3779b97f4a7c15ull ^ mg_hash64(o->count));
+}
+
+static void
+count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
+{
+	struct mg_map *m = c->state;
+	const struct rec *r = c->in[0];
+	uint32_t i;
+	void *v;
+
+	(void)ctx;
+	if (!m->value_size)
+		mg_map_init(m, sizeof(uint64_t));
+	for (i = 0; i < c->n_in[0]; i++) {
+		struct out o = {r[i].key, 0};
+		int err = mg_map_upsert(m, c->arena, r[i].key, &v);
+
+		if (err < 0) {
+			c->error = err;
+			return;
+		}
+		o.count = ++*(uint64_t *)v;
+		mg_emit(e, &o);
+	}
+}
+
+static int
+ser(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	const struct mg_map *m = c->state;
+
+	(void)ctx;
+	return m->value_size ? mg_map_write(m, w)
+			     : mg_write(w, &(uint64_t){0}, 8);
+}
+
+static int
+deser(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
+{
+	struct mg_map *m = c->state;
+
+	(void)ctx;
+	mg_map_init(m, sizeof(uint64_t));
+	return mg_map_read(m, c->arena, r);
+}
+
+static void
+sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	struct bt *x = ctx;
+
+	if (t >= MAX_T) {
+		x->rows[w].overflow++;
+		return;
+	}
+	x->rows[w].fp[t].count++;
+	x->rows[w].fp[t].sum += out_hash(rec);
+}
+
+/* ---- set-up ------------------------------------------------------------------ */
+
+static unsigned
+bin_of_key(const struct bt *x, uint64_t key)
+{
+	struct rec r = {key, 0};
+
+	return mg_bin_of(key_hash(NULL, &r), x->bins_log2);
+}
+
+/* The first nkeys keys whose bins start on worker 0. */
+static void
+pick_keys(struct bt *x)
+{
+	uint64_t k = 0;
+	unsigned n = 0;
+
+	x->keys = malloc(sizeof(*x->keys) * x->nkeys);
+	x->counts = calloc(x->nkeys, sizeof(*x->counts));
+	x->use = malloc(sizeof(*x->use) * x->nkeys);
+	assert_non_null(x->keys);
+	assert_non_null(x->counts);
+	assert_non_null(x->use);
+	for (x->nuse = 0; x->nuse < x->nkeys; x->nuse++)
+		x->use[x->nuse] = x->nuse;
+	while (n < x->nkeys) {
+		if (bin_of_key(x, k) % x->W == 0)
+			x->keys[n++] = k;
+		k++;
+	}
+}
+
+/* Build: input -> counting operator -> sink, probe. */
+static void
+build(struct bt *x, bool no_stats)
+{
+	struct mg_dataflow_config dc = {
+		.workers = x->W,
+		.oversubscribe = true,
+		.bins_log2 = x->bins_log2,
+		.mode = x->mode,
+		.no_stats = no_stats,
+	};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {key_hash},
+		.out_record_size = sizeof(struct out),
+		.state_size = sizeof(struct mg_map),
+		.fn = count_op,
+		.serialize = ser,
+		.deserialize = deser,
+	};
+	struct mg_stream *out;
+
+	assert_true(x->W <= MAX_W);
+	x->rows = aligned_alloc(MG_CACHE_LINE, sizeof(*x->rows) * x->W);
+	x->ref = calloc(MAX_T, sizeof(*x->ref));
+	assert_non_null(x->rows);
+	assert_non_null(x->ref);
+	memset(x->rows, 0, sizeof(*x->rows) * x->W);
+	pick_keys(x);
+	x->seq = x->times = 0;
+	x->watchdog_s = (double)mg_test_env_u64("MG_WATCHDOG_S", 120);
+	assert_int_equal(mg_dataflow_create(&x->df, &dc), 0);
+	sc.in[0] = mg_input(x->df, sizeof(struct rec), &x->in);
+	out = mg_stateful(x->df, &sc);
+	assert_non_null(out);
+	assert_int_equal(mg_sink(x->df, out, sink, x), 0);
+	assert_non_null(mg_probe(x->df, out));
+	assert_int_equal(mg_producer_open(x->in, 0, &x->p), 0);
+}
+
+static void
+teardown(struct bt *x)
+{
+	mg_dataflow_destroy(x->df);
+	free(x->keys);
+	free(x->counts);
+	free(x->use);
+	free(x->ref);
+	free(x->rows);
+}
+
+/* ---- driving ------------------------------------------------------------------ */
+
+/* Push the next time's records and advance past it; the reference follows.
+ * Records are spread over the keys in use exactly evenly (round robin), but
+ * for hot_tenth tenths of them on keys[0]: a steady load. */
+static void
+push_time(struct bt *x)
+{
+	struct rec buf[PER_TIME];
+	uint64_t t = x->times;
+	unsigned i;
+
+	assert_true(t < MAX_T - 1);
+	for (i = 0; i < PER_TIME; i++, x->seq++) {
+		unsigned k = x->hot_tenth && x->seq % 10 < x->hot_tenth
+				     ? 0
+				     : x->use[x->seq % x->nuse];
+		struct out o = {x->keys[k], ++x->counts[k]};
+
+		buf[i] = (struct rec){x->keys[k], x->seq};
+		x->ref[t].count++;
+		x->ref[t].sum += out_hash(&o);
+	}
+	assert_int_equal(mg_push_wait(x->p, t, buf, sizeof(buf[0]), PER_TIME,
+				      MG_FOREVER),
+			 PER_TIME);
+	assert_int_equal(mg_producer_advance(x->p, t + 1), 0);
+	x->times++;
+	nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+static double
+now_s(void)
+{
+	return (double)mg_now_ns() / 1e9;
+}
+
+static void
+print_events(const struct bt *x)
+{
+	struct mg_balance_event e;
+	size_t i;
+
+	for (i = 0; !mg_balancer_event(x->bal, i, &e); i++)
+		printf("#   event %zu at %.3f s: %s, %u bins: %s\n", i, e.t_s,
+		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.bins,
+		       e.reason);
+}
+
+/* The watchdog gave up: show where things stand, then fail. */
+static _Noreturn void
+stuck(const struct bt *x, const char *waiting_for)
+{
+	struct mg_balancer_stats st;
+
+	mg_balancer_stats(x->bal, &st);
+	printf("# [%s] still waiting for %s after %.0f s (%llu times pushed, "
+	       "%llu decisions, %llu migrations, running %d); events and the "
+	       "engine's state follow\n",
+	       x->name, waiting_for, x->watchdog_s,
+	       (unsigned long long)x->times, (unsigned long long)st.rounds,
+	       (unsigned long long)st.migrations, st.running);
+	print_events(x);
+	mg_dataflow_dump(x->df, stderr);
+	fail_msg("[%s] the balancer did not get to %s", x->name, waiting_for);
+	abort(); /* fail_msg does not return; this tells the compiler */
+}
+
+/* Events of kind MOVE so far. */
+static unsigned
+moves(const struct bt *x)
+{
+	struct mg_balance_event e;
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; !mg_balancer_event(x->bal, i, &e); i++)
+		n += e.kind == MG_BALANCE_MOVE;
+	return n;
+}
+
+/* Push until the balancer has logged @n events of @kind, the last one's
+ * migration (for MOVE) done. */
+static void
+push_until(struct bt *x, enum mg_balance_kind kind, unsigned n)
+{
+	double start = now_s();
+	struct mg_balance_event e;
+	struct mg_migration_progress p;
+	unsigned seen;
+	size_t i;
+
+	for (;;) {
+		push_time(x);
+		for (seen = 0, i = 0; !mg_balancer_event(x->bal, i, &e); i++) {
+			if (e.kind != kind || ++seen < n)
+				continue;
+			mg_migration_progress(e.migration, &p);
+			if (kind == MG_BALANCE_HOLD || p.done)
+				return;
+		}
+		if (now_s() - start > x->watchdog_s)
+			stuck(x, kind == MG_BALANCE_MOVE
+					 ? "a finished migration"
+					 : "a hold");
+	}
+}
+
+/* Push while the balancer takes @rounds more decisions; return the MOVE
+ * events it logged meanwhile. */
+static unsigned
+push_rounds(struct bt *x, uint64_t rounds)
+{
+	struct mg_balancer_stats st;
+	unsigned before = moves(x);
+	double start = now_s();
+	uint64_t until;
+
+	mg_balancer_stats(x->bal, &st);
+	until = st.rounds + rounds;
+	while (st.rounds < until) {
+		push_time(x);
+		mg_balancer_stats(x->bal, &st);
+		if (now_s() - start > x->watchdog_s)
+			stuck(x, "its decisions");
+	}
+	return moves(x) - before;
+}
+
+/* Close the input, join, and compare every time's outputs with the
+ * reference. */
+static void
+finish_and_check(struct bt *x)
+{
+	struct mg_balancer_stats st;
+	uint64_t t, bad = 0;
+	unsigned w;
+
+	assert_int_equal(mg_producer_close(x->p), 0);
+	assert_int_equal(mg_input_close(x->in), 0);
+	assert_int_equal(mg_dataflow_join(x->df, NULL), 0);
+	mg_balancer_stats(x->bal, &st);
+	assert_false(st.running); /* it stopped with the dataflow */
+	for (w = 0; w < x->W; w++)
+		assert_int_equal(x->rows[w].overflow, 0);
+	for (t = 0; t < x->times; t++) {
+		struct fp got = {0, 0};
+
+		for (w = 0; w < x->W; w++) {
+			got.count += x->rows[w].fp[t].count;
+			got.sum += x->rows[w].fp[t].sum;
+		}
+		if ((got.count != x->ref[t].count ||
+		     got.sum != x->ref[t].sum) &&
+		    bad++ < 5)
+			printf("# [%s] time %llu: %llu outputs, reference "
+			       "%llu\n",
+			       x->name, (unsigned long long)t,
+			       (unsigned long long)got.count,
+			       (unsigned long long)x->ref[t].count);
+	}
+	printf("# [%s] %llu times, %llu records, %llu decisions, %llu "
+	       "migrations moving %llu bins; %llu times differ\n",
+	       x->name, (unsigned long long)x->times,
+	       (unsigned long long)x->seq, (unsigned long long)st.rounds,
+	       (unsigned long long)st.migrations,
+	       (unsigned long long)st.bins_moved, (unsigned long long)bad);
+	assert_int_equal(bad, 0);
+}
+
+/* ---- cases ---------------------------------------------------------------------- */
+
+/*
+ * All load on worker 0's bins: the balancer moves some to worker 1, the
+ * first event says why, the outputs equal the reference, and after that
+ * migration QUIET_ROUNDS decisions move nothing more.
+ */
+static void
+balance_skew(enum mg_mode mode, const char *name)
+{
+	struct bt x = {
+		.name = name,
+		.W = 2,
+		.bins_log2 = 8,
+		.mode = mode,
+		.nkeys = 512,
+	};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.threshold = 0.2,
+		.cooldown_ns = 3600ull * 1000000000ull, /* no bin twice */
+	};
+	struct mg_balance_event e;
+	struct mg_migration_progress p;
+	unsigned quiet_moves;
+
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	assert_int_equal(mg_balancer_event(x.bal, 0, &e), 0);
+	print_events(&x);
+	assert_int_equal(e.kind, MG_BALANCE_MOVE);
+	assert_int_equal(e.workers, 2);
+	assert_true(e.bins > 0);
+	assert_true(e.load_before[0] > 1.2 * e.mean);
+	assert_true(e.load_before[1] < e.load_before[0]);
+	assert_true(e.max_after < e.max_before);
+	assert_true(e.load_after[0] <= 1.1 * e.mean * (1 + 1e-9));
+	assert_true(e.load_after[0] + e.load_after[1] >
+		    (e.load_before[0] + e.load_before[1]) * (1 - 1e-9));
+	assert_true(e.t_s > 0);
+	assert_non_null(strstr(e.reason, "worker 0"));
+	if (mode == MG_COPY)
+		assert_true(e.bytes > 0);
+	mg_migration_progress(e.migration, &p);
+	assert_int_equal(p.bins_moved, e.bins);
+
+	quiet_moves = push_rounds(&x, QUIET_ROUNDS);
+	if (quiet_moves) /* a first plan cut short by a busy bin may need one
+			    more; after that, quiet */
+		quiet_moves = push_rounds(&x, QUIET_ROUNDS);
+	print_events(&x);
+	assert_int_equal(quiet_moves, 0);
+	finish_and_check(&x);
+	teardown(&x);
+}
+
+static void
+test_skew_handoff(void **state)
+{
+	(void)state;
+	balance_skew(MG_HANDOFF, "skew handoff");
+}
+
+static void
+test_skew_copy(void **state)
+{
+	(void)state;
+	balance_skew(MG_COPY, "skew copy");
+}
+
+/*
+ * One key with 7 in 10 records: its bin alone is above the limit (mean
+ * 50%, limit 60%).  The balancer moves every other loaded bin to worker 1,
+ * keeps the hot one on worker 0, logs one HOLD, and never moves it.
+ */
+static void
+test_hot_bin(void **state)
+{
+	struct bt x = {
+		.name = "hot bin",
+		.W = 2,
+		.bins_log2 = 6,
+		.mode = MG_HANDOFF,
+		.nkeys = 64,
+		.hot_tenth = 7,
+	};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.threshold = 0.2,
+		.cooldown_ns = 1, /* no cool-down: the hot bin could move */
+		.patience = 1,
+	};
+	struct mg_balance_event e;
+	uint16_t owners[64];
+	unsigned b, k, holds = 0, hot_bin;
+	size_t i;
+
+	(void)state;
+	build(&x, false);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
+	print_events(&x);
+	for (i = 0; !mg_balancer_event(x.bal, i, &e); i++)
+		holds += e.kind == MG_BALANCE_HOLD;
+	assert_int_equal(moves(&x), 1);
+	assert_int_equal(holds, 1);
+	assert_int_equal(mg_balancer_event(x.bal, 1, &e), 0);
+	assert_int_equal(e.kind, MG_BALANCE_HOLD);
+	assert_int_equal(e.hot, 1);
+	assert_non_null(strstr(e.reason, "hot"));
+
+	hot_bin = bin_of_key(&x, x.keys[0]);
+	mg_dataflow_owners(x.df, owners);
+	assert_int_equal(owners[hot_bin], 0);
+	for (k = 1; k < x.nkeys; k++) {
+		b = bin_of_key(&x, x.keys[k]);
+		if (b != hot_bin)
+			assert_int_equal(owners[b], 1);
+	}
+	finish_and_check(&x);
+	teardown(&x);
+}
+
+/*
+ * A moved bin stays put for the cool-down.  Once the balancer has moved
+ * part of worker 0's bins to worker 1, the load switches to the keys of
+ * exactly those bins: worker 1 carries everything, and only bins that just
+ * moved could relieve it.  With a long cool-down the balancer holds (and
+ * says why) and no bin moves again; with a cool-down of 1 ns it moves
+ * bins back -- so it is the cool-down that held them.
+ */
+static void
+cooldown_case(uint64_t cooldown_ns, const char *name)
+{
+	struct bt x = {
+		.name = name,
+		.W = 2,
+		.bins_log2 = 8,
+		.nkeys = 512,
+	};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.cooldown_ns = cooldown_ns,
+	};
+	struct mg_balance_event e;
+	uint16_t owners[256], later[256];
+	unsigned k;
+	bool held = cooldown_ns > 1;
+
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	mg_dataflow_owners(x.df, owners);
+	for (x.nuse = 0, k = 0; k < x.nkeys; k++)
+		if (owners[bin_of_key(&x, x.keys[k])] == 1)
+			x.use[x.nuse++] = k;
+	assert_true(x.nuse > 0);
+	if (held) {
+		push_until(&x, MG_BALANCE_HOLD, 1);
+		assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
+		print_events(&x);
+		assert_int_equal(moves(&x), 1);
+		assert_int_equal(mg_balancer_event(x.bal, 1, &e), 0);
+		assert_int_equal(e.kind, MG_BALANCE_HOLD);
+		assert_true(e.pinned > 0);
+		assert_non_null(strstr(e.reason, "cooling down"));
+		mg_dataflow_owners(x.df, later);
+		assert_memory_equal(owners, later, sizeof(owners));
+	} else {
+		push_until(&x, MG_BALANCE_MOVE, 2);
+		print_events(&x);
+		mg_dataflow_owners(x.df, later);
+		for (k = 0; k < 256 && later[k] == owners[k]; k++)
+			;
+		assert_true(k < 256); /* some bin moved back */
+		assert_int_equal(owners[k], 1);
+	}
+	finish_and_check(&x);
+	teardown(&x);
+}
+
+static void
+test_cooldown(void **state)
+{
+	(void)state;
+	cooldown_case(3600ull * 1000000000ull, "cool-down holds");
+	cooldown_case(1, "no cool-down");
+}
+
+/* The balancer stops with the dataflow, however the dataflow ends. */
+static void
+test_stops(void **state)
+{
+	struct bt x = {.name = "stops", .W = 2, .bins_log2 = 6, .nkeys = 16};
+	struct mg_balancer_config bc = {.interval_ns = INTERVAL_NS};
+	struct mg_balancer_stats st;
+	struct mg_balancer *b2;
+	uint64_t r;
+
+	(void)state;
+	/* mg_dataflow_stop(): the balancer has ended by the join */
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	push_rounds(&x, 2);
+	mg_dataflow_stop(x.df);
+	assert_int_equal(mg_dataflow_join(x.df, NULL), 0);
+	mg_balancer_stats(x.bal, &st);
+	assert_false(st.running);
+	assert_int_equal(mg_balancer_stop(x.bal), 0); /* after: no-op */
+	assert_int_equal(mg_balancer_start(x.df, &bc, &b2), -EINVAL);
+	teardown(&x);
+
+	/* mg_balancer_stop() while the run goes on: the events stay, the
+	 * run ends normally, stopping again changes nothing */
+	build(&x, false);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	push_rounds(&x, 2);
+	assert_int_equal(mg_balancer_stop(x.bal), 0);
+	mg_balancer_stats(x.bal, &st);
+	assert_false(st.running);
+	r = st.rounds;
+	for (int i = 0; i < 50; i++)
+		push_time(&x);
+	assert_int_equal(mg_balancer_stop(x.bal), 0);
+	mg_balancer_stats(x.bal, &st);
+	assert_true(st.rounds == r);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &b2), -EBUSY);
+	finish_and_check(&x);
+	teardown(&x);
+
+	/* never started, and destroyed while running: no hang, no leak */
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	teardown(&x);
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	push_rounds(&x, 1);
+	teardown(&x);
+}
+
+static void
+test_bad_config(void **state)
+{
+	struct bt x = {.name = "bad", .W = 2, .bins_log2 = 4, .nkeys = 4};
+	struct mg_balancer *b = (struct mg_balancer *)&x; /* untouched */
+	struct mg_balancer *const sentinel = b;
+	struct mg_balancer_config bad[] = {
+		{.threshold = -0.1},
+		{.threshold = NAN},
+		{.threshold = INFINITY},
+		{.threshold = 101},
+		{.interval_ns = 999999},
+		{.patience = 1001},
+		{.strategy = (enum mg_strategy)3},
+		{.gap = 1000001},
+	};
+	struct mg_balance_event e;
+	struct mg_balancer_stats st;
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	size_t i;
+
+	(void)state;
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(NULL, NULL, &b), -EINVAL);
+	for (i = 0; i < MG_ARRAY_SIZE(bad); i++) {
+		printf("# bad config %zu\n", i);
+		assert_int_equal(mg_balancer_start(x.df, &bad[i], &b), -EINVAL);
+		assert_ptr_equal(b, sentinel);
+	}
+	assert_int_equal(mg_balancer_stop(NULL), -EINVAL);
+	assert_int_equal(mg_balancer_nevents(NULL), 0);
+	assert_int_equal(mg_balancer_event(NULL, 0, &e), -EINVAL);
+	mg_balancer_stats(NULL, &st);
+	assert_int_equal(st.rounds, 0);
+	assert_false(st.running);
+	assert_int_equal(mg_balancer_start(x.df, NULL, &x.bal), 0); /* ok */
+	assert_int_equal(mg_balancer_event(x.bal, 0, &e), -ENOENT);
+	assert_int_equal(mg_balancer_event(x.bal, 0, NULL), -EINVAL);
+	assert_int_equal(mg_balancer_start(x.df, NULL, &b), -EBUSY);
+	teardown(&x);
+
+	/* no statistics, or no bins to move */
+	x = (struct bt){.name = "bad", .W = 2, .bins_log2 = 4, .nkeys = 4};
+	build(&x, true);
+	assert_int_equal(mg_balancer_start(x.df, NULL, &b), -EINVAL);
+	teardown(&x);
+	assert_int_equal(mg_dataflow_create(&df, NULL), 0);
+	mg_probe(df, mg_input(df, 8, &in));
+	assert_int_equal(mg_balancer_start(df, NULL, &b), -EINVAL);
+	assert_ptr_equal(b, sentinel);
+	mg_dataflow_destroy(df);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_skew_handoff),
+		cmocka_unit_test(test_skew_copy),
+		cmocka_unit_test(test_hot_bin),
+		cmocka_unit_test(test_cooldown),
+	};
+
+	alarm(ALARM_S);
+	return MG_TEST_RUN(tests);
+}
