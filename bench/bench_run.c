@@ -1094,6 +1094,23 @@ balance_marks(const struct bench_run *r, FILE *f)
 }
 
 void
+bench_run_join(struct bench_run *r, struct mg_dataflow *df,
+	       struct mg_run_stats *st)
+{
+	int err = mg_dataflow_join(df, st);
+
+	if (err)
+		bench_die(r->name,
+			  st->error_what ? st->error_what : "the run failed",
+			  err);
+	if (st->copy_fallbacks)
+		fprintf(stderr,
+			"%s: %llu moves went as handoffs: their copy did not "
+			"fit\n",
+			r->name, (unsigned long long)st->copy_fallbacks);
+}
+
+void
 bench_run_report(struct bench_run *r, char *json, size_t len)
 {
 	FILE *f;

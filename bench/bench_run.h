@@ -213,6 +213,14 @@ void bench_run_migrate(struct bench_run *r, struct mg_dataflow *df,
 		       uint64_t t0);
 
 /*
+ * Join @df into @st; a failed run exits naming what failed (e.g. the buffer
+ * whose limit was hit), and moves that copy mode made as handoffs are said
+ * on stderr (such a run measured less copying).
+ */
+void bench_run_join(struct bench_run *r, struct mg_dataflow *df,
+		    struct mg_run_stats *st);
+
+/*
  * Records per second the run sustained: @records over the input's duration,
  * or over the time its last records completed if that was later (a run
  * that fell behind).  Work after the input -- timers firing at far-future

@@ -719,16 +719,7 @@ main(int argc, char **argv)
 			bench_die("keycount", "a producer failed",
 				  pushers[i].err);
 	}
-	err = mg_dataflow_join(df, &st);
-	if (err) /* what failed, e.g. the buffer whose limit was hit */
-		bench_die("keycount",
-			  st.error_what ? st.error_what : "the run failed",
-			  err);
-	if (st.copy_fallbacks) /* then copy mode measured some handoffs */
-		fprintf(stderr,
-			"keycount: %llu moves went as handoffs: their copy did "
-			"not fit\n",
-			(unsigned long long)st.copy_fallbacks);
+	bench_run_join(&b.run, df, &st);
 	if (b.o.b.validate)
 		ok = bench_run_validate(&b.run);
 	sched = scheduled((double)b.o.b.rate, (uint64_t)(b.o.b.duration * 1e9));

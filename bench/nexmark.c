@@ -244,16 +244,7 @@ main(int argc, char **argv)
 	if (err)
 		bench_die("nexmark", "cannot start", err);
 	bench_run_migrate(&run, df, t0);
-	err = mg_dataflow_join(df, &st);
-	if (err) /* what failed, e.g. the buffer whose limit was hit */
-		bench_die("nexmark",
-			  st.error_what ? st.error_what : "the run failed",
-			  err);
-	if (st.copy_fallbacks) /* then copy mode measured some handoffs */
-		fprintf(stderr,
-			"nexmark: %llu moves went as handoffs: their copy did "
-			"not fit\n",
-			(unsigned long long)st.copy_fallbacks);
+	bench_run_join(&run, df, &st);
 	if (o.b.validate)
 		ok = bench_run_validate(&run);
 
