@@ -374,7 +374,7 @@ bench_run_init(struct bench_run *r, const char *name,
 		exit(1);
 	}
 	fprintf(r->csv, "t_s,count,p25_us,p50_us,p75_us,p95_us,p99_us,"
-			"p999_us,max_us,rss_mib\n");
+			"p999_us,max_us,rss_mib,cpu_s\n");
 }
 
 void
@@ -428,10 +428,12 @@ bench_run_on_window(void *ctx, const struct mg_window_stats *w)
 		r->win[r->nwin++] = *w;
 	if (r->csv)
 		fprintf(r->csv,
-			"%.3f,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f\n",
+			"%.3f,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
+			"%.3f\n",
 			w->t_s, (unsigned long long)w->count, w->p25 / 1e3,
 			w->p50 / 1e3, w->p75 / 1e3, w->p95 / 1e3, w->p99 / 1e3,
-			w->p999 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0);
+			w->p999 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0,
+			bench_cpu_s());
 	if (w->t_s - r->last_progress >= 1.0 - 1e-9) {
 		r->last_progress = w->t_s;
 		fprintf(stderr,
@@ -976,7 +978,9 @@ event_json(const struct mg_balance_event *e)
 		return NULL;
 	mg_migration_progress(e->migration, &p);
 	fprintf(f, "{\"t_s\":%.3f,\"kind\":\"%s\",\"reason\":\"", e->t_s,
-		e->kind == MG_BALANCE_MOVE ? "move" : "hold");
+		e->kind == MG_BALANCE_MOVE    ? "move"
+		: e->kind == MG_BALANCE_SCALE ? "scale"
+					      : "hold");
 	for (i = 0; e->reason[i]; i++) {
 		if (e->reason[i] == '"' || e->reason[i] == '\\')
 			fputc('\\', f);
@@ -984,8 +988,10 @@ event_json(const struct mg_balance_event *e)
 	}
 	fprintf(f,
 		"\",\"mean\":%.6g,\"limit\":%.6g,\"max_before\":%.6g,"
-		"\"max_after\":%.6g",
-		e->mean, e->limit, e->max_before, e->max_after);
+		"\"max_after\":%.6g,\"active_before\":%u,\"active_after\":%u,"
+		"\"utilization\":%.4f",
+		e->mean, e->limit, e->max_before, e->max_after,
+		e->active_before, e->active_after, e->utilization);
 	json_array(f, "loads_before", e->load_before, e->workers);
 	json_array(f, "loads_after", e->load_after, e->workers);
 	json_array(f, "busy", e->busy, e->workers);
@@ -1088,6 +1094,9 @@ balance_marks(const struct bench_run *r, FILE *f)
 		if (e.kind == MG_BALANCE_MOVE)
 			fprintf(f, "%.4f %.4f balance:%u\n", a,
 				z > a + 0.02 ? z : a + 0.02, e.bins);
+		else if (e.kind == MG_BALANCE_SCALE)
+			fprintf(f, "%.4f %.4f active:%u\n", a,
+				z > a + 0.02 ? z : a + 0.02, e.active_after);
 		else
 			fprintf(f, "%.4f %.4f hold\n", a, a + 0.02);
 	}

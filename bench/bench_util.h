@@ -39,6 +39,10 @@ double bench_median(double *v, size_t n);
  * process with a large working set for 4-8 ms. */
 const char *bench_damon_state(void);
 
+/* CPU seconds the process has used so far (every thread: user and
+ * system). */
+double bench_cpu_s(void);
+
 /* Pin the calling thread to the @i-th (mod their number) of the CPUs it
  * may run on, so that `numactl --physcpubind` decides.  Return: 0; -errno. */
 int bench_pin_nth(unsigned i);

@@ -35,6 +35,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@
 
 #define MAX_PRODUCERS 64
 #define PUSH_BURST    64
+#define MAX_PHASES    32
 
 enum backend { KV, ARRAY, NATIVE };
 static const char *const backend_name[] = {"kv", "array", "native"};
@@ -57,8 +59,18 @@ struct rec {
 	uint64_t seq;
 };
 
+/* --rate-profile: phase i offers rate[i] records/s for secs[i] seconds;
+ * its records are first[i] .. first[i + 1] - 1, due from start_ns[i]. */
+struct profile {
+	unsigned n; /* 0: a constant --rate */
+	double rate[MAX_PHASES], secs[MAX_PHASES];
+	uint64_t first[MAX_PHASES + 1], start_ns[MAX_PHASES + 1];
+};
+
 struct opts {
 	struct bench_opts b;
+	struct profile prof;
+	const char *prof_text;
 	uint64_t domain, seed, producers;
 	enum backend backend;
 	bool prefill, push, no_stats;
@@ -85,6 +97,60 @@ struct bench {
 	uint64_t *by_bin_off; /* prefill: keys of bin b are */
 	uint64_t *by_bin;     /* by_bin[by_bin_off[b] .. by_bin_off[b + 1]) */
 };
+
+/* When record @seq is due (ns after the start): mg_sched_fn. */
+static uint64_t
+due(void *ctx, uint64_t seq)
+{
+	const struct bench *b = ctx;
+	const struct profile *pr = &b->o.prof;
+	unsigned i = 0;
+
+	if (!pr->n)
+		return mg_sched_ns((double)b->o.b.rate, seq);
+	if (seq >= pr->first[pr->n])
+		return pr->start_ns[pr->n]; /* the end */
+	while (seq >= pr->first[i + 1])
+		i++;
+	return pr->start_ns[i] +
+	       (uint64_t)((double)(seq - pr->first[i]) * 1e9 / pr->rate[i]);
+}
+
+/* "R:S[,R:S...]" into @pr; false if malformed. */
+static bool
+parse_profile(const char *text, struct profile *pr)
+{
+	char buf[1024], *save = NULL, *tok, *colon;
+	double sum = 0;
+
+	if (strlen(text) >= sizeof(buf))
+		return false;
+	strcpy(buf, text);
+	pr->n = 0;
+	for (tok = strtok_r(buf, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		uint64_t r;
+
+		colon = strchr(tok, ':');
+		if (!colon || pr->n == MAX_PHASES)
+			return false;
+		*colon = '\0';
+		if (bench_parse_u64(tok, 1, 1000000000ull, &r) ||
+		    bench_parse_double(colon + 1, 0.001, 86400,
+				       &pr->secs[pr->n]))
+			return false;
+		pr->rate[pr->n++] = (double)r;
+	}
+	if (!pr->n)
+		return false;
+	for (unsigned i = 0; i < pr->n; i++) {
+		pr->first[i + 1] = pr->first[i] +
+				   (uint64_t)llround(pr->rate[i] * pr->secs[i]);
+		sum += pr->secs[i];
+		pr->start_ns[i + 1] = (uint64_t)(sum * 1e9);
+	}
+	return true;
+}
 
 static void
 gen(void *ctx, unsigned worker, uint64_t seq, void *out)
@@ -311,7 +377,6 @@ pusher_main(void *arg)
 {
 	struct pusher *u = arg;
 	struct bench *b = u->b;
-	double rate = (double)b->o.b.rate;
 	uint64_t P = b->o.producers, k = 0,
 		 dur = (uint64_t)(b->o.b.duration * 1e9);
 	struct rec buf[PUSH_BURST];
@@ -325,7 +390,7 @@ pusher_main(void *arg)
 		while (n < PUSH_BURST) {
 			uint64_t seq = u->id + k * P;
 
-			at = mg_sched_ns(rate, seq);
+			at = due(b, seq);
 			if (at >= dur) {
 				done = true;
 				break;
@@ -385,6 +450,18 @@ usage(FILE *f)
 		"                     (default 0.2)\n"
 		"  --balance-cooldown S   a moved bin stays put this long "
 		"(default 5)\n"
+		"  --scale LOW:HIGH   with --balance on: park a worker below "
+		"LOW\n"
+		"                     utilization, wake one above HIGH (busy "
+		"fractions\n"
+		"                     summed over the active workers; e.g. "
+		"0.3:0.7)\n"
+		"  --rate-profile R:S[,R:S...]  offer R records/s for S "
+		"seconds, then\n"
+		"                     the next (a load that rises and falls); "
+		"sets\n"
+		"                     --rate (its peak) and --duration (the "
+		"sum)\n"
 		"%s"
 		"                     (native; kv for --backend native)\n"
 		"  --help             this text\n"
@@ -414,6 +491,8 @@ parse(int argc, char **argv, struct opts *o)
 		{"balance-interval", required_argument, NULL, 'I'},
 		{"balance-threshold", required_argument, NULL, 'T'},
 		{"balance-cooldown", required_argument, NULL, 'C'},
+		{"scale", required_argument, NULL, 'E'},
+		{"rate-profile", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -528,6 +607,31 @@ parse(int argc, char **argv, struct opts *o)
 			o->bal.cooldown_ns = (uint64_t)(x * 1e9);
 			o->bal_flags = true;
 			break;
+		case 'E': {
+			double low, high;
+			char tail;
+
+			if (sscanf(optarg, "%lf:%lf%c", &low, &high, &tail) !=
+				    2 ||
+			    !(low > 0 && low < high && high <= 1))
+				bench_bad_usage(p,
+						"bad --scale '%s' (LOW:HIGH, "
+						"0 < LOW < HIGH <= 1)",
+						optarg);
+			o->bal.scale_low = low;
+			o->bal.scale_high = high;
+			o->bal_flags = true;
+			break;
+		}
+		case 'R':
+			if (!parse_profile(optarg, &o->prof))
+				bench_bad_usage(p,
+						"bad --rate-profile '%s' "
+						"(R:S[,R:S...], at most %d "
+						"phases, S in 0.001..86400)",
+						optarg, MAX_PHASES);
+			o->prof_text = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -539,7 +643,17 @@ parse(int argc, char **argv, struct opts *o)
 	if (optind < argc)
 		bench_bad_usage(p, "unexpected argument '%s'", argv[optind]);
 	o->b.seed = o->seed; /* random migrations draw from it too */
+	if (o->prof.n) {
+		o->b.rate = 0;
+		for (unsigned i = 0; i < o->prof.n; i++)
+			if (o->prof.rate[i] > (double)o->b.rate)
+				o->b.rate = (uint64_t)o->prof.rate[i];
+		o->b.duration = (double)o->prof.start_ns[o->prof.n] / 1e9;
+	}
 	bench_opts_finish(&o->b, p);
+	if (o->prof.n && o->hot_shift)
+		bench_bad_usage(p, "--hot-shift times its shifts by --rate: "
+				   "not with --rate-profile");
 	if (o->b.migration && o->backend == NATIVE)
 		bench_bad_usage(p, "the native backend has no bins to migrate");
 	if ((o->hot_shift || o->skew_start) && !o->zipf)
@@ -593,15 +707,25 @@ add_counter(struct mg_dataflow *df, struct bench *b, struct mg_stream *in,
 	return out;
 }
 
-/* Records the open-loop schedule has: those due before the input ends. */
+/* Records the open-loop schedule has: those due before the input ends
+ * (the first one due at or after it, by bisection: due() is monotone). */
 static uint64_t
-scheduled(double rate, uint64_t duration_ns)
+scheduled(const struct bench *b, uint64_t duration_ns)
 {
-	uint64_t n = (uint64_t)((double)duration_ns * rate / 1e9) + 2;
+	uint64_t lo = 0,
+		 hi = (uint64_t)(b->o.b.duration * (double)b->o.b.rate) + 2;
 
-	while (n && mg_sched_ns(rate, n - 1) >= duration_ns)
-		n--;
-	return n;
+	while (due((void *)b, hi) < duration_ns)
+		hi *= 2;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+
+		if (due((void *)b, mid) < duration_ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 int
@@ -656,6 +780,7 @@ main(int argc, char **argv)
 		.duration_ns = (uint64_t)(b.o.b.duration * 1e9),
 		.gen = gen,
 		.ctx = &b,
+		.sched = b.o.prof.n ? due : NULL,
 	};
 	if (b.o.push) {
 		s = mg_input(df, sizeof(struct rec), &in);
@@ -722,7 +847,7 @@ main(int argc, char **argv)
 	bench_run_join(&b.run, df, &st);
 	if (b.o.b.validate)
 		ok = bench_run_validate(&b.run);
-	sched = scheduled((double)b.o.b.rate, (uint64_t)(b.o.b.duration * 1e9));
+	sched = scheduled(&b, (uint64_t)(b.o.b.duration * 1e9));
 	if (b.o.b.validate) {
 		outputs = bench_run_outputs(&b.run, 0);
 		snprintf(lost, sizeof(lost), "%lld",
@@ -734,18 +859,20 @@ main(int argc, char **argv)
 		"{\"bench\":\"keycount\",\"workers\":%llu,\"bins_log2\":%u,"
 		"\"backend\":\"%s\",\"input\":\"%s\",\"producers\":%llu,"
 		"\"domain\":%llu,\"keys\":\"%s\",\"hot_shift_s\":%g,"
-		"\"skew_start\":%s,\"epoch_us\":%llu,"
+		"\"skew_start\":%s,\"rate_profile\":\"%s\",\"epoch_us\":%llu,"
 		"\"rate_offered\":%llu,\"rate_achieved\":%.0f,\"records\":%llu,"
 		"\"records_scheduled\":%llu,\"outputs\":%llu,"
 		"\"records_lost\":%s,"
 		"\"duration_s\":%.3f,\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,"
 		"\"p999\":%.1f,\"max\":%.1f},\"state_bytes\":%llu,"
-		"\"rss_peak_bytes\":%llu,\"validate\":\"%s\"}",
+		"\"rss_peak_bytes\":%llu,\"cpu_s\":%.3f,"
+		"\"active_final\":%u,\"validate\":\"%s\"}",
 		(unsigned long long)b.o.b.workers, b.k,
 		backend_name[b.o.backend], b.o.push ? "push" : "gen",
 		(unsigned long long)(b.o.push ? b.o.producers : 0),
 		(unsigned long long)b.o.domain, b.o.keys, b.o.hot_shift,
 		b.o.skew_start ? "true" : "false",
+		b.o.prof_text ? b.o.prof_text : "",
 		(unsigned long long)b.o.b.epoch_us,
 		(unsigned long long)b.o.b.rate,
 		bench_run_achieved(&b.run, st.records),
@@ -753,7 +880,8 @@ main(int argc, char **argv)
 		(unsigned long long)outputs, lost, st.duration_s, st.p50 / 1e3,
 		st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
 		(unsigned long long)st.state_bytes,
-		(unsigned long long)st.rss_peak_bytes,
+		(unsigned long long)st.rss_peak_bytes, bench_cpu_s(),
+		mg_dataflow_active(df),
 		!b.o.b.validate ? "off"
 		: ok		? "ok"
 				: "failed");

@@ -95,6 +95,7 @@ struct mg_balancer {
 	double *load, *cost;
 	uint16_t *owner, *target;
 	uint8_t *pinned;
+	uint8_t *active;      /* [W] the first mg_dataflow_active() */
 	uint64_t *settled_ns; /* [nbins] when its last move finished, 0 */
 	struct mg_migration *current;
 	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
@@ -102,6 +103,11 @@ struct mg_balancer {
 	uint64_t samples; /* the rates' samples at the last decision */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
+	unsigned k;	  /* active workers at this decision */
+	double util;	  /* busy fractions summed, over k */
+	unsigned scale_streak; /* decisions in a row wanting another k */
+	int scale_dir;	       /* ... this way: +1 or -1 */
+	uint64_t scaled_ns;    /* when it last changed k; 0: never */
 };
 
 static void
@@ -122,6 +128,7 @@ balancer_free(struct mg_balancer *b)
 	free(b->owner);
 	free(b->target);
 	free(b->pinned);
+	free(b->active);
 	free(b->settled_ns);
 	free(b->cur_bins);
 	pthread_mutex_destroy(&b->lock);
@@ -215,6 +222,9 @@ new_event(struct mg_balancer *b, enum mg_balance_kind kind,
 		.max_after = r->max_after,
 		.workers = b->W,
 		.hot = r->hot,
+		.active_before = b->k,
+		.active_after = b->k,
+		.utilization = b->util,
 	};
 	double *busy = malloc(sizeof(*busy) * b->W);
 	const double *before = worker_loads(b, b->owner);
@@ -348,6 +358,63 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	return true;
 }
 
+/*
+ * Scaling (mg_balancer_config.scale_low/high): the direction the
+ * utilization asks for now, 0 if none.  One worker at a time, and not
+ * within a cool-down of the last change.
+ */
+static int
+scale_wanted(const struct mg_balancer *b, uint64_t now)
+{
+	const struct mg_balancer_config *c = &b->cfg;
+
+	if (!c->scale_high ||
+	    (b->scaled_ns && now - b->scaled_ns < c->cooldown_ns))
+		return 0;
+	if (b->util > c->scale_high && b->k < b->W)
+		return 1;
+	if (b->util < c->scale_low && b->k > 1 &&
+	    b->util * b->k / (b->k - 1) < c->scale_high)
+		return -1;
+	return 0;
+}
+
+/* Change the active workers by @dir; false if the engine refused (retried
+ * at the next decision). */
+static bool
+scale(struct mg_balancer *b, int dir, uint64_t now)
+{
+	unsigned k = (unsigned)((int)b->k + dir), busiest;
+	struct mg_balance_result none = {0};
+	struct mg_balance_event e;
+	struct mg_migration *m;
+	const struct mg_balancer_config *c = &b->cfg;
+
+	if (mg__set_active(b->df, k, &m))
+		return false;
+	b->current = m; /* the next decision waits for it */
+	b->ncur = 0;
+	b->scaled_ns = now;
+	e = new_event(b, MG_BALANCE_SCALE, &none, b->owner, &busiest);
+	e.active_after = k;
+	e.migration = m;
+	if (m) {
+		struct mg_migration_progress p;
+
+		mg_migration_progress(m, &p);
+		e.bins = p.bins;
+	}
+	snprintf(e.reason, sizeof(e.reason),
+		 "utilization %.2f %s %.2f for %u decision%s: %u -> %u "
+		 "active workers, %u bin%s move",
+		 b->util, dir > 0 ? "above" : "below",
+		 dir > 0 ? c->scale_high : c->scale_low, b->scale_streak,
+		 b->scale_streak == 1 ? "" : "s", b->k, k, e.bins,
+		 e.bins == 1 ? "" : "s");
+	log_event(b, &e);
+	return true;
+}
+
 /* One decision (see the file comment). */
 static void
 decide(struct mg_balancer *b)
@@ -360,11 +427,14 @@ decide(struct mg_balancer *b)
 		.cost = df->cfg.mode == MG_COPY ? b->cost : NULL,
 		.owner = b->owner,
 		.pinned = b->pinned,
+		.active = b->active,
 		.threshold = b->cfg.threshold,
 	};
 	struct mg_balance_result r1, r2 = {0};
 	uint64_t now = mg_now_ns(), samples;
 	uint32_t i;
+	unsigned w;
+	int dir;
 
 	if (b->current) {
 		struct mg_migration_progress p;
@@ -388,6 +458,22 @@ decide(struct mg_balancer *b)
 	if (mg_dataflow_bin_stats(df, b->bins) ||
 	    mg_dataflow_worker_stats(df, b->wk))
 		return; /* out of memory: try again next time */
+	b->k = mg_dataflow_active(df);
+	b->util = 0;
+	for (w = 0; w < b->W; w++) {
+		b->active[w] = w < b->k;
+		b->util += b->wk[w].busy;
+	}
+	b->util /= b->k;
+	dir = scale_wanted(b, now);
+	if (!dir || dir != b->scale_dir)
+		b->scale_streak = 0;
+	b->scale_dir = dir;
+	if (dir && ++b->scale_streak >= b->cfg.patience) {
+		if (scale(b, dir, now))
+			b->scale_streak = 0;
+		return;
+	}
 	mg__migrations_busy(df, b->pinned);
 	for (i = 0; i < b->nbins; i++) {
 		b->load[i] = b->bins[i].rate;
@@ -465,6 +551,10 @@ check_config(struct mg_balancer_config *c)
 	    c->patience > MAX_PATIENCE || (unsigned)c->strategy > MG_BATCHED ||
 	    c->gap > MAX_GAP)
 		return -EINVAL;
+	if ((c->scale_low || c->scale_high) &&
+	    !(c->scale_low > 0 && c->scale_low < c->scale_high &&
+	      c->scale_high <= 1)) /* also false for NaN */
+		return -EINVAL;
 	return 0;
 }
 
@@ -511,10 +601,12 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->owner = malloc(sizeof(*b->owner) * n);
 	b->target = malloc(sizeof(*b->target) * n);
 	b->pinned = malloc(n);
+	b->active = malloc(b->W);
 	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
 	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
 	if (!b->bins || !b->wk || !b->load || !b->cost || !b->owner ||
-	    !b->target || !b->pinned || !b->settled_ns || !b->cur_bins) {
+	    !b->target || !b->pinned || !b->active || !b->settled_ns ||
+	    !b->cur_bins) {
 		balancer_free(b);
 		return -ENOMEM;
 	}

@@ -73,6 +73,9 @@ mg_dataflow_create(struct mg_dataflow **out,
 	if (!df)
 		return -ENOMEM;
 	pthread_mutex_init(&df->lock, NULL);
+	pthread_mutex_init(&df->elastic_lock, NULL);
+	atomic_init(&df->active, c.workers);
+	atomic_init(&df->nhosted, 0);
 	pthread_mutex_init(&df->stats.lock, NULL);
 	df->cfg = c;
 	df->nbins_log2 = c.bins_log2;
@@ -102,6 +105,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 	if (!df->wk || !df->pub || !df->node_of || !df->nodes)
 		goto fail;
 	memset(df->wk, 0, sizeof(*df->wk) * c.workers);
+	memset(df->pub, 0, sizeof(*df->pub) * c.workers);
 	for (w = 0; w < c.workers; w++) {
 		struct worker *wk = &df->wk[w];
 
@@ -118,6 +122,8 @@ mg_dataflow_create(struct mg_dataflow **out,
 		atomic_init(&df->pub[w].busy_ns, 0);
 		atomic_init(&df->pub[w].backlog, 0);
 		atomic_init(&df->pub[w].records, 0);
+		atomic_init(&df->pub[w].run, RUN_OWN);
+		atomic_init(&df->pub[w].park_seq, 0);
 	}
 	for (w = 0; w < c.workers; w++)
 		for (unsigned v = 0; v < c.workers; v++)
@@ -251,6 +257,7 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 	mg_pools_destroy(df->pools);
 	mg_topology_destroy(df->topo);
 	pthread_mutex_destroy(&df->lock);
+	pthread_mutex_destroy(&df->elastic_lock);
 	pthread_mutex_destroy(&df->stats.lock);
 	free(df);
 }

@@ -228,6 +228,7 @@ struct stateful_inst {
 	/* migration (see the handoff essay in stateful.c) */
 	uint64_t *held;	    /* bitmap: bins whose state this worker has */
 	uint64_t *awaiting; /* bitmap: bins with an incoming move pending */
+	uint32_t nheld;	    /* bits set in held */
 	struct move_list in, out;
 	uint64_t last_move_id; /* moves up to it are in `in`/`out` or done */
 	bool acquired;	       /* something arrived: reprocess deferred */
@@ -304,7 +305,24 @@ struct worker_pub {
 	_Atomic uint64_t busy_ns; /* time in rounds that did work */
 	_Atomic uint64_t backlog; /* records received, not yet processed */
 	_Atomic uint64_t records; /* records its stateful operators took */
+	/* elasticity (elastic.c): who runs its rounds (enum run_state), and
+	 * the event count its thread sleeps on while parked */
+	_Atomic uint32_t run;
+	_Atomic uint32_t park_seq;
 } MG_CACHE_ALIGNED;
+
+/*
+ * Who runs a worker's rounds (elastic.c).  Exactly one thread at a time
+ * does, and every hand-over is a release/acquire pair on `run`, so the
+ * worker's state stays single-writer whichever thread writes it:
+ *
+ *   RUN_OWN       its own thread
+ *   RUN_PARK_REQ  its own thread, asked to park once it holds no bins
+ *   RUN_HOSTED    parked: its thread sleeps; any active thread may claim it
+ *   RUN_CLAIMED   an active thread is running one round of it
+ *   RUN_DONE      its rounds are over (its streams ended)
+ */
+enum run_state { RUN_OWN, RUN_PARK_REQ, RUN_HOSTED, RUN_CLAIMED, RUN_DONE };
 
 /*
  * A probe (probe.c): per worker the frontier of its stream there, and the
@@ -364,7 +382,8 @@ struct mg_dataflow {
 	int build_error; /* first builder error (building thread) */
 	/* migrations (migrate.c), guarded by `lock` */
 	pthread_mutex_t lock;
-	struct mg_migration *migrations; /* submitted, newest first */
+	struct mg_migration *migrations; /* unfinished, newest first */
+	struct mg_migration *finished;	 /* finished: progress only */
 	uint8_t *busy;	      /* [nbins] bin of an unfinished migration */
 	_Atomic bool closing; /* no more migrations (set under `lock`) */
 	struct node **nodes;
@@ -408,6 +427,13 @@ struct mg_dataflow {
 	/* mg_balancer_start() (building thread); its thread is joined by
 	 * mg_dataflow_join(), the balancer freed by destroy (balancer.c) */
 	struct mg_balancer *balancer;
+	/* elasticity (elastic.c): workers that may hold bins (the first
+	 * `active`), serialized by elastic_lock (never a worker's); workers
+	 * whose rounds active threads run (RUN_HOSTED or RUN_CLAIMED), a
+	 * hint read every round */
+	pthread_mutex_t elastic_lock;
+	_Atomic unsigned active;
+	_Atomic unsigned nhosted MG_CACHE_ALIGNED;
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -645,6 +671,20 @@ uint64_t mg__stats_samples(struct mg_dataflow *df);
 void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
+
+/* ---- elastic.c --------------------------------------------------------- */
+/* Worker side: true if @wk's thread was asked to park and holds no bins
+ * nor pending moves; then mg__elastic_park() hands its rounds over and
+ * sleeps until it is wanted again, its rounds are over or the run halts. */
+bool mg__elastic_park_due(struct worker *wk);
+void mg__elastic_park(struct worker *wk);
+/* Wake every parked thread (the run halts); lock-free. */
+void mg__elastic_wake_all(struct mg_dataflow *df);
+/* Unpark workers below @k and ask those from @k on to park, moving their
+ * bins onto the first @k with a migration given in *@out (NULL: none
+ * needed).  Any thread but the workers. */
+int mg__set_active(struct mg_dataflow *df, unsigned k,
+		   struct mg_migration **out);
 
 /* ---- control.c --------------------------------------------------------- */
 int mg__control_start(struct mg_dataflow *df);

@@ -78,6 +78,7 @@ mg__halt(struct mg_dataflow *df)
 	 * wake-ups take the inputs' locks) at its next tick. */
 	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_seq_cst);
 	mg_futex_wake(&df->wake_seq, INT32_MAX);
+	mg__elastic_wake_all(df);
 }
 
 bool

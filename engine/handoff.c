@@ -120,8 +120,10 @@ mg__handoff_init(struct node *n, struct stateful_inst *si, unsigned w)
 	if (err)
 		return err;
 	/* the router's first version: bin b on worker b mod W */
-	for (b = w; b < nbins; b += W)
+	for (b = w; b < nbins; b += W) {
 		mg__set_bit(si->held, b, true);
+		si->nheld++;
+	}
 	return 0;
 }
 
@@ -220,6 +222,7 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		}
 		b = n->u.st.bins[m->bin];
 		mg__set_bit(si->held, m->bin, true);
+		si->nheld++;
 		if (si->counts)
 			mg__count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
 		if (b) {
@@ -255,6 +258,7 @@ mg__handoff_release(struct node *n, struct worker *wk, struct stateful_inst *si)
 			continue;
 		}
 		mg__set_bit(si->held, m->bin, false);
+		si->nheld--;
 		if (si->counts) /* its bytes are the next owner's */
 			mg__count_bin(si, m->bin, 0, 0);
 		if (!mg__copy_mode(n) || !mg__copy_release(n, wk, si, m))

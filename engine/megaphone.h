@@ -157,13 +157,20 @@ MG_API int mg_dataflow_error(const struct mg_dataflow *df);
  */
 typedef void (*mg_gen_fn)(void *ctx, unsigned worker, uint64_t seq, void *rec);
 
+/* When record @seq is due, in ns after the run's start: non-decreasing in
+ * @seq.  Runs on the worker that generates it (any, concurrently). */
+typedef uint64_t (*mg_sched_fn)(void *ctx, uint64_t seq);
+
 struct mg_source_config {
 	uint32_t record_size;
 	double rate;	      /* records/s in total over all workers: finite,
 				 > 0 and at most 1e10 */
 	uint64_t duration_ns; /* schedule length; then the source closes */
 	mg_gen_fn gen;
-	void *ctx; /* shared: passed to gen on every worker */
+	void *ctx; /* shared: passed to gen (and sched) on every worker */
+	/* optional: a schedule of varying rate (a load that rises and
+	 * falls); NULL: mg_sched_ns(rate, seq) */
+	mg_sched_fn sched;
 };
 
 /* An open-loop source: the benchmarks' generator.  Latches -EINVAL for a
@@ -755,7 +762,12 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * Events.  Every decision is an event, kept until mg_dataflow_destroy()
  * and given to the optional callback: MG_BALANCE_MOVE when a migration is
  * submitted, MG_BALANCE_HOLD when a worker is above the limit and nothing
- * can move (once, until the balance changes).
+ * can move (once, until the balance changes), MG_BALANCE_SCALE when it
+ * changed the active workers.
+ *
+ * Elastic workers.  It plans for the active workers only (parked ones
+ * hold no bins) and, with scale_low and scale_high set, drives their
+ * number from the workers' busy time (mg_balancer_config).
  *
  * Lifetime.  The balancer stops by itself when the run stops taking
  * migrations (every source and input ended, mg_dataflow_stop(), an
@@ -766,8 +778,9 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
 struct mg_balancer;
 
 enum mg_balance_kind {
-	MG_BALANCE_MOVE, /* a migration was submitted */
-	MG_BALANCE_HOLD, /* a worker is above the limit, nothing can move */
+	MG_BALANCE_MOVE,  /* a migration was submitted */
+	MG_BALANCE_HOLD,  /* a worker is above the limit, nothing can move */
+	MG_BALANCE_SCALE, /* the active workers changed (scale_low/high) */
 };
 
 struct mg_balance_event {
@@ -787,7 +800,12 @@ struct mg_balance_event {
 	uint64_t bytes;	 /* their state bytes when planned */
 	uint32_t hot;	 /* bins heavier than the limit on their own */
 	uint32_t pinned; /* bins cooling down or in a migration */
-	struct mg_migration *migration; /* MOVE: its progress; else NULL */
+	struct mg_migration *migration; /* MOVE, SCALE: its progress (NULL if
+					   no bin had to move); else NULL */
+	uint32_t active_before, active_after; /* active workers (SCALE:
+						 changed) */
+	double utilization; /* the workers' busy fractions summed, over the
+			       active ones */
 };
 
 /* Called on the balancer's thread after each event (@e: borrowed for the
@@ -805,6 +823,13 @@ struct mg_balancer_config {
 	uint64_t gap;		   /* epochs between fluid/batched steps */
 	mg_balance_fn on_event;	   /* optional, with ctx */
 	void *ctx;
+	/* Scaling (off when both are 0): with utilization U -- the busy
+	 * fractions of all workers summed, over the k active ones -- above
+	 * scale_high for `patience` decisions, one more worker becomes
+	 * active; below scale_low, and with U * k / (k - 1) still below
+	 * scale_high, one fewer (mg_dataflow_set_active()).  At most once
+	 * per cooldown_ns.  0 < scale_low < scale_high <= 1. */
+	double scale_low, scale_high;
 };
 
 /*
@@ -855,6 +880,45 @@ struct mg_balancer_stats {
 /* Fill @out (zeros for NULL @b).  Context: any thread. */
 MG_API void mg_balancer_stats(const struct mg_balancer *b,
 			      struct mg_balancer_stats *out);
+
+/* ---- elastic workers ----------------------------------------------------------
+ *
+ * A dataflow keeps its workers (channels, a source's per-worker shares,
+ * producers' workers, frontiers) but not necessarily a thread each:
+ * mg_dataflow_set_active(df, k) moves every bin of workers k and above onto
+ * workers 0..k-1 (a normal migration at the earliest time the engine
+ * takes: outputs stay identical) and parks those workers as soon as they
+ * hold no bin: their threads sleep on a futex and use no CPU.  What a
+ * parked worker still has to do -- forward frontiers, generate its share
+ * of a source, drain producers bound to it, take what an exchange sends it
+ * -- the active threads run for it, a round at a time, so no frontier waits
+ * on a sleeping thread and nothing is lost or reordered.  Raising k wakes
+ * workers and moves bins back onto them.  Both migrations move the fewest
+ * bins that bring every active worker within a tenth of the mean load (by
+ * the bins' rates; by number of bins without statistics).  A running
+ * balancer (above) plans for the active workers only, and can drive k from
+ * load (mg_balancer_config.scale_low / scale_high).
+ */
+
+/*
+ * Keep @k workers (1 .. mg_dataflow_workers()) running, the first @k;
+ * park the others once their bins have left (asynchronous: see
+ * mg_dataflow_worker_parked()).
+ * Context: any thread but the workers, while the run takes migrations.
+ * Return: 0; -EINVAL (@k out of range, not running or no longer taking
+ * migrations); -EBUSY (a bin that must leave is in an unfinished
+ * migration to a worker that would park: retry once it is done);
+ * -ETIME, -ENOMEM as mg_migrate().  On failure nothing changed.
+ */
+MG_API int mg_dataflow_set_active(struct mg_dataflow *df, unsigned k);
+
+/* The active workers last set (mg_dataflow_workers() until then).
+ * Context: any thread. */
+MG_API unsigned mg_dataflow_active(const struct mg_dataflow *df);
+
+/* Whether worker @w's thread is parked now (its rounds run on the active
+ * threads).  Context: any thread. */
+MG_API bool mg_dataflow_worker_parked(const struct mg_dataflow *df, unsigned w);
 
 /*
  * Print the engine's state to @f: the control frontier, each probe's

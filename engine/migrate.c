@@ -10,8 +10,14 @@
  *
  * The list of migrations is shared by the application threads (which add)
  * and the control thread (which issues steps): both are control plane, so
- * the dataflow's mutex guards it.  Progress fields a reader may poll and the
- * `closing` flag are atomics.
+ * the dataflow's mutex guards it, and a migration's steps.  Progress fields
+ * a reader may poll and the `closing` flag are atomics.
+ *
+ * A handle stays valid until destroy, but a finished migration keeps only
+ * its final progress: reap() frees its steps and moves it to the
+ * `finished` list, so a run that migrates every second for hours (a
+ * balancer) holds a few dozen bytes per migration, and the walks over
+ * unfinished ones stay short.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -33,6 +39,7 @@ struct mg_migration {
 	_Atomic uint32_t issued; /* steps handed to the router */
 	_Atomic bool done;
 	_Atomic uint64_t end_ns;
+	struct mg_migration_progress final; /* once done; steps freed */
 };
 
 static bool
@@ -128,21 +135,37 @@ reserve(struct mg_dataflow *df, const struct mg_migration *m, uint8_t on)
 			df->busy[m->steps[k].moves[i].bin] = on;
 }
 
-/* Mark every complete migration done and free its bins.  Locked. */
+static void summarize(const struct mg_migration *m,
+		      struct mg_migration_progress *p);
+
+/* Mark every complete migration done, free its bins, keep its final
+ * progress only and move it to the finished list.  Locked. */
 static void
 reap(struct mg_dataflow *df)
 {
-	struct mg_migration *m;
+	struct mg_migration **pm = &df->migrations, *m;
 	uint64_t end;
 
-	for (m = df->migrations; m; m = m->next) {
-		if (atomic_load_explicit(&m->done, memory_order_relaxed) ||
-		    !complete(m, &end))
+	while ((m = *pm)) {
+		if (!atomic_load_explicit(&m->done, memory_order_relaxed) &&
+		    !complete(m, &end)) {
+			pm = &m->next;
 			continue;
-		atomic_store_explicit(&m->end_ns, end, memory_order_relaxed);
+		}
+		if (!atomic_load_explicit(&m->done, memory_order_relaxed))
+			atomic_store_explicit(&m->end_ns, end,
+					      memory_order_relaxed);
 		/* Release: progress readers see end_ns first. */
 		atomic_store_explicit(&m->done, true, memory_order_release);
 		reserve(df, m, 0);
+		summarize(m, &m->final);
+		mg_steps_free(m->steps, m->nsteps);
+		free(m->ctl);
+		m->steps = NULL;
+		m->ctl = NULL;
+		*pm = m->next;
+		m->next = df->finished;
+		df->finished = m;
 	}
 }
 
@@ -173,13 +196,17 @@ migration_free(struct mg_migration *m)
 void
 mg__migrations_free(struct mg_dataflow *df)
 {
-	struct mg_migration *m = df->migrations, *next;
+	struct mg_migration *m, *next;
 
-	for (; m; m = next) {
+	for (m = df->migrations; m; m = next) {
 		next = m->next;
 		migration_free(m);
 	}
-	df->migrations = NULL;
+	for (m = df->finished; m; m = next) {
+		next = m->next;
+		migration_free(m);
+	}
+	df->migrations = df->finished = NULL;
 	free(df->busy);
 	df->busy = NULL;
 }
@@ -392,15 +419,13 @@ mg__migrations_close(struct mg_dataflow *df)
 	mg_router_advance(df->router, MG_TIME_MAX);
 }
 
-void
-mg_migration_progress(const struct mg_migration *m,
-		      struct mg_migration_progress *p)
+/* The progress of @m, from its steps.  Locked. */
+static void
+summarize(const struct mg_migration *m, struct mg_migration_progress *p)
 {
 	uint32_t k, i;
 
 	memset(p, 0, sizeof(*p));
-	if (!m)
-		return;
 	k = atomic_load_explicit(&m->issued, memory_order_acquire);
 	p->done = atomic_load_explicit(&m->done, memory_order_acquire);
 	p->steps = m->nsteps;
@@ -425,22 +450,41 @@ mg_migration_progress(const struct mg_migration *m,
 			atomic_load_explicit(&m->end_ns, memory_order_relaxed);
 }
 
+void
+mg_migration_progress(const struct mg_migration *m,
+		      struct mg_migration_progress *p)
+{
+	pthread_mutex_t *lock;
+
+	memset(p, 0, sizeof(*p));
+	if (!m)
+		return;
+	lock = &m->df->lock;
+	pthread_mutex_lock(lock);
+	if (m->steps || !m->nsteps)
+		summarize(m, p);
+	else
+		*p = m->final;
+	pthread_mutex_unlock(lock);
+}
+
 int
 mg_migration_wait(struct mg_migration *m)
 {
 	struct timespec ts = {0, 200000};
 	struct mg_dataflow *df;
+	struct mg_migration_progress p;
 	unsigned w, finished;
-	uint64_t end;
+	int err;
 
 	if (!m)
 		return -EINVAL;
 	df = m->df;
-	while (!atomic_load_explicit(&m->done, memory_order_acquire) &&
-	       !complete(m, &end)) {
-		int err =
-			atomic_load_explicit(&df->error, memory_order_relaxed);
-
+	for (;;) {
+		mg_migration_progress(m, &p);
+		if (p.done)
+			break;
+		err = atomic_load_explicit(&df->error, memory_order_relaxed);
 		if (err)
 			return err;
 		for (finished = 0, w = 0; w < df->cfg.workers; w++)

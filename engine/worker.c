@@ -53,7 +53,8 @@ source_step(struct node *n, struct worker *wk)
 		return;
 	for (;;) {
 		seq = wk->w + s->k * W;
-		at = mg_sched_ns(c->rate, seq);
+		at = c->sched ? c->sched(c->ctx, seq)
+			      : mg_sched_ns(c->rate, seq);
 		if (at >= c->duration_ns) {
 			s->closed = true;
 			s->frontier = ctl;
@@ -226,13 +227,82 @@ nap(uint64_t ns)
 	mg_rcu_online();
 }
 
+/*
+ * Run one round of every parked worker no other thread is running (see
+ * enum run_state): claim it (acquire: the previous runner's round is
+ * visible), run it, hand it back (release).  Its busy time counts from
+ * the claim.  Return: the work done.
+ */
+static uint64_t
+host_parked(struct worker *self)
+{
+	struct mg_dataflow *df = self->df;
+	unsigned W = df->cfg.workers;
+	uint64_t work = 0;
+
+	/* Relaxed: a hint; a worker parked meanwhile waits one round. */
+	if (!atomic_load_explicit(&df->nhosted, memory_order_relaxed))
+		return 0;
+	for (unsigned i = 1; i < W; i++) {
+		unsigned v = (self->w + i) % W;
+		_Atomic uint32_t *run = &df->pub[v].run;
+		uint32_t hosted = RUN_HOSTED;
+		struct worker *g = &df->wk[v];
+		bool over;
+
+		if (atomic_load_explicit(run, memory_order_relaxed) !=
+			    RUN_HOSTED ||
+		    /* ORDER(elastic.A2): pairs with elastic.R1 in
+		     * mg__elastic_park() and elastic.R2 below: the
+		     * worker's last round, by whichever thread, is
+		     * visible before this one starts. */
+		    !atomic_compare_exchange_strong_explicit(
+			    run, &hosted, RUN_CLAIMED, memory_order_acquire,
+			    memory_order_relaxed))
+			continue;
+		g->round_work = 0;
+		g->round_ns = mg_now_ns();
+		over = round_once(g);
+		work += g->round_work;
+		/* ORDER(elastic.R2): pairs with elastic.A2 above and
+		 * elastic.A3 in unpark(): this round is the next runner's
+		 * to see. */
+		atomic_store_explicit(run, over ? RUN_DONE : RUN_HOSTED,
+				      memory_order_release);
+		if (over) {
+			atomic_fetch_sub_explicit(&df->nhosted, 1,
+						  memory_order_relaxed);
+			atomic_fetch_add_explicit(&df->pub[v].park_seq, 1,
+						  memory_order_seq_cst);
+			mg_futex_wake(&df->pub[v].park_seq, 1);
+		}
+	}
+	if (work)
+		self->round_ns = mg_now_ns(); /* its own busy time starts */
+	return work;
+}
+
+/* Every worker's rounds are over: a thread whose own are keeps running
+ * parked workers' until then. */
+static bool
+all_done(const struct mg_dataflow *df)
+{
+	for (unsigned w = 0; w < df->cfg.workers; w++)
+		if (atomic_load_explicit(&df->pub[w].run,
+					 memory_order_relaxed) != RUN_DONE)
+			return false;
+	return true;
+}
+
 void *
 mg__worker_main(void *arg)
 {
 	struct worker *wk = arg;
 	struct mg_dataflow *df = wk->df;
-	uint64_t nap_ns = NAP_MIN_NS;
+	_Atomic uint32_t *run = &df->pub[wk->w].run;
+	uint64_t nap_ns = NAP_MIN_NS, work;
 	unsigned idle = 0;
+	bool over = false;
 	int err;
 
 	err = mg_pin_self(df->topo, wk->cpu);
@@ -257,11 +327,29 @@ mg__worker_main(void *arg)
 	/* Relaxed: a flag polled once a round; whoever sets it also wakes
 	 * the sleepers, and the join orders the rest. */
 	while (!atomic_load_explicit(&df->halt, memory_order_relaxed)) {
-		wk->round_work = 0;
-		if (round_once(wk))
-			break;
+		work = 0;
+		if (!over) {
+			wk->round_work = 0;
+			over = round_once(wk);
+			work = wk->round_work;
+			if (over) /* a parker's request is moot */
+				atomic_store_explicit(run, RUN_DONE,
+						      memory_order_relaxed);
+		}
+		work += host_parked(wk);
 		mg_rcu_quiescent();
-		if (wk->round_work) {
+		if (over && all_done(df))
+			break;
+		if (!over && mg__elastic_park_due(wk)) {
+			mg__elastic_park(wk);
+			/* unparked (its rounds are its own again), over
+			 * (a host ran the last), or halted */
+			over = atomic_load_explicit(
+				       run, memory_order_relaxed) == RUN_DONE;
+			wk->round_ns = 0;
+			idle = 0;
+			nap_ns = NAP_MIN_NS;
+		} else if (work) {
 			idle = 0;
 			nap_ns = NAP_MIN_NS;
 		} else if (++idle >=
@@ -269,6 +357,8 @@ mg__worker_main(void *arg)
 			nap(nap_ns);
 			nap_ns = nap_ns * 2 < NAP_MAX_NS ? nap_ns * 2
 							 : NAP_MAX_NS;
+			/* not busy while it slept */
+			wk->round_ns = df->cfg.no_stats ? 0 : mg_now_ns();
 		} else {
 			ck_pr_stall();
 		}

@@ -1,0 +1,524 @@
+/*
+ * t-engine-elastic.c - elastic workers (megaphone.h, "elastic workers") on
+ * running dataflows: mg_dataflow_set_active() empties the workers it parks
+ * and parks them, raising it wakes them and moves bins back, a parked
+ * worker's producer and share of a source keep flowing (its rounds run on
+ * the active threads), the balancer plans for the active workers only and
+ * can drive their number, and no output changes.
+ *
+ * The input cases push {key, seq} records from the main thread at logical
+ * times it chooses (the computation of t-engine-balancer.c: count per key,
+ * emit {key, count so far}, a sink fingerprints each time's outputs per
+ * worker; the reference is the main thread's), through a producer bound to
+ * the last worker -- one that parks.  Nothing waits on the wall clock to be
+ * correct: the main thread pushes one time after another until what it
+ * waits for holds, with a generous watchdog (MG_WATCHDOG_S, default 120 s)
+ * that prints the engine's state before it fails.  The source case runs
+ * the migration tests' harness (tests/mg_test_run.h) with random active
+ * counts set while the sources run, checked output for output.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/megaphone.h"
+#include "numa/mg_base.h"
+#include "tests/mg_test.h"
+#include "tests/mg_test_run.h"
+
+#define MAX_T	 (1u << 17) /* logical times a run may push */
+#define EW	 4	    /* workers of the input cases */
+#define PER_TIME 32	    /* records pushed per time */
+#define SALT	 0x5eedull
+#define ALARM_S	 900 /* the last resort: the watchdog gives up first */
+
+struct rec {
+	uint64_t key, seq;
+};
+
+struct out {
+	uint64_t key, count;
+};
+
+struct fp {
+	uint64_t count, sum;
+};
+
+/* Written by worker w into its own row; read by main after the join. */
+struct row {
+	struct fp fp[MAX_T];
+	uint64_t overflow;
+} MG_CACHE_ALIGNED;
+
+struct et {
+	const char *name;
+	enum mg_mode mode;
+	unsigned nkeys;
+	uint64_t spin_ns; /* per record, in the operator: a heavy load */
+	uint64_t *counts; /* reference count per key */
+	struct fp *ref;	  /* [MAX_T] */
+	struct row *rows; /* [EW] */
+	uint64_t seq, times;
+	struct mg_dataflow *df;
+	struct mg_balancer *bal;
+	struct mg_producer *p;
+	struct mg_input *in;
+	double watchdog_s;
+};
+
+static uint64_t
+key_hash(void *ctx, const void *r)
+{
+	(void)ctx;
+	return mg_hash64(((const struct rec *)r)->key + SALT);
+}
+
+static uint64_t
+out_hash(const struct out *o)
+{
+	return mg_hash64(o->key * 0x9e3779b97f4a7c15ull ^ mg_hash64(o->count));
+}
+
+static void
+count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
+{
+	const struct et *x = ctx;
+	struct mg_map *m = c->state;
+	const struct rec *r = c->in[0];
+	uint32_t i;
+	void *v;
+
+	if (!m->value_size)
+		mg_map_init(m, sizeof(uint64_t));
+	for (i = 0; i < c->n_in[0]; i++) {
+		struct out o = {r[i].key, 0};
+		int err = mg_map_upsert(m, c->arena, r[i].key, &v);
+
+		if (err < 0) {
+			c->error = err;
+			return;
+		}
+		o.count = ++*(uint64_t *)v;
+		mg_emit(e, &o);
+		if (x->spin_ns) {
+			uint64_t t0 = mg_now_ns();
+
+			while (mg_now_ns() - t0 < x->spin_ns)
+				;
+		}
+	}
+}
+
+static int
+ser(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	const struct mg_map *m = c->state;
+
+	(void)ctx;
+	return m->value_size ? mg_map_write(m, w)
+			     : mg_write(w, &(uint64_t){0}, 8);
+}
+
+static int
+deser(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
+{
+	struct mg_map *m = c->state;
+
+	(void)ctx;
+	mg_map_init(m, sizeof(uint64_t));
+	return mg_map_read(m, c->arena, r);
+}
+
+static void
+sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	struct et *x = ctx;
+
+	if (t >= MAX_T) {
+		x->rows[w].overflow++;
+		return;
+	}
+	x->rows[w].fp[t].count++;
+	x->rows[w].fp[t].sum += out_hash(rec);
+}
+
+/* Build: input (its producer on the last worker) -> count -> sink, probe. */
+static void
+build(struct et *x)
+{
+	struct mg_dataflow_config dc = {
+		.workers = EW,
+		.oversubscribe = true,
+		.bins_log2 = 6,
+		.mode = x->mode,
+	};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {key_hash},
+		.out_record_size = sizeof(struct out),
+		.state_size = sizeof(struct mg_map),
+		.fn = count_op,
+		.ctx = x,
+		.serialize = ser,
+		.deserialize = deser,
+	};
+	struct mg_stream *out;
+
+	x->rows = aligned_alloc(MG_CACHE_LINE, sizeof(*x->rows) * EW);
+	x->ref = calloc(MAX_T, sizeof(*x->ref));
+	x->counts = calloc(x->nkeys, sizeof(*x->counts));
+	assert_non_null(x->rows);
+	assert_non_null(x->ref);
+	assert_non_null(x->counts);
+	memset(x->rows, 0, sizeof(*x->rows) * EW);
+	x->seq = x->times = 0;
+	x->watchdog_s = (double)mg_test_env_u64("MG_WATCHDOG_S", 120);
+	assert_int_equal(mg_dataflow_create(&x->df, &dc), 0);
+	sc.in[0] = mg_input(x->df, sizeof(struct rec), &x->in);
+	out = mg_stateful(x->df, &sc);
+	assert_non_null(out);
+	assert_int_equal(mg_sink(x->df, out, sink, x), 0);
+	assert_non_null(mg_probe(x->df, out));
+	assert_int_equal(mg_producer_open(x->in, EW - 1, &x->p), 0);
+}
+
+static void
+teardown(struct et *x)
+{
+	mg_dataflow_destroy(x->df);
+	free(x->counts);
+	free(x->ref);
+	free(x->rows);
+}
+
+/* Push the next time's records (round robin over the keys) and advance
+ * past it; the reference follows. */
+static void
+push_time(struct et *x)
+{
+	struct rec buf[PER_TIME];
+	uint64_t t = x->times;
+	unsigned i;
+
+	assert_true(t < MAX_T - 1);
+	for (i = 0; i < PER_TIME; i++, x->seq++) {
+		unsigned k = (unsigned)(x->seq % x->nkeys);
+		struct out o = {k, ++x->counts[k]};
+
+		buf[i] = (struct rec){k, x->seq};
+		x->ref[t].count++;
+		x->ref[t].sum += out_hash(&o);
+	}
+	assert_int_equal(mg_push_wait(x->p, t, buf, sizeof(buf[0]), PER_TIME,
+				      MG_FOREVER),
+			 PER_TIME);
+	assert_int_equal(mg_producer_advance(x->p, t + 1), 0);
+	x->times++;
+	nanosleep(&(struct timespec){0, 1000000}, NULL);
+}
+
+static double
+now_s(void)
+{
+	return (double)mg_now_ns() / 1e9;
+}
+
+/* Workers below @k own every bin, and exactly those from @k on are parked;
+ * with @spread, every active worker owns a bin. */
+static bool
+settled(const struct et *x, unsigned k, bool spread)
+{
+	uint32_t nbins = mg_dataflow_bins(x->df), b;
+	uint16_t owner[64];
+	unsigned own[EW] = {0}, w;
+
+	assert_true(nbins <= 64);
+	mg_dataflow_owners(x->df, owner);
+	for (b = 0; b < nbins; b++)
+		own[owner[b]]++;
+	for (w = 0; w < EW; w++) {
+		if (mg_dataflow_worker_parked(x->df, w) != (w >= k))
+			return false;
+		if (w >= k ? own[w] != 0 : spread && own[w] == 0)
+			return false;
+	}
+	return true;
+}
+
+/* Set @k active workers and push until the dataflow has settled there. */
+static void
+set_and_settle(struct et *x, unsigned k)
+{
+	double start = now_s();
+	int err;
+
+	while ((err = mg_dataflow_set_active(x->df, k)) == -EBUSY ||
+	       err == -ETIME)
+		push_time(x); /* a move still running: retry */
+	assert_int_equal(err, 0);
+	assert_int_equal(mg_dataflow_active(x->df), k);
+	while (!settled(x, k, true)) {
+		push_time(x);
+		if (now_s() - start > x->watchdog_s) {
+			printf("# [%s] not settled at %u active workers "
+			       "after %.0f s; the engine's state follows\n",
+			       x->name, k, x->watchdog_s);
+			mg_dataflow_dump(x->df, stderr);
+			fail_msg("[%s] set_active(%u) did not settle", x->name,
+				 k);
+		}
+	}
+	for (int i = 0; i < 20; i++) /* parked, the records still flow */
+		push_time(x);
+	printf("# [%s] %u active: settled after %.3f s, %llu times\n", x->name,
+	       k, now_s() - start, (unsigned long long)x->times);
+}
+
+/* Close the input, join, and compare every time's outputs with the
+ * reference. */
+static void
+finish_and_check(struct et *x)
+{
+	uint64_t t, bad = 0;
+	unsigned w;
+
+	assert_int_equal(mg_producer_close(x->p), 0);
+	assert_int_equal(mg_input_close(x->in), 0);
+	assert_int_equal(mg_dataflow_join(x->df, NULL), 0);
+	for (w = 0; w < EW; w++)
+		assert_int_equal(x->rows[w].overflow, 0);
+	for (t = 0; t < x->times; t++) {
+		struct fp got = {0, 0};
+
+		for (w = 0; w < EW; w++) {
+			got.count += x->rows[w].fp[t].count;
+			got.sum += x->rows[w].fp[t].sum;
+		}
+		if ((got.count != x->ref[t].count ||
+		     got.sum != x->ref[t].sum) &&
+		    bad++ < 5)
+			printf("# [%s] time %llu: %llu outputs, reference "
+			       "%llu\n",
+			       x->name, (unsigned long long)t,
+			       (unsigned long long)got.count,
+			       (unsigned long long)x->ref[t].count);
+	}
+	printf("# [%s] %llu times, %llu records; %llu times differ\n", x->name,
+	       (unsigned long long)x->times, (unsigned long long)x->seq,
+	       (unsigned long long)bad);
+	assert_int_equal(bad, 0);
+}
+
+/* ---- cases ---------------------------------------------------------------------- */
+
+/* Down to 2, to 1 (the producer's worker parked all along), up to all 4,
+ * down to 3: each settles, and the outputs equal the reference. */
+static void
+park_unpark(enum mg_mode mode, const char *name)
+{
+	struct et x = {.name = name, .mode = mode, .nkeys = 256};
+	static const unsigned ks[] = {2, 1, 4, 3, 1, 4};
+
+	build(&x);
+	assert_int_equal(mg_dataflow_set_active(x.df, 2), -EINVAL); /* idle */
+	assert_int_equal(mg_dataflow_active(x.df), EW);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	for (int i = 0; i < 10; i++)
+		push_time(&x);
+	assert_true(settled(&x, EW, true));
+	for (size_t i = 0; i < MG_ARRAY_SIZE(ks); i++)
+		set_and_settle(&x, ks[i]);
+	finish_and_check(&x);
+	assert_int_equal(mg_dataflow_set_active(x.df, 2), -EINVAL); /* over */
+	teardown(&x);
+}
+
+static void
+test_park_unpark_handoff(void **state)
+{
+	(void)state;
+	park_unpark(MG_HANDOFF, "park-unpark-handoff");
+}
+
+static void
+test_park_unpark_copy(void **state)
+{
+	(void)state;
+	park_unpark(MG_COPY, "park-unpark-copy");
+}
+
+static void
+test_bad_input(void **state)
+{
+	struct et x = {.name = "bad", .mode = MG_HANDOFF, .nkeys = 8};
+
+	(void)state;
+	build(&x);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_dataflow_set_active(NULL, 1), -EINVAL);
+	assert_int_equal(mg_dataflow_set_active(x.df, 0), -EINVAL);
+	assert_int_equal(mg_dataflow_set_active(x.df, EW + 1), -EINVAL);
+	assert_int_equal(mg_dataflow_active(x.df), EW); /* unchanged */
+	assert_false(mg_dataflow_worker_parked(x.df, EW));
+	assert_false(mg_dataflow_worker_parked(NULL, 0));
+	/* the same count twice is fine; so is stopping with workers parked */
+	set_and_settle(&x, 2);
+	assert_int_equal(mg_dataflow_set_active(x.df, 2), 0);
+	mg_dataflow_stop(x.df);
+	assert_int_equal(mg_dataflow_join(x.df, NULL), 0); /* no hang */
+	teardown(&x);
+}
+
+/*
+ * The balancer with 2 of 4 workers active never plans onto the parked
+ * ones; with scale_low/scale_high it parks workers under a light load and
+ * wakes them under a heavy one (records that each take SPIN_NS).
+ */
+#define SPIN_NS 100000ull
+static bool
+balancer_scaled(const struct et *x, unsigned want)
+{
+	struct mg_balance_event e;
+
+	for (size_t i = 0; !mg_balancer_event(x->bal, i, &e); i++)
+		if (e.kind == MG_BALANCE_SCALE && e.active_after == want)
+			return true;
+	return false;
+}
+
+static void
+push_until_scaled(struct et *x, unsigned want)
+{
+	double start = now_s();
+
+	while (!balancer_scaled(x, want) || !settled(x, want, false)) {
+		push_time(x);
+		if (now_s() - start > x->watchdog_s) {
+			struct mg_balance_event e;
+
+			printf("# [%s] no scaling to %u active after %.0f s; "
+			       "events and the engine's state follow\n",
+			       x->name, want, x->watchdog_s);
+			for (size_t i = 0; !mg_balancer_event(x->bal, i, &e);
+			     i++)
+				printf("#   event at %.3f s: %s\n", e.t_s,
+				       e.reason);
+			mg_dataflow_dump(x->df, stderr);
+			fail_msg("[%s] the balancer did not scale to %u",
+				 x->name, want);
+		}
+	}
+	printf("# [%s] scaled to %u after %.3f s\n", x->name, want,
+	       now_s() - start);
+}
+
+static void
+test_balancer_scales(void **state)
+{
+	struct et x = {.name = "autoscale", .mode = MG_HANDOFF, .nkeys = 256};
+	struct mg_balancer_config bc = {
+		.interval_ns = 20000000ull,
+		.cooldown_ns = 100000000ull,
+		.scale_low = 0.3,
+		.scale_high = 0.7,
+	};
+	struct mg_balance_event e;
+
+	(void)state;
+	build(&x);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	/* light: 32 cheap records a millisecond on 4 workers, down to 1 */
+	push_until_scaled(&x, 1);
+	/* heavy: each record spins, 3.2 ms of work a millisecond */
+	x.spin_ns = SPIN_NS;
+	push_until_scaled(&x, 2);
+	for (size_t i = 0; !mg_balancer_event(x.bal, i, &e); i++)
+		if (e.kind == MG_BALANCE_MOVE)
+			for (unsigned w = e.active_after; w < EW; w++)
+				assert_true(e.load_after[w] == 0);
+	finish_and_check(&x);
+	teardown(&x);
+}
+
+/* ---- sources: random active counts while the run runs ------------------------ */
+
+static void
+drive_random_active(struct run *r, struct mg_dataflow *df)
+{
+	unsigned parks = 0, sets = 0;
+	struct timespec ts = {0, 2000000};
+
+	while (mg_dataflow_accepts_migrations(df)) {
+		unsigned k = 1 + (unsigned)run_rnd(r, r->workers);
+		int err = mg_dataflow_set_active(df, k);
+
+		if (err == -EINVAL && !mg_dataflow_accepts_migrations(df))
+			break; /* the sources closed meanwhile */
+		if (err && err != -EBUSY && err != -ETIME) {
+			FAIL(r, "set_active(%u): %d", k, err);
+			break;
+		}
+		sets += !err;
+		/* wait for the parking (or the run's end), a few ms each */
+		for (int i = 0; i < 50; i++) {
+			bool all = true;
+
+			for (unsigned w = k; w < r->workers; w++)
+				all &= mg_dataflow_worker_parked(df, w);
+			if (all && !err) {
+				parks += k < r->workers;
+				break;
+			}
+			nanosleep(&ts, NULL);
+		}
+	}
+	printf("# [%s] %u active counts set, %u parkings seen\n", r->name, sets,
+	       parks);
+}
+
+static void
+test_sources_random(void **state)
+{
+	unsigned cases = (unsigned)mg_test_env_u64("MG_ELASTIC_CASES", 4);
+
+	(void)state;
+	for (unsigned i = 0; i < cases; i++) {
+		struct run r = {
+			.name = i % 2 ? "sources-random-copy"
+				      : "sources-random-handoff",
+			.workers = 3 + i % 2,
+			.bins_log2 = 5,
+			.keys = 500,
+			.rate = {150000, 0},
+			.duration_ns = 1500 * MS,
+			.mode = i % 2 ? MG_COPY : MG_HANDOFF,
+			.drive = drive_random_active,
+			.outputs_only = true,
+			.lenient = true,
+			.rng = run_seed_of(i),
+		};
+
+		assert_int_equal(run_case(&r), 0);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_park_unpark_handoff),
+		cmocka_unit_test(test_park_unpark_copy),
+		cmocka_unit_test(test_balancer_scales),
+		cmocka_unit_test(test_sources_random),
+	};
+
+	run_seed = mg_test_seed();
+	alarm(ALARM_S);
+	return MG_TEST_RUN(tests);
+}
