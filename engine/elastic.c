@@ -67,7 +67,7 @@ mg__elastic_park_due(struct worker *wk)
 	return true;
 }
 
-void
+uint32_t
 mg__elastic_park(struct worker *wk)
 {
 	struct mg_dataflow *df = wk->df;
@@ -83,7 +83,7 @@ mg__elastic_park(struct worker *wk)
 		/* the request was withdrawn meanwhile */
 		atomic_fetch_sub_explicit(&df->nhosted, 1,
 					  memory_order_relaxed);
-		return;
+		return RUN_OWN;
 	}
 	mg_rcu_offline();
 	for (;;) {
@@ -99,6 +99,7 @@ mg__elastic_park(struct worker *wk)
 		mg_futex_wait(&pub->park_seq, seq, UINT64_MAX);
 	}
 	mg_rcu_online();
+	return s;
 }
 
 static void

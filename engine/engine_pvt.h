@@ -675,9 +675,11 @@ void mg__balancer_free(struct mg_dataflow *df);
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins
  * nor pending moves; then mg__elastic_park() hands its rounds over and
- * sleeps until it is wanted again, its rounds are over or the run halts. */
+ * sleeps until it is wanted again (returns RUN_OWN), its rounds are over
+ * (RUN_DONE) or the run halts (anything else: the worker is not its own
+ * to touch). */
 bool mg__elastic_park_due(struct worker *wk);
-void mg__elastic_park(struct worker *wk);
+uint32_t mg__elastic_park(struct worker *wk);
 /* Wake every parked thread (the run halts); lock-free. */
 void mg__elastic_wake_all(struct mg_dataflow *df);
 /* Unpark workers below @k and ask those from @k on to park, moving their

@@ -341,14 +341,17 @@ mg__worker_main(void *arg)
 		if (over && all_done(df))
 			break;
 		if (!over && mg__elastic_park_due(wk)) {
-			mg__elastic_park(wk);
-			/* unparked (its rounds are its own again), over
-			 * (a host ran the last), or halted */
-			over = atomic_load_explicit(
-				       run, memory_order_relaxed) == RUN_DONE;
-			wk->round_ns = 0;
-			idle = 0;
-			nap_ns = NAP_MIN_NS;
+			uint32_t s = mg__elastic_park(wk);
+
+			if (s == RUN_DONE) { /* a host ran its last round */
+				over = true;
+			} else if (s == RUN_OWN) { /* unparked */
+				wk->round_ns = 0;
+				idle = 0;
+				nap_ns = NAP_MIN_NS;
+			} else { /* halted: a host may be in its round */
+				break;
+			}
 		} else if (work) {
 			idle = 0;
 			nap_ns = NAP_MIN_NS;
