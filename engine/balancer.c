@@ -105,6 +105,7 @@ struct mg_balancer {
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
 	double util;	  /* busy fractions summed, over k */
+	bool late;	  /* an active worker is behind its input */
 	unsigned scale_streak; /* decisions in a row wanting another k */
 	int scale_dir;	       /* ... this way: +1 or -1 */
 	uint64_t scaled_ns;    /* when it last changed k; 0: never */
@@ -282,6 +283,16 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 	log_event(b, &e);
 }
 
+/* Worker @w is behind its input: more than BEHIND_S of its rate (@rate,
+ * records/s) and BEHIND_MIN records received and not processed. */
+static bool
+behind(const struct mg_balancer *b, unsigned w, double rate)
+{
+	uint64_t backlog = b->wk[w].backlog;
+
+	return backlog > BEHIND_MIN && (double)backlog > rate * BEHIND_S;
+}
+
 /*
  * A worker the plan @r moves bins onto although it is behind its input --
  * more than BEHIND_S of its rate and BEHIND_MIN records received and not
@@ -294,19 +305,14 @@ static int
 lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
 {
 	double *rate = worker_loads(b, b->owner);
-	int behind = -1;
+	int late = -1;
 	uint32_t i;
 
-	for (i = 0; rate && i < r->nmoves && behind < 0; i++) {
-		unsigned w = r->moves[i].worker;
-		uint64_t backlog = b->wk[w].backlog;
-
-		if (backlog > BEHIND_MIN &&
-		    (double)backlog > rate[w] * BEHIND_S)
-			behind = (int)w;
-	}
+	for (i = 0; rate && i < r->nmoves && late < 0; i++)
+		if (behind(b, r->moves[i].worker, rate[r->moves[i].worker]))
+			late = (int)r->moves[i].worker;
 	free(rate);
-	return behind;
+	return late;
 }
 
 /* Submit @r as a migration; false if the engine refused it (retried at
@@ -361,19 +367,29 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 /*
  * Scaling (mg_balancer_config.scale_low/high): the direction the
  * utilization asks for now, 0 if none.  One worker at a time, and not
- * within a cool-down of the last change.
+ * within a cool-down of the last change.  A worker behind its input asks
+ * for one more as well, and forbids one fewer: busy time is wall time, so
+ * a worker starved of its CPU (an oversubscribed or loaded machine) looks
+ * idle while its backlog grows.
  */
 static int
-scale_wanted(const struct mg_balancer *b, uint64_t now)
+scale_wanted(struct mg_balancer *b, uint64_t now)
 {
 	const struct mg_balancer_config *c = &b->cfg;
+	double *rate;
+	bool late = false;
 
 	if (!c->scale_high ||
 	    (b->scaled_ns && now - b->scaled_ns < c->cooldown_ns))
 		return 0;
-	if (b->util > c->scale_high && b->k < b->W)
+	rate = worker_loads(b, b->owner);
+	for (unsigned w = 0; rate && w < b->k; w++)
+		late |= behind(b, w, rate[w]);
+	free(rate);
+	b->late = late;
+	if ((b->util > c->scale_high || late) && b->k < b->W)
 		return 1;
-	if (b->util < c->scale_low && b->k > 1 &&
+	if (b->util < c->scale_low && !late && b->k > 1 &&
 	    b->util * b->k / (b->k - 1) < c->scale_high)
 		return -1;
 	return 0;
@@ -405,12 +421,16 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 		e.bins = p.bins;
 	}
 	snprintf(e.reason, sizeof(e.reason),
-		 "utilization %.2f %s %.2f for %u decision%s: %u -> %u "
+		 "utilization %.2f %s %.2f%s for %u decision%s: %u -> %u "
 		 "active workers, %u bin%s move",
-		 b->util, dir > 0 ? "above" : "below",
-		 dir > 0 ? c->scale_high : c->scale_low, b->scale_streak,
-		 b->scale_streak == 1 ? "" : "s", b->k, k, e.bins,
-		 e.bins == 1 ? "" : "s");
+		 b->util,
+		 dir < 0		   ? "below"
+		 : b->util > c->scale_high ? "above"
+					   : "(not above)",
+		 dir > 0 ? c->scale_high : c->scale_low,
+		 dir > 0 && b->late ? ", a worker behind its input" : "",
+		 b->scale_streak, b->scale_streak == 1 ? "" : "s", b->k, k,
+		 e.bins, e.bins == 1 ? "" : "s");
 	log_event(b, &e);
 	return true;
 }
@@ -458,6 +478,14 @@ decide(struct mg_balancer *b)
 	if (mg_dataflow_bin_stats(df, b->bins) ||
 	    mg_dataflow_worker_stats(df, b->wk))
 		return; /* out of memory: try again next time */
+	mg__migrations_busy(df, b->pinned);
+	for (i = 0; i < b->nbins; i++) {
+		b->load[i] = b->bins[i].rate;
+		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
+		b->owner[i] = (uint16_t)b->bins[i].owner;
+		b->pinned[i] |= b->settled_ns[i] &&
+				now - b->settled_ns[i] < b->cfg.cooldown_ns;
+	}
 	b->k = mg_dataflow_active(df);
 	b->util = 0;
 	for (w = 0; w < b->W; w++) {
@@ -473,14 +501,6 @@ decide(struct mg_balancer *b)
 		if (scale(b, dir, now))
 			b->scale_streak = 0;
 		return;
-	}
-	mg__migrations_busy(df, b->pinned);
-	for (i = 0; i < b->nbins; i++) {
-		b->load[i] = b->bins[i].rate;
-		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
-		b->owner[i] = (uint16_t)b->bins[i].owner;
-		b->pinned[i] |= b->settled_ns[i] &&
-				now - b->settled_ns[i] < b->cfg.cooldown_ns;
 	}
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
@@ -520,6 +540,7 @@ balancer_main(void *arg)
 	struct mg_balancer *b = arg;
 	struct mg_dataflow *df = b->df;
 
+	pthread_setname_np(pthread_self(), "mg-balancer");
 	while (sleep_interval(b)) {
 		/* ORDER(bal.A1): pairs with df.R1 in mg_dataflow_start(): the
 		 * run's start (start_ns, the statistics) is visible. */

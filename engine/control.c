@@ -74,6 +74,8 @@ control_main(void *arg)
 	uint64_t next_merge = 0, next_tick = 0, next_stats = 0, now;
 	bool callbacks = false, woke = false;
 
+	pthread_setname_np(pthread_self(), "mg-control");
+
 	for (unsigned i = 0; i < df->nprobes; i++)
 		callbacks |= df->probes[i]->fn != NULL;
 	if (!h) {

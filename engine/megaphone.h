@@ -825,10 +825,13 @@ struct mg_balancer_config {
 	void *ctx;
 	/* Scaling (off when both are 0): with utilization U -- the busy
 	 * fractions of all workers summed, over the k active ones -- above
-	 * scale_high for `patience` decisions, one more worker becomes
-	 * active; below scale_low, and with U * k / (k - 1) still below
-	 * scale_high, one fewer (mg_dataflow_set_active()).  At most once
-	 * per cooldown_ns.  0 < scale_low < scale_high <= 1. */
+	 * scale_high for `patience` decisions, or an active worker behind
+	 * its input (busy time is wall time: a worker starved of its CPU
+	 * looks idle while its backlog grows), one more worker becomes
+	 * active; below scale_low, with U * k / (k - 1) still below
+	 * scale_high and no worker behind, one fewer
+	 * (mg_dataflow_set_active()).  At most once per cooldown_ns.
+	 * 0 < scale_low < scale_high <= 1. */
 	double scale_low, scale_high;
 };
 

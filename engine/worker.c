@@ -14,6 +14,7 @@
  */
 #define _LGPL_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -303,8 +304,12 @@ mg__worker_main(void *arg)
 	uint64_t nap_ns = NAP_MIN_NS, work;
 	unsigned idle = 0;
 	bool over = false;
+	char name[16];
 	int err;
 
+	/* "top -H" and /proc/PID/task/TID/comm tell the threads apart */
+	snprintf(name, sizeof(name), "mg-worker-%u", wk->w);
+	pthread_setname_np(pthread_self(), name);
 	err = mg_pin_self(df->topo, wk->cpu);
 	if (err)
 		mg__set_error(df, err, "pinning a worker to its CPU");

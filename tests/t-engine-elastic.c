@@ -10,13 +10,15 @@
  * times it chooses (the computation of t-engine-balancer.c: count per key,
  * emit {key, count so far}, a sink fingerprints each time's outputs per
  * worker; the reference is the main thread's), through a producer bound to
- * the last worker -- one that parks.  Nothing waits on the wall clock to be
+ * the last worker -- one that parks.  A parked worker's thread is checked
+ * to use no CPU (its clock ticks in /proc/self/task).  Nothing waits on the wall clock to be
  * correct: the main thread pushes one time after another until what it
  * waits for holds, with a generous watchdog (MG_WATCHDOG_S, default 120 s)
  * that prints the engine's state before it fails.  The source case runs
  * the migration tests' harness (tests/mg_test_run.h) with random active
  * counts set while the sources run, checked output for output.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -249,6 +251,84 @@ settled(const struct et *x, unsigned k, bool spread)
 	return true;
 }
 
+/* CPU ticks (user + system) of the thread named @name ("mg-worker-N"),
+ * from /proc/self/task/TID/stat; -1 if there is none. */
+static long long
+thread_ticks(const char *name)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	long long ticks = -1;
+
+	assert_non_null(d);
+	while (ticks < 0 && (e = readdir(d))) {
+		char path[300], buf[1024], *p;
+		unsigned long long ut, st;
+		FILE *f;
+		size_t n;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+			 e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, name))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		/* after "(comm)": state is field 3, utime 14, stime 15 */
+		p = strrchr(buf, ')');
+		assert_non_null(p);
+		assert_int_equal(sscanf(p + 2,
+					"%*c %*d %*d %*d %*d %*d %*u %*u %*u "
+					"%*u %*u %llu %llu",
+					&ut, &st),
+				 2);
+		ticks = (long long)(ut + st);
+	}
+	closedir(d);
+	return ticks;
+}
+
+/* Parked threads use no CPU: over 200 pushed times (>= 200 ms), each of
+ * workers @k.. gains at most one clock tick (the last instants of its
+ * parking), where a thread that spun would gain ~20. */
+static void
+check_parked_idle(const struct et *x, unsigned k)
+{
+	long long before[EW], after;
+	char name[16];
+	unsigned w;
+
+	for (w = k; w < EW; w++) {
+		snprintf(name, sizeof(name), "mg-worker-%u", w);
+		before[w] = thread_ticks(name);
+		assert_true(before[w] >= 0);
+	}
+	for (int i = 0; i < 200; i++)
+		push_time((struct et *)x);
+	for (w = k; w < EW; w++) {
+		snprintf(name, sizeof(name), "mg-worker-%u", w);
+		after = thread_ticks(name);
+		if (after - before[w] > 1 ||
+		    !mg_dataflow_worker_parked(x->df, w))
+			fail_msg("[%s] parked worker %u used %lld clock ticks "
+				 "in 200 pushed times",
+				 x->name, w, after - before[w]);
+	}
+}
+
 /* Set @k active workers and push until the dataflow has settled there. */
 static void
 set_and_settle(struct et *x, unsigned k)
@@ -276,6 +356,7 @@ set_and_settle(struct et *x, unsigned k)
 		push_time(x);
 	printf("# [%s] %u active: settled after %.3f s, %llu times\n", x->name,
 	       k, now_s() - start, (unsigned long long)x->times);
+	check_parked_idle(x, k);
 }
 
 /* Close the input, join, and compare every time's outputs with the
@@ -374,46 +455,70 @@ test_bad_input(void **state)
 }
 
 /*
- * The balancer with 2 of 4 workers active never plans onto the parked
- * ones; with scale_low/scale_high it parks workers under a light load and
- * wakes them under a heavy one (records that each take SPIN_NS).
+ * With scale_low/scale_high the balancer parks workers under a light load
+ * and wakes them under a heavy one (records that each take SPIN_NS in the
+ * operator), and never plans a move onto a parked worker.  Busy fractions
+ * are wall time in rounds that did work, which a loaded machine inflates
+ * (a round preempted half way counts whole): the thresholds are wide, so
+ * the light load reads below 0.85 on a machine shared three ways, and the
+ * heavy one keeps every active worker busy (above 0.95) on any machine.
  */
 #define SPIN_NS 100000ull
-static bool
-balancer_scaled(const struct et *x, unsigned want)
-{
-	struct mg_balance_event e;
 
-	for (size_t i = 0; !mg_balancer_event(x->bal, i, &e); i++)
-		if (e.kind == MG_BALANCE_SCALE && e.active_after == want)
-			return true;
-	return false;
+/* The first SCALE event from @from on that goes @up (or down); -1. */
+static long
+scale_event(const struct et *x, size_t from, bool up,
+	    struct mg_balance_event *out)
+{
+	for (size_t i = from; !mg_balancer_event(x->bal, i, out); i++)
+		if (out->kind == MG_BALANCE_SCALE &&
+		    (out->active_after > out->active_before) == up)
+			return (long)i;
+	return -1;
 }
 
-static void
-push_until_scaled(struct et *x, unsigned want)
+/* Push until the balancer scaled @up (or down) at an event after @from,
+ * and the workers it woke run or those it parked are parked. */
+static long
+push_until_scaled(struct et *x, size_t from, bool up)
 {
+	struct mg_balance_event e;
 	double start = now_s();
+	long i;
 
-	while (!balancer_scaled(x, want) || !settled(x, want, false)) {
+	for (;;) {
+		i = scale_event(x, from, up, &e);
+		if (i >= 0 &&
+		    (up ? !mg_dataflow_worker_parked(x->df, e.active_after - 1)
+			: settled(x, e.active_after, false)))
+			break;
 		push_time(x);
 		if (now_s() - start > x->watchdog_s) {
-			struct mg_balance_event e;
-
-			printf("# [%s] no scaling to %u active after %.0f s; "
-			       "events and the engine's state follow\n",
-			       x->name, want, x->watchdog_s);
-			for (size_t i = 0; !mg_balancer_event(x->bal, i, &e);
-			     i++)
+			printf("# [%s] no scaling %s after %.0f s; events and "
+			       "the engine's state follow\n",
+			       x->name, up ? "up" : "down", x->watchdog_s);
+			for (size_t j = 0; !mg_balancer_event(x->bal, j, &e);
+			     j++)
 				printf("#   event at %.3f s: %s\n", e.t_s,
 				       e.reason);
+			{
+				struct mg_worker_stats ws[EW];
+
+				if (!mg_dataflow_worker_stats(x->df, ws))
+					for (unsigned w = 0; w < EW; w++)
+						printf("#   worker %u: busy "
+						       "%.3f, %u bins\n",
+						       w, ws[w].busy,
+						       ws[w].bins);
+			}
 			mg_dataflow_dump(x->df, stderr);
-			fail_msg("[%s] the balancer did not scale to %u",
-				 x->name, want);
+			fail_msg("[%s] the balancer did not scale %s", x->name,
+				 up ? "up" : "down");
 		}
 	}
-	printf("# [%s] scaled to %u after %.3f s\n", x->name, want,
-	       now_s() - start);
+	printf("# [%s] %u -> %u active after %.3f s: %s\n", x->name,
+	       e.active_before, e.active_after, now_s() - start, e.reason);
+	return i;
 }
 
 static void
@@ -423,20 +528,22 @@ test_balancer_scales(void **state)
 	struct mg_balancer_config bc = {
 		.interval_ns = 20000000ull,
 		.cooldown_ns = 100000000ull,
-		.scale_low = 0.3,
-		.scale_high = 0.7,
+		.scale_low = 0.85,
+		.scale_high = 0.95,
 	};
 	struct mg_balance_event e;
+	long down;
 
 	(void)state;
 	build(&x);
 	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
 	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	/* light: 32 cheap records a millisecond on 4 workers, down to 1 */
-	push_until_scaled(&x, 1);
+	/* light: 32 cheap records a millisecond on 4 workers */
+	down = push_until_scaled(&x, 0, false);
 	/* heavy: each record spins, 3.2 ms of work a millisecond */
 	x.spin_ns = SPIN_NS;
-	push_until_scaled(&x, 2);
+	push_until_scaled(&x, (size_t)down + 1, true);
+	x.spin_ns = 0;
 	for (size_t i = 0; !mg_balancer_event(x.bal, i, &e); i++)
 		if (e.kind == MG_BALANCE_MOVE)
 			for (unsigned w = e.active_after; w < EW; w++)

@@ -1,64 +1,78 @@
 #!/usr/bin/env bash
 # Balancing a skewed key-count: Zipf keys whose hot set starts in worker 0's
 # bins (--skew-start) and moves every HOT_SHIFT seconds (--hot-shift), with
-# the balancer off and on, by handoff and by copy; RUNS interleaved rounds,
-# medians reported, and each configuration's last run plotted with the
-# balancer's decisions marked (blue bands).
+# the balancer off and on, by handoff and by copy, next to the same load
+# with uniform keys (the reference: what balanced workers do); RUNS
+# interleaved rounds, medians reported, and each configuration's last run
+# plotted with the balancer's decisions marked (blue bands).  RATE should
+# be one two balanced workers sustain but a static placement cannot
+# (worker 0 over capacity): then "off" falls behind for good -- its p99 of
+# the last 2 s (end_p99) keeps growing with the run and its achieved rate
+# stays below the offered one -- while "on" stays near "uniform".
 #
-#   bench/experiments/balance.sh [BUILD_DIR] [OUT_DIR]
-#   RATE (1M), SECONDS_PER_RUN (20), KEYS (1M), ZIPF (1.0), HOT_SHIFT (5),
+#   bench/experiments/balance.sh [--help] [BUILD_DIR] [OUT_DIR]
+#   RATE (8M), SECONDS_PER_RUN (30), KEYS (1M), ZIPF (1.0), HOT_SHIFT (10),
 #   WORKERS (2), RUNS (3), INTERVAL_MS (500), THRESHOLD (0.2),
-#   CONFIGS (all: "off-handoff on-handoff off-copy on-copy")
+#   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy")
 set -euo pipefail
+if [ "${1:-}" = --help ]; then
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+	exit 0
+fi
 B=${1:-build}
 OUT=${2:-build/experiments/balance}
-RATE=${RATE:-1M} SECS=${SECONDS_PER_RUN:-20} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
-SHIFT=${HOT_SHIFT:-5} W=${WORKERS:-2} RUNS=${RUNS:-3}
+RATE=${RATE:-8M} SECS=${SECONDS_PER_RUN:-30} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
+SHIFT=${HOT_SHIFT:-10} W=${WORKERS:-2} RUNS=${RUNS:-3}
 INTERVAL=${INTERVAL_MS:-500} THRESHOLD=${THRESHOLD:-0.2}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
 stall_floor "$B" "$OUT" before
 csv="$OUT/balance.csv"
-echo "config,run,rate_achieved,p50_us,p99_us,max_us,decisions,migrations,bins_moved,bytes_moved" >"$csv"
+echo "config,run,rate_achieved,p50_us,p99_us,max_us,decisions,migrations,bins_moved,bytes_moved,end_p99_us" >"$csv"
 run() { # name, run, flags...
-	local name=$1 r=$2; shift 2
+	local name=$1 r=$2 d end; shift 2
 	[[ " ${CONFIGS:-$name} " == *" $name "* ]] || return 0
+	d="$OUT/$name-$r"
 	"${pin[@]}" "$B/bench/keycount" --workers "$W" --rate "$RATE" \
-		--duration "$SECS" --domain "$KEYS" --keys "zipf:$ZIPF" \
-		--skew-start --hot-shift "$SHIFT" --out "$OUT/$name-$r" "$@" 2>/dev/null |
-		jq -r --arg n "$name" --arg r "$r" '[$n, $r, .rate_achieved,
-		  .latency_us.p50, .latency_us.p99, .latency_us.max,
-		  (.balance.decisions // 0), (.balance.migrations // 0),
-		  (.balance.bins_moved // 0),
-		  ([.balance.events[]?.bytes] | add // 0)] | @csv' |
+		--duration "$SECS" --domain "$KEYS" --prefill --out "$d" "$@" \
+		>"$d.json" 2>"$d.log" || { echo "balance: $name run $r failed (see $d.log)" >&2; return 1; }
+	# the worst window p99 of the run's last 2 s: a backlog that grows shows here
+	end=$(awk -F, -v s="$SECS" 'NR > 1 && $1 >= s - 2 && $1 <= s && $7 > m { m = $7 } END { print m + 0 }' "$d/timeline.csv")
+	jq -r --arg n "$name" --arg r "$r" --arg e "$end" '[$n, $r, .rate_achieved,
+	  .latency_us.p50, .latency_us.p99, .latency_us.max,
+	  (.balance.decisions // 0), (.balance.migrations // 0),
+	  (.balance.bins_moved // 0),
+	  ([.balance.events[]?.bytes] | add // 0), $e] | @csv' "$d.json" |
 		tr -d '"' >>"$csv"
-	echo "balance: $name run $r done" >&2
+	echo "balance: $name run $r: $(jq -r '"p99 \(.latency_us.p99) us, \(.rate_achieved) rec/s"' "$d.json"), end p99 $end us" >&2
 }
+skew=(--keys "zipf:$ZIPF" --skew-start --hot-shift "$SHIFT")
 on=(--balance on --balance-interval "$INTERVAL" --balance-threshold "$THRESHOLD")
 # Interleaved: each round runs every configuration once, so a noisy period
 # of the machine does not fall on one configuration's runs only.
 for r in $(seq 1 "$RUNS"); do
-	run off-handoff "$r" --balance off --mode handoff
-	run on-handoff "$r" "${on[@]}" --mode handoff
-	run off-copy "$r" --balance off --mode copy
-	run on-copy "$r" "${on[@]}" --mode copy
+	run uniform "$r" --balance off --mode handoff
+	run off-handoff "$r" "${skew[@]}" --balance off --mode handoff
+	run on-handoff "$r" "${skew[@]}" "${on[@]}" --mode handoff
+	run off-copy "$r" "${skew[@]}" --balance off --mode copy
+	run on-copy "$r" "${skew[@]}" "${on[@]}" --mode copy
 done
-for name in off-handoff on-handoff off-copy on-copy; do
+for name in uniform off-handoff on-handoff off-copy on-copy; do
 	d="$OUT/$name-$RUNS"
 	[ -r "$d/timeline.csv" ] || continue
 	"$(dirname "$0")/../plot" "$d/timeline.csv" "$OUT/$name.png" \
-		"key-count zipf:$ZIPF, skewed start, hot keys shift every ${SHIFT} s: balancer ${name%%-*}, ${name#*-}" \
+		"key-count $RATE rec/s, $([ "$name" = uniform ] && echo "uniform keys" || echo "zipf:$ZIPF, skewed start, hot keys shift every ${SHIFT} s: balancer ${name%%-*}, ${name#*-}")" \
 		"$d/migrations.txt" >&2
 done
 echo
 echo "median of $RUNS runs, $RATE records/s, $W workers, zipf:$ZIPF over $KEYS keys:"
-printf '%-12s %12s %10s %10s %10s %10s %10s %12s\n' config rec/s p50_ms p99_ms max_ms migr bins MiB_moved
+printf '%-12s %12s %10s %10s %10s %12s %8s %8s %10s\n' config rec/s p50_ms p99_ms max_ms end_p99_ms migr bins MiB_moved
 awk -F, "$AWK_MED"'
 NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c }
 	a[c]=a[c] " " $3; p5[c]=p5[c] " " $4; p9[c]=p9[c] " " $5; mx[c]=mx[c] " " $6;
-	mg[c]=mg[c] " " $8; bn[c]=bn[c] " " $9; by[c]=by[c] " " $10 }
+	mg[c]=mg[c] " " $8; bn[c]=bn[c] " " $9; by[c]=by[c] " " $10; ep[c]=ep[c] " " $11 }
 END { for (i = 0; i < n; i++) { c = order[i];
-	printf "%-12s %12.0f %10.2f %10.2f %10.2f %10.1f %10.1f %12.1f\n", c, med(a[c]),
-		med(p5[c]) / 1000, med(p9[c]) / 1000, med(mx[c]) / 1000, med(mg[c]),
-		med(bn[c]), med(by[c]) / 1048576 } }' "$csv" | tee "$OUT/summary.txt"
+	printf "%-12s %12.0f %10.2f %10.2f %10.2f %12.2f %8.1f %8.1f %10.1f\n", c, med(a[c]),
+		med(p5[c]) / 1000, med(p9[c]) / 1000, med(mx[c]) / 1000, med(ep[c]) / 1000,
+		med(mg[c]), med(bn[c]), med(by[c]) / 1048576 } }' "$csv" | tee "$OUT/summary.txt"
 stall_floor "$B" "$OUT" after
