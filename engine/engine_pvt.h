@@ -302,7 +302,8 @@ struct worker_pub {
 	_Atomic bool sources_closed; /* its sources generated everything */
 	_Atomic bool done;
 	/* load, for controllers (stats.c): plain stores by the worker */
-	_Atomic uint64_t busy_ns; /* time in rounds that did work */
+	_Atomic uint64_t busy_ns; /* rounds that did work, beyond an empty
+				     one (account_round() in worker.c) */
 	_Atomic uint64_t backlog; /* records received, not yet processed */
 	_Atomic uint64_t records; /* records its stateful operators took */
 	/* elasticity (elastic.c): who runs its rounds (enum run_state), and
@@ -351,12 +352,13 @@ struct worker {
 	bool shares_cpu; /* oversubscribed: another worker runs on its CPU */
 	unsigned node;	 /* NUMA node index */
 	pthread_t thread;
-	uint64_t round_work;   /* work done this round (records, batches) */
-	uint64_t round_ns;     /* clock at the start of this round */
-	uint64_t busy_ns;      /* time in rounds that did work */
-	uint64_t window;       /* current latency window */
-	bool windows_lost;     /* the reporter fell WIN_RING windows behind */
-	struct mg__hist whole; /* whole-run latency (this worker's records) */
+	uint64_t round_work;	/* work done this round (records, batches) */
+	uint64_t round_ns;	/* clock at the start of this round */
+	uint64_t busy_ns;	/* rounds that did work, beyond an empty one */
+	uint64_t idle_round_ns; /* what an empty round takes (worker.c) */
+	uint64_t window;	/* current latency window */
+	bool windows_lost;	/* the reporter fell WIN_RING windows behind */
+	struct mg__hist whole;	/* whole-run latency (this worker's records) */
 	struct mg__hist win[WIN_RING];
 } MG_CACHE_ALIGNED;
 

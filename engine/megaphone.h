@@ -640,7 +640,8 @@ struct mg_bin_stats {
 
 struct mg_worker_stats {
 	double busy;	  /* fraction of time in rounds that did work,
-			     decayed, 0..1 */
+			     beyond what an empty round takes (a polling
+			     worker's own overhead), decayed, 0..1 */
 	uint64_t backlog; /* records received but not yet processed */
 	uint64_t records; /* records its stateful operators processed */
 	uint32_t bins;	  /* bins it owns after all submitted moves */

@@ -11,7 +11,7 @@
 # stays below the offered one -- while "on" stays near "uniform".
 #
 #   bench/experiments/balance.sh [--help] [BUILD_DIR] [OUT_DIR]
-#   RATE (8M), SECONDS_PER_RUN (30), KEYS (1M), ZIPF (1.0), HOT_SHIFT (10),
+#   RATE (12M), SECONDS_PER_RUN (30), KEYS (1M), ZIPF (1.0), HOT_SHIFT (10),
 #   WORKERS (2), RUNS (3), INTERVAL_MS (500), THRESHOLD (0.2),
 #   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy")
 set -euo pipefail
@@ -21,7 +21,7 @@ if [ "${1:-}" = --help ]; then
 fi
 B=${1:-build}
 OUT=${2:-build/experiments/balance}
-RATE=${RATE:-8M} SECS=${SECONDS_PER_RUN:-30} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
+RATE=${RATE:-12M} SECS=${SECONDS_PER_RUN:-30} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
 SHIFT=${HOT_SHIFT:-10} W=${WORKERS:-2} RUNS=${RUNS:-3}
 INTERVAL=${INTERVAL_MS:-500} THRESHOLD=${THRESHOLD:-0.2}
 mkdir -p "$OUT"

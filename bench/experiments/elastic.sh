@@ -14,7 +14,7 @@
 #   CAPACITY (12M: records/s two workers sustain here; measure yours with
 #   bench/experiments/throughput.sh), STEPS ("10 30 50 70 90 70 50 30 10",
 #   percent of CAPACITY), PHASE_S (5), KEYS (1M), WORKERS (2), RUNS (3),
-#   SCALE (0.3:0.7), INTERVAL_MS (200), COOLDOWN_S (1)
+#   SCALE (0.5:0.95), INTERVAL_MS (200), COOLDOWN_S (1)
 # Writes OUT_DIR/elastic.csv (one row per run and phase), summary.txt, and
 # per run OUT_DIR/<config>-<run>/ (keycount's timeline.csv, summary.json).
 set -euo pipefail
@@ -25,7 +25,7 @@ fi
 B=${1:-build}
 OUT=${2:-build/experiments/elastic}
 CAP=${CAPACITY:-12M} STEPS=${STEPS:-10 30 50 70 90 70 50 30 10} PHASE=${PHASE_S:-5}
-KEYS=${KEYS:-1M} W=${WORKERS:-2} RUNS=${RUNS:-3} SCALE=${SCALE:-0.3:0.7}
+KEYS=${KEYS:-1M} W=${WORKERS:-2} RUNS=${RUNS:-3} SCALE=${SCALE:-0.5:0.95}
 INTERVAL=${INTERVAL_MS:-200} COOLDOWN=${COOLDOWN_S:-1}
 mkdir -p "$OUT"
 . "$(dirname "$0")/lib.sh"
