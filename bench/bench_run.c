@@ -67,6 +67,24 @@ const char bench_opts_help[] =
 	"                     chunk size: a multiple of 2 MiB below 2 TiB, "
 	"with\n"
 	"                     suffixes Ki, Mi, Gi, Ti (default 64Gi)\n"
+	"  --balance B        off | on: a balancer moves bins to even "
+	"out the\n"
+	"                     workers' load, in --mode handoff or copy; not "
+	"with\n"
+	"                     --migration (default off)\n"
+	"  --balance-interval MS  between its decisions (default "
+	"500)\n"
+	"  --balance-threshold F  it acts above (1 + F) x the mean "
+	"load\n"
+	"                     (default 0.2)\n"
+	"  --balance-cooldown S   a moved bin stays put this long "
+	"(default 5)\n"
+	"  --scale LOW:HIGH   with --balance on: park a worker below "
+	"LOW\n"
+	"                     utilization, wake one above HIGH (busy "
+	"fractions\n"
+	"                     summed over the active workers; e.g. "
+	"0.3:0.7)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
 	"                     form of the operators run on the same input\n";
@@ -82,7 +100,13 @@ bench_opts_defaults(struct bench_opts *o)
 				 .ring = 64,
 				 .batch = 256,
 				 .warmup = 1,
-				 .record_max = MG_RECORD_MAX};
+				 .record_max = MG_RECORD_MAX,
+				 .bal = {
+					 .interval_ns = 500000000ull,
+					 .threshold = 0.2,
+					 .cooldown_ns = 5000000000ull,
+					 .patience = 2,
+				 }};
 }
 
 /* Format the reason into @err (may be NULL if @len is 0); return -EINVAL. */
@@ -99,10 +123,35 @@ bad(char *err, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
+/* --scale "LOW:HIGH", two plain decimal numbers (bench_parse_double()),
+ * into @low, @high: 0 < LOW < HIGH <= 1.  Return: 0 or -EINVAL (nothing
+ * set). */
+static int
+parse_scale(const char *arg, double *low, double *high)
+{
+	const char *colon = arg ? strchr(arg, ':') : NULL;
+	char left[64];
+	double l, h;
+
+	if (!colon || (size_t)(colon - arg) >= sizeof(left))
+		return -EINVAL;
+	memcpy(left, arg, (size_t)(colon - arg));
+	left[colon - arg] = '\0';
+	if (bench_parse_double(left, 0, 1, &l) ||
+	    bench_parse_double(colon + 1, 0, 1, &h) || !(l > 0 && l < h))
+		return -EINVAL;
+	*low = l;
+	*high = h;
+	return 0;
+}
+
 int
 bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 	       size_t len)
 {
+	uint64_t u;
+	double x, lo;
+
 	switch (c) {
 	case 0x100:
 		if (bench_parse_u64(arg, 1, 1024, &o->workers))
@@ -192,6 +241,46 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		if (bench_parse_double(arg, 0.001, 86400, &o->migrate_every))
 			return bad(err, len, "bad --migrate-every '%s'", arg);
 		return 1;
+	case 0x111:
+		if (!arg || (strcmp(arg, "on") && strcmp(arg, "off")))
+			return bad(err, len, "--balance must be on or off");
+		o->balance = !strcmp(arg, "on");
+		return 1;
+	case 0x112:
+		if (bench_parse_u64(arg, 1, 3600000, &u))
+			return bad(err, len,
+				   "bad --balance-interval '%s' (milliseconds, "
+				   ">= 1)",
+				   arg);
+		o->bal.interval_ns = u * 1000000ull;
+		o->bal_flags = true;
+		return 1;
+	case 0x113:
+		if (bench_parse_double(arg, 0.001, 100, &x))
+			return bad(err, len,
+				   "bad --balance-threshold '%s' (0.001..100)",
+				   arg);
+		o->bal.threshold = x;
+		o->bal_flags = true;
+		return 1;
+	case 0x114:
+		if (bench_parse_double(arg, 0.001, 86400, &x))
+			return bad(err, len,
+				   "bad --balance-cooldown '%s' (seconds)",
+				   arg);
+		o->bal.cooldown_ns = (uint64_t)(x * 1e9);
+		o->bal_flags = true;
+		return 1;
+	case 0x115:
+		if (parse_scale(arg, &lo, &x))
+			return bad(err, len,
+				   "bad --scale '%s' (LOW:HIGH, 0 < LOW < HIGH "
+				   "<= 1)",
+				   arg);
+		o->bal.scale_low = lo;
+		o->bal.scale_high = x;
+		o->bal_flags = true;
+		return 1;
 	}
 	return 0;
 }
@@ -238,6 +327,12 @@ bench_opts_check(struct bench_opts *o, char *err, size_t len)
 		return bad(err, len, "--warmup must be below --duration");
 	mg_plan_destroy(o->plan);
 	o->plan = NULL;
+	if (o->balance && o->migration)
+		return bad(err, len,
+			   "--balance and --migration both move bins: "
+			   "choose one");
+	if (o->bal_flags && !o->balance)
+		return bad(err, len, "--balance-* flags need --balance on");
 	if (o->migrate_every && !o->random_mig)
 		return bad(err, len,
 			   "--migrate-every needs --migration random");
@@ -930,6 +1025,24 @@ bench_run_on_balance(void *ctx, const struct mg_balance_event *e)
 
 	fprintf(stderr, "%s: balance at %.2f s: %s\n", r->name, e->t_s,
 		e->reason);
+}
+
+int
+bench_run_start_balancer(struct bench_run *r, struct mg_dataflow *df)
+{
+	struct mg_balancer_config c = r->o->bal;
+	struct mg_balancer *b;
+	int err;
+
+	if (!r->o->balance)
+		return 0;
+	c.on_event = bench_run_on_balance;
+	c.ctx = r;
+	err = mg_balancer_start(df, &c, &b);
+	if (err)
+		return err;
+	bench_run_balancer(r, b, &c);
+	return 0;
 }
 
 /* Append to @json (room for @len) at *@at what @fmt makes, if it fits

@@ -16,8 +16,9 @@
  * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
  * bench_opts_finish() (every flag, and a plan file, is checked by then);
  * bench_run_init(); build the dataflow with bench_run_config(), sinks
- * bench_run_sink_measured / _reference; optionally a balancer, given to
- * bench_run_balancer(); mg_dataflow_start(df, bench_run_on_window, run);
+ * bench_run_sink_measured / _reference; bench_run_start_balancer() (what
+ * --balance asks for; or a balancer of your own, given to
+ * bench_run_balancer()); mg_dataflow_start(df, bench_run_on_window, run);
  * bench_run_migrate(); join; bench_run_validate(); bench_run_report();
  * bench_run_destroy(); bench_opts_destroy().
  */
@@ -55,35 +56,47 @@ struct bench_opts {
 				  owned, freed by bench_opts_destroy() */
 	enum mg_strategy strategy;
 	enum mg_mode mode;
+	bool balance;	/* --balance on */
+	bool bal_flags; /* a --balance-* flag or --scale was given */
+	struct mg_balancer_config bal; /* --balance-interval, -threshold,
+					  -cooldown, --scale (the rest:
+					  the engine's defaults) */
 };
 
 /* The shared long options (codes 0x100 and up). */
-#define BENCH_OPTIONS                                             \
-	{"workers", required_argument, NULL, 0x100},              \
-		{"rate", required_argument, NULL, 0x101},         \
-		{"duration", required_argument, NULL, 0x102},     \
-		{"bins", required_argument, NULL, 0x103},         \
-		{"epoch-us", required_argument, NULL, 0x104},     \
-		{"ring", required_argument, NULL, 0x105},         \
-		{"batch", required_argument, NULL, 0x106},        \
-		{"out", required_argument, NULL, 0x107},          \
-		{"validate", no_argument, NULL, 0x108},           \
-		{"migration", required_argument, NULL, 0x109},    \
-		{"mode", required_argument, NULL, 0x10a},         \
-		{"migrate-at", required_argument, NULL, 0x10b},   \
-		{"gap", required_argument, NULL, 0x10c},          \
-		{"warmup", required_argument, NULL, 0x10d},       \
-		{"oversubscribe", no_argument, NULL, 0x10e},      \
-		{"pool-reserve", required_argument, NULL, 0x10f}, \
-	{                                                         \
-		"migrate-every", required_argument, NULL, 0x110   \
+#define BENCH_OPTIONS                                                  \
+	{"workers", required_argument, NULL, 0x100},                   \
+		{"rate", required_argument, NULL, 0x101},              \
+		{"duration", required_argument, NULL, 0x102},          \
+		{"bins", required_argument, NULL, 0x103},              \
+		{"epoch-us", required_argument, NULL, 0x104},          \
+		{"ring", required_argument, NULL, 0x105},              \
+		{"batch", required_argument, NULL, 0x106},             \
+		{"out", required_argument, NULL, 0x107},               \
+		{"validate", no_argument, NULL, 0x108},                \
+		{"migration", required_argument, NULL, 0x109},         \
+		{"mode", required_argument, NULL, 0x10a},              \
+		{"migrate-at", required_argument, NULL, 0x10b},        \
+		{"gap", required_argument, NULL, 0x10c},               \
+		{"warmup", required_argument, NULL, 0x10d},            \
+		{"oversubscribe", no_argument, NULL, 0x10e},           \
+		{"pool-reserve", required_argument, NULL, 0x10f},      \
+		{"migrate-every", required_argument, NULL, 0x110},     \
+		{"balance", required_argument, NULL, 0x111},           \
+		{"balance-interval", required_argument, NULL, 0x112},  \
+		{"balance-threshold", required_argument, NULL, 0x113}, \
+		{"balance-cooldown", required_argument, NULL, 0x114},  \
+	{                                                              \
+		"scale", required_argument, NULL, 0x115                \
 	}
 
 /* Their help text, for a program's usage(). */
 extern const char bench_opts_help[];
 
 /* Defaults: 2 workers, 1 M records/s, 10 s, 2^12 bins, 1 ms epochs, ring
- * 64, batch 256, handoff, warm-up 1 s; records up to MG_RECORD_MAX. */
+ * 64, batch 256, handoff, warm-up 1 s; records up to MG_RECORD_MAX; no
+ * balancer (when on: decisions every 500 ms, threshold 0.2, cool-down 5 s,
+ * patience 2, no scaling). */
 void bench_opts_defaults(struct bench_opts *o);
 
 /* Room for any reason bench_opts_set() and bench_opts_check() give. */
@@ -103,7 +116,9 @@ int bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
  * Defaults that depend on other flags, and cross-flag checks, once every
  * flag is set: --batch against what a channel holds of @o->record_max
  * byte records, --workers against the CPUs this thread may run on (unless
- * --oversubscribe), --warmup and --migrate-at against --duration.  A
+ * --oversubscribe), --warmup and --migrate-at against --duration, the
+ * --balance-* flags and --scale need --balance on, which excludes
+ * --migration (both move bins).  A
  * --migration plan file is read and checked against --bins and --workers
  * into @o->plan (replacing one parsed before).  Context: option
  * processing, once the flags are set; may allocate and read the file.
@@ -239,6 +254,19 @@ void bench_run_balancer(struct bench_run *r, struct mg_balancer *b,
 
 /* mg_balance_fn (ctx: the run): a progress line per balancer decision. */
 void bench_run_on_balance(void *ctx, const struct mg_balance_event *e);
+
+/*
+ * With --balance on, start the engine's balancer on @df (built, not yet
+ * started) with the --balance-* and --scale settings, a progress line per
+ * decision (bench_run_on_balance) and its report in the run's
+ * (bench_run_balancer()); without it, do nothing.
+ * Context: the building thread, before mg_dataflow_start(); creates a
+ * thread.
+ * Return: 0 (also when --balance is off); -EINVAL if @df has no stateful
+ * operator with bins to balance, or counts no load (no_stats); the other
+ * errors of mg_balancer_start().
+ */
+int bench_run_start_balancer(struct bench_run *r, struct mg_dataflow *df);
 
 /* Compare the two operators' per-timestamp fingerprints; print a line. */
 bool bench_run_validate(const struct bench_run *r);

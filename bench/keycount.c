@@ -29,9 +29,10 @@
  * workers; producer p pushes records p, p + P, ..., pinned to the CPUs after
  * the workers'.  Latency then runs from each record's push.
  *
- * --balance on starts the engine's balancer (mg_balancer_start) with the
- * run: it moves bins to even out the workers' load, in --mode handoff or
- * copy; its decisions go into the JSON summary and the plot's marks.
+ * --balance on starts the engine's balancer with the run (a shared flag,
+ * bench_run_start_balancer()): it moves bins to even out the workers' load,
+ * in --mode handoff or copy; its decisions go into the JSON summary and the
+ * plot's marks.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -78,9 +79,6 @@ struct opts {
 	double zipf;	  /* 0: uniform */
 	double hot_shift; /* seconds; 0: never */
 	bool skew_start;
-	bool balance;
-	struct mg_balancer_config bal;
-	bool bal_flags; /* a --balance-* flag was given */
 };
 
 /* What each bin (or native worker) keeps. */
@@ -440,22 +438,6 @@ usage(FILE *f)
 		"seconds\n"
 		"  --skew-start       zipf: the hot keys start in worker 0's "
 		"bins\n"
-		"  --balance B        off | on: a balancer moves bins to even "
-		"out the\n"
-		"                     workers' load (default off)\n"
-		"  --balance-interval MS  between its decisions (default "
-		"500)\n"
-		"  --balance-threshold F  it acts above (1 + F) x the mean "
-		"load\n"
-		"                     (default 0.2)\n"
-		"  --balance-cooldown S   a moved bin stays put this long "
-		"(default 5)\n"
-		"  --scale LOW:HIGH   with --balance on: park a worker below "
-		"LOW\n"
-		"                     utilization, wake one above HIGH (busy "
-		"fractions\n"
-		"                     summed over the active workers; e.g. "
-		"0.3:0.7)\n"
 		"  --rate-profile R:S[,R:S...]  offer R records/s for S "
 		"seconds, then\n"
 		"                     the next (a load that rises and falls); "
@@ -487,18 +469,11 @@ parse(int argc, char **argv, struct opts *o)
 		{"keys", required_argument, NULL, 'K'},
 		{"hot-shift", required_argument, NULL, 'H'},
 		{"skew-start", no_argument, NULL, 'W'},
-		{"balance", required_argument, NULL, 'b'},
-		{"balance-interval", required_argument, NULL, 'I'},
-		{"balance-threshold", required_argument, NULL, 'T'},
-		{"balance-cooldown", required_argument, NULL, 'C'},
-		{"scale", required_argument, NULL, 'E'},
 		{"rate-profile", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *p = argv[0];
-	uint64_t ms;
-	double x;
 	int c;
 
 	memset(o, 0, sizeof(*o));
@@ -509,12 +484,6 @@ parse(int argc, char **argv, struct opts *o)
 	o->producers = 1;
 	o->backend = KV;
 	o->keys = "uniform";
-	o->bal = (struct mg_balancer_config){
-		.interval_ns = 500000000ull,
-		.threshold = 0.2,
-		.cooldown_ns = 5000000000ull,
-		.patience = 2,
-	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'D':
@@ -574,55 +543,6 @@ parse(int argc, char **argv, struct opts *o)
 		case 'W':
 			o->skew_start = true;
 			break;
-		case 'b':
-			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
-				bench_bad_usage(p,
-						"--balance must be on or off");
-			o->balance = !strcmp(optarg, "on");
-			break;
-		case 'I':
-			if (bench_parse_u64(optarg, 1, 3600000, &ms))
-				bench_bad_usage(p,
-						"bad --balance-interval '%s' "
-						"(milliseconds, >= 1)",
-						optarg);
-			o->bal.interval_ns = ms * 1000000ull;
-			o->bal_flags = true;
-			break;
-		case 'T':
-			if (bench_parse_double(optarg, 0.001, 100, &x))
-				bench_bad_usage(p,
-						"bad --balance-threshold '%s' "
-						"(0.001..100)",
-						optarg);
-			o->bal.threshold = x;
-			o->bal_flags = true;
-			break;
-		case 'C':
-			if (bench_parse_double(optarg, 0.001, 86400, &x))
-				bench_bad_usage(p,
-						"bad --balance-cooldown '%s' "
-						"(seconds)",
-						optarg);
-			o->bal.cooldown_ns = (uint64_t)(x * 1e9);
-			o->bal_flags = true;
-			break;
-		case 'E': {
-			double low, high;
-			char tail;
-
-			if (sscanf(optarg, "%lf:%lf%c", &low, &high, &tail) !=
-				    2 ||
-			    !(low > 0 && low < high && high <= 1))
-				bench_bad_usage(p,
-						"bad --scale '%s' (LOW:HIGH, "
-						"0 < LOW < HIGH <= 1)",
-						optarg);
-			o->bal.scale_low = low;
-			o->bal.scale_high = high;
-			o->bal_flags = true;
-			break;
-		}
 		case 'R':
 			if (!parse_profile(optarg, &o->prof))
 				bench_bad_usage(p,
@@ -664,16 +584,11 @@ parse(int argc, char **argv, struct opts *o)
 	if (o->skew_start && o->backend == NATIVE)
 		bench_bad_usage(p, "--skew-start places keys in bins: the "
 				   "native backend has none");
-	if (o->balance && o->backend == NATIVE)
+	if (o->b.balance && o->backend == NATIVE)
 		bench_bad_usage(p, "the native backend has no bins to balance");
-	if (o->balance && o->no_stats)
+	if (o->b.balance && o->no_stats)
 		bench_bad_usage(p, "--balance needs the load statistics "
 				   "(--no-stats)");
-	if (o->balance && o->b.migration)
-		bench_bad_usage(p, "--balance and --migration both move bins: "
-				   "choose one");
-	if (o->bal_flags && !o->balance)
-		bench_bad_usage(p, "--balance-* flags need --balance on");
 }
 
 /* Add one counting operator reading @in; its output goes to @sink.
@@ -739,7 +654,6 @@ main(int argc, char **argv)
 	struct bench_keys_config kc;
 	struct mg_stream *s, *out;
 	struct mg_input *in = NULL;
-	struct mg_balancer *bal = NULL;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
 	char lost[64] = "null";
@@ -805,14 +719,9 @@ main(int argc, char **argv)
 	err = mg_dataflow_error(df);
 	if (err)
 		bench_die("keycount", "cannot build the dataflow", err);
-	if (b.o.balance) {
-		b.o.bal.on_event = bench_run_on_balance;
-		b.o.bal.ctx = &b.run;
-		err = mg_balancer_start(df, &b.o.bal, &bal);
-		if (err)
-			bench_die("keycount", "cannot start the balancer", err);
-		bench_run_balancer(&b.run, bal, &b.o.bal);
-	}
+	err = bench_run_start_balancer(&b.run, df);
+	if (err)
+		bench_die("keycount", "cannot start the balancer", err);
 
 	fprintf(stderr,
 		"keycount: %s, %llu workers, 2^%u bins, %llu keys (%s%s%s), "
@@ -823,7 +732,7 @@ main(int argc, char **argv)
 		b.o.skew_start ? ", skewed start" : "", (double)b.o.b.rate,
 		b.o.b.duration, b.o.prefill ? ", prefilled" : "",
 		b.o.b.validate ? ", validating" : "",
-		b.o.balance ? ", balancing" : "");
+		b.o.b.balance ? ", balancing" : "");
 	if (b.o.prefill && b.o.backend != ARRAY)
 		group_keys(&b);
 	t0 = mg_now_ns();

@@ -7,6 +7,12 @@
  * or with --native in its statically partitioned form.  --validate runs the
  * other form on the same events in the same dataflow and compares the
  * multiset of outputs of every timestamp.
+ *
+ * --balance on starts the engine's balancer with the run (the shared flags,
+ * bench_run_start_balancer()): it moves the bins of the query's stateful
+ * operators to even out the workers' load; its decisions go into the JSON
+ * summary.  Q1 and Q2 are stateless and --native has no bins: nothing to
+ * balance, refused.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,7 +39,9 @@ usage(FILE *f)
 		"The NEXMark queries on the engine, open-loop, with live "
 		"migration.\n"
 		"\n"
-		"  --query Q          q1 .. q8 (required)\n"
+		"  --query Q          q1 .. q8 (required); q1 and q2 keep no "
+		"state:\n"
+		"                     nothing for --balance to move\n"
 		"  --native           run the statically partitioned form (no "
 		"bins)\n"
 		"  --time-dilation D  event time runs D times faster than wall "
@@ -161,6 +169,8 @@ parse(int argc, char **argv, struct opts *o)
 	bench_opts_finish(&o->b, p);
 	if (o->b.migration && o->native)
 		bench_bad_usage(p, "the native form has no bins to migrate");
+	if (o->b.balance && o->native)
+		bench_bad_usage(p, "the native form has no bins to balance");
 	o->nx.rate = (double)o->b.rate;
 	o->nx.epoch_ns = o->b.epoch_us * 1000;
 	if (nx_config_check(&o->nx, msg, sizeof(msg)))
@@ -198,7 +208,7 @@ main(int argc, char **argv)
 	struct mg_stream *ev, *out, *ref;
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
-	char json[8192];
+	static char json[1 << 20]; /* room for the balancer's events */
 	uint64_t t0;
 	bool ok = true;
 	int err;
@@ -231,14 +241,23 @@ main(int argc, char **argv)
 		err = mg_sink(df, ref, bench_run_sink_reference, &run);
 	if (err)
 		bench_die("nexmark", "cannot build the dataflow", err);
+	err = bench_run_start_balancer(&run, df);
+	if (err == -EINVAL) /* the engine found no stateful bins */
+		bench_bad_usage(argv[0],
+				"--balance on: q%d keeps no state in bins, "
+				"there is nothing to balance (q3 .. q8 do)",
+				(int)o.query);
+	if (err)
+		bench_die("nexmark", "cannot start the balancer", err);
 
 	fprintf(stderr,
 		"nexmark: q%d (%s), %llu workers, 2^%llu bins, %.0f events/s "
-		"for %.1f s, time dilation %g%s\n",
+		"for %.1f s, time dilation %g%s%s\n",
 		(int)o.query, o.native ? "native" : "bins",
 		(unsigned long long)o.b.workers,
 		(unsigned long long)o.b.bins_log2, o.nx.rate, o.b.duration,
-		o.nx.dilation, o.b.validate ? ", validating" : "");
+		o.nx.dilation, o.b.validate ? ", validating" : "",
+		o.b.balance ? ", balancing" : "");
 	t0 = mg_now_ns();
 	err = mg_dataflow_start(df, bench_run_on_window, &run);
 	if (err)
@@ -256,7 +275,7 @@ main(int argc, char **argv)
 		 "\"records\":%llu,\"duration_s\":%.3f,"
 		 "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
 		 "\"max\":%.1f},\"state_bytes\":%llu,\"rss_peak_bytes\":%llu,"
-		 "\"validate\":\"%s\"}",
+		 "\"active_final\":%u,\"validate\":\"%s\"}",
 		 (int)o.query, o.native ? "native" : "bins",
 		 (unsigned long long)o.b.workers,
 		 (unsigned long long)o.b.bins_log2,
@@ -267,7 +286,7 @@ main(int argc, char **argv)
 		 (unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
 		 st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,
 		 (unsigned long long)st.state_bytes,
-		 (unsigned long long)st.rss_peak_bytes,
+		 (unsigned long long)st.rss_peak_bytes, mg_dataflow_active(df),
 		 !o.b.validate ? "off"
 		 : ok	       ? "ok"
 			       : "failed");

@@ -377,6 +377,52 @@ static const struct cli_case workload_cases[] = {
 	 2,
 	 {"--balance-cooldown"},
 	 {BUILT}},
+	{"keycount",
+	 {"--balance", "on", "--scale", "0.7:0.3"},
+	 2,
+	 {"--scale", "LOW:HIGH"},
+	 {BUILT}},
+	{"keycount",
+	 {"--scale", "0.3:0.7"},
+	 2,
+	 {"--balance-* flags need --balance on"},
+	 {BUILT}},
+	/* nexmark: the same shared flags; only q3 .. q8 keep bins */
+	{"nexmark",
+	 {"--query", "q1", "--balance", "on"},
+	 2,
+	 {"--balance on", "q1", "nothing to balance"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q2", "--balance", "on", "--validate"},
+	 2,
+	 {"--balance on", "q2", "nothing to balance"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q5", "--native", "--balance", "on"},
+	 2,
+	 {"native form has no bins to balance"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q5", "--balance", "maybe"},
+	 2,
+	 {"--balance must be on or off"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q4", "--balance-threshold", "0.5"},
+	 2,
+	 {"--balance-* flags need --balance on"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q4", "--balance", "on", "--migration", "all-at-once"},
+	 2,
+	 {"--balance", "--migration", "choose one"},
+	 {BUILT_NX}},
+	{"nexmark",
+	 {"--query", "q5", "--balance", "on", "--scale", "0:1"},
+	 2,
+	 {"--scale"},
+	 {BUILT_NX}},
 	/* accepted: short validated runs, skewed and balanced */
 	{"keycount",
 	 {"--keys", "zipf:1.2", "--skew-start", "--balance", "on",
@@ -402,6 +448,74 @@ test_workload(void **state)
 {
 	(void)state;
 	RUN_CASES(workload_cases);
+}
+
+/* ---- nexmark --balance on: runs, and its summary reports the balancer --- */
+
+/* Whether @path holds @text (up to 64 KiB are read). */
+static bool
+file_has(const char *path, const char *text)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strstr(buf, text) != NULL;
+}
+
+static void
+test_nexmark_balance(void **state)
+{
+	static const char *const queries[] = {"q4", "q5"};
+	char dir[] = "/tmp/t-bench-cli-nx.XXXXXX", path[PATH_MAX];
+	struct cli_case c = {"nexmark", {NULL}, 0, {NULL}, {NULL}};
+	char err[8192];
+	size_t i;
+	int status;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/summary.json", dir);
+	for (i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
+		const char *args[] = {"--query",
+				      queries[i],
+				      "--rate",
+				      "100k",
+				      "--balance",
+				      "on",
+				      "--balance-interval",
+				      "20",
+				      "--validate",
+				      "--out",
+				      dir,
+				      NULL};
+
+		_Static_assert(sizeof(args) <= sizeof(c.args), "MAX_ARGS");
+		memcpy(c.args, args, sizeof(args));
+		unlink(path);
+		run(&c, 0, &status, err, sizeof(err));
+		printf("# nexmark --query %s --balance on: exit %d\n",
+		       queries[i], status);
+		if (status || !strstr(err, "balancing"))
+			fail_msg("nexmark --query %s --balance on: exit %d; "
+				 "stderr:\n%s",
+				 queries[i], status, err);
+		if (!file_has(path, "\"balance\":{\"mode\":\"handoff\"") ||
+		    !file_has(path, "\"validate\":\"ok\""))
+			fail_msg("%s: no balance object or not validated",
+				 path);
+	}
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/timeline.csv", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/migrations.txt", dir);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* ---- plan files: read and checked before the dataflow is built --------- */
@@ -577,6 +691,7 @@ main(void)
 		cmocka_unit_test(test_rate),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_workload),
+		cmocka_unit_test(test_nexmark_balance),
 		cmocka_unit_test_setup_teardown(test_plans, plans_setup,
 						plans_teardown),
 		cmocka_unit_test(test_create),

@@ -339,6 +339,125 @@ static const struct opts_case opts_cases[] = {
 	{0, {"--pool-reserve", " 2Mi"}, -EINVAL, "--pool-reserve"},
 };
 
+/* The balancer's flags: --balance on|off, its settings, --scale. */
+static const struct opts_case balance_cases[] = {
+	{0, {"--balance", "on"}, 0, NULL},
+	{0, {"--balance", "off"}, 0, NULL},
+	{0,
+	 {"--balance", "on", "--balance-interval", "1", "--balance-threshold",
+	  "0.001", "--balance-cooldown", "0.001", "--scale", "0.3:0.7"},
+	 0,
+	 NULL},
+	{0,
+	 {"--balance", "on", "--balance-interval", "3600000",
+	  "--balance-threshold", "100", "--balance-cooldown", "86400"},
+	 0,
+	 NULL},
+	{0, {"--balance", "on", "--mode", "copy"}, 0, NULL},
+	{0, {"--balance", "on", "--workers", "1"}, 0, NULL},
+	{0, {"--balance", "yes"}, -EINVAL, "--balance must be on or off"},
+	{0, {"--balance", "ON"}, -EINVAL, "--balance must be on or off"},
+	{0, {"--balance", ""}, -EINVAL, "--balance must be on or off"},
+	{0, {"--balance", "on "}, -EINVAL, "--balance must be on or off"},
+	/* the settings need --balance on, which excludes --migration */
+	{0,
+	 {"--balance-interval", "100"},
+	 -EINVAL,
+	 "--balance-* flags need --balance on"},
+	{0,
+	 {"--balance", "off", "--balance-threshold", "0.5"},
+	 -EINVAL,
+	 "--balance-* flags need --balance on"},
+	{0,
+	 {"--balance-cooldown", "1", "--balance", "off"},
+	 -EINVAL,
+	 "--balance-* flags need --balance on"},
+	{0,
+	 {"--scale", "0.3:0.7"},
+	 -EINVAL,
+	 "--balance-* flags need --balance on"},
+	{0,
+	 {"--balance", "on", "--migration", "fluid"},
+	 -EINVAL,
+	 "both move bins: choose one"},
+	{0,
+	 {"--balance", "on", "--migration", "random"},
+	 -EINVAL,
+	 "both move bins: choose one"},
+	{0, {"--balance", "off", "--migration", "fluid"}, 0, NULL},
+	/* --balance-interval: milliseconds, 1 .. 3600000 */
+	{0,
+	 {"--balance", "on", "--balance-interval", "0"},
+	 -EINVAL,
+	 "--balance-interval"},
+	{0,
+	 {"--balance", "on", "--balance-interval", "3600001"},
+	 -EINVAL,
+	 "--balance-interval"},
+	{0,
+	 {"--balance", "on", "--balance-interval", "1.5"},
+	 -EINVAL,
+	 "--balance-interval"},
+	{0,
+	 {"--balance", "on", "--balance-interval", " 100"},
+	 -EINVAL,
+	 "--balance-interval"},
+	/* --balance-threshold: 0.001 .. 100 */
+	{0,
+	 {"--balance", "on", "--balance-threshold", "0"},
+	 -EINVAL,
+	 "--balance-threshold"},
+	{0,
+	 {"--balance", "on", "--balance-threshold", "101"},
+	 -EINVAL,
+	 "--balance-threshold"},
+	{0,
+	 {"--balance", "on", "--balance-threshold", "nan"},
+	 -EINVAL,
+	 "--balance-threshold"},
+	{0,
+	 {"--balance", "on", "--balance-threshold", "-0.5"},
+	 -EINVAL,
+	 "--balance-threshold"},
+	/* --balance-cooldown: seconds, 0.001 .. 86400 */
+	{0,
+	 {"--balance", "on", "--balance-cooldown", "-1"},
+	 -EINVAL,
+	 "--balance-cooldown"},
+	{0,
+	 {"--balance", "on", "--balance-cooldown", "0"},
+	 -EINVAL,
+	 "--balance-cooldown"},
+	{0,
+	 {"--balance", "on", "--balance-cooldown", "86401"},
+	 -EINVAL,
+	 "--balance-cooldown"},
+	{0,
+	 {"--balance", "on", "--balance-cooldown", "5s"},
+	 -EINVAL,
+	 "--balance-cooldown"},
+	/* --scale LOW:HIGH: 0 < LOW < HIGH <= 1, plain decimals */
+	{0, {"--balance", "on", "--scale", "0.001:1"}, 0, NULL},
+	{0, {"--balance", "on", "--scale", ".3:.7"}, 0, NULL},
+	{0, {"--balance", "on", "--scale", "0:0.5"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.5:0.5"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.7:0.3"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3:1.01"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "1:1"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "-0.1:0.5"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3:"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", ":0.7"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", ""}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3:0.7:0.9"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3:0.7x"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", " 0.3:0.7"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3: 0.7"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "nan:0.7"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0.3:inf"}, -EINVAL, "--scale"},
+	{0, {"--balance", "on", "--scale", "0x1p-2:1"}, -EINVAL, "--scale"},
+};
+
 /* What bench_run_config() makes of the flags. */
 static void
 test_config(void **state)
@@ -384,6 +503,72 @@ test_opts(void **state)
 	RUN_OPTS_CASES(opts_cases);
 }
 
+static void
+test_balance(void **state)
+{
+	(void)state;
+	RUN_OPTS_CASES(balance_cases);
+}
+
+/* The code BENCH_OPTIONS gives flag --@name. */
+static int
+code_of(const char *name)
+{
+	const struct option *lo;
+
+	for (lo = long_opts; lo->name; lo++)
+		if (!strcmp(lo->name, name))
+			return lo->val;
+	fail_msg("no shared flag --%s", name);
+	return 0;
+}
+
+/* What the balancer's flags set: the configuration the balancer gets. */
+static void
+test_balance_config(void **state)
+{
+	struct opts_case c = {0,
+			      {"--balance", "on", "--balance-interval", "250",
+			       "--balance-threshold", "0.5",
+			       "--balance-cooldown", "2.5", "--scale",
+			       "0.25:0.75"},
+			      0,
+			      NULL};
+	struct bench_opts o;
+	char err[BENCH_ERR_MAX];
+
+	(void)state;
+	bench_opts_defaults(&o); /* off, with the defaults keycount had */
+	assert_false(o.balance);
+	assert_false(o.bal_flags);
+	assert_int_equal(o.bal.interval_ns, 500000000ull);
+	assert_true(o.bal.threshold == 0.2);
+	assert_int_equal(o.bal.cooldown_ns, 5000000000ull);
+	assert_int_equal(o.bal.patience, 2);
+	assert_true(o.bal.scale_low == 0 && o.bal.scale_high == 0);
+	assert_null(o.bal.on_event);
+
+	assert_int_equal(apply(&o, &c, err, sizeof(err)), 0);
+	assert_true(o.balance);
+	assert_true(o.bal_flags);
+	assert_int_equal(o.bal.interval_ns, 250000000ull);
+	assert_true(o.bal.threshold == 0.5);
+	assert_int_equal(o.bal.cooldown_ns, 2500000000ull);
+	assert_int_equal(o.bal.patience, 2);
+	assert_true(o.bal.scale_low == 0.25 && o.bal.scale_high == 0.75);
+
+	/* a bad value leaves the setting as it was */
+	assert_int_equal(bench_opts_set(&o, code_of("scale"), "0.9:0.1", err,
+					sizeof(err)),
+			 -EINVAL);
+	assert_true(o.bal.scale_low == 0.25 && o.bal.scale_high == 0.75);
+	assert_int_equal(
+		bench_opts_set(&o, code_of("balance"), "off", err, sizeof(err)),
+		1);
+	assert_false(o.balance);
+	bench_opts_destroy(&o);
+}
+
 int
 main(void)
 {
@@ -392,6 +577,8 @@ main(void)
 		cmocka_unit_test(test_parse_bytes),
 		cmocka_unit_test(test_parse_double),
 		cmocka_unit_test(test_opts),
+		cmocka_unit_test(test_balance),
+		cmocka_unit_test(test_balance_config),
 		cmocka_unit_test(test_config),
 	};
 

@@ -182,6 +182,16 @@ check_config(const struct bench_opts *o)
 	CHECK(!o->plan ||
 	      (o->plan->nsteps > 0 && o->plan->nbins == 1u << o->bins_log2 &&
 	       o->plan->nworkers == o->workers));
+	/* the balancer: what engine/balancer.c check_config() accepts */
+	CHECK(!o->bal_flags || o->balance);
+	CHECK(!o->balance || !o->migration);
+	CHECK(o->bal.interval_ns >= 1000000ull);
+	CHECK(o->bal.threshold > 0 && o->bal.threshold <= 100);
+	CHECK(o->bal.cooldown_ns > 0);
+	CHECK(o->bal.patience >= 1 && o->bal.patience <= 1000);
+	CHECK((o->bal.scale_low == 0 && o->bal.scale_high == 0) ||
+	      (o->bal.scale_low > 0 && o->bal.scale_low < o->bal.scale_high &&
+	       o->bal.scale_high <= 1));
 }
 
 int
