@@ -1,8 +1,9 @@
 /*
  * worker.c - a worker's cooperative loop: step every scheduled node, flush
  * every SEND (push queued batches, forward frontiers as marks), publish the
- * probes' frontiers, account latency and busy time, announce a quiescent
- * state.  Nothing in here allocates with malloc, blocks, logs or takes a
+ * probes' frontiers, account latency and busy time, run a round of each
+ * parked worker no other thread is running (elastic.c), announce a
+ * quiescent state.  Nothing in here allocates with malloc, blocks, logs or takes a
  * lock; the only memory it takes is overflow batches from the lock-free page
  * pool.  An idle worker spins briefly, then naps (offline for RCU), each nap
  * twice the last up to 1 ms, so an idle dataflow costs next to no CPU and a
