@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,9 @@ struct et {
 	const char *name;
 	enum mg_mode mode;
 	unsigned nkeys;
-	uint64_t spin_ns; /* per record, in the operator: a heavy load */
+	/* per record, in the operator: a heavy load; set by main while the
+	 * workers read it (relaxed: only the value matters) */
+	_Atomic uint64_t spin_ns;
 	uint64_t *counts; /* reference count per key */
 	struct fp *ref;	  /* [MAX_T] */
 	struct row *rows; /* [EW] */
@@ -106,10 +109,13 @@ count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
 		}
 		o.count = ++*(uint64_t *)v;
 		mg_emit(e, &o);
-		if (x->spin_ns) {
+		uint64_t spin =
+			atomic_load_explicit(&x->spin_ns, memory_order_relaxed);
+
+		if (spin) {
 			uint64_t t0 = mg_now_ns();
 
-			while (mg_now_ns() - t0 < x->spin_ns)
+			while (mg_now_ns() - t0 < spin)
 				;
 		}
 	}
@@ -541,9 +547,9 @@ test_balancer_scales(void **state)
 	/* light: 32 cheap records a millisecond on 4 workers */
 	down = push_until_scaled(&x, 0, false);
 	/* heavy: each record spins, 3.2 ms of work a millisecond */
-	x.spin_ns = SPIN_NS;
+	atomic_store_explicit(&x.spin_ns, SPIN_NS, memory_order_relaxed);
 	push_until_scaled(&x, (size_t)down + 1, true);
-	x.spin_ns = 0;
+	atomic_store_explicit(&x.spin_ns, 0, memory_order_relaxed);
 	for (size_t i = 0; !mg_balancer_event(x.bal, i, &e); i++)
 		if (e.kind == MG_BALANCE_MOVE)
 			for (unsigned w = e.active_after; w < EW; w++)
