@@ -84,7 +84,7 @@ const char bench_opts_help[] =
 	"                     utilization, wake one above HIGH (busy "
 	"fractions\n"
 	"                     summed over the active workers; e.g. "
-	"0.3:0.7)\n"
+	"0.5:0.95)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
 	"                     form of the operators run on the same input\n";
