@@ -18,7 +18,15 @@
  * Sellers are hot (last person / 100 * 100) with probability 3/4, bid
  * auctions (last auction / 100 * 100) with 1/2, bidders
  * (last person / 100 * 100 + 1) with 3/4; otherwise they are the next
- * person or auction, which may lie up to 10 ids in the future.  Prices are
+ * person or auction, which may lie up to 10 ids in the future.  So there
+ * is one hot id of each kind at a time, and it moves on every 100 auctions
+ * (5000 / 3 events) or persons (5000 events): every 3.3 or 10 ms at 500k
+ * events/s.  Keyed by auction, half the bids of a millisecond fall into
+ * one bin; over the hundreds of milliseconds a balancer looks at they
+ * spread over hundreds of hot auctions: of two workers (bin b on worker
+ * b mod 2) the busier carries about 1.03 times their mean of the bids of
+ * a second at 500k events/s, far below what makes a balancer move bins.
+ * Prices are
  * round(10^(U[0,1) * 6) * 100) cents, log-uniform over $1 .. $1M.  An
  * auction expires 1 + U[0, 2 * horizon) ns of event time after it opens,
  * where the horizon is the event time it takes to generate in_flight
