@@ -16,17 +16,14 @@
 #   WORKERS (2), RUNS (3), INTERVAL_MS (500), THRESHOLD (0.2),
 #   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy")
 set -euo pipefail
-if [ "${1:-}" = --help ]; then
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-	exit 0
-fi
+. "$(dirname "$0")/lib.sh"
+help_if_asked "$0" "$@"
 B=${1:-build}
 OUT=${2:-build/experiments/balance}
 RATE=${RATE:-10M} SECS=${SECONDS_PER_RUN:-30} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
 SHIFT=${HOT_SHIFT:-10} W=${WORKERS:-2} RUNS=${RUNS:-3}
 INTERVAL=${INTERVAL_MS:-500} THRESHOLD=${THRESHOLD:-0.2}
 mkdir -p "$OUT"
-. "$(dirname "$0")/lib.sh"
 stall_floor "$B" "$OUT" before
 csv="$OUT/balance.csv"
 echo "config,run,rate_achieved,p50_us,p99_us,max_us,decisions,migrations,bins_moved,bytes_moved,end_p99_us" >"$csv"

@@ -18,17 +18,14 @@
 # Writes OUT_DIR/elastic.csv (one row per run and phase), summary.txt, and
 # per run OUT_DIR/<config>-<run>/ (keycount's timeline.csv, summary.json).
 set -euo pipefail
-if [ "${1:-}" = --help ]; then
-	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
-	exit 0
-fi
+. "$(dirname "$0")/lib.sh"
+help_if_asked "$0" "$@"
 B=${1:-build}
 OUT=${2:-build/experiments/elastic}
 CAP=${CAPACITY:-12M} STEPS=${STEPS:-10 30 50 70 90 70 50 30 10} PHASE=${PHASE_S:-5}
 KEYS=${KEYS:-1M} W=${WORKERS:-2} RUNS=${RUNS:-3} SCALE=${SCALE:-0.5:0.95}
 INTERVAL=${INTERVAL_MS:-200} COOLDOWN=${COOLDOWN_S:-1}
 mkdir -p "$OUT"
-. "$(dirname "$0")/lib.sh"
 num() { numfmt --from=si "$1"; }
 cap=$(num "$CAP")
 profile=""

@@ -1,5 +1,7 @@
 # Shared by the experiment scripts (sourced, not run).
 #
+#   help_if_asked "$0" "$@" print the script's header comment and exit 0 when
+#                          its first argument is --help
 #   pin                    the numactl prefix every run uses (empty without numactl)
 #   stall_floor B OUT NAME how long the machine itself stalls a busy thread
 #                          (bench/hiccup, 5 s): OUT/hiccup-NAME.json and a line
@@ -10,6 +12,12 @@
 #                          one line per series; SERIES is "label:xcol:ycol:filter"
 #                          where filter is an awk condition on the CSV row
 #                          (e.g. '$1=="native"'); columns are 1-based
+help_if_asked() {
+	[ "${2:-}" = --help ] || return 0
+	awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$1"
+	exit 0
+}
+
 pin=()
 if command -v numactl >/dev/null && numactl --physcpubind=0,1 true 2>/dev/null; then
 	pin=(numactl --physcpubind=0,1)
