@@ -25,7 +25,8 @@
  *      migration meanwhile) is retried at the next decision.
  *   4. Except onto a worker that is behind its input (lagging_receiver):
  *      the rates count processed records, and a stalled worker processes
- *      none -- it would look idle.  Logged once as HOLD, retried.
+ *      none -- it would look idle.  Behind means a backlog on a busy
+ *      worker (mg__worker_behind).  Logged once as HOLD, retried.
  *
  * Why it cannot oscillate on a steady load: a bin's rate is the bin's, not
  * its worker's, so a move changes the planned loads at once and exactly;
@@ -63,9 +64,11 @@
 #define WARM_SAMPLES 10u
 /* A worker is behind its input with more than BEHIND_S seconds of its
  * rate, and BEHIND_MIN records, received and not processed (a record
- * waits a few epochs in steady state). */
-#define BEHIND_S   0.25
-#define BEHIND_MIN 1024u
+ * waits a few epochs in steady state), while it is nearly as busy as the
+ * busiest active worker (BEHIND_BUSY of it): see behind(). */
+#define BEHIND_S    0.25
+#define BEHIND_MIN  1024u
+#define BEHIND_BUSY 0.75
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -283,14 +286,28 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 	log_event(b, &e);
 }
 
-/* Worker @w is behind its input: more than BEHIND_S of its rate (@rate,
- * records/s) and BEHIND_MIN records received and not processed. */
-static bool
-behind(const struct mg_balancer *b, unsigned w, double rate)
+/*
+ * Worker @w is behind its input: more than BEHIND_S of its rate (@rate,
+ * records/s) and BEHIND_MIN records received and not processed, and it is
+ * busy -- at least BEHIND_BUSY of the busiest active worker's fraction
+ * (mg__worker_behind).
+ * A backlog alone does not say who is late: records wait for the input
+ * frontier, which every sender's marks hold, so a light worker beside an
+ * overloaded one holds a backlog as large, only idle (its records wait
+ * on the other's rounds).  Busy time is wall time, so a worker starved of
+ * its CPU, whose rounds are preempted, reads busy: it still counts.
+ */
+bool
+mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
+		  double rate)
 {
-	uint64_t backlog = b->wk[w].backlog;
+	uint64_t backlog = ws[w].backlog;
+	double top = 0;
 
-	return backlog > BEHIND_MIN && (double)backlog > rate * BEHIND_S;
+	for (unsigned v = 0; v < k; v++)
+		top = ws[v].busy > top ? ws[v].busy : top;
+	return backlog > BEHIND_MIN && (double)backlog > rate * BEHIND_S &&
+	       ws[w].busy >= BEHIND_BUSY * top;
 }
 
 /*
@@ -309,7 +326,8 @@ lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
 	uint32_t i;
 
 	for (i = 0; rate && i < r->nmoves && late < 0; i++)
-		if (behind(b, r->moves[i].worker, rate[r->moves[i].worker]))
+		if (mg__worker_behind(b->wk, b->k, r->moves[i].worker,
+				      rate[r->moves[i].worker]))
 			late = (int)r->moves[i].worker;
 	free(rate);
 	return late;
@@ -384,7 +402,7 @@ scale_wanted(struct mg_balancer *b, uint64_t now)
 		return 0;
 	rate = worker_loads(b, b->owner);
 	for (unsigned w = 0; rate && w < b->k; w++)
-		late |= behind(b, w, rate[w]);
+		late |= mg__worker_behind(b->wk, b->k, w, rate[w]);
 	free(rate);
 	b->late = late;
 	if ((b->util > c->scale_high || late) && b->k < b->W)

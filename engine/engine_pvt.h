@@ -302,10 +302,11 @@ struct worker_pub {
 	_Atomic bool sources_closed; /* its sources generated everything */
 	_Atomic bool done;
 	/* load, for controllers (stats.c): plain stores by the worker */
-	_Atomic uint64_t busy_ns; /* rounds that did work, beyond an empty
+	_Atomic uint64_t busy_ns;      /* rounds that did work, beyond an empty
 				     one (account_round() in worker.c) */
-	_Atomic uint64_t backlog; /* records received, not yet processed */
-	_Atomic uint64_t records; /* records its stateful operators took */
+	_Atomic uint64_t backlog;      /* records received, not yet processed */
+	_Atomic uint64_t records;      /* records its stateful operators took */
+	_Atomic uint64_t round_end_ns; /* when its last round ended (clock) */
 	/* elasticity (elastic.c): who runs its rounds (enum run_state), and
 	 * the event count its thread sleeps on while parked */
 	_Atomic uint32_t run;
@@ -673,6 +674,10 @@ uint64_t mg__stats_samples(struct mg_dataflow *df);
 void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
+/* Worker @w of @ws (the first @k active) is behind its input at @rate
+ * records/s processed (pure; the balancer's guard, tested on its own). */
+bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
+		       double rate);
 
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins

@@ -641,7 +641,9 @@ struct mg_bin_stats {
 struct mg_worker_stats {
 	double busy;	  /* fraction of time in rounds that did work,
 			     beyond what an empty round takes (a polling
-			     worker's own overhead), decayed, 0..1 */
+			     worker's own overhead), decayed, 0..1; a round
+			     that spans a whole 100 ms sample (a stall)
+			     counts while it runs */
 	uint64_t backlog; /* records received but not yet processed */
 	uint64_t records; /* records its stateful operators processed */
 	uint32_t bins;	  /* bins it owns after all submitted moves */

@@ -10,7 +10,8 @@
  *                               holds it (0 once it left);
  *   pub[w].busy_ns              time in rounds that did work;
  *   pub[w].backlog, .records    records received but not processed, and
- *                               processed, by w's stateful operators.
+ *                               processed, by w's stateful operators;
+ *   pub[w].round_end_ns         when its last round ended.
  *
  * Each is a relaxed load and a relaxed store by its writer (a plain add on
  * x86) and a relaxed load by the reader: a reader may see a count a round
@@ -20,6 +21,10 @@
  * The control thread samples them every 100 ms (mg__stats_sample) and keeps,
  * under `lock`, decayed rates: rate += (sample - rate) * (1 - e^(-dt/tau))
  * with tau = 1 s.  Readers copy under the same lock, which no worker takes.
+ * A worker whose thread runs its rounds (not parked) but ended none in a
+ * whole sample is inside one -- an operator call that takes long, a stall
+ * -- and busy, though its busy time counts only once the round ends: a
+ * stalled worker must not look idle to a controller.
  */
 #include <errno.h>
 #include <math.h>
@@ -152,7 +157,14 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		uint64_t busy = atomic_load_explicit(&df->pub[w].busy_ns,
 						     memory_order_relaxed);
 		double frac = (double)(busy - st->wk_busy[w]) / 1e9 / dt;
+		uint64_t end = atomic_load_explicit(&df->pub[w].round_end_ns,
+						    memory_order_relaxed);
+		uint32_t run = atomic_load_explicit(&df->pub[w].run,
+						    memory_order_relaxed);
 
+		if (end && end < st->last_ns &&
+		    (run == RUN_OWN || run == RUN_PARK_REQ))
+			frac = 1; /* in a round all this sample: a stall */
 		frac = frac > 1 ? 1 : frac;
 		st->wk_rate[w] += (frac - st->wk_rate[w]) * k;
 		st->wk_busy[w] = busy;

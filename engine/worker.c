@@ -113,7 +113,8 @@ recv_step(struct node *n, struct worker *wk)
  * busy all the time.  An empty round's cost (polling every node,
  * publishing frontiers) is learnt from the empty rounds: a lower one at
  * once, a higher one slowly, one longer than IDLE_ROUND_MAX_NS (the thread
- * was preempted) not at all.
+ * was preempted) not at all.  Every round's end is published too: a round
+ * that has not ended for a whole sample is a stall, busy meanwhile.
  */
 #define IDLE_ROUND_MAX_NS 100000
 static void
@@ -123,6 +124,7 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 	uint64_t backlog = 0, records = 0, dt = now - wk->round_ns;
 	struct mg_dataflow *df = wk->df;
 
+	atomic_store_explicit(&pub->round_end_ns, now, memory_order_relaxed);
 	if (!worked) {
 		if (wk->round_ns && dt < IDLE_ROUND_MAX_NS)
 			wk->idle_round_ns =
