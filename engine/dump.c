@@ -137,14 +137,14 @@ mg_dataflow_dump(const struct mg_dataflow *df, FILE *f)
 	fprintf(f,
 		"megaphone dataflow %p: %u workers, 2^%u bins, %u nodes, "
 		"started=%d running=%d halt=%d error=%d closing=%d "
-		"control frontier=%s\n",
+		"control frontier=%s hosted=%u\n",
 		(const void *)df, df->cfg.workers, df->nbins_log2, df->nnodes,
 		(int)df->started,
 		(int)atomic_load_explicit(&df->running, memory_order_relaxed),
 		(int)atomic_load_explicit(&df->halt, memory_order_relaxed),
 		atomic_load_explicit(&df->error, memory_order_relaxed),
 		(int)atomic_load_explicit(&df->closing, memory_order_relaxed),
-		a);
+		a, atomic_load_explicit(&df->nhosted, memory_order_relaxed));
 	for (i = 0; i < df->nprobes; i++) {
 		time_str(a, sizeof(a), mg_probe_frontier(df->probes[i]));
 		fprintf(f, "  probe %u: frontier=%s\n", i, a);
@@ -154,10 +154,16 @@ mg_dataflow_dump(const struct mg_dataflow *df, FILE *f)
 	for (w = 0; w < df->cfg.workers; w++) {
 		const struct worker_pub *p = &df->pub[w];
 
+		static const char *const run[] = {"own", "park-req", "hosted",
+						  "claimed", "done"};
+		uint32_t r =
+			atomic_load_explicit(&p->run, memory_order_relaxed);
+
 		fprintf(f,
-			"  worker %u (cpu %d): done=%d sources_closed=%d "
+			"  worker %u (cpu %d): run=%s done=%d "
+			"sources_closed=%d "
 			"busy=%.3f s backlog=%" PRIu64 "\n",
-			w, df->wk[w].cpu,
+			w, df->wk[w].cpu, r <= RUN_DONE ? run[r] : "?",
 			(int)atomic_load_explicit(&p->done,
 						  memory_order_relaxed),
 			(int)atomic_load_explicit(&p->sources_closed,

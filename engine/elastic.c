@@ -22,7 +22,8 @@
  *   set_active:   OWN -> PARK_REQ (CAS); PARK_REQ -> OWN, or HOSTED -> OWN
  *                 and a wake (CAS, retried while a host holds CLAIMED)
  *   own thread:   PARK_REQ -> HOSTED (CAS, release) once empty, then sleep
- *                 until OWN or DONE (acquire) or the run halts
+ *                 until OWN, PARK_REQ again or DONE (acquire) or the run
+ *                 halts
  *   host:         HOSTED -> CLAIMED (CAS, acquire), one round, -> HOSTED or
  *                 DONE (release)
  *
@@ -91,9 +92,15 @@ mg__elastic_park(struct worker *wk)
 					   memory_order_seq_cst);
 		/* ORDER(elastic.A1): pairs with elastic.R3 in unpark() and
 		 * elastic.R2 in host_parked(): the last host's round is
-		 * visible before this thread runs the worker again. */
+		 * visible before this thread runs the worker again (also
+		 * through park()'s relaxed CAS, an RMW: it continues the
+		 * release sequence). */
 		s = atomic_load_explicit(&pub->run, memory_order_acquire);
-		if (s == RUN_OWN || s == RUN_DONE ||
+		/* Not hosted any more: its own again -- OWN, or PARK_REQ when
+		 * a set_active woke it and the next asked it to park before
+		 * this thread ran (it parks again once due; sleeping on would
+		 * leave it unhosted and unwoken: the run hangs). */
+		if ((s != RUN_HOSTED && s != RUN_CLAIMED) ||
 		    atomic_load_explicit(&df->halt, memory_order_relaxed))
 			break;
 		mg_futex_wait(&pub->park_seq, seq, UINT64_MAX);

@@ -682,9 +682,9 @@ bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins
  * nor pending moves; then mg__elastic_park() hands its rounds over and
- * sleeps until it is wanted again (returns RUN_OWN), its rounds are over
- * (RUN_DONE) or the run halts (anything else: the worker is not its own
- * to touch). */
+ * sleeps until it is wanted again (returns RUN_OWN, or RUN_PARK_REQ if
+ * asked to park again meanwhile), its rounds are over (RUN_DONE) or the
+ * run halts (anything else: the worker is not its own to touch). */
 bool mg__elastic_park_due(struct worker *wk);
 uint32_t mg__elastic_park(struct worker *wk);
 /* Wake every parked thread (the run halts); lock-free. */

@@ -369,7 +369,8 @@ mg__worker_main(void *arg)
 
 			if (s == RUN_DONE) { /* a host ran its last round */
 				over = true;
-			} else if (s == RUN_OWN) { /* unparked */
+			} else if (s == RUN_OWN || s == RUN_PARK_REQ) {
+				/* unparked (and maybe asked again) */
 				wk->round_ns = 0;
 				idle = 0;
 				nap_ns = NAP_MIN_NS;
