@@ -5,7 +5,7 @@
  * a hot bin alone on its worker, it stops with the dataflow, and it
  * refuses bad configurations.
  *
- * The computation is the one of t-engine-input.c: the main thread pushes
+ * The computation is tests/mg_test_count.h's: the main thread pushes
  * {key, seq} records at logical times it chooses, a stateful operator
  * counts per key and emits {key, count so far} per record, and a sink
  * fingerprints each time's outputs per worker; the reference is computed
@@ -32,37 +32,15 @@
 #include "engine/megaphone.h"
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
+#include "tests/mg_test_count.h"
 
-#define MAX_T	     (1u << 17) /* logical times a run may push */
 #define MAX_W	     2
-#define PER_TIME     32 /* records pushed per time */
 #define QUIET_ROUNDS 20 /* decisions without a move: no oscillation */
 #define INTERVAL_NS  20000000ull
-#define SALT	     0x5eedull
 #define ALARM_S	     600 /* the last resort: the watchdog gives up first */
 
-struct rec {
-	uint64_t key, seq;
-};
-
-struct out {
-	uint64_t key, count;
-};
-
-struct fp {
-	uint64_t count, sum;
-};
-
-/* Written by worker w into its own row; read by main after the join. */
-struct row {
-	struct fp fp[MAX_T];
-	uint64_t overflow;
-} MG_CACHE_ALIGNED;
-
 struct bt {
-	const char *name;
-	unsigned W, bins_log2;
-	enum mg_mode mode;
+	struct count_run c;
 	unsigned nkeys;	    /* keys, all in worker 0's bins */
 	unsigned hot_tenth; /* tenths of the records on keys[0] (0: none) */
 	unsigned nlight;    /* and keys in worker 1's bins ... */
@@ -70,105 +48,11 @@ struct bt {
 	bool on_clock;	    /* push a time per ms of the clock, catching up */
 	double clock_s;	    /* ... from this clock time (s) ... */
 	uint64_t clock_t;   /* ... and logical time on */
-	_Atomic uint64_t spin_ns; /* each record's work in the operator */
-	uint64_t *keys;		  /* [nkeys + nlight] */
-	uint64_t *counts;	  /* reference count per key index */
-	unsigned *use;		  /* the key indices pushed now ... */
-	unsigned nuse;		  /* ... (all of them at first) */
-	struct fp *ref;		  /* [MAX_T] */
-	struct row *rows;	  /* [W] */
-	uint64_t seq, times;
-	struct mg_dataflow *df;
-	struct mg_balancer *bal;
-	struct mg_producer *p;
-	struct mg_input *in;
-	struct mg_probe *probe;
-	double watchdog_s;
+	unsigned *use;	    /* the key indices pushed now ... */
+	unsigned nuse;	    /* ... (all of them at first) */
 };
 
-static uint64_t
-key_hash(void *ctx, const void *r)
-{
-	(void)ctx;
-	return mg_hash64(((const struct rec *)r)->key + SALT);
-}
-
-static uint64_t
-out_hash(const struct out *o)
-{
-	return mg_hash64(o->key * 0x9e3779b97f4a7c15ull ^ mg_hash64(o->count));
-}
-
-static void
-count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
-{
-	struct bt *x = ctx;
-	struct mg_map *m = c->state;
-	const struct rec *r = c->in[0];
-	uint64_t spin = atomic_load_explicit(&x->spin_ns, memory_order_relaxed);
-	uint32_t i;
-	void *v;
-
-	if (!m->value_size)
-		mg_map_init(m, sizeof(uint64_t));
-	for (i = 0; i < c->n_in[0]; i++) {
-		struct out o = {r[i].key, 0};
-		int err = mg_map_upsert(m, c->arena, r[i].key, &v);
-
-		if (err < 0) {
-			c->error = err;
-			return;
-		}
-		o.count = ++*(uint64_t *)v;
-		mg_emit(e, &o);
-		for (uint64_t t0 = spin ? mg_now_ns() : 0;
-		     spin && mg_now_ns() - t0 < spin;)
-			;
-	}
-}
-
-static int
-ser(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
-{
-	const struct mg_map *m = c->state;
-
-	(void)ctx;
-	return m->value_size ? mg_map_write(m, w)
-			     : mg_write(w, &(uint64_t){0}, 8);
-}
-
-static int
-deser(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
-{
-	struct mg_map *m = c->state;
-
-	(void)ctx;
-	mg_map_init(m, sizeof(uint64_t));
-	return mg_map_read(m, c->arena, r);
-}
-
-static void
-sink(void *ctx, unsigned w, uint64_t t, const void *rec)
-{
-	struct bt *x = ctx;
-
-	if (t >= MAX_T) {
-		x->rows[w].overflow++;
-		return;
-	}
-	x->rows[w].fp[t].count++;
-	x->rows[w].fp[t].sum += out_hash(rec);
-}
-
 /* ---- set-up ------------------------------------------------------------------ */
-
-static unsigned
-bin_of_key(const struct bt *x, uint64_t key)
-{
-	struct rec r = {key, 0};
-
-	return mg_bin_of(key_hash(NULL, &r), x->bins_log2);
-}
 
 /* The first nkeys keys whose bins start on worker 0, then the first
  * nlight on worker 1. */
@@ -178,116 +62,62 @@ pick_keys(struct bt *x)
 	uint64_t k = 0;
 	unsigned n = 0, all = x->nkeys + x->nlight;
 
-	x->keys = malloc(sizeof(*x->keys) * all);
-	x->counts = calloc(all, sizeof(*x->counts));
+	x->c.nkeys = all;
+	x->c.keys = malloc(sizeof(*x->c.keys) * all);
 	x->use = malloc(sizeof(*x->use) * x->nkeys);
-	assert_non_null(x->keys);
-	assert_non_null(x->counts);
+	assert_non_null(x->c.keys);
 	assert_non_null(x->use);
 	for (x->nuse = 0; x->nuse < x->nkeys; x->nuse++)
 		x->use[x->nuse] = x->nuse;
 	while (n < x->nkeys) {
-		if (bin_of_key(x, k) % x->W == 0)
-			x->keys[n++] = k;
+		if (count_bin_of(&x->c, k) % x->c.W == 0)
+			x->c.keys[n++] = k;
 		k++;
 	}
 	for (k = 0; n < all; k++)
-		if (bin_of_key(x, k) % x->W == 1)
-			x->keys[n++] = k;
+		if (count_bin_of(&x->c, k) % x->c.W == 1)
+			x->c.keys[n++] = k;
 }
 
-/* Build: input -> counting operator -> sink, probe. */
+/* Build: input (its producer on worker 0) -> counting operator -> sink. */
 static void
 build(struct bt *x, bool no_stats)
 {
-	struct mg_dataflow_config dc = {
-		.workers = x->W,
-		.oversubscribe = true,
-		.bins_log2 = x->bins_log2,
-		.mode = x->mode,
-		.no_stats = no_stats,
-	};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct out),
-		.state_size = sizeof(struct mg_map),
-		.fn = count_op,
-		.ctx = x,
-		.serialize = ser,
-		.deserialize = deser,
-	};
-	struct mg_stream *out;
-
-	assert_true(x->W <= MAX_W);
-	x->rows = aligned_alloc(MG_CACHE_LINE, sizeof(*x->rows) * x->W);
-	x->ref = calloc(MAX_T, sizeof(*x->ref));
-	assert_non_null(x->rows);
-	assert_non_null(x->ref);
-	memset(x->rows, 0, sizeof(*x->rows) * x->W);
+	assert_true(x->c.W <= MAX_W);
+	x->c.no_stats = no_stats;
 	pick_keys(x);
-	x->seq = x->times = 0;
-	x->watchdog_s = (double)mg_test_env_u64("MG_WATCHDOG_S", 120);
-	assert_int_equal(mg_dataflow_create(&x->df, &dc), 0);
-	sc.in[0] = mg_input(x->df, sizeof(struct rec), &x->in);
-	out = mg_stateful(x->df, &sc);
-	assert_non_null(out);
-	assert_int_equal(mg_sink(x->df, out, sink, x), 0);
-	x->probe = mg_probe(x->df, out);
-	assert_non_null(x->probe);
-	assert_int_equal(mg_producer_open(x->in, 0, &x->p), 0);
+	count_build(&x->c);
 }
 
 static void
 teardown(struct bt *x)
 {
-	mg_dataflow_destroy(x->df);
-	free(x->keys);
-	free(x->counts);
+	count_teardown(&x->c);
+	free(x->c.keys);
 	free(x->use);
-	free(x->ref);
-	free(x->rows);
 }
 
 /* ---- driving ------------------------------------------------------------------ */
 
-static double
-now_s(void)
-{
-	return (double)mg_now_ns() / 1e9;
-}
-
-/* Push the next time's records and advance past it; the reference follows.
- * Records are spread over the keys in use exactly evenly (round robin), but
- * for hot_tenth tenths of them on keys[0] and the first `light` of a time
- * on the light keys: a steady load.  Then a millisecond's sleep; on_clock,
- * only once it is not behind a time per millisecond since clock_s. */
+/* Push the next time's records: spread over the keys in use exactly evenly
+ * (round robin), but for hot_tenth tenths of them on keys[0] and the first
+ * `light` of a time on the light keys -- a steady load.  Then a
+ * millisecond's sleep; on_clock, only once it is not behind a time per
+ * millisecond since clock_s. */
 static void
 push_time(struct bt *x)
 {
-	struct rec buf[PER_TIME];
-	uint64_t t = x->times;
-	unsigned i;
+	unsigned idx[COUNT_PER_TIME];
+	uint64_t seq = x->c.seq;
 
-	assert_true(t < MAX_T - 1);
-	for (i = 0; i < PER_TIME; i++, x->seq++) {
-		unsigned k = i < x->light ? x->nkeys + x->seq % x->nlight
-			     : x->hot_tenth && x->seq % 10 < x->hot_tenth
-				     ? 0
-				     : x->use[x->seq % x->nuse];
-		struct out o = {x->keys[k], ++x->counts[k]};
-
-		buf[i] = (struct rec){x->keys[k], x->seq};
-		x->ref[t].count++;
-		x->ref[t].sum += out_hash(&o);
-	}
-	assert_int_equal(mg_push_wait(x->p, t, buf, sizeof(buf[0]), PER_TIME,
-				      MG_FOREVER),
-			 PER_TIME);
-	assert_int_equal(mg_producer_advance(x->p, t + 1), 0);
-	x->times++;
-	if (!x->on_clock ||
-	    (double)(x->times - x->clock_t) >= (now_s() - x->clock_s) * 1000)
+	for (unsigned i = 0; i < COUNT_PER_TIME; i++, seq++)
+		idx[i] = i < x->light ? x->nkeys + (unsigned)(seq % x->nlight)
+			 : x->hot_tenth && seq % 10 < x->hot_tenth
+				 ? 0
+				 : x->use[seq % x->nuse];
+	count_push(&x->c, idx);
+	if (!x->on_clock || (double)(x->c.times - x->clock_t) >=
+				    (count_now_s() - x->clock_s) * 1000)
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -297,7 +127,7 @@ print_events(const struct bt *x)
 	struct mg_balance_event e;
 	size_t i;
 
-	for (i = 0; !mg_balancer_event(x->bal, i, &e); i++)
+	for (i = 0; !mg_balancer_event(x->c.bal, i, &e); i++)
 		printf("#   event %zu at %.3f s: %s, %u bins: %s\n", i, e.t_s,
 		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.bins,
 		       e.reason);
@@ -309,16 +139,16 @@ stuck(const struct bt *x, const char *waiting_for)
 {
 	struct mg_balancer_stats st;
 
-	mg_balancer_stats(x->bal, &st);
+	mg_balancer_stats(x->c.bal, &st);
 	printf("# [%s] still waiting for %s after %.0f s (%llu times pushed, "
 	       "%llu decisions, %llu migrations, running %d); events and the "
 	       "engine's state follow\n",
-	       x->name, waiting_for, x->watchdog_s,
-	       (unsigned long long)x->times, (unsigned long long)st.rounds,
+	       x->c.name, waiting_for, x->c.watchdog_s,
+	       (unsigned long long)x->c.times, (unsigned long long)st.rounds,
 	       (unsigned long long)st.migrations, st.running);
 	print_events(x);
-	mg_dataflow_dump(x->df, stderr);
-	fail_msg("[%s] the balancer did not get to %s", x->name, waiting_for);
+	mg_dataflow_dump(x->c.df, stderr);
+	fail_msg("[%s] the balancer did not get to %s", x->c.name, waiting_for);
 	abort(); /* fail_msg does not return; this tells the compiler */
 }
 
@@ -330,7 +160,7 @@ moves(const struct bt *x)
 	unsigned n = 0;
 	size_t i;
 
-	for (i = 0; !mg_balancer_event(x->bal, i, &e); i++)
+	for (i = 0; !mg_balancer_event(x->c.bal, i, &e); i++)
 		n += e.kind == MG_BALANCE_MOVE;
 	return n;
 }
@@ -340,7 +170,7 @@ moves(const struct bt *x)
 static void
 push_until(struct bt *x, enum mg_balance_kind kind, unsigned n)
 {
-	double start = now_s();
+	double start = count_now_s();
 	struct mg_balance_event e;
 	struct mg_migration_progress p;
 	unsigned seen;
@@ -348,14 +178,15 @@ push_until(struct bt *x, enum mg_balance_kind kind, unsigned n)
 
 	for (;;) {
 		push_time(x);
-		for (seen = 0, i = 0; !mg_balancer_event(x->bal, i, &e); i++) {
+		for (seen = 0, i = 0; !mg_balancer_event(x->c.bal, i, &e);
+		     i++) {
 			if (e.kind != kind || ++seen < n)
 				continue;
 			mg_migration_progress(e.migration, &p);
 			if (kind == MG_BALANCE_HOLD || p.done)
 				return;
 		}
-		if (now_s() - start > x->watchdog_s)
+		if (count_now_s() - start > x->c.watchdog_s)
 			stuck(x, kind == MG_BALANCE_MOVE
 					 ? "a finished migration"
 					 : "a hold");
@@ -369,59 +200,18 @@ push_rounds(struct bt *x, uint64_t rounds)
 {
 	struct mg_balancer_stats st;
 	unsigned before = moves(x);
-	double start = now_s();
+	double start = count_now_s();
 	uint64_t until;
 
-	mg_balancer_stats(x->bal, &st);
+	mg_balancer_stats(x->c.bal, &st);
 	until = st.rounds + rounds;
 	while (st.rounds < until) {
 		push_time(x);
-		mg_balancer_stats(x->bal, &st);
-		if (now_s() - start > x->watchdog_s)
+		mg_balancer_stats(x->c.bal, &st);
+		if (count_now_s() - start > x->c.watchdog_s)
 			stuck(x, "its decisions");
 	}
 	return moves(x) - before;
-}
-
-/* Close the input, join, and compare every time's outputs with the
- * reference. */
-static void
-finish_and_check(struct bt *x)
-{
-	struct mg_balancer_stats st;
-	uint64_t t, bad = 0;
-	unsigned w;
-
-	assert_int_equal(mg_producer_close(x->p), 0);
-	assert_int_equal(mg_input_close(x->in), 0);
-	assert_int_equal(mg_dataflow_join(x->df, NULL), 0);
-	mg_balancer_stats(x->bal, &st);
-	assert_false(st.running); /* it stopped with the dataflow */
-	for (w = 0; w < x->W; w++)
-		assert_int_equal(x->rows[w].overflow, 0);
-	for (t = 0; t < x->times; t++) {
-		struct fp got = {0, 0};
-
-		for (w = 0; w < x->W; w++) {
-			got.count += x->rows[w].fp[t].count;
-			got.sum += x->rows[w].fp[t].sum;
-		}
-		if ((got.count != x->ref[t].count ||
-		     got.sum != x->ref[t].sum) &&
-		    bad++ < 5)
-			printf("# [%s] time %llu: %llu outputs, reference "
-			       "%llu\n",
-			       x->name, (unsigned long long)t,
-			       (unsigned long long)got.count,
-			       (unsigned long long)x->ref[t].count);
-	}
-	printf("# [%s] %llu times, %llu records, %llu decisions, %llu "
-	       "migrations moving %llu bins; %llu times differ\n",
-	       x->name, (unsigned long long)x->times,
-	       (unsigned long long)x->seq, (unsigned long long)st.rounds,
-	       (unsigned long long)st.migrations,
-	       (unsigned long long)st.bins_moved, (unsigned long long)bad);
-	assert_int_equal(bad, 0);
 }
 
 /* ---- cases ---------------------------------------------------------------------- */
@@ -435,12 +225,8 @@ static void
 balance_skew(enum mg_mode mode, const char *name)
 {
 	struct bt x = {
-		.name = name,
-		.W = 2,
-		.bins_log2 = 8,
-		.mode = mode,
-		.nkeys = 512,
-	};
+		.c = {.name = name, .W = 2, .bins_log2 = 8, .mode = mode},
+		.nkeys = 512};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.threshold = 0.2,
@@ -451,10 +237,10 @@ balance_skew(enum mg_mode mode, const char *name)
 	unsigned quiet_moves;
 
 	build(&x, false);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
 	push_until(&x, MG_BALANCE_MOVE, 1);
-	assert_int_equal(mg_balancer_event(x.bal, 0, &e), 0);
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), 0);
 	print_events(&x);
 	assert_int_equal(e.kind, MG_BALANCE_MOVE);
 	assert_int_equal(e.workers, 2);
@@ -478,7 +264,7 @@ balance_skew(enum mg_mode mode, const char *name)
 		quiet_moves = push_rounds(&x, QUIET_ROUNDS);
 	print_events(&x);
 	assert_int_equal(quiet_moves, 0);
-	finish_and_check(&x);
+	count_finish(&x.c);
 	teardown(&x);
 }
 
@@ -506,15 +292,11 @@ test_skew_copy(void **state)
 static void
 test_overloaded(void **state)
 {
-	struct bt x = {
-		.name = "overloaded",
-		.W = 2,
-		.bins_log2 = 8,
-		.nkeys = 256,
-		.nlight = 64,
-		.light = 4,
-		.on_clock = true,
-	};
+	struct bt x = {.c = {.name = "overloaded", .W = 2, .bins_log2 = 8},
+		       .nkeys = 256,
+		       .nlight = 64,
+		       .light = 4,
+		       .on_clock = true};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.cooldown_ns = 3600ull * 1000000000ull,
@@ -522,14 +304,14 @@ test_overloaded(void **state)
 
 	(void)state;
 	build(&x, false);
-	atomic_store_explicit(&x.spin_ns, 50000, memory_order_relaxed);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
-	x.clock_s = now_s();
+	atomic_store_explicit(&x.c.spin_ns, 50000, memory_order_relaxed);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	x.clock_s = count_now_s();
 	push_until(&x, MG_BALANCE_MOVE, 1);
 	print_events(&x);
-	atomic_store_explicit(&x.spin_ns, 0, memory_order_relaxed);
-	finish_and_check(&x);
+	atomic_store_explicit(&x.c.spin_ns, 0, memory_order_relaxed);
+	count_finish(&x.c);
 	teardown(&x);
 }
 
@@ -579,28 +361,29 @@ test_behind(void **state)
 static void
 test_stall_busy(void **state)
 {
-	struct bt x = {.name = "stall", .W = 2, .bins_log2 = 4, .nkeys = 4};
+	struct bt x = {.c = {.name = "stall", .W = 2, .bins_log2 = 4},
+		       .nkeys = 4};
 	struct mg_worker_stats ws[2];
 	double top = 0;
 	uint64_t t;
 
 	(void)state;
 	build(&x, false);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
-	atomic_store_explicit(&x.spin_ns, 100000000, memory_order_relaxed);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	atomic_store_explicit(&x.c.spin_ns, 100000000, memory_order_relaxed);
 	push_time(&x); /* 32 records of worker 0's keys: 3.2 s of work */
-	t = x.times;
-	while (mg_probe_frontier(x.probe) < t) { /* the call runs */
-		assert_int_equal(mg_dataflow_worker_stats(x.df, ws), 0);
+	t = x.c.times;
+	while (mg_probe_frontier(x.c.probe) < t) { /* the call runs */
+		assert_int_equal(mg_dataflow_worker_stats(x.c.df, ws), 0);
 		top = ws[0].busy > top ? ws[0].busy : top;
 		if (top > 0.5)
 			break;
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	}
-	atomic_store_explicit(&x.spin_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&x.c.spin_ns, 0, memory_order_relaxed);
 	printf("# [stall] worker 0 busy %.2f during its stall\n", top);
 	assert_true(top > 0.5);
-	finish_and_check(&x);
+	count_finish(&x.c);
 	teardown(&x);
 }
 
@@ -612,14 +395,12 @@ test_stall_busy(void **state)
 static void
 test_hot_bin(void **state)
 {
-	struct bt x = {
-		.name = "hot bin",
-		.W = 2,
-		.bins_log2 = 6,
-		.mode = MG_HANDOFF,
-		.nkeys = 64,
-		.hot_tenth = 7,
-	};
+	struct bt x = {.c = {.name = "hot bin",
+			     .W = 2,
+			     .bins_log2 = 6,
+			     .mode = MG_HANDOFF},
+		       .nkeys = 64,
+		       .hot_tenth = 7};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.threshold = 0.2,
@@ -633,29 +414,29 @@ test_hot_bin(void **state)
 
 	(void)state;
 	build(&x, false);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
 	push_until(&x, MG_BALANCE_MOVE, 1);
 	assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
 	print_events(&x);
-	for (i = 0; !mg_balancer_event(x.bal, i, &e); i++)
+	for (i = 0; !mg_balancer_event(x.c.bal, i, &e); i++)
 		holds += e.kind == MG_BALANCE_HOLD;
 	assert_int_equal(moves(&x), 1);
 	assert_int_equal(holds, 1);
-	assert_int_equal(mg_balancer_event(x.bal, 1, &e), 0);
+	assert_int_equal(mg_balancer_event(x.c.bal, 1, &e), 0);
 	assert_int_equal(e.kind, MG_BALANCE_HOLD);
 	assert_int_equal(e.hot, 1);
 	assert_non_null(strstr(e.reason, "hot"));
 
-	hot_bin = bin_of_key(&x, x.keys[0]);
-	mg_dataflow_owners(x.df, owners);
+	hot_bin = count_bin_of(&x.c, x.c.keys[0]);
+	mg_dataflow_owners(x.c.df, owners);
 	assert_int_equal(owners[hot_bin], 0);
 	for (k = 1; k < x.nkeys; k++) {
-		b = bin_of_key(&x, x.keys[k]);
+		b = count_bin_of(&x.c, x.c.keys[k]);
 		if (b != hot_bin)
 			assert_int_equal(owners[b], 1);
 	}
-	finish_and_check(&x);
+	count_finish(&x.c);
 	teardown(&x);
 }
 
@@ -670,12 +451,8 @@ test_hot_bin(void **state)
 static void
 cooldown_case(uint64_t cooldown_ns, const char *name)
 {
-	struct bt x = {
-		.name = name,
-		.W = 2,
-		.bins_log2 = 8,
-		.nkeys = 512,
-	};
+	struct bt x = {.c = {.name = name, .W = 2, .bins_log2 = 8},
+		       .nkeys = 512};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.cooldown_ns = cooldown_ns,
@@ -686,12 +463,12 @@ cooldown_case(uint64_t cooldown_ns, const char *name)
 	bool held = cooldown_ns > 1;
 
 	build(&x, false);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
 	push_until(&x, MG_BALANCE_MOVE, 1);
-	mg_dataflow_owners(x.df, owners);
+	mg_dataflow_owners(x.c.df, owners);
 	for (x.nuse = 0, k = 0; k < x.nkeys; k++)
-		if (owners[bin_of_key(&x, x.keys[k])] == 1)
+		if (owners[count_bin_of(&x.c, x.c.keys[k])] == 1)
 			x.use[x.nuse++] = k;
 	assert_true(x.nuse > 0);
 	if (held) {
@@ -699,22 +476,22 @@ cooldown_case(uint64_t cooldown_ns, const char *name)
 		assert_int_equal(push_rounds(&x, QUIET_ROUNDS), 0);
 		print_events(&x);
 		assert_int_equal(moves(&x), 1);
-		assert_int_equal(mg_balancer_event(x.bal, 1, &e), 0);
+		assert_int_equal(mg_balancer_event(x.c.bal, 1, &e), 0);
 		assert_int_equal(e.kind, MG_BALANCE_HOLD);
 		assert_true(e.pinned > 0);
 		assert_non_null(strstr(e.reason, "cooling down"));
-		mg_dataflow_owners(x.df, later);
+		mg_dataflow_owners(x.c.df, later);
 		assert_memory_equal(owners, later, sizeof(owners));
 	} else {
 		push_until(&x, MG_BALANCE_MOVE, 2);
 		print_events(&x);
-		mg_dataflow_owners(x.df, later);
+		mg_dataflow_owners(x.c.df, later);
 		for (k = 0; k < 256 && later[k] == owners[k]; k++)
 			;
 		assert_true(k < 256); /* some bin moved back */
 		assert_int_equal(owners[k], 1);
 	}
-	finish_and_check(&x);
+	count_finish(&x.c);
 	teardown(&x);
 }
 
@@ -730,7 +507,8 @@ test_cooldown(void **state)
 static void
 test_stops(void **state)
 {
-	struct bt x = {.name = "stops", .W = 2, .bins_log2 = 6, .nkeys = 16};
+	struct bt x = {.c = {.name = "stops", .W = 2, .bins_log2 = 6},
+		       .nkeys = 16};
 	struct mg_balancer_config bc = {.interval_ns = INTERVAL_NS};
 	struct mg_balancer_stats st;
 	struct mg_balancer *b2;
@@ -739,43 +517,43 @@ test_stops(void **state)
 	(void)state;
 	/* mg_dataflow_stop(): the balancer has ended by the join */
 	build(&x, false);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
 	push_rounds(&x, 2);
-	mg_dataflow_stop(x.df);
-	assert_int_equal(mg_dataflow_join(x.df, NULL), 0);
-	mg_balancer_stats(x.bal, &st);
+	mg_dataflow_stop(x.c.df);
+	assert_int_equal(mg_dataflow_join(x.c.df, NULL), 0);
+	mg_balancer_stats(x.c.bal, &st);
 	assert_false(st.running);
-	assert_int_equal(mg_balancer_stop(x.bal), 0); /* after: no-op */
-	assert_int_equal(mg_balancer_start(x.df, &bc, &b2), -EINVAL);
+	assert_int_equal(mg_balancer_stop(x.c.bal), 0); /* after: no-op */
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &b2), -EINVAL);
 	teardown(&x);
 
 	/* mg_balancer_stop() while the run goes on: the events stay, the
 	 * run ends normally, stopping again changes nothing */
 	build(&x, false);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
 	push_rounds(&x, 2);
-	assert_int_equal(mg_balancer_stop(x.bal), 0);
-	mg_balancer_stats(x.bal, &st);
+	assert_int_equal(mg_balancer_stop(x.c.bal), 0);
+	mg_balancer_stats(x.c.bal, &st);
 	assert_false(st.running);
 	r = st.rounds;
 	for (int i = 0; i < 50; i++)
 		push_time(&x);
-	assert_int_equal(mg_balancer_stop(x.bal), 0);
-	mg_balancer_stats(x.bal, &st);
+	assert_int_equal(mg_balancer_stop(x.c.bal), 0);
+	mg_balancer_stats(x.c.bal, &st);
 	assert_true(st.rounds == r);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &b2), -EBUSY);
-	finish_and_check(&x);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &b2), -EBUSY);
+	count_finish(&x.c);
 	teardown(&x);
 
 	/* never started, and destroyed while running: no hang, no leak */
 	build(&x, false);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
 	teardown(&x);
 	build(&x, false);
-	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
 	push_rounds(&x, 1);
 	teardown(&x);
 }
@@ -783,7 +561,8 @@ test_stops(void **state)
 static void
 test_bad_config(void **state)
 {
-	struct bt x = {.name = "bad", .W = 2, .bins_log2 = 4, .nkeys = 4};
+	struct bt x = {.c = {.name = "bad", .W = 2, .bins_log2 = 4},
+		       .nkeys = 4};
 	struct mg_balancer *b = (struct mg_balancer *)&x; /* untouched */
 	struct mg_balancer *const sentinel = b;
 	struct mg_balancer_config bad[] = {
@@ -807,7 +586,8 @@ test_bad_config(void **state)
 	assert_int_equal(mg_balancer_start(NULL, NULL, &b), -EINVAL);
 	for (i = 0; i < MG_ARRAY_SIZE(bad); i++) {
 		printf("# bad config %zu\n", i);
-		assert_int_equal(mg_balancer_start(x.df, &bad[i], &b), -EINVAL);
+		assert_int_equal(mg_balancer_start(x.c.df, &bad[i], &b),
+				 -EINVAL);
 		assert_ptr_equal(b, sentinel);
 	}
 	assert_int_equal(mg_balancer_stop(NULL), -EINVAL);
@@ -816,16 +596,17 @@ test_bad_config(void **state)
 	mg_balancer_stats(NULL, &st);
 	assert_int_equal(st.rounds, 0);
 	assert_false(st.running);
-	assert_int_equal(mg_balancer_start(x.df, NULL, &x.bal), 0); /* ok */
-	assert_int_equal(mg_balancer_event(x.bal, 0, &e), -ENOENT);
-	assert_int_equal(mg_balancer_event(x.bal, 0, NULL), -EINVAL);
-	assert_int_equal(mg_balancer_start(x.df, NULL, &b), -EBUSY);
+	assert_int_equal(mg_balancer_start(x.c.df, NULL, &x.c.bal), 0); /* ok */
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), -ENOENT);
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, NULL), -EINVAL);
+	assert_int_equal(mg_balancer_start(x.c.df, NULL, &b), -EBUSY);
 	teardown(&x);
 
 	/* no statistics, or no bins to move */
-	x = (struct bt){.name = "bad", .W = 2, .bins_log2 = 4, .nkeys = 4};
+	x = (struct bt){.c = {.name = "bad", .W = 2, .bins_log2 = 4},
+			.nkeys = 4};
 	build(&x, true);
-	assert_int_equal(mg_balancer_start(x.df, NULL, &b), -EINVAL);
+	assert_int_equal(mg_balancer_start(x.c.df, NULL, &b), -EINVAL);
 	teardown(&x);
 	assert_int_equal(mg_dataflow_create(&df, NULL), 0);
 	mg_probe(df, mg_input(df, 8, &in));

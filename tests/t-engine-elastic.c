@@ -7,12 +7,12 @@
  * can drive their number, and no output changes.
  *
  * The input cases push {key, seq} records from the main thread at logical
- * times it chooses (the computation of t-engine-balancer.c: count per key,
- * emit {key, count so far}, a sink fingerprints each time's outputs per
- * worker; the reference is the main thread's), through a producer bound to
- * the last worker -- one that parks.  A parked worker's thread is checked
- * to use no CPU (its clock ticks in /proc/self/task).  Nothing waits on the wall clock to be
- * correct: the main thread pushes one time after another until what it
+ * times it chooses (tests/mg_test_count.h: count per key, emit {key, count
+ * so far}, a sink fingerprints each time's outputs per worker; the
+ * reference is the main thread's), through a producer bound to the last
+ * worker -- one that parks.  A parked worker's thread is checked to use no
+ * CPU (its clock ticks in /proc/self/task).  Nothing waits on the wall
+ * clock to be correct: the main thread pushes one time after another until what it
  * waits for holds, with a generous watchdog (MG_WATCHDOG_S, default 120 s)
  * that prints the engine's state before it fails.  The source case runs
  * the migration tests' harness (tests/mg_test_run.h) with random active
@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,222 +32,59 @@
 #include "engine/megaphone.h"
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
+#include "tests/mg_test_count.h"
 #include "tests/mg_test_run.h"
 
-#define MAX_T	 (1u << 17) /* logical times a run may push */
-#define EW	 4	    /* workers of the input cases */
-#define PER_TIME 32	    /* records pushed per time */
-#define SALT	 0x5eedull
-#define ALARM_S	 900 /* the last resort: the watchdog gives up first */
+#define EW	4   /* workers of the input cases */
+#define ALARM_S 900 /* the last resort: the watchdog gives up first */
 
-struct rec {
-	uint64_t key, seq;
-};
-
-struct out {
-	uint64_t key, count;
-};
-
-struct fp {
-	uint64_t count, sum;
-};
-
-/* Written by worker w into its own row; read by main after the join. */
-struct row {
-	struct fp fp[MAX_T];
-	uint64_t overflow;
-} MG_CACHE_ALIGNED;
-
-struct et {
-	const char *name;
-	enum mg_mode mode;
-	unsigned nkeys;
-	/* per record, in the operator: a heavy load; set by main while the
-	 * workers read it (relaxed: only the value matters) */
-	_Atomic uint64_t spin_ns;
-	uint64_t *counts; /* reference count per key */
-	struct fp *ref;	  /* [MAX_T] */
-	struct row *rows; /* [EW] */
-	uint64_t seq, times;
-	struct mg_dataflow *df;
-	struct mg_balancer *bal;
-	struct mg_producer *p;
-	struct mg_input *in;
-	double watchdog_s;
-};
-
-static uint64_t
-key_hash(void *ctx, const void *r)
+/* Build: input (its producer on the last worker) -> count -> sink, probe;
+ * the keys are 0 .. nkeys-1. */
+static void
+build(struct count_run *x)
 {
-	(void)ctx;
-	return mg_hash64(((const struct rec *)r)->key + SALT);
-}
-
-static uint64_t
-out_hash(const struct out *o)
-{
-	return mg_hash64(o->key * 0x9e3779b97f4a7c15ull ^ mg_hash64(o->count));
+	x->W = EW;
+	x->bins_log2 = 6;
+	x->producer_worker = EW - 1;
+	x->keys = malloc(sizeof(*x->keys) * x->nkeys);
+	assert_non_null(x->keys);
+	for (unsigned k = 0; k < x->nkeys; k++)
+		x->keys[k] = k;
+	count_build(x);
 }
 
 static void
-count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
+teardown(struct count_run *x)
 {
-	const struct et *x = ctx;
-	struct mg_map *m = c->state;
-	const struct rec *r = c->in[0];
-	uint32_t i;
-	void *v;
-
-	if (!m->value_size)
-		mg_map_init(m, sizeof(uint64_t));
-	for (i = 0; i < c->n_in[0]; i++) {
-		struct out o = {r[i].key, 0};
-		int err = mg_map_upsert(m, c->arena, r[i].key, &v);
-
-		if (err < 0) {
-			c->error = err;
-			return;
-		}
-		o.count = ++*(uint64_t *)v;
-		mg_emit(e, &o);
-		uint64_t spin =
-			atomic_load_explicit(&x->spin_ns, memory_order_relaxed);
-
-		if (spin) {
-			uint64_t t0 = mg_now_ns();
-
-			while (mg_now_ns() - t0 < spin)
-				;
-		}
-	}
+	count_teardown(x);
+	free(x->keys);
 }
 
-static int
-ser(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
-{
-	const struct mg_map *m = c->state;
-
-	(void)ctx;
-	return m->value_size ? mg_map_write(m, w)
-			     : mg_write(w, &(uint64_t){0}, 8);
-}
-
-static int
-deser(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
-{
-	struct mg_map *m = c->state;
-
-	(void)ctx;
-	mg_map_init(m, sizeof(uint64_t));
-	return mg_map_read(m, c->arena, r);
-}
-
+/* Push the next time's records, round robin over the keys, without
+ * waiting. */
 static void
-sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+push_one(struct count_run *x)
 {
-	struct et *x = ctx;
+	unsigned idx[COUNT_PER_TIME];
 
-	if (t >= MAX_T) {
-		x->rows[w].overflow++;
-		return;
-	}
-	x->rows[w].fp[t].count++;
-	x->rows[w].fp[t].sum += out_hash(rec);
-}
-
-/* Build: input (its producer on the last worker) -> count -> sink, probe. */
-static void
-build(struct et *x)
-{
-	struct mg_dataflow_config dc = {
-		.workers = EW,
-		.oversubscribe = true,
-		.bins_log2 = 6,
-		.mode = x->mode,
-	};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct out),
-		.state_size = sizeof(struct mg_map),
-		.fn = count_op,
-		.ctx = x,
-		.serialize = ser,
-		.deserialize = deser,
-	};
-	struct mg_stream *out;
-
-	x->rows = aligned_alloc(MG_CACHE_LINE, sizeof(*x->rows) * EW);
-	x->ref = calloc(MAX_T, sizeof(*x->ref));
-	x->counts = calloc(x->nkeys, sizeof(*x->counts));
-	assert_non_null(x->rows);
-	assert_non_null(x->ref);
-	assert_non_null(x->counts);
-	memset(x->rows, 0, sizeof(*x->rows) * EW);
-	x->seq = x->times = 0;
-	x->watchdog_s = (double)mg_test_env_u64("MG_WATCHDOG_S", 120);
-	assert_int_equal(mg_dataflow_create(&x->df, &dc), 0);
-	sc.in[0] = mg_input(x->df, sizeof(struct rec), &x->in);
-	out = mg_stateful(x->df, &sc);
-	assert_non_null(out);
-	assert_int_equal(mg_sink(x->df, out, sink, x), 0);
-	assert_non_null(mg_probe(x->df, out));
-	assert_int_equal(mg_producer_open(x->in, EW - 1, &x->p), 0);
-}
-
-static void
-teardown(struct et *x)
-{
-	mg_dataflow_destroy(x->df);
-	free(x->counts);
-	free(x->ref);
-	free(x->rows);
-}
-
-/* Push the next time's records (round robin over the keys) and advance
- * past it, without waiting; the reference follows. */
-static void
-push_one(struct et *x)
-{
-	struct rec buf[PER_TIME];
-	uint64_t t = x->times;
-	unsigned i;
-
-	assert_true(t < MAX_T - 1);
-	for (i = 0; i < PER_TIME; i++, x->seq++) {
-		unsigned k = (unsigned)(x->seq % x->nkeys);
-		struct out o = {k, ++x->counts[k]};
-
-		buf[i] = (struct rec){k, x->seq};
-		x->ref[t].count++;
-		x->ref[t].sum += out_hash(&o);
-	}
-	assert_int_equal(mg_push_wait(x->p, t, buf, sizeof(buf[0]), PER_TIME,
-				      MG_FOREVER),
-			 PER_TIME);
-	assert_int_equal(mg_producer_advance(x->p, t + 1), 0);
-	x->times++;
+	for (unsigned i = 0; i < COUNT_PER_TIME; i++)
+		idx[i] = (unsigned)((x->seq + i) % x->nkeys);
+	count_push(x, idx);
 }
 
 /* One time, then a millisecond's sleep: the rate falls as the machine
  * slows down (a sleep ends late on a loaded machine). */
 static void
-push_time(struct et *x)
+push_time(struct count_run *x)
 {
 	push_one(x);
 	nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
-static double
-now_s(void)
-{
-	return (double)mg_now_ns() / 1e9;
-}
-
 /* Workers below @k own every bin, and exactly those from @k on are parked;
  * with @spread, every active worker owns a bin. */
 static bool
-settled(const struct et *x, unsigned k, bool spread)
+settled(const struct count_run *x, unsigned k, bool spread)
 {
 	uint32_t nbins = mg_dataflow_bins(x->df), b;
 	uint16_t owner[64];
@@ -319,7 +157,7 @@ thread_ticks(const char *name)
  * workers @k.. gains at most one clock tick (the last instants of its
  * parking), where a thread that spun would gain ~20. */
 static void
-check_parked_idle(const struct et *x, unsigned k)
+check_parked_idle(const struct count_run *x, unsigned k)
 {
 	long long before[EW], after;
 	char name[16];
@@ -331,7 +169,7 @@ check_parked_idle(const struct et *x, unsigned k)
 		assert_true(before[w] >= 0);
 	}
 	for (int i = 0; i < 200; i++)
-		push_time((struct et *)x);
+		push_time((struct count_run *)x);
 	for (w = k; w < EW; w++) {
 		snprintf(name, sizeof(name), "mg-worker-%u", w);
 		after = thread_ticks(name);
@@ -345,9 +183,9 @@ check_parked_idle(const struct et *x, unsigned k)
 
 /* Set @k active workers and push until the dataflow has settled there. */
 static void
-set_and_settle(struct et *x, unsigned k)
+set_and_settle(struct count_run *x, unsigned k)
 {
-	double start = now_s();
+	double start = count_now_s();
 	int err;
 
 	while ((err = mg_dataflow_set_active(x->df, k)) == -EBUSY ||
@@ -357,7 +195,7 @@ set_and_settle(struct et *x, unsigned k)
 	assert_int_equal(mg_dataflow_active(x->df), k);
 	while (!settled(x, k, true)) {
 		push_time(x);
-		if (now_s() - start > x->watchdog_s) {
+		if (count_now_s() - start > x->watchdog_s) {
 			printf("# [%s] not settled at %u active workers "
 			       "after %.0f s; the engine's state follows\n",
 			       x->name, k, x->watchdog_s);
@@ -369,43 +207,8 @@ set_and_settle(struct et *x, unsigned k)
 	for (int i = 0; i < 20; i++) /* parked, the records still flow */
 		push_time(x);
 	printf("# [%s] %u active: settled after %.3f s, %llu times\n", x->name,
-	       k, now_s() - start, (unsigned long long)x->times);
+	       k, count_now_s() - start, (unsigned long long)x->times);
 	check_parked_idle(x, k);
-}
-
-/* Close the input, join, and compare every time's outputs with the
- * reference. */
-static void
-finish_and_check(struct et *x)
-{
-	uint64_t t, bad = 0;
-	unsigned w;
-
-	assert_int_equal(mg_producer_close(x->p), 0);
-	assert_int_equal(mg_input_close(x->in), 0);
-	assert_int_equal(mg_dataflow_join(x->df, NULL), 0);
-	for (w = 0; w < EW; w++)
-		assert_int_equal(x->rows[w].overflow, 0);
-	for (t = 0; t < x->times; t++) {
-		struct fp got = {0, 0};
-
-		for (w = 0; w < EW; w++) {
-			got.count += x->rows[w].fp[t].count;
-			got.sum += x->rows[w].fp[t].sum;
-		}
-		if ((got.count != x->ref[t].count ||
-		     got.sum != x->ref[t].sum) &&
-		    bad++ < 5)
-			printf("# [%s] time %llu: %llu outputs, reference "
-			       "%llu\n",
-			       x->name, (unsigned long long)t,
-			       (unsigned long long)got.count,
-			       (unsigned long long)x->ref[t].count);
-	}
-	printf("# [%s] %llu times, %llu records; %llu times differ\n", x->name,
-	       (unsigned long long)x->times, (unsigned long long)x->seq,
-	       (unsigned long long)bad);
-	assert_int_equal(bad, 0);
 }
 
 /* ---- cases ---------------------------------------------------------------------- */
@@ -415,7 +218,7 @@ finish_and_check(struct et *x)
 static void
 park_unpark(enum mg_mode mode, const char *name)
 {
-	struct et x = {.name = name, .mode = mode, .nkeys = 256};
+	struct count_run x = {.name = name, .mode = mode, .nkeys = 256};
 	static const unsigned ks[] = {2, 1, 4, 3, 1, 4};
 
 	build(&x);
@@ -427,7 +230,7 @@ park_unpark(enum mg_mode mode, const char *name)
 	assert_true(settled(&x, EW, true));
 	for (size_t i = 0; i < MG_ARRAY_SIZE(ks); i++)
 		set_and_settle(&x, ks[i]);
-	finish_and_check(&x);
+	count_finish(&x);
 	assert_int_equal(mg_dataflow_set_active(x.df, 2), -EINVAL); /* over */
 	teardown(&x);
 }
@@ -449,7 +252,7 @@ test_park_unpark_copy(void **state)
 static void
 test_bad_input(void **state)
 {
-	struct et x = {.name = "bad", .mode = MG_HANDOFF, .nkeys = 8};
+	struct count_run x = {.name = "bad", .mode = MG_HANDOFF, .nkeys = 8};
 
 	(void)state;
 	build(&x);
@@ -483,7 +286,7 @@ test_bad_input(void **state)
 
 /* The first SCALE event from @from on that goes @up (or down); -1. */
 static long
-scale_event(const struct et *x, size_t from, bool up,
+scale_event(const struct count_run *x, size_t from, bool up,
 	    struct mg_balance_event *out)
 {
 	for (size_t i = from; !mg_balancer_event(x->bal, i, out); i++)
@@ -502,10 +305,10 @@ scale_event(const struct et *x, size_t from, bool up,
  * 2.2 ms, which two workers kept up with at 0.8 busy: no reason to scale).
  */
 static long
-push_until_scaled(struct et *x, size_t from, bool up)
+push_until_scaled(struct count_run *x, size_t from, bool up)
 {
 	struct mg_balance_event e;
-	double start = now_s();
+	double start = count_now_s();
 	uint64_t t0 = x->times;
 	long i;
 
@@ -517,11 +320,11 @@ push_until_scaled(struct et *x, size_t from, bool up)
 			break;
 		if (!up)
 			push_time(x);
-		else if (x->times - t0 < (now_s() - start) * 1000)
+		else if (x->times - t0 < (count_now_s() - start) * 1000)
 			push_one(x);
 		else
 			nanosleep(&(struct timespec){0, 200000}, NULL);
-		if (now_s() - start > x->watchdog_s) {
+		if (count_now_s() - start > x->watchdog_s) {
 			printf("# [%s] no scaling %s after %.0f s; events and "
 			       "the engine's state follow\n",
 			       x->name, up ? "up" : "down", x->watchdog_s);
@@ -545,14 +348,16 @@ push_until_scaled(struct et *x, size_t from, bool up)
 		}
 	}
 	printf("# [%s] %u -> %u active after %.3f s: %s\n", x->name,
-	       e.active_before, e.active_after, now_s() - start, e.reason);
+	       e.active_before, e.active_after, count_now_s() - start,
+	       e.reason);
 	return i;
 }
 
 static void
 test_balancer_scales(void **state)
 {
-	struct et x = {.name = "autoscale", .mode = MG_HANDOFF, .nkeys = 256};
+	struct count_run x = {
+		.name = "autoscale", .mode = MG_HANDOFF, .nkeys = 256};
 	struct mg_balancer_config bc = {
 		.interval_ns = 20000000ull,
 		.cooldown_ns = 100000000ull,
@@ -576,7 +381,7 @@ test_balancer_scales(void **state)
 		if (e.kind == MG_BALANCE_MOVE)
 			for (unsigned w = e.active_after; w < EW; w++)
 				assert_true(e.load_after[w] == 0);
-	finish_and_check(&x);
+	count_finish(&x);
 	teardown(&x);
 }
 
@@ -642,6 +447,74 @@ test_sources_random(void **state)
 	}
 }
 
+/* ---- woken and asked to park again before it ran ------------------------------- */
+
+static void
+drop(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	(void)ctx, (void)w, (void)t, (void)rec;
+}
+
+/* Workers @from.. of @df are parked, within the watchdog. */
+static void
+wait_parked(struct mg_dataflow *df, unsigned from, double watchdog_s,
+	    unsigned round)
+{
+	double start = count_now_s();
+
+	for (unsigned w = from; w < EW; w++)
+		while (!mg_dataflow_worker_parked(df, w)) {
+			if (count_now_s() - start > watchdog_s) {
+				mg_dataflow_dump(df, stderr);
+				mg_test_dump_threads();
+				fail_msg("[repark] round %u: worker %u never "
+					 "parked again",
+					 round, w);
+			}
+			nanosleep(&(struct timespec){0, 20000}, NULL);
+		}
+}
+
+/*
+ * All workers woken and, at once, all but one asked to park again: a
+ * thread woken by the first call often runs only after the second asked
+ * its worker to park.  It must take its rounds back and park again once
+ * empty; it slept on -- its worker neither hosted nor woken, PARK_REQ,
+ * then OWN at the next wake-up, which did not wake it -- and the run hung
+ * (seen in test_sources_random on a loaded machine) until
+ * mg__elastic_park() returned on PARK_REQ too.  A dataflow without bins
+ * (input -> sink): set_active moves nothing, so the two calls follow each
+ * other within microseconds, a thousand times.
+ */
+static void
+test_repark(void **state)
+{
+	struct mg_dataflow_config dc = {.workers = EW, .oversubscribe = true};
+	unsigned rounds = (unsigned)mg_test_env_u64("MG_REPARK_ROUNDS", 1000);
+	double watchdog_s = (double)mg_test_env_u64("MG_WATCHDOG_S", 120);
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_stream *s;
+
+	(void)state;
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	s = mg_input(df, 8, &in);
+	assert_non_null(s);
+	assert_int_equal(mg_sink(df, s, drop, NULL), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	assert_int_equal(mg_dataflow_set_active(df, 1), 0);
+	wait_parked(df, 1, watchdog_s, 0);
+	for (unsigned i = 1; i <= rounds; i++) {
+		assert_int_equal(mg_dataflow_set_active(df, EW), 0);
+		assert_int_equal(mg_dataflow_set_active(df, 1), 0);
+		wait_parked(df, 1, watchdog_s, i);
+	}
+	printf("# [repark] %u rounds: every worker parked again\n", rounds);
+	assert_int_equal(mg_input_close(in), 0);
+	assert_int_equal(mg_dataflow_join(df, NULL), 0);
+	mg_dataflow_destroy(df);
+}
+
 int
 main(void)
 {
@@ -651,9 +524,11 @@ main(void)
 		cmocka_unit_test(test_park_unpark_copy),
 		cmocka_unit_test(test_balancer_scales),
 		cmocka_unit_test(test_sources_random),
+		cmocka_unit_test(test_repark),
 	};
 
 	run_seed = mg_test_seed();
+	signal(SIGALRM, run_watchdog); /* dumps the engine and every stack */
 	alarm(ALARM_S);
 	return MG_TEST_RUN(tests);
 }
