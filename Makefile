@@ -11,7 +11,7 @@
 #   make format-check     clang-format --dry-run over the sources
 #   make fuzz             build the libFuzzer harnesses of tests/fuzz/ with
 #                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
-#   make check-model      spin: verify the handoff protocol's model, and that it
+#   make check-model      spin: verify the handoff and elastic models, and that it
 #                         catches every seeded bug (tests/model/handoff.pml)
 #   make check-long       10^4 random migration plans against the reference
 #                         (CHECK_LONG_PLANS; tests/long/l-migration.c); not in CI,
@@ -301,8 +301,10 @@ $(FUZZ_BIN): $(B)/fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(BENCH_COMMON_OBJ) $(STA
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(STATIC) $(LIBS)
 
 # --- model check --------------------------------------------------------------
-# tests/model/handoff.pml, verified exhaustively by spin.  Each run is
-# name:expect:defines (comma-separated, for spin -D).  A "pass" run must
+# tests/model/handoff.pml (the per-bin handoff) and elastic.pml (parking and
+# waking a worker), verified exhaustively by spin.  Each run is
+# name:expect:defines[:model] (defines comma-separated, for spin -D; the
+# model's file name without .pml, handoff if none).  A "pass" run must
 # verify with 0 errors; a "fail" run has a seeded bug and must report one
 # (an assertion or an invalid end state).  Each run builds its verifier in
 # build/model/<name>/, where a counterexample can be replayed:
@@ -323,17 +325,21 @@ MODEL_RUNS := basic:pass:CFG_BASIC \
               frontier-first:fail:CFG_BASIC,BUG_FRONTIER_FIRST \
               learn-first:fail:CFG_BASIC,BUG_LEARN_FIRST \
               copy-drop-timers:fail:CFG_CHAIN,COPY,BUG_COPY_DROP_TIMERS \
-              fold-any-order:fail:CFG_FOLD,BUG_FOLD_ANY_ORDER
+              fold-any-order:fail:CFG_FOLD,BUG_FOLD_ANY_ORDER \
+              elastic:pass:NOPS=6:elastic \
+              elastic-sleep-on:fail:BUG_SLEEP_ON_PARK_REQ:elastic \
+              elastic-hint-late:fail:BUG_HINT_AFTER_CAS:elastic
 
 model_part = $(word $(2),$(subst :, ,$(1)))
 model_defs = $(addprefix -D,$(subst $(comma), ,$(call model_part,$(1),3)))
+model_file = $(or $(call model_part,$(1),4),handoff).pml
 
 # $(1): one entry of MODEL_RUNS
 define model_rules
-$(MODEL_DIR)/$(call model_part,$(1),1)/pan: tests/model/handoff.pml Makefile | deps
+$(MODEL_DIR)/$(call model_part,$(1),1)/pan: tests/model/$(call model_file,$(1)) Makefile | deps
 	@rm -rf $$(@D) && mkdir -p $$(@D) && cp $$< $$(@D)/
 	$$(call msg,SPIN,$$(@D))
-	$(Q)cd $$(@D) && spin -a $(call model_defs,$(1)) handoff.pml >spin.log 2>&1 || { cat spin.log; exit 1; }
+	$(Q)cd $$(@D) && spin -a $(call model_defs,$(1)) $(call model_file,$(1)) >spin.log 2>&1 || { cat spin.log; exit 1; }
 	$(Q)cd $$(@D) && $$(CC) -O2 -DSAFETY -o pan pan.c >cc.log 2>&1 || { cat cc.log; exit 1; }
 
 .PHONY: model-$(call model_part,$(1),1)
