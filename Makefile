@@ -12,7 +12,7 @@
 #   make fuzz             build the libFuzzer harnesses of tests/fuzz/ with
 #                         clang into build/fuzz/, run each FUZZ_SECONDS (60)
 #   make check-model      spin: verify the handoff and elastic models, and that it
-#                         catches every seeded bug (tests/model/handoff.pml)
+#                         catches every seeded bug (tests/model/*.pml)
 #   make check-long       10^4 random migration plans against the reference
 #                         (CHECK_LONG_PLANS; tests/long/l-migration.c); not in CI,
 #                         which runs the first plans in `make test`
