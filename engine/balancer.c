@@ -65,7 +65,7 @@
 /* A worker is behind its input with more than BEHIND_S seconds of its
  * rate, and BEHIND_MIN records, received and not processed (a record
  * waits a few epochs in steady state), while it is nearly as busy as the
- * busiest active worker (BEHIND_BUSY of it): see behind(). */
+ * busiest active worker (BEHIND_BUSY of it): mg__worker_behind(). */
 #define BEHIND_S    0.25
 #define BEHIND_MIN  1024u
 #define BEHIND_BUSY 0.75
