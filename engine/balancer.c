@@ -289,8 +289,7 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 /*
  * Worker @w is behind its input: more than BEHIND_S of its rate (@rate,
  * records/s) and BEHIND_MIN records received and not processed, and it is
- * busy -- at least BEHIND_BUSY of the busiest active worker's fraction
- * (mg__worker_behind).
+ * busy -- at least BEHIND_BUSY of the busiest active worker's fraction.
  * A backlog alone does not say who is late: records wait for the input
  * frontier, which every sender's marks hold, so a light worker beside an
  * overloaded one holds a backlog as large, only idle (its records wait

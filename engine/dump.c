@@ -152,17 +152,15 @@ mg_dataflow_dump(const struct mg_dataflow *df, FILE *f)
 	if (!df->started)
 		return;
 	for (w = 0; w < df->cfg.workers; w++) {
-		const struct worker_pub *p = &df->pub[w];
-
 		static const char *const run[] = {"own", "park-req", "hosted",
 						  "claimed", "done"};
+		const struct worker_pub *p = &df->pub[w];
 		uint32_t r =
 			atomic_load_explicit(&p->run, memory_order_relaxed);
 
 		fprintf(f,
 			"  worker %u (cpu %d): run=%s done=%d "
-			"sources_closed=%d "
-			"busy=%.3f s backlog=%" PRIu64 "\n",
+			"sources_closed=%d busy=%.3f s backlog=%" PRIu64 "\n",
 			w, df->wk[w].cpu, r <= RUN_DONE ? run[r] : "?",
 			(int)atomic_load_explicit(&p->done,
 						  memory_order_relaxed),

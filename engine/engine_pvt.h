@@ -301,9 +301,9 @@ struct worker_pub {
 	_Atomic uint64_t window;     /* latency window it is recording */
 	_Atomic bool sources_closed; /* its sources generated everything */
 	_Atomic bool done;
-	/* load, for controllers (stats.c): plain stores by the worker */
-	_Atomic uint64_t busy_ns;      /* rounds that did work, beyond an empty
-				     one (account_round() in worker.c) */
+	/* load, for controllers (stats.c): plain stores by the worker; busy:
+	 * rounds that did work, beyond an empty one (account_round()) */
+	_Atomic uint64_t busy_ns;
 	_Atomic uint64_t backlog;      /* records received, not yet processed */
 	_Atomic uint64_t records;      /* records its stateful operators took */
 	_Atomic uint64_t round_end_ns; /* when its last round ended (clock) */

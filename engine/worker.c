@@ -3,9 +3,9 @@
  * every SEND (push queued batches, forward frontiers as marks), publish the
  * probes' frontiers, account latency and busy time, run a round of each
  * parked worker no other thread is running (elastic.c), announce a
- * quiescent state.  Nothing in here allocates with malloc, blocks, logs or takes a
- * lock; the only memory it takes is overflow batches from the lock-free page
- * pool.  An idle worker spins briefly, then naps (offline for RCU), each nap
+ * quiescent state.  Nothing in here allocates with malloc, blocks, logs or
+ * takes a lock; the only memory it takes is overflow batches from the
+ * lock-free page pool.  An idle worker spins briefly, then naps (offline for RCU), each nap
  * twice the last up to 1 ms, so an idle dataflow costs next to no CPU and a
  * busy one never naps long; one that shares its CPU with another worker (an
  * oversubscribed dataflow) naps much sooner, so the worker that has the
