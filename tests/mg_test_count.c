@@ -209,6 +209,12 @@ count_teardown(struct count_run *x)
 	free(x->rows);
 }
 
+bool
+count_behind_clock(const struct count_run *x, double t0_s, uint64_t t0)
+{
+	return (double)(x->times - t0) < (count_now_s() - t0_s) * 1000;
+}
+
 uint32_t
 count_bin_of(const struct count_run *x, uint64_t key)
 {

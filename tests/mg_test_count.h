@@ -70,6 +70,11 @@ void count_push(struct count_run *x, const unsigned *idx);
  * reference (and, with a balancer, print its decisions). */
 void count_finish(struct count_run *x);
 void count_teardown(struct count_run *x);
+/* Whether fewer times were pushed since logical time @t0 than milliseconds
+ * have passed since @t0_s (count_now_s()): a load offered on the clock,
+ * a time per millisecond however late the pusher's sleeps end, pushes
+ * while this holds. */
+bool count_behind_clock(const struct count_run *x, double t0_s, uint64_t t0);
 /* The bin of @key (bins_log2 set). */
 uint32_t count_bin_of(const struct count_run *x, uint64_t key);
 /* The clock in seconds. */

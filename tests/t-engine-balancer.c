@@ -41,35 +41,34 @@
 
 struct bt {
 	struct count_run c;
-	unsigned nkeys;	    /* keys, all in worker 0's bins */
+	unsigned nkeys0;    /* keys, all in worker 0's bins */
 	unsigned hot_tenth; /* tenths of the records on keys[0] (0: none) */
 	unsigned nlight;    /* and keys in worker 1's bins ... */
 	unsigned light;	    /* ... taking this many records of a time */
 	bool on_clock;	    /* push a time per ms of the clock, catching up */
-	double clock_s;	    /* ... from this clock time (s) ... */
-	uint64_t clock_t;   /* ... and logical time on */
+	double clock_s;	    /* ... from this clock time (s), time 0 on */
 	unsigned *use;	    /* the key indices pushed now ... */
 	unsigned nuse;	    /* ... (all of them at first) */
 };
 
 /* ---- set-up ------------------------------------------------------------------ */
 
-/* The first nkeys keys whose bins start on worker 0, then the first
+/* The first nkeys0 keys whose bins start on worker 0, then the first
  * nlight on worker 1. */
 static void
 pick_keys(struct bt *x)
 {
 	uint64_t k = 0;
-	unsigned n = 0, all = x->nkeys + x->nlight;
+	unsigned n = 0, all = x->nkeys0 + x->nlight;
 
 	x->c.nkeys = all;
 	x->c.keys = malloc(sizeof(*x->c.keys) * all);
-	x->use = malloc(sizeof(*x->use) * x->nkeys);
+	x->use = malloc(sizeof(*x->use) * x->nkeys0);
 	assert_non_null(x->c.keys);
 	assert_non_null(x->use);
-	for (x->nuse = 0; x->nuse < x->nkeys; x->nuse++)
+	for (x->nuse = 0; x->nuse < x->nkeys0; x->nuse++)
 		x->use[x->nuse] = x->nuse;
-	while (n < x->nkeys) {
+	while (n < x->nkeys0) {
 		if (count_bin_of(&x->c, k) % x->c.W == 0)
 			x->c.keys[n++] = k;
 		k++;
@@ -111,13 +110,12 @@ push_time(struct bt *x)
 	uint64_t seq = x->c.seq;
 
 	for (unsigned i = 0; i < COUNT_PER_TIME; i++, seq++)
-		idx[i] = i < x->light ? x->nkeys + (unsigned)(seq % x->nlight)
+		idx[i] = i < x->light ? x->nkeys0 + (unsigned)(seq % x->nlight)
 			 : x->hot_tenth && seq % 10 < x->hot_tenth
 				 ? 0
 				 : x->use[seq % x->nuse];
 	count_push(&x->c, idx);
-	if (!x->on_clock || (double)(x->c.times - x->clock_t) >=
-				    (count_now_s() - x->clock_s) * 1000)
+	if (!x->on_clock || !count_behind_clock(&x->c, x->clock_s, 0))
 		nanosleep(&(struct timespec){0, 1000000}, NULL);
 }
 
@@ -226,7 +224,7 @@ balance_skew(enum mg_mode mode, const char *name)
 {
 	struct bt x = {
 		.c = {.name = name, .W = 2, .bins_log2 = 8, .mode = mode},
-		.nkeys = 512};
+		.nkeys0 = 512};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.threshold = 0.2,
@@ -293,7 +291,7 @@ static void
 test_overloaded(void **state)
 {
 	struct bt x = {.c = {.name = "overloaded", .W = 2, .bins_log2 = 8},
-		       .nkeys = 256,
+		       .nkeys0 = 256,
 		       .nlight = 64,
 		       .light = 4,
 		       .on_clock = true};
@@ -362,7 +360,7 @@ static void
 test_stall_busy(void **state)
 {
 	struct bt x = {.c = {.name = "stall", .W = 2, .bins_log2 = 4},
-		       .nkeys = 4};
+		       .nkeys0 = 4};
 	struct mg_worker_stats ws[2];
 	double top = 0;
 	uint64_t t;
@@ -399,7 +397,7 @@ test_hot_bin(void **state)
 			     .W = 2,
 			     .bins_log2 = 6,
 			     .mode = MG_HANDOFF},
-		       .nkeys = 64,
+		       .nkeys0 = 64,
 		       .hot_tenth = 7};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
@@ -431,7 +429,7 @@ test_hot_bin(void **state)
 	hot_bin = count_bin_of(&x.c, x.c.keys[0]);
 	mg_dataflow_owners(x.c.df, owners);
 	assert_int_equal(owners[hot_bin], 0);
-	for (k = 1; k < x.nkeys; k++) {
+	for (k = 1; k < x.nkeys0; k++) {
 		b = count_bin_of(&x.c, x.c.keys[k]);
 		if (b != hot_bin)
 			assert_int_equal(owners[b], 1);
@@ -452,7 +450,7 @@ static void
 cooldown_case(uint64_t cooldown_ns, const char *name)
 {
 	struct bt x = {.c = {.name = name, .W = 2, .bins_log2 = 8},
-		       .nkeys = 512};
+		       .nkeys0 = 512};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.cooldown_ns = cooldown_ns,
@@ -467,7 +465,7 @@ cooldown_case(uint64_t cooldown_ns, const char *name)
 	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
 	push_until(&x, MG_BALANCE_MOVE, 1);
 	mg_dataflow_owners(x.c.df, owners);
-	for (x.nuse = 0, k = 0; k < x.nkeys; k++)
+	for (x.nuse = 0, k = 0; k < x.nkeys0; k++)
 		if (owners[count_bin_of(&x.c, x.c.keys[k])] == 1)
 			x.use[x.nuse++] = k;
 	assert_true(x.nuse > 0);
@@ -508,7 +506,7 @@ static void
 test_stops(void **state)
 {
 	struct bt x = {.c = {.name = "stops", .W = 2, .bins_log2 = 6},
-		       .nkeys = 16};
+		       .nkeys0 = 16};
 	struct mg_balancer_config bc = {.interval_ns = INTERVAL_NS};
 	struct mg_balancer_stats st;
 	struct mg_balancer *b2;
@@ -562,7 +560,7 @@ static void
 test_bad_config(void **state)
 {
 	struct bt x = {.c = {.name = "bad", .W = 2, .bins_log2 = 4},
-		       .nkeys = 4};
+		       .nkeys0 = 4};
 	struct mg_balancer *b = (struct mg_balancer *)&x; /* untouched */
 	struct mg_balancer *const sentinel = b;
 	struct mg_balancer_config bad[] = {
@@ -604,7 +602,7 @@ test_bad_config(void **state)
 
 	/* no statistics, or no bins to move */
 	x = (struct bt){.c = {.name = "bad", .W = 2, .bins_log2 = 4},
-			.nkeys = 4};
+			.nkeys0 = 4};
 	build(&x, true);
 	assert_int_equal(mg_balancer_start(x.c.df, NULL, &b), -EINVAL);
 	teardown(&x);
