@@ -367,8 +367,9 @@ struct worker {
 struct stats {
 	pthread_mutex_t lock; /* readers vs the sampler; never a worker */
 	uint64_t last_ns;     /* previous sample */
-	uint64_t samples;     /* samples that updated the rates */
-	uint64_t *bin_total;  /* [nbins] records at the previous sample */
+	uint64_t samples;     /* samples that updated the workers' rates */
+	uint64_t bins_ns;     /* previous read of the bins' rates */
+	uint64_t *bin_total;  /* [nbins] records at the previous read */
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
 	double *wk_rate;      /* [W] decayed busy fraction */

@@ -626,9 +626,12 @@ MG_API uint64_t mg_output_frontier(const struct mg_output *o);
 /* ---- statistics a controller needs --------------------------------------------
  *
  * Workers count as they go, each into cache lines it alone writes, with
- * plain stores; the control thread samples the counts every 100 ms and keeps
- * decayed rates (exponential, time constant 1 s).  Readers take a consistent
- * copy without slowing the workers.
+ * plain stores.  Rates are decayed (exponential, time constant 1 s): the
+ * workers' busy fractions from samples the control thread takes every
+ * 100 ms; the bins' rates from their counts at each mg_dataflow_bin_stats()
+ * call, which costs O(bins) -- read them every second or more often for a
+ * rate over about the last second (after a longer gap, the rate is the
+ * gap's).  Readers take a consistent copy without slowing the workers.
  */
 
 struct mg_bin_stats {

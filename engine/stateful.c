@@ -498,9 +498,9 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 
 /*
  * Hide the cache misses of the calls to come, in two stages over the sorted
- * entries: 2 * PREFETCH ahead of @at, each entry's bin block and root state;
- * PREFETCH ahead, the operator's own prefetch of what the record will touch
- * (it reads the root state, in cache by then).  pf[] are the two cursors.
+ * entries: 2 * PREFETCH ahead of @at, each entry's bin block, root state and
+ * load counter (stats.c); PREFETCH ahead, the operator's own prefetch of
+ * what the record will touch (it reads the root state, in cache by then).  pf[] are the two cursors.
  */
 static void
 prefetch_ahead(const struct node *n, const struct stateful_inst *si,
@@ -511,12 +511,15 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 	const struct bin *x;
 
 	for (; pf[0] < np && pf[0] < at + 2 * PREFETCH; pf[0]++) {
-		x = c->native ? si->native
-			      : n->u.st.bins[p[pf[0]].key & bin_mask];
+		uint64_t b = p[pf[0]].key & bin_mask;
+
+		x = c->native ? si->native : n->u.st.bins[b];
 		if (x) {
 			__builtin_prefetch(x);
 			__builtin_prefetch(x->state);
 		}
+		if (si->counts && !c->native)
+			__builtin_prefetch(&si->counts[b], 1);
 	}
 	for (; c->prefetch && pf[1] < np && pf[1] < at + PREFETCH; pf[1]++) {
 		x = c->native ? si->native
