@@ -2,8 +2,9 @@
  * balancer.c - the balancer thread (see "balancing" in megaphone.h).
  *
  * Every interval the thread takes the bins' decayed rates and owners
- * (mg_dataflow_bin_stats, the numbers the control thread samples from the
- * workers' own counters), plans with mg_balance_plan() and submits through
+ * (mg_dataflow_bin_stats, from the workers' own counters), scales the bins
+ * of a worker behind its input by its in/out ratio (mg__worker_gain),
+ * plans with mg_balance_plan() and submits through
  * mg_migrate(): it is a client of the public migration API like any
  * application thread, and never touches a worker's state.  Correctness is
  * the migration protocol's.
@@ -58,10 +59,12 @@
 #define DEFAULT_PATIENCE    2u
 #define MAX_PATIENCE	    1000u
 #define MAX_GAP		    1000000ull
-/* Rates count from the run's first samples, each of 100 ms (control.c);
- * before WARM_SAMPLES of them -- the rates' time constant, 1 s (stats.c)
- * -- they reflect the few times processed so far, not the load. */
-#define WARM_SAMPLES 10u
+/* Rates count from the run's first samples, each of 100 ms (control.c).
+ * Decayed from 0 (time constant 1 s, stats.c), they grow alike for every
+ * bin and worker, so their ratios -- all a plan needs -- hold from early
+ * on, once a worker's overload shows in its rates (mg__worker_gain); the
+ * first WARM_SAMPLES rest on too few records. */
+#define WARM_SAMPLES 3u
 /* A worker is behind its input with more than BEHIND_S seconds of its
  * rate, and BEHIND_MIN records, received and not processed (a record
  * waits a few epochs in steady state), while it is nearly as busy as the
@@ -69,6 +72,9 @@
 #define BEHIND_S    0.25
 #define BEHIND_MIN  1024u
 #define BEHIND_BUSY 0.75
+/* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
+ * is stalled more than overloaded, and its backlog will come back. */
+#define GAIN_MAX 4.0
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -287,8 +293,8 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 }
 
 /*
- * Worker @w is behind its input: more than BEHIND_S of its rate (@rate,
- * records/s) and BEHIND_MIN records received and not processed, and it is
+ * Worker @w is behind its input: more than BEHIND_S of its rate (records/s
+ * processed) and BEHIND_MIN records received and not processed, and it is
  * busy -- at least BEHIND_BUSY of the busiest active worker's fraction.
  * A backlog alone does not say who is late: records wait for the input
  * frontier, which every sender's marks hold, so a light worker beside an
@@ -297,16 +303,38 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
  * its CPU, whose rounds are preempted, reads busy: it still counts.
  */
 bool
-mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
-		  double rate)
+mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
 	uint64_t backlog = ws[w].backlog;
 	double top = 0;
 
 	for (unsigned v = 0; v < k; v++)
 		top = ws[v].busy > top ? ws[v].busy : top;
-	return backlog > BEHIND_MIN && (double)backlog > rate * BEHIND_S &&
+	return backlog > BEHIND_MIN &&
+	       (double)backlog > ws[w].rate * BEHIND_S &&
 	       ws[w].busy >= BEHIND_BUSY * top;
+}
+
+/*
+ * What worker @w's bins' rates understate its load by: the records it
+ * receives per record it processes while it is behind its input
+ * (mg__worker_behind), at most GAIN_MAX; else 1.  A bin's rate counts
+ * processed records, so an overloaded worker shows its capacity, not its
+ * load, and a plan on those rates moves too little off it (or nothing,
+ * early on, when every worker has processed little).  Its bins' shares of
+ * what it receives are taken to be their shares of what it processed.
+ * Only a worker behind: one that has just received bins waits on their
+ * old owner a while, and that backlog is no load to move back.
+ */
+double
+mg__worker_gain(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+{
+	double g;
+
+	if (!mg__worker_behind(ws, k, w) || ws[w].rate <= 0)
+		return 1;
+	g = ws[w].in_rate / ws[w].rate;
+	return g < 1 ? 1 : g > GAIN_MAX ? GAIN_MAX : g;
 }
 
 /*
@@ -320,16 +348,10 @@ mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
 static int
 lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
 {
-	double *rate = worker_loads(b, b->owner);
-	int late = -1;
-	uint32_t i;
-
-	for (i = 0; rate && i < r->nmoves && late < 0; i++)
-		if (mg__worker_behind(b->wk, b->k, r->moves[i].worker,
-				      rate[r->moves[i].worker]))
-			late = (int)r->moves[i].worker;
-	free(rate);
-	return late;
+	for (uint32_t i = 0; i < r->nmoves; i++)
+		if (mg__worker_behind(b->wk, b->k, r->moves[i].worker))
+			return (int)r->moves[i].worker;
+	return -1;
 }
 
 /* Submit @r as a migration; false if the engine refused it (retried at
@@ -393,16 +415,13 @@ static int
 scale_wanted(struct mg_balancer *b, uint64_t now)
 {
 	const struct mg_balancer_config *c = &b->cfg;
-	double *rate;
 	bool late = false;
 
 	if (!c->scale_high ||
 	    (b->scaled_ns && now - b->scaled_ns < c->cooldown_ns))
 		return 0;
-	rate = worker_loads(b, b->owner);
-	for (unsigned w = 0; rate && w < b->k; w++)
-		late |= mg__worker_behind(b->wk, b->k, w, rate[w]);
-	free(rate);
+	for (unsigned w = 0; w < b->k; w++)
+		late |= mg__worker_behind(b->wk, b->k, w);
 	b->late = late;
 	if ((b->util > c->scale_high || late) && b->k < b->W)
 		return 1;
@@ -497,7 +516,8 @@ decide(struct mg_balancer *b)
 		return; /* out of memory: try again next time */
 	mg__migrations_busy(df, b->pinned);
 	for (i = 0; i < b->nbins; i++) {
-		b->load[i] = b->bins[i].rate;
+		b->load[i] = b->bins[i].rate *
+			     mg__worker_gain(b->wk, b->k, b->bins[i].owner);
 		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
 		b->owner[i] = (uint16_t)b->bins[i].owner;
 		b->pinned[i] |= b->settled_ns[i] &&

@@ -373,6 +373,10 @@ struct stats {
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
 	double *wk_rate;      /* [W] decayed busy fraction */
+	uint64_t *wk_done;    /* [W] records processed, previous sample */
+	uint64_t *wk_recv;    /* [W] records received, previous sample */
+	double *wk_done_rate; /* [W] decayed records/s processed */
+	double *wk_recv_rate; /* [W] decayed records/s received */
 };
 
 struct mg_dataflow {
@@ -675,10 +679,13 @@ uint64_t mg__stats_samples(struct mg_dataflow *df);
 void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
-/* Worker @w of @ws (the first @k active) is behind its input at @rate
- * records/s processed (pure; the balancer's guard, tested on its own). */
-bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w,
-		       double rate);
+/* Worker @w of @ws (the first @k active) is behind its input, and what
+ * its bins' rates understate its load by (pure; the balancer's guard and
+ * load, tested on their own). */
+bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k,
+		       unsigned w);
+double mg__worker_gain(const struct mg_worker_stats *ws, unsigned k,
+		       unsigned w);
 
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins

@@ -650,6 +650,10 @@ struct mg_worker_stats {
 	uint64_t backlog; /* records received but not yet processed */
 	uint64_t records; /* records its stateful operators processed */
 	uint32_t bins;	  /* bins it owns after all submitted moves */
+	double rate;	  /* records/s they processed, decayed */
+	double in_rate;	  /* records/s they received, decayed: above `rate`
+			     while the backlog grows, so an overloaded
+			     worker's load is in_rate, not rate */
 };
 
 /*
@@ -746,8 +750,8 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * engine takes (MG_TIME_ASAP), so outputs stay exactly those of a run
  * without it.  It never runs on the data path.
  *
- * When it acts.  It decides at most once per sample of the rates (every
- * 100 ms), from the first second of samples on.  It acts only when a plan
+ * When it acts.  It decides at most once per sample of the workers' rates
+ * (every 100 ms), from the third sample on.  It acts only when a plan
  * at the threshold moves something -- some worker carries more than (1 +
  * threshold) times the mean and bins can move to fix it -- for `patience`
  * decisions in a row.  It then plans
@@ -760,7 +764,9 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * is left alone on its worker (see mg_balance.h); it does not make the
  * balancer act again and again.  Rates count processed records, so a
  * worker far behind its input (a quarter second of its rate waiting)
- * looks lighter than it is: nothing moves onto it until it catches up.
+ * looks lighter than it is: its bins' rates are scaled by what it receives
+ * over what it processes (mg_worker_stats.in_rate / rate), and nothing
+ * moves onto it until it catches up.
  *
  * Costs.  In MG_HANDOFF mode a plan moves the fewest bins; in MG_COPY mode
  * a bin's cost is its state bytes plus 4 KiB, so the plan moves few bytes.

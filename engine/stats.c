@@ -70,7 +70,13 @@ mg__stats_init(struct mg_dataflow *df)
 	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
 	st->wk_busy = calloc(W, sizeof(*st->wk_busy));
 	st->wk_rate = calloc(W, sizeof(*st->wk_rate));
-	if (!st->bin_total || !st->bin_rate || !st->wk_busy || !st->wk_rate)
+	st->wk_done = calloc(W, sizeof(*st->wk_done));
+	st->wk_recv = calloc(W, sizeof(*st->wk_recv));
+	st->wk_done_rate = calloc(W, sizeof(*st->wk_done_rate));
+	st->wk_recv_rate = calloc(W, sizeof(*st->wk_recv_rate));
+	if (!st->bin_total || !st->bin_rate || !st->wk_busy || !st->wk_rate ||
+	    !st->wk_done || !st->wk_recv || !st->wk_done_rate ||
+	    !st->wk_recv_rate)
 		return -ENOMEM;
 	return 0;
 }
@@ -85,6 +91,21 @@ mg__stats_fini(struct mg_dataflow *df)
 	free(st->bin_rate);
 	free(st->wk_busy);
 	free(st->wk_rate);
+	free(st->wk_done);
+	free(st->wk_recv);
+	free(st->wk_done_rate);
+	free(st->wk_recv_rate);
+}
+
+/* Worker @w's records processed and received (processed + backlog; the
+ * two are stored apart, so a sample may be a batch off, never more). */
+static void
+worker_counts(const struct mg_dataflow *df, unsigned w, uint64_t *done,
+	      uint64_t *recv)
+{
+	*done = atomic_load_explicit(&df->pub[w].records, memory_order_relaxed);
+	*recv = *done +
+		atomic_load_explicit(&df->pub[w].backlog, memory_order_relaxed);
 }
 
 void
@@ -97,9 +118,11 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		return;
 	pthread_mutex_lock(&st->lock);
 	if (!st->last_ns) {
-		for (unsigned w = 0; w < df->cfg.workers; w++)
+		for (unsigned w = 0; w < df->cfg.workers; w++) {
 			st->wk_busy[w] = atomic_load_explicit(
 				&df->pub[w].busy_ns, memory_order_relaxed);
+			worker_counts(df, w, &st->wk_done[w], &st->wk_recv[w]);
+		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
 		pthread_mutex_unlock(&st->lock);
 		return;
@@ -118,7 +141,17 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 						    memory_order_relaxed);
 		uint32_t run = atomic_load_explicit(&df->pub[w].run,
 						    memory_order_relaxed);
+		uint64_t done, recv;
 
+		worker_counts(df, w, &done, &recv);
+		st->wk_done_rate[w] += ((double)(done - st->wk_done[w]) / dt -
+					st->wk_done_rate[w]) *
+				       k;
+		st->wk_recv_rate[w] += ((double)(recv - st->wk_recv[w]) / dt -
+					st->wk_recv_rate[w]) *
+				       k;
+		st->wk_done[w] = done;
+		st->wk_recv[w] = recv;
 		if (end && end < st->last_ns &&
 		    (run == RUN_OWN || run == RUN_PARK_REQ))
 			frac = 1; /* in a round all this sample: a stall */
@@ -231,6 +264,8 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 							memory_order_relaxed),
 			.records = atomic_load_explicit(&df->pub[w].records,
 							memory_order_relaxed),
+			.rate = df->stats.wk_done_rate[w],
+			.in_rate = df->stats.wk_recv_rate[w],
 		};
 	pthread_mutex_unlock(&df->stats.lock);
 	for (b = 0; b < nbins; b++)

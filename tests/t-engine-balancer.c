@@ -327,26 +327,58 @@ test_behind(void **state)
 {
 	/* rate 1000 records/s: behind above 1024 records (BEHIND_MIN) */
 	struct mg_worker_stats ws[3] = {
-		{.busy = 1.00, .backlog = 900000}, /* overloaded */
-		{.busy = 0.30, .backlog = 400000}, /* waiting on worker 0 */
-		{.busy = 0.90, .backlog = 2000},   /* starved of its CPU */
+		{.busy = 1.00,
+		 .backlog = 900000,
+		 .rate = 1000}, /* overloaded */
+		{.busy = 0.30, .backlog = 400000, .rate = 1000}, /* waiting */
+		{.busy = 0.90, .backlog = 2000, .rate = 1000},	 /* starved */
 	};
 
 	(void)state;
-	assert_true(mg__worker_behind(ws, 3, 0, 1000));
-	assert_false(mg__worker_behind(ws, 3, 1, 1000));
-	assert_true(mg__worker_behind(ws, 3, 2, 1000));
+	assert_true(mg__worker_behind(ws, 3, 0));
+	assert_false(mg__worker_behind(ws, 3, 1)); /* waits on worker 0 */
+	assert_true(mg__worker_behind(ws, 3, 2));
 	/* a backlog of a steady stream: a few epochs of the rate */
-	assert_false(mg__worker_behind(ws, 3, 2, 1e6));
+	ws[2].rate = 1e6;
+	assert_false(mg__worker_behind(ws, 3, 2));
+	ws[2].rate = 10;
 	ws[2].backlog = 1000; /* fewer than BEHIND_MIN */
-	assert_false(mg__worker_behind(ws, 3, 2, 10));
+	assert_false(mg__worker_behind(ws, 3, 2));
 	/* alone, or all alike: busy enough */
-	assert_true(mg__worker_behind(ws + 1, 1, 0, 1000));
+	assert_true(mg__worker_behind(ws + 1, 1, 0));
 	ws[0].busy = ws[1].busy = 0.6;
-	assert_true(mg__worker_behind(ws, 2, 1, 1000));
+	assert_true(mg__worker_behind(ws, 2, 1));
 	/* only the active workers' busy counts (worker 2 parked) */
 	ws[2].busy = 1.0;
-	assert_true(mg__worker_behind(ws, 2, 1, 1000));
+	assert_true(mg__worker_behind(ws, 2, 1));
+}
+
+/* A worker's bins' rates understate its load by its in/out ratio while
+ * it is behind, within [1, GAIN_MAX = 4]; not at all when it keeps up. */
+static void
+test_gain(void **state)
+{
+	struct mg_worker_stats ws[2] = {
+		{.busy = 1.0,
+		 .backlog = 1000000,
+		 .rate = 1e6,
+		 .in_rate = 1.5e6},
+		{.busy = 0.5,
+		 .backlog = 1000000,
+		 .rate = 1e6,
+		 .in_rate = 1.5e6},
+	};
+
+	(void)state;
+	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.5, 1e-12);
+	/* not behind: idle, waiting on worker 0 */
+	assert_float_equal(mg__worker_gain(ws, 2, 1), 1.0, 1e-12);
+	ws[0].in_rate = 0.9e6; /* draining its backlog */
+	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
+	ws[0].in_rate = 1e9; /* stalled more than overloaded */
+	assert_float_equal(mg__worker_gain(ws, 2, 0), 4.0, 1e-12);
+	ws[0].backlog = 100000; /* 0.1 s of its rate: keeping up */
+	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
 }
 
 /*
@@ -624,6 +656,7 @@ main(void)
 		cmocka_unit_test(test_hot_bin),
 		cmocka_unit_test(test_overloaded),
 		cmocka_unit_test(test_behind),
+		cmocka_unit_test(test_gain),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
 	};
