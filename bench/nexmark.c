@@ -9,7 +9,7 @@
  * multiset of outputs of every timestamp.
  *
  * --balance on starts the engine's balancer with the run (the shared flags,
- * bench_run_start_balancer()): it moves the bins of the query's stateful
+ * bench_run_start()): it moves the bins of the query's stateful
  * operators to even out the workers' load; its decisions go into the JSON
  * summary.  Q1 and Q2 are stateless and --native has no bins: nothing to
  * balance, refused.
@@ -52,6 +52,15 @@ usage(FILE *f)
 		"  --in-flight N      in-flight auctions of the generator "
 		"(default 100)\n"
 		"  --seed N           event stream seed (default 1)\n"
+		"  --hot-hold S       keep each set of hot ids (one auction "
+		"with\n"
+		"                     half the bids, one person) for S "
+		"seconds\n"
+		"                     instead of the model's new one every 100 "
+		"ids:\n"
+		"                     a skew a balancer can act on (default 0: "
+		"the\n"
+		"                     model)\n"
 		"  --q5-window S      Q5 sliding window, event seconds "
 		"(default "
 		"3600)\n"
@@ -96,6 +105,7 @@ parse(int argc, char **argv, struct opts *o)
 		{"time-dilation", required_argument, NULL, 'T'},
 		{"in-flight", required_argument, NULL, 'i'},
 		{"seed", required_argument, NULL, 's'},
+		{"hot-hold", required_argument, NULL, 'H'},
 		{"q5-window", required_argument, NULL, '5'},
 		{"q5-slide", required_argument, NULL, 'S'},
 		{"q7-window", required_argument, NULL, '7'},
@@ -137,6 +147,15 @@ parse(int argc, char **argv, struct opts *o)
 			if (bench_parse_u64(optarg, 0, UINT64_MAX, &o->nx.seed))
 				bench_bad_usage(p, "bad --seed '%s'", optarg);
 			break;
+		case 'H': {
+			double hold;
+
+			if (bench_parse_double(optarg, 0, 86400, &hold))
+				bench_bad_usage(p, "--hot-hold must be 0 .. "
+						   "86400 seconds");
+			o->nx.hot_hold_ns = (uint64_t)(hold * 1e9);
+			break;
+		}
 		case '5':
 			o->nx.q5_window_ns =
 				event_seconds(p, "--q5-window", optarg);
@@ -209,6 +228,7 @@ main(int argc, char **argv)
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
 	static char json[1 << 20]; /* room for the balancer's events */
+	char hold[64] = "";
 	uint64_t t0;
 	bool ok = true;
 	int err;
@@ -241,7 +261,7 @@ main(int argc, char **argv)
 		err = mg_sink(df, ref, bench_run_sink_reference, &run);
 	if (err)
 		bench_die("nexmark", "cannot build the dataflow", err);
-	err = bench_run_start_balancer(&run, df);
+	err = bench_run_start(&run, df);
 	if (err == -EINVAL) /* the engine found no stateful bins */
 		bench_bad_usage(argv[0],
 				"--balance on: q%d keeps no state in bins, "
@@ -250,13 +270,16 @@ main(int argc, char **argv)
 	if (err)
 		bench_die("nexmark", "cannot start the balancer", err);
 
+	if (o.nx.hot_hold_ns)
+		snprintf(hold, sizeof(hold), ", hot ids held %g s",
+			 (double)o.nx.hot_hold_ns / 1e9);
 	fprintf(stderr,
 		"nexmark: q%d (%s), %llu workers, 2^%llu bins, %.0f events/s "
-		"for %.1f s, time dilation %g%s%s\n",
+		"for %.1f s, time dilation %g%s%s%s\n",
 		(int)o.query, o.native ? "native" : "bins",
 		(unsigned long long)o.b.workers,
 		(unsigned long long)o.b.bins_log2, o.nx.rate, o.b.duration,
-		o.nx.dilation, o.b.validate ? ", validating" : "",
+		o.nx.dilation, hold, o.b.validate ? ", validating" : "",
 		o.b.balance ? ", balancing" : "");
 	t0 = mg_now_ns();
 	err = mg_dataflow_start(df, bench_run_on_window, &run);
@@ -271,6 +294,7 @@ main(int argc, char **argv)
 		 "{\"bench\":\"nexmark\",\"query\":\"q%d\",\"form\":\"%s\","
 		 "\"workers\":%llu,\"bins_log2\":%llu,\"epoch_us\":%llu,"
 		 "\"time_dilation\":%g,\"in_flight\":%llu,"
+		 "\"hot_hold_s\":%g,"
 		 "\"rate_offered\":%llu,\"rate_achieved\":%.0f,"
 		 "\"records\":%llu,\"duration_s\":%.3f,"
 		 "\"latency_us\":{\"p50\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
@@ -281,7 +305,7 @@ main(int argc, char **argv)
 		 (unsigned long long)o.b.bins_log2,
 		 (unsigned long long)o.b.epoch_us, o.nx.dilation,
 		 (unsigned long long)o.nx.in_flight,
-		 (unsigned long long)o.b.rate,
+		 (double)o.nx.hot_hold_ns / 1e9, (unsigned long long)o.b.rate,
 		 bench_run_achieved(&run, st.records),
 		 (unsigned long long)st.records, st.duration_s, st.p50 / 1e3,
 		 st.p99 / 1e3, st.p999 / 1e3, st.max / 1e3,

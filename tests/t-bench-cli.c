@@ -232,6 +232,11 @@ static const struct cli_case number_cases[] = {
 	 2,
 	 {"--time-dilation"},
 	 {NULL}},
+	{"nexmark",
+	 {"--query", "q5", "--hot-hold", "-1"},
+	 2,
+	 {"--hot-hold"},
+	 {NULL}},
 	{"ringbench", {"--runs", " 2"}, 2, {"--runs"}, {NULL}},
 	{"ringbench", {"--batch", "+8"}, 2, {"--batch"}, {NULL}},
 	{"ringbench", {"--seconds", "0x1p-3"}, 2, {"--seconds"}, {NULL}},
@@ -441,6 +446,12 @@ static const struct cli_case workload_cases[] = {
 	 0,
 	 {"(uniform)", " 0 timestamps differ"},
 	 {"balancing"}},
+	{"nexmark",
+	 {"--query", "q5", "--hot-hold", "0.2", "--balance", "on",
+	  "--balance-interval", "20", "--validate"},
+	 0,
+	 {"hot ids held 0.2 s", "balancing", " 0 chunks differ"},
+	 {NULL}},
 };
 
 static void

@@ -214,6 +214,65 @@ test_ids(void **state)
 	check_ids(&c, 50000000, 100000);
 }
 
+/*
+ * --hot-hold: over a hold period of @per events from @n0 the hot ids are
+ * those of the last event of its first proportion -- one auction takes
+ * half the bids, one bidder and one seller 3/4 -- and exist before any
+ * event of the period names them (the bidder may be the next person, as
+ * in the model).  Returns the hot auction.  (Without it, the model's:
+ * test_ids.)
+ */
+static uint64_t
+hot_period(const struct nx_config *c, uint64_t n0, uint64_t per)
+{
+	uint64_t h = n0 / 50 * 50 + 49, n, bids = 0, auctions = 0;
+	uint64_t ha = 1000 + last_auction(h) / 100 * 100;
+	uint64_t hp = 1000 + last_person(h) / 100 * 100, na = 0, nb = 0, ns = 0;
+	struct nx_event ev;
+
+	for (n = n0; n < n0 + per; n++) {
+		nx_generate(c, n, &ev);
+		if (ev.kind == NX_BID) {
+			/* the hot ids exist at every bid of the period (the
+			 * bidder, as the model's, may be the next person) */
+			assert_true(ha <= 1000 + last_auction(n));
+			assert_true(hp + 1 <= 1000 + last_person(n) + 1);
+			na += ev.u.bid.auction == ha;
+			nb += ev.u.bid.bidder == hp + 1;
+			bids++;
+		} else if (ev.kind == NX_AUCTION) {
+			assert_true(hp <= 1000 + last_person(n));
+			ns += ev.u.auction.seller == hp;
+			auctions++;
+		}
+	}
+	assert_in_range(na * 1000 / bids, 470, 560);
+	assert_in_range(nb * 1000 / bids, 720, 780);
+	assert_in_range(ns * 1000 / auctions, 700, 800);
+	return ha;
+}
+
+static void
+test_hot_hold(void **state)
+{
+	struct nx_config c;
+	char msg[128];
+
+	(void)state;
+	nx_config_init(&c, 1e6);
+	c.hot_hold_ns = 100000000; /* 0.1 s: 100,000 events */
+	assert_int_equal(nx_config_check(&c, msg, sizeof(msg)), 0);
+	assert_true(hot_period(&c, 0, 100000) !=
+		    hot_period(&c, 100000, 100000));
+	hot_period(&c, 123400000, 100000);
+	c.in_flight = 1;
+	hot_period(&c, 500000, 100000);
+	/* a hold beyond 2^62 events is refused */
+	c.hot_hold_ns = UINT64_MAX;
+	c.rate = 1e9;
+	assert_int_equal(nx_config_check(&c, msg, sizeof(msg)), -EINVAL);
+}
+
 static void
 test_fields(void **state)
 {
@@ -704,6 +763,7 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_hot_hold),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_expiry),
 		cmocka_unit_test(test_strings),

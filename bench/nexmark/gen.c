@@ -26,6 +26,10 @@
  * spread over hundreds of hot auctions: of two workers (bin b on worker
  * b mod 2) the busier carries about 1.03 times their mean of the bids of
  * a second at 500k events/s, far below what makes a balancer move bins.
+ * With hot_hold_ns (not the model's), the hot ids are those of the last
+ * event of the first proportion of each hold period (rate * hold events),
+ * so one auction takes half the bids, one person 3/4 of the bidders and
+ * sellers, for the whole period: its worker carries 3/4 of the bids.
  * Prices are
  * round(10^(U[0,1) * 6) * 100) cents, log-uniform over $1 .. $1M.  An
  * auction expires 1 + U[0, 2 * horizon) ns of event time after it opens,
@@ -205,6 +209,22 @@ last_auction(uint64_t n)
 	return n / PROPORTION * AUCTIONS_PER_PROPORTION +
 	       (off <= AUCTIONS_PER_PROPORTION ? off - 1
 					       : AUCTIONS_PER_PROPORTION - 1);
+}
+
+/* The event whose last person and auction name the hot ones at event @n:
+ * @n itself in the model, else the last of its hold period's first
+ * proportion (a bid), whose person and auctions exist before any auction
+ * or bid of the period names them. */
+static inline uint64_t
+hot_event(const struct nx_config *c, uint64_t n)
+{
+	uint64_t per;
+
+	if (!c->hot_hold_ns)
+		return n;
+	per = (uint64_t)(c->rate * (double)c->hot_hold_ns / 1e9);
+	per = per > PROPORTION ? per : PROPORTION;
+	return n / per * per / PROPORTION * PROPORTION + PROPORTION - 1;
 }
 
 static inline uint64_t
@@ -393,6 +413,9 @@ nx_config_check(const struct nx_config *c, char *msg, size_t len)
 			      "%llu in-flight auctions make auctions last "
 			      "longer than 2^61 ns",
 			      (unsigned long long)c->in_flight);
+	if (!(c->rate * (double)c->hot_hold_ns / 1e9 < MAX_EVENT_OFF))
+		return refuse(msg, len, "hot hold of %llu ns is too long",
+			      (unsigned long long)c->hot_hold_ns);
 	for (i = 0; i < ARRAY_LEN(win); i++) {
 		if (win[i].ns == 0)
 			return refuse(msg, len, "%s must be > 0", win[i].name);
@@ -463,7 +486,8 @@ gen_auction(const struct nx_config *c, uint64_t n, uint64_t *s,
 	a->initial_bid = price(s);
 	a->reserve = a->initial_bid + price(s);
 	if (uniform(s, HOT_SELLER_RATIO) > 0)
-		a->seller = FIRST_PERSON_ID + last_person(n) / 100 * 100;
+		a->seller = FIRST_PERSON_ID +
+			    last_person(hot_event(c, n)) / 100 * 100;
 	else
 		a->seller = FIRST_PERSON_ID + next_person(s, n);
 	a->category = FIRST_CATEGORY + uniform(s, NUM_CATEGORIES);
@@ -475,17 +499,17 @@ static inline void
 gen_bid(const struct nx_config *c, uint64_t n, uint64_t *s, struct nx_bid *b)
 {
 	uint64_t r = rng_next(s);
-	uint64_t la = last_auction(n);
+	uint64_t la = last_auction(n), h = hot_event(c, n);
 
 	/* One draw decides both: bit 0 the auction (1/2), bits 1-2 the
 	 * bidder (3/4, as U[0, 4) > 0; the ratio is a power of two). */
 	if (r & 1)
-		b->auction = FIRST_AUCTION_ID + la / 100 * 100;
+		b->auction = FIRST_AUCTION_ID + last_auction(h) / 100 * 100;
 	else
 		b->auction =
 			FIRST_AUCTION_ID + next_auction(s, la, c->in_flight);
 	if ((r >> 1) & (HOT_BIDDER_RATIO - 1))
-		b->bidder = FIRST_PERSON_ID + last_person(n) / 100 * 100 + 1;
+		b->bidder = FIRST_PERSON_ID + last_person(h) / 100 * 100 + 1;
 	else
 		b->bidder = FIRST_PERSON_ID + next_person(s, n);
 	b->price = price(s);

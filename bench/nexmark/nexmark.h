@@ -147,6 +147,10 @@ struct nx_config {
 	uint64_t q5_slide_ns;  /* default 1 min */
 	uint64_t q7_window_ns; /* default 10 min */
 	uint64_t q8_window_ns; /* default 12 h */
+	uint64_t hot_hold_ns;  /* 0: the model's hot ids, new every 100 ids;
+				  else each set of hot ids stays this long
+				  (wall time of the schedule): a skew that
+				  lasts, for a balancer to act on */
 };
 
 /* Defaults for @rate events/s: dilation 1, epoch 1 ms, seed 1, 100
