@@ -33,7 +33,8 @@ const char bench_opts_help[] =
 	"  --batch N          records per batch (default 256; at most "
 	"what a\n"
 	"                     2 MiB channel chunk holds)\n"
-	"  --out DIR          write DIR/timeline.csv, DIR/summary.json and\n"
+	"  --out DIR          write DIR/timeline.csv, DIR/workers.csv (each\n"
+	"                     worker's load), DIR/summary.json and\n"
 	"                     DIR/migrations.txt\n"
 	"  --migration M      none | all-at-once | fluid | batched | "
 	"random |\n"
@@ -470,6 +471,29 @@ bench_run_init(struct bench_run *r, const char *name,
 	}
 	fprintf(r->csv, "t_s,count,p25_us,p50_us,p75_us,p95_us,p99_us,"
 			"p999_us,max_us,rss_mib,cpu_s\n");
+	snprintf(path, sizeof(path), "%s/workers.csv", o->out);
+	r->wcsv = fopen(path, "w");
+	if (!r->wcsv) {
+		fprintf(stderr, "%s: cannot write %s\n", name, path);
+		exit(1);
+	}
+	fprintf(r->wcsv, "t_s,worker,busy,rate,in_rate,backlog,bins\n");
+}
+
+/* Every worker's load at the end of window @t_s, to workers.csv; nothing
+ * if the dataflow counts no load (--no-stats). */
+static void
+worker_loads(struct bench_run *r, double t_s)
+{
+	unsigned W = (unsigned)r->o->workers;
+	struct mg_worker_stats *ws = malloc(sizeof(*ws) * W);
+
+	if (ws && !mg_dataflow_worker_stats(r->df, ws))
+		for (unsigned w = 0; w < W; w++)
+			fprintf(r->wcsv, "%.3f,%u,%.3f,%.0f,%.0f,%llu,%u\n",
+				t_s, w, ws[w].busy, ws[w].rate, ws[w].in_rate,
+				(unsigned long long)ws[w].backlog, ws[w].bins);
+	free(ws);
 }
 
 void
@@ -529,6 +553,8 @@ bench_run_on_window(void *ctx, const struct mg_window_stats *w)
 			w->p50 / 1e3, w->p75 / 1e3, w->p95 / 1e3, w->p99 / 1e3,
 			w->p999 / 1e3, w->max / 1e3, w->rss_bytes / 1048576.0,
 			bench_cpu_s());
+	if (r->wcsv && r->df)
+		worker_loads(r, w->t_s);
 	if (w->t_s - r->last_progress >= 1.0 - 1e-9) {
 		r->last_progress = w->t_s;
 		fprintf(stderr,
@@ -1028,12 +1054,13 @@ bench_run_on_balance(void *ctx, const struct mg_balance_event *e)
 }
 
 int
-bench_run_start_balancer(struct bench_run *r, struct mg_dataflow *df)
+bench_run_start(struct bench_run *r, struct mg_dataflow *df)
 {
 	struct mg_balancer_config c = r->o->bal;
 	struct mg_balancer *b;
 	int err;
 
+	r->df = df;
 	if (!r->o->balance)
 		return 0;
 	c.on_event = bench_run_on_balance;
@@ -1271,6 +1298,8 @@ bench_run_destroy(struct bench_run *r)
 {
 	if (r->csv)
 		fclose(r->csv);
+	if (r->wcsv)
+		fclose(r->wcsv);
 	resident_free(r->fp[0], r->fp_bytes);
 	resident_free(r->fp[1], r->fp_bytes);
 	resident_free(r->win, r->maxwin * sizeof(*r->win));

@@ -16,9 +16,9 @@
  * options plus BENCH_OPTIONS, handing unknown codes to bench_opts_parse();
  * bench_opts_finish() (every flag, and a plan file, is checked by then);
  * bench_run_init(); build the dataflow with bench_run_config(), sinks
- * bench_run_sink_measured / _reference; bench_run_start_balancer() (what
- * --balance asks for; or a balancer of your own, given to
- * bench_run_balancer()); mg_dataflow_start(df, bench_run_on_window, run);
+ * bench_run_sink_measured / _reference; bench_run_start() (what --balance
+ * asks for; or a balancer of your own, given to bench_run_balancer());
+ * mg_dataflow_start(df, bench_run_on_window, run);
  * bench_run_migrate(); join; bench_run_validate(); bench_run_report();
  * bench_run_destroy(); bench_opts_destroy().
  */
@@ -171,6 +171,8 @@ struct bench_run {
 	size_t fp_bytes;	    /* each (resident mapping) */
 	uint64_t fp_overflow[2];
 	FILE *csv;
+	FILE *wcsv;		/* workers.csv: each window's worker loads */
+	struct mg_dataflow *df; /* borrowed, from bench_run_start() */
 	double last_progress;
 	struct mg_window_stats *win; /* resident mapping */
 	unsigned nwin, maxwin;
@@ -256,17 +258,18 @@ void bench_run_balancer(struct bench_run *r, struct mg_balancer *b,
 void bench_run_on_balance(void *ctx, const struct mg_balance_event *e);
 
 /*
- * With --balance on, start the engine's balancer on @df (built, not yet
- * started) with the --balance-* and --scale settings, a progress line per
- * decision (bench_run_on_balance) and its report in the run's
- * (bench_run_balancer()); without it, do nothing.
+ * Tie @r to @df (built, not yet started): with --out, each latency window
+ * adds every worker's load to DIR/workers.csv.  With --balance on, start
+ * the engine's balancer on @df with the --balance-* and --scale settings,
+ * a progress line per decision (bench_run_on_balance) and its report in
+ * the run's (bench_run_balancer()).
  * Context: the building thread, before mg_dataflow_start(); creates a
  * thread.
- * Return: 0 (also when --balance is off); -EINVAL if @df has no stateful
- * operator with bins to balance, or counts no load (no_stats); the other
- * errors of mg_balancer_start().
+ * Return: 0; -EINVAL if --balance is on and @df has no stateful operator
+ * with bins to balance, or counts no load (no_stats); the other errors of
+ * mg_balancer_start().
  */
-int bench_run_start_balancer(struct bench_run *r, struct mg_dataflow *df);
+int bench_run_start(struct bench_run *r, struct mg_dataflow *df);
 
 /* Compare the two operators' per-timestamp fingerprints; print a line. */
 bool bench_run_validate(const struct bench_run *r);

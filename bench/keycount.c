@@ -30,7 +30,7 @@
  * the workers'.  Latency then runs from each record's push.
  *
  * --balance on starts the engine's balancer with the run (a shared flag,
- * bench_run_start_balancer()): it moves bins to even out the workers' load,
+ * bench_run_start()): it moves bins to even out the workers' load,
  * in --mode handoff or copy; its decisions go into the JSON summary and the
  * plot's marks.
  */
@@ -719,7 +719,7 @@ main(int argc, char **argv)
 	err = mg_dataflow_error(df);
 	if (err)
 		bench_die("keycount", "cannot build the dataflow", err);
-	err = bench_run_start_balancer(&b.run, df);
+	err = bench_run_start(&b.run, df);
 	if (err)
 		bench_die("keycount", "cannot start the balancer", err);
 

@@ -4,17 +4,26 @@
 # the balancer off and on, by handoff and by copy, next to the same load
 # with uniform keys (the reference: what balanced workers do); RUNS
 # interleaved rounds, medians reported, and each configuration's last run
-# plotted with the balancer's decisions marked (blue bands).  RATE should
-# be one two balanced workers sustain but a static placement cannot
-# (worker 0 over capacity): then "off" falls behind for good -- its p99 of
-# the last 2 s (end_p99) keeps growing with the run and its achieved rate
-# stays below the offered one, or it fails when the backlog fills a buffer
-# (reported, its row kept) -- while "on" stays near "uniform".
+# plotted with the balancer's decisions marked (blue bands): its latency
+# (NAME.png) and each worker's records/s received and processed
+# (NAME-workers.png).  RATE should be one two balanced workers sustain but
+# a static placement cannot (worker 0 over capacity): then "off" falls
+# behind for good -- its p99 of the last 2 s (end_p99) keeps growing with
+# the run and its achieved rate stays below the offered one, or it fails
+# when the backlog fills a buffer (reported, its row kept) -- while "on"
+# stays near "uniform".
+#
+# With BENCH=nexmark, the same for NEXMark query QUERY (q5; q3 .. q8 keep
+# state in bins): the skew is --hot-hold HOT_SHIFT (one hot auction takes
+# half the bids, one person most bidders and sellers, each for HOT_SHIFT
+# seconds; keyed by auction, its worker carries 3/4 of the bids), and
+# "uniform" is the model's own stream, whose hot ids change every few ms.
 #
 #   bench/experiments/balance.sh [--help] [BUILD_DIR] [OUT_DIR]
 #   RATE (10M), SECONDS_PER_RUN (30), KEYS (1M), ZIPF (1.0), HOT_SHIFT (10),
 #   WORKERS (2), RUNS (3), INTERVAL_MS (500), THRESHOLD (0.2),
-#   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy")
+#   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy"),
+#   BENCH (keycount), QUERY (q5)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 help_if_asked "$0" "$@"
@@ -23,6 +32,20 @@ OUT=${2:-build/experiments/balance}
 RATE=${RATE:-10M} SECS=${SECONDS_PER_RUN:-30} KEYS=${KEYS:-1M} ZIPF=${ZIPF:-1.0}
 SHIFT=${HOT_SHIFT:-10} W=${WORKERS:-2} RUNS=${RUNS:-3}
 INTERVAL=${INTERVAL_MS:-500} THRESHOLD=${THRESHOLD:-0.2}
+BENCH=${BENCH:-keycount} QUERY=${QUERY:-q5}
+case $BENCH in
+keycount)
+	bench=(--domain "$KEYS" --prefill)
+	skew=(--keys "zipf:$ZIPF" --skew-start --hot-shift "$SHIFT")
+	what="key-count" skewed="zipf:$ZIPF, skewed start, hot keys shift every ${SHIFT} s"
+	uniform="uniform keys" ;;
+nexmark)
+	bench=(--query "$QUERY")
+	skew=(--hot-hold "$SHIFT")
+	what="NEXMark $QUERY" skewed="hot ids held for ${SHIFT} s"
+	uniform="the model's hot ids" ;;
+*) echo "balance: BENCH must be keycount or nexmark" >&2; exit 2 ;;
+esac
 mkdir -p "$OUT"
 stall_floor "$B" "$OUT" before
 csv="$OUT/balance.csv"
@@ -31,8 +54,8 @@ run() { # name, run, flags...
 	local name=$1 r=$2 d end; shift 2
 	[[ " ${CONFIGS:-$name} " == *" $name "* ]] || return 0
 	d="$OUT/$name-$r"
-	"${pin[@]}" "$B/bench/keycount" --workers "$W" --rate "$RATE" \
-		--duration "$SECS" --domain "$KEYS" --prefill --out "$d" "$@" \
+	"${pin[@]}" "$B/bench/$BENCH" --workers "$W" --rate "$RATE" \
+		--duration "$SECS" "${bench[@]}" --out "$d" "$@" \
 		>"$d.json" 2>"$d.log" ||
 		echo "balance: $name run $r ended with an error (see $d.log): $(tail -1 "$d.log")" >&2
 	jq -e . "$d.json" >/dev/null 2>&1 || { echo "balance: $name run $r: no summary" >&2; return 0; }
@@ -46,7 +69,6 @@ run() { # name, run, flags...
 		tr -d '"' >>"$csv"
 	echo "balance: $name run $r: $(jq -r '"p99 \(.latency_us.p99) us, \(.rate_achieved) rec/s"' "$d.json"), end p99 $end us" >&2
 }
-skew=(--keys "zipf:$ZIPF" --skew-start --hot-shift "$SHIFT")
 on=(--balance on --balance-interval "$INTERVAL" --balance-threshold "$THRESHOLD")
 # Interleaved: each round runs every configuration once, so a noisy period
 # of the machine does not fall on one configuration's runs only.
@@ -61,11 +83,13 @@ for name in uniform off-handoff on-handoff off-copy on-copy; do
 	d="$OUT/$name-$RUNS"
 	[ -r "$d/timeline.csv" ] || continue
 	"$(dirname "$0")/../plot" "$d/timeline.csv" "$OUT/$name.png" \
-		"key-count $RATE rec/s, $([ "$name" = uniform ] && echo "uniform keys" || echo "zipf:$ZIPF, skewed start, hot keys shift every ${SHIFT} s: balancer ${name%%-*}, ${name#*-}")" \
+		"$what $RATE rec/s, $([ "$name" = uniform ] && echo "$uniform" || echo "$skewed: balancer ${name%%-*}, ${name#*-}")" \
 		"$d/migrations.txt" >&2
+	[ -r "$d/workers.csv" ] && "$(dirname "$0")/../plot" "$d/workers.csv" "$OUT/$name-workers.png" \
+		"$what $RATE rec/s, $name: records/s per worker" "$d/migrations.txt" >&2
 done
 echo
-echo "median of $RUNS runs, $RATE records/s, $W workers, zipf:$ZIPF over $KEYS keys:"
+echo "median of $RUNS runs, $what, $RATE records/s, $W workers, $skewed:"
 printf '%-12s %12s %10s %10s %10s %12s %8s %8s %10s\n' config rec/s p50_ms p99_ms max_ms end_p99_ms migr bins MiB_moved
 awk -F, "$AWK_MED"'
 NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c }
