@@ -110,9 +110,14 @@ dump_node(FILE *f, const struct mg_dataflow *df, const struct node *n,
 				fprintf(f, " in%u=%s", i, a);
 			}
 			if (si->held)
-				fprintf(f, " held=%u awaiting=%u",
+				fprintf(f,
+					" held=%u awaiting=%u deferred=%" PRIu64
+					" (copies %" PRIu64 ", rescans %" PRIu64
+					")",
 					count_bits(si->held, nbins),
-					count_bits(si->awaiting, nbins));
+					count_bits(si->awaiting, nbins),
+					si->deferred, si->defer_copies,
+					si->rescans);
 			if (!n->u.st.cfg.native) {
 				dump_moves(f, "out", &si->out);
 				dump_moves(f, "in", &si->in);

@@ -223,6 +223,9 @@ struct stateful_inst {
 	uint64_t calls;
 	uint64_t records; /* records processed */
 	uint64_t backlog; /* records logged, not yet processed (stats) */
+	/* entries of bins on their way here: deferred, copies made of them
+	 * (each is copied once, and again at each rescan), rescans (dump.c) */
+	uint64_t deferred, defer_copies, rescans;
 	struct bin_count *counts; /* this worker's row of st.counts, or NULL */
 	struct bin *native;	  /* native mode: this worker's one state */
 	/* migration (see the handoff essay in stateful.c) */

@@ -285,14 +285,13 @@ entry_of(const struct stateful_inst *si, uint64_t ref)
 }
 
 /* Add the entries of @v in [@from, @to) as pairs, except those of bins
- * awaiting acquisition, which go to l->defer_next.  Return: NULL; or the
- * limit (LIMIT_*) of pairs or defer_next, full -- the pass cannot go on. */
+ * awaiting acquisition, which go to @defer.  Return: NULL; or the limit
+ * (LIMIT_*) of pairs or @defer, full -- the pass cannot go on. */
 static const char *
 collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	const struct vbuf *v, size_t from, size_t to, size_t stride,
-	uint64_t *tmin)
+	struct vbuf *defer, uint64_t *tmin)
 {
-	struct tlog *l = &si->log[in];
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
 
@@ -309,11 +308,12 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 		 * see mg__stateful_step) */
 		if (si->in.n && mg__bit(si->awaiting, (uint32_t)e[1]) &&
 		    !mg__bit(si->held, (uint32_t)e[1])) {
-			if (!mg__vbuf_room(&l->defer_next, stride))
+			if (!mg__vbuf_room(defer, stride))
 				return LIMIT_DEFER;
-			memcpy(l->defer_next.base + l->defer_next.len, e,
-			       stride);
-			l->defer_next.len += stride;
+			memcpy(defer->base + defer->len, e, stride);
+			defer->len += stride;
+			si->deferred += slot != SLOT_DEFER;
+			si->defer_copies++;
 			continue;
 		}
 		p[np].key = e[0];
@@ -341,11 +341,18 @@ runs_of(const struct tlog *l, size_t *n)
 	return (struct far_run *)(void *)l->runs.base;
 }
 
-/* Gather every due entry of input @in as a pair.  Return: NULL; or the
- * limit (LIMIT_*) of the buffer that could not take them all. */
+/*
+ * Gather every due entry of input @in as a pair.  Entries of bins still on
+ * their way here are deferred: appended to `defer`, or with @rescan (a bin
+ * arrived since the last pass: only then can a deferred entry be due)
+ * `defer` is read again and what still waits goes to `defer_next`.  So a
+ * deferred entry is copied again only when some bin arrives, not on every
+ * pass while its bin's old owner lags behind.  Return: NULL; or the limit
+ * (LIMIT_*) of the buffer that could not take them all.
+ */
 static const char *
 collect_input(struct node *n, struct stateful_inst *si, unsigned in,
-	      uint64_t upto, uint64_t *tmin)
+	      uint64_t upto, bool rescan, uint64_t *tmin)
 {
 	struct tlog *l = &si->log[in];
 	size_t stride = entry_stride(
@@ -353,20 +360,24 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	uint64_t base = si->processed_upto, t;
 	size_t nr, i;
 	struct far_run *r = runs_of(l, &nr);
-	const char *full;
+	struct vbuf *defer = rescan ? &l->defer_next : &l->defer;
+	const char *full = NULL;
 
-	full = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len, stride,
-		       tmin);
+	if (rescan && l->defer.len) {
+		si->rescans++;
+		full = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len,
+			       stride, defer, tmin);
+	}
 	for (t = base; !full && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
 		full = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0,
-			       v->len, stride, tmin);
+			       v->len, stride, defer, tmin);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
 	for (i = l->runs_head; !full && i < nr && r[i].time < upto; i++)
 		full = collect(si, in, SLOT_FAR, &l->far, r[i].off,
-			       r[i].off + r[i].bytes, stride, tmin);
+			       r[i].off + r[i].bytes, stride, defer, tmin);
 	l->runs_taken = i - l->runs_head;
 	return full;
 }
@@ -391,10 +402,11 @@ compact_far(struct tlog *l)
 	l->far_next.len = 0;
 }
 
-/* After a pass up to @upto: empty what was consumed and fill the buckets of
- * the new window [upto, upto + NB) from the head of the far log. */
+/* After a pass up to @upto (@rescan: it read `defer` into `defer_next`):
+ * empty what was consumed and fill the buckets of the new window [upto,
+ * upto + NB) from the head of the far log. */
 static void
-retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
+retire_input(struct stateful_inst *si, unsigned in, uint64_t upto, bool rescan)
 {
 	struct tlog *l = &si->log[in];
 	uint64_t base = si->processed_upto, t;
@@ -403,8 +415,10 @@ retire_input(struct stateful_inst *si, unsigned in, uint64_t upto)
 
 	for (t = base; t < upto && t - base < TLOG_BUCKETS; t++)
 		l->bucket[t % TLOG_BUCKETS].len = 0;
-	swap_vbuf(&l->defer, &l->defer_next);
-	l->defer_next.len = 0;
+	if (rescan) {
+		swap_vbuf(&l->defer, &l->defer_next);
+		l->defer_next.len = 0;
+	}
 	for (i = l->runs_head; i < l->runs_head + l->runs_taken; i++)
 		l->far_live -= r[i].bytes;
 	l->runs_head += l->runs_taken;
@@ -533,7 +547,7 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 
 static void
 process(struct node *n, struct worker *wk, struct stateful_inst *si,
-	uint64_t upto)
+	uint64_t upto, bool rescan)
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	unsigned k = n->df->nbins_log2, i;
@@ -546,7 +560,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		size[i] = ((struct stream *)c->in[i])->record_size;
-		full = collect_input(n, si, i, upto, &tmin);
+		full = collect_input(n, si, i, upto, rescan, &tmin);
 		if (full) {
 			mg__set_error(n->df, -ENOBUFS, full);
 			return;
@@ -630,7 +644,7 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		}
 	}
 	for (i = 0; i < c->ninputs; i++)
-		retire_input(si, i, upto);
+		retire_input(si, i, upto, rescan);
 }
 
 void
@@ -697,8 +711,13 @@ mg__stateful_step(struct node *n, struct worker *wk)
 		 * control frontier argument of step 0): never behind us. */
 		MG_ASSERT(upto >= si->processed_upto);
 		if (upto > si->processed_upto || si->acquired) {
+			/* Only an arrival can end an entry's wait (handoff.c
+			 * clears `awaiting` only then): without one, what
+			 * was deferred stays so, unread. */
+			bool rescan = si->acquired;
+
 			si->acquired = false;
-			process(n, wk, si, upto);
+			process(n, wk, si, upto, rescan);
 			si->processed_upto = upto;
 		}
 		if (capped && wk->round_work - work0 < STEP_BUDGET)
