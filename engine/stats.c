@@ -98,7 +98,8 @@ mg__stats_fini(struct mg_dataflow *df)
 }
 
 /* Worker @w's records processed and received (processed + backlog; the
- * two are stored apart, so a sample may be a batch off, never more). */
+ * two are stored apart, so a sample may be a round off -- below the last
+ * sample's received count, even -- never more). */
 static void
 worker_counts(const struct mg_dataflow *df, unsigned w, uint64_t *done,
 	      uint64_t *recv)
@@ -147,9 +148,11 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		st->wk_done_rate[w] += ((double)(done - st->wk_done[w]) / dt -
 					st->wk_done_rate[w]) *
 				       k;
-		st->wk_recv_rate[w] += ((double)(recv - st->wk_recv[w]) / dt -
-					st->wk_recv_rate[w]) *
-				       k;
+		/* signed: a sample a batch off may read below the last */
+		st->wk_recv_rate[w] +=
+			((double)(int64_t)(recv - st->wk_recv[w]) / dt -
+			 st->wk_recv_rate[w]) *
+			k;
 		st->wk_done[w] = done;
 		st->wk_recv[w] = recv;
 		if (end && end < st->last_ns &&
