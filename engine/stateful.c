@@ -514,7 +514,8 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
  * Hide the cache misses of the calls to come, in two stages over the sorted
  * entries: 2 * PREFETCH ahead of @at, each entry's bin block, root state and
  * load counter (stats.c); PREFETCH ahead, the operator's own prefetch of
- * what the record will touch (it reads the root state, in cache by then).  pf[] are the two cursors.
+ * what the record will touch (it reads the root state, in cache by then).
+ * pf[] are the two cursors.
  */
 static void
 prefetch_ahead(const struct node *n, const struct stateful_inst *si,

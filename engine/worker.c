@@ -5,13 +5,13 @@
  * parked worker no other thread is running (elastic.c), announce a
  * quiescent state.  Nothing in here allocates with malloc, blocks, logs or
  * takes a lock; the only memory it takes is overflow batches from the
- * lock-free page pool.  An idle worker spins briefly, then naps (offline for RCU), each nap
- * twice the last up to 1 ms, so an idle dataflow costs next to no CPU and a
- * busy one never naps long; one that shares its CPU with another worker (an
- * oversubscribed dataflow) naps much sooner, so the worker that has the
- * work gets the CPU.  (Not sched_yield():
- * on a loaded machine that hands the CPU to any other process for a whole
- * time slice, and measured runs of 0.1 s took 10 s.)
+ * lock-free page pool.  An idle worker spins briefly, then naps (offline
+ * for RCU), each nap twice the last up to 1 ms, so an idle dataflow costs
+ * next to no CPU and a busy one never naps long; one that shares its CPU
+ * with another worker (an oversubscribed dataflow) naps much sooner, so the
+ * worker that has the work gets the CPU.  (Not sched_yield(): on a loaded
+ * machine that hands the CPU to any other process for a whole time slice,
+ * and measured runs of 0.1 s took 10 s.)
  */
 #define _LGPL_SOURCE
 #include <errno.h>

@@ -85,8 +85,10 @@ for name in uniform off-handoff on-handoff off-copy on-copy; do
 	"$(dirname "$0")/../plot" "$d/timeline.csv" "$OUT/$name.png" \
 		"$what $RATE rec/s, $([ "$name" = uniform ] && echo "$uniform" || echo "$skewed: balancer ${name%%-*}, ${name#*-}")" \
 		"$d/migrations.txt" >&2
-	[ -r "$d/workers.csv" ] && "$(dirname "$0")/../plot" "$d/workers.csv" "$OUT/$name-workers.png" \
-		"$what $RATE rec/s, $name: records/s per worker" "$d/migrations.txt" >&2
+	if [ -r "$d/workers.csv" ]; then
+		"$(dirname "$0")/../plot" "$d/workers.csv" "$OUT/$name-workers.png" \
+			"$what $RATE rec/s, $name: records/s per worker" "$d/migrations.txt" >&2
+	fi
 done
 echo
 echo "median of $RUNS runs, $what, $RATE records/s, $W workers, $skewed:"
