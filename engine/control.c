@@ -2,8 +2,9 @@
  * control.c - the control thread.  Every tick (a quarter of the control
  * frontier's lead, at most a quarter of a latency window) it
  *
- *   - advances the control frontier ahead of the clock, when the dataflow
- *     has sources, and folds finished moves (mg_router_advance),
+ *   - advances the control frontier ahead of the clock (or of the data,
+ *     while every source lags: mg__ctl_target), when the dataflow has
+ *     sources, and folds finished moves (mg_router_advance),
  *   - issues the next steps of running migrations, and once every source
  *     and input has ended stops taking migrations and lets the frontier run
  *     to the end (migrate.c),
@@ -97,8 +98,9 @@ control_main(void *arg)
 			mg__wake_all(df); /* a worker halted the run */
 			woke = true;
 		}
-		/* With sources the control frontier runs ahead of the clock;
-		 * inputs alone raise it as their records need (input.c). */
+		/* With sources the control frontier runs ahead of the clock
+		 * or the data; inputs alone raise it as their records need
+		 * (input.c). */
 		mg_router_advance(df->router,
 				  df->clocked ? mg__ctl_target(df) : 0);
 		mg__migrations_tick(df);

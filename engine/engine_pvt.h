@@ -116,9 +116,14 @@ struct lat_ring {
 };
 
 struct source_inst {
-	uint64_t k;	     /* next local record: seq = w + k * W */
-	uint64_t frontier;   /* never above the control frontier */
-	bool closed;	     /* every record generated */
+	uint64_t k;	   /* next local record: seq = w + k * W */
+	uint64_t frontier; /* never above the control frontier */
+	bool closed;	   /* every record generated */
+	/* the epoch of its next record if that record is due (the source is
+	 * behind the clock), MG_TIME_MAX if none is, 0 once closed; read by
+	 * the control thread, which keeps the control frontier near the data
+	 * (mg__ctl_target) */
+	_Atomic uint64_t behind;
 	struct lat_ring lat; /* its records' scheduled times */
 	unsigned char *rec;  /* scratch record */
 } MG_CACHE_ALIGNED;
@@ -716,7 +721,8 @@ void mg__migrations_tick(struct mg_dataflow *df);
 void mg__migrations_busy(struct mg_dataflow *df, uint8_t *out);
 void mg__migrations_free(struct mg_dataflow *df);
 void mg__migrations_close(struct mg_dataflow *df);
-/* The control frontier the clock allows now: lead epochs ahead. */
+/* The control frontier to advance to: lead epochs ahead of the clock, or
+ * of the sources when all are behind it. */
 uint64_t mg__ctl_target(const struct mg_dataflow *df);
 
 #endif /* MG_ENGINE_PVT_H */

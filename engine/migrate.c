@@ -50,12 +50,40 @@ running(const struct mg_dataflow *df)
 	       !atomic_load_explicit(&df->halt, memory_order_relaxed);
 }
 
-/* The control frontier the clock allows now: lead epochs ahead. */
+/*
+ * The control frontier to advance to: lead epochs ahead of the clock -- or
+ * of the data, when every open source is behind the clock (the workers are
+ * over their capacity, or catching up).  A frontier seconds ahead of the
+ * data would put a move at MG_TIME_ASAP (the balancer's) seconds after the
+ * records now being made, all of which would still go to the old owners.
+ * The most advanced source counts, so none waits for the frontier; sources
+ * behind raise it for their records themselves (worker.c, source_step).
+ * A worker in one long call publishes nothing meanwhile: if its source was
+ * keeping up when the call began, the frontier follows the clock until the
+ * call ends (then it cannot come back: it never moves down).
+ */
 uint64_t
 mg__ctl_target(const struct mg_dataflow *df)
 {
-	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns +
-	       df->ctl_lead_epochs;
+	uint64_t t = (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns, data = 0;
+	unsigned i, w;
+
+	for (i = 0; i < df->nnodes && data != MG_TIME_MAX; i++) {
+		const struct node *n = df->nodes[i];
+
+		if (n->kind != SOURCE || !n->inst.source)
+			continue;
+		for (w = 0; w < df->cfg.workers && data != MG_TIME_MAX; w++) {
+			uint64_t b =
+				atomic_load_explicit(&n->inst.source[w].behind,
+						     memory_order_relaxed);
+
+			data = b > data ? b : data;
+		}
+	}
+	if (!df->clocked)
+		data = MG_TIME_MAX; /* no source: the clock */
+	return (data < t ? data : t) + df->ctl_lead_epochs;
 }
 
 bool

@@ -31,6 +31,23 @@
 
 /* ---- SOURCE ------------------------------------------------------------------ */
 
+/* When the record @seq of source @n is scheduled, in ns of the run. */
+static uint64_t
+sched_at(const struct node *n, uint64_t seq)
+{
+	const struct mg_source_config *c = &n->u.src;
+
+	return c->sched ? c->sched(c->ctx, seq) : mg_sched_ns(c->rate, seq);
+}
+
+/*
+ * Generate the records due by now, up to SOURCE_BURST, at times before the
+ * control frontier.  A source behind the clock publishes the epoch it is at
+ * (`behind`), and raises the frontier for its records itself: the control
+ * thread keeps the frontier within its lead of the data rather than of the
+ * clock (mg__ctl_target), so a move at MG_TIME_ASAP takes effect at the
+ * data's time, not seconds ahead of it while the sources catch up.
+ */
 static void
 source_step(struct node *n, struct worker *wk)
 {
@@ -51,20 +68,29 @@ source_step(struct node *n, struct worker *wk)
 		s->frontier = ctl;
 		return;
 	}
-	if (mg__congested(n, wk->w))
-		return;
 	for (;;) {
 		seq = wk->w + s->k * W;
-		at = c->sched ? c->sched(c->ctx, seq)
-			      : mg_sched_ns(c->rate, seq);
+		at = sched_at(n, seq);
 		if (at >= c->duration_ns) {
 			s->closed = true;
 			s->frontier = ctl;
+			/* done: no more a reason to hold the frontier back
+			 * or to move it on */
+			atomic_store_explicit(&s->behind, 0,
+					      memory_order_relaxed);
 			return;
 		}
 		epoch = at / df->cfg.epoch_ns;
-		/* Records wait for their time's configuration to be final. */
-		if (at > now || made == SOURCE_BURST || epoch >= ctl)
+		if (at > now)
+			break;
+		/* Records wait for their time's configuration to be final:
+		 * raise the frontier for them (never past the clock's lead:
+		 * epoch <= now), unless a submission holds it. */
+		if (epoch >= ctl &&
+		    mg_router_raise(df->router, epoch + df->ctl_lead_epochs))
+			ctl = mg_router_frontier(df->router);
+		if (made == SOURCE_BURST || epoch >= ctl ||
+		    (!made && mg__congested(n, wk->w)))
 			break;
 		if (!mg__lat_add(&s->lat, epoch, 1, at, at))
 			break; /* the probe is far behind: throttle */
@@ -75,6 +101,8 @@ source_step(struct node *n, struct worker *wk)
 		s->k++;
 		made++;
 	}
+	atomic_store_explicit(&s->behind, at > now ? MG_TIME_MAX : epoch,
+			      memory_order_relaxed);
 	s->frontier = epoch < ctl ? epoch : ctl;
 	wk->round_work += made;
 }

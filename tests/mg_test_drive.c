@@ -219,8 +219,9 @@ out:
 
 /*
  * Everything is submitted up front, for times inside the data: the control
- * frontier follows the wall clock, so under overload anything submitted
- * later would fall after the last record.
+ * frontier keeps ahead of the fastest source, which under overload may be
+ * well ahead of the records the operators process, so anything submitted
+ * later could fall after the last record.
  */
 void
 run_drive_overload(struct run *r, struct mg_dataflow *df)

@@ -1315,6 +1315,137 @@ test_stall(void **state)
 	assert_int_equal(fails, 0);
 }
 
+/* ---- 11. an ASAP move while the sources lag ---------------------------- */
+
+#define LAG_SPIN_NS 100000ull /* per record while `slow`: 10^4 records/s */
+
+struct lag {
+	_Atomic bool slow;
+	_Atomic uint64_t records, last_time;
+};
+
+static void
+lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
+{
+	(void)ctx;
+	(void)worker;
+	memcpy(rec, &seq, sizeof(seq));
+}
+
+static uint64_t
+lag_hash(void *ctx, const void *rec)
+{
+	uint64_t k;
+
+	(void)ctx;
+	memcpy(&k, rec, sizeof(k));
+	return k * 0x9e3779b97f4a7c15ull;
+}
+
+/* Counts; while `slow`, each record is LAG_SPIN_NS of wall time. */
+static void
+lag_op(void *ctx, struct mg_bin_call *call, struct mg_emitter *out)
+{
+	struct lag *l = ctx;
+	uint64_t until = mg_now_ns() + call->n_in[0] * LAG_SPIN_NS;
+
+	(void)out;
+	while (atomic_load_explicit(&l->slow, memory_order_relaxed) &&
+	       mg_now_ns() < until)
+		;
+	*(uint64_t *)call->state += call->n_in[0];
+	atomic_fetch_add_explicit(&l->records, call->n_in[0],
+				  memory_order_relaxed);
+	if (call->time >
+	    atomic_load_explicit(&l->last_time, memory_order_relaxed))
+		atomic_store_explicit(&l->last_time, call->time,
+				      memory_order_relaxed);
+}
+
+static void
+lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
+{
+	(void)ctx;
+	(void)worker;
+	(void)time;
+	(void)rec;
+}
+
+/*
+ * Offered 5x what the workers can do (each record 100 us of wall time, so
+ * on any machine), the sources fall behind the clock.  A move submitted at
+ * MG_TIME_ASAP a second into the run must take effect near the data's time
+ * -- the control frontier keeps within its lead of the sources when all
+ * lag (migrate.c, mg__ctl_target) -- not at the clock's, which the sources
+ * reach only after a backlog of seconds has drained with the old placement
+ * (a balancer's move off an overloaded worker used to wait that long).
+ * The data is at most 1/5 of the way plus what the buffers hold: the check
+ * is "before half the clock", however slow the machine (slower: further
+ * behind).  Then every record is counted exactly once.
+ */
+static void
+test_asap_follows_data(void **state)
+{
+	struct lag l = {0};
+	struct mg_dataflow_config dc = {
+		.workers = 2,
+		.oversubscribe = true,
+		.bins_log2 = 4,
+		.epoch_ns = EPOCH_NS,
+		.ring_capacity = 16,
+	};
+	struct mg_source_config sc = {
+		.record_size = sizeof(uint64_t),
+		.rate = 100000,
+		.duration_ns = 2000 * MS,
+		.gen = lag_gen,
+	};
+	struct mg_stateful_config oc = {
+		.ninputs = 1,
+		.hash = {lag_hash},
+		.out_record_size = 8,
+		.state_size = sizeof(uint64_t),
+		.fn = lag_op,
+		.ctx = &l,
+	};
+	struct mg_migration_progress pr;
+	struct mg_migration *m = NULL;
+	struct mg_run_stats st;
+	struct mg_dataflow *df;
+	uint16_t target[16];
+	uint64_t started, clock_at, seen;
+
+	(void)state;
+	atomic_store_explicit(&l.slow, true, memory_order_relaxed);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	oc.in[0] = mg_source(df, &sc);
+	assert_non_null(oc.in[0]);
+	assert_int_equal(mg_sink(df, mg_stateful(df, &oc), lag_sink, NULL), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	started = mg_now_ns(); /* the dataflow's clock started before */
+	while (mg_now_ns() - started < 1000 * MS)
+		nanosleep(&(struct timespec){0, 10 * MS}, NULL);
+	mg_dataflow_owners(df, target);
+	target[3] = (uint16_t)((target[3] + 1) % 2);
+	clock_at = (mg_now_ns() - started) / EPOCH_NS; /* at most the clock */
+	assert_int_equal(
+		mg_migrate(df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, &m), 0);
+	seen = atomic_load_explicit(&l.last_time, memory_order_relaxed);
+	mg_migration_progress(m, &pr);
+	printf("# [asap] clock at epoch >= %llu, operator at %llu, the move "
+	       "at %llu\n",
+	       (unsigned long long)clock_at, (unsigned long long)seen,
+	       (unsigned long long)pr.first_time);
+	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
+	assert_int_equal(mg_migration_wait(m), 0);
+	assert_int_equal(mg_dataflow_join(df, &st), 0);
+	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
+			 200000);
+	assert_int_equal(st.records, 200000);
+	mg_dataflow_destroy(df);
+	assert_true(pr.first_time < clock_at / 2);
+}
+
 int
 main(void)
 {
@@ -1329,6 +1460,7 @@ main(void)
 		cmocka_unit_test(test_timers_move),
 		cmocka_unit_test(test_wait_step_at_end),
 		cmocka_unit_test(test_stall),
+		cmocka_unit_test(test_asap_follows_data),
 		cmocka_unit_test(test_no_hang_at_end), /* last: may leak a
 							  stuck worker */
 	};
