@@ -544,7 +544,7 @@ prepare_node(struct mg_dataflow *df, struct node *n)
 		for (w = 0; w < W && !err; w++) {
 			struct source_inst *s = &n->inst.source[w];
 
-			atomic_init(&s->behind, MG_TIME_MAX);
+			atomic_init(&s->progress, 0);
 			err = mg__lat_init(&s->lat);
 			s->rec = calloc(1, n->out->record_size);
 			if (!err && !s->rec)

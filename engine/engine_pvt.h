@@ -69,7 +69,10 @@
 #define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
 #define WIN_RING     64		/* latency windows in flight, per worker */
 #define SOURCE_BURST 4096	/* records a source makes per round at most */
-#define RECV_BURST   32		/* batches a receiver takes per call */
+#define SOURCE_SKEW \
+	8	      /* control leads a source's share may run ahead of
+			  its slowest share (worker.c) */
+#define RECV_BURST 32 /* batches a receiver takes per call */
 
 enum node_kind { SOURCE, INPUT, FLAT_MAP, RECV, STATEFUL, SEND, SINK };
 
@@ -119,11 +122,11 @@ struct source_inst {
 	uint64_t k;	   /* next local record: seq = w + k * W */
 	uint64_t frontier; /* never above the control frontier */
 	bool closed;	   /* every record generated */
-	/* the epoch of its next record if that record is due (the source is
-	 * behind the clock), MG_TIME_MAX if none is, 0 once closed; read by
-	 * the control thread, which keeps the control frontier near the data
-	 * (mg__ctl_target) */
-	_Atomic uint64_t behind;
+	/* the epoch of its next record (MG_TIME_MAX once closed): read by
+	 * the other workers' shares, which keep within SOURCE_SKEW of the
+	 * slowest, and by the control thread (mg__ctl_target) */
+	_Atomic uint64_t progress;
+	uint64_t floor; /* the least progress of all shares, as last read */
 	struct lat_ring lat; /* its records' scheduled times */
 	unsigned char *rec;  /* scratch record */
 } MG_CACHE_ALIGNED;

@@ -56,33 +56,34 @@ running(const struct mg_dataflow *df)
  * over their capacity, or catching up).  A frontier seconds ahead of the
  * data would put a move at MG_TIME_ASAP (the balancer's) seconds after the
  * records now being made, all of which would still go to the old owners.
- * The most advanced source counts, so none waits for the frontier; sources
- * behind raise it for their records themselves (worker.c, source_step).
- * A worker in one long call publishes nothing meanwhile: if its source was
- * keeping up when the call began, the frontier follows the clock until the
- * call ends (then it cannot come back: it never moves down).
+ * The most advanced source counts, so none waits for the frontier (and
+ * sources raise it for their records themselves: worker.c, source_step);
+ * no source runs far ahead of its slowest share.
  */
 uint64_t
 mg__ctl_target(const struct mg_dataflow *df)
 {
 	uint64_t t = (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns, data = 0;
+	bool open = false;
 	unsigned i, w;
 
-	for (i = 0; i < df->nnodes && data != MG_TIME_MAX; i++) {
+	for (i = 0; i < df->nnodes; i++) {
 		const struct node *n = df->nodes[i];
 
 		if (n->kind != SOURCE || !n->inst.source)
 			continue;
-		for (w = 0; w < df->cfg.workers && data != MG_TIME_MAX; w++) {
-			uint64_t b =
-				atomic_load_explicit(&n->inst.source[w].behind,
-						     memory_order_relaxed);
+		for (w = 0; w < df->cfg.workers; w++) {
+			uint64_t p = atomic_load_explicit(
+				&n->inst.source[w].progress,
+				memory_order_relaxed);
 
-			data = b > data ? b : data;
+			if (p != MG_TIME_MAX) /* closed: no say */
+				data = p > data ? p : data;
+			open |= p != MG_TIME_MAX;
 		}
 	}
-	if (!df->clocked)
-		data = MG_TIME_MAX; /* no source: the clock */
+	if (!open)
+		data = t; /* no source open: the clock */
 	return (data < t ? data : t) + df->ctl_lead_epochs;
 }
 

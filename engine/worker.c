@@ -40,13 +40,33 @@ sched_at(const struct node *n, uint64_t seq)
 	return c->sched ? c->sched(c->ctx, seq) : mg_sched_ns(c->rate, seq);
 }
 
+/* The least progress of the open instances of source @n: no record of it
+ * will come before this epoch (MG_TIME_MAX: all closed). */
+static uint64_t
+sources_floor(const struct node *n, unsigned W)
+{
+	uint64_t f = MG_TIME_MAX, p;
+
+	for (unsigned w = 0; w < W; w++) {
+		p = atomic_load_explicit(&n->inst.source[w].progress,
+					 memory_order_relaxed);
+		f = p < f ? p : f;
+	}
+	return f;
+}
+
 /*
  * Generate the records due by now, up to SOURCE_BURST, at times before the
- * control frontier.  A source behind the clock publishes the epoch it is at
- * (`behind`), and raises the frontier for its records itself: the control
- * thread keeps the frontier within its lead of the data rather than of the
- * clock (mg__ctl_target), so a move at MG_TIME_ASAP takes effect at the
- * data's time, not seconds ahead of it while the sources catch up.
+ * control frontier -- and less than SOURCE_SKEW leads ahead of the source's
+ * slowest worker.  Every output waits for the slowest anyway (the frontier
+ * is a minimum): a worker's share made further ahead would only wait in its
+ * receivers' logs -- growing them without bound while one worker is over
+ * its capacity, its cache misses slowing every receiver -- and the control
+ * frontier, which keeps ahead of the fastest source (mg__ctl_target), would
+ * put a move at MG_TIME_ASAP seconds past the data the overloaded worker
+ * is making.  The slowest share is never held back, so one always goes on.
+ * A source raises the frontier for its own records (up to the clock's lead
+ * at most: epoch <= now) rather than wait for the control thread's tick.
  */
 static void
 source_step(struct node *n, struct worker *wk)
@@ -57,6 +77,7 @@ source_step(struct node *n, struct worker *wk)
 	unsigned W = df->cfg.workers, made = 0;
 	uint64_t now = mg_now_ns() - df->start_ns, seq, at, epoch;
 	uint64_t ctl = mg_router_frontier(df->router); /* before routing */
+	uint64_t skew = SOURCE_SKEW * df->ctl_lead_epochs;
 	struct mg_emitter e = {n->out, wk, 0};
 
 	/* Even a closed source promises no more than the control frontier:
@@ -74,24 +95,27 @@ source_step(struct node *n, struct worker *wk)
 		if (at >= c->duration_ns) {
 			s->closed = true;
 			s->frontier = ctl;
-			/* done: no more a reason to hold the frontier back
-			 * or to move it on */
-			atomic_store_explicit(&s->behind, 0,
+			atomic_store_explicit(&s->progress, MG_TIME_MAX,
 					      memory_order_relaxed);
 			return;
 		}
 		epoch = at / df->cfg.epoch_ns;
-		if (at > now)
+		if (at > now || made == SOURCE_BURST ||
+		    (!made && mg__congested(n, wk->w)))
 			break;
-		/* Records wait for their time's configuration to be final:
-		 * raise the frontier for them (never past the clock's lead:
-		 * epoch <= now), unless a submission holds it. */
+		/* the others' progress only grows: a stale floor holds back
+		 * no more than it must; read it again only when it does */
+		if (s->floor != MG_TIME_MAX && epoch >= s->floor + skew) {
+			s->floor = sources_floor(n, W);
+			if (s->floor != MG_TIME_MAX && epoch >= s->floor + skew)
+				break;
+		}
+		/* Records wait for their time's configuration to be final. */
 		if (epoch >= ctl &&
 		    mg_router_raise(df->router, epoch + df->ctl_lead_epochs))
 			ctl = mg_router_frontier(df->router);
-		if (made == SOURCE_BURST || epoch >= ctl ||
-		    (!made && mg__congested(n, wk->w)))
-			break;
+		if (epoch >= ctl)
+			break; /* a submission holds the frontier */
 		if (!mg__lat_add(&s->lat, epoch, 1, at, at))
 			break; /* the probe is far behind: throttle */
 		memset(s->rec, 0, n->out->record_size);
@@ -101,8 +125,7 @@ source_step(struct node *n, struct worker *wk)
 		s->k++;
 		made++;
 	}
-	atomic_store_explicit(&s->behind, at > now ? MG_TIME_MAX : epoch,
-			      memory_order_relaxed);
+	atomic_store_explicit(&s->progress, epoch, memory_order_relaxed);
 	s->frontier = epoch < ctl ? epoch : ctl;
 	wk->round_work += made;
 }
