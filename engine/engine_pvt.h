@@ -69,10 +69,9 @@
 #define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
 #define WIN_RING     64		/* latency windows in flight, per worker */
 #define SOURCE_BURST 4096	/* records a source makes per round at most */
-#define SOURCE_SKEW \
-	8	      /* control leads a source's share may run ahead of
-			  its slowest share (worker.c) */
-#define RECV_BURST 32 /* batches a receiver takes per call */
+#define RECV_BURST   32		/* batches a receiver takes per call */
+/* control leads a source's share may run ahead of its slowest (worker.c) */
+#define SOURCE_SKEW 8
 
 enum node_kind { SOURCE, INPUT, FLAT_MAP, RECV, STATEFUL, SEND, SINK };
 

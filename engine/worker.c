@@ -61,10 +61,9 @@ sources_floor(const struct node *n, unsigned W)
  * slowest worker.  Every output waits for the slowest anyway (the frontier
  * is a minimum): a worker's share made further ahead would only wait in its
  * receivers' logs -- growing them without bound while one worker is over
- * its capacity, its cache misses slowing every receiver -- and the control
- * frontier, which keeps ahead of the fastest source (mg__ctl_target), would
- * put a move at MG_TIME_ASAP seconds past the data the overloaded worker
- * is making.  The slowest share is never held back, so one always goes on.
+ * its capacity -- and the control frontier, which keeps ahead of the
+ * fastest source (mg__ctl_target), would put a move at MG_TIME_ASAP
+ * seconds past the data the overloaded worker is making.  The slowest share is never held back, so one always goes on.
  * A source raises the frontier for its own records (up to the clock's lead
  * at most: epoch <= now) rather than wait for the control thread's tick.
  */

@@ -33,7 +33,9 @@
  * moving with their bin, a step completing as the run ends (what
  * mg_migration_wait() says), moves submitted while the run ends (the run
  * must still end; S_END_RUNS tries), a worker stalled for seconds in the
- * middle of a migration (S_STALL_NS).  Handoff and copy mode.  Seeded: the
+ * middle of a migration (S_STALL_NS), an ASAP move while one worker's
+ * share of the source lags (it must land near the data, not the clock).
+ * Handoff and copy mode.  Seeded: the
  * seed is printed; MG_SEED=<seed> replays it.  S_ONLY=<test name> runs one
  * case.  The drives shared with tests/long/l-migration.c (10^4 random
  * plans, `make check-long`) are in tests/mg_test_drive.c.
