@@ -22,8 +22,10 @@
  *      hot bin already alone, bins pinned) -- the latter is logged once as
  *      HOLD.  Moves for `patience` decisions in a row: plan again at half
  *      the threshold (if that moves nothing, take the first plan) and
- *      submit it at MG_TIME_ASAP.  -EBUSY (a bin went into another
- *      migration meanwhile) is retried at the next decision.
+ *      submit it at MG_TIME_ASAP.  While every source lags the clock by
+ *      more than LAG_NS, at the first such decision and at a quarter of
+ *      the threshold.  -EBUSY (a bin went into another migration
+ *      meanwhile) is retried at the next decision.
  *   4. Except onto a worker that is behind its input (lagging_receiver):
  *      the rates count processed records, and a stalled worker processes
  *      none -- it would look idle.  Behind means a backlog on a busy
@@ -75,6 +77,9 @@
 /* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
  * is stalled more than overloaded, and its backlog will come back. */
 #define GAIN_MAX 4.0
+/* The dataflow lags when every source is this far behind the clock (a
+ * record waits a few epochs in steady state): decide() acts at once. */
+#define LAG_NS 50000000ull
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -111,6 +116,7 @@ struct mg_balancer {
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
+	uint64_t lag_ns;  /* how far the sources lag the clock (decide()) */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
 	double util;	  /* busy fractions summed, over k */
@@ -393,12 +399,13 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	e.migration = m;
 	snprintf(e.reason, sizeof(e.reason),
 		 "worker %u at %.2fx the mean, above %.2fx for %u "
-		 "decision%s: %u bin%s move, planned for %.2fx",
+		 "decision%s: %u bin%s move, planned for %.2fx%s",
 		 busiest, times_mean(first->max_before, first->mean),
 		 times_mean(first->limit, first->mean), b->streak,
 		 b->streak == 1 ? "" : "s", r->nmoves,
 		 r->nmoves == 1 ? "" : "s",
-		 times_mean(r->max_after, first->mean));
+		 times_mean(r->max_after, first->mean),
+		 b->lag_ns > LAG_NS ? " (the sources lag the clock)" : "");
 	log_event(b, &e);
 	return true;
 }
@@ -488,6 +495,7 @@ decide(struct mg_balancer *b)
 	};
 	struct mg_balance_result r1, r2 = {0};
 	uint64_t now = mg_now_ns(), samples;
+	bool lagging;
 	uint32_t i;
 	unsigned w;
 	int dir;
@@ -550,11 +558,18 @@ decide(struct mg_balancer *b)
 		b->holding = above;
 		return;
 	}
-	if (++b->streak >= b->cfg.patience) {
+	/* While the whole dataflow lags the clock, a backlog grows with each
+	 * decision waited for, and one that only reaches the limit leaves the
+	 * busiest worker no room to drain it: act on the first plan, for a
+	 * quarter of the threshold.  A steady load that keeps up never lags,
+	 * so this cannot make one oscillate. */
+	b->lag_ns = mg__sources_lag_ns(df);
+	lagging = b->lag_ns > LAG_NS;
+	if (++b->streak >= (lagging ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;
 
-		in.threshold = b->cfg.threshold / 2;
+		in.threshold = b->cfg.threshold / (lagging ? 4 : 2);
 		if (!mg_balance_plan(&in, &r2) && r2.nmoves)
 			r = &r2;
 		behind = lagging_receiver(b, r);

@@ -726,5 +726,8 @@ void mg__migrations_close(struct mg_dataflow *df);
 /* The control frontier to advance to: lead epochs ahead of the clock, or
  * of the sources when all are behind it. */
 uint64_t mg__ctl_target(const struct mg_dataflow *df);
+/* How far every open source is behind the clock, in ns: 0 if one keeps up
+ * (or none is open) -- the whole dataflow lags by at least this. */
+uint64_t mg__sources_lag_ns(const struct mg_dataflow *df);
 
 #endif /* MG_ENGINE_PVT_H */

@@ -50,21 +50,11 @@ running(const struct mg_dataflow *df)
 	       !atomic_load_explicit(&df->halt, memory_order_relaxed);
 }
 
-/*
- * The control frontier to advance to: lead epochs ahead of the clock -- or
- * of the data, when every open source is behind the clock (the workers are
- * over their capacity, or catching up).  A frontier seconds ahead of the
- * data would put a move at MG_TIME_ASAP (the balancer's) seconds after the
- * records now being made, all of which would still go to the old owners.
- * The most advanced source counts, so none waits for the frontier (and
- * sources raise it for their records themselves: worker.c, source_step);
- * no source runs far ahead of its slowest share.
- */
-uint64_t
-mg__ctl_target(const struct mg_dataflow *df)
+/* The epoch the most advanced open source is at (MG_TIME_MAX: none open). */
+static uint64_t
+sources_front(const struct mg_dataflow *df)
 {
-	uint64_t t = (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns, data = 0;
-	bool open = false;
+	uint64_t front = MG_TIME_MAX;
 	unsigned i, w;
 
 	for (i = 0; i < df->nnodes; i++) {
@@ -78,13 +68,44 @@ mg__ctl_target(const struct mg_dataflow *df)
 				memory_order_relaxed);
 
 			if (p != MG_TIME_MAX) /* closed: no say */
-				data = p > data ? p : data;
-			open |= p != MG_TIME_MAX;
+				front = front == MG_TIME_MAX || p > front
+						? p
+						: front;
 		}
 	}
-	if (!open)
-		data = t; /* no source open: the clock */
-	return (data < t ? data : t) + df->ctl_lead_epochs;
+	return front;
+}
+
+static uint64_t
+clock_epoch(const struct mg_dataflow *df)
+{
+	return (mg_now_ns() - df->start_ns) / df->cfg.epoch_ns;
+}
+
+/*
+ * The control frontier to advance to: lead epochs ahead of the clock -- or
+ * of the data, when every open source is behind the clock (the workers are
+ * over their capacity, or catching up).  A frontier seconds ahead of the
+ * data would put a move at MG_TIME_ASAP (the balancer's) seconds after the
+ * records now being made, all of which would still go to the old owners.
+ * The most advanced source counts, so none waits for the frontier (and
+ * sources raise it for their records themselves: worker.c, source_step);
+ * no source runs far ahead of its slowest share.
+ */
+uint64_t
+mg__ctl_target(const struct mg_dataflow *df)
+{
+	uint64_t t = clock_epoch(df), front = sources_front(df);
+
+	return (front < t ? front : t) + df->ctl_lead_epochs;
+}
+
+uint64_t
+mg__sources_lag_ns(const struct mg_dataflow *df)
+{
+	uint64_t t = clock_epoch(df), front = sources_front(df);
+
+	return front < t ? (t - front) * df->cfg.epoch_ns : 0;
 }
 
 bool

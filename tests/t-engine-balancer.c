@@ -421,6 +421,152 @@ test_gain(void **state)
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
 }
 
+/* ---- a source that lags the clock ------------------------------------------ */
+
+#define LAG_SPIN_NS   100000ull /* worker 0's share, per record while `slow` */
+#define LAG_BINS_LOG2 4
+
+struct lagging {
+	_Atomic bool slow;
+	_Atomic uint64_t records;
+	uint64_t keys[8]; /* records cycle over them: bins of worker 1 */
+};
+
+static void
+lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
+{
+	struct lagging *l = ctx;
+	uint64_t until = mg_now_ns() + LAG_SPIN_NS;
+
+	while (worker == 0 &&
+	       atomic_load_explicit(&l->slow, memory_order_relaxed) &&
+	       mg_now_ns() < until)
+		;
+	memcpy(rec, &l->keys[seq % 8], sizeof(uint64_t));
+}
+
+static uint64_t
+lag_hash(void *ctx, const void *rec)
+{
+	uint64_t k;
+
+	(void)ctx;
+	memcpy(&k, rec, sizeof(k));
+	return k * 0x9e3779b97f4a7c15ull;
+}
+
+static void
+lag_op(void *ctx, struct mg_bin_call *call, struct mg_emitter *out)
+{
+	struct lagging *l = ctx;
+
+	(void)out;
+	atomic_fetch_add_explicit(&l->records, call->n_in[0],
+				  memory_order_relaxed);
+}
+
+static void
+lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
+{
+	(void)ctx;
+	(void)worker;
+	(void)time;
+	(void)rec;
+}
+
+/*
+ * While the whole dataflow lags the clock, the balancer acts on its first
+ * plan (balancer.c, LAG_NS): a backlog grows with every decision waited
+ * for.  Worker 0's share of the source is 5x slower than its schedule (100
+ * us of wall time a record, so on any machine: every share keeps with it,
+ * worker.c), and all records go to 8 bins of worker 1.  With a patience of
+ * 1000 decisions the balancer would wait 20 s; lagging, it moves bins at
+ * its first decision with a plan.  Then every record is counted once.
+ */
+static void
+test_lagging_acts_at_once(void **state)
+{
+	struct lagging l = {0};
+	struct mg_dataflow_config dc = {
+		.workers = 2,
+		.oversubscribe = true,
+		.bins_log2 = LAG_BINS_LOG2,
+		.epoch_ns = 100000,
+	};
+	struct mg_source_config sc = {
+		.record_size = sizeof(uint64_t),
+		.rate = 100000,
+		.duration_ns = 3000000000ull,
+		.gen = lag_gen,
+		.ctx = &l,
+	};
+	struct mg_stateful_config oc = {
+		.ninputs = 1,
+		.hash = {lag_hash},
+		.out_record_size = 8,
+		.state_size = 8,
+		.fn = lag_op,
+		.ctx = &l,
+	};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.patience = 1000,
+	};
+	uint16_t owners[1u << LAG_BINS_LOG2];
+	struct mg_balancer_stats st;
+	struct mg_balance_event e;
+	struct mg_run_stats rs;
+	struct mg_balancer *bal;
+	struct mg_dataflow *df;
+	unsigned n = 0;
+	uint64_t k;
+	bool moved = false;
+
+	(void)state;
+	atomic_store_explicit(&l.slow, true, memory_order_relaxed);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	oc.in[0] = mg_source(df, &sc);
+	assert_int_equal(mg_sink(df, mg_stateful(df, &oc), lag_sink, NULL), 0);
+	mg_dataflow_owners(df, owners);
+	for (k = 0; n < 8; k++) /* 8 keys in distinct bins of worker 1 */
+		if (owners[mg_bin_of(lag_hash(NULL, &k), LAG_BINS_LOG2)] == 1) {
+			unsigned i;
+
+			for (i = 0; i < n; i++)
+				if (mg_bin_of(lag_hash(NULL, &l.keys[i]),
+					      LAG_BINS_LOG2) ==
+				    mg_bin_of(lag_hash(NULL, &k),
+					      LAG_BINS_LOG2))
+					break;
+			if (i == n)
+				l.keys[n++] = k;
+		}
+	assert_int_equal(mg_balancer_start(df, &bc, &bal), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	/* until its first event; the run ends (3 s of schedule, 5x slower
+	 * while slow: 15 s) before a patience of 1000 would act */
+	while (mg_balancer_event(bal, 0, &e)) {
+		mg_balancer_stats(bal, &st);
+		if (!st.running)
+			break;
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	mg_balancer_stats(bal, &st);
+	if (!mg_balancer_event(bal, 0, &e)) {
+		printf("# [lagging] first event after %llu decisions: %s: %s\n",
+		       (unsigned long long)st.rounds,
+		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.reason);
+		moved = e.kind == MG_BALANCE_MOVE &&
+			strstr(e.reason, "lag the clock") != NULL;
+	}
+	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
+	assert_int_equal(mg_dataflow_join(df, &rs), 0);
+	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
+			 300000);
+	mg_dataflow_destroy(df); /* and its balancer */
+	assert_true(moved);
+}
+
 /*
  * A stall -- one round of a few seconds, each record 100 ms of work -- is
  * busy time while it lasts (stats.c), not only once the round ends: a
@@ -697,6 +843,7 @@ main(void)
 		cmocka_unit_test(test_overloaded),
 		cmocka_unit_test(test_behind),
 		cmocka_unit_test(test_gain),
+		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
 	};
