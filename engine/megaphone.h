@@ -766,7 +766,14 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * worker far behind its input (a quarter second of its rate waiting)
  * looks lighter than it is: its bins' rates are scaled by what it receives
  * over what it processes (mg_worker_stats.in_rate / rate), and nothing
- * moves onto it until it catches up.
+ * moves onto it until it catches up.  While the whole dataflow lags --
+ * every open source more than 50 ms behind the clock -- it acts on the
+ * first plan, not after `patience`, and plans for a quarter of the
+ * threshold: the backlog grows with every decision waited for, and the
+ * busiest worker needs room below the limit to drain it.  A steady load
+ * that keeps up never lags.  (A source's shares keep within a few ms of
+ * each other, so an overloaded worker holds every source back, and a move
+ * at MG_TIME_ASAP lands within a few ms of the data being made.)
  *
  * Costs.  In MG_HANDOFF mode a plan moves the fewest bins; in MG_COPY mode
  * a bin's cost is its state bytes plus 4 KiB, so the plan moves few bytes.
