@@ -116,7 +116,6 @@ struct mg_balancer {
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
-	uint64_t lag_ns;  /* how far the sources lag the clock (decide()) */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
 	double util;	  /* busy fractions summed, over k */
@@ -360,11 +359,12 @@ lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
 	return -1;
 }
 
-/* Submit @r as a migration; false if the engine refused it (retried at
- * the next decision, or the run is ending). */
+/* Submit @r as a migration (@lagging: the sources lag the clock, said in
+ * the event); false if the engine refused it (retried at the next
+ * decision, or the run is ending). */
 static bool
 submit(struct mg_balancer *b, const struct mg_balance_result *r,
-       const struct mg_balance_result *first)
+       const struct mg_balance_result *first, bool lagging)
 {
 	struct mg_migration *m;
 	struct mg_balance_event e;
@@ -405,7 +405,7 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 		 b->streak == 1 ? "" : "s", r->nmoves,
 		 r->nmoves == 1 ? "" : "s",
 		 times_mean(r->max_after, first->mean),
-		 b->lag_ns > LAG_NS ? " (the sources lag the clock)" : "");
+		 lagging ? " (the sources lag the clock)" : "");
 	log_event(b, &e);
 	return true;
 }
@@ -563,8 +563,7 @@ decide(struct mg_balancer *b)
 	 * busiest worker no room to drain it: act on the first plan, for a
 	 * quarter of the threshold.  A steady load that keeps up never lags,
 	 * so this cannot make one oscillate. */
-	b->lag_ns = mg__sources_lag_ns(df);
-	lagging = b->lag_ns > LAG_NS;
+	lagging = mg__sources_lag_ns(df) > LAG_NS;
 	if (++b->streak >= (lagging ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;
@@ -577,7 +576,7 @@ decide(struct mg_balancer *b)
 			if (!b->holding)
 				hold(b, &r1, behind);
 			b->holding = true;
-		} else if (submit(b, r, &r1)) {
+		} else if (submit(b, r, &r1, lagging)) {
 			b->streak = 0;
 			b->holding = false;
 		}

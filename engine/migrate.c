@@ -67,10 +67,10 @@ sources_front(const struct mg_dataflow *df)
 				&n->inst.source[w].progress,
 				memory_order_relaxed);
 
-			if (p != MG_TIME_MAX) /* closed: no say */
-				front = front == MG_TIME_MAX || p > front
-						? p
-						: front;
+			/* closed (MG_TIME_MAX): no say */
+			if (p != MG_TIME_MAX &&
+			    (front == MG_TIME_MAX || p > front))
+				front = p;
 		}
 	}
 	return front;

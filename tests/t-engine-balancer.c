@@ -33,6 +33,7 @@
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
 #include "tests/mg_test_count.h"
+#include "tests/mg_test_lag.h"
 
 #define MAX_W	     2
 #define QUIET_ROUNDS 20 /* decisions without a move: no oscillation */
@@ -423,57 +424,6 @@ test_gain(void **state)
 
 /* ---- a source that lags the clock ------------------------------------------ */
 
-#define LAG_SPIN_NS   100000ull /* worker 0's share, per record while `slow` */
-#define LAG_BINS_LOG2 4
-
-struct lagging {
-	_Atomic bool slow;
-	_Atomic uint64_t records;
-	uint64_t keys[8]; /* records cycle over them: bins of worker 1 */
-};
-
-static void
-lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
-{
-	struct lagging *l = ctx;
-	uint64_t until = mg_now_ns() + LAG_SPIN_NS;
-
-	while (worker == 0 &&
-	       atomic_load_explicit(&l->slow, memory_order_relaxed) &&
-	       mg_now_ns() < until)
-		;
-	memcpy(rec, &l->keys[seq % 8], sizeof(uint64_t));
-}
-
-static uint64_t
-lag_hash(void *ctx, const void *rec)
-{
-	uint64_t k;
-
-	(void)ctx;
-	memcpy(&k, rec, sizeof(k));
-	return k * 0x9e3779b97f4a7c15ull;
-}
-
-static void
-lag_op(void *ctx, struct mg_bin_call *call, struct mg_emitter *out)
-{
-	struct lagging *l = ctx;
-
-	(void)out;
-	atomic_fetch_add_explicit(&l->records, call->n_in[0],
-				  memory_order_relaxed);
-}
-
-static void
-lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
-{
-	(void)ctx;
-	(void)worker;
-	(void)time;
-	(void)rec;
-}
-
 /*
  * While the whole dataflow lags the clock, the balancer acts on its first
  * plan (balancer.c, LAG_NS): a backlog grows with every decision waited
@@ -486,63 +436,24 @@ lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
 static void
 test_lagging_acts_at_once(void **state)
 {
-	struct lagging l = {0};
-	struct mg_dataflow_config dc = {
-		.workers = 2,
-		.oversubscribe = true,
-		.bins_log2 = LAG_BINS_LOG2,
-		.epoch_ns = 100000,
-	};
-	struct mg_source_config sc = {
-		.record_size = sizeof(uint64_t),
-		.rate = 100000,
-		.duration_ns = 3000000000ull,
-		.gen = lag_gen,
-		.ctx = &l,
-	};
-	struct mg_stateful_config oc = {
-		.ninputs = 1,
-		.hash = {lag_hash},
-		.out_record_size = 8,
-		.state_size = 8,
-		.fn = lag_op,
-		.ctx = &l,
-	};
+	struct mg_test_lag l = {.bins_log2 = 4,
+				.nkeys = 8,
+				.rate = 100000,
+				.duration_ns = 3000000000ull};
 	struct mg_balancer_config bc = {
 		.interval_ns = INTERVAL_NS,
 		.patience = 1000,
 	};
-	uint16_t owners[1u << LAG_BINS_LOG2];
 	struct mg_balancer_stats st;
 	struct mg_balance_event e;
 	struct mg_run_stats rs;
 	struct mg_balancer *bal;
-	struct mg_dataflow *df;
-	unsigned n = 0;
-	uint64_t k;
 	bool moved = false;
 
 	(void)state;
-	atomic_store_explicit(&l.slow, true, memory_order_relaxed);
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	oc.in[0] = mg_source(df, &sc);
-	assert_int_equal(mg_sink(df, mg_stateful(df, &oc), lag_sink, NULL), 0);
-	mg_dataflow_owners(df, owners);
-	for (k = 0; n < 8; k++) /* 8 keys in distinct bins of worker 1 */
-		if (owners[mg_bin_of(lag_hash(NULL, &k), LAG_BINS_LOG2)] == 1) {
-			unsigned i;
-
-			for (i = 0; i < n; i++)
-				if (mg_bin_of(lag_hash(NULL, &l.keys[i]),
-					      LAG_BINS_LOG2) ==
-				    mg_bin_of(lag_hash(NULL, &k),
-					      LAG_BINS_LOG2))
-					break;
-			if (i == n)
-				l.keys[n++] = k;
-		}
-	assert_int_equal(mg_balancer_start(df, &bc, &bal), 0);
-	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	mg_test_lag_build(&l);
+	assert_int_equal(mg_balancer_start(l.df, &bc, &bal), 0);
+	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
 	/* until its first event; the run ends (3 s of schedule, 5x slower
 	 * while slow: 15 s) before a patience of 1000 would act */
 	while (mg_balancer_event(bal, 0, &e)) {
@@ -560,10 +471,10 @@ test_lagging_acts_at_once(void **state)
 			strstr(e.reason, "lag the clock") != NULL;
 	}
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
-	assert_int_equal(mg_dataflow_join(df, &rs), 0);
+	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
 	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
 			 300000);
-	mg_dataflow_destroy(df); /* and its balancer */
+	mg_dataflow_destroy(l.df); /* and its balancer */
 	assert_true(moved);
 }
 

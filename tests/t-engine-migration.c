@@ -61,6 +61,7 @@
 #include "tests/mg_test.h"
 #include "tests/mg_test_model.h"
 #include "tests/mg_test_drive.h"
+#include "tests/mg_test_lag.h"
 #include "tests/mg_test_run.h"
 
 /* ---- 1. random plans ------------------------------------------------------ */
@@ -1319,64 +1320,6 @@ test_stall(void **state)
 
 /* ---- 11. an ASAP move while the sources lag ------------------------------ */
 
-#define LAG_SPIN_NS   100000ull /* per record while `slow`: 10^4 records/s */
-#define LAG_BINS_LOG2 4
-
-struct lag {
-	_Atomic bool slow;
-	_Atomic uint64_t records, last_time;
-	uint64_t key; /* every record's: its bin starts on worker 1 */
-};
-
-/* While `slow`, worker 0 takes LAG_SPIN_NS of wall time per record. */
-static void
-lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
-{
-	struct lag *l = ctx;
-	uint64_t until = mg_now_ns() + LAG_SPIN_NS;
-
-	(void)seq;
-	while (worker == 0 &&
-	       atomic_load_explicit(&l->slow, memory_order_relaxed) &&
-	       mg_now_ns() < until)
-		;
-	memcpy(rec, &l->key, sizeof(l->key));
-}
-
-static uint64_t
-lag_hash(void *ctx, const void *rec)
-{
-	uint64_t k;
-
-	(void)ctx;
-	memcpy(&k, rec, sizeof(k));
-	return k * 0x9e3779b97f4a7c15ull;
-}
-
-static void
-lag_op(void *ctx, struct mg_bin_call *call, struct mg_emitter *out)
-{
-	struct lag *l = ctx;
-
-	(void)out;
-	*(uint64_t *)call->state += call->n_in[0];
-	atomic_fetch_add_explicit(&l->records, call->n_in[0],
-				  memory_order_relaxed);
-	if (call->time >
-	    atomic_load_explicit(&l->last_time, memory_order_relaxed))
-		atomic_store_explicit(&l->last_time, call->time,
-				      memory_order_relaxed);
-}
-
-static void
-lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
-{
-	(void)ctx;
-	(void)worker;
-	(void)time;
-	(void)rec;
-}
-
 /*
  * Worker 0's share of the source is 5x slower than its schedule (each of
  * its records 100 us of wall time, so on any machine); worker 1's share
@@ -1396,59 +1339,33 @@ lag_sink(void *ctx, unsigned worker, uint64_t time, const void *rec)
 static void
 test_asap_follows_data(void **state)
 {
-	struct lag l = {0};
-	struct mg_dataflow_config dc = {
-		.workers = 2,
-		.oversubscribe = true,
-		.bins_log2 = LAG_BINS_LOG2,
-		.epoch_ns = EPOCH_NS,
-		.ring_capacity = 16,
-	};
-	struct mg_source_config sc = {
-		.record_size = sizeof(uint64_t),
-		.rate = 100000,
-		.duration_ns = 2000 * MS,
-		.gen = lag_gen,
-		.ctx = &l,
-	};
-	struct mg_stateful_config oc = {
-		.ninputs = 1,
-		.hash = {lag_hash},
-		.out_record_size = 8,
-		.state_size = sizeof(uint64_t),
-		.fn = lag_op,
-		.ctx = &l,
-	};
+	struct mg_test_lag l = {.bins_log2 = 4,
+				.nkeys = 1,
+				.ring = 16,
+				.rate = 100000,
+				.duration_ns = 2000 * MS};
 	struct mg_migration_progress pr;
 	struct mg_worker_stats ws[2];
 	struct mg_migration *m = NULL;
 	struct mg_run_stats st;
-	struct mg_dataflow *df;
-	uint16_t target[1u << LAG_BINS_LOG2];
+	uint16_t target[1u << 4];
 	uint64_t started, clock_at, seen;
-	uint32_t bin;
 
 	(void)state;
-	atomic_store_explicit(&l.slow, true, memory_order_relaxed);
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	oc.in[0] = mg_source(df, &sc);
-	assert_non_null(oc.in[0]);
-	assert_int_equal(mg_sink(df, mg_stateful(df, &oc), lag_sink, NULL), 0);
-	mg_dataflow_owners(df, target);
-	do
-		bin = mg_bin_of(lag_hash(NULL, &l.key), LAG_BINS_LOG2);
-	while (target[bin] != 1 && ++l.key);
-	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	mg_test_lag_build(&l);
+	mg_dataflow_owners(l.df, target);
+	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
 	started = mg_now_ns(); /* the dataflow's clock started before */
 	while (mg_now_ns() - started < 1000 * MS)
 		nanosleep(&(struct timespec){0, 10 * MS}, NULL);
-	target[bin] = 0;
+	target[mg_test_lag_bin(&l, 0)] = 0;
 	clock_at = (mg_now_ns() - started) / EPOCH_NS; /* at most the clock */
 	assert_int_equal(
-		mg_migrate(df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, &m), 0);
+		mg_migrate(l.df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, &m),
+		0);
 	seen = atomic_load_explicit(&l.last_time, memory_order_relaxed);
 	mg_migration_progress(m, &pr);
-	assert_int_equal(mg_dataflow_worker_stats(df, ws), 0);
+	assert_int_equal(mg_dataflow_worker_stats(l.df, ws), 0);
 	printf("# [asap] clock at epoch >= %llu, operator at %llu, the move "
 	       "at %llu; worker 1's backlog %llu records\n",
 	       (unsigned long long)clock_at, (unsigned long long)seen,
@@ -1456,11 +1373,11 @@ test_asap_follows_data(void **state)
 	       (unsigned long long)ws[1].backlog);
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	assert_int_equal(mg_migration_wait(m), 0);
-	assert_int_equal(mg_dataflow_join(df, &st), 0);
+	assert_int_equal(mg_dataflow_join(l.df, &st), 0);
 	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
 			 200000);
 	assert_int_equal(st.records, 200000);
-	mg_dataflow_destroy(df);
+	mg_dataflow_destroy(l.df);
 	assert_true(pr.first_time < clock_at / 2);
 	/* a tenth of a second of the whole rate; SOURCE_SKEW is 16 ms */
 	assert_true(ws[1].backlog < 10000);
