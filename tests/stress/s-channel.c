@@ -7,7 +7,13 @@
  * in order (count, sequence, checksum), no batch came with a time below a
  * mark received before it, and the pool got all its memory back.
  *
- * Knobs: S_RECORDS, S_CAPACITY, S_BATCH, MG_SEED.
+ * A loaded or slow machine gets a shorter run, never a failure: after
+ * S_SECONDS (default 60) the producer ends the stream at the next batch
+ * once it has sent at least S_MIN_RECORDS (default 10^5), and both sides
+ * yield while they wait, so they also progress on one CPU shared with
+ * other work.
+ *
+ * Knobs: S_RECORDS, S_MIN_RECORDS, S_SECONDS, S_CAPACITY, S_BATCH, MG_SEED.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -23,7 +29,7 @@ struct rec {
 struct shared {
 	struct mg_channel *ch;
 	const struct mg_topology *topo;
-	uint64_t records;
+	uint64_t records, min_records, deadline_ns;
 	uint32_t batch;
 	uint64_t seed;
 	/* producer's results */
@@ -48,6 +54,14 @@ pin(const struct mg_topology *topo, unsigned i)
 	(void)mg_pin_self(topo, mg_topology_cpu(topo, i % n));
 }
 
+/* The ring is full: let the consumer run if it shares our CPU. */
+static void
+full_wait(struct shared *s)
+{
+	s->full_pushes++;
+	sched_yield();
+}
+
 static void *
 producer(void *arg)
 {
@@ -56,7 +70,8 @@ producer(void *arg)
 	struct mg_batch *b = NULL;
 
 	pin(s->topo, 0);
-	while (seq < s->records) {
+	while (seq < s->records &&
+	       (seq < s->min_records || mg_now_ns() < s->deadline_ns)) {
 		uint32_t n, i;
 
 		while (!(b = mg_channel_batch_get_spsc(s->ch))) {
@@ -70,7 +85,7 @@ producer(void *arg)
 		if (mg_test_rand(&rng) % 4 == 0) {
 			t++;
 			while (!mg_channel_mark_spsc(s->ch, t))
-				s->full_pushes++;
+				full_wait(s);
 		}
 		b->time = t;
 		for (i = 0; i < n; i++, seq++) {
@@ -82,11 +97,11 @@ producer(void *arg)
 		}
 		b->count = n;
 		while (!mg_channel_push_spsc(s->ch, b))
-			s->full_pushes++;
+			full_wait(s);
 		s->sent += n;
 	}
 	while (!mg_channel_mark_spsc(s->ch, MG_TIME_MAX))
-		s->full_pushes++;
+		full_wait(s);
 	return NULL;
 }
 
@@ -147,6 +162,9 @@ test_stress(void **state)
 	assert_int_equal(mg_channel_create(&s.ch, pools, &cfg), 0);
 	s.topo = topo;
 	s.records = mg_test_env_u64("S_RECORDS", 100000000);
+	s.min_records = mg_test_env_u64("S_MIN_RECORDS", 100000);
+	s.deadline_ns =
+		mg_now_ns() + mg_test_env_u64("S_SECONDS", 60) * 1000000000ull;
 	s.batch = cfg.batch_records;
 	s.seed = mg_test_seed();
 
@@ -162,8 +180,9 @@ test_stress(void **state)
 	       (unsigned long long)s.full_pushes,
 	       (unsigned long long)s.no_batch, (unsigned long long)s.marks);
 
-	assert_int_equal(s.sent, s.records);
-	assert_int_equal(s.got, s.records);
+	/* all of them, or the least a slow machine must get through */
+	assert_true(s.sent == s.records || s.sent >= s.min_records);
+	assert_int_equal(s.got, s.sent);
 	assert_int_equal(s.got_sum, s.sent_sum);
 	assert_int_equal(s.order_errors, 0);
 	assert_int_equal(s.mark_errors, 0);
