@@ -3,8 +3,10 @@
  *
  * Every interval the thread takes the bins' decayed rates and owners
  * (mg_dataflow_bin_stats, from the workers' own counters), scales the bins
- * of a worker behind its input by its in/out ratio (mg__worker_gain),
- * plans with mg_balance_plan() and submits through
+ * of a worker behind its input by its in/out ratio (mg__worker_gain) and
+ * those of a worker whose records cost more or less than the others' by
+ * that ratio (mg__worker_cost), plans with mg_balance_plan() and submits
+ * through
  * mg_migrate(): it is a client of the public migration API like any
  * application thread, and never touches a worker's state.  Correctness is
  * the migration protocol's.
@@ -77,6 +79,16 @@
 /* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
  * is stalled more than overloaded, and its backlog will come back. */
 #define GAIN_MAX 4.0
+/* mg__worker_cost(): what a record costs is read from busy time per
+ * processed record, trusted from not at all while the busiest active
+ * worker is busy COST_BUSY_LOW of the time (everyone has room: latency
+ * does not depend on it, and busy time is mostly noise) to fully at
+ * COST_BUSY_FULL; on workers that process COST_MIN_RATE records/s at
+ * least; within [1 / COST_MAX, COST_MAX]. */
+#define COST_BUSY_LOW  0.5
+#define COST_BUSY_FULL 0.9
+#define COST_MIN_RATE  100.0
+#define COST_MAX       4.0
 /* The dataflow lags when every source is this far behind the clock (a
  * record waits a few epochs in steady state): decide() acts at once. */
 #define LAG_NS 50000000ull
@@ -107,6 +119,7 @@ struct mg_balancer {
 	struct mg_bin_stats *bins;
 	struct mg_worker_stats *wk;
 	double *load, *cost;
+	double *scale; /* [W] gain x cost: what a worker's bins' rates weigh */
 	uint16_t *owner, *target;
 	uint8_t *pinned;
 	uint8_t *active;      /* [W] the first mg_dataflow_active() */
@@ -139,6 +152,7 @@ balancer_free(struct mg_balancer *b)
 	free(b->bins);
 	free(b->wk);
 	free(b->load);
+	free(b->scale);
 	free(b->cost);
 	free(b->owner);
 	free(b->target);
@@ -343,6 +357,42 @@ mg__worker_gain(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 }
 
 /*
+ * What a record costs on worker @w against the active workers' mean: its
+ * busy time per processed record over theirs (busy / rate, summed over the
+ * workers that process COST_MIN_RATE at least), trusted as the busiest
+ * active worker nears saturation (COST_BUSY_LOW .. FULL), within
+ * [1 / COST_MAX, COST_MAX]; 1 for a worker with too few records to tell.
+ * A plan on records alone equals the workers' record rates, which is not
+ * an equal load when a worker's CPU does less per second -- a slower or
+ * shared vCPU, a worker whose keys miss the cache more -- and, once such
+ * a worker is over capacity, it never catches up on a plan that says
+ * "balanced".  Weighted by this, a worker's load is its share of the busy
+ * time: the plan evens out time, and a placement that evened it is a
+ * fixed point, not a record imbalance to undo.  A bin is taken to cost
+ * the same on its receiver, so a move off a costly worker onto a cheap one
+ * plans for more than it adds there: the next decision moves the rest.
+ */
+double
+mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+{
+	double busy = 0, rate = 0, top = 0, trust, c;
+
+	for (unsigned v = 0; v < k; v++) {
+		top = ws[v].busy > top ? ws[v].busy : top;
+		if (ws[v].rate >= COST_MIN_RATE) {
+			busy += ws[v].busy;
+			rate += ws[v].rate;
+		}
+	}
+	trust = (top - COST_BUSY_LOW) / (COST_BUSY_FULL - COST_BUSY_LOW);
+	if (ws[w].rate < COST_MIN_RATE || !(busy > 0) || !(trust > 0))
+		return 1;
+	c = 1 + (trust < 1 ? trust : 1) *
+			(ws[w].busy / ws[w].rate / (busy / rate) - 1);
+	return c < 1 / COST_MAX ? 1 / COST_MAX : c > COST_MAX ? COST_MAX : c;
+}
+
+/*
  * A worker the plan @r moves bins onto although it is behind its input --
  * more than BEHIND_S of its rate and BEHIND_MIN records received and not
  * processed -- or -1.  The rates count processed records, so an overloaded
@@ -371,6 +421,8 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	unsigned busiest;
 	uint64_t bytes = 0;
 	uint32_t i;
+	char costs[40] = "";
+	double cost;
 
 	memcpy(b->target, b->owner, sizeof(*b->target) * b->nbins);
 	for (i = 0; i < r->nmoves; i++) {
@@ -397,10 +449,14 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	e.bins = r->nmoves;
 	e.bytes = bytes;
 	e.migration = m;
+	cost = mg__worker_cost(b->wk, b->k, busiest);
+	if (fabs(cost - 1) >= 0.1)
+		snprintf(costs, sizeof(costs), ", its records cost %.2fx",
+			 cost);
 	snprintf(e.reason, sizeof(e.reason),
-		 "worker %u at %.2fx the mean, above %.2fx for %u "
+		 "worker %u at %.2fx the mean%s, above %.2fx for %u "
 		 "decision%s: %u bin%s move, planned for %.2fx%s",
-		 busiest, times_mean(first->max_before, first->mean),
+		 busiest, times_mean(first->max_before, first->mean), costs,
 		 times_mean(first->limit, first->mean), b->streak,
 		 b->streak == 1 ? "" : "s", r->nmoves,
 		 r->nmoves == 1 ? "" : "s",
@@ -523,15 +579,17 @@ decide(struct mg_balancer *b)
 	    mg_dataflow_worker_stats(df, b->wk))
 		return; /* out of memory: try again next time */
 	mg__migrations_busy(df, b->pinned);
+	b->k = mg_dataflow_active(df);
+	for (w = 0; w < b->W; w++)
+		b->scale[w] = mg__worker_gain(b->wk, b->k, w) *
+			      mg__worker_cost(b->wk, b->k, w);
 	for (i = 0; i < b->nbins; i++) {
-		b->load[i] = b->bins[i].rate *
-			     mg__worker_gain(b->wk, b->k, b->bins[i].owner);
+		b->load[i] = b->bins[i].rate * b->scale[b->bins[i].owner];
 		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
 		b->owner[i] = (uint16_t)b->bins[i].owner;
 		b->pinned[i] |= b->settled_ns[i] &&
 				now - b->settled_ns[i] < b->cfg.cooldown_ns;
 	}
-	b->k = mg_dataflow_active(df);
 	b->util = 0;
 	for (w = 0; w < b->W; w++) {
 		b->active[w] = w < b->k;
@@ -669,6 +727,7 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->bins = malloc(sizeof(*b->bins) * n);
 	b->wk = malloc(sizeof(*b->wk) * b->W);
 	b->load = malloc(sizeof(*b->load) * n);
+	b->scale = malloc(sizeof(*b->scale) * b->W);
 	b->cost = malloc(sizeof(*b->cost) * n);
 	b->owner = malloc(sizeof(*b->owner) * n);
 	b->target = malloc(sizeof(*b->target) * n);
@@ -676,9 +735,9 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->active = malloc(b->W);
 	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
 	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
-	if (!b->bins || !b->wk || !b->load || !b->cost || !b->owner ||
-	    !b->target || !b->pinned || !b->active || !b->settled_ns ||
-	    !b->cur_bins) {
+	if (!b->bins || !b->wk || !b->load || !b->scale || !b->cost ||
+	    !b->owner || !b->target || !b->pinned || !b->active ||
+	    !b->settled_ns || !b->cur_bins) {
 		balancer_free(b);
 		return -ENOMEM;
 	}

@@ -387,6 +387,8 @@ struct stats {
 	uint64_t *wk_recv;    /* [W] records received, previous sample */
 	double *wk_done_rate; /* [W] decayed records/s processed */
 	double *wk_recv_rate; /* [W] decayed records/s received */
+	double unseen;	      /* e^(-t/tau), t since the first sample: the
+				 weight the workers' averages lack */
 };
 
 struct mg_dataflow {
@@ -689,12 +691,15 @@ uint64_t mg__stats_samples(struct mg_dataflow *df);
 void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
-/* Worker @w of @ws (the first @k active) is behind its input, and what
- * its bins' rates understate its load by (pure; the balancer's guard and
- * load, tested on their own). */
+/* Worker @w of @ws (the first @k active) is behind its input, what its
+ * bins' rates understate its load by, and what a record costs on it
+ * against the mean (pure; the balancer's guard and load, tested on their
+ * own). */
 bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_gain(const struct mg_worker_stats *ws, unsigned k,
+		       unsigned w);
+double mg__worker_cost(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 
 /* ---- elastic.c --------------------------------------------------------- */

@@ -631,7 +631,10 @@ MG_API uint64_t mg_output_frontier(const struct mg_output *o);
  * 100 ms; the bins' rates from their counts at each mg_dataflow_bin_stats()
  * call, which costs O(bins) -- read them every second or more often for a
  * rate over about the last second (after a longer gap, the rate is the
- * gap's).  Readers take a consistent copy without slowing the workers.
+ * gap's).  The workers' figures are weighted averages of what the run has
+ * seen, true from the first samples on; the bins' rates start from 0 and
+ * read low in the first seconds, all alike (compare them with each other).
+ * Readers take a consistent copy without slowing the workers.
  */
 
 struct mg_bin_stats {

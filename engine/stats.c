@@ -19,7 +19,13 @@
  * held it; their sum is the bin's.
  *
  * Rates are decayed, under `lock`: rate += (sample - rate) * (1 - e^(-dt/tau))
- * with tau = 1 s.  The control thread samples the workers every 100 ms
+ * with tau = 1 s.  Decayed from 0, a worker's figures read low for the
+ * first seconds (63% of the truth at 1 s): mg_dataflow_worker_stats()
+ * divides them by the weight their samples carry, 1 - e^(-t/tau), so they
+ * are averages of what the run has seen from the first sample on (a busy
+ * fraction is compared with absolute bounds: the balancer's trust in
+ * costs, the elastic thresholds).  The bins' rates are not: only their
+ * ratios are used.  The control thread samples the workers every 100 ms
  * (mg__stats_sample).  The bins' rates are brought up to date when they are
  * read (bins_read): sampled every 100 ms, 2^20 bins cost the control thread
  * 78 M instructions a sample (callgrind, one worker) -- a third of a CPU,
@@ -125,6 +131,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			worker_counts(df, w, &st->wk_done[w], &st->wk_recv[w]);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
+		st->unseen = 1;
 		pthread_mutex_unlock(&st->lock);
 		return;
 	}
@@ -162,6 +169,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		st->wk_rate[w] += (frac - st->wk_rate[w]) * k;
 		st->wk_busy[w] = busy;
 	}
+	st->unseen *= 1 - k;
 	st->last_ns = now;
 	st->samples++;
 	pthread_mutex_unlock(&st->lock);
@@ -250,6 +258,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 	uint32_t b, nbins;
 	uint16_t *owner;
 	unsigned w;
+	double seen;
 
 	if (!df || !out || df->cfg.no_stats || !df->started ||
 	    !df->stats.wk_rate)
@@ -260,16 +269,21 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 		return -ENOMEM;
 	mg_dataflow_owners(df, owner);
 	pthread_mutex_lock(&df->stats.lock);
-	for (w = 0; w < df->cfg.workers; w++)
+	/* no rates yet (they are 0): nothing to weigh */
+	seen = df->stats.samples ? 1 - df->stats.unseen : 1;
+	for (w = 0; w < df->cfg.workers; w++) {
+		double busy = df->stats.wk_rate[w] / seen;
+
 		out[w] = (struct mg_worker_stats){
-			.busy = df->stats.wk_rate[w],
+			.busy = busy < 1 ? busy : 1,
 			.backlog = atomic_load_explicit(&df->pub[w].backlog,
 							memory_order_relaxed),
 			.records = atomic_load_explicit(&df->pub[w].records,
 							memory_order_relaxed),
-			.rate = df->stats.wk_done_rate[w],
-			.in_rate = df->stats.wk_recv_rate[w],
+			.rate = df->stats.wk_done_rate[w] / seen,
+			.in_rate = df->stats.wk_recv_rate[w] / seen,
 		};
+	}
 	pthread_mutex_unlock(&df->stats.lock);
 	for (b = 0; b < nbins; b++)
 		out[owner[b]].bins++;

@@ -41,6 +41,9 @@ count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
 	uint32_t i;
 	void *v;
 
+	if (c->worker == 0)
+		spin += atomic_load_explicit(&x->spin0_ns,
+					     memory_order_relaxed);
 	if (!m->value_size)
 		mg_map_init(m, sizeof(uint64_t));
 	for (i = 0; i < c->n_in[0]; i++) {

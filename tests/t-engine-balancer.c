@@ -422,6 +422,93 @@ test_gain(void **state)
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
 }
 
+/* What a record costs on a worker against the mean: busy time per
+ * processed record over the active workers', trusted from a busiest
+ * worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
+static void
+test_cost(void **state)
+{
+	struct mg_worker_stats ws[3] = {
+		{.busy = 1.0, .rate = 14000},
+		{.busy = 0.16, .rate = 16000},
+		{.busy = 0.0, .rate = 0}, /* parked */
+	};
+	double mean = (1.0 + 0.16) / 30000;
+
+	(void)state;
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0 / 14000 / mean,
+			   1e-12);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 0.16 / 16000 / mean,
+			   1e-12);
+	assert_float_equal(mg__worker_cost(ws, 3, 2), 1.0, 1e-12);
+	ws[1].busy = 0.01; /* clamped */
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 0.25, 1e-12);
+	ws[1].busy = 0.16;
+	/* busiest at 0.7: half trusted */
+	ws[0].busy = 0.7;
+	mean = (0.7 + 0.16) / 30000;
+	assert_float_equal(mg__worker_cost(ws, 2, 0),
+			   1 + 0.5 * (0.7 / 14000 / mean - 1), 1e-12);
+	/* everyone has room: records alone */
+	ws[0].busy = 0.45;
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
+	/* equal costs */
+	ws[0] = (struct mg_worker_stats){.busy = 0.95, .rate = 1e6};
+	ws[1] = (struct mg_worker_stats){.busy = 0.95, .rate = 1e6};
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	/* too few records to tell */
+	ws[1].rate = 50;
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
+}
+
+/*
+ * Worker 0 runs on a slower CPU: a record costs it 70 us against worker
+ * 1's 10 (wall time spun in the operator, so on any machine), and the
+ * records split evenly between their bins -- equal record rates, which a
+ * plan on records alone calls balanced (worker 0's in/out gain is ~1.15,
+ * within the threshold) while worker 0, over capacity, never catches up.
+ * Weighted by what a record costs (mg__worker_cost), worker 0 carries
+ * ~1.8x the mean: the balancer moves bins off it, and says why.
+ */
+static void
+test_slow_cpu(void **state)
+{
+	struct bt x = {.c = {.name = "slow cpu",
+			     .W = 2,
+			     .bins_log2 = 8,
+			     .producer_worker = 1},
+		       .nkeys0 = 64,
+		       .nlight = 64,
+		       .light = COUNT_PER_TIME / 2,
+		       .on_clock = true};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.cooldown_ns = 3600ull * 1000000000ull,
+	};
+	struct mg_balance_event e;
+
+	(void)state;
+	build(&x, false);
+	atomic_store_explicit(&x.c.spin_ns, 10000, memory_order_relaxed);
+	atomic_store_explicit(&x.c.spin0_ns, 60000, memory_order_relaxed);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	x.clock_s = count_now_s();
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	print_events(&x);
+	atomic_store_explicit(&x.c.spin_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&x.c.spin0_ns, 0, memory_order_relaxed);
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), 0);
+	assert_int_equal(e.kind, MG_BALANCE_MOVE);
+	assert_non_null(strstr(e.reason, "worker 0"));
+	assert_non_null(strstr(e.reason, "its records cost"));
+	assert_true(e.load_before[0] > e.load_before[1]);
+	assert_true(e.load_after[0] < e.load_before[0]);
+	count_finish(&x.c);
+	teardown(&x);
+}
+
 /* ---- a source that lags the clock ------------------------------------------ */
 
 /*
@@ -754,6 +841,8 @@ main(void)
 		cmocka_unit_test(test_overloaded),
 		cmocka_unit_test(test_behind),
 		cmocka_unit_test(test_gain),
+		cmocka_unit_test(test_cost),
+		cmocka_unit_test(test_slow_cpu),
 		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
