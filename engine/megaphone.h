@@ -769,7 +769,14 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * worker far behind its input (a quarter second of its rate waiting)
  * looks lighter than it is: its bins' rates are scaled by what it receives
  * over what it processes (mg_worker_stats.in_rate / rate), and nothing
- * moves onto it until it catches up.  While the whole dataflow lags --
+ * moves onto it until it catches up.  They are also weighed by what a
+ * record costs on their worker -- its busy time per processed record over
+ * the active workers' -- trusted from not at all while the busiest worker
+ * is busy half the time to fully at 0.9: even record rates are not an even
+ * load when one worker's CPU does less per second (a slower or shared
+ * vCPU, keys that miss the cache more), and such a worker, once over
+ * capacity, would never catch up on a plan that calls it balanced.  So
+ * the plan evens out busy time, which a balanced placement then keeps.  While the whole dataflow lags --
  * every open source more than 50 ms behind the clock -- it acts on the
  * first plan, not after `patience`, and plans for a quarter of the
  * threshold: the backlog grows with every decision waited for, and the
