@@ -6,10 +6,9 @@
  * of a worker behind its input by its in/out ratio (mg__worker_gain) and
  * those of a worker whose records cost more or less than the others' by
  * that ratio (mg__worker_cost), plans with mg_balance_plan() and submits
- * through
- * mg_migrate(): it is a client of the public migration API like any
- * application thread, and never touches a worker's state.  Correctness is
- * the migration protocol's.
+ * through mg_migrate(): it is a client of the public migration API like
+ * any application thread, and never touches a worker's state.
+ * Correctness is the migration protocol's.
  *
  * One decision:
  *
