@@ -213,6 +213,29 @@ push_rounds(struct bt *x, uint64_t rounds)
 	return moves(x) - before;
 }
 
+/* Build @x with a balancer that moves no bin twice, start it with a load
+ * of @spin_ns per record (@spin0_ns more on worker 0), push on the clock
+ * until its first migration is done, print its events and lift the load. */
+static void
+load_until_move(struct bt *x, uint64_t spin_ns, uint64_t spin0_ns)
+{
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.cooldown_ns = 3600ull * 1000000000ull,
+	};
+
+	build(x, false);
+	atomic_store_explicit(&x->c.spin_ns, spin_ns, memory_order_relaxed);
+	atomic_store_explicit(&x->c.spin0_ns, spin0_ns, memory_order_relaxed);
+	assert_int_equal(mg_balancer_start(x->c.df, &bc, &x->c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x->c.df, NULL, NULL), 0);
+	x->clock_s = count_now_s();
+	push_until(x, MG_BALANCE_MOVE, 1);
+	print_events(x);
+	atomic_store_explicit(&x->c.spin_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&x->c.spin0_ns, 0, memory_order_relaxed);
+}
+
 /* ---- cases ---------------------------------------------------------------------- */
 
 /*
@@ -326,20 +349,9 @@ test_overloaded(void **state)
 		       .nlight = 64,
 		       .light = 4,
 		       .on_clock = true};
-	struct mg_balancer_config bc = {
-		.interval_ns = INTERVAL_NS,
-		.cooldown_ns = 3600ull * 1000000000ull,
-	};
 
 	(void)state;
-	build(&x, false);
-	atomic_store_explicit(&x.c.spin_ns, 50000, memory_order_relaxed);
-	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
-	x.clock_s = count_now_s();
-	push_until(&x, MG_BALANCE_MOVE, 1);
-	print_events(&x);
-	atomic_store_explicit(&x.c.spin_ns, 0, memory_order_relaxed);
+	load_until_move(&x, 50000, 0);
 	count_finish(&x.c);
 	for (unsigned w = 0; w < 2; w++) {
 		uint64_t deferred = 0, copies = 0, rescans = 0;
@@ -482,23 +494,10 @@ test_slow_cpu(void **state)
 		       .nlight = 64,
 		       .light = COUNT_PER_TIME / 2,
 		       .on_clock = true};
-	struct mg_balancer_config bc = {
-		.interval_ns = INTERVAL_NS,
-		.cooldown_ns = 3600ull * 1000000000ull,
-	};
 	struct mg_balance_event e;
 
 	(void)state;
-	build(&x, false);
-	atomic_store_explicit(&x.c.spin_ns, 10000, memory_order_relaxed);
-	atomic_store_explicit(&x.c.spin0_ns, 60000, memory_order_relaxed);
-	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
-	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
-	x.clock_s = count_now_s();
-	push_until(&x, MG_BALANCE_MOVE, 1);
-	print_events(&x);
-	atomic_store_explicit(&x.c.spin_ns, 0, memory_order_relaxed);
-	atomic_store_explicit(&x.c.spin0_ns, 0, memory_order_relaxed);
+	load_until_move(&x, 10000, 60000);
 	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), 0);
 	assert_int_equal(e.kind, MG_BALANCE_MOVE);
 	assert_non_null(strstr(e.reason, "worker 0"));
