@@ -35,7 +35,12 @@
  *
  * Small blocks.  Classes 16 B, 32 B, .. 2 KiB (class c holds 16 << c bytes),
  * all 16-byte aligned.  A free block's first word links to the next free
- * block of its class (small_free[c] is the head).  An allocation takes, in
+ * block of its class.  The heads of the 16 B and 32 B lists are in the
+ * struct; those of 64 B .. 2 KiB in a 64 B block, the first 64 B of the first
+ * such block ever freed (or cut from a retired slab's tail) -- so the arena
+ * of a bin that frees nothing is 80 bytes, a quarter of a one-key bin's
+ * chunk.  That block is never freed alone and, like the directory, is not
+ * live.  An allocation takes, in
  * order: (1) the head of its class's list; (2) the next bytes of the current
  * slab; (3) a free block of a larger class, halved down to size, the upper
  * halves going on the lists in between; (4) a fresh slab, of the next slab
@@ -56,7 +61,8 @@
  *
  * Accounting.  bytes = sizes of the chunks owned (the directory included);
  * live = sizes of the blocks handed out and not freed (the request rounded up
- * to its class or chunk), so live <= bytes.  The directory is not live.
+ * to its class or chunk), so live <= bytes.  The directory and the heads
+ * block are not live.
  *
  * Invariants.
  *   A1  slab_used == 1 << slab_shift (1) when there is no current slab, so
@@ -95,9 +101,18 @@ struct mg_arena_dirent {
 	uintptr_t word; /* see "Directory" above */
 };
 
-_Static_assert(SMALL_CLASSES ==
+#define INLINE_CLASSES	 2 /* 16 B, 32 B: lists in the struct */
+#define HEAD_BYTES	 64 /* the block holding the other classes' heads */
+
+_Static_assert(INLINE_CLASSES ==
 		       MG_ARRAY_SIZE(((struct mg_arena *)0)->small_free),
-	       "one free list per small class");
+	       "the smallest classes' free lists are in the struct");
+_Static_assert((16u << INLINE_CLASSES) == HEAD_BYTES &&
+		       (SMALL_CLASSES - INLINE_CLASSES) * sizeof(void *) <=
+			       HEAD_BYTES,
+	       "the first block with a lazy list can hold every lazy head");
+_Static_assert(MG_NUMA_MAX_NODES <= 256 && SLAB_MAX_SHIFT < 16,
+	       "node and slab_used fit their fields");
 _Static_assert(MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT < DIRENT_FREE,
 	       "a chunk's shift fits the low nibble without looking free");
 _Static_assert(SMALL_MAX <= (1u << SLAB_MAX_SHIFT),
@@ -124,23 +139,47 @@ class_bytes(unsigned c)
 	return 16u << c;
 }
 
+/* The head of class @c's free list; NULL when its list was never made. */
+static inline void **
+free_head(struct mg_arena *a, unsigned c)
+{
+	if (c < INLINE_CLASSES)
+		return &a->small_free[c];
+	return a->free_heads ? &a->free_heads[c - INLINE_CLASSES] : NULL;
+}
+
 static inline void *
 pop_free(struct mg_arena *a, unsigned c)
 {
-	void *p = a->small_free[c];
+	void **h = free_head(a, c);
+	void *p = h ? *h : NULL;
 
 	if (p)
-		a->small_free[c] = *(void **)p;
+		*h = *(void **)p;
 	return p;
 }
 
 static inline void
 push_free(struct mg_arena *a, unsigned c, void *p)
 {
-	*(void **)p = a->small_free[c];
-	a->small_free[c] = p;
-}
+	void **h = free_head(a, c);
+	unsigned k;
 
+	if (MG_LIKELY(h != NULL)) {
+		*(void **)p = *h;
+		*h = p;
+		return;
+	}
+	/*
+	 * The first free block of 64 B or more: its first 64 B become the
+	 * heads of those classes' lists (so a bin that never frees one pays
+	 * 8 bytes for them, not 48), its other halves go on them.
+	 */
+	a->free_heads = p;
+	memset(p, 0, HEAD_BYTES);
+	for (k = INLINE_CLASSES; k < c; k++)
+		push_free(a, k, (unsigned char *)p + class_bytes(k));
+}
 static inline uint32_t
 slab_bytes(const struct mg_arena *a)
 {
@@ -156,7 +195,7 @@ carve(struct mg_arena *a, unsigned c)
 	if (class_bytes(c) > slab_bytes(a) - a->slab_used)
 		return NULL;
 	p = a->slab + a->slab_used;
-	a->slab_used += class_bytes(c);
+	a->slab_used = (uint16_t)(a->slab_used + class_bytes(c));
 	return p;
 }
 
@@ -167,8 +206,12 @@ split(struct mg_arena *a, unsigned c)
 	unsigned char *p;
 	unsigned k;
 
-	for (k = c + 1; k < SMALL_CLASSES && !a->small_free[k]; k++)
-		;
+	for (k = c + 1; k < SMALL_CLASSES; k++) {
+		void **h = free_head(a, k);
+
+		if (h && *h)
+			break;
+	}
 	if (k == SMALL_CLASSES)
 		return NULL;
 	p = pop_free(a, k);
@@ -397,7 +440,7 @@ static int
 fresh_slab(struct mg_arena *a, uint32_t need)
 {
 	unsigned char *old_slab = a->slab;
-	uint32_t old_used = a->slab_used;
+	uint16_t old_used = a->slab_used;
 	uint8_t old_shift = a->slab_shift, old_next = a->next_shift;
 	unsigned shift = next_slab_shift(a, need + dir_need(a));
 	void *slab;
@@ -479,9 +522,10 @@ void
 mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node)
 {
 	/* A1: no current slab. */
+	MG_ASSERT(node < MG_NUMA_MAX_NODES);
 	*a = (struct mg_arena){
 		.pools = pools,
-		.node = node,
+		.node = (uint8_t)node,
 		.slab_used = 1,
 	};
 }
@@ -536,7 +580,7 @@ mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out)
 	if (err)
 		return err;
 	p = a->slab + a->slab_used;
-	a->slab_used += n;
+	a->slab_used = (uint16_t)(a->slab_used + n);
 	a->live += n;
 	memset(p, 0, n);
 	*out = p;

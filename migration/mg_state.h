@@ -34,18 +34,19 @@ struct mg_arena_dirent; /* private */
  */
 struct mg_arena {
 	struct mg_pools *pools;
-	unsigned node;		     /* pool node new chunks come from */
-	unsigned dir_shift;	     /* log2 bytes of dir, 0 = none */
 	struct mg_arena_dirent *dir; /* owned chunks */
-	uint32_t ndir;		     /* dir slots used or on the free list */
-	uint32_t dir_free;	     /* head of free dir slots + 1, 0 = none */
-	void *small_free[8];	     /* per-class free lists, 16 B .. 2 KiB */
 	unsigned char *slab;	     /* current slab for carving */
-	uint32_t slab_used;	     /* bytes carved from slab */
-	uint8_t slab_shift;	     /* log2 bytes of slab (0: none) */
-	uint8_t next_shift;	     /* of the next slab (0: the first) */
+	void *small_free[2];	     /* free lists of 16 B and 32 B blocks */
+	void **free_heads;	     /* those of 64 B .. 2 KiB, or NULL */
 	size_t bytes;		     /* bytes of chunks owned (incl. dir) */
 	size_t live;		     /* block bytes handed out, not freed */
+	uint32_t ndir;		     /* dir slots used or on the free list */
+	uint32_t dir_free;	     /* head of free dir slots + 1, 0 = none */
+	uint16_t slab_used;	     /* bytes carved from slab */
+	uint8_t node;		     /* pool node new chunks come from */
+	uint8_t dir_shift;	     /* log2 bytes of dir, 0 = none */
+	uint8_t slab_shift;	     /* log2 bytes of slab (0: none) */
+	uint8_t next_shift;	     /* of the next slab (0: the first) */
 };
 
 /*
