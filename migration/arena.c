@@ -101,8 +101,8 @@ struct mg_arena_dirent {
 	uintptr_t word; /* see "Directory" above */
 };
 
-#define INLINE_CLASSES	 2 /* 16 B, 32 B: lists in the struct */
-#define HEAD_BYTES	 64 /* the block holding the other classes' heads */
+#define INLINE_CLASSES 2  /* 16 B, 32 B: lists in the struct */
+#define HEAD_BYTES     64 /* the block holding the other classes' heads */
 
 _Static_assert(INLINE_CLASSES ==
 		       MG_ARRAY_SIZE(((struct mg_arena *)0)->small_free),
