@@ -5,8 +5,10 @@
  *
  * A bin is one block at the start of its own arena:
  *
- *   struct bin { arena | timers | re-homing request | user root state }
+ *   struct bin { arena | -> timers | -> re-homing request | user root state }
  *
+ * (the timer queue and the re-homing request are blocks of the same arena,
+ * made when first needed),
  * so a bin is wholly inside pages it owns and changes owner by handing over
  * the one pointer in `bins[b]` (see handoff.c).  A bin that never saw a
  * record is NULL and owns nothing.  bins[] is written only by the bin's
@@ -83,13 +85,13 @@ mg__bin_create(struct node *n, unsigned node)
 		return NULL;
 	b = p;
 	b->arena = a;
-	mg_timers_init(&b->timers, c->timer_record_size);
 	return b;
 }
 
 /*
  * Whether @b is still as mg__bin_create() made it: its arena holds only the
- * bin's own block, no timer is queued and the operator's state is all zero.
+ * bin's own block (so it has no timer queue) and the operator's state is all
+ * zero.
  * Such a bin is the one call_bin() would create on demand, so it need not
  * exist.  (A root block above the small classes is rounded to its class,
  * not to 16: such bins never count as pristine, which only costs memory.)
@@ -100,12 +102,55 @@ mg__bin_pristine(const struct node *n, const struct bin *b)
 	size_t size = n->u.st.cfg.state_size, i;
 	size_t root = (sizeof(*b) + size + 15) & ~(size_t)15;
 
-	if (b->arena.live != root || mg_timers_count(&b->timers))
+	if (b->arena.live != root || b->timers)
 		return false;
 	for (i = 0; i < size; i++)
 		if (b->state[i])
 			return false;
 	return true;
+}
+
+/* Make @b's timer queue; the caller checked there is none.  Context and
+ * return as mg_arena_alloc(). */
+static int
+bin_timers_make(struct bin *b, const struct mg_timers *t)
+{
+	void *p;
+	int err = mg_arena_alloc(&b->arena, sizeof(*t), &p);
+
+	if (err)
+		return err;
+	memcpy(p, t, sizeof(*t)); /* it holds no pointer into itself */
+	b->timers = p;
+	return 0;
+}
+
+/* Copy mode: @b's timers as mg_timers_write() writes them (none: an empty
+ * queue's). */
+int
+mg__bin_timers_write(const struct bin *b, struct mg_writer *w)
+{
+	struct mg_timers none;
+
+	if (b->timers)
+		return mg_timers_write(b->timers, w);
+	mg_timers_init(&none, 0);
+	return mg_timers_write(&none, w);
+}
+
+/* Copy mode: read what mg__bin_timers_write() wrote into @b, a new bin; its
+ * queue is made only if a timer arrives.  On error the caller frees @b. */
+int
+mg__bin_timers_read(const struct node *n, struct bin *b, struct mg_reader *r)
+{
+	struct mg_timers t;
+	int err;
+
+	mg_timers_init(&t, n->u.st.cfg.timer_record_size);
+	err = mg_timers_read(&t, &b->arena, r);
+	if (!err && mg_timers_count(&t))
+		err = bin_timers_make(b, &t);
+	return err;
 }
 
 void
@@ -189,11 +234,19 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 
 	if (time <= call->time)
 		return -EINVAL;
-	old = mg_timers_next(&cc->bin->timers);
+	old = mg__bin_next_timer(cc->bin);
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
 		return -ENOBUFS; /* checked first: nothing changes */
-	err = mg_timers_push(&cc->bin->timers, &cc->bin->arena, time, rec);
+	if (!cc->bin->timers) {
+		struct mg_timers t;
+
+		mg_timers_init(&t, cc->si->timer_size);
+		err = bin_timers_make(cc->bin, &t);
+		if (err)
+			return err;
+	}
+	err = mg_timers_push(cc->bin->timers, &cc->bin->arena, time, rec);
 	if (err)
 		return err;
 	if (time < old)

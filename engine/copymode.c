@@ -171,7 +171,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 
 		err = c->serialize(c->ctx, &cc.pub, &wr);
 		if (!err)
-			err = mg_timers_write(&b->timers, &wr);
+			err = mg__bin_timers_write(b, &wr);
 	}
 	if (err) { /* nothing appended to ser: b goes as it is */
 		if (err == -ENOMEM)
@@ -262,7 +262,7 @@ rebuild(struct node *n, struct worker *wk, struct stateful_inst *si,
 
 		err = c->deserialize(c->ctx, &cc.pub, rd);
 		if (!err)
-			err = mg_timers_read(&bn->timers, &bn->arena, rd);
+			err = mg__bin_timers_read(n, bn, rd);
 	}
 	if (err) {
 		mg__bin_free(bn); /* a partial copy, or none */

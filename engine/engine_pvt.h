@@ -248,6 +248,7 @@ struct stateful_inst {
 	struct vbuf *reasm; /* [W] bytes from each worker, not yet rebuilt */
 	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
 	uint64_t copy_fallbacks; /* moves handed over: their copy did not fit */
+	uint32_t timer_size;	 /* the operator's timer_record_size */
 } MG_CACHE_ALIGNED;
 
 struct node {
@@ -581,15 +582,37 @@ void mg__probe_free(struct mg_probe *p);
 #define LIMIT_THEAP  "bins with timers (the timer index)"
 #define LIMIT_MOVES  "pending moves, into or out of a worker"
 
-/* A bin's block, at the start of its own arena (bins.c). */
+/* Pages of a bin queued for re-homing after a handoff: a block of the
+ * bin's arena, made at its first re-homing (handoff.c). */
+struct bin_rehome {
+	struct mg_rehome_req req;
+	size_t cap;		  /* ranges[] entries allocated */
+	struct mg_range ranges[]; /* req.ranges */
+};
+
+/* A bin's block, at the start of its own arena (bins.c): 96 bytes and the
+ * operator's root state.  The timer queue and the re-homing request are
+ * blocks of the arena made when first needed, so a bin that has neither
+ * pays a pointer for each. */
 struct bin {
 	struct mg_arena arena;
-	struct mg_timers timers;
-	struct mg_rehome_req rehome; /* pages queued after a handoff */
-	struct mg_range *ranges;     /* in the arena, for `rehome` */
-	size_t nranges;
+	struct mg_timers *timers;  /* NULL: none scheduled yet */
+	struct bin_rehome *rehome; /* NULL: never re-homed */
 	unsigned char state[] __attribute__((aligned(16)));
 };
+
+/* The bin's earliest timer, UINT64_MAX if none. */
+static inline uint64_t
+mg__bin_next_timer(const struct bin *b)
+{
+	return b->timers ? mg_timers_next(b->timers) : UINT64_MAX;
+}
+
+static inline uint32_t
+mg__bin_timer_count(const struct bin *b)
+{
+	return b->timers ? mg_timers_count(b->timers) : 0;
+}
 
 /* One call of the user function: the public part, and what mg_schedule()
  * needs besides. */
@@ -652,6 +675,9 @@ int mg__st_vbuf_init(const struct node *n, struct vbuf *v, size_t full);
 struct bin *mg__bin_create(struct node *n, unsigned node);
 void mg__bin_free(struct bin *b);
 bool mg__bin_pristine(const struct node *n, const struct bin *b);
+int mg__bin_timers_write(const struct bin *b, struct mg_writer *w);
+int mg__bin_timers_read(const struct node *n, struct bin *b,
+			struct mg_reader *r);
 int mg__theap_push(struct stateful_inst *si, uint64_t time, uint64_t bin);
 const struct theap_ent *mg__theap_top(const struct stateful_inst *si);
 void mg__theap_pop(struct stateful_inst *si);

@@ -175,31 +175,34 @@ static void
 rehome(struct node *n, struct worker *wk, struct bin *b)
 {
 	struct mg_rehomer *r = n->df->rehomer;
+	struct bin_rehome *rh = b->rehome;
 	size_t need;
 	void *p;
 
-	b->arena.node = wk->node;
+	b->arena.node = (uint8_t)wk->node;
 	if (!r ||
-	    atomic_load_explicit(&b->rehome.state, memory_order_acquire) ==
-		    MG_REHOME_QUEUED)
+	    (rh && atomic_load_explicit(&rh->req.state, memory_order_acquire) ==
+			   MG_REHOME_QUEUED))
 		return;
-	if (b->ranges)
-		mg_arena_free(&b->arena, b->ranges,
-			      sizeof(*b->ranges) * b->nranges);
-	b->ranges = NULL;
-	/* + the list's own block, which may also grow the directory */
+	if (rh)
+		mg_arena_free(&b->arena, rh,
+			      sizeof(*rh) + sizeof(rh->ranges[0]) * rh->cap);
+	b->rehome = NULL;
+	/* + the request's own block, which may also grow the directory */
 	need = mg_arena_ranges(&b->arena, NULL, 0) + 2;
-	if (mg_arena_alloc(&b->arena, sizeof(*b->ranges) * need, &p))
-		return; /* no memory for the list: the pages just stay */
-	b->ranges = p;
-	b->nranges = need;
-	b->rehome.ranges = b->ranges;
-	b->rehome.nranges =
-		(unsigned)mg_arena_ranges(&b->arena, b->ranges, need);
-	if (b->rehome.nranges > need)
-		b->rehome.nranges = (unsigned)need;
-	b->rehome.target = wk->node;
-	mg_rehome_submit(r, &b->rehome);
+	if (mg_arena_zalloc(&b->arena,
+			    sizeof(*rh) + sizeof(rh->ranges[0]) * need, &p))
+		return; /* no memory for the request: the pages just stay */
+	rh = p;
+	rh->cap = need;
+	rh->req.ranges = rh->ranges;
+	rh->req.nranges =
+		(unsigned)mg_arena_ranges(&b->arena, rh->ranges, need);
+	if (rh->req.nranges > need)
+		rh->req.nranges = (unsigned)need;
+	rh->req.target = wk->node;
+	b->rehome = rh;
+	mg_rehome_submit(r, &rh->req);
 }
 
 /* Take every incoming bin whose old owner has released it. */
@@ -226,9 +229,8 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		if (si->counts)
 			mg__count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
 		if (b) {
-			if (mg_timers_count(&b->timers) &&
-			    mg__theap_push(si, mg_timers_next(&b->timers),
-					   m->bin))
+			if (mg__bin_timer_count(b) &&
+			    mg__theap_push(si, mg__bin_next_timer(b), m->bin))
 				mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
 			if (b->arena.node != wk->node)
 				rehome(n, wk, b);

@@ -76,6 +76,7 @@ mg__stateful_init(struct node *n)
 	for (w = 0; w < W && !err && !n->u.st.cfg.native; w++)
 		err = mg__handoff_init(n, &si[w], w);
 	for (w = 0; w < W && !err; w++) {
+		si[w].timer_size = n->u.st.cfg.timer_record_size;
 		for (i = 0; i < n->u.st.cfg.ninputs && !err; i++) {
 			struct tlog *l = &si[w].log[i];
 
@@ -467,12 +468,12 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	}
 	/* Every timer due: one call per (bin, time), so none may wait. */
 	si->timers.len = 0;
-	while (mg_timers_next(&(*slot)->timers) <= t) {
+	while (mg__bin_next_timer(*slot) <= t) {
 		if (!mg__vbuf_room(&si->timers, tsize)) {
 			mg__set_error(n->df, -ENOBUFS, LIMIT_TIMERS);
 			return;
 		}
-		mg_timers_pop(&(*slot)->timers, t, &tt,
+		mg_timers_pop((*slot)->timers, t, &tt,
 			      si->timers.base + si->timers.len);
 		si->timers.len += tsize;
 		ntimers++;
@@ -505,8 +506,8 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 			      (*slot)->arena.bytes);
 	if (cc.pub.error)
 		mg__set_error(n->df, cc.pub.error, "the operator's function");
-	if (popped && mg_timers_count(&(*slot)->timers) &&
-	    mg__theap_push(si, mg_timers_next(&(*slot)->timers), bin_id))
+	if (popped && mg__bin_timer_count(*slot) &&
+	    mg__theap_push(si, mg__bin_next_timer(*slot), bin_id))
 		mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
 }
 
