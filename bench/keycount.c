@@ -81,8 +81,9 @@ struct opts {
 	bool skew_start;
 };
 
-/* What each bin (or native worker) keeps. */
-struct root {
+/* What each bin (or native worker) keeps: a map (kv, native) or an array,
+ * one backend per run. */
+union root {
 	struct mg_map map;
 	struct mg_array arr;
 };
@@ -195,7 +196,7 @@ static void
 count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	const struct rec *in = c->in[0];
-	struct root *root = c->state;
+	union root *root = c->state;
 	uint32_t i;
 
 	(void)ctx;
@@ -219,7 +220,7 @@ count_kv(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 static void
 prefetch_kv(void *ctx, const void *state, unsigned in, const void *rec)
 {
-	const struct root *root = state;
+	const union root *root = state;
 
 	(void)ctx;
 	(void)in;
@@ -232,7 +233,7 @@ count_array(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
 	const struct bench *b = ctx;
 	const struct rec *in = c->in[0];
-	struct root *root = c->state;
+	union root *root = c->state;
 	uint32_t i;
 
 	if (!root->arr.value_size)
@@ -294,7 +295,7 @@ static int
 prefill_kv(void *ctx, struct mg_bin_call *c)
 {
 	const struct bench *b = ctx;
-	struct root *root = c->state;
+	union root *root = c->state;
 	uint64_t i;
 	void *v;
 	int err;
@@ -314,7 +315,7 @@ static int
 prefill_array(void *ctx, struct mg_bin_call *c)
 {
 	const struct bench *b = ctx;
-	struct root *root = c->state;
+	union root *root = c->state;
 	uint64_t len = (b->o.domain >> b->k) + 1, i;
 	void *v;
 	int err;
@@ -333,7 +334,7 @@ static int
 serialize(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
 {
 	const struct bench *b = ctx;
-	const struct root *root = c->state;
+	const union root *root = c->state;
 
 	if (b->o.backend == ARRAY)
 		return root->arr.value_size ? mg_array_write(&root->arr, w)
@@ -346,7 +347,7 @@ static int
 deserialize(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
 {
 	const struct bench *b = ctx;
-	struct root *root = c->state;
+	union root *root = c->state;
 
 	if (b->o.backend == ARRAY) {
 		mg_array_init(&root->arr, (b->o.domain >> b->k) + 1,
@@ -603,7 +604,7 @@ add_counter(struct mg_dataflow *df, struct bench *b, struct mg_stream *in,
 		.hash = {be == ARRAY ? hash_array : hash_kv},
 		.hash_ctx = b,
 		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct root),
+		.state_size = sizeof(union root),
 		.fn = be == ARRAY ? count_array : count_kv,
 		.prefetch = be == ARRAY ? NULL : prefetch_kv,
 		.ctx = b,

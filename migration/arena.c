@@ -1,13 +1,13 @@
 /*
  * arena.c - the bin arena: all of a bin's memory, in chunks of the page pool.
  *
- * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 512 B ..
+ * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 256 B ..
  * 2 MiB, naturally aligned.  Each chunk is one of
  *   - a large block, handed out whole (requests of 2 KiB + 1 .. 2 MiB,
  *     rounded up to a power of two);
- *   - a slab, carved into small blocks: the arena's first slab is 512 B (or
+ *   - a slab, carved into small blocks: the arena's first slab is 256 B (or
  *     what its first block needs), each next one twice the last up to a
- *     page, 4 KiB -- so a bin with a little state owns one 512 B sub-page
+ *     page, 4 KiB -- so a bin with a little state owns one 256 B sub-page
  *     chunk, sharing a page (a huge page, THP permitting) with other bins,
  *     and one that grows soon takes whole pages;
  *   - the directory, once it outgrows a small block.
@@ -20,7 +20,7 @@
  * `bytes` is the sum of the listed sizes, mg_arena_ranges() is the list and
  * mg_arena_release() frees the list (the directory's own chunk last):
  *
- *   used slot   chunk address | (shift - 9)         low nibble 0 .. 12
+ *   used slot   chunk address | (shift - 8)         low nibble 0 .. 13
  *   free slot   (next free slot + 1) << 4 | 0xf     low nibble 0xf
  *
  * Slots [0, ndir) are used or on the free-slot list (head dir_free, slot + 1,
@@ -28,7 +28,7 @@
  * directory is allocated from the arena itself: a small block of 16 B .. 2
  * KiB (2 .. 256 entries) while it fits one, then a chunk of 4 KiB .. 2 MiB
  * (512 .. 2^18 entries), doubling when full.  So a bin with a little state
- * owns a single 512 B chunk, and an arena owns at most 2^18 chunks.  Finding a large
+ * owns a single 256 B chunk, and an arena owns at most 2^18 chunks.  Finding a large
  * block's slot on free is a backward scan of the directory: large blocks are
  * freed when a container grows or is cleared, which costs in proportion to
  * the memory involved anyway.
@@ -48,7 +48,7 @@
  * needs, whichever is larger.  A fresh arena's first block may instead be a
  * *root* (mg_arena_zalloc_root()): carved at its size rounded to 16, not to
  * a power of two, and never freed alone -- a bin's own block, so that it and
- * a few keys share the first 512 B slab.  When a fresh slab replaces the
+ * a few keys share the first 256 B slab.  When a fresh slab replaces the
  * current one, the old one's unused tail is cut into power-of-two blocks on
  * the free lists, so no byte of a slab is lost.  Slabs go back to the pool
  * only in mg_arena_release(): a bin's small blocks are its root state and
@@ -90,7 +90,7 @@
 #define SMALL_MAX_SHIFT	 11 /* 2 KiB */
 #define SMALL_MAX	 (1u << SMALL_MAX_SHIFT)
 #define SMALL_CLASSES	 (SMALL_MAX_SHIFT - SMALL_MIN_SHIFT + 1)
-#define SLAB_FIRST_SHIFT 9 /* 512 B: a bin with a key or a few */
+#define SLAB_FIRST_SHIFT 8 /* 256 B: a bin with a key or a few */
 #define SLAB_MAX_SHIFT	 MG_CHUNK_PAGE_SHIFT
 #define LARGE_MAX	 ((size_t)1 << MG_CHUNK_MAX_SHIFT)
 #define DIR_MIN_SHIFT	 4    /* 2 entries */
@@ -261,7 +261,7 @@ set_slab(struct mg_arena *a, unsigned char *slab, unsigned shift)
 }
 
 /* The size of a fresh slab that must hold @need bytes: the next slab size
- * (512 B, then doubling up to a page), or @need rounded up if larger. */
+ * (256 B, then doubling up to a page), or @need rounded up if larger. */
 static unsigned
 next_slab_shift(struct mg_arena *a, uint32_t need)
 {

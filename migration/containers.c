@@ -29,8 +29,8 @@
  * needs no division.  Invariants:
  *   M1  Between a key's home slot and its slot (cyclically) no slot is
  *       empty, so a lookup stops at the first empty slot.
- *   M2  used <= 7/8 of the slots, so an empty slot always exists and
- *       clusters stay short.  An insert that would break this first doubles
+ *   M2  used <= 7/8 of the slots (3 of the first table's 4), so an empty
+ *       slot always exists and clusters stay short.  An insert that would break this first doubles
  *       the table: new segments with every key empty, every entry moved to
  *       its first free slot from its new home, old segments and directory
  *       freed.  Growth allocates everything before changing anything.
@@ -65,7 +65,7 @@
 #define DIR_MAX_SEGS	(SEG_MAX_BYTES / sizeof(void *))
 #define KEY_BYTES	sizeof(uint64_t)
 #define MAP_EMPTY	UINT64_MAX
-#define MAP_MIN_SHIFT	3 /* 8 slots */
+#define MAP_MIN_SHIFT	2 /* 4 slots */
 #define MAP_VALUE_MAX	1024u
 #define TIMER_HDR	(2 * sizeof(uint64_t))
 #define TIMER_REC_MAX	1024u
@@ -131,7 +131,9 @@ map_slot(const struct mg_map *m, uint64_t i)
 static inline uint64_t
 map_limit(const struct mg_map *m)
 {
-	return (m->mask + 1) - ((m->mask + 1) >> 3);
+	uint64_t slots = m->mask + 1, slack = slots >> 3;
+
+	return slots - (slack ? slack : 1);
 }
 
 static inline uint64_t

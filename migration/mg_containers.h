@@ -37,7 +37,7 @@
  * CONTAINERS (all state inside the arena, all O(1) to hand over)
  *
  *   struct mg_map    open-addressing hash map, u64 key -> fixed-size value,
- *                    linear probing, grows by doubling at 7/8 load; large
+ *                    linear probing, 4 slots first, doubling at 7/8 load; large
  *                    tables are segmented into 2 MiB chunks (a directory of
  *                    segments), so no single allocation exceeds a chunk.
  *   struct mg_array  dense array of fixed-size values indexed 0..n-1,

@@ -64,7 +64,7 @@ void mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node);
 /*
  * The first block of a fresh arena (nothing allocated yet), zeroed: @bytes
  * rounded up to 16 only, not to a power of two, at the start of a first slab
- * sized to hold it -- so a bin's own block plus a little state fit one 512 B
+ * sized to hold it -- so a bin's own block plus a little state fit one 256 B
  * chunk.  Never freed on its own: mg_arena_release() takes it.  Context and
  * return as mg_arena_zalloc().
  */

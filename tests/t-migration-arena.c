@@ -114,10 +114,10 @@ cmp_range(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* An arena's slabs below a page (512 B, 1 KiB, 2 KiB: its first three) stay
- * out of its ranges: they share pages with other arenas. */
-#define SUBPAGE_SLABS	  3
-#define SUBPAGE_MAX_BYTES (512 + 1024 + 2048)
+/* An arena's slabs below a page (256 B .. 2 KiB: its first four) stay out
+ * of its ranges: they share pages with other arenas. */
+#define SUBPAGE_SLABS	  4
+#define SUBPAGE_MAX_BYTES (256 + 512 + 1024 + 2048)
 
 /*
  * The ranges are the arena's chunks of a page or more: as many as it says,
@@ -266,7 +266,7 @@ test_small(void **state)
 static void
 test_small_no_waste(void **state)
 {
-	static const size_t tail1[] = {128, 128, 64, 64};
+	static const size_t tail1[] = {64, 64};
 	static const size_t tail3[] = {1024, 512, 256, 128, 64, 32};
 	size_t base = mg_pools_bytes_in_use(pools, 0), i, in_big = 0, bytes;
 	struct mg_arena a;
@@ -274,21 +274,21 @@ test_small_no_waste(void **state)
 
 	(void)state;
 	mg_arena_init(&a, pools, 0);
-	/* Slab 1, the first: 512 B for the 16-byte directory and 16 B. */
+	/* Slab 1, the first: 256 B for the 16-byte directory and 16 B. */
 	assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), 512);
-	/* Slab 2 is the block's size; slab 1's 480-byte tail goes on the free
+	assert_int_equal(mg_arena_bytes(&a), 256);
+	/* Slab 2 is the block's size; slab 1's 224-byte tail goes on the free
 	 * lists and serves the smaller classes -- but for its first 64 B of a
 	 * 64 B-or-larger block, which become the heads of those lists. */
 	assert_int_equal(mg_arena_alloc(&a, 2048, &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), 512 + 2048);
+	assert_int_equal(mg_arena_bytes(&a), 256 + 2048);
 	for (i = 0; i < MG_ARRAY_SIZE(tail1); i++)
 		assert_int_equal(mg_arena_alloc(&a, tail1[i], &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), 512 + 2048);
+	assert_int_equal(mg_arena_bytes(&a), 256 + 2048);
 	/* Slab 3 is a page; the directory grows into slab 1's last 32 B. */
 	assert_int_equal(mg_arena_alloc(&a, 2048, &big), 0);
 	bytes = mg_arena_bytes(&a);
-	assert_int_equal(bytes, 512 + 2048 + 4096);
+	assert_int_equal(bytes, 256 + 2048 + 4096);
 	for (i = 0; i < MG_ARRAY_SIZE(tail3); i++)
 		assert_int_equal(mg_arena_alloc(&a, tail3[i], &p), 0);
 	assert_int_equal(mg_arena_bytes(&a), bytes);
@@ -345,8 +345,8 @@ test_large(void **state)
 				 block_size(sizes[i]));
 		check_owned(pools, base, &a);
 	}
-	/* What is left is the first slab, the directory's (512 B). */
-	assert_int_equal(mg_arena_bytes(&a), 512);
+	/* What is left is the first slab, the directory's (256 B). */
+	assert_int_equal(mg_arena_bytes(&a), 256);
 	mg_arena_release(&a);
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
@@ -391,19 +391,20 @@ random_size(uint64_t *seed)
 }
 
 /*
- * A root block is its size rounded to 16: a bin of 320 bytes, the map of one
- * key (its 16-byte segment directory and 8 slots) and the arena's directory
- * fit one 512 B chunk.  Bigger roots take a bigger first slab; a root too big
- * for a slab is a large block.
+ * A root block is its size rounded to 16: a root of 144 bytes (a bin's
+ * header and a map), the map of one key (its 16-byte segment directory and 4
+ * slots) and the arena's directory fit one 256 B chunk.  Bigger roots take a
+ * bigger first slab; a root too big for a slab is a large block.
  */
 static void
 test_root(void **state)
 {
-	static const size_t sizes[] = {1,    320,  496,	 497,
-				       1000, 2048, 2049, 5000};
-	/* first slab (+ 512 B for a large root's directory) */
-	static const size_t first[] = {512,  512,  512,	       1024,
-				       1024, 4096, 4096 + 512, 8192 + 512};
+	static const size_t sizes[] = {1,   144,  240,	241,  320, 496,
+				       497, 1000, 2048, 2049, 5000};
+	/* first slab (+ 256 B for a large root's directory) */
+	static const size_t first[] = {256,  256,	 256,	    512,
+				       512,  512,	 1024,	    1024,
+				       4096, 4096 + 256, 8192 + 256};
 	size_t base = mg_pools_bytes_in_use(pools, 0), i;
 	struct mg_map m;
 	struct mg_arena a;
@@ -422,12 +423,12 @@ test_root(void **state)
 		mg_arena_release(&a);
 	}
 	mg_arena_init(&a, pools, 0);
-	assert_int_equal(mg_arena_zalloc_root(&a, 320, &root), 0);
+	assert_int_equal(mg_arena_zalloc_root(&a, 144, &root), 0);
 	mg_map_init(&m, sizeof(uint64_t));
 	assert_int_equal(mg_map_upsert(&m, &a, 42, (void **)&v), 1);
 	*v = 7;
-	assert_int_equal(mg_arena_bytes(&a), 512);
-	assert_true(mg_test_all_zero(root, 320));
+	assert_int_equal(mg_arena_bytes(&a), 256);
+	assert_true(mg_test_all_zero(root, 144));
 	mg_arena_release(&a);
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
