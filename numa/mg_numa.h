@@ -40,9 +40,10 @@
  * with P the physical memory (sysconf _SC_PHYS_PAGES), every node reserves
  * P for its 2 MiB class (state larger than 2 MiB per container ends there,
  * in 2 MiB segments), P/4 for 4 KiB (slabs of bins that outgrew their first
- * ones) and P/8 for each other class (a bin's first slab, 256 B .. 2 KiB; a
- * bin's containers while they fit a segment): 2.75 P per node.  When
- * RLIMIT_AS is set, P is at most room / (11 * nnodes), with room = the
+ * ones), P/16 for 256 B and 512 B (a bin's first slab) and P/8 for each
+ * other class (a bin's first slab of 1 or 2 KiB; a bin's containers while
+ * they fit a segment): 2.625 P per node.  When
+ * RLIMIT_AS is set, P is at most room / (10.5 * nnodes), with room = the
  * limit minus the address space the
  * process already maps, so the pools take at most half of the room left
  * (mg_vm_room()).  Each class is rounded down to 2 MiB, at least 2 MiB.

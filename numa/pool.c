@@ -33,10 +33,11 @@
  * 2 MiB segments, so the 2 MiB class is the only one whose share has no
  * bound but memory.  Channels take one chunk of up to 2 MiB each for their
  * batches (4 for copy mode's state channels).  So by default, with P the
- * physical memory, each node reserves P for the 2 MiB class, P/4 for 4 KiB
- * and P/8 for each other class (SHARE_*): 2.75 P of address space per
+ * physical memory, each node reserves P for the 2 MiB class, P/4 for 4 KiB,
+ * P/16 for 256 B and 512 B (2^20 one-key bins take 256 MiB there) and P/8
+ * for each other class (SHARE_*): 2.625 P of address space per
  * node, never committed beyond what is touched.  Under RLIMIT_AS, P is at
- * most room / (11 * nnodes), room being the limit minus the address space
+ * most room / (10.5 * nnodes), room being the limit minus the address space
  * already mapped: the pools then take at most half of what is left, even
  * with a gap after every block.
  *
@@ -101,12 +102,15 @@
 #include "numa/mg_numa.h"
 
 #define TWO_MIB (1ull << MG_CHUNK_MAX_SHIFT)
-/* The default share of each class, in eighths of the physical memory. */
-#define SHARE_4K    2u
-#define SHARE_MID   1u
-#define SHARE_2M    8u
-#define SHARE_TOTAL (SHARE_4K + (MG_CHUNK_CLASSES - 2) * SHARE_MID + SHARE_2M)
-#define PAGE_CLASS  (MG_CHUNK_PAGE_SHIFT - MG_CHUNK_MIN_SHIFT)
+/* The default share of each class, in sixteenths of the physical memory. */
+#define SHARE_SUB 1u /* 256 B and 512 B: first slabs of bins */
+#define SHARE_4K  4u
+#define SHARE_MID 2u
+#define SHARE_2M  16u
+#define SHARE_TOTAL                                                      \
+	(2 * SHARE_SUB + SHARE_4K + (MG_CHUNK_CLASSES - 4) * SHARE_MID + \
+	 SHARE_2M)
+#define PAGE_CLASS (MG_CHUNK_PAGE_SHIFT - MG_CHUNK_MIN_SHIFT)
 /* Used when sysconf() cannot tell the physical memory. */
 #define PHYS_FALLBACK (16ull << 30)
 /* Largest reservation whose smallest chunks' count, plus one, fits 32 bits. */
@@ -421,16 +425,16 @@ default_reserves(unsigned nnodes, size_t reserve[MG_CHUNK_CLASSES])
 	unsigned k, share;
 
 	/* Half the room, halved again for the gaps, holds nnodes blocks of
-	 * SHARE_TOTAL eighths of p: p <= room / (11 * nnodes). */
-	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 8 < p)
-		p = room / (4u * nnodes) / SHARE_TOTAL * 8;
+	 * SHARE_TOTAL sixteenths of p: p <= room / (10.5 * nnodes). */
+	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 16 < p)
+		p = room / (4u * nnodes) / SHARE_TOTAL * 16;
 	for (k = 0; k < MG_CHUNK_CLASSES; k++) {
-		share = SHARE_MID;
+		share = k < 2 ? SHARE_SUB : SHARE_MID;
 		if (k == PAGE_CLASS)
 			share = SHARE_4K;
 		if (k == MG_CHUNK_CLASSES - 1)
 			share = SHARE_2M;
-		r = (p / 8 * share) & ~(size_t)(TWO_MIB - 1);
+		r = (p / 16 * share) & ~(size_t)(TWO_MIB - 1);
 		if (r < TWO_MIB)
 			r = TWO_MIB;
 		reserve[k] = r > RESERVE_MAX ? RESERVE_MAX : r;

@@ -209,11 +209,11 @@ test_exhaustion(void **state)
 	mg_pools_destroy(p);
 }
 
-/* A class's default reservation: @eighths of @p, in 2 MiB, >= 2 MiB. */
+/* A class's default reservation: @sixteenths of @p, in 2 MiB, >= 2 MiB. */
 static size_t
-share(size_t p, unsigned eighths)
+share(size_t p, unsigned sixteenths)
 {
-	size_t r = (p / 8 * eighths) & ~((2ul << 20) - 1);
+	size_t r = (p / 16 * sixteenths) & ~((2ul << 20) - 1);
 
 	return r < (2ul << 20) ? 2ul << 20 : r;
 }
@@ -222,25 +222,31 @@ static void
 test_default_reserve(void **state)
 {
 	unsigned last = mg_topology_nnodes(topo) - 1, node = 99, s;
-	size_t r2m, r4k, rmid;
+	size_t r2m, r4k, rmid, rsub;
 	struct mg_pools *p = NULL;
 	char *c;
 
 	(void)state;
-	/* Sized from the machine: P for 2 MiB, P/4 for 4 KiB, P/8 others. */
+	/* Sized from the machine: P for 2 MiB, P/4 for 4 KiB, P/16 for 256 B
+	 * and 512 B, P/8 others. */
 	assert_int_equal(mg_pools_create(&p, topo, NULL), 0);
 	r2m = mg_pools_reserved(p, 21);
 	r4k = mg_pools_reserved(p, 12);
 	rmid = mg_pools_reserved(p, 16);
+	rsub = mg_pools_reserved(p, MG_CHUNK_MIN_SHIFT);
 	if (mg_vm_room() == SIZE_MAX) {
-		assert_int_equal(r2m, share(mg_phys_bytes(), 8));
-		assert_int_equal(r4k, share(mg_phys_bytes(), 2));
-		assert_int_equal(rmid, share(mg_phys_bytes(), 1));
+		assert_int_equal(r2m, share(mg_phys_bytes(), 16));
+		assert_int_equal(r4k, share(mg_phys_bytes(), 4));
+		assert_int_equal(rmid, share(mg_phys_bytes(), 2));
+		assert_int_equal(rsub, share(mg_phys_bytes(), 1));
 	}
-	assert_true(r2m >= r4k && r4k >= rmid && rmid >= (2ul << 20));
+	assert_true(r2m >= r4k && r4k >= rmid && rmid >= rsub &&
+		    rsub >= (2ul << 20));
 	for (s = MG_CHUNK_MIN_SHIFT; s < 21; s++)
 		if (s != 12)
-			assert_int_equal(mg_pools_reserved(p, s), rmid);
+			assert_int_equal(mg_pools_reserved(p, s),
+					 s < MG_CHUNK_MIN_SHIFT + 2 ? rsub
+								    : rmid);
 	assert_int_equal(mg_pools_reserved(p, MG_CHUNK_MIN_SHIFT - 1), 0);
 	assert_int_equal(mg_pools_reserved(p, 22), 0);
 	/* The first 2 MiB chunk starts the class; its reservation ends the
