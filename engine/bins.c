@@ -102,7 +102,7 @@ mg__bin_pristine(const struct node *n, const struct bin *b)
 	size_t size = n->u.st.cfg.state_size, i;
 	size_t root = (sizeof(*b) + size + 15) & ~(size_t)15;
 
-	if (b->arena.live != root || b->timers)
+	if (b->arena.live != root)
 		return false;
 	for (i = 0; i < size; i++)
 		if (b->state[i])

@@ -38,8 +38,7 @@
  * block of its class.  The heads of the 16 B and 32 B lists are in the
  * struct; those of 64 B .. 2 KiB in a 64 B block, the first 64 B of the first
  * such block ever freed (or cut from a retired slab's tail) -- so the arena
- * of a bin that frees nothing is 80 bytes, a quarter of a one-key bin's
- * chunk.  That block is never freed alone and, like the directory, is not
+ * struct is 80 bytes, not 128, in every bin.  That block is never freed alone and, like the directory, is not
  * live.  An allocation takes, in
  * order: (1) the head of its class's list; (2) the next bytes of the current
  * slab; (3) a free block of a larger class, halved down to size, the upper
