@@ -174,7 +174,7 @@ struct mg_pools_config {
 	 * of 2 MiB, at most MG_POOL_RESERVE_MAX (1 TiB - 2 MiB).  Nothing is
 	 * committed until touched. */
 	size_t reserve_bytes;
-	/* Bytes of 512 B..2 MiB chunks to fault in at creation per node and
+	/* Bytes of 256 B..2 MiB chunks to fault in at creation per node and
 	 * class (rounded up to whole chunks), so first touches do not land on
 	 * the data path.  0 = none; at most the smallest class reservation.
 	 * Prefaulted chunks are free (not in use) and handed out lowest
