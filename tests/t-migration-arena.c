@@ -308,6 +308,43 @@ test_small_no_waste(void **state)
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
 
+/*
+ * The heads of the 64 B .. 2 KiB free lists are the first 64 B of the first
+ * such block freed: a freed 2 KiB block then serves 64 B, 128 B, .. 1 KiB
+ * from its other halves, and nothing else of it is lost.
+ */
+static void
+test_free_heads(void **state)
+{
+	static const size_t halves[] = {1024, 512, 256, 128, 64};
+	size_t base = mg_pools_bytes_in_use(pools, 0), bytes, live, i;
+	struct mg_arena a;
+	void *big, *p;
+
+	(void)state;
+	mg_arena_init(&a, pools, 0);
+	assert_int_equal(mg_arena_alloc(&a, 2048, &big), 0);
+	bytes = mg_arena_bytes(&a);
+	live = mg_arena_live(&a);
+	mg_arena_free(&a, big, 2048);
+	assert_int_equal(mg_arena_live(&a), live - 2048);
+	for (i = 0; i < MG_ARRAY_SIZE(halves); i++) {
+		assert_int_equal(mg_arena_alloc(&a, halves[i], &p), 0);
+		assert_true((uintptr_t)p - (uintptr_t)big < 2048);
+		assert_true((uintptr_t)p - (uintptr_t)big >= 64);
+	}
+	/* 64 B of it are the heads: the next 64 B block is not in it */
+	assert_int_equal(mg_arena_bytes(&a), bytes);
+	assert_int_equal(mg_arena_alloc(&a, 64, &p), 0);
+	assert_true((uintptr_t)p - (uintptr_t)big >= 2048);
+	/* and a freed block of a list goes back on it */
+	mg_arena_free(&a, p, 64);
+	assert_int_equal(mg_arena_alloc(&a, 33, &big), 0);
+	assert_ptr_equal(big, p);
+	mg_arena_release(&a);
+	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
+}
+
 static void
 test_large(void **state)
 {
@@ -631,6 +668,7 @@ main(void)
 		cmocka_unit_test(test_einval),
 		cmocka_unit_test(test_small),
 		cmocka_unit_test(test_small_no_waste),
+		cmocka_unit_test(test_free_heads),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_zalloc),
 		cmocka_unit_test(test_root),
