@@ -241,7 +241,7 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	if (!cc->bin->timers) {
 		struct mg_timers t;
 
-		mg_timers_init(&t, cc->si->timer_size);
+		mg_timers_init(&t, cc->n->u.st.cfg.timer_record_size);
 		err = bin_timers_make(cc->bin, &t);
 		if (err)
 			return err;

@@ -248,7 +248,6 @@ struct stateful_inst {
 	struct vbuf *reasm; /* [W] bytes from each worker, not yet rebuilt */
 	struct mg_batch **state_held; /* [W] a filled batch the ring refused */
 	uint64_t copy_fallbacks; /* moves handed over: their copy did not fit */
-	uint32_t timer_size;	 /* the operator's timer_record_size */
 } MG_CACHE_ALIGNED;
 
 struct node {
@@ -618,6 +617,7 @@ mg__bin_timer_count(const struct bin *b)
  * needs besides. */
 struct call_ctx {
 	struct mg_bin_call pub;
+	const struct node *n;
 	struct bin *bin;
 	struct stateful_inst *si;
 	uint64_t bin_id;

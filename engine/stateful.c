@@ -76,7 +76,6 @@ mg__stateful_init(struct node *n)
 	for (w = 0; w < W && !err && !n->u.st.cfg.native; w++)
 		err = mg__handoff_init(n, &si[w], w);
 	for (w = 0; w < W && !err; w++) {
-		si[w].timer_size = n->u.st.cfg.timer_record_size;
 		for (i = 0; i < n->u.st.cfg.ninputs && !err; i++) {
 			struct tlog *l = &si[w].log[i];
 
@@ -495,6 +494,7 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 				.n_timers = ntimers,
 			},
 		.bin = *slot,
+		.n = n,
 		.si = si,
 		.bin_id = bin_id,
 	};
@@ -768,6 +768,7 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 					.arena = &(*slot)->arena,
 				},
 			.bin = *slot,
+			.n = n,
 			.si = si,
 			.bin_id = b,
 		};

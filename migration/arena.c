@@ -202,18 +202,14 @@ carve(struct mg_arena *a, unsigned c)
 static void *
 split(struct mg_arena *a, unsigned c)
 {
-	unsigned char *p;
+	unsigned char *p = NULL;
 	unsigned k;
 
-	for (k = c + 1; k < SMALL_CLASSES; k++) {
-		void **h = free_head(a, k);
-
-		if (h && *h)
+	for (k = c + 1; k < SMALL_CLASSES; k++)
+		if ((p = pop_free(a, k)) != NULL)
 			break;
-	}
-	if (k == SMALL_CLASSES)
+	if (!p)
 		return NULL;
-	p = pop_free(a, k);
 	while (k-- > c)
 		push_free(a, k, p + class_bytes(k));
 	return p;

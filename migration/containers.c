@@ -30,10 +30,10 @@
  *   M1  Between a key's home slot and its slot (cyclically) no slot is
  *       empty, so a lookup stops at the first empty slot.
  *   M2  used <= 7/8 of the slots (3 of the first table's 4), so an empty
- *       slot always exists and clusters stay short.  An insert that would break this first doubles
- *       the table: new segments with every key empty, every entry moved to
- *       its first free slot from its new home, old segments and directory
- *       freed.  Growth allocates everything before changing anything.
+ *       slot always exists and clusters stay short.  An insert that would
+ *       break this first doubles the table: new segments with every key
+ *       empty, every entry moved to its first free slot from its new home,
+ *       old segments and directory freed.  Growth allocates everything before changing anything.
  *   M3  No tombstones.  Erase shifts the rest of the cluster back (Knuth's
  *       Algorithm R): a later entry moves into the hole when the hole lies
  *       on its path from its home, which keeps M1.

@@ -103,13 +103,14 @@
 
 #define TWO_MIB (1ull << MG_CHUNK_MAX_SHIFT)
 /* The default share of each class, in sixteenths of the physical memory. */
-#define SHARE_SUB 1u /* 256 B and 512 B: first slabs of bins */
-#define SHARE_4K  4u
-#define SHARE_MID 2u
-#define SHARE_2M  16u
-#define SHARE_TOTAL                                                      \
-	(2 * SHARE_SUB + SHARE_4K + (MG_CHUNK_CLASSES - 4) * SHARE_MID + \
-	 SHARE_2M)
+#define SUB_CLASSES 2u /* 256 B and 512 B: first slabs of bins */
+#define SHARE_SUB   1u
+#define SHARE_4K    4u
+#define SHARE_MID   2u
+#define SHARE_2M    16u
+#define SHARE_TOTAL                           \
+	(SUB_CLASSES * SHARE_SUB + SHARE_4K + \
+	 (MG_CHUNK_CLASSES - SUB_CLASSES - 2) * SHARE_MID + SHARE_2M)
 #define PAGE_CLASS (MG_CHUNK_PAGE_SHIFT - MG_CHUNK_MIN_SHIFT)
 /* Used when sysconf() cannot tell the physical memory. */
 #define PHYS_FALLBACK (16ull << 30)
@@ -429,7 +430,7 @@ default_reserves(unsigned nnodes, size_t reserve[MG_CHUNK_CLASSES])
 	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 16 < p)
 		p = room / (4u * nnodes) / SHARE_TOTAL * 16;
 	for (k = 0; k < MG_CHUNK_CLASSES; k++) {
-		share = k < 2 ? SHARE_SUB : SHARE_MID;
+		share = k < SUB_CLASSES ? SHARE_SUB : SHARE_MID;
 		if (k == PAGE_CLASS)
 			share = SHARE_4K;
 		if (k == MG_CHUNK_CLASSES - 1)
