@@ -14,9 +14,9 @@
  *
  *   1. While its last migration runs, nothing (a second plan would see
  *      loads half moved).  When it has finished, its bins' cool-down starts.
- *      Nothing either until the rates have a time constant of samples
- *      behind them, nor twice on one sample (so `patience` counts fresh
- *      samples).
+ *      Nothing either before the WARM_SAMPLES-th sample of the rates
+ *      (the thread wakes every sample until then), nor twice on one
+ *      sample (so `patience` counts fresh samples).
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold.  No moves: balanced, or nothing can help (a
@@ -25,7 +25,8 @@
  *      the threshold (if that moves nothing, take the first plan) and
  *      submit it at MG_TIME_ASAP.  While every source lags the clock by
  *      more than LAG_NS, at the first such decision and at a quarter of
- *      the threshold.  -EBUSY (a bin went into another migration
+ *      the threshold; when the busiest worker is above the mean by
+ *      FAR_THRESHOLDS thresholds, at the first such decision.  -EBUSY (a bin went into another migration
  *      meanwhile) is retried at the next decision.
  *   4. Except onto a worker that is behind its input (lagging_receiver):
  *      the rates count processed records, and a stalled worker processes
@@ -91,6 +92,9 @@
 /* The dataflow lags when every source is this far behind the clock (a
  * record waits a few epochs in steady state): decide() acts at once. */
 #define LAG_NS 50000000ull
+/* A busiest worker above the mean by FAR_THRESHOLDS thresholds: decide()
+ * acts at once. */
+#define FAR_THRESHOLDS 2.0
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -165,16 +169,21 @@ balancer_free(struct mg_balancer *b)
 	free(b);
 }
 
-/* Sleep one interval; false once stop is set. */
+/* Sleep one interval -- until the first decision, one sample period at
+ * most, so that it comes with the WARM_SAMPLES-th sample; false once stop
+ * is set. */
 static bool
 sleep_interval(struct mg_balancer *b)
 {
+	uint64_t ns = b->cfg.interval_ns;
 	struct timespec dl;
 	bool go_on;
 
+	if (!b->samples && ns > MG_STATS_SAMPLE_NS)
+		ns = MG_STATS_SAMPLE_NS;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
-	dl.tv_sec += (time_t)(b->cfg.interval_ns / 1000000000ull);
-	dl.tv_nsec += (long)(b->cfg.interval_ns % 1000000000ull);
+	dl.tv_sec += (time_t)(ns / 1000000000ull);
+	dl.tv_nsec += (long)(ns % 1000000000ull);
 	if (dl.tv_nsec >= 1000000000L) {
 		dl.tv_sec++;
 		dl.tv_nsec -= 1000000000L;
@@ -357,37 +366,41 @@ mg__worker_gain(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 
 /*
  * What a record costs on worker @w against the active workers' mean: its
- * busy time per processed record over theirs (busy / rate, summed over the
- * workers that process COST_MIN_RATE at least), trusted as the busiest
- * active worker nears saturation (COST_BUSY_LOW .. FULL), within
- * [1 / COST_MAX, COST_MAX]; 1 for a worker with too few records to tell.
- * A plan on records alone equals the workers' record rates, which is not
- * an equal load when a worker's CPU does less per second -- a slower or
- * shared vCPU, a worker whose keys miss the cache more -- and, once such
- * a worker is over capacity, it never catches up on a plan that says
- * "balanced".  Weighted by this, a worker's load is its share of the busy
- * time: the plan evens out time, and a placement that evened it is a
- * fixed point, not a record imbalance to undo.  A bin is taken to cost
- * the same on its receiver, so a move off a costly worker onto a cheap one
- * plans for more than it adds there: the next decision moves the rest.
+ * time in stateful steps per processed record over theirs (work / rate,
+ * summed over the workers that process COST_MIN_RATE at least), trusted
+ * as the busiest active worker nears saturation (COST_BUSY_LOW .. FULL),
+ * within [1 / COST_MAX, COST_MAX]; 1 for a worker with too few records to
+ * tell.  A plan on records alone equals the workers' record rates, which
+ * is not an equal load when a worker's CPU does less per second -- a
+ * slower or shared vCPU, a worker whose keys miss the cache more -- and,
+ * once such a worker is over capacity, it never catches up on a plan that
+ * says "balanced".  Weighted by this, a worker's load is its share of the
+ * time its bins take: the plan evens out time, and a placement that evened
+ * it is a fixed point, not a record imbalance to undo.  Not busy time:
+ * that holds what the worker does besides its bins (its sources, sending)
+ * and a polling round's overhead, the same for any placement -- a worker
+ * left with few bins reads nearly as busy, and its few records costly.  A
+ * bin is taken to cost the same on its receiver, so a move off a costly
+ * worker onto a cheap one plans for more than it adds there: the next
+ * decision moves the rest.
  */
 double
 mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
-	double busy = 0, rate = 0, top = 0, trust, c;
+	double work = 0, rate = 0, top = 0, trust, c;
 
 	for (unsigned v = 0; v < k; v++) {
 		top = ws[v].busy > top ? ws[v].busy : top;
 		if (ws[v].rate >= COST_MIN_RATE) {
-			busy += ws[v].busy;
+			work += ws[v].work;
 			rate += ws[v].rate;
 		}
 	}
 	trust = (top - COST_BUSY_LOW) / (COST_BUSY_FULL - COST_BUSY_LOW);
-	if (ws[w].rate < COST_MIN_RATE || !(busy > 0) || !(trust > 0))
+	if (ws[w].rate < COST_MIN_RATE || !(work > 0) || !(trust > 0))
 		return 1;
 	c = 1 + (trust < 1 ? trust : 1) *
-			(ws[w].busy / ws[w].rate / (busy / rate) - 1);
+			(ws[w].work / ws[w].rate / (work / rate) - 1);
 	return c < 1 / COST_MAX ? 1 / COST_MAX : c > COST_MAX ? COST_MAX : c;
 }
 
@@ -550,7 +563,7 @@ decide(struct mg_balancer *b)
 	};
 	struct mg_balance_result r1, r2 = {0};
 	uint64_t now = mg_now_ns(), samples;
-	bool lagging;
+	bool lagging, far;
 	uint32_t i;
 	unsigned w;
 	int dir;
@@ -621,7 +634,10 @@ decide(struct mg_balancer *b)
 	 * quarter of the threshold.  A steady load that keeps up never lags,
 	 * so this cannot make one oscillate. */
 	lagging = mg__sources_lag_ns(df) > LAG_NS;
-	if (++b->streak >= (lagging ? 1 : b->cfg.patience)) {
+	/* Nor is an imbalance of twice the threshold noise: a steady load
+	 * left within half the threshold cannot drift that far. */
+	far = r1.max_before > r1.mean * (1 + FAR_THRESHOLDS * b->cfg.threshold);
+	if (++b->streak >= (lagging || far ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;
 

@@ -24,8 +24,6 @@
 
 #include "engine/engine_pvt.h"
 
-#define STATS_NS 100000000ull
-
 /*
  * The control thread: every tick it advances the control frontier ahead of
  * the sources, drives migrations, and merges finished latency windows.
@@ -113,7 +111,7 @@ control_main(void *arg)
 		}
 		if (now >= next_stats) {
 			mg__stats_sample(df, now);
-			next_stats = now + STATS_NS;
+			next_stats = now + MG_STATS_SAMPLE_NS;
 		}
 	}
 	/* The workers have exited: every window they wrote is final. */

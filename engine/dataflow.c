@@ -120,6 +120,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 		atomic_init(&df->pub[w].sources_closed, false);
 		atomic_init(&df->pub[w].done, false);
 		atomic_init(&df->pub[w].busy_ns, 0);
+		atomic_init(&df->pub[w].work_ns, 0);
 		atomic_init(&df->pub[w].backlog, 0);
 		atomic_init(&df->pub[w].records, 0);
 		atomic_init(&df->pub[w].round_end_ns, 0);

@@ -314,8 +314,9 @@ struct worker_pub {
 	/* load, for controllers (stats.c): plain stores by the worker; busy:
 	 * rounds that did work, beyond an empty one (account_round()) */
 	_Atomic uint64_t busy_ns;
-	_Atomic uint64_t backlog;      /* records received, not yet processed */
-	_Atomic uint64_t records;      /* records its stateful operators took */
+	_Atomic uint64_t work_ns; /* of it, in stateful steps that worked */
+	_Atomic uint64_t backlog; /* records received, not yet processed */
+	_Atomic uint64_t records; /* records its stateful operators took */
 	_Atomic uint64_t round_end_ns; /* when its last round ended (clock) */
 	/* elasticity (elastic.c): who runs its rounds (enum run_state), and
 	 * the event count its thread sleeps on while parked */
@@ -366,6 +367,7 @@ struct worker {
 	uint64_t round_work;	/* work done this round (records, batches) */
 	uint64_t round_ns;	/* clock at the start of this round */
 	uint64_t busy_ns;	/* rounds that did work, beyond an empty one */
+	uint64_t work_ns;	/* stateful steps that did work (worker.c) */
 	uint64_t idle_round_ns; /* what an empty round takes (worker.c) */
 	uint64_t window;	/* current latency window */
 	bool windows_lost;	/* the reporter fell WIN_RING windows behind */
@@ -383,6 +385,8 @@ struct stats {
 	double *bin_rate;     /* [nbins] decayed records/s */
 	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
 	double *wk_rate;      /* [W] decayed busy fraction */
+	uint64_t *wk_work;    /* [W] work_ns at the previous sample */
+	double *wk_work_rate; /* [W] decayed fraction in stateful steps */
 	uint64_t *wk_done;    /* [W] records processed, previous sample */
 	uint64_t *wk_recv;    /* [W] records received, previous sample */
 	double *wk_done_rate; /* [W] decayed records/s processed */
@@ -705,10 +709,11 @@ void mg__copy_receive(struct node *n, struct worker *wk,
 		      struct stateful_inst *si);
 
 /* ---- stats.c ----------------------------------------------------------- */
+#define MG_STATS_SAMPLE_NS 100000000ull /* the control thread samples */
 int mg__stats_init(struct mg_dataflow *df);
 void mg__stats_fini(struct mg_dataflow *df);
 void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
-/* How many samples have updated the rates so far (every STATS_NS). */
+/* How many samples have updated the rates so far. */
 uint64_t mg__stats_samples(struct mg_dataflow *df);
 
 /* ---- balancer.c -------------------------------------------------------- */

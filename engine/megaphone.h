@@ -657,6 +657,10 @@ struct mg_worker_stats {
 	double in_rate;	  /* records/s they received, decayed: above `rate`
 			     while the backlog grows, so an overloaded
 			     worker's load is in_rate, not rate */
+	double work;	  /* of `busy`, the fraction in its stateful
+			     operators' steps (receiving, state, calls):
+			     what its bins cost it, apart from its sources
+			     and sending; decayed, 0..busy */
 };
 
 /*
@@ -753,12 +757,14 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * engine takes (MG_TIME_ASAP), so outputs stay exactly those of a run
  * without it.  It never runs on the data path.
  *
- * When it acts.  It decides at most once per sample of the workers' rates
- * (every 100 ms), from the third sample on.  It acts only when a plan
+ * When it acts.  It decides every interval, at most once per sample of
+ * the workers' rates (every 100 ms); the first time with the third
+ * sample, whatever the interval.  It acts only when a plan
  * at the threshold moves something -- some worker carries more than (1 +
  * threshold) times the mean and bins can move to fix it -- for `patience`
- * decisions in a row.  It then plans
- * for half the threshold (hysteresis: a steady load that was balanced to
+ * decisions in a row, or at once when a worker carries more than (1 + 2
+ * threshold) times the mean (no steady load drifts that far).  It then
+ * plans for half the threshold (hysteresis: a steady load that was balanced to
  * threshold / 2 needs a change of more than half the threshold to make it
  * act again), and waits for its migration to finish before planning
  * again.  A moved bin stays put for `cooldown_ns` after its move finished
@@ -770,13 +776,14 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * looks lighter than it is: its bins' rates are scaled by what it receives
  * over what it processes (mg_worker_stats.in_rate / rate), and nothing
  * moves onto it until it catches up.  They are also weighed by what a
- * record costs on their worker -- its busy time per processed record over
- * the active workers' -- trusted from not at all while the busiest worker
- * is busy half the time to fully at 0.9: even record rates are not an even
- * load when one worker's CPU does less per second (a slower or shared
- * vCPU, keys that miss the cache more), and such a worker, once over
- * capacity, would never catch up on a plan that calls it balanced.  So
- * the plan evens out busy time, which a balanced placement then keeps.  While the whole dataflow lags --
+ * record costs on their worker -- its time in stateful steps per processed
+ * record over the active workers' (mg_worker_stats.work / rate), trusted
+ * from not at all while the busiest worker is busy half the time to fully
+ * at 0.9: even record rates are not an even load when one worker's CPU
+ * does less per second (a slower or shared vCPU, keys that miss the cache
+ * more), and such a worker, once over capacity, would never catch up on a
+ * plan that calls it balanced.  So the plan evens out the time bins take,
+ * which a balanced placement then keeps.  While the whole dataflow lags --
  * every open source more than 50 ms behind the clock -- it acts on the
  * first plan, not after `patience`, and plans for a quarter of the
  * threshold: the backlog grows with every decision waited for, and the

@@ -9,6 +9,8 @@
  *                               and the bytes bin b's arena owns while w
  *                               holds it (0 once it left);
  *   pub[w].busy_ns              time in rounds that did work;
+ *   pub[w].work_ns              of it, time in stateful steps that did
+ *                               work (what the worker's bins cost it);
  *   pub[w].backlog, .records    records received but not processed, and
  *                               processed, by w's stateful operators;
  *   pub[w].round_end_ns         when its last round ended.
@@ -76,13 +78,15 @@ mg__stats_init(struct mg_dataflow *df)
 	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
 	st->wk_busy = calloc(W, sizeof(*st->wk_busy));
 	st->wk_rate = calloc(W, sizeof(*st->wk_rate));
+	st->wk_work = calloc(W, sizeof(*st->wk_work));
+	st->wk_work_rate = calloc(W, sizeof(*st->wk_work_rate));
 	st->wk_done = calloc(W, sizeof(*st->wk_done));
 	st->wk_recv = calloc(W, sizeof(*st->wk_recv));
 	st->wk_done_rate = calloc(W, sizeof(*st->wk_done_rate));
 	st->wk_recv_rate = calloc(W, sizeof(*st->wk_recv_rate));
 	if (!st->bin_total || !st->bin_rate || !st->wk_busy || !st->wk_rate ||
-	    !st->wk_done || !st->wk_recv || !st->wk_done_rate ||
-	    !st->wk_recv_rate)
+	    !st->wk_work || !st->wk_work_rate || !st->wk_done || !st->wk_recv ||
+	    !st->wk_done_rate || !st->wk_recv_rate)
 		return -ENOMEM;
 	return 0;
 }
@@ -97,6 +101,8 @@ mg__stats_fini(struct mg_dataflow *df)
 	free(st->bin_rate);
 	free(st->wk_busy);
 	free(st->wk_rate);
+	free(st->wk_work);
+	free(st->wk_work_rate);
 	free(st->wk_done);
 	free(st->wk_recv);
 	free(st->wk_done_rate);
@@ -128,6 +134,8 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		for (unsigned w = 0; w < df->cfg.workers; w++) {
 			st->wk_busy[w] = atomic_load_explicit(
 				&df->pub[w].busy_ns, memory_order_relaxed);
+			st->wk_work[w] = atomic_load_explicit(
+				&df->pub[w].work_ns, memory_order_relaxed);
 			worker_counts(df, w, &st->wk_done[w], &st->wk_recv[w]);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
@@ -145,6 +153,9 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		uint64_t busy = atomic_load_explicit(&df->pub[w].busy_ns,
 						     memory_order_relaxed);
 		double frac = (double)(busy - st->wk_busy[w]) / 1e9 / dt;
+		uint64_t work = atomic_load_explicit(&df->pub[w].work_ns,
+						     memory_order_relaxed);
+		double wfrac = (double)(work - st->wk_work[w]) / 1e9 / dt;
 		uint64_t end = atomic_load_explicit(&df->pub[w].round_end_ns,
 						    memory_order_relaxed);
 		uint32_t run = atomic_load_explicit(&df->pub[w].run,
@@ -168,6 +179,9 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		frac = frac > 1 ? 1 : frac;
 		st->wk_rate[w] += (frac - st->wk_rate[w]) * k;
 		st->wk_busy[w] = busy;
+		wfrac = wfrac > frac ? frac : wfrac;
+		st->wk_work_rate[w] += (wfrac - st->wk_work_rate[w]) * k;
+		st->wk_work[w] = work;
 	}
 	st->unseen *= 1 - k;
 	st->last_ns = now;
@@ -273,6 +287,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 	seen = df->stats.samples ? 1 - df->stats.unseen : 1;
 	for (w = 0; w < df->cfg.workers; w++) {
 		double busy = df->stats.wk_rate[w] / seen;
+		double work = df->stats.wk_work_rate[w] / seen;
 
 		out[w] = (struct mg_worker_stats){
 			.busy = busy < 1 ? busy : 1,
@@ -282,6 +297,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 							memory_order_relaxed),
 			.rate = df->stats.wk_done_rate[w] / seen,
 			.in_rate = df->stats.wk_recv_rate[w] / seen,
+			.work = work < 1 ? work : 1,
 		};
 	}
 	pthread_mutex_unlock(&df->stats.lock);

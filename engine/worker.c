@@ -153,8 +153,9 @@ recv_step(struct node *n, struct worker *wk)
 /* ---- the loop -------------------------------------------------------------------- */
 
 /*
- * Load statistics (stats.c): busy time and the stateful operators' backlog
- * and records.  Relaxed stores of counters the control thread samples.
+ * Load statistics (stats.c): busy time, the part of it in stateful steps
+ * (stateful_timed()), and the stateful operators' backlog and records.
+ * Relaxed stores of counters the control thread samples.
  *
  * Busy time is what a round that did work took beyond an empty round (one
  * clock read per round, from the previous round's end): a worker polls, so
@@ -190,6 +191,7 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 		atomic_store_explicit(&pub->busy_ns, wk->busy_ns,
 				      memory_order_relaxed);
 	}
+	atomic_store_explicit(&pub->work_ns, wk->work_ns, memory_order_relaxed);
 	wk->round_ns = now;
 	for (unsigned i = 0; i < df->nnodes; i++)
 		if (df->nodes[i]->kind == STATEFUL) {
@@ -198,6 +200,24 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 		}
 	atomic_store_explicit(&pub->backlog, backlog, memory_order_relaxed);
 	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
+}
+
+/* A stateful step, its time counted into work_ns when it did work: what
+ * the worker's bins cost it, apart from its sources and exchange (the
+ * balancer's per-record cost, stats.c). */
+static void
+stateful_timed(struct node *n, struct worker *wk)
+{
+	uint64_t work = wk->round_work, t;
+
+	if (wk->df->cfg.no_stats) {
+		mg__stateful_step(n, wk);
+		return;
+	}
+	t = mg_now_ns();
+	mg__stateful_step(n, wk);
+	if (wk->round_work != work)
+		wk->work_ns += mg_now_ns() - t;
 }
 
 static bool
@@ -222,7 +242,7 @@ round_once(struct worker *wk)
 			recv_step(n, wk);
 			break;
 		case STATEFUL:
-			mg__stateful_step(n, wk);
+			stateful_timed(n, wk);
 			break;
 		default:
 			break;

@@ -434,41 +434,53 @@ test_gain(void **state)
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
 }
 
-/* What a record costs on a worker against the mean: busy time per
- * processed record over the active workers', trusted from a busiest
- * worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
+/* What a record costs on a worker against the mean: time in stateful
+ * steps per processed record over the active workers', trusted from a
+ * busiest worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
 static void
 test_cost(void **state)
 {
 	struct mg_worker_stats ws[3] = {
-		{.busy = 1.0, .rate = 14000},
-		{.busy = 0.16, .rate = 16000},
+		{.busy = 1.0, .work = 0.8, .rate = 14000},
+		{.busy = 0.3, .work = 0.16, .rate = 16000},
 		{.busy = 0.0, .rate = 0}, /* parked */
 	};
-	double mean = (1.0 + 0.16) / 30000;
+	double mean = (0.8 + 0.16) / 30000;
 
 	(void)state;
-	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0 / 14000 / mean,
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 0.8 / 14000 / mean,
 			   1e-12);
 	assert_float_equal(mg__worker_cost(ws, 2, 1), 0.16 / 16000 / mean,
 			   1e-12);
 	assert_float_equal(mg__worker_cost(ws, 3, 2), 1.0, 1e-12);
-	ws[1].busy = 0.01; /* clamped */
+	ws[1].work = 0.01; /* clamped */
 	assert_float_equal(mg__worker_cost(ws, 2, 1), 0.25, 1e-12);
-	ws[1].busy = 0.16;
+	ws[1].work = 0.16;
 	/* busiest at 0.7: half trusted */
 	ws[0].busy = 0.7;
-	mean = (0.7 + 0.16) / 30000;
 	assert_float_equal(mg__worker_cost(ws, 2, 0),
-			   1 + 0.5 * (0.7 / 14000 / mean - 1), 1e-12);
+			   1 + 0.5 * (0.8 / 14000 / mean - 1), 1e-12);
 	/* everyone has room: records alone */
 	ws[0].busy = 0.45;
 	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
 	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
 	/* equal costs */
-	ws[0] = (struct mg_worker_stats){.busy = 0.95, .rate = 1e6};
-	ws[1] = (struct mg_worker_stats){.busy = 0.95, .rate = 1e6};
+	ws[0] = (struct mg_worker_stats){
+		.busy = 0.95, .work = 0.5, .rate = 1e6};
+	ws[1] = (struct mg_worker_stats){
+		.busy = 0.95, .work = 0.5, .rate = 1e6};
 	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	/* Each worker generates half the input (busy time no placement
+	 * moves): worker 0, with the hot bins, processes 7.9 M/s; worker 1,
+	 * 1.1 M/s, still reads 0.87 busy.  Busy per record would call worker
+	 * 1's records 6x dearer and the placement balanced; the time in
+	 * stateful steps says they cost the same. */
+	ws[0] = (struct mg_worker_stats){
+		.busy = 0.997, .work = 0.60, .rate = 7.9e6};
+	ws[1] = (struct mg_worker_stats){
+		.busy = 0.87, .work = 0.084, .rate = 1.1e6};
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 0.02);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 0.02);
 	/* too few records to tell */
 	ws[1].rate = 50;
 	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
@@ -504,6 +516,38 @@ test_slow_cpu(void **state)
 	assert_non_null(strstr(e.reason, "its records cost"));
 	assert_true(e.load_before[0] > e.load_before[1]);
 	assert_true(e.load_after[0] < e.load_before[0]);
+	count_finish(&x.c);
+	teardown(&x);
+}
+
+/*
+ * An imbalance of twice the threshold is no noise: the balancer acts on
+ * its first decision, which comes with the third sample of the rates
+ * whatever the interval.  All load on worker 0 (2x the mean, above 1.4x),
+ * an interval of an hour and a patience of 1000: without either rule
+ * nothing would move within the watchdog.
+ */
+static void
+test_far_acts_at_once(void **state)
+{
+	struct bt x = {.c = {.name = "far", .W = 2, .bins_log2 = 8},
+		       .nkeys0 = 512};
+	struct mg_balancer_config bc = {
+		.interval_ns = 3600ull * 1000000000ull,
+		.patience = 1000,
+	};
+	struct mg_balance_event e;
+
+	(void)state;
+	build(&x, false);
+	assert_int_equal(mg_balancer_start(x.c.df, &bc, &x.c.bal), 0);
+	assert_int_equal(mg_dataflow_start(x.c.df, NULL, NULL), 0);
+	push_until(&x, MG_BALANCE_MOVE, 1);
+	print_events(&x);
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), 0);
+	assert_int_equal(e.kind, MG_BALANCE_MOVE);
+	assert_true(e.load_before[0] > 1.4 * e.mean);
+	assert_non_null(strstr(e.reason, "for 1 decision:"));
 	count_finish(&x.c);
 	teardown(&x);
 }
@@ -842,6 +886,7 @@ main(void)
 		cmocka_unit_test(test_gain),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_slow_cpu),
+		cmocka_unit_test(test_far_acts_at_once),
 		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
