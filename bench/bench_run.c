@@ -24,7 +24,8 @@
 /* --validate comes last: the programs continue its text. */
 const char bench_opts_help[] =
 	"  --workers N        worker threads (default 2)\n"
-	"  --rate R           records/s offered in total (default 1M)\n"
+	"  --rate R           records/s offered in total (default 1M; k, M, G\n"
+	"                     suffixes and fractions, e.g. 8.5M)\n"
 	"  --duration S       seconds of input (default 10)\n"
 	"  --bins K           2^K bins, 4..20 (default 12)\n"
 	"  --epoch-us U       timestamp granularity in us, >= 10 "

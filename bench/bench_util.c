@@ -18,6 +18,8 @@
  * hexadecimal floats, "inf" and "nan", so the digits are checked first and
  * the C library only converts what passed.
  */
+__extension__ typedef unsigned __int128 u128;
+
 static bool
 is_digit(char c)
 {
@@ -53,11 +55,15 @@ suffix(const char **s, bool bytes)
 	return 1;
 }
 
+/* A count with an optional suffix, and a fraction where the suffix makes
+ * it whole ("8.5M" is 8500000, "1.5Gi" 1610612736; "1.5" and "1.0001k"
+ * are refused). */
 static int
 parse_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes,
 	       uint64_t *out)
 {
-	unsigned long long v;
+	unsigned long long v, frac = 0, scale = 1;
+	u128 part;
 	uint64_t mul;
 	const char *rest;
 	char *end;
@@ -69,10 +75,25 @@ parse_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes,
 	if (errno)
 		return -EINVAL; /* ERANGE */
 	rest = end;
+	if (*rest == '.') {
+		for (rest++; is_digit(*rest); rest++) {
+			if (scale > UINT64_MAX / 10)
+				return -EINVAL;
+			frac = frac * 10 + (unsigned long long)(*rest - '0');
+			scale *= 10;
+		}
+		if (scale == 1)
+			return -EINVAL; /* "8." */
+	}
 	mul = suffix(&rest, bytes);
-	if (*rest || (v && mul > UINT64_MAX / v))
+	part = (u128)frac * mul;
+	if (*rest || (v && mul > UINT64_MAX / v) || part % scale)
 		return -EINVAL;
 	v *= mul;
+	frac = (unsigned long long)(part / scale); /* < mul */
+	if (frac > UINT64_MAX - v)
+		return -EINVAL;
+	v += frac;
 	if (v < lo || v > hi)
 		return -EINVAL;
 	*out = v;

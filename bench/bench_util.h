@@ -17,7 +17,8 @@
  */
 
 /* @s as an unsigned integer in [@lo, @hi], with an optional suffix k or K
- * (10^3), M (10^6) or G (10^9), e.g. 4M.
+ * (10^3), M (10^6) or G (10^9), e.g. 4M, and a fraction the suffix makes
+ * whole, e.g. 8.5M (not 1.5, nor 1.0001k).
  * Return: 0 and *@out; -EINVAL (malformed, overflow, out of range). */
 int bench_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 

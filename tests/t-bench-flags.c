@@ -52,7 +52,17 @@ static const struct u64_case u64_cases[] = {
 	{"1 ", 0, 10, -EINVAL, 0},
 	{"1x", 0, 10, -EINVAL, 0},
 	{"0x10", 0, 100, -EINVAL, 0},
-	{"1.5", 0, 10, -EINVAL, 0},
+	{"1.5", 0, 10, -EINVAL, 0}, /* a fraction the suffix makes whole */
+	{"8.5M", 0, UINT64_MAX, 0, 8500000},
+	{"0.25k", 0, UINT64_MAX, 0, 250},
+	{"1.000k", 0, UINT64_MAX, 0, 1000},
+	{"1.0001k", 0, UINT64_MAX, -EINVAL, 0},
+	{"2.5", 0, 10, -EINVAL, 0},
+	{"8.M", 0, UINT64_MAX, -EINVAL, 0},
+	{".5M", 0, UINT64_MAX, -EINVAL, 0},
+	{"18446744073709551.615k", 0, UINT64_MAX, 0, UINT64_MAX},
+	{"18446744073709551.616k", 0, UINT64_MAX, -EINVAL, 0},
+	{"1.00000000000000000000000k", 0, UINT64_MAX, -EINVAL, 0},
 	{"1e3", 0, 10000, -EINVAL, 0},
 	{"4kk", 0, UINT64_MAX, -EINVAL, 0},
 	{"k", 0, UINT64_MAX, -EINVAL, 0},
@@ -129,7 +139,10 @@ static const struct u64_case bytes_cases[] = {
 	{"2Mi", 0, UINT64_MAX, 0, 2097152},
 	{"64Gi", 0, UINT64_MAX, 0, 64ull << 30},
 	{"15Ti", 0, UINT64_MAX, 0, 15ull << 40},
-	{"4k", 0, UINT64_MAX, 0, 4000}, /* the decimal ones stay */
+	{"1.5Gi", 0, UINT64_MAX, 0, 3ull << 29},
+	{"0.5Ki", 0, UINT64_MAX, 0, 512},
+	{"1.3Ki", 0, UINT64_MAX, -EINVAL, 0}, /* 1331.2 */
+	{"4k", 0, UINT64_MAX, 0, 4000},	      /* the decimal ones stay */
 	{"4M", 0, UINT64_MAX, 0, 4000000},
 	{"16777216Ti", 0, UINT64_MAX, -EINVAL, 0}, /* 2^64: overflow */
 	{"16777215Ti", 0, UINT64_MAX, 0, 16777215ull << 40},
