@@ -167,7 +167,7 @@ struct theap_ent {
 
 struct sort_pair {
 	uint64_t key; /* (time - tmin) << bins_log2 | bin */
-	uint64_t ref; /* input << 63 | entry offset in its log */
+	uint64_t ref; /* the entry's address | its input (stateful.c) */
 };
 
 /* A move this worker takes part in, learned from the routing table. */

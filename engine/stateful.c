@@ -266,31 +266,27 @@ radix_sort(struct sort_pair *a, struct sort_pair *t, size_t n)
 
 /* ---- processing ---------------------------------------------------------------------- */
 
-/* Where a pair's entry lives: buffer slot (bucket 0..NB-1, far, defer). */
-#define SLOT_FAR   TLOG_BUCKETS
-#define SLOT_DEFER (TLOG_BUCKETS + 1)
-#define REF(in, slot, off) \
-	((uint64_t)(in) << 63 | (uint64_t)(slot) << 48 | (uint64_t)(off))
+/* A pair's entry: its address (entries are 8-byte aligned, and their
+ * buffers never move during a pass: vbuf.c) with its input in bit 0. */
+#define REF(in, e)     ((uint64_t)(uintptr_t)(e) | (uint64_t)(in))
+#define REF_INPUT(ref) ((unsigned)((ref)&1))
+#define SLOT_FAR       TLOG_BUCKETS /* collect()'s slots besides the buckets */
+#define SLOT_DEFER     (TLOG_BUCKETS + 1)
 
 static const unsigned char *
-entry_of(const struct stateful_inst *si, uint64_t ref)
+entry_of(uint64_t ref)
 {
-	const struct tlog *l = &si->log[ref >> 63];
-	unsigned slot = (unsigned)(ref >> 48) & 0x7fff;
-	const struct vbuf *v = slot < TLOG_BUCKETS ? &l->bucket[slot]
-			       : slot == SLOT_FAR  ? &l->far
-						   : &l->defer;
-
-	return v->base + (ref & ((1ull << 48) - 1));
+	return (const unsigned char *)(uintptr_t)(ref & ~(uint64_t)1);
 }
 
-/* Add the entries of @v in [@from, @to) as pairs, except those of bins
- * awaiting acquisition, which go to @defer.  Return: NULL; or the limit
- * (LIMIT_*) of pairs or @defer, full -- the pass cannot go on. */
+/* Add the entries of @v in [@from, @to) as pairs keyed (time - @tmin) <<
+ * @k | bin, except those of bins awaiting acquisition, which go to @defer.
+ * Return: NULL; or the limit (LIMIT_*) of pairs or @defer, full -- the
+ * pass cannot go on. */
 static const char *
 collect(struct stateful_inst *si, unsigned in, unsigned slot,
 	const struct vbuf *v, size_t from, size_t to, size_t stride,
-	struct vbuf *defer, uint64_t *tmin)
+	struct vbuf *defer, uint64_t tmin, unsigned k)
 {
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
@@ -316,10 +312,10 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 			si->defer_copies++;
 			continue;
 		}
-		p[np].key = e[0];
-		p[np].ref = REF(in, slot, off);
+		MG_ASSERT_EXPENSIVE(e[0] >= tmin);
+		p[np].key = (e[0] - tmin) << k | e[1];
+		p[np].ref = REF(in, e);
 		np++;
-		*tmin = e[0] < *tmin ? e[0] : *tmin;
 	}
 	si->pairs.len = np * sizeof(*p);
 	return NULL;
@@ -341,6 +337,38 @@ runs_of(const struct tlog *l, size_t *n)
 	return (struct far_run *)(void *)l->runs.base;
 }
 
+/* The earliest time of input @in's entries due before @upto (what
+ * collect_input() takes), or MG_TIME_MAX: the first non-empty bucket, the
+ * first far run, and with @rescan what was deferred.  Keys count from it,
+ * so they span only the pass's times, whatever the times are. */
+static uint64_t
+due_tmin(const struct node *n, const struct stateful_inst *si, unsigned in,
+	 uint64_t upto, bool rescan)
+{
+	const struct tlog *l = &si->log[in];
+	size_t stride = entry_stride(
+		((struct stream *)n->u.st.cfg.in[in])->record_size);
+	uint64_t base = si->processed_upto, tmin = MG_TIME_MAX, t;
+	size_t nr;
+	const struct far_run *r = runs_of(l, &nr);
+
+	if (rescan)
+		for (size_t off = 0; off < l->defer.len; off += stride) {
+			t = *(const uint64_t *)(const void *)(l->defer.base +
+							      off);
+			tmin = t < tmin ? t : tmin;
+		}
+	for (t = base; t < upto && t - base < TLOG_BUCKETS && t < tmin; t++)
+		if (l->bucket[t % TLOG_BUCKETS].len) {
+			tmin = t;
+			break;
+		}
+	if (l->runs_head < nr && r[l->runs_head].time < upto &&
+	    r[l->runs_head].time < tmin)
+		tmin = r[l->runs_head].time;
+	return tmin;
+}
+
 /*
  * Gather every due entry of input @in as a pair.  Entries of bins still on
  * their way here are deferred: appended to `defer`, or with @rescan (a bin
@@ -352,7 +380,7 @@ runs_of(const struct tlog *l, size_t *n)
  */
 static const char *
 collect_input(struct node *n, struct stateful_inst *si, unsigned in,
-	      uint64_t upto, bool rescan, uint64_t *tmin)
+	      uint64_t upto, bool rescan, uint64_t tmin)
 {
 	struct tlog *l = &si->log[in];
 	size_t stride = entry_stride(
@@ -362,22 +390,23 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 	struct far_run *r = runs_of(l, &nr);
 	struct vbuf *defer = rescan ? &l->defer_next : &l->defer;
 	const char *full = NULL;
+	unsigned k = n->df->nbins_log2;
 
 	if (rescan && l->defer.len) {
 		si->rescans++;
 		full = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len,
-			       stride, defer, tmin);
+			       stride, defer, tmin, k);
 	}
 	for (t = base; !full && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
 		full = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0,
-			       v->len, stride, defer, tmin);
+			       v->len, stride, defer, tmin, k);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
 	for (i = l->runs_head; !full && i < nr && r[i].time < upto; i++)
 		full = collect(si, in, SLOT_FAR, &l->far, r[i].off,
-			       r[i].off + r[i].bytes, stride, defer, tmin);
+			       r[i].off + r[i].bytes, stride, defer, tmin, k);
 	l->runs_taken = i - l->runs_head;
 	return full;
 }
@@ -448,7 +477,7 @@ retire_input(struct stateful_inst *si, unsigned in, uint64_t upto, bool rescan)
 
 static void
 call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
-	 uint64_t t, uint64_t bin_id, uint32_t n_in[2])
+	 uint64_t t, uint64_t bin_id, const void *in[2], uint32_t n_in[2])
 {
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	struct bin **slot = c->native ? &si->native : &n->u.st.bins[bin_id];
@@ -488,7 +517,7 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 				.worker = wk->w,
 				.state = (*slot)->state,
 				.arena = &(*slot)->arena,
-				.in = {si->gather[0].base, si->gather[1].base},
+				.in = {in[0], in[1]},
 				.n_in = {n_in[0], n_in[1]},
 				.timers = si->timers.base,
 				.n_timers = ntimers,
@@ -541,10 +570,52 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 		x = c->native ? si->native
 			      : n->u.st.bins[p[pf[1]].key & bin_mask];
 		if (x)
-			c->prefetch(c->ctx, x->state,
-				    (unsigned)(p[pf[1]].ref >> 63),
-				    entry_of(si, p[pf[1]].ref) + 16);
+			c->prefetch(c->ctx, x->state, REF_INPUT(p[pf[1]].ref),
+				    entry_of(p[pf[1]].ref) + 16);
 	}
+}
+
+/*
+ * The records of the pairs from *@at on that share its key -- one (time,
+ * bin) -- for a call: their count per input in @cnt and where they are in
+ * @recs.  One record is read where it lies in the log (an entry keeps its
+ * place until the pass retires it), the common case with many bins; more
+ * are copied, per input, into gather[].  *@at moves past them.
+ * Return: false if gather[] is full (the run's error is set).
+ */
+static bool
+gather(struct node *n, struct stateful_inst *si, const struct sort_pair *p,
+       size_t np, size_t *at, const void *recs[2], uint32_t cnt[2])
+{
+	size_t i = *at, end = i + 1;
+
+	while (end < np && p[end].key == p[i].key)
+		end++;
+	*at = end;
+	if (end - i == 1) {
+		unsigned in = REF_INPUT(p[i].ref);
+
+		recs[in] = entry_of(p[i].ref) + 16;
+		cnt[in] = 1;
+		return true;
+	}
+	si->gather[0].len = si->gather[1].len = 0;
+	for (; i < end; i++) {
+		unsigned in = REF_INPUT(p[i].ref);
+		uint32_t size =
+			((struct stream *)n->u.st.cfg.in[in])->record_size;
+		struct vbuf *g = &si->gather[in];
+
+		if (MG_UNLIKELY(!mg__vbuf_room(g, size))) {
+			mg__set_error(n->df, -ENOBUFS, LIMIT_GATHER);
+			return false;
+		}
+		memcpy(g->base + g->len, entry_of(p[i].ref) + 16, size);
+		g->len += size;
+		recs[in] = g->base;
+		cnt[in]++;
+	}
+	return true;
 }
 
 static void
@@ -555,14 +626,17 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	unsigned k = n->df->nbins_log2, i;
 	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
 	struct sort_pair *p;
-	size_t np = 0, at = 0, j, pf[2] = {0, 0};
-	uint32_t size[2] = {0, 0};
+	size_t np = 0, at = 0, pf[2] = {0, 0};
 	const char *full;
 
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
-		size[i] = ((struct stream *)c->in[i])->record_size;
-		full = collect_input(n, si, i, upto, rescan, &tmin);
+		uint64_t t = due_tmin(n, si, i, upto, rescan);
+
+		tmin = t < tmin ? t : tmin;
+	}
+	for (i = 0; i < c->ninputs; i++) {
+		full = collect_input(n, si, i, upto, rescan, tmin);
 		if (full) {
 			mg__set_error(n->df, -ENOBUFS, full);
 			return;
@@ -571,12 +645,6 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	np = si->pairs.len / sizeof(*p);
 	si->backlog -= np; /* due now: processed in this pass */
 	p = (struct sort_pair *)(void *)si->pairs.base;
-	for (j = 0; j < np; j++) {
-		const uint64_t *e =
-			(const uint64_t *)(const void *)entry_of(si, p[j].ref);
-
-		p[j].key = (e[0] - tmin) << k | e[1];
-	}
 	if (np > 1)
 		p = radix_sort(p, (struct sort_pair *)(void *)si->tmp.base, np);
 
@@ -597,6 +665,8 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 		for (;;) {
 			uint64_t b_in = MG_TIME_MAX, b_tm = MG_TIME_MAX, b;
 			uint32_t cnt[2] = {0, 0};
+			const void *recs[2] = {si->gather[0].base,
+					       si->gather[1].base};
 
 			if (at < np && tmin + (p[at].key >> k) == t)
 				b_in = p[at].key & bin_mask;
@@ -624,24 +694,9 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				last_timer_bin = b;
 			}
 			prefetch_ahead(n, si, p, np, at, pf);
-			si->gather[0].len = si->gather[1].len = 0;
-			while (at < np && tmin + (p[at].key >> k) == t &&
-			       (p[at].key & bin_mask) == b) {
-				unsigned in = (unsigned)(p[at].ref >> 63);
-				struct vbuf *g = &si->gather[in];
-
-				if (MG_UNLIKELY(!mg__vbuf_room(g, size[in]))) {
-					mg__set_error(n->df, -ENOBUFS,
-						      LIMIT_GATHER);
-					return; /* the run stops */
-				}
-				memcpy(g->base + g->len,
-				       entry_of(si, p[at].ref) + 16, size[in]);
-				g->len += size[in];
-				cnt[in]++;
-				at++;
-			}
-			call_bin(n, wk, si, t, b, cnt);
+			if (b_in == b && !gather(n, si, p, np, &at, recs, cnt))
+				return; /* the run stops */
+			call_bin(n, wk, si, t, b, recs, cnt);
 			wk->round_work += cnt[0] + cnt[1] + 1;
 		}
 	}
