@@ -502,9 +502,26 @@ uint64_t mg__rss_bytes(void);
 int mg__lat_init(struct lat_ring *r);
 void mg__lat_fini(struct lat_ring *r);
 /* Count @n records of time @t seen from @first_ns to @last_ns (run time).
+ * Inline: a source counts each record.
  * Return: false if the ring is full (the probe is far behind). */
-bool mg__lat_add(struct lat_ring *r, uint64_t t, uint64_t n, uint64_t first_ns,
-		 uint64_t last_ns);
+static inline bool
+mg__lat_add(struct lat_ring *r, uint64_t t, uint64_t n, uint64_t first_ns,
+	    uint64_t last_ns)
+{
+	struct lat_epoch *l =
+		r->tail != r->head ? &r->lat[(r->tail - 1) % LAT_RING] : NULL;
+
+	if (!l || l->epoch != t) {
+		if (r->tail - r->head == LAT_RING)
+			return false;
+		l = &r->lat[r->tail++ % LAT_RING];
+		*l = (struct lat_epoch){t, 0, first_ns, last_ns};
+	}
+	l->count += n;
+	l->first_ns = first_ns < l->first_ns ? first_ns : l->first_ns;
+	l->last_ns = last_ns > l->last_ns ? last_ns : l->last_ns;
+	return true;
+}
 /* Record the latency of every time before @done (the first probe's
  * frontier), as of @now. */
 void mg__lat_complete(struct lat_ring *r, struct worker *wk, uint64_t done,

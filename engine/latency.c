@@ -65,25 +65,6 @@ mg__lat_fini(struct lat_ring *r)
 	r->lat = NULL;
 }
 
-bool
-mg__lat_add(struct lat_ring *r, uint64_t t, uint64_t n, uint64_t first_ns,
-	    uint64_t last_ns)
-{
-	struct lat_epoch *l =
-		r->tail != r->head ? &r->lat[(r->tail - 1) % LAT_RING] : NULL;
-
-	if (!l || l->epoch != t) {
-		if (r->tail - r->head == LAT_RING)
-			return false;
-		l = &r->lat[r->tail++ % LAT_RING];
-		*l = (struct lat_epoch){t, 0, first_ns, last_ns};
-	}
-	l->count += n;
-	l->first_ns = first_ns < l->first_ns ? first_ns : l->first_ns;
-	l->last_ns = last_ns > l->last_ns ? last_ns : l->last_ns;
-	return true;
-}
-
 void
 mg__lat_complete(struct lat_ring *r, struct worker *wk, uint64_t done,
 		 uint64_t now)

@@ -55,13 +55,15 @@ mg__congested(const struct node *n, unsigned w)
 static void send_record(struct node *n, struct worker *wk, uint64_t time,
 			const void *rec);
 
-void
-mg_emit(struct mg_emitter *e, const void *rec)
+/* Hand @rec to every subscriber of @e's stream.  Out of line, so that
+ * mg_emit() on a stream nobody reads (an operator's unused output) costs a
+ * test, not this function's frame. */
+static __attribute__((noinline)) void
+emit_subs(const struct mg_emitter *e, const void *rec)
 {
 	const struct stream *s = e->s;
-	unsigned i;
 
-	for (i = 0; i < s->nsubs; i++) {
+	for (unsigned i = 0; i < s->nsubs; i++) {
 		struct node *sub = s->subs[i];
 
 		switch (sub->kind) {
@@ -81,6 +83,13 @@ mg_emit(struct mg_emitter *e, const void *rec)
 			MG_BUG("subscriber kind %d", (int)sub->kind);
 		}
 	}
+}
+
+void
+mg_emit(struct mg_emitter *e, const void *rec)
+{
+	if (e->s->nsubs)
+		emit_subs(e, rec);
 }
 
 uint64_t
@@ -208,9 +217,9 @@ send_record(struct node *n, struct worker *wk, uint64_t time, const void *rec)
 				     mg_bin_of(h, wk->df->nbins_log2), time);
 	else
 		d = (unsigned)(h % W);
-	ch = send_channel(n, wk->w, d);
 	b = s->cur[d];
 	if (MG_UNLIKELY(!b || b->time != time || mg_batch_full(b))) {
+		ch = send_channel(n, wk->w, d);
 		if (b && b->count)
 			push_or_queue(s, ch, d);
 		else if (b) /* unused: reuse it for this time */
@@ -227,7 +236,8 @@ send_record(struct node *n, struct worker *wk, uint64_t time, const void *rec)
 	stamp:
 		b->time = time;
 	}
-	memcpy(mg_batch_record(b, b->count++), rec, n->in[0]->record_size);
+	mg_copy_small(mg_batch_record(b, b->count++), rec,
+		      n->in[0]->record_size);
 	wk->round_work++;
 }
 

@@ -217,7 +217,7 @@ log_batch(struct node *n, struct stateful_inst *si, unsigned in,
 		e[0] = b->time;
 		e[1] = c->native ? 0
 				 : mg_bin_of(c->hash[in](c->hash_ctx, rec), k);
-		memcpy(e + 2, rec, size);
+		mg_copy_small(e + 2, rec, size);
 		log->len += stride;
 	}
 	return NULL;
@@ -610,7 +610,7 @@ gather(struct node *n, struct stateful_inst *si, const struct sort_pair *p,
 			mg__set_error(n->df, -ENOBUFS, LIMIT_GATHER);
 			return false;
 		}
-		memcpy(g->base + g->len, entry_of(p[i].ref) + 16, size);
+		mg_copy_small(g->base + g->len, entry_of(p[i].ref) + 16, size);
 		g->len += size;
 		recs[in] = g->base;
 		cnt[in]++;

@@ -117,7 +117,7 @@ source_step(struct node *n, struct worker *wk)
 			break; /* a submission holds the frontier */
 		if (!mg__lat_add(&s->lat, epoch, 1, at, at))
 			break; /* the probe is far behind: throttle */
-		memset(s->rec, 0, n->out->record_size);
+		mg_zero_small(s->rec, n->out->record_size);
 		c->gen(c->ctx, wk->w, seq, s->rec);
 		e.time = epoch;
 		mg_emit(&e, s->rec);

@@ -110,6 +110,46 @@ mg_log2_ceil(uint64_t x)
 	return x <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(x - 1);
 }
 
+/*
+ * memcpy() of a record of @n bytes, n known only at run time: up to 32
+ * bytes as two overlapping fixed-size copies the compiler inlines (a call
+ * to memcpy costs more than such a record), more by memcpy().  The data
+ * path copies every record this way.
+ */
+static inline void
+mg_copy_small(void *restrict dst, const void *restrict src, size_t n)
+{
+	unsigned char *d = dst;
+	const unsigned char *s = src;
+
+	if (n >= 16 && n <= 32) {
+		__builtin_memcpy(d, s, 16);
+		__builtin_memcpy(d + n - 16, s + n - 16, 16);
+	} else if (n >= 8 && n < 16) {
+		__builtin_memcpy(d, s, 8);
+		__builtin_memcpy(d + n - 8, s + n - 8, 8);
+	} else {
+		__builtin_memcpy(d, s, n);
+	}
+}
+
+/* memset(@dst, 0, @n), as mg_copy_small() copies. */
+static inline void
+mg_zero_small(void *dst, size_t n)
+{
+	unsigned char *d = dst;
+
+	if (n >= 16 && n <= 32) {
+		__builtin_memset(d, 0, 16);
+		__builtin_memset(d + n - 16, 0, 16);
+	} else if (n >= 8 && n < 16) {
+		__builtin_memset(d, 0, 8);
+		__builtin_memset(d + n - 8, 0, 8);
+	} else {
+		__builtin_memset(d, 0, n);
+	}
+}
+
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC, vDSO: no syscall). */
 uint64_t mg_now_ns(void);
 
