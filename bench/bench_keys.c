@@ -133,6 +133,10 @@ affine(const struct bench_keys *k, uint64_t pos, uint64_t phase)
 {
 	uint64_t b = mg_hash64(k->c.seed + phase * PHASE_MIX) % k->c.domain;
 
+	/* a, pos, b < domain: below 2^32 the product fits 64 bits, and a
+	 * 64-bit remainder is a division, not a call */
+	if (k->c.domain <= UINT32_MAX)
+		return (k->a * pos + b) % k->c.domain;
 	return (uint64_t)(((u128)k->a * pos + b) % k->c.domain);
 }
 
@@ -146,8 +150,11 @@ bench_keys_rank_key(const struct bench_keys *k, uint64_t rank0, uint64_t phase)
 	if (rank0 < k->ntable)
 		return affine(k, k->table[rank0], 0);
 	/* the (rank0 - ntable)-th position that is not in the table: the
-	 * first i with table[i] - i > q gives position q + i */
+	 * first i with table[i] - i > q gives position q + i; none past the
+	 * table's last position (most ranks: no search) */
 	q = rank0 - k->ntable;
+	if (q >= k->table[k->ntable - 1] - (k->ntable - 1))
+		return affine(k, q + k->ntable, 0);
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
 
