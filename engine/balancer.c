@@ -26,8 +26,9 @@
  *      submit it at MG_TIME_ASAP.  While every source lags the clock by
  *      more than LAG_NS, at the first such decision and at a quarter of
  *      the threshold; when the busiest worker is above the mean by
- *      FAR_THRESHOLDS thresholds, at the first such decision.  -EBUSY (a bin went into another migration
- *      meanwhile) is retried at the next decision.
+ *      FAR_THRESHOLDS thresholds, at the first such decision.  -EBUSY (a
+ *      bin went into another migration meanwhile) is retried at the next
+ *      decision.
  *   4. Except onto a worker that is behind its input (lagging_receiver):
  *      the rates count processed records, and a stalled worker processes
  *      none -- it would look idle.  Behind means a backlog on a busy

@@ -764,10 +764,10 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * threshold) times the mean and bins can move to fix it -- for `patience`
  * decisions in a row, or at once when a worker carries more than (1 + 2
  * threshold) times the mean (no steady load drifts that far).  It then
- * plans for half the threshold (hysteresis: a steady load that was balanced to
- * threshold / 2 needs a change of more than half the threshold to make it
- * act again), and waits for its migration to finish before planning
- * again.  A moved bin stays put for `cooldown_ns` after its move finished
+ * plans for half the threshold (hysteresis: a steady load that was
+ * balanced to threshold / 2 needs a change of more than half the threshold
+ * to make it act again), and waits for its migration to finish before
+ * planning again.  A moved bin stays put for `cooldown_ns` after its move finished
  * (and bins of other, unfinished migrations do not move), so no bin moves
  * twice within a cool-down.  A hot bin, heavier than the limit on its own,
  * is left alone on its worker (see mg_balance.h); it does not make the

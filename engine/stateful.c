@@ -13,7 +13,8 @@
  *   theap           the bins with timers (bins.c);
  *   pairs, tmp      sort keys of the entries being processed;
  *   gather[i],
- *   timers          one call's records and due timers, packed.
+ *   timers          one call's records (when more than one: a single
+ *                   record is read in its log) and due timers, packed.
  *
  * PROCESSING
  *
@@ -270,8 +271,6 @@ radix_sort(struct sort_pair *a, struct sort_pair *t, size_t n)
  * buffers never move during a pass: vbuf.c) with its input in bit 0. */
 #define REF(in, e)     ((uint64_t)(uintptr_t)(e) | (uint64_t)(in))
 #define REF_INPUT(ref) ((unsigned)((ref)&1))
-#define SLOT_FAR       TLOG_BUCKETS /* collect()'s slots besides the buckets */
-#define SLOT_DEFER     (TLOG_BUCKETS + 1)
 
 static const unsigned char *
 entry_of(uint64_t ref)
@@ -280,13 +279,13 @@ entry_of(uint64_t ref)
 }
 
 /* Add the entries of @v in [@from, @to) as pairs keyed (time - @tmin) <<
- * @k | bin, except those of bins awaiting acquisition, which go to @defer.
- * Return: NULL; or the limit (LIMIT_*) of pairs or @defer, full -- the
- * pass cannot go on. */
+ * @k | bin, except those of bins awaiting acquisition, which go to @defer
+ * (@again: @v is what was deferred before).  Return: NULL; or the limit
+ * (LIMIT_*) of pairs or @defer, full -- the pass cannot go on. */
 static const char *
-collect(struct stateful_inst *si, unsigned in, unsigned slot,
-	const struct vbuf *v, size_t from, size_t to, size_t stride,
-	struct vbuf *defer, uint64_t tmin, unsigned k)
+collect(struct stateful_inst *si, unsigned in, bool again, const struct vbuf *v,
+	size_t from, size_t to, size_t stride, struct vbuf *defer,
+	uint64_t tmin, unsigned k)
 {
 	struct sort_pair *p = (struct sort_pair *)(void *)si->pairs.base;
 	size_t np = si->pairs.len / sizeof(*p), off;
@@ -308,7 +307,7 @@ collect(struct stateful_inst *si, unsigned in, unsigned slot,
 				return LIMIT_DEFER;
 			memcpy(defer->base + defer->len, e, stride);
 			defer->len += stride;
-			si->deferred += slot != SLOT_DEFER;
+			si->deferred += !again;
 			si->defer_copies++;
 			continue;
 		}
@@ -394,18 +393,18 @@ collect_input(struct node *n, struct stateful_inst *si, unsigned in,
 
 	if (rescan && l->defer.len) {
 		si->rescans++;
-		full = collect(si, in, SLOT_DEFER, &l->defer, 0, l->defer.len,
-			       stride, defer, tmin, k);
+		full = collect(si, in, true, &l->defer, 0, l->defer.len, stride,
+			       defer, tmin, k);
 	}
 	for (t = base; !full && t < upto && t - base < TLOG_BUCKETS; t++) {
 		const struct vbuf *v = &l->bucket[t % TLOG_BUCKETS];
 
-		full = collect(si, in, (unsigned)(t % TLOG_BUCKETS), v, 0,
-			       v->len, stride, defer, tmin, k);
+		full = collect(si, in, false, v, 0, v->len, stride, defer, tmin,
+			       k);
 	}
 	/* due runs of the far log, when the frontier jumped past the window */
 	for (i = l->runs_head; !full && i < nr && r[i].time < upto; i++)
-		full = collect(si, in, SLOT_FAR, &l->far, r[i].off,
+		full = collect(si, in, false, &l->far, r[i].off,
 			       r[i].off + r[i].bytes, stride, defer, tmin, k);
 	l->runs_taken = i - l->runs_head;
 	return full;
@@ -776,6 +775,10 @@ mg__stateful_step(struct node *n, struct worker *wk)
 			si->acquired = false;
 			process(n, wk, si, upto, rescan);
 			si->processed_upto = upto;
+			/* A pass cut short by the run's error left its
+			 * entries unretired: no other pass may read them. */
+			if (MG_UNLIKELY(mg__failed(n->df)))
+				return;
 		}
 		if (capped && wk->round_work - work0 < STEP_BUDGET)
 			continue; /* progress each time: upto > processed_upto */
