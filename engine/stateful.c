@@ -579,12 +579,14 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
  * bin) -- for a call: their count per input in @cnt and where they are in
  * @recs.  One record is read where it lies in the log (an entry keeps its
  * place until the pass retires it), the common case with many bins; more
- * are copied, per input, into gather[].  *@at moves past them.
+ * are copied, per input, into gather[] (@recs comes in pointing there).
+ * *@at moves past them.
  * Return: false if gather[] is full (the run's error is set).
  */
 static bool
 gather(struct node *n, struct stateful_inst *si, const struct sort_pair *p,
-       size_t np, size_t *at, const void *recs[2], uint32_t cnt[2])
+       size_t np, size_t *at, const uint32_t size[2], const void *recs[2],
+       uint32_t cnt[2])
 {
 	size_t i = *at, end = i + 1;
 
@@ -601,17 +603,15 @@ gather(struct node *n, struct stateful_inst *si, const struct sort_pair *p,
 	si->gather[0].len = si->gather[1].len = 0;
 	for (; i < end; i++) {
 		unsigned in = REF_INPUT(p[i].ref);
-		uint32_t size =
-			((struct stream *)n->u.st.cfg.in[in])->record_size;
 		struct vbuf *g = &si->gather[in];
 
-		if (MG_UNLIKELY(!mg__vbuf_room(g, size))) {
+		if (MG_UNLIKELY(!mg__vbuf_room(g, size[in]))) {
 			mg__set_error(n->df, -ENOBUFS, LIMIT_GATHER);
 			return false;
 		}
-		mg_copy_small(g->base + g->len, entry_of(p[i].ref) + 16, size);
-		g->len += size;
-		recs[in] = g->base;
+		mg_copy_small(g->base + g->len, entry_of(p[i].ref) + 16,
+			      size[in]);
+		g->len += size[in];
 		cnt[in]++;
 	}
 	return true;
@@ -626,12 +626,14 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 	uint64_t tmin = MG_TIME_MAX, bin_mask = (1ull << k) - 1;
 	struct sort_pair *p;
 	size_t np = 0, at = 0, pf[2] = {0, 0};
+	uint32_t size[2] = {0, 0};
 	const char *full;
 
 	si->pairs.len = 0;
 	for (i = 0; i < c->ninputs; i++) {
 		uint64_t t = due_tmin(n, si, i, upto, rescan);
 
+		size[i] = ((struct stream *)c->in[i])->record_size;
 		tmin = t < tmin ? t : tmin;
 	}
 	for (i = 0; i < c->ninputs; i++) {
@@ -693,7 +695,8 @@ process(struct node *n, struct worker *wk, struct stateful_inst *si,
 				last_timer_bin = b;
 			}
 			prefetch_ahead(n, si, p, np, at, pf);
-			if (b_in == b && !gather(n, si, p, np, &at, recs, cnt))
+			if (b_in == b &&
+			    !gather(n, si, p, np, &at, size, recs, cnt))
 				return; /* the run stops */
 			call_bin(n, wk, si, t, b, recs, cnt);
 			wk->round_work += cnt[0] + cnt[1] + 1;

@@ -33,7 +33,8 @@
  *       slot always exists and clusters stay short.  An insert that would
  *       break this first doubles the table: new segments with every key
  *       empty, every entry moved to its first free slot from its new home,
- *       old segments and directory freed.  Growth allocates everything before changing anything.
+ *       old segments and directory freed.  Growth allocates everything
+ *       before changing anything.
  *   M3  No tombstones.  Erase shifts the rest of the cluster back (Knuth's
  *       Algorithm R): a later entry moves into the hole when the hole lies
  *       on its path from its home, which keeps M1.

@@ -92,7 +92,8 @@ run(const struct cli_case *c, unsigned long as_gib, int *status, char *err,
 	const char *argv[MAX_ARGS + 8];
 	size_t n = 0, i, k;
 	int fd[2], st, devnull;
-	time_t start = time(NULL);
+	time_t start = time(NULL),
+	       limit = (time_t)mg_test_env_u64("MG_WATCHDOG_S", 120);
 	ssize_t got;
 	pid_t pid;
 
@@ -135,12 +136,10 @@ run(const struct cli_case *c, unsigned long as_gib, int *status, char *err,
 			break;
 		if (errno != EAGAIN && errno != EINTR)
 			break;
-		if (time(NULL) - start >
-		    (time_t)mg_test_env_u64("MG_WATCHDOG_S", 120)) {
+		if (time(NULL) - start > limit) {
 			fprintf(stderr,
-				"# killed: still running after %llu s\n",
-				(unsigned long long)mg_test_env_u64(
-					"MG_WATCHDOG_S", 120));
+				"# killed: still running after %lld s\n",
+				(long long)limit);
 			kill(pid, SIGKILL);
 			break;
 		}
