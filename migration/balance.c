@@ -66,7 +66,7 @@ struct planner {
 	uint8_t *forced; /* [n] on an inactive worker: must leave */
 	uint32_t *first; /* [W + 1] worker w's bins: of[first[w]..] */
 	uint32_t *of;	 /* [n] bins by worker (after step 0) */
-	double *base;	 /* [W] load after step 0 */
+	double *carry;	 /* [W] load after step 0, base included */
 	double *target;	 /* [W] T_w */
 	double *now;	 /* [W] load during placement */
 	uint32_t *heap;	 /* [W] active workers, least loaded first */
@@ -95,6 +95,13 @@ active(const struct planner *p, uint32_t w)
 	return !p->in->active || p->in->active[w];
 }
 
+/* Worker @w's base load: none when inactive. */
+static double
+base_of(const struct planner *p, uint32_t w)
+{
+	return p->in->base && active(p, w) ? p->in->base[w] : 0;
+}
+
 static int
 check(const struct mg_balance_input *in)
 {
@@ -110,8 +117,11 @@ check(const struct mg_balance_input *in)
 		    (in->cost &&
 		     (!isfinite(in->cost[b]) || !(in->cost[b] > 0))))
 			return -EINVAL;
-	for (w = 0; w < in->nworkers; w++)
+	for (w = 0; w < in->nworkers; w++) {
 		nactive += !in->active || in->active[w];
+		if (in->base && (!isfinite(in->base[w]) || in->base[w] < 0))
+			return -EINVAL;
+	}
 	return nactive ? 0 : -EINVAL;
 }
 
@@ -125,7 +135,7 @@ planner_free(struct planner *p)
 	free(p->forced);
 	free(p->first);
 	free(p->of);
-	free(p->base);
+	free(p->carry);
 	free(p->target);
 	free(p->now);
 	free(p->heap);
@@ -154,7 +164,7 @@ planner_init(struct planner *p, const struct mg_balance_input *in)
 	p->forced = calloc(n, 1);
 	p->first = calloc(W + 1, sizeof(*p->first));
 	p->of = malloc(sizeof(*p->of) * n);
-	p->base = calloc(W, sizeof(*p->base));
+	p->carry = calloc(W, sizeof(*p->carry));
 	p->target = calloc(W, sizeof(*p->target));
 	p->now = calloc(W, sizeof(*p->now));
 	p->heap = malloc(sizeof(*p->heap) * W);
@@ -166,7 +176,7 @@ planner_init(struct planner *p, const struct mg_balance_input *in)
 	p->has_hot = calloc(W, 1);
 	p->fill = calloc(W, sizeof(*p->fill));
 	if (!p->at || !p->dest || !p->fixed || !p->gone || !p->forced ||
-	    !p->first || !p->of || !p->base || !p->target || !p->now ||
+	    !p->first || !p->of || !p->carry || !p->target || !p->now ||
 	    !p->heap || !p->cand || !p->walk || !p->best || !p->caps ||
 	    !p->shed || !p->has_hot || !p->fill) {
 		planner_free(p);
@@ -304,8 +314,11 @@ step0(struct planner *p)
 
 	for (b = 0; b < p->n; b++)
 		total += in->load[b];
-	for (w = 0; w < p->W; w++)
+	for (w = 0; w < p->W; w++) {
 		nactive += active(p, w);
+		p->carry[w] = p->target[w] = base_of(p, w);
+		total += p->carry[w];
+	}
 	p->mean = total / nactive;
 	p->limit = (1 + in->threshold) * p->mean;
 	p->eps = 1e-9 * total;
@@ -316,7 +329,7 @@ step0(struct planner *p)
 			p->fixed[b] = 1;
 			hot[nhot++] = b;
 		}
-		p->base[in->owner[b]] += in->load[b];
+		p->carry[in->owner[b]] += in->load[b];
 	}
 	qsort_r(hot, nhot, sizeof(*hot), by_keep, p);
 	for (k = 0; k < nhot; k++) {
@@ -333,14 +346,14 @@ step0(struct planner *p)
 		b = hot[k];
 		for (w = 0; w < p->W; w++)
 			if (active(p, w) && !p->has_hot[w] &&
-			    (to == UINT32_MAX || p->base[w] < p->base[to]))
+			    (to == UINT32_MAX || p->carry[w] < p->carry[to]))
 				to = w;
 		/* each hot bin is above the mean: fewer of them than
 		 * active workers, so one without a hot bin is left */
 		MG_ASSERT(to != UINT32_MAX);
 		p->has_hot[to] = 1;
-		p->base[p->at[b]] -= in->load[b];
-		p->base[to] += in->load[b];
+		p->carry[p->at[b]] -= in->load[b];
+		p->carry[to] += in->load[b];
 		p->at[b] = (uint16_t)to;
 		forced += cost_of(p, b);
 	}
@@ -447,7 +460,7 @@ static void
 cover(struct planner *p, uint32_t w, bool first)
 {
 	const double *load = p->in->load;
-	double excess = p->base[w] - p->target[w], sum = 0, best = INFINITY;
+	double excess = p->carry[w] - p->target[w], sum = 0, best = INFINITY;
 	uint32_t i, m = 0, ncaps = 0, nbest = 0, nwalk = 0;
 
 	for (i = p->first[w]; i < p->first[w + 1]; i++) {
@@ -520,8 +533,8 @@ round_once(struct planner *p, bool first)
 	for (b = 0; b < p->n; b++)
 		p->dest[b] = p->at[b];
 	for (w = 0; w < p->W; w++) {
-		p->now[w] = p->base[w];
-		if (active(p, w) && p->base[w] > p->target[w] + p->eps)
+		p->now[w] = p->carry[w];
+		if (active(p, w) && p->carry[w] > p->target[w] + p->eps)
 			cover(p, w, first);
 	}
 	for (b = 0; b < p->n; b++)
@@ -569,15 +582,15 @@ mg_balance_plan(const struct mg_balance_input *in,
 		first = false;
 
 	for (w = 0; w < p.W; w++) {
-		p.base[w] = 0; /* loads before */
-		p.now[w] = 0;  /* and after */
-		p.fill[w] = 0; /* unpinned bins after */
+		p.carry[w] = base_of(&p, w); /* loads before */
+		p.now[w] = p.carry[w];	     /* and after */
+		p.fill[w] = 0;		     /* unpinned bins after */
 	}
 	for (b = 0; b < p.n; b++) {
 		r.nmoves += p.dest[b] != in->owner[b];
 		p.now[p.dest[b]] += in->load[b];
 		p.fill[p.dest[b]] += !(in->pinned && in->pinned[b]);
-		p.base[in->owner[b]] += in->load[b];
+		p.carry[in->owner[b]] += in->load[b];
 		r.hot += in->load[b] > p.limit + p.eps;
 	}
 	if (r.nmoves) {
@@ -594,7 +607,7 @@ mg_balance_plan(const struct mg_balance_input *in,
 		r.cost += cost_of(&p, b);
 	}
 	for (w = 0; w < p.W; w++) {
-		r.max_before = fmax(r.max_before, p.base[w]);
+		r.max_before = fmax(r.max_before, p.carry[w]);
 		r.max_after = fmax(r.max_after, p.now[w]);
 		if (active(&p, w) ? p.now[w] > p.target[w] + p.eps
 				  : p.fill[w] > 0)

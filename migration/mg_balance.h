@@ -9,9 +9,11 @@
  *
  * Bins carry loads l_b >= 0 (any unit: the balancer uses records/s) and sit
  * on workers; moving a bin costs c_b > 0 (1 each to count moves; the
- * balancer's copy mode uses the bin's state bytes plus a constant).  With A
- * active workers the mean is the total load over A and the *limit* is
- * U = (1 + threshold) * mean.
+ * balancer's copy mode uses the bin's state bytes plus a constant).  An
+ * active worker w may also carry a base load B_w >= 0 that no move changes
+ * (the balancer's: the time it spends outside its bins).  A worker's load
+ * is its base plus its bins' loads.  With A active workers the mean is
+ * the total load over A and the *limit* is U = (1 + threshold) * mean.
  *
  *   Pinned bins never move (the caller pins bins in cool-down or in an
  *   unfinished migration).
@@ -25,8 +27,8 @@
  *   worker, to the least loaded active worker without a hot bin (there
  *   always is one: each hot bin is above the mean, so fewer than A are).
  *
- *   After step 0 an active worker w has the *target* T_w = max(U, load of
- *   its pinned and hot bins); an inactive worker must hold nothing but
+ *   After step 0 an active worker w has the *target* T_w = max(U, B_w +
+ *   load of its pinned and hot bins); an inactive worker must hold nothing but
  *   pinned bins.  The planner looks for the cheapest moves of the other
  *   bins that bring every worker within its target.
  *
@@ -92,6 +94,10 @@ struct mg_balance_input {
 	const uint8_t *active; /* [nworkers] nonzero: may hold bins; NULL: all
 				  active; at least one must be */
 	double threshold;      /* finite, >= 0 */
+	const double *base;    /* [nworkers] finite, >= 0: load a worker
+				  carries whatever bins it holds (its share
+				  of the sources, say); NULL: none; an
+				  inactive worker's is ignored */
 };
 
 /* A plan; fields read-only for users. */
@@ -116,9 +122,9 @@ struct mg_balance_result {
  * caller, to mg_balance_result_free().  A balanced input gives no moves.
  * Context: any thread; allocates.
  * Return: 0; -EINVAL for a NULL argument, nbins 0, nworkers 0 or above
- * 65535, an owner out of range, a load negative or not finite, a cost not
- * above 0 or not finite, a threshold negative or not finite, or no active
- * worker; -ENOMEM.  On failure *@out is untouched.
+ * 65535, an owner out of range, a load or base negative or not finite, a
+ * cost not above 0 or not finite, a threshold negative or not finite, or
+ * no active worker; -ENOMEM.  On failure *@out is untouched.
  */
 MG_API int mg_balance_plan(const struct mg_balance_input *in,
 			   struct mg_balance_result *out);

@@ -5,7 +5,7 @@
  * Hand-made cases: bad input, a balanced input (no moves), one donor, a hot
  * bin (kept, left alone on its worker, and a second plan moves nothing:
  * no ping-pong), two hot bins on one worker, pinned bins (cool-down),
- * inactive workers, byte-weighted costs.
+ * inactive workers, byte-weighted costs, base loads.
  *
  * Random small instances are checked against an exhaustive search over
  * every assignment of the movable bins (the problem as mg_balance.h states
@@ -15,7 +15,9 @@
  * an inactive worker at most threshold * mean -- it reaches every target
  * with exactly the fewest moves (unit costs) or at most 3 times the
  * cheapest cost (byte-weighted).  Instances outside the bound are counted
- * and reported (how often the heuristic was optimal).  Seeded: the seed is
+ * and reported (how often the heuristic was optimal).  Half the instances
+ * give workers base loads; the checker sees each as what mg_balance.h says
+ * it is, a pinned bin of that load on its worker.  Seeded: the seed is
  * printed; MG_SEED=<seed> replays it.
  */
 #include <errno.h>
@@ -28,15 +30,16 @@
 #include "numa/mg_base.h"
 #include "tests/mg_test.h"
 
-#define MAXN 9
+#define MAXN 9 /* bins of a random instance */
 #define MAXW 4
+#define MAXB (MAXN + MAXW) /* and a pinned bin per worker's base */
 
 /* An instance, owning its arrays. */
 struct inst {
 	struct mg_balance_input in;
-	double load[MAXN], cost[MAXN];
-	uint16_t owner[MAXN];
-	uint8_t pinned[MAXN], active[MAXW];
+	double load[MAXB], cost[MAXB], base[MAXW];
+	uint16_t owner[MAXB];
+	uint8_t pinned[MAXB], active[MAXW];
 };
 
 static void
@@ -52,7 +55,7 @@ inst_init(struct inst *x, uint32_t nworkers, double threshold)
 static void
 add_bin(struct inst *x, double load, uint16_t owner)
 {
-	assert_true(x->in.nbins < MAXN);
+	assert_true(x->in.nbins < MAXB);
 	x->load[x->in.nbins] = load;
 	x->cost[x->in.nbins] = 1;
 	x->owner[x->in.nbins++] = owner;
@@ -84,7 +87,7 @@ apply(const struct mg_balance_input *in, const struct mg_balance_result *r,
 struct problem {
 	double limit, eps;
 	double target[MAXW];
-	bool fixed[MAXN];
+	bool fixed[MAXB];
 };
 
 static bool
@@ -190,7 +193,7 @@ search(const struct mg_balance_input *in, const struct problem *p, uint16_t *to,
 static double
 optimum(const struct mg_balance_input *in, const struct problem *p)
 {
-	uint16_t to[MAXN];
+	uint16_t to[MAXB];
 	double best = INFINITY;
 
 	search(in, p, to, 0, 0, &best);
@@ -258,6 +261,33 @@ print_inst(const struct mg_balance_input *in)
 	printf("\n");
 }
 
+/* @x as the checker sees it: each active worker's base load a pinned bin
+ * of that load on it (mg_balance.h), in @e, without base[]. */
+static void
+with_base(const struct inst *x, struct inst *e)
+{
+	uint32_t w;
+
+	*e = *x;
+	e->in.load = e->load;
+	e->in.owner = e->owner;
+	e->in.cost = x->in.cost ? e->cost : NULL;
+	e->in.active = x->in.active ? e->active : NULL;
+	e->in.pinned = x->in.pinned ? e->pinned : NULL;
+	e->in.base = NULL;
+	if (!x->in.base)
+		return;
+	if (!x->in.pinned)
+		memset(e->pinned, 0, sizeof(e->pinned));
+	e->in.pinned = e->pinned;
+	for (w = 0; w < x->in.nworkers; w++) {
+		if (!is_active(&x->in, w) || !(x->base[w] > 0))
+			continue;
+		add_bin(e, x->base[w], (uint16_t)w);
+		e->pinned[e->in.nbins - 1] = 1;
+	}
+}
+
 /* ---- hand-made cases ---------------------------------------------------- */
 
 static void
@@ -300,6 +330,9 @@ test_bad_input(void **state)
 	REFUSED(y.in.threshold = nan_);
 	REFUSED(y.in.threshold = INFINITY);
 	REFUSED((y.in.active = y.active)); /* all zero: none active */
+	REFUSED((y.base[1] = -1, y.in.base = y.base));
+	REFUSED((y.base[0] = nan_, y.in.base = y.base));
+	REFUSED((y.base[1] = INFINITY, y.in.base = y.base));
 #undef REFUSED
 	assert_int_equal(mg_balance_plan(NULL, &r), -EINVAL);
 	assert_int_equal(mg_balance_plan(&x.in, NULL), -EINVAL);
@@ -314,7 +347,8 @@ test_balanced(void **state)
 	enum { N = 4096, W = 16 };
 	double *load = malloc(sizeof(*load) * N);
 	uint16_t *owner = malloc(sizeof(*owner) * N);
-	struct mg_balance_input in = {N, W, load, NULL, owner, NULL, NULL, 0};
+	struct mg_balance_input in = {N,    W,	  load, NULL, owner,
+				      NULL, NULL, 0,	NULL};
 	struct mg_balance_result r;
 	double total = 0;
 	size_t i;
@@ -611,6 +645,61 @@ test_costs(void **state)
 	mg_balance_result_free(&r);
 }
 
+/*
+ * Base loads: a worker's load is its base plus its bins', and no move
+ * changes the base -- a worker whose base leaves no room sheds bins the
+ * others would not.  An inactive worker's base is ignored.
+ */
+static void
+test_base(void **state)
+{
+	struct mg_balance_result r;
+	struct problem p;
+	struct inst x, e;
+
+	(void)state;
+	/* bins 2 + 2 on each worker, worker 0's base 10: total 18, mean 9,
+	 * limit 10.8; worker 0 carries 14 and must shed both its bins (one
+	 * leaves it at 12), which worker 1 takes (8 <= 10.8) */
+	inst_init(&x, 2, 0.2);
+	add_bin(&x, 2, 0);
+	add_bin(&x, 2, 0);
+	add_bin(&x, 2, 1);
+	add_bin(&x, 2, 1);
+	x.base[0] = 10;
+	x.in.base = x.base;
+	r = plan_ok(&x.in);
+	assert_true(r.mean == 9 && fabs(r.limit - 10.8) < 1e-12);
+	assert_true(r.max_before == 14 && r.max_after == 10);
+	assert_int_equal(r.nmoves, 2);
+	assert_true(r.moves[0].bin == 0 && r.moves[1].bin == 1);
+	assert_int_equal(r.over, 0);
+	assert_int_equal(r.hot, 0);
+	mg_balance_result_free(&r);
+	/* a base above the limit on its own: the worker keeps no movable
+	 * bin, and is not counted as holding a hot bin */
+	x.base[0] = 30; /* total 38, mean 19, limit 22.8 */
+	r = plan_ok(&x.in);
+	with_base(&x, &e);
+	problem_of(&e.in, &p);
+	assert_true(valid(&e.in, &r, &p));
+	assert_int_equal(r.nmoves, 2);
+	assert_int_equal(r.hot, 0);
+	assert_int_equal(r.over, 0);
+	assert_true(r.max_after == 30);
+	mg_balance_result_free(&r);
+	/* worker 1 inactive: its base is ignored, its bins go to worker 0 */
+	x.base[0] = 0;
+	x.base[1] = 100;
+	x.active[0] = 1;
+	x.in.active = x.active;
+	r = plan_ok(&x.in);
+	assert_true(r.mean == 8 && r.max_after == 8);
+	assert_int_equal(r.nmoves, 2);
+	assert_true(r.moves[0].bin == 2 && r.moves[1].bin == 3);
+	mg_balance_result_free(&r);
+}
+
 /* ---- random instances against exhaustive search ------------------------- */
 
 struct tally {
@@ -648,6 +737,13 @@ random_inst(struct inst *x, uint64_t *rng, bool costs)
 		x->active[mg_test_rand(rng) % W] = 0;
 		x->in.active = x->active;
 	}
+	if (mg_test_rand(rng) % 2) {
+		for (w = 0; w < W; w++)
+			x->base[w] = (double)(mg_test_rand(rng) % 4
+						      ? 0
+						      : mg_test_rand(rng) % 21);
+		x->in.base = x->base;
+	}
 }
 
 /* Whether the stated bound applies: every movable bin of a donor or an
@@ -677,23 +773,25 @@ check_random(struct inst *x, struct tally *t, bool costs)
 {
 	struct mg_balance_result r = plan_ok(&x->in);
 	struct problem p;
+	struct inst e;
 	double opt;
 	bool ok = true;
 
-	problem_of(&x->in, &p);
-	if (step0_moves(&x->in, &p)) {
+	with_base(x, &e);
+	problem_of(&e.in, &p);
+	if (step0_moves(&e.in, &p)) {
 		mg_balance_result_free(&r);
 		return;
 	}
 	t->n++;
-	opt = optimum(&x->in, &p);
-	ok = valid(&x->in, &r, &p);
+	opt = optimum(&e.in, &p);
+	ok = valid(&e.in, &r, &p);
 	if (ok && isfinite(opt) && r.lower_bound > opt + 1e-9 * (1 + opt)) {
 		printf("# lower bound %g above the optimum %g\n", r.lower_bound,
 		       opt);
 		ok = false;
 	}
-	if (ok && in_bound(&x->in, &p)) {
+	if (ok && in_bound(&e.in, &p)) {
 		t->in_bound++;
 		if (!isfinite(opt) || r.over ||
 		    (costs ? r.cost > 3 * opt + 1e-9 : r.cost != opt)) {
@@ -711,7 +809,7 @@ check_random(struct inst *x, struct tally *t, bool costs)
 		t->beyond_optimal += isfinite(opt) && !r.over && r.cost == opt;
 	}
 	if (!ok) {
-		print_inst(&x->in);
+		print_inst(&e.in);
 		fail_msg("instance %u fails (seed printed above)", t->n);
 	}
 	mg_balance_result_free(&r);
@@ -769,7 +867,8 @@ test_large(void **state)
 	double *load = malloc(sizeof(*load) * N), *bytes;
 	uint16_t *owner = malloc(sizeof(*owner) * N);
 	uint16_t *after = malloc(sizeof(*after) * N);
-	struct mg_balance_input in = {N, W, load, NULL, owner, NULL, NULL, 0.1};
+	struct mg_balance_input in = {N,    W,	  load, NULL, owner,
+				      NULL, NULL, 0.1,	NULL};
 	struct mg_balance_result r, r2, again;
 	uint64_t rng = 42;
 	uint32_t b;
@@ -822,6 +921,7 @@ main(void)
 		cmocka_unit_test(test_pinned),
 		cmocka_unit_test(test_inactive),
 		cmocka_unit_test(test_costs),
+		cmocka_unit_test(test_base),
 		cmocka_unit_test(test_random_unit),
 		cmocka_unit_test(test_random_costs),
 		cmocka_unit_test(test_large),
