@@ -5,7 +5,8 @@
  * (mg_dataflow_bin_stats, from the workers' own counters), scales the bins
  * of a worker behind its input by its in/out ratio (mg__worker_gain) and
  * those of a worker whose records cost more or less than the others' by
- * that ratio (mg__worker_cost), plans with mg_balance_plan() and submits
+ * that ratio (mg__worker_cost), gives each worker the base load of its
+ * sources (mg__worker_base), plans with mg_balance_plan() and submits
  * through mg_migrate(): it is a client of the public migration API like
  * any application thread, and never touches a worker's state.
  * Correctness is the migration protocol's.
@@ -19,14 +20,14 @@
  *      sample (so `patience` counts fresh samples).
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
- *   3. Plan at the threshold.  No moves: balanced, or nothing can help (a
- *      hot bin already alone, bins pinned) -- the latter is logged once as
- *      HOLD.  Moves for `patience` decisions in a row: plan again at half
- *      the threshold (if that moves nothing, take the first plan) and
- *      submit it at MG_TIME_ASAP.  While every source lags the clock by
- *      more than LAG_NS, at the first such decision and at a quarter of
- *      the threshold; when the busiest worker is above the mean by
- *      FAR_THRESHOLDS thresholds, at the first such decision.  -EBUSY (a
+ *   3. Plan at the threshold -- at a quarter of it while every source lags
+ *      the clock by more than LAG_NS.  No moves: balanced, or nothing can
+ *      help (a hot bin already alone, bins pinned) -- the latter is logged
+ *      once as HOLD.  Moves for `patience` decisions in a row: plan again
+ *      at half the threshold (if that moves nothing, take the first plan)
+ *      and submit it at MG_TIME_ASAP.  Lagging, or with the busiest worker
+ *      above the mean by FAR_THRESHOLDS thresholds: the first plan, at the
+ *      first such decision.  -EBUSY (a
  *      bin went into another migration meanwhile) is retried at the next
  *      decision.
  *   4. Except onto a worker that is behind its input (lagging_receiver):
@@ -80,12 +81,10 @@
 /* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
  * is stalled more than overloaded, and its backlog will come back. */
 #define GAIN_MAX 4.0
-/* mg__worker_cost(): what a record costs is read from busy time per
- * processed record, trusted from not at all while the busiest active
- * worker is busy COST_BUSY_LOW of the time (everyone has room: latency
- * does not depend on it, and busy time is mostly noise) to fully at
- * COST_BUSY_FULL; on workers that process COST_MIN_RATE records/s at
- * least; within [1 / COST_MAX, COST_MAX]. */
+/* time_per_record(): times are trusted from not at all while the busiest
+ * active worker is busy COST_BUSY_LOW of the time to fully at
+ * COST_BUSY_FULL, on workers that process COST_MIN_RATE records/s at
+ * least; mg__worker_cost() within [1 / COST_MAX, COST_MAX]. */
 #define COST_BUSY_LOW  0.5
 #define COST_BUSY_FULL 0.9
 #define COST_MIN_RATE  100.0
@@ -124,6 +123,7 @@ struct mg_balancer {
 	struct mg_worker_stats *wk;
 	double *load, *cost;
 	double *scale; /* [W] gain x cost: what a worker's bins' rates weigh */
+	double *base;  /* [W] mg__worker_base() */
 	uint16_t *owner, *target;
 	uint8_t *pinned;
 	uint8_t *active;      /* [W] the first mg_dataflow_active() */
@@ -158,6 +158,7 @@ balancer_free(struct mg_balancer *b)
 	free(b->load);
 	free(b->scale);
 	free(b->cost);
+	free(b->base);
 	free(b->owner);
 	free(b->target);
 	free(b->pinned);
@@ -203,12 +204,14 @@ sleep_interval(struct mg_balancer *b)
 static double *
 worker_loads(const struct mg_balancer *b, const uint16_t *owner)
 {
-	double *l = calloc(b->W, sizeof(*l));
+	double *l = malloc(sizeof(*l) * b->W);
 	uint32_t i;
 
-	if (l)
+	if (l) {
+		memcpy(l, b->base, sizeof(*l) * b->W);
 		for (i = 0; i < b->nbins; i++)
 			l[owner[i]] += b->load[i];
+	}
 	return l;
 }
 
@@ -311,12 +314,20 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 			 busiest, times_mean(r->max_before, r->mean),
 			 times_mean(r->limit, r->mean), r->hot,
 			 r->hot == 1 ? "" : "s, each");
-	else
+	else if (e.pinned)
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean (limit %.2fx): its "
 			 "bins are cooling down or moving (%u pinned)",
 			 busiest, times_mean(r->max_before, r->mean),
 			 times_mean(r->limit, r->mean), e.pinned);
+	else
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean (limit %.2fx): its "
+			 "sources' and inputs' load, which no move changes "
+			 "(%.0f%% of its time)",
+			 busiest, times_mean(r->max_before, r->mean),
+			 times_mean(r->limit, r->mean),
+			 100 * b->wk[busiest].feed);
 	log_event(b, &e);
 }
 
@@ -366,29 +377,17 @@ mg__worker_gain(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 }
 
 /*
- * What a record costs on worker @w against the active workers' mean: its
- * time in stateful steps per processed record over theirs (work / rate,
- * summed over the workers that process COST_MIN_RATE at least), trusted
- * as the busiest active worker nears saturation (COST_BUSY_LOW .. FULL),
- * within [1 / COST_MAX, COST_MAX]; 1 for a worker with too few records to
- * tell.  A plan on records alone equals the workers' record rates, which
- * is not an equal load when a worker's CPU does less per second -- a
- * slower or shared vCPU, a worker whose keys miss the cache more -- and,
- * once such a worker is over capacity, it never catches up on a plan that
- * says "balanced".  Weighted by this, a worker's load is its share of the
- * time its bins take: the plan evens out time, and a placement that evened
- * it is a fixed point, not a record imbalance to undo.  Not busy time:
- * that holds what the worker does besides its bins (its sources, sending)
- * and a polling round's overhead, the same for any placement -- a worker
- * left with few bins reads nearly as busy, and its few records costly.  A
- * bin is taken to cost the same on its receiver, so a move off a costly
- * worker onto a cheap one plans for more than it adds there: the next
- * decision moves the rest.
+ * The active workers' time in stateful steps per processed record (work /
+ * rate, summed over the workers that process COST_MIN_RATE at least),
+ * and in *@trust how far times are trusted: from not at all while the
+ * busiest active worker is busy COST_BUSY_LOW of the time (everyone has
+ * room: latency does not depend on it, and busy time is mostly noise) to
+ * fully (1) at COST_BUSY_FULL.  0 when it cannot tell.
  */
-double
-mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+static double
+time_per_record(const struct mg_worker_stats *ws, unsigned k, double *trust)
 {
-	double work = 0, rate = 0, top = 0, trust, c;
+	double work = 0, rate = 0, top = 0;
 
 	for (unsigned v = 0; v < k; v++) {
 		top = ws[v].busy > top ? ws[v].busy : top;
@@ -397,12 +396,56 @@ mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 			rate += ws[v].rate;
 		}
 	}
-	trust = (top - COST_BUSY_LOW) / (COST_BUSY_FULL - COST_BUSY_LOW);
-	if (ws[w].rate < COST_MIN_RATE || !(work > 0) || !(trust > 0))
+	*trust = (top - COST_BUSY_LOW) / (COST_BUSY_FULL - COST_BUSY_LOW);
+	*trust = *trust < 0 ? 0 : *trust > 1 ? 1 : *trust;
+	return work > 0 && rate > 0 ? work / rate : 0;
+}
+
+/*
+ * What a record costs on worker @w against the active workers' mean: its
+ * time in stateful steps per processed record over theirs
+ * (time_per_record()), as far as trusted, within [1 / COST_MAX,
+ * COST_MAX]; 1 for a worker with too few records to tell.  A plan on
+ * records alone equals the workers' record rates, which is not an equal
+ * load when a worker's CPU does less per second -- a slower or shared
+ * vCPU, a worker whose keys miss the cache more -- and, once such a worker
+ * is over capacity, it never catches up on a plan that says "balanced".
+ * Weighted by this, a worker's bins' load is their share of its time: the
+ * plan evens out time, and a placement that evened it is a fixed point,
+ * not a record imbalance to undo.  A bin is taken to cost the same on its
+ * receiver, so a move off a costly worker onto a cheap one plans for more
+ * than it adds there: the next decision moves the rest.
+ */
+double
+mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+{
+	double trust, unit = time_per_record(ws, k, &trust), c;
+
+	if (ws[w].rate < COST_MIN_RATE || !(unit > 0) || !(trust > 0))
 		return 1;
-	c = 1 + (trust < 1 ? trust : 1) *
-			(ws[w].work / ws[w].rate / (work / rate) - 1);
+	c = 1 + trust * (ws[w].work / ws[w].rate / unit - 1);
 	return c < 1 / COST_MAX ? 1 / COST_MAX : c > COST_MAX ? COST_MAX : c;
+}
+
+/*
+ * Worker @w's base load, in the bins' unit (records/s at the mean cost):
+ * its time in source and input steps (mg_worker_stats.feed) over the
+ * active workers' time per record, as far as trusted; 0 when inactive or
+ * when it cannot tell.  Making and sending a source's share costs a worker
+ * the same whatever bins it holds, so no move changes it -- but on a
+ * slower CPU it costs more, and leaves less room for bins: a slow worker
+ * whose bins' time equals the others' is still the one over capacity.
+ * Not busy time less the bins' (that holds the polling, which a light
+ * worker pays in many small rounds and a loaded one amortizes).
+ */
+double
+mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+{
+	double trust, unit = time_per_record(ws, k, &trust);
+
+	if (w >= k || !(unit > 0))
+		return 0;
+	return trust * ws[w].feed / unit;
 }
 
 /*
@@ -561,6 +604,7 @@ decide(struct mg_balancer *b)
 		.pinned = b->pinned,
 		.active = b->active,
 		.threshold = b->cfg.threshold,
+		.base = b->base,
 	};
 	struct mg_balance_result r1, r2 = {0};
 	uint64_t now = mg_now_ns(), samples;
@@ -593,9 +637,11 @@ decide(struct mg_balancer *b)
 		return; /* out of memory: try again next time */
 	mg__migrations_busy(df, b->pinned);
 	b->k = mg_dataflow_active(df);
-	for (w = 0; w < b->W; w++)
+	for (w = 0; w < b->W; w++) {
 		b->scale[w] = mg__worker_gain(b->wk, b->k, w) *
 			      mg__worker_cost(b->wk, b->k, w);
+		b->base[w] = mg__worker_base(b->wk, b->k, w);
+	}
 	for (i = 0; i < b->nbins; i++) {
 		b->load[i] = b->bins[i].rate * b->scale[b->bins[i].owner];
 		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
@@ -618,6 +664,14 @@ decide(struct mg_balancer *b)
 			b->scale_streak = 0;
 		return;
 	}
+	/* While the whole dataflow lags the clock, a backlog grows with each
+	 * decision waited for, and a busiest worker within the threshold can
+	 * still be the one that holds it back (its processed rates are its
+	 * capacity, not its load): act on the first plan, at a quarter of the
+	 * threshold, so that it gets room to drain the backlog.  A steady load
+	 * that keeps up never lags, so this cannot make one oscillate. */
+	lagging = mg__sources_lag_ns(df) > LAG_NS;
+	in.threshold = b->cfg.threshold / (lagging ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
 	if (!r1.nmoves) {
@@ -629,12 +683,6 @@ decide(struct mg_balancer *b)
 		b->holding = above;
 		return;
 	}
-	/* While the whole dataflow lags the clock, a backlog grows with each
-	 * decision waited for, and one that only reaches the limit leaves the
-	 * busiest worker no room to drain it: act on the first plan, for a
-	 * quarter of the threshold.  A steady load that keeps up never lags,
-	 * so this cannot make one oscillate. */
-	lagging = mg__sources_lag_ns(df) > LAG_NS;
 	/* Nor is an imbalance of twice the threshold noise: a steady load
 	 * left within half the threshold cannot drift that far. */
 	far = r1.max_before > r1.mean * (1 + FAR_THRESHOLDS * b->cfg.threshold);
@@ -642,8 +690,8 @@ decide(struct mg_balancer *b)
 		const struct mg_balance_result *r = &r1;
 		int behind;
 
-		in.threshold = b->cfg.threshold / (lagging ? 4 : 2);
-		if (!mg_balance_plan(&in, &r2) && r2.nmoves)
+		in.threshold = b->cfg.threshold / 2;
+		if (!lagging && !mg_balance_plan(&in, &r2) && r2.nmoves)
 			r = &r2;
 		behind = lagging_receiver(b, r);
 		if (behind >= 0) {
@@ -744,6 +792,7 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->wk = malloc(sizeof(*b->wk) * b->W);
 	b->load = malloc(sizeof(*b->load) * n);
 	b->scale = malloc(sizeof(*b->scale) * b->W);
+	b->base = calloc(b->W, sizeof(*b->base));
 	b->cost = malloc(sizeof(*b->cost) * n);
 	b->owner = malloc(sizeof(*b->owner) * n);
 	b->target = malloc(sizeof(*b->target) * n);
@@ -751,8 +800,8 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->active = malloc(b->W);
 	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
 	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
-	if (!b->bins || !b->wk || !b->load || !b->scale || !b->cost ||
-	    !b->owner || !b->target || !b->pinned || !b->active ||
+	if (!b->bins || !b->wk || !b->load || !b->scale || !b->base ||
+	    !b->cost || !b->owner || !b->target || !b->pinned || !b->active ||
 	    !b->settled_ns || !b->cur_bins) {
 		balancer_free(b);
 		return -ENOMEM;

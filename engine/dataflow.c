@@ -121,6 +121,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 		atomic_init(&df->pub[w].done, false);
 		atomic_init(&df->pub[w].busy_ns, 0);
 		atomic_init(&df->pub[w].work_ns, 0);
+		atomic_init(&df->pub[w].feed_ns, 0);
 		atomic_init(&df->pub[w].backlog, 0);
 		atomic_init(&df->pub[w].records, 0);
 		atomic_init(&df->pub[w].round_end_ns, 0);

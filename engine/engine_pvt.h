@@ -315,6 +315,7 @@ struct worker_pub {
 	 * rounds that did work, beyond an empty one (account_round()) */
 	_Atomic uint64_t busy_ns;
 	_Atomic uint64_t work_ns; /* of it, in stateful steps that worked */
+	_Atomic uint64_t feed_ns; /* ... in source and input steps that did */
 	_Atomic uint64_t backlog; /* records received, not yet processed */
 	_Atomic uint64_t records; /* records its stateful operators took */
 	_Atomic uint64_t round_end_ns; /* when its last round ended (clock) */
@@ -368,12 +369,20 @@ struct worker {
 	uint64_t round_ns;	/* clock at the start of this round */
 	uint64_t busy_ns;	/* rounds that did work, beyond an empty one */
 	uint64_t work_ns;	/* stateful steps that did work (worker.c) */
+	uint64_t feed_ns;	/* source and input steps that did work */
 	uint64_t idle_round_ns; /* what an empty round takes (worker.c) */
 	uint64_t window;	/* current latency window */
 	bool windows_lost;	/* the reporter fell WIN_RING windows behind */
 	struct mg__hist whole;	/* whole-run latency (this worker's records) */
 	struct mg__hist win[WIN_RING];
 } MG_CACHE_ALIGNED;
+
+/* A worker's counters at the previous sample, and their decayed rates:
+ * fractions of time for the times, records/s for the counts (stats.c). */
+struct wk_load {
+	uint64_t busy_ns, work_ns, feed_ns, done, recv;
+	double busy, work, feed, done_rate, recv_rate;
+};
 
 /* The control thread's view of per-bin and per-worker load (stats.c). */
 struct stats {
@@ -383,14 +392,7 @@ struct stats {
 	uint64_t bins_ns;     /* previous read of the bins' rates */
 	uint64_t *bin_total;  /* [nbins] records at the previous read */
 	double *bin_rate;     /* [nbins] decayed records/s */
-	uint64_t *wk_busy;    /* [W] busy_ns at the previous sample */
-	double *wk_rate;      /* [W] decayed busy fraction */
-	uint64_t *wk_work;    /* [W] work_ns at the previous sample */
-	double *wk_work_rate; /* [W] decayed fraction in stateful steps */
-	uint64_t *wk_done;    /* [W] records processed, previous sample */
-	uint64_t *wk_recv;    /* [W] records received, previous sample */
-	double *wk_done_rate; /* [W] decayed records/s processed */
-	double *wk_recv_rate; /* [W] decayed records/s received */
+	struct wk_load *wk;   /* [W] */
 	double unseen;	      /* e^(-t/tau), t since the first sample: the
 				 weight the workers' averages lack */
 };
@@ -740,14 +742,16 @@ void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
 /* Worker @w of @ws (the first @k active) is behind its input, what its
- * bins' rates understate its load by, and what a record costs on it
- * against the mean (pure; the balancer's guard and load, tested on their
- * own). */
+ * bins' rates understate its load by, what a record costs on it against
+ * the mean, and its base load (pure; the balancer's guard and load,
+ * tested on their own). */
 bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_gain(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_cost(const struct mg_worker_stats *ws, unsigned k,
+		       unsigned w);
+double mg__worker_base(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 
 /* ---- elastic.c --------------------------------------------------------- */

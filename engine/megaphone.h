@@ -661,6 +661,10 @@ struct mg_worker_stats {
 			     operators' steps (receiving, state, calls):
 			     what its bins cost it, apart from its sources
 			     and sending; decayed, 0..busy */
+	double feed;	  /* of `busy`, the fraction in its sources' and
+			     inputs' steps (making and sending records):
+			     what it costs whatever bins it holds;
+			     decayed, 0..busy */
 };
 
 /*
@@ -782,12 +786,18 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * at 0.9: even record rates are not an even load when one worker's CPU
  * does less per second (a slower or shared vCPU, keys that miss the cache
  * more), and such a worker, once over capacity, would never catch up on a
- * plan that calls it balanced.  So the plan evens out the time bins take,
- * which a balanced placement then keeps.  While the whole dataflow lags --
- * every open source more than 50 ms behind the clock -- it acts on the
- * first plan, not after `patience`, and plans for a quarter of the
- * threshold: the backlog grows with every decision waited for, and the
- * busiest worker needs room below the limit to drain it.  A steady load
+ * plan that calls it balanced.  And each worker carries, besides its
+ * bins, the time its sources and inputs take (mg_worker_stats.feed, in the
+ * same unit, trusted alike; the planner's `base`): no move changes it, but
+ * a slower CPU pays more of it and has less room left for bins.  So the
+ * plan evens out the workers' time, which a balanced placement then
+ * keeps.  While the whole dataflow lags --
+ * every open source more than 50 ms behind the clock -- its threshold is
+ * a quarter of `threshold`, and it acts on the first plan, not after
+ * `patience`: the backlog grows with every decision waited for, the
+ * busiest worker needs room below the limit to drain it, and while it is
+ * over capacity its rates are its capacity, not its load, so an imbalance
+ * within the threshold can be what holds the dataflow back.  A steady load
  * that keeps up never lags.  (A source's shares keep within a few ms of
  * each other, so an overloaded worker holds every source back, and a move
  * at MG_TIME_ASAP lands within a few ms of the data being made.)

@@ -11,6 +11,8 @@
  *   pub[w].busy_ns              time in rounds that did work;
  *   pub[w].work_ns              of it, time in stateful steps that did
  *                               work (what the worker's bins cost it);
+ *   pub[w].feed_ns              ... and in source and input steps that
+ *                               did (what it costs whatever it holds);
  *   pub[w].backlog, .records    records received but not processed, and
  *                               processed, by w's stateful operators;
  *   pub[w].round_end_ns         when its last round ended.
@@ -76,17 +78,8 @@ mg__stats_init(struct mg_dataflow *df)
 	}
 	st->bin_total = calloc(nbins, sizeof(*st->bin_total));
 	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
-	st->wk_busy = calloc(W, sizeof(*st->wk_busy));
-	st->wk_rate = calloc(W, sizeof(*st->wk_rate));
-	st->wk_work = calloc(W, sizeof(*st->wk_work));
-	st->wk_work_rate = calloc(W, sizeof(*st->wk_work_rate));
-	st->wk_done = calloc(W, sizeof(*st->wk_done));
-	st->wk_recv = calloc(W, sizeof(*st->wk_recv));
-	st->wk_done_rate = calloc(W, sizeof(*st->wk_done_rate));
-	st->wk_recv_rate = calloc(W, sizeof(*st->wk_recv_rate));
-	if (!st->bin_total || !st->bin_rate || !st->wk_busy || !st->wk_rate ||
-	    !st->wk_work || !st->wk_work_rate || !st->wk_done || !st->wk_recv ||
-	    !st->wk_done_rate || !st->wk_recv_rate)
+	st->wk = calloc(W, sizeof(*st->wk));
+	if (!st->bin_total || !st->bin_rate || !st->wk)
 		return -ENOMEM;
 	return 0;
 }
@@ -99,14 +92,7 @@ mg__stats_fini(struct mg_dataflow *df)
 	/* the operators' counters go with them (mg__stateful_fini) */
 	free(st->bin_total);
 	free(st->bin_rate);
-	free(st->wk_busy);
-	free(st->wk_rate);
-	free(st->wk_work);
-	free(st->wk_work_rate);
-	free(st->wk_done);
-	free(st->wk_recv);
-	free(st->wk_done_rate);
-	free(st->wk_recv_rate);
+	free(st->wk);
 }
 
 /* Worker @w's records processed and received (processed + backlog; the
@@ -121,22 +107,39 @@ worker_counts(const struct mg_dataflow *df, unsigned w, uint64_t *done,
 		atomic_load_explicit(&df->pub[w].backlog, memory_order_relaxed);
 }
 
+/* Fold a part of busy time (counter @ns, *@last at the previous sample)
+ * into its decayed fraction *@part, at most this sample's busy @frac. */
+static void
+decay_part(double *part, uint64_t *last, uint64_t ns, double frac, double dt,
+	   double k)
+{
+	double f = (double)(ns - *last) / 1e9 / dt;
+
+	f = f > frac ? frac : f;
+	*part += (f - *part) * k;
+	*last = ns;
+}
+
 void
 mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 {
 	struct stats *st = &df->stats;
 	double dt, k;
 
-	if (df->cfg.no_stats || !st->wk_rate)
+	if (df->cfg.no_stats || !st->wk)
 		return;
 	pthread_mutex_lock(&st->lock);
 	if (!st->last_ns) {
 		for (unsigned w = 0; w < df->cfg.workers; w++) {
-			st->wk_busy[w] = atomic_load_explicit(
-				&df->pub[w].busy_ns, memory_order_relaxed);
-			st->wk_work[w] = atomic_load_explicit(
-				&df->pub[w].work_ns, memory_order_relaxed);
-			worker_counts(df, w, &st->wk_done[w], &st->wk_recv[w]);
+			struct wk_load *l = &st->wk[w];
+
+			l->busy_ns = atomic_load_explicit(&df->pub[w].busy_ns,
+							  memory_order_relaxed);
+			l->work_ns = atomic_load_explicit(&df->pub[w].work_ns,
+							  memory_order_relaxed);
+			l->feed_ns = atomic_load_explicit(&df->pub[w].feed_ns,
+							  memory_order_relaxed);
+			worker_counts(df, w, &l->done, &l->recv);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
 		st->unseen = 1;
@@ -150,12 +153,10 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 	}
 	k = 1.0 - exp(-dt / TAU_S);
 	for (unsigned w = 0; w < df->cfg.workers; w++) {
+		struct wk_load *l = &st->wk[w];
 		uint64_t busy = atomic_load_explicit(&df->pub[w].busy_ns,
 						     memory_order_relaxed);
-		double frac = (double)(busy - st->wk_busy[w]) / 1e9 / dt;
-		uint64_t work = atomic_load_explicit(&df->pub[w].work_ns,
-						     memory_order_relaxed);
-		double wfrac = (double)(work - st->wk_work[w]) / 1e9 / dt;
+		double frac = (double)(busy - l->busy_ns) / 1e9 / dt;
 		uint64_t end = atomic_load_explicit(&df->pub[w].round_end_ns,
 						    memory_order_relaxed);
 		uint32_t run = atomic_load_explicit(&df->pub[w].run,
@@ -163,25 +164,28 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 		uint64_t done, recv;
 
 		worker_counts(df, w, &done, &recv);
-		st->wk_done_rate[w] += ((double)(done - st->wk_done[w]) / dt -
-					st->wk_done_rate[w]) *
-				       k;
+		l->done_rate +=
+			((double)(done - l->done) / dt - l->done_rate) * k;
 		/* signed: a sample a batch off may read below the last */
-		st->wk_recv_rate[w] +=
-			((double)(int64_t)(recv - st->wk_recv[w]) / dt -
-			 st->wk_recv_rate[w]) *
-			k;
-		st->wk_done[w] = done;
-		st->wk_recv[w] = recv;
+		l->recv_rate += ((double)(int64_t)(recv - l->recv) / dt -
+				 l->recv_rate) *
+				k;
+		l->done = done;
+		l->recv = recv;
 		if (end && end < st->last_ns &&
 		    (run == RUN_OWN || run == RUN_PARK_REQ))
 			frac = 1; /* in a round all this sample: a stall */
 		frac = frac > 1 ? 1 : frac;
-		st->wk_rate[w] += (frac - st->wk_rate[w]) * k;
-		st->wk_busy[w] = busy;
-		wfrac = wfrac > frac ? frac : wfrac;
-		st->wk_work_rate[w] += (wfrac - st->wk_work_rate[w]) * k;
-		st->wk_work[w] = work;
+		l->busy += (frac - l->busy) * k;
+		l->busy_ns = busy;
+		decay_part(&l->work, &l->work_ns,
+			   atomic_load_explicit(&df->pub[w].work_ns,
+						memory_order_relaxed),
+			   frac, dt, k);
+		decay_part(&l->feed, &l->feed_ns,
+			   atomic_load_explicit(&df->pub[w].feed_ns,
+						memory_order_relaxed),
+			   frac, dt, k);
 	}
 	st->unseen *= 1 - k;
 	st->last_ns = now;
@@ -274,8 +278,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 	unsigned w;
 	double seen;
 
-	if (!df || !out || df->cfg.no_stats || !df->started ||
-	    !df->stats.wk_rate)
+	if (!df || !out || df->cfg.no_stats || !df->started || !df->stats.wk)
 		return -EINVAL;
 	nbins = 1u << df->nbins_log2;
 	owner = malloc(sizeof(*owner) * nbins);
@@ -286,8 +289,9 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 	/* no rates yet (they are 0): nothing to weigh */
 	seen = df->stats.samples ? 1 - df->stats.unseen : 1;
 	for (w = 0; w < df->cfg.workers; w++) {
-		double busy = df->stats.wk_rate[w] / seen;
-		double work = df->stats.wk_work_rate[w] / seen;
+		const struct wk_load *l = &df->stats.wk[w];
+		double busy = l->busy / seen, work = l->work / seen;
+		double feed = l->feed / seen;
 
 		out[w] = (struct mg_worker_stats){
 			.busy = busy < 1 ? busy : 1,
@@ -295,9 +299,10 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 							memory_order_relaxed),
 			.records = atomic_load_explicit(&df->pub[w].records,
 							memory_order_relaxed),
-			.rate = df->stats.wk_done_rate[w] / seen,
-			.in_rate = df->stats.wk_recv_rate[w] / seen,
+			.rate = l->done_rate / seen,
+			.in_rate = l->recv_rate / seen,
 			.work = work < 1 ? work : 1,
+			.feed = feed < 1 ? feed : 1,
 		};
 	}
 	pthread_mutex_unlock(&df->stats.lock);

@@ -192,6 +192,7 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 				      memory_order_relaxed);
 	}
 	atomic_store_explicit(&pub->work_ns, wk->work_ns, memory_order_relaxed);
+	atomic_store_explicit(&pub->feed_ns, wk->feed_ns, memory_order_relaxed);
 	wk->round_ns = now;
 	for (unsigned i = 0; i < df->nnodes; i++)
 		if (df->nodes[i]->kind == STATEFUL) {
@@ -202,22 +203,25 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
 }
 
-/* A stateful step, its time counted into work_ns when it did work: what
- * the worker's bins cost it, apart from its sources and exchange (the
- * balancer's per-record cost, stats.c). */
+/* Step @n, its time counted into *@ns when it did work.  Stateful steps
+ * into work_ns: what the worker's bins cost it, apart from its sources
+ * and exchange (the balancer's per-record cost); source and input steps
+ * into feed_ns: what the worker costs whatever bins it holds (the
+ * balancer's base load).  See stats.c. */
 static void
-stateful_timed(struct node *n, struct worker *wk)
+step_timed(struct node *n, struct worker *wk,
+	   void (*step)(struct node *, struct worker *), uint64_t *ns)
 {
 	uint64_t work = wk->round_work, t;
 
 	if (wk->df->cfg.no_stats) {
-		mg__stateful_step(n, wk);
+		step(n, wk);
 		return;
 	}
 	t = mg_now_ns();
-	mg__stateful_step(n, wk);
+	step(n, wk);
 	if (wk->round_work != work)
-		wk->work_ns += mg_now_ns() - t;
+		*ns += mg_now_ns() - t;
 }
 
 static bool
@@ -233,16 +237,16 @@ round_once(struct worker *wk)
 
 		switch (n->kind) {
 		case SOURCE:
-			source_step(n, wk);
+			step_timed(n, wk, source_step, &wk->feed_ns);
 			break;
 		case INPUT:
-			mg__input_step(n, wk);
+			step_timed(n, wk, mg__input_step, &wk->feed_ns);
 			break;
 		case RECV:
 			recv_step(n, wk);
 			break;
 		case STATEFUL:
-			stateful_timed(n, wk);
+			step_timed(n, wk, mg__stateful_step, &wk->work_ns);
 			break;
 		default:
 			break;

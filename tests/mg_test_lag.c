@@ -91,7 +91,8 @@ mg_test_lag_build(struct mg_test_lag *l)
 	uint64_t k;
 
 	assert_non_null(owners);
-	assert_true(l->nkeys >= 1 && l->nkeys <= LAG_MAX_KEYS);
+	assert_true(l->nkeys >= 1 && l->nkeys <= LAG_MAX_KEYS &&
+		    l->on0 <= l->nkeys);
 	atomic_store_explicit(&l->slow, true, memory_order_relaxed);
 	assert_int_equal(mg_dataflow_create(&l->df, &dc), 0);
 	oc.in[0] = mg_source(l->df, &sc);
@@ -99,9 +100,9 @@ mg_test_lag_build(struct mg_test_lag *l)
 	assert_int_equal(
 		mg_sink(l->df, mg_stateful(l->df, &oc), lag_sink, NULL), 0);
 	mg_dataflow_owners(l->df, owners);
-	for (k = 0; n < l->nkeys; k++) { /* keys in distinct bins of worker 1 */
+	for (k = 0; n < l->nkeys; k++) { /* keys in distinct bins */
 		l->keys[n] = k;
-		if (owners[mg_test_lag_bin(l, n)] != 1)
+		if (owners[mg_test_lag_bin(l, n)] != (n < l->on0 ? 0 : 1))
 			continue;
 		for (i = 0;
 		     i < n && mg_test_lag_bin(l, i) != mg_test_lag_bin(l, n);

@@ -4,7 +4,8 @@
  * records on worker 0 each take LAG_SPIN_NS of wall time to make while
  * `slow` is set (5x slower than a 10^5 records/s schedule, on any machine;
  * every share keeps with the slowest, worker.c), all records on `nkeys`
- * keys in distinct bins of worker 1, and a counting stateful operator.
+ * keys in distinct bins -- the first `on0` of worker 0, the rest of
+ * worker 1 -- each key as many records, and a counting stateful operator.
  *
  * Use: fill the case's fields, mg_test_lag_build() (asserts; `slow` set,
  * not started), start the dataflow, clear `slow` to let the run end,
@@ -20,13 +21,14 @@
 #include "engine/megaphone.h"
 
 #define LAG_SPIN_NS  100000ull /* worker 0's share, per record while slow */
-#define LAG_MAX_KEYS 8
+#define LAG_MAX_KEYS 16
 #define LAG_EPOCH_NS 100000ull
 
 struct mg_test_lag {
 	/* the case's */
 	unsigned bins_log2;
 	unsigned nkeys;	      /* 1..LAG_MAX_KEYS */
+	unsigned on0;	      /* of them in worker 0's bins, <= nkeys */
 	uint32_t ring;	      /* ring capacity; 0: the default */
 	double rate;	      /* records/s over both workers */
 	uint64_t duration_ns; /* the source's schedule */

@@ -556,36 +556,33 @@ test_far_acts_at_once(void **state)
 
 /*
  * While the whole dataflow lags the clock, the balancer acts on its first
- * plan (balancer.c, LAG_NS): a backlog grows with every decision waited
- * for.  Worker 0's share of the source is 5x slower than its schedule (100
- * us of wall time a record, so on any machine: every share keeps with it,
- * worker.c), and all records go to 8 bins of worker 1.  With a patience of
- * 1000 decisions the balancer would wait 20 s; lagging, it moves bins at
- * its first decision with a plan.  Then every record is counted once.
+ * plan, at a quarter of its threshold (balancer.c, LAG_NS): a backlog
+ * grows with every decision waited for.  Worker 0's share of the source is
+ * 5x slower than its schedule (100 us of wall time a record, so on any
+ * machine: every share keeps with it, worker.c), and the records go to
+ * 8 bins, the first @on0 of worker 0 and the rest of worker 1.  Returns
+ * the balancer's first event (kind and whether it says the sources lag,
+ * in *@lag); then every record is counted once.
  */
-static void
-test_lagging_acts_at_once(void **state)
+static enum mg_balance_kind
+lagging_run(unsigned on0, const struct mg_balancer_config *bc, bool *lag)
 {
 	struct mg_test_lag l = {.bins_log2 = 4,
 				.nkeys = 8,
+				.on0 = on0,
 				.rate = 100000,
 				.duration_ns = 3000000000ull};
-	struct mg_balancer_config bc = {
-		.interval_ns = INTERVAL_NS,
-		.patience = 1000,
-	};
 	struct mg_balancer_stats st;
 	struct mg_balance_event e;
 	struct mg_run_stats rs;
 	struct mg_balancer *bal;
-	bool moved = false;
+	enum mg_balance_kind kind = MG_BALANCE_SCALE; /* none */
 
-	(void)state;
 	mg_test_lag_build(&l);
-	assert_int_equal(mg_balancer_start(l.df, &bc, &bal), 0);
+	assert_int_equal(mg_balancer_start(l.df, bc, &bal), 0);
 	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
 	/* until its first event; the run ends (3 s of schedule, 5x slower
-	 * while slow: 15 s) before a patience of 1000 would act */
+	 * while slow: 15 s) before a balancer that waits would act */
 	while (mg_balancer_event(bal, 0, &e)) {
 		mg_balancer_stats(bal, &st);
 		if (!st.running)
@@ -593,19 +590,114 @@ test_lagging_acts_at_once(void **state)
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	}
 	mg_balancer_stats(bal, &st);
+	*lag = false;
 	if (!mg_balancer_event(bal, 0, &e)) {
 		printf("# [lagging] first event after %llu decisions: %s: %s\n",
 		       (unsigned long long)st.rounds,
 		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.reason);
-		moved = e.kind == MG_BALANCE_MOVE &&
-			strstr(e.reason, "lag the clock") != NULL;
+		kind = e.kind;
+		*lag = strstr(e.reason, "lag the clock") != NULL;
 	}
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
 	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
 			 300000);
 	mg_dataflow_destroy(l.df); /* and its balancer */
-	assert_true(moved);
+	return kind;
+}
+
+/* All records on worker 0's bins: with a patience of 1000 decisions the
+ * balancer would wait 20 s; lagging, it moves at its first decision. */
+static void
+test_lagging_acts_at_once(void **state)
+{
+	bool lag;
+
+	(void)state;
+	assert_int_equal(lagging_run(8,
+				     &(struct mg_balancer_config){
+					     .interval_ns = INTERVAL_NS,
+					     .patience = 1000,
+				     },
+				     &lag),
+			 MG_BALANCE_MOVE);
+	assert_true(lag);
+}
+
+/* The same within a threshold of 3 (4x the mean) -- and its far rule (7x):
+ * two workers are never above 2x -- but above a quarter of it (1.75x).
+ * Over capacity, worker 0's rates are its capacity and understate its
+ * load: a balancer that waited for the threshold would never move. */
+static void
+test_lagging_within_threshold(void **state)
+{
+	bool lag;
+
+	(void)state;
+	assert_int_equal(lagging_run(8,
+				     &(struct mg_balancer_config){
+					     .interval_ns = INTERVAL_NS,
+					     .threshold = 3.0,
+				     },
+				     &lag),
+			 MG_BALANCE_MOVE);
+	assert_true(lag);
+}
+
+/* All records on worker 1's bins, which carries 2x their rates' mean.  But
+ * worker 0's time goes to its slow source share (mg_worker_stats.feed,
+ * its base load): it is the busier one, and moving bins onto it could only
+ * make it worse.  The balancer holds. */
+static void
+test_slow_source_holds(void **state)
+{
+	bool lag;
+
+	(void)state;
+	assert_int_equal(lagging_run(0,
+				     &(struct mg_balancer_config){
+					     .interval_ns = INTERVAL_NS,
+				     },
+				     &lag),
+			 MG_BALANCE_HOLD);
+}
+
+/*
+ * The workers' time split: worker 0 spends its rounds making its share of
+ * a slow source (feed), worker 1 counting every record (work), each far
+ * below the other's.  Read while the source lags, however slow the
+ * machine (every figure is a fraction of wall time).
+ */
+static void
+test_feed_time(void **state)
+{
+	struct mg_test_lag l = {.bins_log2 = 4,
+				.nkeys = 8,
+				.rate = 100000,
+				.duration_ns = 3000000000ull};
+	struct mg_worker_stats ws[2];
+	struct mg_run_stats rs;
+
+	(void)state;
+	mg_test_lag_build(&l);
+	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
+	do {
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+		assert_int_equal(mg_dataflow_worker_stats(l.df, ws), 0);
+	} while (ws[0].busy < 0.5 || ws[1].rate < 1000);
+	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
+	printf("# [feed] worker 0 busy %.3f feed %.3f work %.3f; worker 1 "
+	       "busy %.3f feed %.3f work %.3f, %.0f records/s\n",
+	       ws[0].busy, ws[0].feed, ws[0].work, ws[1].busy, ws[1].feed,
+	       ws[1].work, ws[1].rate);
+	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
+	mg_dataflow_destroy(l.df);
+	assert_true(ws[0].feed > 0.4 && ws[0].feed <= ws[0].busy);
+	assert_true(ws[0].work < ws[0].feed / 10);
+	assert_true(ws[1].feed < ws[0].feed / 4);
+	assert_true(ws[1].work > 0 && ws[1].work <= ws[1].busy);
+	assert_true(mg__worker_base(ws, 2, 0) > 4 * mg__worker_base(ws, 2, 1));
+	assert_true(mg__worker_base(ws, 1, 1) == 0); /* inactive */
 }
 
 /*
@@ -888,6 +980,9 @@ main(void)
 		cmocka_unit_test(test_slow_cpu),
 		cmocka_unit_test(test_far_acts_at_once),
 		cmocka_unit_test(test_lagging_acts_at_once),
+		cmocka_unit_test(test_lagging_within_threshold),
+		cmocka_unit_test(test_slow_source_holds),
+		cmocka_unit_test(test_feed_time),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
 	};
