@@ -395,6 +395,7 @@ struct stats {
 	struct wk_load *wk;   /* [W] */
 	double unseen;	      /* e^(-t/tau), t since the first sample: the
 				 weight the workers' averages lack */
+	double bins_unseen;   /* the same for the bins', at their last read */
 };
 
 struct mg_dataflow {

@@ -638,7 +638,8 @@ MG_API uint64_t mg_output_frontier(const struct mg_output *o);
  */
 
 struct mg_bin_stats {
-	double rate;	      /* records/s processed, decayed */
+	double rate;	      /* records/s processed, decayed (in the first
+				 seconds, the average so far) */
 	uint64_t records;     /* records processed since the start */
 	uint64_t state_bytes; /* bytes its arena owns (all operators) */
 	uint32_t owner;	      /* its worker after all submitted moves */

@@ -28,8 +28,10 @@
  * divides them by the weight their samples carry, 1 - e^(-t/tau), so they
  * are averages of what the run has seen from the first sample on (a busy
  * fraction is compared with absolute bounds: the balancer's trust in
- * costs, the elastic thresholds).  The bins' rates are not: only their
- * ratios are used.  The control thread samples the workers every 100 ms
+ * costs, the elastic thresholds).  So are the bins' rates, by the weight
+ * of their reads (the balancer adds a worker's base load, from its
+ * averages, to its bins' rates).  The control thread samples the workers
+ * every 100 ms
  * (mg__stats_sample).  The bins' rates are brought up to date when they are
  * read (bins_read): sampled every 100 ms, 2^20 bins cost the control thread
  * 78 M instructions a sample (callgrind, one worker) -- a third of a CPU,
@@ -142,7 +144,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			worker_counts(df, w, &l->done, &l->recv);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
-		st->unseen = 1;
+		st->unseen = st->bins_unseen = 1;
 		pthread_mutex_unlock(&st->lock);
 		return;
 	}
@@ -204,9 +206,9 @@ bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out)
 	struct stats *st = &df->stats;
 	uint32_t b, nbins = 1u << df->nbins_log2;
 	double dt = st->bins_ns ? (double)(now - st->bins_ns) / 1e9 : 0, k;
+	double seen;
 
-	for (b = 0; b < nbins; b++)
-		out[b] = (struct mg_bin_stats){.rate = st->bin_rate[b]};
+	memset(out, 0, sizeof(*out) * nbins);
 	for (unsigned i = 0; i < df->nnodes; i++) {
 		const struct node *n = df->nodes[i];
 
@@ -224,16 +226,22 @@ bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out)
 			}
 		}
 	}
-	if (dt <= 0)
-		return;
-	k = 1.0 - exp(-dt / TAU_S);
-	for (b = 0; b < nbins; b++) {
-		double r = (double)(out[b].records - st->bin_total[b]) / dt;
+	if (dt > 0) {
+		k = 1.0 - exp(-dt / TAU_S);
+		for (b = 0; b < nbins; b++) {
+			double r = (double)(out[b].records - st->bin_total[b]) /
+				   dt;
 
-		out[b].rate = st->bin_rate[b] += (r - st->bin_rate[b]) * k;
-		st->bin_total[b] = out[b].records;
+			st->bin_rate[b] += (r - st->bin_rate[b]) * k;
+			st->bin_total[b] = out[b].records;
+		}
+		st->bins_unseen *= 1 - k;
+		st->bins_ns = now;
 	}
-	st->bins_ns = now;
+	/* not read since the first sample: the rates are 0, nothing to weigh */
+	seen = st->bins_unseen < 1 ? 1 - st->bins_unseen : 1;
+	for (b = 0; b < nbins; b++)
+		out[b].rate = st->bin_rate[b] / seen;
 }
 
 uint64_t

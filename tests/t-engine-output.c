@@ -271,7 +271,7 @@ test_stats(void **state)
 		.fn = keep_op,
 	};
 	struct mg_bin_stats bs[32];
-	struct mg_worker_stats ws[2];
+	struct mg_worker_stats ws[2] = {0};
 	uint16_t owners[32];
 	struct mg_dataflow *df;
 	struct mg_input *in;
@@ -292,9 +292,10 @@ test_stats(void **state)
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	for (unsigned i = 0; i < 100; i++)
 		batch[i] = (struct rec){i % 40, i};
-	/* push until the sampler has seen a rate (it samples every 100 ms;
-	 * push for as long as that takes, however slow the machine) */
-	while (rate <= 0) {
+	/* push until the sampler has seen a rate, the bins' and the
+	 * workers' (it samples every 100 ms; push for as long as that
+	 * takes, however slow the machine) */
+	while (rate <= 0 || ws[0].rate + ws[1].rate <= 0) {
 		assert_int_equal(mg_push_wait(p, MG_TIME_NOW, batch,
 					      sizeof(batch[0]), 100,
 					      MG_FOREVER),
@@ -302,6 +303,7 @@ test_stats(void **state)
 		n += 100;
 		assert_int_equal(mg_producer_advance(p, MG_TIME_NOW), 0);
 		assert_int_equal(mg_dataflow_bin_stats(df, bs), 0);
+		assert_int_equal(mg_dataflow_worker_stats(df, ws), 0);
 		for (rate = 0, b = 0; b < 32; b++)
 			rate += bs[b].rate;
 		nanosleep(&(struct timespec){0, 2 * MS}, NULL);
@@ -328,10 +330,16 @@ test_stats(void **state)
 		assert_true(ws[w].busy >= 0 && ws[w].busy <= 1);
 		wtotal += ws[w].records;
 	}
+	for (rate = 0, b = 0; b < 32; b++)
+		rate += bs[b].rate;
 	printf("#   %llu records in %u bins, %llu state bytes; busy %.3f "
-	       "%.3f\n",
+	       "%.3f; bins %.0f, workers %.0f records/s\n",
 	       (unsigned long long)total, bins, (unsigned long long)bytes,
-	       ws[0].busy, ws[1].busy);
+	       ws[0].busy, ws[1].busy, rate, ws[0].rate + ws[1].rate);
+	/* both averages of what the run has seen (stats.c), not one
+	 * decayed from 0 against the other */
+	assert_true(rate > (ws[0].rate + ws[1].rate) / 2 &&
+		    rate < 2 * (ws[0].rate + ws[1].rate));
 	assert_int_equal(total, n);
 	assert_int_equal(wtotal, n);
 	assert_int_equal(ws[0].bins + ws[1].bins, 32);
