@@ -132,6 +132,7 @@ struct mg_balancer {
 	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
+	bool lagging;	  /* the sources lagged at the last decision (LAG_NS) */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
@@ -171,8 +172,10 @@ balancer_free(struct mg_balancer *b)
 	free(b);
 }
 
-/* Sleep one interval -- until the first decision, one sample period at
- * most, so that it comes with the WARM_SAMPLES-th sample; false once stop
+/* Sleep one interval -- until the first decision, and while the sources
+ * lag, one sample period at most: the first comes with the WARM_SAMPLES-th
+ * sample, and a lagging dataflow's next move with the first sample after
+ * the last one finished, its backlog growing meanwhile; false once stop
  * is set. */
 static bool
 sleep_interval(struct mg_balancer *b)
@@ -181,7 +184,7 @@ sleep_interval(struct mg_balancer *b)
 	struct timespec dl;
 	bool go_on;
 
-	if (!b->samples && ns > MG_STATS_SAMPLE_NS)
+	if ((!b->samples || b->lagging) && ns > MG_STATS_SAMPLE_NS)
 		ns = MG_STATS_SAMPLE_NS;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += (time_t)(ns / 1000000000ull);
@@ -608,11 +611,12 @@ decide(struct mg_balancer *b)
 	};
 	struct mg_balance_result r1, r2 = {0};
 	uint64_t now = mg_now_ns(), samples;
-	bool lagging, far;
+	bool far;
 	uint32_t i;
 	unsigned w;
 	int dir;
 
+	b->lagging = mg__sources_lag_ns(df) > LAG_NS;
 	if (b->current) {
 		struct mg_migration_progress p;
 
@@ -670,8 +674,7 @@ decide(struct mg_balancer *b)
 	 * capacity, not its load): act on the first plan, at a quarter of the
 	 * threshold, so that it gets room to drain the backlog.  A steady load
 	 * that keeps up never lags, so this cannot make one oscillate. */
-	lagging = mg__sources_lag_ns(df) > LAG_NS;
-	in.threshold = b->cfg.threshold / (lagging ? 4 : 1);
+	in.threshold = b->cfg.threshold / (b->lagging ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
 	if (!r1.nmoves) {
@@ -686,19 +689,19 @@ decide(struct mg_balancer *b)
 	/* Nor is an imbalance of twice the threshold noise: a steady load
 	 * left within half the threshold cannot drift that far. */
 	far = r1.max_before > r1.mean * (1 + FAR_THRESHOLDS * b->cfg.threshold);
-	if (++b->streak >= (lagging || far ? 1 : b->cfg.patience)) {
+	if (++b->streak >= (b->lagging || far ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;
 
 		in.threshold = b->cfg.threshold / 2;
-		if (!lagging && !mg_balance_plan(&in, &r2) && r2.nmoves)
+		if (!b->lagging && !mg_balance_plan(&in, &r2) && r2.nmoves)
 			r = &r2;
 		behind = lagging_receiver(b, r);
 		if (behind >= 0) {
 			if (!b->holding)
 				hold(b, &r1, behind);
 			b->holding = true;
-		} else if (submit(b, r, &r1, lagging)) {
+		} else if (submit(b, r, &r1, b->lagging)) {
 			b->streak = 0;
 			b->holding = false;
 		}

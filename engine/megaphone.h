@@ -764,7 +764,8 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  *
  * When it acts.  It decides every interval, at most once per sample of
  * the workers' rates (every 100 ms); the first time with the third
- * sample, whatever the interval.  It acts only when a plan
+ * sample, and every sample while the dataflow lags (below), whatever the
+ * interval.  It acts only when a plan
  * at the threshold moves something -- some worker carries more than (1 +
  * threshold) times the mean and bins can move to fix it -- for `patience`
  * decisions in a row, or at once when a worker carries more than (1 + 2

@@ -562,10 +562,13 @@ test_far_acts_at_once(void **state)
  * machine: every share keeps with it, worker.c), and the records go to
  * 8 bins, the first @on0 of worker 0 and the rest of worker 1.  Returns
  * the balancer's first event (kind and whether it says the sources lag,
- * in *@lag); then every record is counted once.
+ * in *@lag), and in *@more (if not NULL) the decisions after it, counted
+ * once there are 3 or the balancer stopped; then every record is counted
+ * once.
  */
 static enum mg_balance_kind
-lagging_run(unsigned on0, const struct mg_balancer_config *bc, bool *lag)
+lagging_run(unsigned on0, const struct mg_balancer_config *bc, bool *lag,
+	    uint64_t *more)
 {
 	struct mg_test_lag l = {.bins_log2 = 4,
 				.nkeys = 8,
@@ -598,6 +601,15 @@ lagging_run(unsigned on0, const struct mg_balancer_config *bc, bool *lag)
 		kind = e.kind;
 		*lag = strstr(e.reason, "lag the clock") != NULL;
 	}
+	if (more) {
+		uint64_t first = st.rounds;
+
+		while (st.running && st.rounds < first + 3) {
+			nanosleep(&(struct timespec){0, 10000000}, NULL);
+			mg_balancer_stats(bal, &st);
+		}
+		*more = st.rounds - first;
+	}
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
 	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
@@ -619,7 +631,7 @@ test_lagging_acts_at_once(void **state)
 					     .interval_ns = INTERVAL_NS,
 					     .patience = 1000,
 				     },
-				     &lag),
+				     &lag, NULL),
 			 MG_BALANCE_MOVE);
 	assert_true(lag);
 }
@@ -639,9 +651,29 @@ test_lagging_within_threshold(void **state)
 					     .interval_ns = INTERVAL_NS,
 					     .threshold = 3.0,
 				     },
-				     &lag),
+				     &lag, NULL),
 			 MG_BALANCE_MOVE);
 	assert_true(lag);
+}
+
+/* With an interval of an hour, the next decision after the first would
+ * come an hour later -- but while the sources lag the balancer decides
+ * every sample (100 ms), its backlog growing meanwhile. */
+static void
+test_lagging_decides_every_sample(void **state)
+{
+	uint64_t more = 0;
+	bool lag;
+
+	(void)state;
+	lagging_run(8,
+		    &(struct mg_balancer_config){
+			    .interval_ns = 3600000000000ull,
+		    },
+		    &lag, &more);
+	printf("# [lagging] %llu more decisions\n", (unsigned long long)more);
+	assert_true(lag);
+	assert_true(more >= 3);
 }
 
 /* All records on worker 1's bins, which carries 2x their rates' mean.  But
@@ -658,7 +690,7 @@ test_slow_source_holds(void **state)
 				     &(struct mg_balancer_config){
 					     .interval_ns = INTERVAL_NS,
 				     },
-				     &lag),
+				     &lag, NULL),
 			 MG_BALANCE_HOLD);
 }
 
@@ -981,6 +1013,7 @@ main(void)
 		cmocka_unit_test(test_far_acts_at_once),
 		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_lagging_within_threshold),
+		cmocka_unit_test(test_lagging_decides_every_sample),
 		cmocka_unit_test(test_slow_source_holds),
 		cmocka_unit_test(test_feed_time),
 		cmocka_unit_test(test_stall_busy),
