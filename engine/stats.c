@@ -31,14 +31,13 @@
  * costs, the elastic thresholds).  So are the bins' rates, by the weight
  * of their reads (the balancer adds a worker's base load, from its
  * averages, to its bins' rates).  The control thread samples the workers
- * every 100 ms
- * (mg__stats_sample).  The bins' rates are brought up to date when they are
- * read (bins_read): sampled every 100 ms, 2^20 bins cost the control thread
- * 78 M instructions a sample (callgrind, one worker) -- a third of a CPU,
- * taken from the workers whether anyone read the rates or not.  A reader every
- * second or more often sees what 100 ms samples would show it; one after a
- * longer gap, the gap's rate, weighted as if it were one sample.  Readers
- * copy under the same lock, which no worker takes.
+ * every 100 ms (mg__stats_sample).  The bins' rates are brought up to date
+ * when they are read (bins_read): sampled every 100 ms, 2^20 bins cost the
+ * control thread 78 M instructions a sample (callgrind, one worker) -- a
+ * third of a CPU, taken from the workers whether anyone read the rates or
+ * not.  A reader every second or more often sees what 100 ms samples would
+ * show it; one after a longer gap, the gap's rate, weighted as if it were
+ * one sample.  Readers copy under the same lock, which no worker takes.
  *
  * A worker whose thread runs its rounds (not parked) but ended none in a
  * whole sample is inside one -- an operator call that takes long, a stall
