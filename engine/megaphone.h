@@ -793,10 +793,10 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * same unit, trusted alike; the planner's `base`): no move changes it, but
  * a slower CPU pays more of it and has less room left for bins.  So the
  * plan evens out the workers' time, which a balanced placement then
- * keeps.  While the whole dataflow lags --
- * every open source more than 50 ms behind the clock -- its threshold is
- * a quarter of `threshold`, and it acts on the first plan, not after
- * `patience`: the backlog grows with every decision waited for, the
+ * keeps.  While the whole dataflow lags -- every open source more than 50
+ * ms behind the clock -- its threshold is a quarter of `threshold`, and it
+ * acts on the first plan, not after `patience`: the backlog grows with
+ * every decision waited for, the
  * busiest worker needs room below the limit to drain it, and while it is
  * over capacity its rates are its capacity, not its load, so an imbalance
  * within the threshold can be what holds the dataflow back.  A steady load

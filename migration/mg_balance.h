@@ -11,7 +11,7 @@
  * on workers; moving a bin costs c_b > 0 (1 each to count moves; the
  * balancer's copy mode uses the bin's state bytes plus a constant).  An
  * active worker w may also carry a base load B_w >= 0 that no move changes
- * (the balancer's: the time it spends outside its bins).  A worker's load
+ * (the balancer's: the time its sources and inputs take).  A worker's load
  * is its base plus its bins' loads.  With A active workers the mean is
  * the total load over A and the *limit* is U = (1 + threshold) * mean.
  *
@@ -28,9 +28,9 @@
  *   always is one: each hot bin is above the mean, so fewer than A are).
  *
  *   After step 0 an active worker w has the *target* T_w = max(U, B_w +
- *   load of its pinned and hot bins); an inactive worker must hold nothing but
- *   pinned bins.  The planner looks for the cheapest moves of the other
- *   bins that bring every worker within its target.
+ *   load of its pinned and hot bins); an inactive worker must hold nothing
+ *   but pinned bins.  The planner looks for the cheapest moves of the
+ *   other bins that bring every worker within its target.
  *
  * THE ALGORITHM
  *
