@@ -30,10 +30,11 @@
  *      first such decision.  -EBUSY (a
  *      bin went into another migration meanwhile) is retried at the next
  *      decision.
- *   4. Except onto a worker that is behind its input (lagging_receiver):
- *      the rates count processed records, and a stalled worker processes
- *      none -- it would look idle.  Behind means a backlog on a busy
- *      worker (mg__worker_behind).  Logged once as HOLD, retried.
+ *   4. Except onto a worker that is behind its input or at capacity
+ *      (no_room, mg__worker_full): the rates count processed records, and
+ *      a stalled worker processes none -- it would look idle.  Behind
+ *      means a backlog on a busy worker (mg__worker_behind).  Logged once
+ *      as HOLD, retried.
  *
  * Why it cannot oscillate on a steady load: a bin's rate is the bin's, not
  * its worker's, so a move changes the planned loads at once and exactly;
@@ -78,6 +79,8 @@
 #define BEHIND_S    0.25
 #define BEHIND_MIN  1024u
 #define BEHIND_BUSY 0.75
+/* A worker this busy is at capacity: nothing moves onto it (no_room). */
+#define SATURATED 0.95
 /* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
  * is stalled more than overloaded, and its backlog will come back. */
 #define GAIN_MAX 4.0
@@ -295,7 +298,7 @@ times_mean(double x, double mean)
 }
 
 /* A HOLD: nothing can move (@behind < 0), or the plan would move bins
- * onto worker @behind, which is behind its input. */
+ * onto worker @behind, which has no room (mg__worker_full). */
 static void
 hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 {
@@ -303,7 +306,13 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 	struct mg_balance_event e =
 		new_event(b, MG_BALANCE_HOLD, r, b->owner, &busiest);
 
-	if (behind >= 0)
+	if (behind >= 0 && !mg__worker_behind(b->wk, b->k, (unsigned)behind))
+		snprintf(e.reason, sizeof(e.reason),
+			 "worker %u at %.2fx the mean, but worker %d is at "
+			 "capacity (busy %.2f): nothing moves onto it",
+			 busiest, times_mean(r->max_before, r->mean), behind,
+			 b->wk[behind].busy);
+	else if (behind >= 0)
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean, but worker %d is behind "
 			 "its input (%llu records waiting): nothing moves "
@@ -452,18 +461,27 @@ mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 }
 
 /*
- * A worker the plan @r moves bins onto although it is behind its input --
- * more than BEHIND_S of its rate and BEHIND_MIN records received and not
- * processed -- or -1.  The rates count processed records, so an overloaded
- * worker's understate its load and a stalled one's show none: moving more
- * onto it on their word could only make it worse.  Moves away from it are
- * fine (they are what catches it up).
+ * Worker @w has no room for more bins: it is behind its input
+ * (mg__worker_behind) or at capacity (busy SATURATED).  The rates count
+ * processed records, so an overloaded worker's understate its load and a
+ * stalled one's show none: moving more onto it on their word could only
+ * make it worse -- and when every worker is at capacity (a machine short
+ * of CPU), moves only cost, each a round of cold caches on its receiver.
+ * Moves away from it are fine (they are what catches it up).
  */
+bool
+mg__worker_full(const struct mg_worker_stats *ws, unsigned k, unsigned w)
+{
+	return mg__worker_behind(ws, k, w) || ws[w].busy >= SATURATED;
+}
+
+/* A worker the plan @r moves bins onto although it has no room
+ * (mg__worker_full), or -1. */
 static int
-lagging_receiver(const struct mg_balancer *b, const struct mg_balance_result *r)
+no_room(const struct mg_balancer *b, const struct mg_balance_result *r)
 {
 	for (uint32_t i = 0; i < r->nmoves; i++)
-		if (mg__worker_behind(b->wk, b->k, r->moves[i].worker))
+		if (mg__worker_full(b->wk, b->k, r->moves[i].worker))
 			return (int)r->moves[i].worker;
 	return -1;
 }
@@ -696,7 +714,7 @@ decide(struct mg_balancer *b)
 		in.threshold = b->cfg.threshold / 2;
 		if (!b->lagging && !mg_balance_plan(&in, &r2) && r2.nmoves)
 			r = &r2;
-		behind = lagging_receiver(b, r);
+		behind = no_room(b, r);
 		if (behind >= 0) {
 			if (!b->holding)
 				hold(b, &r1, behind);

@@ -404,6 +404,12 @@ test_behind(void **state)
 	/* only the active workers' busy counts (worker 2 parked) */
 	ws[2].busy = 1.0;
 	assert_true(mg__worker_behind(ws, 2, 1));
+	/* no room: behind, or at capacity (busy 0.95) */
+	assert_true(mg__worker_full(ws, 2, 0)); /* behind */
+	ws[1] = (struct mg_worker_stats){.busy = 0.96};
+	assert_true(mg__worker_full(ws, 3, 1));
+	ws[1].busy = 0.9;
+	assert_false(mg__worker_full(ws, 3, 1));
 }
 
 /* A worker's bins' rates understate its load by its in/out ratio while
