@@ -705,8 +705,11 @@ decide(struct mg_balancer *b)
 		return;
 	}
 	/* Nor is an imbalance of twice the threshold noise: a steady load
-	 * left within half the threshold cannot drift that far. */
-	far = r1.max_before > r1.mean * (1 + FAR_THRESHOLDS * b->cfg.threshold);
+	 * left within half the threshold cannot drift that far.  (The limit
+	 * is the mean plus the threshold times the bins' mean load.) */
+	far = r1.max_before - r1.mean > FAR_THRESHOLDS * b->cfg.threshold /
+						in.threshold *
+						(r1.limit - r1.mean);
 	if (++b->streak >= (b->lagging || far ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;

@@ -765,11 +765,12 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * When it acts.  It decides every interval, at most once per sample of
  * the workers' rates (every 100 ms); the first time with the third
  * sample, and every sample while the dataflow lags (below), whatever the
- * interval.  It acts only when a plan
- * at the threshold moves something -- some worker carries more than (1 +
- * threshold) times the mean and bins can move to fix it -- for `patience`
- * decisions in a row, or at once when a worker carries more than (1 + 2
- * threshold) times the mean (no steady load drifts that far).  It then
+ * interval.  It acts only when a plan at the threshold moves something --
+ * some worker carries more than the mean plus `threshold` times the
+ * bins' mean load ((1 + threshold) times the mean, but for the workers'
+ * base loads, below) and bins can move to fix it -- for `patience`
+ * decisions in a row, or at once when a worker is above the mean by twice
+ * that (no steady load drifts that far).  It then
  * plans for half the threshold (hysteresis: a steady load that was
  * balanced to threshold / 2 needs a change of more than half the threshold
  * to make it act again), and waits for its migration to finish before
@@ -836,7 +837,8 @@ struct mg_balance_event {
 	enum mg_balance_kind kind;
 	char reason[160];  /* what the balancer saw, in words */
 	double mean;	   /* load per worker, records/s */
-	double limit;	   /* (1 + threshold) * mean */
+	double limit;	   /* mean + threshold x the bins' mean (without
+			      the workers' base loads) */
 	double max_before; /* the busiest worker's load ... */
 	double max_after;  /* ... and what the plan expects after it */
 	uint32_t workers;  /* entries of the arrays below */

@@ -34,7 +34,7 @@
  *
  * Placement.  While the shed bins are placed, the active workers' loads
  * sum to at most the total, so the least loaded carries at most the mean:
- * a bin of at most threshold * mean fits under the limit.  If every
+ * a bin of at most threshold * M fits under the limit.  If every
  * movable bin of the donors is that light, no bin is ever excluded, one
  * round places everything, every donor ends at or below its target (it
  * shed at least its excess and receives only within the limit) and every
@@ -310,17 +310,18 @@ step0(struct planner *p)
 	const struct mg_balance_input *in = p->in;
 	uint32_t b, w, k, nhot = 0, nmove = 0, nactive = 0;
 	uint32_t *hot = p->shed; /* scratch until the first round */
-	double total = 0, forced = 0;
+	double total = 0, base = 0, forced = 0;
 
 	for (b = 0; b < p->n; b++)
 		total += in->load[b];
 	for (w = 0; w < p->W; w++) {
 		nactive += active(p, w);
 		p->carry[w] = p->target[w] = base_of(p, w);
-		total += p->carry[w];
+		base += p->carry[w];
 	}
-	p->mean = total / nactive;
-	p->limit = (1 + in->threshold) * p->mean;
+	p->mean = (total + base) / nactive;
+	p->limit = p->mean + in->threshold * total / nactive;
+	total += base;
 	p->eps = 1e-9 * total;
 	for (b = 0; b < p->n; b++) {
 		p->at[b] = in->owner[b];

@@ -13,7 +13,10 @@
  * active worker w may also carry a base load B_w >= 0 that no move changes
  * (the balancer's: the time its sources and inputs take).  A worker's load
  * is its base plus its bins' loads.  With A active workers the mean is
- * the total load over A and the *limit* is U = (1 + threshold) * mean.
+ * the total load over A, M the bins' share of it (their loads over A),
+ * and the *limit* is U = mean + threshold * M: (1 + threshold) * mean
+ * without bases, and with equal bases the same plan as without them (the
+ * threshold is of the load moves can change).
  *
  *   Pinned bins never move (the caller pins bins in cool-down or in an
  *   unfinished migration).
@@ -46,18 +49,18 @@
  *      Bins of an inactive worker all leave.
  *   2. Receivers.  The shed bins, heaviest first, each go to the least
  *      loaded active worker if it stays within the limit (a worker at or
- *      below the mean always exists, so a bin lighter than threshold *
- *      mean always fits).  A bin given back to its own donor does not move.
+ *      below the mean always exists, so a bin lighter than threshold * M
+ *      always fits).  A bin given back to its own donor does not move.
  *   3. A donor's bin that fits nowhere is excluded and steps 1 and 2 run
  *      again without it (at most once per bin heavier than threshold *
- *      mean).  A donor that cannot cover its excess sheds what it can; a
+ *      M).  A donor that cannot cover its excess sheds what it can; a
  *      bin of an inactive worker that fits nowhere goes to the least
  *      loaded worker all the same.  Both are reported in `over`.
  *
  * THE BOUND (proved in balance.c), for the moves after step 0
  *
  *   Unit costs: when every movable bin of the donors carries at most
- *   threshold * mean, the plan reaches every target with the fewest moves
+ *   threshold * M, the plan reaches every target with the fewest moves
  *   of any plan.  General costs, same condition: it costs at most 3 times
  *   the cheapest plan.  Otherwise (heavier bins) it is a heuristic: it may
  *   move more than needed, or leave a donor over its target although a
@@ -71,7 +74,7 @@
  *
  * Time O(R * (K * n + n log n)) for n bins, K distinct powers of two among
  * the costs (1 for unit costs), R <= 1 + the bins heavier than threshold *
- * mean; memory O(n + W).
+ * M; memory O(n + W).
  *
  * Context: plain control-plane code: it allocates, never blocks, keeps no
  * global state; calls may run concurrently.
@@ -107,7 +110,7 @@ struct mg_balance_result {
 	double cost;	       /* of the moves */
 	double lower_bound;    /* no plan reaching the targets costs less */
 	double mean;	       /* total load / active workers */
-	double limit;	       /* (1 + threshold) * mean */
+	double limit;	       /* mean + threshold * the bins' mean */
 	double max_before;     /* highest worker load, now ... */
 	double max_after;      /* ... and after the moves */
 	uint32_t hot;	       /* hot bins (heavier than the limit) */

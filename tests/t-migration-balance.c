@@ -12,7 +12,7 @@
  * it): every plan is valid (no pinned bin moves, nothing lands on an
  * inactive worker, cost adds up), its lower bound is at most the optimum,
  * and where the stated bound applies -- every movable bin of a donor or
- * an inactive worker at most threshold * mean -- it reaches every target
+ * an inactive worker at most threshold * M -- it reaches every target
  * with exactly the fewest moves (unit costs) or at most 3 times the
  * cheapest cost (byte-weighted).  Instances outside the bound are counted
  * and reported (how often the heuristic was optimal).  Half the instances
@@ -38,6 +38,7 @@
 struct inst {
 	struct mg_balance_input in;
 	double load[MAXB], cost[MAXB], base[MAXW];
+	double base_sum; /* with_base(): of the load, the bases' */
 	uint16_t owner[MAXB];
 	uint8_t pinned[MAXB], active[MAXW];
 };
@@ -86,6 +87,7 @@ apply(const struct mg_balance_input *in, const struct mg_balance_result *r,
 
 struct problem {
 	double limit, eps;
+	double slack; /* limit - mean: threshold x the bins' mean load */
 	double target[MAXW];
 	bool fixed[MAXB];
 };
@@ -103,9 +105,10 @@ cost_of(const struct mg_balance_input *in, uint32_t b)
 }
 
 /* Limit, fixed bins and targets as mg_balance.h states them, for inputs
- * where step 0 moves nothing (see step0_moves). */
+ * where step 0 moves nothing (see step0_moves); @base: how much of the
+ * load is the workers' base loads (as pinned bins, with_base()). */
 static void
-problem_of(const struct mg_balance_input *in, struct problem *p)
+problem_of(const struct mg_balance_input *in, double base, struct problem *p)
 {
 	double total = 0;
 	uint32_t b, w, A = 0;
@@ -115,7 +118,8 @@ problem_of(const struct mg_balance_input *in, struct problem *p)
 		total += in->load[b];
 	for (w = 0; w < in->nworkers; w++)
 		A += is_active(in, w);
-	p->limit = (1 + in->threshold) * total / A;
+	p->slack = in->threshold * (total - base) / A;
+	p->limit = total / A + p->slack;
 	p->eps = 1e-9 * total;
 	for (b = 0; b < in->nbins; b++) {
 		p->fixed[b] = (in->pinned && in->pinned[b]) ||
@@ -262,7 +266,8 @@ print_inst(const struct mg_balance_input *in)
 }
 
 /* @x as the checker sees it: each active worker's base load a pinned bin
- * of that load on it (mg_balance.h), in @e, without base[]. */
+ * of that load on it (mg_balance.h), in @e, without base[]; the bases'
+ * sum in e->base_sum (the limit's slack is the rest's). */
 static void
 with_base(const struct inst *x, struct inst *e)
 {
@@ -275,6 +280,7 @@ with_base(const struct inst *x, struct inst *e)
 	e->in.active = x->in.active ? e->active : NULL;
 	e->in.pinned = x->in.pinned ? e->pinned : NULL;
 	e->in.base = NULL;
+	e->base_sum = 0;
 	if (!x->in.base)
 		return;
 	if (!x->in.pinned)
@@ -285,6 +291,7 @@ with_base(const struct inst *x, struct inst *e)
 			continue;
 		add_bin(e, x->base[w], (uint16_t)w);
 		e->pinned[e->in.nbins - 1] = 1;
+		e->base_sum += x->base[w];
 	}
 }
 
@@ -408,7 +415,7 @@ test_one_donor(void **state)
 	add_bin(&x, 7, 0);
 	add_bin(&x, 3, 1);
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	assert_int_equal(r.nmoves, 2);
 	assert_int_equal(r.moves[0].bin, 0);
@@ -515,7 +522,7 @@ test_pinned(void **state)
 	x.pinned[0] = x.pinned[1] = 1;
 	x.in.pinned = x.pinned;
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	/* target max(5, 8) = 8: the two 1s leave, the 4s stay */
 	assert_int_equal(r.nmoves, 2);
@@ -525,7 +532,7 @@ test_pinned(void **state)
 	mg_balance_result_free(&r);
 	x.pinned[1] = 0; /* target 5: a 4 and a 1 leave */
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	assert_int_equal(r.nmoves, 2);
 	assert_int_equal(r.moves[0].bin, 1);
@@ -558,7 +565,7 @@ test_inactive(void **state)
 	x.active[1] = x.active[2] = 1;
 	x.in.active = x.active;
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	assert_int_equal(r.nmoves, 2);
 	assert_int_equal(r.moves[0].bin, 0);
@@ -615,7 +622,7 @@ test_costs(void **state)
 	mg_balance_result_free(&r);
 	x.in.cost = x.cost;
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	assert_int_equal(r.nmoves, 3);
 	assert_true(r.moves[0].bin >= 1 && r.moves[2].bin <= 3);
@@ -635,7 +642,7 @@ test_costs(void **state)
 	x.cost[0] = 50;
 	x.in.cost = x.cost;
 	r = plan_ok(&x.in);
-	problem_of(&x.in, &p);
+	problem_of(&x.in, 0, &p);
 	assert_true(valid(&x.in, &r, &p));
 	assert_int_equal(r.hot, 0);
 	assert_int_equal(r.nmoves, 5);
@@ -655,12 +662,13 @@ test_base(void **state)
 {
 	struct mg_balance_result r;
 	struct problem p;
-	struct inst x, e;
+	struct inst x, y, e;
 
 	(void)state;
 	/* bins 2 + 2 on each worker, worker 0's base 10: total 18, mean 9,
-	 * limit 10.8; worker 0 carries 14 and must shed both its bins (one
-	 * leaves it at 12), which worker 1 takes (8 <= 10.8) */
+	 * limit 9 + 0.2 x 4 (the bins' mean) = 9.8; worker 0 carries 14,
+	 * more than the limit on its base alone: it sheds both its bins and
+	 * ends at its target, its base (10); worker 1 takes them (8) */
 	inst_init(&x, 2, 0.2);
 	add_bin(&x, 2, 0);
 	add_bin(&x, 2, 0);
@@ -669,19 +677,36 @@ test_base(void **state)
 	x.base[0] = 10;
 	x.in.base = x.base;
 	r = plan_ok(&x.in);
-	assert_true(r.mean == 9 && fabs(r.limit - 10.8) < 1e-12);
+	assert_true(r.mean == 9 && fabs(r.limit - 9.8) < 1e-12);
 	assert_true(r.max_before == 14 && r.max_after == 10);
 	assert_int_equal(r.nmoves, 2);
 	assert_true(r.moves[0].bin == 0 && r.moves[1].bin == 1);
 	assert_int_equal(r.over, 0);
 	assert_int_equal(r.hot, 0);
 	mg_balance_result_free(&r);
+	/* equal bases change nothing: the threshold is of the bins' load
+	 * (2 + 2 + 2 against 2: one bin moves, with bases of 10 or none) */
+	inst_init(&y, 2, 0.2);
+	add_bin(&y, 2, 0);
+	add_bin(&y, 2, 0);
+	add_bin(&y, 2, 0);
+	add_bin(&y, 2, 1);
+	r = plan_ok(&y.in);
+	assert_int_equal(r.nmoves, 1);
+	mg_balance_result_free(&r);
+	y.base[0] = y.base[1] = 10;
+	y.in.base = y.base;
+	r = plan_ok(&y.in);
+	assert_true(r.mean == 14 && fabs(r.limit - 14.8) < 1e-12);
+	assert_int_equal(r.nmoves, 1);
+	assert_true(r.max_after == 14);
+	mg_balance_result_free(&r);
 	/* a base above the limit on its own: the worker keeps no movable
 	 * bin, and is not counted as holding a hot bin */
-	x.base[0] = 30; /* total 38, mean 19, limit 22.8 */
+	x.base[0] = 30; /* total 38, mean 19, limit 19.8 */
 	r = plan_ok(&x.in);
 	with_base(&x, &e);
-	problem_of(&e.in, &p);
+	problem_of(&e.in, e.base_sum, &p);
 	assert_true(valid(&e.in, &r, &p));
 	assert_int_equal(r.nmoves, 2);
 	assert_int_equal(r.hot, 0);
@@ -747,11 +772,11 @@ random_inst(struct inst *x, uint64_t *rng, bool costs)
 }
 
 /* Whether the stated bound applies: every movable bin of a donor or an
- * inactive worker carries at most threshold * mean. */
+ * inactive worker carries at most threshold x the bins' mean load. */
 static bool
 in_bound(const struct mg_balance_input *in, const struct problem *p)
 {
-	double load[MAXW] = {0}, mean = p->limit / (1 + in->threshold);
+	double load[MAXW] = {0};
 	uint32_t b;
 
 	for (b = 0; b < in->nbins; b++)
@@ -761,8 +786,7 @@ in_bound(const struct mg_balance_input *in, const struct problem *p)
 		bool donor = is_active(in, w) ? load[w] > p->target[w] + p->eps
 					      : true;
 
-		if (donor && !p->fixed[b] &&
-		    in->load[b] > in->threshold * mean + p->eps)
+		if (donor && !p->fixed[b] && in->load[b] > p->slack + p->eps)
 			return false;
 	}
 	return true;
@@ -778,7 +802,7 @@ check_random(struct inst *x, struct tally *t, bool costs)
 	bool ok = true;
 
 	with_base(x, &e);
-	problem_of(&e.in, &p);
+	problem_of(&e.in, e.base_sum, &p);
 	if (step0_moves(&e.in, &p)) {
 		mg_balance_result_free(&r);
 		return;
