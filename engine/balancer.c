@@ -16,8 +16,8 @@
  *   1. While its last migration runs, nothing (a second plan would see
  *      loads half moved).  When it has finished, its bins' cool-down starts.
  *      Nothing either before the WARM_SAMPLES-th sample of the rates
- *      (the thread wakes every sample until then), nor twice on one
- *      sample (so `patience` counts fresh samples).
+ *      (the thread wakes every sample until then, and while the sources
+ *      lag), nor twice on one sample (so `patience` counts fresh samples).
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold -- at a quarter of it while every source lags
