@@ -56,7 +56,8 @@ sources_floor(const struct node *n, unsigned W)
 }
 
 /*
- * Generate the records due by now, up to SOURCE_BURST, at times before the
+ * Generate the records due by @clock_ns (mg_now_ns(), read by the caller,
+ * which times the step from it), up to SOURCE_BURST, at times before the
  * control frontier -- and less than SOURCE_SKEW leads ahead of the source's
  * slowest worker.  Every output waits for the slowest anyway (the frontier
  * is a minimum): a worker's share made further ahead would only wait in its
@@ -68,13 +69,13 @@ sources_floor(const struct node *n, unsigned W)
  * at most: epoch <= now) rather than wait for the control thread's tick.
  */
 static void
-source_step(struct node *n, struct worker *wk)
+source_step(struct node *n, struct worker *wk, uint64_t clock_ns)
 {
 	struct mg_dataflow *df = wk->df;
 	struct source_inst *s = &n->inst.source[wk->w];
 	const struct mg_source_config *c = &n->u.src;
 	unsigned W = df->cfg.workers, made = 0;
-	uint64_t now = mg_now_ns() - df->start_ns, seq, at, epoch;
+	uint64_t now = clock_ns - df->start_ns, seq, at, epoch;
 	uint64_t ctl = mg_router_frontier(df->router); /* before routing */
 	uint64_t skew = SOURCE_SKEW * df->ctl_lead_epochs;
 	struct mg_emitter e = {n->out, wk, 0};
@@ -203,24 +204,16 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
 }
 
-/* Step @n, its time counted into *@ns when it did work.  Stateful steps
- * into work_ns: what the worker's bins cost it, apart from its sources
- * and exchange (the balancer's per-record cost); source and input steps
- * into feed_ns: what the worker costs whatever bins it holds (the
- * balancer's base load).  See stats.c. */
+/* A step that began at @t (0 without statistics), with the round's work
+ * at @work: its time into *@ns if it did work.  Stateful steps count into
+ * work_ns: what the worker's bins cost it, apart from its sources and
+ * exchange (the balancer's per-record cost); source and input steps into
+ * feed_ns: what the worker costs whatever bins it holds (the balancer's
+ * base load).  See stats.c. */
 static void
-step_timed(struct node *n, struct worker *wk,
-	   void (*step)(struct node *, struct worker *), uint64_t *ns)
+step_timed(struct worker *wk, uint64_t work, uint64_t t, uint64_t *ns)
 {
-	uint64_t work = wk->round_work, t;
-
-	if (wk->df->cfg.no_stats) {
-		step(n, wk);
-		return;
-	}
-	t = mg_now_ns();
-	step(n, wk);
-	if (wk->round_work != work)
+	if (!wk->df->cfg.no_stats && wk->round_work != work)
 		*ns += mg_now_ns() - t;
 }
 
@@ -234,19 +227,26 @@ round_once(struct worker *wk)
 
 	for (i = 0; i < df->nnodes; i++) {
 		struct node *n = df->nodes[i];
+		uint64_t work = wk->round_work;
 
 		switch (n->kind) {
-		case SOURCE:
-			step_timed(n, wk, source_step, &wk->feed_ns);
+		case SOURCE: /* reads the clock anyway: timed from that read */
+			now = mg_now_ns();
+			source_step(n, wk, now);
+			step_timed(wk, work, now, &wk->feed_ns);
 			break;
 		case INPUT:
-			step_timed(n, wk, mg__input_step, &wk->feed_ns);
+			now = df->cfg.no_stats ? 0 : mg_now_ns();
+			mg__input_step(n, wk);
+			step_timed(wk, work, now, &wk->feed_ns);
 			break;
 		case RECV:
 			recv_step(n, wk);
 			break;
 		case STATEFUL:
-			step_timed(n, wk, mg__stateful_step, &wk->work_ns);
+			now = df->cfg.no_stats ? 0 : mg_now_ns();
+			mg__stateful_step(n, wk);
+			step_timed(wk, work, now, &wk->work_ns);
 			break;
 		default:
 			break;
