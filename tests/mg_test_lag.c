@@ -8,16 +8,25 @@
 #include "tests/mg_test.h"
 #include "tests/mg_test_lag.h"
 
+/* On worker 0 while `slow`: LAG_SPIN_NS of wall time per record. */
 static void
-lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
+spin_if_slow(struct mg_test_lag *l, unsigned worker, uint64_t records)
 {
-	struct mg_test_lag *l = ctx;
-	uint64_t until = mg_now_ns() + LAG_SPIN_NS;
+	uint64_t until = mg_now_ns() + records * LAG_SPIN_NS;
 
 	while (worker == 0 &&
 	       atomic_load_explicit(&l->slow, memory_order_relaxed) &&
 	       mg_now_ns() < until)
 		;
+}
+
+static void
+lag_gen(void *ctx, unsigned worker, uint64_t seq, void *rec)
+{
+	struct mg_test_lag *l = ctx;
+
+	if (!l->slow_op)
+		spin_if_slow(l, worker, 1);
 	memcpy(rec, &l->keys[seq % l->nkeys], sizeof(uint64_t));
 }
 
@@ -37,6 +46,8 @@ lag_op(void *ctx, struct mg_bin_call *call, struct mg_emitter *out)
 	struct mg_test_lag *l = ctx;
 
 	(void)out;
+	if (l->slow_op)
+		spin_if_slow(l, call->worker, call->n_in[0]);
 	*(uint64_t *)call->state += call->n_in[0];
 	atomic_fetch_add_explicit(&l->records, call->n_in[0],
 				  memory_order_relaxed);

@@ -1,8 +1,8 @@
 /*
  * mg_test_lag.h - a source whose worker-0 share lags the clock, for the
  * migration and balancer tests: 2 workers, an open-loop source whose
- * records on worker 0 each take LAG_SPIN_NS of wall time to make while
- * `slow` is set (5x slower than a 10^5 records/s schedule, on any machine;
+ * records on worker 0 each take LAG_SPIN_NS of wall time to make (with
+ * `slow_op`: to count, in the operator on worker 0) while `slow` is set (5x slower than a 10^5 records/s schedule, on any machine;
  * every share keeps with the slowest, worker.c), all records on `nkeys`
  * keys in distinct bins -- the first `on0` of worker 0, the rest of
  * worker 1 -- each key as many records, and a counting stateful operator.
@@ -29,6 +29,7 @@ struct mg_test_lag {
 	unsigned bins_log2;
 	unsigned nkeys;	      /* 1..LAG_MAX_KEYS */
 	unsigned on0;	      /* of them in worker 0's bins, <= nkeys */
+	bool slow_op;	      /* worker 0 slow in its bins, not its source */
 	uint32_t ring;	      /* ring capacity; 0: the default */
 	double rate;	      /* records/s over both workers */
 	uint64_t duration_ns; /* the source's schedule */
