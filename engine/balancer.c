@@ -15,9 +15,11 @@
  *
  *   1. While its last migration runs, nothing (a second plan would see
  *      loads half moved).  When it has finished, its bins' cool-down starts.
- *      Nothing either before the WARM_SAMPLES-th sample of the rates
- *      (the thread wakes every sample until then, and while the sources
- *      lag), nor twice on one sample (so `patience` counts fresh samples).
+ *      Nothing either before the rates can carry a decision
+ *      (mg__balancer_warm(): the WARM_SAMPLES-th sample, or an earlier
+ *      one when a worker is at capacity; the thread wakes every sample
+ *      until then, and while the sources lag), nor twice on one sample
+ *      (so `patience` counts fresh samples).
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold -- at a quarter of it while every source lags
@@ -66,12 +68,14 @@
 #define DEFAULT_PATIENCE    2u
 #define MAX_PATIENCE	    1000u
 #define MAX_GAP		    1000000ull
-/* Rates count from the run's first samples, each of 100 ms (control.c).
- * Decayed from 0 (time constant 1 s, stats.c), they grow alike for every
- * bin and worker, so their ratios -- all a plan needs -- hold from early
- * on, once a worker's overload shows in its rates (mg__worker_gain); the
- * first WARM_SAMPLES rest on too few records. */
+/* Rates count from the run's first samples, each of 100 ms (control.c):
+ * averages of what the run has seen (stats.c), whose ratios -- all a plan
+ * needs -- hold from early on: the WARM_SAMPLES-th sample, or the first
+ * that holds WARM_RECORDS a bin on the mean while a worker is at capacity
+ * (mg__balancer_warm(); a skewed start at 10 M/s has ten times as many in
+ * its first sample). */
 #define WARM_SAMPLES 3u
+#define WARM_RECORDS 64u
 /* A worker is behind its input with more than BEHIND_S seconds of its
  * rate, and BEHIND_MIN records, received and not processed (a record
  * waits a few epochs in steady state), while it is nearly as busy as the
@@ -176,10 +180,10 @@ balancer_free(struct mg_balancer *b)
 }
 
 /* Sleep one interval -- until the first decision, and while the sources
- * lag, one sample period at most: the first comes with the WARM_SAMPLES-th
- * sample, and a lagging dataflow's next move with the first sample after
- * the last one finished, its backlog growing meanwhile; false once stop
- * is set. */
+ * lag, one sample period at most: the first comes with the first sample
+ * that can carry it (mg__balancer_warm()), and a lagging
+ * dataflow's next move with the first sample after the last one
+ * finished, its backlog growing meanwhile; false once stop is set. */
 static bool
 sleep_interval(struct mg_balancer *b)
 {
@@ -611,6 +615,33 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 	return true;
 }
 
+/*
+ * The rates read at the rates' sample @samples -- of the @nbins bins @bins
+ * and the first @k workers @ws -- can carry a first decision: from the
+ * WARM_SAMPLES-th sample on; before, only to relieve a worker at capacity
+ * (busy SATURATED: its backlog grows with every sample waited for) and on
+ * WARM_RECORDS a bin on the mean.  An early sample also holds the run's
+ * start-up, and a worker's time counts only once a step has ended, so
+ * early busy and feed times read low -- but a worker that reads full from
+ * the first sample on is full.
+ */
+bool
+mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,
+		  const struct mg_worker_stats *ws, unsigned k,
+		  uint64_t samples)
+{
+	uint64_t records = 0;
+	bool full = false;
+
+	if (samples >= WARM_SAMPLES)
+		return true;
+	for (unsigned w = 0; w < k; w++)
+		full |= ws[w].busy >= SATURATED;
+	for (uint32_t i = 0; i < nbins && full; i++)
+		records += bins[i].records;
+	return full && records >= (uint64_t)WARM_RECORDS * nbins;
+}
+
 /* One decision (see the file comment). */
 static void
 decide(struct mg_balancer *b)
@@ -647,18 +678,20 @@ decide(struct mg_balancer *b)
 		b->streak = 0;
 	}
 	samples = mg__stats_samples(df);
-	if (samples < WARM_SAMPLES || samples == b->samples)
+	if (!samples || samples == b->samples)
 		return; /* nothing new to decide on */
+	if (mg_dataflow_bin_stats(df, b->bins) ||
+	    mg_dataflow_worker_stats(df, b->wk))
+		return; /* out of memory: try again next time */
+	b->k = mg_dataflow_active(df);
+	if (!mg__balancer_warm(b->bins, b->nbins, b->wk, b->k, samples))
+		return;
 	b->samples = samples;
 	atomic_store_explicit(
 		&b->rounds,
 		atomic_load_explicit(&b->rounds, memory_order_relaxed) + 1,
 		memory_order_relaxed);
-	if (mg_dataflow_bin_stats(df, b->bins) ||
-	    mg_dataflow_worker_stats(df, b->wk))
-		return; /* out of memory: try again next time */
 	mg__migrations_busy(df, b->pinned);
-	b->k = mg_dataflow_active(df);
 	for (w = 0; w < b->W; w++) {
 		b->scale[w] = mg__worker_gain(b->wk, b->k, w) *
 			      mg__worker_cost(b->wk, b->k, w);

@@ -756,6 +756,11 @@ double mg__worker_cost(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_base(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
+/* The bins' and the first @k workers' rates, read at the rates' sample
+ * @samples, can carry a first decision (pure). */
+bool mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,
+		       const struct mg_worker_stats *ws, unsigned k,
+		       uint64_t samples);
 
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins

@@ -764,19 +764,21 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  *
  * When it acts.  It decides every interval, at most once per sample of
  * the workers' rates (every 100 ms); the first time with the third
- * sample, and every sample while the dataflow lags (below), whatever the
- * interval.  It acts only when a plan at the threshold moves something --
- * some worker carries more than the mean plus `threshold` times the
- * bins' mean load ((1 + threshold) times the mean, but for the workers'
- * base loads, below) and bins can move to fix it -- for `patience`
- * decisions in a row, or at once when a worker is above the mean by twice
- * that (no steady load drifts that far).  It then
- * plans for half the threshold (hysteresis: a steady load that was
- * balanced to threshold / 2 needs a change of more than half the threshold
- * to make it act again), and waits for its migration to finish before
- * planning again.  A moved bin stays put for `cooldown_ns` after its move finished
- * (and bins of other, unfinished migrations do not move), so no bin moves
- * twice within a cool-down.  A hot bin, heavier than the limit on its own,
+ * sample -- or an earlier one when a worker is at capacity and the bins
+ * have processed 64 records each on the mean (a skewed start at a high
+ * rate: the first, at 100 ms) -- and every sample while
+ * the dataflow lags (below), whatever the interval.  It acts only when a
+ * plan at the threshold moves something -- some worker carries more than
+ * the mean plus `threshold` times the bins' mean load ((1 + threshold)
+ * times the mean, but for the workers' base loads, below) and bins can
+ * move to fix it -- for `patience` decisions in a row, or at once when a
+ * worker is above the mean by twice that (no steady load drifts that
+ * far).  It then plans for half the threshold (hysteresis: a steady load
+ * that was balanced to threshold / 2 needs a change of more than half the
+ * threshold to make it act again), and waits for its migration to finish
+ * before planning again.  A moved bin stays put for `cooldown_ns` after
+ * its move finished (and bins of other, unfinished migrations do not
+ * move), so no bin moves twice within a cool-down.  A hot bin, heavier than the limit on its own,
  * is left alone on its worker (see mg_balance.h); it does not make the
  * balancer act again and again.  Rates count processed records, so a
  * worker far behind its input (a quarter second of its rate waiting)

@@ -440,6 +440,28 @@ test_gain(void **state)
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
 }
 
+/* The first decision waits for the third sample -- or, when a worker is
+ * at capacity (busy 0.95), only for 64 records a bin on the mean: at high
+ * rates the first 100 ms sample holds them, and on a skewed start every
+ * sample waited is a backlog to drain. */
+static void
+test_warm(void **state)
+{
+	struct mg_bin_stats bins[4] = {{.records = 250}, {.records = 0}};
+	struct mg_worker_stats ws[2] = {{.busy = 0.5}, {.busy = 0.95}};
+
+	(void)state;
+	assert_false(mg__balancer_warm(bins, 4, ws, 2, 1));
+	bins[3].records = 6; /* 256 = 64 x 4 */
+	assert_true(mg__balancer_warm(bins, 4, ws, 2, 1));
+	assert_true(mg__balancer_warm(bins, 4, ws, 2, 2));
+	assert_false(mg__balancer_warm(bins, 4, ws, 1, 1)); /* inactive */
+	ws[1].busy = 0.94;
+	assert_false(mg__balancer_warm(bins, 4, ws, 2, 2));
+	memset(bins, 0, sizeof(bins));
+	assert_true(mg__balancer_warm(bins, 4, ws, 2, 3));
+}
+
 /* What a record costs on a worker against the mean: time in stateful
  * steps per processed record over the active workers', trusted from a
  * busiest worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
@@ -528,8 +550,8 @@ test_slow_cpu(void **state)
 
 /*
  * An imbalance of twice the threshold is no noise: the balancer acts on
- * its first decision, which comes with the third sample of the rates
- * whatever the interval.  All load on worker 0 (2x the mean, above 1.4x),
+ * its first decision, which comes within the first three samples of the
+ * rates whatever the interval.  All load on worker 0 (2x the mean, above 1.4x),
  * an interval of an hour and a patience of 1000: without either rule
  * nothing would move within the watchdog.
  */
@@ -602,9 +624,11 @@ lagging_run(unsigned on0, bool slow_op, const struct mg_balancer_config *bc,
 	mg_balancer_stats(bal, &st);
 	*lag = false;
 	if (!mg_balancer_event(bal, 0, &e)) {
-		printf("# [lagging] first event after %llu decisions: %s: %s\n",
+		printf("# [lagging] first event after %llu decisions: %s: %s "
+		       "(busy %.2f %.2f)\n",
 		       (unsigned long long)st.rounds,
-		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.reason);
+		       e.kind == MG_BALANCE_MOVE ? "move" : "hold", e.reason,
+		       e.busy[0], e.busy[1]);
 		kind = e.kind;
 		*lag = strstr(e.reason, "lag the clock") != NULL;
 	}
@@ -1022,6 +1046,7 @@ main(void)
 		cmocka_unit_test(test_overloaded),
 		cmocka_unit_test(test_behind),
 		cmocka_unit_test(test_gain),
+		cmocka_unit_test(test_warm),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_slow_cpu),
 		cmocka_unit_test(test_far_acts_at_once),
