@@ -89,8 +89,9 @@ h_integral_inverse(double s, double x)
 static double
 uniform(const struct bench_keys *k, uint64_t seq, uint64_t attempt)
 {
-	uint64_t z = mg_hash64(k->c.seed ^ (seq * GOLDEN) ^
-			       mg_hash64(attempt + PHASE_MIX));
+	uint64_t z =
+		mg_hash64(k->c.seed ^ (seq * GOLDEN) ^
+			  (attempt ? mg_hash64(attempt + PHASE_MIX) : k->mix0));
 
 	return (double)(z >> 11) * 0x1p-53;
 }
@@ -127,43 +128,54 @@ gcd(uint64_t a, uint64_t b)
 	return a;
 }
 
+/* @x / @d and in *@rem @x mod @d, for a quotient below 2^52 (@inv = 1 /
+ * @d): a multiplication and one or two corrections, not a division. */
+static inline uint64_t
+div_small(uint64_t x, uint64_t d, double inv, uint64_t *rem)
+{
+	uint64_t q = (uint64_t)((double)x * inv);
+	int64_t r = (int64_t)(x - q * d);
+
+	for (; r < 0; r += (int64_t)d)
+		q--;
+	for (; r >= (int64_t)d; r -= (int64_t)d)
+		q++;
+	*rem = (uint64_t)r;
+	return q;
+}
+
+/* Phase @phase's permutation's offset. */
+static uint64_t
+phase_offset(const struct bench_keys_config *c, uint64_t phase)
+{
+	return mg_hash64(c->seed + phase * PHASE_MIX) % c->domain;
+}
+
 /* Position @pos of phase @phase's permutation. */
 static uint64_t
 affine(const struct bench_keys *k, uint64_t pos, uint64_t phase)
 {
-	uint64_t b = mg_hash64(k->c.seed + phase * PHASE_MIX) % k->c.domain;
+	uint64_t b = phase < BENCH_KEYS_PHASES ? k->b[phase]
+					       : phase_offset(&k->c, phase),
+		 key;
 
-	/* a, pos, b < domain: below 2^32 the product fits 64 bits, and a
-	 * 64-bit remainder is a division, not a call */
-	if (k->c.domain <= UINT32_MAX)
-		return (k->a * pos + b) % k->c.domain;
+	/* a, pos, b < domain: below 2^32 the product fits 64 bits and the
+	 * quotient 32 */
+	if (k->c.domain <= UINT32_MAX) {
+		div_small(k->a * pos + b, k->c.domain, k->inv_domain, &key);
+		return key;
+	}
 	return (uint64_t)(((u128)k->a * pos + b) % k->c.domain);
 }
 
 uint64_t
 bench_keys_rank_key(const struct bench_keys *k, uint64_t rank0, uint64_t phase)
 {
-	uint64_t lo = 0, hi = k->ntable, q;
-
-	if (phase || !k->ntable)
-		return affine(k, rank0, phase);
-	if (rank0 < k->ntable)
-		return affine(k, k->table[rank0], 0);
-	/* the (rank0 - ntable)-th position that is not in the table: the
-	 * first i with table[i] - i > q gives position q + i; none past the
-	 * table's last position (most ranks: no search) */
-	q = rank0 - k->ntable;
-	if (q >= k->table[k->ntable - 1] - (k->ntable - 1))
-		return affine(k, q + k->ntable, 0);
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-
-		if (k->table[mid] - mid > q)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return affine(k, q + lo, 0);
+	/* phase 0 with skew: the first nspan ranks take the positions
+	 * pos0 lists (the hot ones first), the others their own */
+	if (!phase && rank0 < k->nspan)
+		return affine(k, k->pos0[rank0], 0);
+	return affine(k, rank0, phase);
 }
 
 uint64_t
@@ -173,28 +185,45 @@ bench_keys_key(const struct bench_keys *k, uint64_t seq)
 
 	if (!k->c.zipf)
 		return mg_hash64(k->c.seed ^ (seq * GOLDEN)) % k->c.domain;
-	if (k->c.shift_s > 0)
-		phase = mg_sched_ns(k->c.rate, seq) /
-			(uint64_t)(k->c.shift_s * 1e9);
+	if (k->shift_ns) {
+		uint64_t rem;
+
+		phase = div_small(mg_sched_ns(k->c.rate, seq), k->shift_ns,
+				  k->inv_shift, &rem);
+	}
 	return bench_keys_rank_key(k, bench_keys_rank(k, seq), phase);
 }
 
-/* Skew: the first positions of phase 0 whose keys start on worker 0. */
+/*
+ * Skew: phase 0's positions of the first ranks -- the hottest (up to
+ * HOT_MAX) the first positions whose keys start on worker 0, in order,
+ * then the positions among them that do not, in order, up to the last
+ * hot one: a permutation of 0 .. nspan - 1, so ranks from nspan on keep
+ * their own positions.
+ */
 static int
 find_hot(struct bench_keys *k)
 {
 	uint64_t want = k->c.domain < HOT_MAX ? k->c.domain : HOT_MAX;
-	uint64_t limit = want * k->c.workers * 4, pos;
+	uint64_t limit = want * k->c.workers * 4, pos, cold = 0;
+	uint64_t *rest;
 
-	k->table = malloc(sizeof(*k->table) * want);
-	if (!k->table)
+	k->pos0 = malloc(sizeof(*k->pos0) * limit);
+	rest = malloc(sizeof(*rest) * limit);
+	if (!k->pos0 || !rest) {
+		free(rest);
 		return -ENOMEM;
-	for (pos = 0; pos < k->c.domain && pos < limit && k->ntable < want;
-	     pos++)
+	}
+	for (pos = 0; pos < k->c.domain && pos < limit && k->nhot < want; pos++)
 		if (k->c.bin_of(k->c.bin_ctx, affine(k, pos, 0)) %
 			    k->c.workers ==
 		    0)
-			k->table[k->ntable++] = pos;
+			k->pos0[k->nhot++] = pos;
+		else
+			rest[cold++] = pos;
+	memcpy(k->pos0 + k->nhot, rest, sizeof(*rest) * cold);
+	k->nspan = k->nhot + cold;
+	free(rest);
 	return 0;
 }
 
@@ -212,6 +241,12 @@ bench_keys_init(struct bench_keys *k, const struct bench_keys_config *c)
 	k->c = *c;
 	if (!s)
 		return 0;
+	k->inv_domain = 1.0 / n;
+	k->shift_ns = (uint64_t)(c->shift_s * 1e9);
+	k->inv_shift = k->shift_ns ? 1.0 / (double)k->shift_ns : 0;
+	k->mix0 = mg_hash64(PHASE_MIX);
+	for (unsigned p = 0; p < BENCH_KEYS_PHASES; p++)
+		k->b[p] = phase_offset(c, p);
 	k->h_x1 = h_integral(s, 1.5) - 1;
 	k->h_n = h_integral(s, n + 0.5);
 	k->s = 2 - h_integral_inverse(s, h_integral(s, 2.5) - h(s, 2));
@@ -228,7 +263,7 @@ bench_keys_init(struct bench_keys *k, const struct bench_keys_config *c)
 void
 bench_keys_destroy(struct bench_keys *k)
 {
-	free(k->table);
-	k->table = NULL;
-	k->ntable = 0;
+	free(k->pos0);
+	k->pos0 = NULL;
+	k->nhot = k->nspan = 0;
 }

@@ -34,6 +34,8 @@
 /* The bin a key's records go to (the benchmark's hash and bin count). */
 typedef uint32_t (*bench_bin_fn)(void *ctx, uint64_t key);
 
+#define BENCH_KEYS_PHASES 64
+
 struct bench_keys_config {
 	uint64_t domain; /* keys 0 .. domain - 1, >= 1 */
 	uint64_t seed;
@@ -48,10 +50,16 @@ struct bench_keys_config {
 
 struct bench_keys {
 	struct bench_keys_config c;
-	double h_x1, h_n, s; /* the sampler's constants */
-	uint64_t a;	     /* the permutation's factor */
-	uint64_t *table;     /* skew: phase 0's hot positions, increasing */
-	uint64_t ntable;
+	double h_x1, h_n, s;	       /* the sampler's constants */
+	uint64_t mix0;		       /* the first draw's salt */
+	uint64_t a;		       /* the permutation's factor */
+	uint64_t b[BENCH_KEYS_PHASES]; /* ... and the first phases' offsets */
+	double inv_domain;	       /* 1 / domain */
+	uint64_t shift_ns;	       /* the hot set's period; 0: never */
+	double inv_shift;	       /* 1 / shift_ns */
+	uint64_t *pos0; /* skew: phase 0's positions of ranks < nspan */
+	uint64_t nhot;	/* ... the first nhot of them on worker 0 */
+	uint64_t nspan;
 };
 
 /*
