@@ -77,10 +77,12 @@
 #define WARM_SAMPLES 3u
 #define WARM_RECORDS 64u
 /* A worker is behind its input with more than BEHIND_S seconds of its
- * rate, and BEHIND_MIN records, received and not processed (a record
- * waits a few epochs in steady state), while it is nearly as busy as the
- * busiest active worker (BEHIND_BUSY of it): mg__worker_behind(). */
+ * rate -- or BEHIND_PART of all it has processed, when that is less (early
+ * in a run) -- and BEHIND_MIN records, received and not processed (a
+ * record waits a few epochs in steady state), while it is nearly as busy
+ * as the busiest active worker (BEHIND_BUSY of it): mg__worker_behind(). */
 #define BEHIND_S    0.25
+#define BEHIND_PART 0.25
 #define BEHIND_MIN  1024u
 #define BEHIND_BUSY 0.75
 /* A worker this busy is at capacity: nothing moves onto it (no_room). */
@@ -349,8 +351,11 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 
 /*
  * Worker @w is behind its input: more than BEHIND_S of its rate (records/s
- * processed) and BEHIND_MIN records received and not processed, and it is
- * busy -- at least BEHIND_BUSY of the busiest active worker's fraction.
+ * processed) -- or BEHIND_PART of all it has processed, when less: in a
+ * run's first second its rate holds under BEHIND_S of records, and a
+ * skewed start must show as one -- and BEHIND_MIN records received and not
+ * processed, and it is busy -- at least BEHIND_BUSY of the busiest active
+ * worker's fraction.
  * A backlog alone does not say who is late: records wait for the input
  * frontier, which every sender's marks hold, so a light worker beside an
  * overloaded one holds a backlog as large, only idle (its records wait
@@ -360,13 +365,13 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 bool
 mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
-	uint64_t backlog = ws[w].backlog;
-	double top = 0;
+	double backlog = (double)ws[w].backlog, top = 0;
+	double part = BEHIND_PART * (double)ws[w].records,
+	       span = ws[w].rate * BEHIND_S;
 
 	for (unsigned v = 0; v < k; v++)
 		top = ws[v].busy > top ? ws[v].busy : top;
-	return backlog > BEHIND_MIN &&
-	       (double)backlog > ws[w].rate * BEHIND_S &&
+	return backlog > BEHIND_MIN && backlog > (part < span ? part : span) &&
 	       ws[w].busy >= BEHIND_BUSY * top;
 }
 

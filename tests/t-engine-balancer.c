@@ -378,13 +378,21 @@ test_overloaded(void **state)
 static void
 test_behind(void **state)
 {
-	/* rate 1000 records/s: behind above 1024 records (BEHIND_MIN) */
+	/* rate 1000 records/s: behind above 1024 records (BEHIND_MIN); long
+	 * runs (records: 10^9 processed) */
 	struct mg_worker_stats ws[3] = {
 		{.busy = 1.00,
 		 .backlog = 900000,
-		 .rate = 1000}, /* overloaded */
-		{.busy = 0.30, .backlog = 400000, .rate = 1000}, /* waiting */
-		{.busy = 0.90, .backlog = 2000, .rate = 1000},	 /* starved */
+		 .rate = 1000,
+		 .records = 1000000000}, /* overloaded */
+		{.busy = 0.30,
+		 .backlog = 400000,
+		 .rate = 1000,
+		 .records = 1000000000}, /* waiting */
+		{.busy = 0.90,
+		 .backlog = 2000,
+		 .rate = 1000,
+		 .records = 1000000000}, /* starved */
 	};
 
 	(void)state;
@@ -393,6 +401,12 @@ test_behind(void **state)
 	assert_true(mg__worker_behind(ws, 3, 2));
 	/* a backlog of a steady stream: a few epochs of the rate */
 	ws[2].rate = 1e6;
+	assert_false(mg__worker_behind(ws, 3, 2));
+	/* early in a run, its rate holds fewer records than BEHIND_S of it:
+	 * behind with a quarter of all it processed waiting */
+	ws[2].records = 7999;
+	assert_true(mg__worker_behind(ws, 3, 2));
+	ws[2].records = 8001;
 	assert_false(mg__worker_behind(ws, 3, 2));
 	ws[2].rate = 10;
 	ws[2].backlog = 1000; /* fewer than BEHIND_MIN */
@@ -421,11 +435,13 @@ test_gain(void **state)
 		{.busy = 1.0,
 		 .backlog = 1000000,
 		 .rate = 1e6,
-		 .in_rate = 1.5e6},
+		 .in_rate = 1.5e6,
+		 .records = 1000000000},
 		{.busy = 0.5,
 		 .backlog = 1000000,
 		 .rate = 1e6,
-		 .in_rate = 1.5e6},
+		 .in_rate = 1.5e6,
+		 .records = 1000000000},
 	};
 
 	(void)state;
@@ -438,6 +454,11 @@ test_gain(void **state)
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 4.0, 1e-12);
 	ws[0].backlog = 100000; /* 0.1 s of its rate: keeping up */
 	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.0, 1e-12);
+	/* ... but behind 0.3 s into a run, 300000 records processed: it
+	 * waits on a third of them, received at 1.5x its rate */
+	ws[0].records = 300000;
+	ws[0].in_rate = 1.5e6;
+	assert_float_equal(mg__worker_gain(ws, 2, 0), 1.5, 1e-12);
 }
 
 /* The first decision waits for the third sample -- or, when a worker is
