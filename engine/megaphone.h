@@ -778,11 +778,12 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * threshold to make it act again), and waits for its migration to finish
  * before planning again.  A moved bin stays put for `cooldown_ns` after
  * its move finished (and bins of other, unfinished migrations do not
- * move), so no bin moves twice within a cool-down.  A hot bin, heavier than the limit on its own,
- * is left alone on its worker (see mg_balance.h); it does not make the
- * balancer act again and again.  Rates count processed records, so a
- * worker far behind its input (a quarter second of its rate waiting)
- * looks lighter than it is: its bins' rates are scaled by what it receives
+ * move), so no bin moves twice within a cool-down.  A hot bin, heavier
+ * than the limit on its own, is left alone on its worker (see
+ * mg_balance.h); it does not make the balancer act again and again.
+ * Rates count processed records, so a worker far behind its input (a
+ * quarter second of its rate waiting, or a quarter of all it processed
+ * when that is less, early in a run) looks lighter than it is: its bins' rates are scaled by what it receives
  * over what it processes (mg_worker_stats.in_rate / rate), and nothing
  * moves onto it until it catches up -- nor onto a worker at capacity (busy
  * 0.95).  They are also weighed by what a
