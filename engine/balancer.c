@@ -25,13 +25,13 @@
  *   3. Plan at the threshold -- at a quarter of it while every source lags
  *      the clock by more than LAG_NS.  No moves: balanced, or nothing can
  *      help (a hot bin already alone, bins pinned) -- the latter is logged
- *      once as HOLD.  Moves for `patience` decisions in a row: plan again
- *      at half the threshold (if that moves nothing, take the first plan)
- *      and submit it at MG_TIME_ASAP.  Lagging, or with the busiest worker
- *      above the mean by FAR_THRESHOLDS thresholds: the first plan, at the
- *      first such decision.  -EBUSY (a
- *      bin went into another migration meanwhile) is retried at the next
- *      decision.
+ *      once as HOLD.  Moves for `patience` decisions in a row -- or at
+ *      the first such decision while lagging, or with the busiest worker
+ *      above the mean by FAR_THRESHOLDS thresholds: plan again at half the
+ *      threshold just used (so that a move gains at least that half, and
+ *      the next needs a drift as large; if it moves nothing, take the
+ *      first plan) and submit it at MG_TIME_ASAP.  -EBUSY (a bin went
+ *      into another migration meanwhile) is retried at the next decision.
  *   4. Except onto a worker that is behind its input or at capacity
  *      (no_room, mg__worker_full): the rates count processed records, and
  *      a stalled worker processes none -- it would look idle.  Behind
@@ -727,9 +727,9 @@ decide(struct mg_balancer *b)
 	/* While the whole dataflow lags the clock, a backlog grows with each
 	 * decision waited for, and a busiest worker within the threshold can
 	 * still be the one that holds it back (its processed rates are its
-	 * capacity, not its load): act on the first plan, at a quarter of the
-	 * threshold, so that it gets room to drain the backlog.  A steady load
-	 * that keeps up never lags, so this cannot make one oscillate. */
+	 * capacity, not its load): act at the first decision, at a quarter of
+	 * the threshold, so that it gets room to drain the backlog.  A steady
+	 * load that keeps up never lags, so this cannot make one oscillate. */
 	in.threshold = b->cfg.threshold / (b->lagging ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
@@ -752,8 +752,8 @@ decide(struct mg_balancer *b)
 		const struct mg_balance_result *r = &r1;
 		int behind;
 
-		in.threshold = b->cfg.threshold / 2;
-		if (!b->lagging && !mg_balance_plan(&in, &r2) && r2.nmoves)
+		in.threshold /= 2;
+		if (!mg_balance_plan(&in, &r2) && r2.nmoves)
 			r = &r2;
 		behind = no_room(b, r);
 		if (behind >= 0) {

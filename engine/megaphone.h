@@ -800,11 +800,12 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * plan evens out the workers' time, which a balanced placement then
  * keeps.  While the whole dataflow lags -- every open source more than 50
  * ms behind the clock -- its threshold is a quarter of `threshold`, and it
- * acts on the first plan, not after `patience`: the backlog grows with
- * every decision waited for, the
- * busiest worker needs room below the limit to drain it, and while it is
- * over capacity its rates are its capacity, not its load, so an imbalance
- * within the threshold can be what holds the dataflow back.  A steady load
+ * acts at the first decision, not after `patience` (planning, as always,
+ * for half the threshold it triggered at): the backlog grows with every
+ * decision waited for, the busiest worker needs room below the limit to
+ * drain it, and while it is over capacity its rates are its capacity, not
+ * its load, so an imbalance within the threshold can be what holds the
+ * dataflow back.  A steady load
  * that keeps up never lags.  (A source's shares keep within a few ms of
  * each other, so an overloaded worker holds every source back, and a move
  * at MG_TIME_ASAP lands within a few ms of the data being made.)

@@ -604,20 +604,21 @@ test_far_acts_at_once(void **state)
 /* ---- a source that lags the clock ------------------------------------------ */
 
 /*
- * While the whole dataflow lags the clock, the balancer acts on its first
- * plan, at a quarter of its threshold (balancer.c, LAG_NS): a backlog
+ * While the whole dataflow lags the clock, the balancer acts at its first
+ * decision, at a quarter of its threshold (balancer.c, LAG_NS): a backlog
  * grows with every decision waited for.  Worker 0's share of the source is
  * 5x slower than its schedule (100 us of wall time a record, so on any
  * machine: every share keeps with it, worker.c), and the records go to
  * 8 bins, the first @on0 of worker 0 and the rest of worker 1.  Returns
  * the balancer's first event (kind and whether it says the sources lag,
- * in *@lag), and in *@more (if not NULL) the decisions after it, counted
- * once there are 3, the balancer stopped or the run made every record;
- * then every record is counted once.
+ * in *@lag; in *@margin, if not NULL, the busiest worker's planned margin
+ * above the mean over the limit's), and in *@more (if not NULL) the
+ * decisions after it, counted once there are 3, the balancer stopped or
+ * the run made every record; then every record is counted once.
  */
 static enum mg_balance_kind
 lagging_run(unsigned on0, bool slow_op, const struct mg_balancer_config *bc,
-	    bool *lag, uint64_t *more)
+	    bool *lag, uint64_t *more, double *margin)
 {
 	struct mg_test_lag l = {.bins_log2 = 4,
 				.nkeys = 8,
@@ -652,6 +653,8 @@ lagging_run(unsigned on0, bool slow_op, const struct mg_balancer_config *bc,
 		       e.busy[0], e.busy[1]);
 		kind = e.kind;
 		*lag = strstr(e.reason, "lag the clock") != NULL;
+		if (margin) /* of the busiest worker's, after over before */
+			*margin = (e.max_after - e.mean) / (e.limit - e.mean);
 	}
 	if (more) {
 		uint64_t first = st.rounds;
@@ -683,8 +686,14 @@ lagging_moves(const struct mg_balancer_config *bc)
 {
 	bool lag;
 
-	assert_int_equal(lagging_run(8, true, bc, &lag, NULL), MG_BALANCE_MOVE);
+	double margin = 1;
+
+	assert_int_equal(lagging_run(8, true, bc, &lag, NULL, &margin),
+			 MG_BALANCE_MOVE);
 	assert_true(lag);
+	/* planned for half the trigger's margin above the mean at most: a
+	 * move that only just crosses the limit gains nothing */
+	assert_true(margin <= 0.5 + 1e-9);
 }
 
 /* Above a threshold of 0.6 (1.6x) but within its far rule (2.2x): with a
@@ -729,7 +738,7 @@ test_lagging_decides_every_sample(void **state)
 		    &(struct mg_balancer_config){
 			    .interval_ns = 3600000000000ull,
 		    },
-		    &lag, &more);
+		    &lag, &more, NULL);
 	printf("# [lagging] %llu more decisions\n", (unsigned long long)more);
 	assert_true(lag);
 	assert_true(more >= 3);
@@ -749,7 +758,7 @@ test_slow_source_holds(void **state)
 				     &(struct mg_balancer_config){
 					     .interval_ns = INTERVAL_NS,
 				     },
-				     &lag, NULL),
+				     &lag, NULL, NULL),
 			 MG_BALANCE_HOLD);
 }
 
