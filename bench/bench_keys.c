@@ -194,36 +194,36 @@ bench_keys_key(const struct bench_keys *k, uint64_t seq)
 	return bench_keys_rank_key(k, bench_keys_rank(k, seq), phase);
 }
 
+/* Skew: phase 0's position @pos starts on worker 0. */
+static bool
+on_worker0(const struct bench_keys *k, uint64_t pos)
+{
+	return k->c.bin_of(k->c.bin_ctx, affine(k, pos, 0)) % k->c.workers ==
+	       0;
+}
+
 /*
  * Skew: phase 0's positions of the first ranks -- the hottest (up to
  * HOT_MAX) the first positions whose keys start on worker 0, in order,
  * then the positions among them that do not, in order, up to the last
  * hot one: a permutation of 0 .. nspan - 1, so ranks from nspan on keep
- * their own positions.
+ * their own positions.  Two passes: the first finds nhot and nspan.
  */
 static int
 find_hot(struct bench_keys *k)
 {
 	uint64_t want = k->c.domain < HOT_MAX ? k->c.domain : HOT_MAX;
-	uint64_t limit = want * k->c.workers * 4, pos, cold = 0;
-	uint64_t *rest;
+	uint64_t limit = want * k->c.workers * 4, pos, hot = 0, cold;
 
-	k->pos0 = malloc(sizeof(*k->pos0) * limit);
-	rest = malloc(sizeof(*rest) * limit);
-	if (!k->pos0 || !rest) {
-		free(rest);
+	for (pos = 0; pos < k->c.domain && pos < limit && hot < want; pos++)
+		hot += on_worker0(k, pos);
+	k->pos0 = malloc(sizeof(*k->pos0) * (pos ? pos : 1));
+	if (!k->pos0)
 		return -ENOMEM;
-	}
-	for (pos = 0; pos < k->c.domain && pos < limit && k->nhot < want; pos++)
-		if (k->c.bin_of(k->c.bin_ctx, affine(k, pos, 0)) %
-			    k->c.workers ==
-		    0)
-			k->pos0[k->nhot++] = pos;
-		else
-			rest[cold++] = pos;
-	memcpy(k->pos0 + k->nhot, rest, sizeof(*rest) * cold);
-	k->nspan = k->nhot + cold;
-	free(rest);
+	k->nhot = hot;
+	k->nspan = pos;
+	for (pos = hot = 0, cold = k->nhot; pos < k->nspan; pos++)
+		k->pos0[on_worker0(k, pos) ? hot++ : cold++] = pos;
 	return 0;
 }
 
