@@ -198,8 +198,7 @@ bench_keys_key(const struct bench_keys *k, uint64_t seq)
 static bool
 on_worker0(const struct bench_keys *k, uint64_t pos)
 {
-	return k->c.bin_of(k->c.bin_ctx, affine(k, pos, 0)) % k->c.workers ==
-	       0;
+	return k->c.bin_of(k->c.bin_ctx, affine(k, pos, 0)) % k->c.workers == 0;
 }
 
 /*
