@@ -572,9 +572,9 @@ test_slow_cpu(void **state)
 /*
  * An imbalance of twice the threshold is no noise: the balancer acts on
  * its first decision, which comes within the first three samples of the
- * rates whatever the interval.  All load on worker 0 (2x the mean, above 1.4x),
- * an interval of an hour and a patience of 1000: without either rule
- * nothing would move within the watchdog.
+ * rates whatever the interval.  All load on worker 0 (2x the mean, above
+ * 1.4x), an interval of an hour and a patience of 1000: without either
+ * rule nothing would move within the watchdog.
  */
 static void
 test_far_acts_at_once(void **state)
@@ -685,7 +685,6 @@ static void
 lagging_moves(const struct mg_balancer_config *bc)
 {
 	bool lag;
-
 	double margin = 1;
 
 	assert_int_equal(lagging_run(8, true, bc, &lag, NULL, &margin),
