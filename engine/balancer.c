@@ -2,14 +2,13 @@
  * balancer.c - the balancer thread (see "balancing" in megaphone.h).
  *
  * Every interval the thread takes the bins' decayed rates and owners
- * (mg__bin_stats, from the workers' own counters), scales the bins
+ * (mg_dataflow_bin_stats, from the workers' own counters), scales the bins
  * of a worker behind its input by its in/out ratio (mg__worker_gain) and
  * those of a worker whose records cost more or less than the others' by
- * that ratio (mg__worker_cost), splits each worker's load among its bins
- * by their sampled call times (mg__bin_loads), gives each worker the base
- * load of its sources (mg__worker_base), plans with mg_balance_plan() and
- * submits through mg_migrate(): it is a client of the public migration API
- * like any application thread, and never touches a worker's state.
+ * that ratio (mg__worker_cost), gives each worker the base load of its
+ * sources (mg__worker_base), plans with mg_balance_plan() and submits
+ * through mg_migrate(): it is a client of the public migration API like
+ * any application thread, and never touches a worker's state.
  * Correctness is the migration protocol's.
  *
  * One decision:
@@ -132,8 +131,6 @@ struct mg_balancer {
 	struct mg_bin_stats *bins;
 	struct mg_worker_stats *wk;
 	double *load, *cost;
-	double *time;  /* [nbins] seconds in calls a second (mg__bin_stats) */
-	double *sums;  /* [2 W] mg__bin_loads()' scratch */
 	double *scale; /* [W] gain x cost: what a worker's bins' rates weigh */
 	double *base;  /* [W] mg__worker_base() */
 	uint16_t *owner, *target;
@@ -169,8 +166,6 @@ balancer_free(struct mg_balancer *b)
 	free(b->bins);
 	free(b->wk);
 	free(b->load);
-	free(b->time);
-	free(b->sums);
 	free(b->scale);
 	free(b->cost);
 	free(b->base);
@@ -475,53 +470,6 @@ mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 }
 
 /*
- * The bins' loads for a plan, into @load: each bin's rate times its
- * worker's @scale (gain x cost), its share of that worker's load given by
- * its own time as far as trusted (time_per_record()) -- not by its records
- * alone.  A record's cost differs from bin to bin: a hot bin's keys stay in
- * cache, a cold bin's miss, so the hottest bins, which a plan moves first,
- * are a worker's cheapest records, and a plan on records sheds less time
- * than it plans for.  A bin's time: its sampled call time @time (seconds
- * a second) plus its records' share of the rest of the worker's stateful
- * time (receiving, sorting: the same for every record).  A worker's loads
- * still sum to its rates times its scale: only the split changes.  @sums
- * is scratch for 2 W doubles (W: every worker that owns a bin).
- */
-void
-mg__bin_loads(const struct mg_bin_stats *bins, const double *time,
-	      uint32_t nbins, const struct mg_worker_stats *ws, unsigned k,
-	      const double *scale, double *sums, double *load)
-{
-	double trust, *rate = sums, *calls;
-	unsigned W = k, w;
-	uint32_t i;
-
-	for (i = 0; i < nbins; i++)
-		W = bins[i].owner >= W ? bins[i].owner + 1 : W;
-	calls = sums + W;
-	memset(sums, 0, sizeof(*sums) * 2 * W);
-	for (i = 0; i < nbins; i++) {
-		rate[bins[i].owner] += bins[i].rate;
-		calls[bins[i].owner] += time[i];
-	}
-	(void)time_per_record(ws, k, &trust);
-	for (i = 0; i < nbins; i++) {
-		double x = bins[i].rate, rest, per;
-
-		w = bins[i].owner;
-		/* the rest of its stateful time, per record; the mean */
-		rest = w < k && ws[w].work > calls[w] ? ws[w].work - calls[w]
-						      : 0;
-		per = rate[w] > 0 ? (rest + calls[w]) / rate[w] : 0;
-		if (per > 0 && trust > 0)
-			x += trust *
-			     ((rest / rate[w] * bins[i].rate + time[i]) / per -
-			      bins[i].rate);
-		load[i] = x * scale[w];
-	}
-}
-
-/*
  * Worker @w has no room for more bins: it is behind its input
  * (mg__worker_behind) or at capacity (busy SATURATED).  The rates count
  * processed records, so an overloaded worker's understate its load and a
@@ -737,7 +685,7 @@ decide(struct mg_balancer *b)
 	samples = mg__stats_samples(df);
 	if (!samples || samples == b->samples)
 		return; /* nothing new to decide on */
-	if (mg__bin_stats(df, b->bins, b->time) ||
+	if (mg_dataflow_bin_stats(df, b->bins) ||
 	    mg_dataflow_worker_stats(df, b->wk))
 		return; /* out of memory: try again next time */
 	b->k = mg_dataflow_active(df);
@@ -754,9 +702,8 @@ decide(struct mg_balancer *b)
 			      mg__worker_cost(b->wk, b->k, w);
 		b->base[w] = mg__worker_base(b->wk, b->k, w);
 	}
-	mg__bin_loads(b->bins, b->time, b->nbins, b->wk, b->k, b->scale,
-		      b->sums, b->load);
 	for (i = 0; i < b->nbins; i++) {
+		b->load[i] = b->bins[i].rate * b->scale[b->bins[i].owner];
 		b->cost[i] = (double)b->bins[i].state_bytes + COPY_BIN_BYTES;
 		b->owner[i] = (uint16_t)b->bins[i].owner;
 		b->pinned[i] |= b->settled_ns[i] &&
@@ -906,8 +853,6 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->bins = malloc(sizeof(*b->bins) * n);
 	b->wk = malloc(sizeof(*b->wk) * b->W);
 	b->load = malloc(sizeof(*b->load) * n);
-	b->time = malloc(sizeof(*b->time) * n);
-	b->sums = malloc(sizeof(*b->sums) * 2 * b->W);
 	b->scale = malloc(sizeof(*b->scale) * b->W);
 	b->base = calloc(b->W, sizeof(*b->base));
 	b->cost = malloc(sizeof(*b->cost) * n);
@@ -917,9 +862,9 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->active = malloc(b->W);
 	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
 	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
-	if (!b->bins || !b->wk || !b->load || !b->time || !b->sums ||
-	    !b->scale || !b->base || !b->cost || !b->owner || !b->target ||
-	    !b->pinned || !b->active || !b->settled_ns || !b->cur_bins) {
+	if (!b->bins || !b->wk || !b->load || !b->scale || !b->base ||
+	    !b->cost || !b->owner || !b->target || !b->pinned || !b->active ||
+	    !b->settled_ns || !b->cur_bins) {
 		balancer_free(b);
 		return -ENOMEM;
 	}

@@ -216,13 +216,7 @@ struct tlog {
 struct bin_count {
 	_Atomic uint64_t records; /* processed while this worker held it */
 	_Atomic uint64_t bytes;	  /* its arena's bytes, 0 once it left */
-	_Atomic uint64_t call_ns; /* in the operator's calls, sampled: one
-				     call in CALL_SAMPLE timed, counted
-				     CALL_SAMPLE times */
 };
-
-/* One operator call in this many, on the mean, is timed for its bin. */
-#define CALL_SAMPLE 64u
 
 struct stateful_inst {
 	struct tlog log[2];	 /* per input */
@@ -234,10 +228,8 @@ struct stateful_inst {
 	uint64_t processed_upto; /* every due entry before it is processed,
 				    but those of bins awaiting acquisition */
 	uint64_t calls;
-	uint64_t call_rng; /* the gaps between timed calls (CALL_SAMPLE) */
-	uint32_t call_gap; /* calls until the next timed one */
-	uint64_t records;  /* records processed */
-	uint64_t backlog;  /* records logged, not yet processed (stats) */
+	uint64_t records; /* records processed */
+	uint64_t backlog; /* records logged, not yet processed (stats) */
 	/* entries of bins on their way here: deferred, copies made of them
 	 * (each is copied once, and again at each rescan), rescans (dump.c) */
 	uint64_t deferred, defer_copies, rescans;
@@ -400,9 +392,6 @@ struct stats {
 	uint64_t bins_ns;     /* previous read of the bins' rates */
 	uint64_t *bin_total;  /* [nbins] records at the previous read */
 	double *bin_rate;     /* [nbins] decayed records/s */
-	uint64_t *bin_ns;     /* [nbins] call_ns at the previous read */
-	uint64_t *bin_ns_now; /* [nbins] call_ns at this read (scratch) */
-	double *bin_time;     /* [nbins] decayed call time per second */
 	struct wk_load *wk;   /* [W] */
 	double unseen;	      /* e^(-t/tau), t since the first sample: the
 				 weight the workers' averages lack */
@@ -683,17 +672,10 @@ mg__copy_mode(const struct node *n)
  * this worker writes its row. */
 static inline void
 mg__count_bin(struct stateful_inst *si, uint32_t bin, uint64_t records,
-	      uint64_t bytes, uint64_t call_ns)
+	      uint64_t bytes)
 {
 	struct bin_count *c = &si->counts[bin];
 
-	if (call_ns)
-		atomic_store_explicit(
-			&c->call_ns,
-			atomic_load_explicit(&c->call_ns,
-					     memory_order_relaxed) +
-				call_ns,
-			memory_order_relaxed);
 	if (records)
 		atomic_store_explicit(
 			&c->records,
@@ -753,11 +735,6 @@ void mg__stats_fini(struct mg_dataflow *df);
 void mg__stats_sample(struct mg_dataflow *df, uint64_t now);
 /* How many samples have updated the rates so far. */
 uint64_t mg__stats_samples(struct mg_dataflow *df);
-/* mg_dataflow_bin_stats(), and in @time (nbins entries, if not NULL) each
- * bin's seconds in the operators' calls per second, decayed like its rate
- * (sampled: one call in CALL_SAMPLE). */
-int mg__bin_stats(struct mg_dataflow *df, struct mg_bin_stats *out,
-		  double *time);
 
 /* ---- balancer.c -------------------------------------------------------- */
 /* Stop the balancer's thread and wait for it (events stay); no-op without
@@ -779,11 +756,6 @@ double mg__worker_cost(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_base(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
-/* The bins' loads for a plan: their rates times their worker's @scale,
- * split among a worker's bins by their own times (pure). */
-void mg__bin_loads(const struct mg_bin_stats *bins, const double *time,
-		   uint32_t nbins, const struct mg_worker_stats *ws, unsigned k,
-		   const double *scale, double *sums, double *load);
 /* The bins' and the first @k workers' rates, read at the rates' sample
  * @samples, can carry a first decision (pure). */
 bool mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,

@@ -227,7 +227,7 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		mg__set_bit(si->held, m->bin, true);
 		si->nheld++;
 		if (si->counts)
-			mg__count_bin(si, m->bin, 0, b ? b->arena.bytes : 0, 0);
+			mg__count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
 		if (b) {
 			if (mg__bin_timer_count(b) &&
 			    mg__theap_push(si, mg__bin_next_timer(b), m->bin))
@@ -262,7 +262,7 @@ mg__handoff_release(struct node *n, struct worker *wk, struct stateful_inst *si)
 		mg__set_bit(si->held, m->bin, false);
 		si->nheld--;
 		if (si->counts) /* its bytes are the next owner's */
-			mg__count_bin(si, m->bin, 0, 0, 0);
+			mg__count_bin(si, m->bin, 0, 0);
 		if (!mg__copy_mode(n) || !mg__copy_release(n, wk, si, m))
 			/* ORDER(handoff.R1): pairs with handoff.A1 in mg__handoff_acquire();
 			 * the bin, its pages and timers are the next owner's. */

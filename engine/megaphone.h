@@ -793,11 +793,7 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * at 0.9: even record rates are not an even load when one worker's CPU
  * does less per second (a slower or shared vCPU, keys that miss the cache
  * more), and such a worker, once over capacity, would never catch up on a
- * plan that calls it balanced.  Within a worker, its load is split among
- * its bins by their own times (one operator call in 64 is timed for its
- * bin), trusted alike: a hot bin's keys stay in cache, so its records are
- * the cheapest, and a plan on records would shed less time than it
- * planned for.  And each worker carries, besides its
+ * plan that calls it balanced.  And each worker carries, besides its
  * bins, the time its sources and inputs take (mg_worker_stats.feed, in the
  * same unit, trusted alike; the planner's `base`): no move changes it, but
  * a slower CPU pays more of it and has less room left for bins.  So the

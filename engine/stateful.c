@@ -483,8 +483,8 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	struct call_ctx cc;
 	struct mg_emitter e = {n->out, wk, t};
 	uint32_t ntimers = 0, tsize = c->timer_record_size;
-	uint64_t tt, t0;
-	bool popped = false, timed;
+	uint64_t tt;
+	bool popped = false;
 
 	if (!*slot) {
 		*slot = mg__bin_create(n, wk->node);
@@ -526,23 +526,12 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 		.si = si,
 		.bin_id = bin_id,
 	};
-	/* one call in CALL_SAMPLE on the mean timed for its bin (stats.c),
-	 * at random gaps: a fixed period could keep step with the bins' order */
-	timed = si->counts && !si->call_gap--;
-	if (timed) {
-		si->call_rng = si->call_rng * 6364136223846793005ull +
-			       1442695040888963407ull;
-		si->call_gap =
-			(uint32_t)(si->call_rng >> 33) % (2 * CALL_SAMPLE - 1);
-	}
-	t0 = timed ? mg_now_ns() : 0;
 	c->fn(c->ctx, &cc.pub, &e);
 	si->calls++;
 	si->records += n_in[0] + n_in[1];
 	if (si->counts)
 		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
-			      (*slot)->arena.bytes,
-			      timed ? (mg_now_ns() - t0 + 1) * CALL_SAMPLE : 0);
+			      (*slot)->arena.bytes);
 	if (cc.pub.error)
 		mg__set_error(n->df, cc.pub.error, "the operator's function");
 	if (popped && mg__bin_timer_count(*slot) &&
@@ -853,7 +842,7 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 			mg__bin_free(*slot);
 			*slot = NULL;
 		} else if (!c->native && si->counts) {
-			mg__count_bin(si, b, 0, (*slot)->arena.bytes, 0);
+			mg__count_bin(si, b, 0, (*slot)->arena.bytes);
 		}
 	}
 	return 0;

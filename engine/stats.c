@@ -6,11 +6,8 @@
  *
  *   counts[w * nbins + b]       (per stateful operator with bins) records
  *                               worker w processed for bin b, cumulative,
- *                               the bytes bin b's arena owns while w
- *                               holds it (0 once it left), and the time
- *                               in its operator calls, sampled (one call
- *                               in CALL_SAMPLE timed, at random gaps, and
- *                               counted CALL_SAMPLE times);
+ *                               and the bytes bin b's arena owns while w
+ *                               holds it (0 once it left);
  *   pub[w].busy_ns              time in rounds that did work;
  *   pub[w].work_ns              of it, time in stateful steps that did
  *                               work (what the worker's bins cost it);
@@ -82,12 +79,8 @@ mg__stats_init(struct mg_dataflow *df)
 	}
 	st->bin_total = calloc(nbins, sizeof(*st->bin_total));
 	st->bin_rate = calloc(nbins, sizeof(*st->bin_rate));
-	st->bin_ns = calloc(nbins, sizeof(*st->bin_ns));
-	st->bin_ns_now = calloc(nbins, sizeof(*st->bin_ns_now));
-	st->bin_time = calloc(nbins, sizeof(*st->bin_time));
 	st->wk = calloc(W, sizeof(*st->wk));
-	if (!st->bin_total || !st->bin_rate || !st->bin_ns || !st->bin_ns_now ||
-	    !st->bin_time || !st->wk)
+	if (!st->bin_total || !st->bin_rate || !st->wk)
 		return -ENOMEM;
 	return 0;
 }
@@ -100,9 +93,6 @@ mg__stats_fini(struct mg_dataflow *df)
 	/* the operators' counters go with them (mg__stateful_fini) */
 	free(st->bin_total);
 	free(st->bin_rate);
-	free(st->bin_ns);
-	free(st->bin_ns_now);
-	free(st->bin_time);
 	free(st->wk);
 }
 
@@ -206,13 +196,11 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 
 /*
  * Sum every worker's and operator's counts into @out, row by row (each a
- * sequential read), and bring the bins' rates and call times up to date at
- * @now; the call times (seconds in calls a second) into @time if not NULL.
- * Caller holds st->lock.  Before the first sample the rates stay 0.
+ * sequential read), and bring the bins' rates up to date at @now.  Caller
+ * holds st->lock.  Before the first sample the rates stay 0.
  */
 static void
-bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out,
-	  double *time)
+bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out)
 {
 	struct stats *st = &df->stats;
 	uint32_t b, nbins = 1u << df->nbins_log2;
@@ -220,7 +208,6 @@ bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out,
 	double seen;
 
 	memset(out, 0, sizeof(*out) * nbins);
-	memset(st->bin_ns_now, 0, sizeof(*st->bin_ns_now) * nbins);
 	for (unsigned i = 0; i < df->nnodes; i++) {
 		const struct node *n = df->nodes[i];
 
@@ -235,8 +222,6 @@ bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out,
 					&row[b].records, memory_order_relaxed);
 				out[b].state_bytes += atomic_load_explicit(
 					&row[b].bytes, memory_order_relaxed);
-				st->bin_ns_now[b] += atomic_load_explicit(
-					&row[b].call_ns, memory_order_relaxed);
 			}
 		}
 	}
@@ -244,25 +229,18 @@ bins_read(struct mg_dataflow *df, uint64_t now, struct mg_bin_stats *out,
 		k = 1.0 - exp(-dt / TAU_S);
 		for (b = 0; b < nbins; b++) {
 			double r = (double)(out[b].records - st->bin_total[b]) /
-				   dt,
-			       c = (double)(st->bin_ns_now[b] - st->bin_ns[b]) /
-				   1e9 / dt;
+				   dt;
 
 			st->bin_rate[b] += (r - st->bin_rate[b]) * k;
-			st->bin_time[b] += (c - st->bin_time[b]) * k;
 			st->bin_total[b] = out[b].records;
-			st->bin_ns[b] = st->bin_ns_now[b];
 		}
 		st->bins_unseen *= 1 - k;
 		st->bins_ns = now;
 	}
 	/* not read since the first sample: the rates are 0, nothing to weigh */
 	seen = st->bins_unseen < 1 ? 1 - st->bins_unseen : 1;
-	for (b = 0; b < nbins; b++) {
+	for (b = 0; b < nbins; b++)
 		out[b].rate = st->bin_rate[b] / seen;
-		if (time)
-			time[b] = st->bin_time[b] / seen;
-	}
 }
 
 uint64_t
@@ -279,12 +257,6 @@ mg__stats_samples(struct mg_dataflow *df)
 int
 mg_dataflow_bin_stats(struct mg_dataflow *df, struct mg_bin_stats *out)
 {
-	return mg__bin_stats(df, out, NULL);
-}
-
-int
-mg__bin_stats(struct mg_dataflow *df, struct mg_bin_stats *out, double *time)
-{
 	uint32_t b, nbins;
 	uint16_t *owner;
 
@@ -297,7 +269,7 @@ mg__bin_stats(struct mg_dataflow *df, struct mg_bin_stats *out, double *time)
 		return -ENOMEM;
 	mg_dataflow_owners(df, owner);
 	pthread_mutex_lock(&df->stats.lock);
-	bins_read(df, mg_now_ns(), out, time);
+	bins_read(df, mg_now_ns(), out);
 	pthread_mutex_unlock(&df->stats.lock);
 	for (b = 0; b < nbins; b++)
 		out[b].owner = owner[b];

@@ -37,8 +37,7 @@ count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
 	struct count_run *x = ctx;
 	struct mg_map *m = c->state;
 	const struct rec *r = c->in[0];
-	uint64_t spin = atomic_load_explicit(&x->spin_ns, memory_order_relaxed),
-		 key_spin;
+	uint64_t spin = atomic_load_explicit(&x->spin_ns, memory_order_relaxed);
 	uint32_t i;
 	void *v;
 
@@ -57,12 +56,8 @@ count_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
 		}
 		o.count = ++*(uint64_t *)v;
 		mg_emit(e, &o);
-		key_spin = r[i].key == x->keys[0]
-				   ? atomic_load_explicit(&x->spin_key0_ns,
-							  memory_order_relaxed)
-				   : 0;
-		for (uint64_t t0 = spin + key_spin ? mg_now_ns() : 0;
-		     spin + key_spin && mg_now_ns() - t0 < spin + key_spin;)
+		for (uint64_t t0 = spin ? mg_now_ns() : 0;
+		     spin && mg_now_ns() - t0 < spin;)
 			;
 	}
 }

@@ -3,8 +3,8 @@
  * elastic tests: the main thread pushes {key, seq} records through one
  * producer at logical times it chooses, a stateful operator counts per key
  * and emits {key, count so far} per record (spinning spin_ns per record
- * when a case wants load, spin0_ns more on worker 0 and spin_key0_ns more
- * for keys[0]), and a sink fingerprints each time's outputs per worker.  The reference is computed by the main thread as it pushes;
+ * when a case wants load, spin0_ns more on worker 0), and a sink fingerprints each time's outputs per
+ * worker.  The reference is computed by the main thread as it pushes;
  * count_finish() compares time for time after the join.
  *
  * Use: fill the case's fields of a struct count_run (name .. keys), call
@@ -48,8 +48,7 @@ struct count_run {
 	/* per record, in the operator: a load; set by main while the workers
 	 * read it (relaxed: only the value matters) */
 	_Atomic uint64_t spin_ns;
-	_Atomic uint64_t spin0_ns;     /* more on worker 0: a slower CPU */
-	_Atomic uint64_t spin_key0_ns; /* more for keys[0]'s records */
+	_Atomic uint64_t spin0_ns; /* more on worker 0: a slower CPU */
 	/* count_build()'s */
 	uint64_t *counts;	/* [nkeys] reference count per key */
 	struct count_fp *ref;	/* [COUNT_MAX_T] */

@@ -483,51 +483,6 @@ test_warm(void **state)
 	assert_true(mg__balancer_warm(bins, 4, ws, 2, 3));
 }
 
-/* A worker's load is split among its bins by their own times: a hot bin
- * whose records stay in cache weighs less than its share of the records.
- * Worker 0: 0.6 of its time in stateful steps, 0.4 of it in calls (bin 0:
- * 3/4 of the records, 0.1 s/s; bin 1: 0.3 s/s), the other 0.2 for every
- * record alike; worker 1 has no sampled calls (its bins keep their rates).
- * A worker's loads sum to its rates times its scale; trusted like costs. */
-static void
-test_bin_loads(void **state)
-{
-	struct mg_bin_stats bins[4] = {
-		{.rate = 3e6, .owner = 0},
-		{.rate = 1e6, .owner = 0},
-		{.rate = 2e6, .owner = 1},
-		{.rate = 0, .owner = 1},
-	};
-	double time[4] = {0.1, 0.3, 0, 0}, scale[2] = {1.5, 1}, sums[4], l[4];
-	struct mg_worker_stats ws[2] = {
-		{.busy = 1.0, .work = 0.6, .rate = 4e6},
-		{.busy = 0.5, .work = 0.3, .rate = 2e6},
-	};
-	/* worker 0: 0.6 s/s over 4 M records; 0.2 s/s for all alike */
-	double per = 0.6 / 4e6, rest = 0.2 / 4e6;
-
-	(void)state;
-	mg__bin_loads(bins, time, 4, ws, 2, scale, sums, l);
-	assert_float_equal(l[0], 1.5 * (rest * 3e6 + 0.1) / per, 1e-6);
-	assert_float_equal(l[1], 1.5 * (rest * 1e6 + 0.3) / per, 1e-6);
-	assert_true(l[0] < l[1]); /* 3x the records, less time */
-	assert_float_equal(l[0] + l[1], 1.5 * 4e6, 1e-3);
-	assert_float_equal(l[2], 2e6, 1e-9); /* no calls timed */
-	assert_float_equal(l[3], 0, 1e-9);
-	/* everyone has room (busiest 0.5): records alone */
-	ws[0].busy = 0.5;
-	mg__bin_loads(bins, time, 4, ws, 2, scale, sums, l);
-	assert_float_equal(l[0], 1.5 * 3e6, 1e-6);
-	assert_float_equal(l[1], 1.5 * 1e6, 1e-6);
-	/* a bin with calls (timers) but no records still weighs */
-	ws[0].busy = 1.0;
-	time[3] = 0.1;
-	ws[1].work = 0.3;
-	mg__bin_loads(bins, time, 4, ws, 2, scale, sums, l);
-	assert_true(l[3] > 0);
-	assert_float_equal(l[2] + l[3], 2e6, 1e-3);
-}
-
 /* What a record costs on a worker against the mean: time in stateful
  * steps per processed record over the active workers', trusted from a
  * busiest worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
@@ -934,40 +889,6 @@ test_hot_bin(void **state)
 }
 
 /*
- * A bin's load is its time, not its records: eight keys on worker 0's bins
- * take as many records each, but keys[0]'s cost 300 us each in the
- * operator (wall time spun, so on any machine: worker 0 is over capacity,
- * and its times are trusted) and the others a few: its bin is most of
- * worker 0's time.  On records alone the eight bins weigh
- * alike and a plan moves four of them, keys[0]'s left with three others or
- * moved with three; on times its bin is heavier than the limit on its
- * own, and the plan moves every other bin off its worker (mg__bin_loads).
- */
-static void
-test_bin_time(void **state)
-{
-	struct bt x = {.c = {.name = "bin time", .W = 2, .bins_log2 = 6},
-		       .nkeys0 = 8,
-		       .on_clock = true};
-	uint16_t owners[64];
-	unsigned b, k, key0_bin;
-
-	(void)state;
-	atomic_store_explicit(&x.c.spin_key0_ns, 300000, memory_order_relaxed);
-	load_until_move(&x, 0, 0);
-	atomic_store_explicit(&x.c.spin_key0_ns, 0, memory_order_relaxed);
-	key0_bin = count_bin_of(&x.c, x.c.keys[0]);
-	mg_dataflow_owners(x.c.df, owners);
-	for (k = 1; k < x.nkeys0; k++) {
-		b = count_bin_of(&x.c, x.c.keys[k]);
-		if (b != key0_bin)
-			assert_true(owners[b] != owners[key0_bin]);
-	}
-	count_finish(&x.c);
-	teardown(&x);
-}
-
-/*
  * A moved bin stays put for the cool-down.  Once the balancer has moved
  * part of worker 0's bins to worker 1, the load switches to the keys of
  * exactly those bins: worker 1 carries everything, and only bins that just
@@ -1155,10 +1076,8 @@ main(void)
 		cmocka_unit_test(test_behind),
 		cmocka_unit_test(test_gain),
 		cmocka_unit_test(test_warm),
-		cmocka_unit_test(test_bin_loads),
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_slow_cpu),
-		cmocka_unit_test(test_bin_time),
 		cmocka_unit_test(test_far_acts_at_once),
 		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_lagging_within_threshold),
