@@ -128,8 +128,9 @@ gcd(uint64_t a, uint64_t b)
 	return a;
 }
 
-/* @x / @d and in *@rem @x mod @d, for a quotient below 2^52 (@inv = 1 /
- * @d): a multiplication and one or two corrections, not a division. */
+/* @x / @d, and @x mod @d in *@rem if not NULL (@inv = 1 / @d): for a
+ * quotient below 2^52, a multiplication and a correction or two, not a
+ * division. */
 static inline uint64_t
 div_small(uint64_t x, uint64_t d, double inv, uint64_t *rem)
 {
@@ -140,7 +141,8 @@ div_small(uint64_t x, uint64_t d, double inv, uint64_t *rem)
 		q--;
 	for (; r >= (int64_t)d; r -= (int64_t)d)
 		q++;
-	*rem = (uint64_t)r;
+	if (rem)
+		*rem = (uint64_t)r;
 	return q;
 }
 
@@ -185,12 +187,9 @@ bench_keys_key(const struct bench_keys *k, uint64_t seq)
 
 	if (!k->c.zipf)
 		return mg_hash64(k->c.seed ^ (seq * GOLDEN)) % k->c.domain;
-	if (k->shift_ns) {
-		uint64_t rem;
-
+	if (k->shift_ns)
 		phase = div_small(mg_sched_ns(k->c.rate, seq), k->shift_ns,
-				  k->inv_shift, &rem);
-	}
+				  k->inv_shift, NULL);
 	return bench_keys_rank_key(k, bench_keys_rank(k, seq), phase);
 }
 
