@@ -3,9 +3,11 @@
 # bins (--skew-start) and moves every HOT_SHIFT seconds (--hot-shift), with
 # the balancer off and on, by handoff and by copy, next to the same load
 # with uniform keys (the reference: what balanced workers do); RUNS
-# interleaved rounds, medians reported, and each configuration's last run
-# plotted with the balancer's decisions marked (blue bands): its latency
-# (NAME.png) and each worker's records/s received and processed
+# interleaved rounds, medians reported (and each configuration's p99 over
+# the same round's uniform p99, per round and their median: the machine's
+# speed changes between rounds, less within one), and each configuration's
+# last run plotted with the balancer's decisions marked (blue bands): its
+# latency (NAME.png) and each worker's records/s received and processed
 # (NAME-workers.png).  RATE should be one two balanced workers sustain but
 # a static placement cannot (worker 0 over capacity): then "off" falls
 # behind for good -- its p99 of the last 2 s (end_p99) keeps growing with
@@ -101,4 +103,17 @@ END { for (i = 0; i < n; i++) { c = order[i];
 	printf "%-12s %12.0f %10.2f %10.2f %10.2f %12.2f %8.1f %8.1f %10.1f\n", c, med(a[c]),
 		med(p5[c]) / 1000, med(p9[c]) / 1000, med(mx[c]) / 1000, med(ep[c]) / 1000,
 		med(mg[c]), med(bn[c]), med(by[c]) / 1048576 } }' "$csv" | tee "$OUT/summary.txt"
+# Ratios within a round (the machine's speed changes between rounds): each
+# configuration's p99 over the same round's uniform p99, and their median.
+awk -F, "$AWK_MED"'
+NR>1 { c=$1; if (!(c in seen)) { seen[c]=1; order[n++]=c } p99[c, $2]=$5; if ($2 > nr) nr=$2 }
+END { if (!("uniform" in seen)) exit
+	print "p99 against the same round'"'"'s uniform keys (per round; median):"
+	for (i = 0; i < n; i++) { c = order[i]; if (c == "uniform") continue
+		list = ""; vals = ""
+		for (r = 1; r <= nr; r++) if ((c, r) in p99 && ("uniform", r) in p99 && p99["uniform", r] > 0) {
+			x = p99[c, r] / p99["uniform", r]; vals = vals " " x
+			list = list (list == "" ? "" : " / ") sprintf("%.2f", x) }
+		if (vals != "") printf "%-12s %s (median %.2fx)\n", c, list, med(vals) } }' "$csv" |
+	tee -a "$OUT/summary.txt"
 stall_floor "$B" "$OUT" after
