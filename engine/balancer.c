@@ -146,7 +146,8 @@ struct mg_balancer {
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
 	double util;	  /* busy fractions summed, over k */
-	bool late;	  /* an active worker is behind its input */
+	bool late;	  /* an active worker is behind its input, or the
+			     sources lag */
 	unsigned scale_streak; /* decisions in a row wanting another k */
 	int scale_dir;	       /* ... this way: +1 or -1 */
 	uint64_t scaled_ns;    /* when it last changed k; 0: never */
@@ -558,13 +559,16 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
  * within a cool-down of the last change.  A worker behind its input asks
  * for one more as well, and forbids one fewer: busy time is wall time, so
  * a worker starved of its CPU (an oversubscribed or loaded machine) looks
- * idle while its backlog grows.
+ * idle while its backlog grows.  So do sources that lag the clock
+ * (LAG_NS): the active workers do not keep up, whatever their busy time
+ * reads, and 50 ms of lag comes well before 0.25 s of a worker's rate
+ * waiting.
  */
 static int
 scale_wanted(struct mg_balancer *b, uint64_t now)
 {
 	const struct mg_balancer_config *c = &b->cfg;
-	bool late = false;
+	bool late = b->lagging;
 
 	if (!c->scale_high ||
 	    (b->scaled_ns && now - b->scaled_ns < c->cooldown_ns))
@@ -613,7 +617,9 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 		 : b->util > c->scale_high ? "above"
 					   : "(not above)",
 		 dir > 0 ? c->scale_high : c->scale_low,
-		 dir > 0 && b->late ? ", a worker behind its input" : "",
+		 dir <= 0 || !b->late ? ""
+		 : b->lagging	      ? ", the sources lag the clock"
+				      : ", a worker behind its input",
 		 b->scale_streak, b->scale_streak == 1 ? "" : "s", b->k, k,
 		 e.bins, e.bins == 1 ? "" : "s");
 	log_event(b, &e);

@@ -882,9 +882,9 @@ struct mg_balancer_config {
 	 * fractions of all workers summed, over the k active ones -- above
 	 * scale_high for `patience` decisions, or an active worker behind
 	 * its input (busy time is wall time: a worker starved of its CPU
-	 * looks idle while its backlog grows), one more worker becomes
-	 * active; below scale_low, with U * k / (k - 1) still below
-	 * scale_high and no worker behind, one fewer
+	 * looks idle while its backlog grows), or every source lagging the
+	 * clock by 50 ms, one more worker becomes active; below scale_low,
+	 * with U * k / (k - 1) still below scale_high and neither, one fewer
 	 * (mg_dataflow_set_active()).  At most once per cooldown_ns.
 	 * 0 < scale_low < scale_high <= 1. */
 	double scale_low, scale_high;

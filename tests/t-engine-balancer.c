@@ -762,6 +762,62 @@ test_slow_source_holds(void **state)
 }
 
 /*
+ * Sources that lag the clock ask for one more worker, whatever the busy
+ * time reads: worker 1 parked (mg_dataflow_set_active(1)), worker 0 runs
+ * both shares of a source whose worker-0 share is 5x slower than its
+ * schedule.  Its busy time is its whole time, and a utilization can never
+ * be above a scale_high of 1; nor is it behind its input (its source is
+ * slow, not its bins).  The balancer wakes worker 1 and says why.
+ */
+static void
+test_lag_scales_out(void **state)
+{
+	struct mg_test_lag l = {.bins_log2 = 4,
+				.nkeys = 8,
+				.on0 = 4,
+				.rate = 100000,
+				.duration_ns = 3000000000ull};
+	struct mg_balancer_config bc = {
+		.interval_ns = INTERVAL_NS,
+		.cooldown_ns = 100000000ull,
+		.scale_low = 0.01,
+		.scale_high = 1.0,
+	};
+	struct mg_balance_event e;
+	struct mg_balancer_stats st;
+	struct mg_run_stats rs;
+	struct mg_balancer *bal;
+	bool up = false;
+	int err;
+
+	(void)state;
+	mg_test_lag_build(&l);
+	assert_int_equal(mg_balancer_start(l.df, &bc, &bal), 0);
+	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
+	while ((err = mg_dataflow_set_active(l.df, 1)) == -EBUSY)
+		nanosleep(&(struct timespec){0, 1000000}, NULL);
+	assert_int_equal(err, 0);
+	/* until it scales out, or the run made every record (15 s while
+	 * slow: a balancer that waits for utilization never acts) */
+	for (mg_balancer_stats(bal, &st); st.running && !up;
+	     mg_balancer_stats(bal, &st)) {
+		for (size_t i = 0; !mg_balancer_event(bal, i, &e); i++)
+			up |= e.kind == MG_BALANCE_SCALE &&
+			      e.active_after > e.active_before;
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
+	for (size_t i = 0; !mg_balancer_event(bal, i, &e); i++)
+		printf("# [lag scales out] event at %.3f s: %s\n", e.t_s,
+		       e.reason);
+	assert_true(up);
+	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
+	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
+			 300000);
+	mg_dataflow_destroy(l.df);
+}
+
+/*
  * The workers' time split: worker 0 spends its rounds making its share of
  * a slow source (feed), worker 1 counting every record (work), each far
  * below the other's.  Read while the source lags, however slow the
@@ -780,10 +836,17 @@ test_feed_time(void **state)
 	(void)state;
 	mg_test_lag_build(&l);
 	assert_int_equal(mg_dataflow_start(l.df, NULL, NULL), 0);
+	/* A step's time counts when it ends, and a round that spans a whole
+	 * sample counts as busy while it runs: on a loaded machine the first
+	 * samples can show worker 0 busy before its source time is in.  So
+	 * wait for the feed too -- or for the run to have made every record
+	 * (15 s while slow), which a feed that is never counted would reach. */
 	do {
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 		assert_int_equal(mg_dataflow_worker_stats(l.df, ws), 0);
-	} while (ws[0].busy < 0.5 || ws[1].rate < 1000);
+	} while ((ws[0].busy < 0.5 || ws[1].rate < 1000 || ws[0].feed <= 0.4) &&
+		 atomic_load_explicit(&l.records, memory_order_relaxed) <
+			 300000);
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	printf("# [feed] worker 0 busy %.3f feed %.3f work %.3f; worker 1 "
 	       "busy %.3f feed %.3f work %.3f, %.0f records/s\n",
@@ -1083,6 +1146,7 @@ main(void)
 		cmocka_unit_test(test_lagging_within_threshold),
 		cmocka_unit_test(test_lagging_decides_every_sample),
 		cmocka_unit_test(test_slow_source_holds),
+		cmocka_unit_test(test_lag_scales_out),
 		cmocka_unit_test(test_feed_time),
 		cmocka_unit_test(test_stall_busy),
 		cmocka_unit_test(test_cooldown),
