@@ -184,9 +184,9 @@ balancer_free(struct mg_balancer *b)
 
 /* Sleep one interval -- until the first decision, and while the sources
  * lag, one sample period at most: the first comes with the first sample
- * that can carry it (mg__balancer_warm()), and a lagging
- * dataflow's next move with the first sample after the last one
- * finished, its backlog growing meanwhile; false once stop is set. */
+ * that can carry it (mg__balancer_warm()), and a lagging dataflow's next
+ * move with the first sample after the last one finished, its backlog
+ * growing meanwhile; false once stop is set. */
 static bool
 sleep_interval(struct mg_balancer *b)
 {
@@ -350,6 +350,17 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 	log_event(b, &e);
 }
 
+/* The busiest of the first @k workers' busy fractions; 0 for none. */
+static double
+top_busy(const struct mg_worker_stats *ws, unsigned k)
+{
+	double top = 0;
+
+	for (unsigned v = 0; v < k; v++)
+		top = ws[v].busy > top ? ws[v].busy : top;
+	return top;
+}
+
 /*
  * Worker @w is behind its input: more than BEHIND_S of its rate (records/s
  * processed) -- or BEHIND_PART of all it has processed, when less: in a
@@ -366,14 +377,12 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 bool
 mg__worker_behind(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
-	double backlog = (double)ws[w].backlog, top = 0;
+	double backlog = (double)ws[w].backlog;
 	double part = BEHIND_PART * (double)ws[w].records,
 	       span = ws[w].rate * BEHIND_S;
 
-	for (unsigned v = 0; v < k; v++)
-		top = ws[v].busy > top ? ws[v].busy : top;
 	return backlog > BEHIND_MIN && backlog > (part < span ? part : span) &&
-	       ws[w].busy >= BEHIND_BUSY * top;
+	       ws[w].busy >= BEHIND_BUSY * top_busy(ws, k);
 }
 
 /*
@@ -409,16 +418,15 @@ mg__worker_gain(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 static double
 time_per_record(const struct mg_worker_stats *ws, unsigned k, double *trust)
 {
-	double work = 0, rate = 0, top = 0;
+	double work = 0, rate = 0;
 
-	for (unsigned v = 0; v < k; v++) {
-		top = ws[v].busy > top ? ws[v].busy : top;
+	for (unsigned v = 0; v < k; v++)
 		if (ws[v].rate >= COST_MIN_RATE) {
 			work += ws[v].work;
 			rate += ws[v].rate;
 		}
-	}
-	*trust = (top - COST_BUSY_LOW) / (COST_BUSY_FULL - COST_BUSY_LOW);
+	*trust = (top_busy(ws, k) - COST_BUSY_LOW) /
+		 (COST_BUSY_FULL - COST_BUSY_LOW);
 	*trust = *trust < 0 ? 0 : *trust > 1 ? 1 : *trust;
 	return work > 0 && rate > 0 ? work / rate : 0;
 }
@@ -642,15 +650,14 @@ mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,
 		  uint64_t samples)
 {
 	uint64_t records = 0;
-	bool full = false;
 
 	if (samples >= WARM_SAMPLES)
 		return true;
-	for (unsigned w = 0; w < k; w++)
-		full |= ws[w].busy >= SATURATED;
-	for (uint32_t i = 0; i < nbins && full; i++)
+	if (top_busy(ws, k) < SATURATED)
+		return false;
+	for (uint32_t i = 0; i < nbins; i++)
 		records += bins[i].records;
-	return full && records >= (uint64_t)WARM_RECORDS * nbins;
+	return records >= (uint64_t)WARM_RECORDS * nbins;
 }
 
 /* One decision (see the file comment). */

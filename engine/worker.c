@@ -204,6 +204,13 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 	atomic_store_explicit(&pub->records, records, memory_order_relaxed);
 }
 
+/* The clock a step's time counts from; 0 without statistics. */
+static uint64_t
+step_clock(const struct worker *wk)
+{
+	return wk->df->cfg.no_stats ? 0 : mg_now_ns();
+}
+
 /* A step that began at @t (0 without statistics), with the round's work
  * at @work: its time into *@ns if it did work.  Stateful steps count into
  * work_ns: what the worker's bins cost it, apart from its sources and
@@ -236,7 +243,7 @@ round_once(struct worker *wk)
 			step_timed(wk, work, now, &wk->feed_ns);
 			break;
 		case INPUT:
-			now = df->cfg.no_stats ? 0 : mg_now_ns();
+			now = step_clock(wk);
 			mg__input_step(n, wk);
 			step_timed(wk, work, now, &wk->feed_ns);
 			break;
@@ -244,7 +251,7 @@ round_once(struct worker *wk)
 			recv_step(n, wk);
 			break;
 		case STATEFUL:
-			now = df->cfg.no_stats ? 0 : mg_now_ns();
+			now = step_clock(wk);
 			mg__stateful_step(n, wk);
 			step_timed(wk, work, now, &wk->work_ns);
 			break;

@@ -123,3 +123,23 @@ mg_test_lag_build(struct mg_test_lag *l)
 	}
 	free(owners);
 }
+
+uint64_t
+mg_test_lag_total(const struct mg_test_lag *l)
+{
+	return (uint64_t)(l->rate * (double)l->duration_ns / 1e9 + 0.5);
+}
+
+void
+mg_test_lag_finish(struct mg_test_lag *l)
+{
+	struct mg_run_stats rs;
+
+	atomic_store_explicit(&l->slow, false, memory_order_relaxed);
+	assert_int_equal(mg_dataflow_join(l->df, &rs), 0);
+	assert_int_equal(
+		atomic_load_explicit(&l->records, memory_order_relaxed),
+		mg_test_lag_total(l));
+	mg_dataflow_destroy(l->df);
+	l->df = NULL;
+}

@@ -2,14 +2,15 @@
  * mg_test_lag.h - a source whose worker-0 share lags the clock, for the
  * migration and balancer tests: 2 workers, an open-loop source whose
  * records on worker 0 each take LAG_SPIN_NS of wall time to make (with
- * `slow_op`: to count, in the operator on worker 0) while `slow` is set (5x slower than a 10^5 records/s schedule, on any machine;
- * every share keeps with the slowest, worker.c), all records on `nkeys`
- * keys in distinct bins -- the first `on0` of worker 0, the rest of
- * worker 1 -- each key as many records, and a counting stateful operator.
+ * `slow_op`: to count, in the operator on worker 0) while `slow` is set
+ * (5x slower than a 10^5 records/s schedule, on any machine; every share
+ * keeps with the slowest, worker.c), all records on `nkeys` keys in
+ * distinct bins -- the first `on0` of worker 0, the rest of worker 1 --
+ * each key as many records, and a counting stateful operator.
  *
  * Use: fill the case's fields, mg_test_lag_build() (asserts; `slow` set,
  * not started), start the dataflow, clear `slow` to let the run end,
- * join, destroy.
+ * join, destroy -- or mg_test_lag_finish() for the last three.
  */
 #ifndef MG_TEST_LAG_H
 #define MG_TEST_LAG_H
@@ -42,6 +43,11 @@ struct mg_test_lag {
 };
 
 void mg_test_lag_build(struct mg_test_lag *l);
+/* The records the source makes in all: rate x duration. */
+uint64_t mg_test_lag_total(const struct mg_test_lag *l);
+/* Clear `slow`, join the run, check the operator counted every record
+ * once, destroy the dataflow (and a balancer on it). */
+void mg_test_lag_finish(struct mg_test_lag *l);
 /* The bin of keys[i]. */
 uint32_t mg_test_lag_bin(const struct mg_test_lag *l, unsigned i);
 

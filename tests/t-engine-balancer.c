@@ -628,7 +628,6 @@ lagging_run(unsigned on0, bool slow_op, const struct mg_balancer_config *bc,
 				.duration_ns = 3000000000ull};
 	struct mg_balancer_stats st;
 	struct mg_balance_event e;
-	struct mg_run_stats rs;
 	struct mg_balancer *bal;
 	enum mg_balance_kind kind = MG_BALANCE_SCALE; /* none */
 
@@ -663,17 +662,13 @@ lagging_run(unsigned on0, bool slow_op, const struct mg_balancer_config *bc,
 		 * waits out its interval would sleep past the run's end */
 		while (st.running && st.rounds < first + 3 &&
 		       atomic_load_explicit(&l.records, memory_order_relaxed) <
-			       300000) {
+			       mg_test_lag_total(&l)) {
 			nanosleep(&(struct timespec){0, 10000000}, NULL);
 			mg_balancer_stats(bal, &st);
 		}
 		*more = st.rounds - first;
 	}
-	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
-	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
-	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
-			 300000);
-	mg_dataflow_destroy(l.df); /* and its balancer */
+	mg_test_lag_finish(&l);
 	return kind;
 }
 
@@ -785,7 +780,6 @@ test_lag_scales_out(void **state)
 	};
 	struct mg_balance_event e;
 	struct mg_balancer_stats st;
-	struct mg_run_stats rs;
 	struct mg_balancer *bal;
 	bool up = false;
 	int err;
@@ -806,15 +800,11 @@ test_lag_scales_out(void **state)
 			      e.active_after > e.active_before;
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
 	}
-	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	for (size_t i = 0; !mg_balancer_event(bal, i, &e); i++)
 		printf("# [lag scales out] event at %.3f s: %s\n", e.t_s,
 		       e.reason);
 	assert_true(up);
-	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
-	assert_int_equal(atomic_load_explicit(&l.records, memory_order_relaxed),
-			 300000);
-	mg_dataflow_destroy(l.df);
+	mg_test_lag_finish(&l);
 }
 
 /*
@@ -846,7 +836,7 @@ test_feed_time(void **state)
 		assert_int_equal(mg_dataflow_worker_stats(l.df, ws), 0);
 	} while ((ws[0].busy < 0.5 || ws[1].rate < 1000 || ws[0].feed <= 0.4) &&
 		 atomic_load_explicit(&l.records, memory_order_relaxed) <
-			 300000);
+			 mg_test_lag_total(&l));
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	printf("# [feed] worker 0 busy %.3f feed %.3f work %.3f; worker 1 "
 	       "busy %.3f feed %.3f work %.3f, %.0f records/s\n",
