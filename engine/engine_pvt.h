@@ -371,6 +371,7 @@ struct worker {
 	uint64_t work_ns;	/* stateful steps that did work (worker.c) */
 	uint64_t feed_ns;	/* source and input steps that did work */
 	uint64_t idle_round_ns; /* what an empty round takes (worker.c) */
+	uint64_t steps_ns;	/* work_ns + feed_ns at the last round's end */
 	uint64_t window;	/* current latency window */
 	bool windows_lost;	/* the reporter fell WIN_RING windows behind */
 	struct mg__hist whole;	/* whole-run latency (this worker's records) */
