@@ -81,11 +81,11 @@ const char bench_opts_help[] =
 	"                     (default 0.2)\n"
 	"  --balance-cooldown S   a moved bin stays put this long "
 	"(default 5)\n"
-	"  --scale LOW:HIGH   with --balance on: park a worker below "
-	"LOW\n"
-	"                     utilization, wake one above HIGH (busy "
-	"fractions\n"
-	"                     summed over the active workers; e.g. "
+	"  --scale LOW:HIGH   with --balance on: park a worker when the "
+	"time in\n"
+	"                     operators (over the active workers) is below "
+	"LOW,\n"
+	"                     wake one when busy time is above HIGH (e.g. "
 	"0.5:0.95)\n"
 	"  --validate         compare every timestamp's output with a "
 	"reference\n"
@@ -1133,9 +1133,10 @@ event_json(const struct mg_balance_event *e)
 	fprintf(f,
 		"\",\"mean\":%.6g,\"limit\":%.6g,\"max_before\":%.6g,"
 		"\"max_after\":%.6g,\"active_before\":%u,\"active_after\":%u,"
-		"\"utilization\":%.4f",
+		"\"utilization\":%.4f,\"op_utilization\":%.4f",
 		e->mean, e->limit, e->max_before, e->max_after,
-		e->active_before, e->active_after, e->utilization);
+		e->active_before, e->active_after, e->utilization,
+		e->op_utilization);
 	json_array(f, "loads_before", e->load_before, e->workers);
 	json_array(f, "loads_after", e->load_after, e->workers);
 	json_array(f, "busy", e->busy, e->workers);

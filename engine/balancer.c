@@ -97,10 +97,16 @@
 #define COST_BUSY_LOW  0.5
 #define COST_BUSY_FULL 0.9
 #define COST_MIN_RATE  100.0
-#define COST_MAX       4.0
+/* Scaling in to k workers only below this part of the lowest input rate
+ * at which k workers asked for one more (mg__scale_wanted()). */
+#define SCALE_IN_PART 0.8
+#define COST_MAX      4.0
 /* The dataflow lags when every source is this far behind the clock (a
  * record waits a few epochs in steady state): decide() acts at once. */
 #define LAG_NS 50000000ull
+/* ... and by this far the active workers do not keep up: one more
+ * (mg__scale_wanted()). */
+#define SCALE_LAG_NS 10000000ull
 /* A busiest worker above the mean by FAR_THRESHOLDS thresholds: decide()
  * acts at once. */
 #define FAR_THRESHOLDS 2.0
@@ -141,16 +147,16 @@ struct mg_balancer {
 	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
-	bool lagging;	  /* the sources lagged at the last decision (LAG_NS) */
+	uint64_t lag_ns;  /* how far the sources lagged at it ... */
+	bool lagging;	  /* ... more than LAG_NS */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
-	double util;	  /* busy fractions summed, over k */
-	bool late;	  /* an active worker is behind its input, or the
-			     sources lag */
-	unsigned scale_streak; /* decisions in a row wanting another k */
-	int scale_dir;	       /* ... this way: +1 or -1 */
-	uint64_t scaled_ns;    /* when it last changed k; 0: never */
+	struct mg__scale_reading sr; /* what scaling read at it */
+	double *full_rate;	     /* [W + 1] mg__scale_wanted()'s */
+	unsigned scale_streak;	     /* decisions in a row wanting another k */
+	int scale_dir;		     /* ... this way: +1 or -1 */
+	uint64_t scaled_ns;	     /* when it last changed k; 0: never */
 };
 
 static void
@@ -176,6 +182,7 @@ balancer_free(struct mg_balancer *b)
 	free(b->active);
 	free(b->settled_ns);
 	free(b->cur_bins);
+	free(b->full_rate);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->wake);
 	pthread_mutex_destroy(&b->join_lock);
@@ -278,7 +285,8 @@ new_event(struct mg_balancer *b, enum mg_balance_kind kind,
 		.hot = r->hot,
 		.active_before = b->k,
 		.active_after = b->k,
-		.utilization = b->util,
+		.utilization = b->sr.util,
+		.op_utilization = b->sr.ops,
 	};
 	double *busy = malloc(sizeof(*busy) * b->W);
 	const double *before = worker_loads(b, b->owner);
@@ -562,34 +570,75 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 }
 
 /*
- * Scaling (mg_balancer_config.scale_low/high): the direction the
- * utilization asks for now, 0 if none.  One worker at a time, and not
- * within a cool-down of the last change.  A worker behind its input asks
- * for one more as well, and forbids one fewer: busy time is wall time, so
- * a worker starved of its CPU (an oversubscribed or loaded machine) looks
- * idle while its backlog grows.  So do sources that lag the clock
- * (LAG_NS): the active workers do not keep up, whatever their busy time
- * reads, and 50 ms of lag comes well before 0.25 s of a worker's rate
- * waiting.
+ * Scaling (mg_balancer_config.scale_low/high): the direction @ws (of @W
+ * workers, the first @k active) asks for, 0 if none, and what it read in
+ * *@out.
+ *
+ * One more worker with the busy fractions above scale_high, with an active
+ * worker behind its input -- busy time is wall time, so a worker starved
+ * of its CPU (an oversubscribed or loaded machine) looks idle while its
+ * backlog grows -- or with the sources lagging the clock by SCALE_LAG_NS
+ * (@lag_ns; a record waits a few epochs in steady state): the active
+ * workers do not keep up, whatever their busy time reads, and the lag
+ * comes well before 0.25 s of a worker's rate waiting.
+ *
+ * One fewer by the time in operator and source steps (work + feed), not
+ * the busy time: a polling worker's busy time counts every round that
+ * found a record whole, with the round's own costs (receiving, flushing,
+ * frontiers), and on a light stream nearly every round finds one -- two
+ * workers at a tenth of their capacity read busy 0.55-0.65 each, and one
+ * worker alone at that load 0.35 (the rounds' costs do not add up: more
+ * records share a round).  So busy time can only say when to scale out
+ * (it reads full early: one worker at 60 % of its capacity reads 1.0).
+ * The records' time does add up: the k - 1 workers left would spend at
+ * most the k workers' summed steps -- a step costs less per record with
+ * more records in it -- so one fewer when that time, over k, is below
+ * scale_low, and over k - 1 below scale_high, and nothing asks for one
+ * more (all W may be active and busy above scale_high).  And
+ * not at an input rate of SCALE_IN_PART of one at which k - 1 workers
+ * asked for one more (@full_rate[k - 1], 0 if never: the caller's record
+ * of scale-outs), so a load that busy time reads as too much for k - 1
+ * workers cannot make them scale in and out again.
  */
+int
+mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
+		 const struct mg_balancer_config *c, uint64_t lag_ns,
+		 const double *full_rate, struct mg__scale_reading *out)
+{
+	struct mg__scale_reading r = {.late = lag_ns > SCALE_LAG_NS,
+				      .lag_ns = lag_ns};
+	double ops = 0;
+
+	for (unsigned w = 0; w < W; w++) {
+		r.util += ws[w].busy;
+		ops += ws[w].work + ws[w].feed;
+		r.in_rate += ws[w].in_rate;
+		if (w < k)
+			r.late |= mg__worker_behind(ws, k, w);
+	}
+	r.util /= k;
+	r.ops = ops / k;
+	*out = r;
+	if (r.util > c->scale_high || r.late)
+		return k < W ? 1 : 0;
+	if (r.ops < c->scale_low && k > 1 && ops / (k - 1) < c->scale_high &&
+	    (!full_rate[k - 1] || r.in_rate < SCALE_IN_PART * full_rate[k - 1]))
+		return -1;
+	return 0;
+}
+
+/* mg__scale_wanted() for this decision, 0 within a cool-down of the last
+ * change. */
 static int
 scale_wanted(struct mg_balancer *b, uint64_t now)
 {
-	const struct mg_balancer_config *c = &b->cfg;
-	bool late = b->lagging;
+	int dir = mg__scale_wanted(b->wk, b->k, b->W, &b->cfg, b->lag_ns,
+				   b->full_rate, &b->sr);
 
-	if (!c->scale_high ||
-	    (b->scaled_ns && now - b->scaled_ns < c->cooldown_ns))
+	if (!b->cfg.scale_high ||
+	    (b->scaled_ns && now - b->scaled_ns < b->cfg.cooldown_ns))
 		return 0;
-	for (unsigned w = 0; w < b->k; w++)
-		late |= mg__worker_behind(b->wk, b->k, w);
-	b->late = late;
-	if ((b->util > c->scale_high || late) && b->k < b->W)
-		return 1;
-	if (b->util < c->scale_low && !late && b->k > 1 &&
-	    b->util * b->k / (b->k - 1) < c->scale_high)
-		return -1;
-	return 0;
+	return dir;
 }
 
 /* Change the active workers by @dir; false if the engine refused (retried
@@ -602,6 +651,7 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 	struct mg_balance_event e;
 	struct mg_migration *m;
 	const struct mg_balancer_config *c = &b->cfg;
+	char why[40] = "";
 
 	if (mg__set_active(b->df, k, &m))
 		return false;
@@ -617,19 +667,33 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 		mg_migration_progress(m, &p);
 		e.bins = p.bins;
 	}
-	snprintf(e.reason, sizeof(e.reason),
-		 "utilization %.2f %s %.2f%s for %u decision%s: %u -> %u "
-		 "active workers, %u bin%s move",
-		 b->util,
-		 dir < 0		   ? "below"
-		 : b->util > c->scale_high ? "above"
-					   : "(not above)",
-		 dir > 0 ? c->scale_high : c->scale_low,
-		 dir <= 0 || !b->late ? ""
-		 : b->lagging	      ? ", the sources lag the clock"
-				      : ", a worker behind its input",
-		 b->scale_streak, b->scale_streak == 1 ? "" : "s", b->k, k,
-		 e.bins, e.bins == 1 ? "" : "s");
+	if (dir > 0 &&
+	    (!b->full_rate[b->k] || b->sr.in_rate < b->full_rate[b->k]))
+		b->full_rate[b->k] = b->sr.in_rate;
+	if (dir < 0) {
+		snprintf(e.reason, sizeof(e.reason),
+			 "operators' time %.2f below %.2f (busy %.2f) for %u "
+			 "decision%s: %u -> %u active workers, %u bin%s move",
+			 b->sr.ops, c->scale_low, b->sr.util, b->scale_streak,
+			 b->scale_streak == 1 ? "" : "s", b->k, k, e.bins,
+			 e.bins == 1 ? "" : "s");
+	} else {
+		if (b->sr.lag_ns > SCALE_LAG_NS)
+			snprintf(why, sizeof(why),
+				 ", the sources %.0f ms behind",
+				 (double)b->sr.lag_ns / 1e6);
+		else if (b->sr.late)
+			snprintf(why, sizeof(why),
+				 ", a worker behind its input");
+		snprintf(e.reason, sizeof(e.reason),
+			 "utilization %.2f %s %.2f%s for %u decision%s: %u -> "
+			 "%u active workers, %u bin%s move",
+			 b->sr.util,
+			 b->sr.util > c->scale_high ? "above" : "(not above)",
+			 c->scale_high, why, b->scale_streak,
+			 b->scale_streak == 1 ? "" : "s", b->k, k, e.bins,
+			 e.bins == 1 ? "" : "s");
+	}
 	log_event(b, &e);
 	return true;
 }
@@ -683,7 +747,8 @@ decide(struct mg_balancer *b)
 	unsigned w;
 	int dir;
 
-	b->lagging = mg__sources_lag_ns(df) > LAG_NS;
+	b->lag_ns = mg__sources_lag_ns(df);
+	b->lagging = b->lag_ns > LAG_NS;
 	if (b->current) {
 		struct mg_migration_progress p;
 
@@ -722,12 +787,8 @@ decide(struct mg_balancer *b)
 		b->pinned[i] |= b->settled_ns[i] &&
 				now - b->settled_ns[i] < b->cfg.cooldown_ns;
 	}
-	b->util = 0;
-	for (w = 0; w < b->W; w++) {
+	for (w = 0; w < b->W; w++)
 		b->active[w] = w < b->k;
-		b->util += b->wk[w].busy;
-	}
-	b->util /= b->k;
 	dir = scale_wanted(b, now);
 	if (!dir || dir != b->scale_dir)
 		b->scale_streak = 0;
@@ -875,9 +936,10 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->active = malloc(b->W);
 	b->settled_ns = calloc(n, sizeof(*b->settled_ns));
 	b->cur_bins = malloc(sizeof(*b->cur_bins) * n);
-	if (!b->bins || !b->wk || !b->load || !b->scale || !b->base ||
-	    !b->cost || !b->owner || !b->target || !b->pinned || !b->active ||
-	    !b->settled_ns || !b->cur_bins) {
+	b->full_rate = calloc(b->W + 1, sizeof(*b->full_rate));
+	if (!b->full_rate || !b->bins || !b->wk || !b->load || !b->scale ||
+	    !b->base || !b->cost || !b->owner || !b->target || !b->pinned ||
+	    !b->active || !b->settled_ns || !b->cur_bins) {
 		balancer_free(b);
 		return -ENOMEM;
 	}

@@ -762,6 +762,22 @@ double mg__worker_base(const struct mg_worker_stats *ws, unsigned k,
 bool mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,
 		       const struct mg_worker_stats *ws, unsigned k,
 		       uint64_t samples);
+/* What scaling read at a decision, over all W workers' statistics: */
+struct mg__scale_reading {
+	double util;	 /* busy fractions summed, over the k active */
+	double ops;	 /* work + feed summed, over k */
+	double in_rate;	 /* records/s the stateful operators received */
+	uint64_t lag_ns; /* how far the sources lag the clock */
+	bool late;	 /* an active worker behind its input, or the lag
+			   above SCALE_LAG_NS (balancer.c) */
+};
+/* The direction (+1, -1, 0) @ws's W workers, the first @k active, ask the
+ * active count to change in, under @c's scale_low/high; @full_rate[j]: the
+ * lowest in_rate at which j workers asked for one more, 0 if never (pure;
+ * see balancer.c). */
+int mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
+		     const struct mg_balancer_config *c, uint64_t lag_ns,
+		     const double *full_rate, struct mg__scale_reading *out);
 
 /* ---- elastic.c --------------------------------------------------------- */
 /* Worker side: true if @wk's thread was asked to park and holds no bins

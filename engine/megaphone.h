@@ -821,7 +821,7 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  *
  * Elastic workers.  It plans for the active workers only (parked ones
  * hold no bins) and, with scale_low and scale_high set, drives their
- * number from the workers' busy time (mg_balancer_config).
+ * number from the workers' busy and operator times (mg_balancer_config).
  *
  * Lifetime.  The balancer stops by itself when the run stops taking
  * migrations (every source and input ended, mg_dataflow_stop(), an
@@ -859,8 +859,11 @@ struct mg_balance_event {
 					   no bin had to move); else NULL */
 	uint32_t active_before, active_after; /* active workers (SCALE:
 						 changed) */
-	double utilization; /* the workers' busy fractions summed, over the
+	double utilization;    /* the workers' busy fractions summed, over the
 			       active ones */
+	double op_utilization; /* their time in operator and source steps
+				  (mg_worker_stats work + feed) summed,
+				  over the active ones */
 };
 
 /* Called on the balancer's thread after each event (@e: borrowed for the
@@ -882,9 +885,15 @@ struct mg_balancer_config {
 	 * fractions of all workers summed, over the k active ones -- above
 	 * scale_high for `patience` decisions, or an active worker behind
 	 * its input (busy time is wall time: a worker starved of its CPU
-	 * looks idle while its backlog grows), or every source lagging the
-	 * clock by 50 ms, one more worker becomes active; below scale_low,
-	 * with U * k / (k - 1) still below scale_high and neither, one fewer
+	 * looks idle while its backlog grows), or the sources lagging the
+	 * clock by 10 ms, one more worker becomes active.  One fewer with
+	 * the operators' utilization O -- their time in operator and source
+	 * steps (work + feed) summed, over k: busy time counts every round
+	 * that found a record whole, so on a light stream it reads far
+	 * above what the records take -- below scale_low, O * k / (k - 1)
+	 * below scale_high, nothing behind or lagging, and the input rate
+	 * below 0.8 of the lowest at which k - 1 workers asked for one more
+	 * (so that a load cannot make it scale in and out again)
 	 * (mg_dataflow_set_active()).  At most once per cooldown_ns.
 	 * 0 < scale_low < scale_high <= 1. */
 	double scale_low, scale_high;

@@ -367,6 +367,74 @@ test_overloaded(void **state)
 }
 
 /*
+ * The scaling rule (mg__scale_wanted) on readings seen in runs: two workers
+ * at a tenth of their capacity (key-count, 1.2 M records/s) read busy 0.55-
+ * 0.65 each -- nearly every round of a polling worker finds a record, and
+ * counts whole -- while their operator and source steps take 0.4 and one
+ * worker alone reads busy 0.35.  Judged by busy time (U * k / (k - 1) =
+ * 1.2) they never scaled in; by the steps' time they do.  A load at which
+ * one worker asked for more is not taken back to one below 0.8 of it.
+ */
+static void
+test_scale_wanted(void **state)
+{
+	struct mg_balancer_config c = {.scale_low = 0.5, .scale_high = 0.95};
+	struct mg_worker_stats ws[3] = {
+		{.busy = 0.63,
+		 .work = 0.31,
+		 .feed = 0.10,
+		 .in_rate = 6e5,
+		 .rate = 6e5,
+		 .records = 1000000000},
+		{.busy = 0.57,
+		 .work = 0.29,
+		 .feed = 0.11,
+		 .in_rate = 6e5,
+		 .rate = 6e5,
+		 .records = 1000000000},
+		{.busy = 0}, /* parked */
+	};
+	double full[4] = {0};
+	struct mg__scale_reading r;
+
+	(void)state;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), -1);
+	assert_true(fabs(r.util - 0.60) < 1e-9 && fabs(r.ops - 0.405) < 1e-9);
+	assert_true(r.in_rate == 1.2e6 && !r.late);
+	/* one worker would spend the steps' 0.81: above a scale_high of 0.8 */
+	c.scale_high = 0.8;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), 0);
+	c.scale_high = 0.95;
+	/* a parked worker's steps (its source, run by the others) count:
+	 * 0.81 + 0.15 */
+	ws[2].feed = 0.15;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), 0);
+	ws[2].feed = 0;
+	/* not at 0.8 of an input rate one worker asked for more at */
+	full[1] = 1.5e6;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), 0);
+	full[1] = 1.51e6;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), -1);
+	/* not while late: the sources 10 ms behind the clock ask for one
+	 * more; a worker behind its input too */
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 10000001, full, &r), 1);
+	assert_true(r.late);
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 9000000, full, &r), -1);
+	ws[0].backlog = 1000000;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), 1);
+	ws[0].backlog = 0;
+	/* busy above scale_high: one more; all W active: none more, and not
+	 * fewer either, whatever the steps read */
+	ws[0].busy = ws[1].busy = ws[2].busy = 0.96;
+	assert_int_equal(mg__scale_wanted(ws, 2, 3, &c, 0, full, &r), 1);
+	assert_int_equal(mg__scale_wanted(ws, 3, 3, &c, 0, full, &r), 0);
+	/* one active worker: never fewer */
+	ws[0] = (struct mg_worker_stats){.busy = 0.1, .work = 0.05};
+	ws[1] = ws[2] = (struct mg_worker_stats){.busy = 0};
+	assert_int_equal(mg__scale_wanted(ws, 1, 3, &c, 0, full, &r), 0);
+}
+
+/*
  * The guard against moving onto a worker behind its input
  * (mg__worker_behind): a backlog counts only on a busy worker.  The light
  * worker beside an overloaded one holds as large a backlog -- its records
@@ -1126,6 +1194,7 @@ main(void)
 		cmocka_unit_test(test_skew_copy),
 		cmocka_unit_test(test_hot_bin),
 		cmocka_unit_test(test_overloaded),
+		cmocka_unit_test(test_scale_wanted),
 		cmocka_unit_test(test_behind),
 		cmocka_unit_test(test_gain),
 		cmocka_unit_test(test_warm),

@@ -42,12 +42,14 @@ run() { # name, run, flags...
 	"${pin[@]}" "$B/bench/keycount" --workers "$W" --domain "$KEYS" --prefill \
 		--rate-profile "$profile" --out "$d" "$@" >"$d.json" 2>"$d.log" ||
 		{ echo "elastic: $name run $r failed (see $d.log)" >&2; return 1; }
-	# per phase: the worst window p99, first second skipped
+	# per phase: the worst window p99, windows starting in the phase's
+	# first second skipped (t_s is a 250 ms window's end)
 	awk -F, -v n="$name" -v r="$r" -v len="$PHASE" -v steps="$STEPS" -v cap="$cap" \
 		-v cpu="$(jq .cpu_s "$d.json")" -v ach="$(jq .rate_achieved "$d.json")" \
 		-v act="$(jq .active_final "$d.json")" '
 		BEGIN { k = split(steps, pc, " ") }
-		NR > 1 { ph = int($1 / len); if (ph < k && $1 - ph * len >= 1 && $7 > worst[ph]) worst[ph] = $7 }
+		NR > 1 { t = $1 - 0.25; ph = int(t / len + 1e-9)
+			if (ph < k && t - ph * len >= 1 - 1e-9 && $7 > worst[ph]) worst[ph] = $7 }
 		END { for (i = 0; i < k; i++)
 			printf "%s,%s,%d,%s,%d,%.1f,%s,%s,%s\n", n, r, i, pc[i+1],
 				cap * pc[i+1] / 100, worst[i], cpu, ach, act }' \
