@@ -590,15 +590,18 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
  * worker alone at that load 0.35 (the rounds' costs do not add up: more
  * records share a round).  So busy time can only say when to scale out
  * (it reads full early: one worker at 60 % of its capacity reads 1.0).
- * The records' time does add up: the k - 1 workers left would spend at
- * most the k workers' summed steps -- a step costs less per record with
- * more records in it -- so one fewer when that time, over k, is below
- * scale_low, and over k - 1 below scale_high, and nothing asks for one
- * more (all W may be active and busy above scale_high).  And
- * not at an input rate of SCALE_IN_PART of one at which k - 1 workers
- * asked for one more (@full_rate[k - 1], 0 if never: the caller's record
- * of scale-outs), so a load that busy time reads as too much for k - 1
- * workers cannot make them scale in and out again.
+ * The steps' time is no projection either: two workers at 1.2 M/s spend
+ * 0.4 of their time each in steps, one alone 0.3 (small batches cost
+ * more a record: receiving from the other worker, the per-step work), so
+ * "k workers' steps over k - 1" overstates what one fewer would take 2-3x
+ * and refused every scale-in from two at 15 % of their capacity.  So the
+ * rule learns instead: one fewer when the steps' time over k is below
+ * scale_low and nothing asks for one more (all W may be active and busy
+ * above scale_high) -- and not at an input rate of SCALE_IN_PART of one
+ * at which k - 1 workers asked for one more (@full_rate[k - 1], 0 if
+ * never: the caller's record of scale-outs).  A scale-in too far shows
+ * as lag or busy time within a few decisions and is undone, once: a
+ * steady load cannot make it scale in and out again.
  */
 int
 mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
@@ -621,7 +624,7 @@ mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
 	*out = r;
 	if (r.util > c->scale_high || r.late)
 		return k < W ? 1 : 0;
-	if (r.ops < c->scale_low && k > 1 && ops / (k - 1) < c->scale_high &&
+	if (r.ops < c->scale_low && k > 1 &&
 	    (!full_rate[k - 1] || r.in_rate < SCALE_IN_PART * full_rate[k - 1]))
 		return -1;
 	return 0;

@@ -890,11 +890,13 @@ struct mg_balancer_config {
 	 * the operators' utilization O -- their time in operator and source
 	 * steps (work + feed) summed, over k: busy time counts every round
 	 * that found a record whole, so on a light stream it reads far
-	 * above what the records take -- below scale_low, O * k / (k - 1)
-	 * below scale_high, nothing behind or lagging, and the input rate
-	 * below 0.8 of the lowest at which k - 1 workers asked for one more
-	 * (so that a load cannot make it scale in and out again)
-	 * (mg_dataflow_set_active()).  At most once per cooldown_ns.
+	 * above what the records take -- below scale_low, nothing behind
+	 * or lagging, and the input rate below 0.8 of the lowest at which
+	 * k - 1 workers asked for one more: a scale-in too far is undone
+	 * once, and not tried again at that load (no projection from k
+	 * workers' times to k - 1's holds: a step's cost per record falls
+	 * as more records share it).  Each change through
+	 * mg_dataflow_set_active(), at most once per cooldown_ns.
 	 * 0 < scale_low < scale_high <= 1. */
 	double scale_low, scale_high;
 };

@@ -11,10 +11,11 @@
 # changes marked (green bands).
 #
 #   bench/experiments/elastic.sh [--help] [BUILD_DIR] [OUT_DIR]
-#   CAPACITY (12M: records/s two workers sustain here; measure yours with
-#   bench/experiments/throughput.sh), STEPS ("10 30 50 70 90 70 50 30 10",
+#   CAPACITY (18M: records/s two workers sustain here; measure yours with
+#   bench/experiments/scaling.sh), STEPS ("10 30 50 70 90 70 50 30 10",
 #   percent of CAPACITY), PHASE_S (5), KEYS (1M), WORKERS (2), RUNS (3),
-#   SCALE (0.5:0.95), INTERVAL_MS (200), COOLDOWN_S (1)
+#   SCALE (0.6:0.95; two workers at 10 % read 0.45-0.52 of their time in
+#   steps, at 30 % 0.7), INTERVAL_MS (200), COOLDOWN_S (1)
 # Writes OUT_DIR/elastic.csv (one row per run and phase), summary.txt, and
 # per run OUT_DIR/<config>-<run>/ (keycount's timeline.csv, summary.json).
 set -euo pipefail
@@ -22,8 +23,8 @@ set -euo pipefail
 help_if_asked "$0" "$@"
 B=${1:-build}
 OUT=${2:-build/experiments/elastic}
-CAP=${CAPACITY:-12M} STEPS=${STEPS:-10 30 50 70 90 70 50 30 10} PHASE=${PHASE_S:-5}
-KEYS=${KEYS:-1M} W=${WORKERS:-2} RUNS=${RUNS:-3} SCALE=${SCALE:-0.5:0.95}
+CAP=${CAPACITY:-18M} STEPS=${STEPS:-10 30 50 70 90 70 50 30 10} PHASE=${PHASE_S:-5}
+KEYS=${KEYS:-1M} W=${WORKERS:-2} RUNS=${RUNS:-3} SCALE=${SCALE:-0.6:0.95}
 INTERVAL=${INTERVAL_MS:-200} COOLDOWN=${COOLDOWN_S:-1}
 mkdir -p "$OUT"
 num() { numfmt --from=si "$1"; }
