@@ -32,7 +32,7 @@
  * it bumps park_seq and wakes it.  Raising k wakes the parked workers and
  * moves bins back onto them, again by a migration.  Both migrations come
  * from mg_balance_plan() with the workers from k on inactive: the fewest
- * bins that bring every active worker within a tenth of the mean load.
+ * bins that bring every active worker within 2 % of the mean load.
  */
 #define _LGPL_SOURCE
 #include <errno.h>

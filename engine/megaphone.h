@@ -963,7 +963,7 @@ MG_API void mg_balancer_stats(const struct mg_balancer *b,
  * -- the active threads run for it, a round at a time, so no frontier waits
  * on a sleeping thread and nothing is lost or reordered.  Raising k wakes
  * workers and moves bins back onto them.  Both migrations move the fewest
- * bins that bring every active worker within a tenth of the mean load (by
+ * bins that bring every active worker within 2 % of the mean load (by
  * the bins' rates; by number of bins without statistics).  A running
  * balancer (above) plans for the active workers only, and can drive k from
  * load (mg_balancer_config.scale_low / scale_high).
