@@ -1133,10 +1133,11 @@ event_json(const struct mg_balance_event *e)
 	fprintf(f,
 		"\",\"mean\":%.6g,\"limit\":%.6g,\"max_before\":%.6g,"
 		"\"max_after\":%.6g,\"active_before\":%u,\"active_after\":%u,"
-		"\"utilization\":%.4f,\"op_utilization\":%.4f",
+		"\"utilization\":%.4f,\"op_utilization\":%.4f,"
+		"\"in_rate\":%.6g",
 		e->mean, e->limit, e->max_before, e->max_after,
 		e->active_before, e->active_after, e->utilization,
-		e->op_utilization);
+		e->op_utilization, e->in_rate);
 	json_array(f, "loads_before", e->load_before, e->workers);
 	json_array(f, "loads_after", e->load_after, e->workers);
 	json_array(f, "busy", e->busy, e->workers);

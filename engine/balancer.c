@@ -287,6 +287,7 @@ new_event(struct mg_balancer *b, enum mg_balance_kind kind,
 		.active_after = b->k,
 		.utilization = b->sr.util,
 		.op_utilization = b->sr.ops,
+		.in_rate = b->sr.in_rate,
 	};
 	double *busy = malloc(sizeof(*busy) * b->W);
 	const double *before = worker_loads(b, b->owner);

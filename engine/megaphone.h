@@ -864,6 +864,8 @@ struct mg_balance_event {
 	double op_utilization; /* their time in operator and source steps
 				  (mg_worker_stats work + feed) summed,
 				  over the active ones */
+	double in_rate;	       /* records/s all workers' stateful operators
+			   received (mg_worker_stats in_rate, summed) */
 };
 
 /* Called on the balancer's thread after each event (@e: borrowed for the

@@ -388,6 +388,80 @@ test_balancer_scales(void **state)
 	teardown(&x);
 }
 
+/*
+ * A steady load does not make the balancer scale in and out again: with
+ * scale_low 0.99 it asks for one fewer whenever nothing is late, and the
+ * load -- a time a millisecond on the clock, each record spinning 40 us,
+ * 1.28 ms of work a millisecond -- is more than one worker can do.  So it
+ * parks workers down to one, which falls behind its input and wakes one
+ * more; from then on it may wake more (a loaded machine), but it never
+ * again parks down to a count that asked for more at an input rate within
+ * 0.8 of the one now (mg__scale_wanted's learnt rates; without them it
+ * parked and woke a worker every cool-down).  scale_high 1: busy time
+ * never asks for more, only a worker behind its input does.
+ */
+static void
+test_scale_steady(void **state)
+{
+	struct count_run x = {
+		.name = "steady", .mode = MG_HANDOFF, .nkeys = 256};
+	struct mg_balancer_config bc = {
+		.interval_ns = 20000000ull,
+		.cooldown_ns = 100000000ull,
+		.scale_low = 0.99,
+		.scale_high = 1.0,
+	};
+	struct mg_balancer_stats st;
+	struct mg_balance_event u, d;
+	double start;
+	uint64_t t0, until = 0;
+	unsigned ups = 0, downs = 0;
+
+	(void)state;
+	build(&x);
+	assert_int_equal(mg_dataflow_start(x.df, NULL, NULL), 0);
+	assert_int_equal(mg_balancer_start(x.df, &bc, &x.bal), 0);
+	atomic_store_explicit(&x.spin_ns, 40000, memory_order_relaxed);
+	start = count_now_s();
+	t0 = x.times;
+	/* until 50 decisions after the first scale-out */
+	for (mg_balancer_stats(x.bal, &st); !until || st.rounds < until;
+	     mg_balancer_stats(x.bal, &st)) {
+		if (!until && scale_event(&x, 0, true, &u) >= 0)
+			until = st.rounds + 50;
+		if (count_behind_clock(&x, start, t0))
+			push_one(&x);
+		else
+			nanosleep(&(struct timespec){0, 200000}, NULL);
+		if (count_now_s() - start > x.watchdog_s) {
+			mg_dataflow_dump(x.df, stderr);
+			fail_msg("[steady] %s after %.0f s",
+				 until ? "50 decisions took" : "no scale-out",
+				 x.watchdog_s);
+		}
+	}
+	atomic_store_explicit(&x.spin_ns, 0, memory_order_relaxed);
+	for (size_t i = 0; !mg_balancer_event(x.bal, i, &u); i++) {
+		if (u.kind != MG_BALANCE_SCALE)
+			continue;
+		printf("# [steady] %u -> %u at %.3f s, %.0f records/s in: %s\n",
+		       u.active_before, u.active_after, u.t_s, u.in_rate,
+		       u.reason);
+		if (u.active_after < u.active_before) {
+			downs++;
+			continue;
+		}
+		ups++;
+		for (size_t j = i + 1; !mg_balancer_event(x.bal, j, &d); j++)
+			if (d.kind == MG_BALANCE_SCALE &&
+			    d.active_after == u.active_before)
+				assert_true(d.in_rate < 0.8 * u.in_rate);
+	}
+	assert_true(ups >= 1 && downs >= 1); /* it parked, and woke */
+	count_finish(&x);
+	teardown(&x);
+}
+
 /* ---- sources: random active counts while the run runs ------------------------ */
 
 static void
@@ -526,6 +600,7 @@ main(void)
 		cmocka_unit_test(test_park_unpark_handoff),
 		cmocka_unit_test(test_park_unpark_copy),
 		cmocka_unit_test(test_balancer_scales),
+		cmocka_unit_test(test_scale_steady),
 		cmocka_unit_test(test_sources_random),
 		cmocka_unit_test(test_repark),
 	};
