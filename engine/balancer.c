@@ -97,16 +97,16 @@
 #define COST_BUSY_LOW  0.5
 #define COST_BUSY_FULL 0.9
 #define COST_MIN_RATE  100.0
-/* Scaling in to k workers only below this part of the lowest input rate
- * at which k workers asked for one more (mg__scale_wanted()). */
-#define SCALE_IN_PART 0.8
-#define COST_MAX      4.0
+#define COST_MAX       4.0
 /* The dataflow lags when every source is this far behind the clock (a
  * record waits a few epochs in steady state): decide() acts at once. */
 #define LAG_NS 50000000ull
 /* ... and by this far the active workers do not keep up: one more
  * (mg__scale_wanted()). */
 #define SCALE_LAG_NS 10000000ull
+/* Scaling in to k workers only below this part of the lowest input rate
+ * at which k workers asked for one more (mg__scale_wanted()). */
+#define SCALE_IN_PART 0.8
 /* A busiest worker above the mean by FAR_THRESHOLDS thresholds: decide()
  * acts at once. */
 #define FAR_THRESHOLDS 2.0
@@ -590,12 +590,13 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
  * workers at a tenth of their capacity read busy 0.55-0.65 each, and one
  * worker alone at that load 0.35 (the rounds' costs do not add up: more
  * records share a round).  So busy time can only say when to scale out
- * (it reads full early: one worker at 60 % of its capacity reads 1.0).
+ * (it reads full early: one worker at 3.6 M/s reads 1.0, and keeps up
+ * with 14 M/s).
  * The steps' time is no projection either: two workers at 1.2 M/s spend
  * 0.4 of their time each in steps, one alone 0.3 (small batches cost
  * more a record: receiving from the other worker, the per-step work), so
  * "k workers' steps over k - 1" overstates what one fewer would take 2-3x
- * and refused every scale-in from two at 15 % of their capacity.  So the
+ * and refused every scale-in from two workers at 10 % of 18 M/s.  So the
  * rule learns instead: one fewer when the steps' time over k is below
  * scale_low and nothing asks for one more (all W may be active and busy
  * above scale_high) -- and not at an input rate of SCALE_IN_PART of one
