@@ -549,7 +549,8 @@ test_warm(void **state)
 
 /* What a record costs on a worker against the mean: time in stateful
  * steps per processed record over the active workers', trusted from a
- * busiest worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4]. */
+ * busiest worker at 0.5 busy (not at all) to 0.9 (fully), within [1/4, 4],
+ * and 1 everywhere while every worker's is within 1.25x of the mean. */
 static void
 test_cost(void **state)
 {
@@ -583,6 +584,19 @@ test_cost(void **state)
 	ws[1] = (struct mg_worker_stats){
 		.busy = 0.95, .work = 0.5, .rate = 1e6};
 	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	/* every worker within 1.25x of the mean: the same (batch sizes make
+	 * that much): 0.58 and 0.5 of the time, 1.074x and 0.926x the mean;
+	 * 0.66 and 0.5 are 1.138x and 0.862x.  With 0.8 and 0.5 (1.23x and
+	 * 0.77x) one is outside: both count */
+	ws[0].work = 0.58;
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
+	ws[0].work = 0.66;
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 1.0, 1e-12);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 1.0, 1e-12);
+	ws[0].work = 0.8;
+	assert_float_equal(mg__worker_cost(ws, 2, 0), 0.8 / 0.65, 1e-12);
+	assert_float_equal(mg__worker_cost(ws, 2, 1), 0.5 / 0.65, 1e-12);
 	/* Each worker generates half the input (busy time no placement
 	 * moves): worker 0, with the hot bins, processes 7.9 M/s; worker 1,
 	 * 1.1 M/s, still reads 0.87 busy.  Busy per record would call worker
