@@ -64,9 +64,9 @@ extern "C" {
 #endif
 
 #define MG_VERSION_MAJOR 0
-#define MG_VERSION_MINOR 4
+#define MG_VERSION_MINOR 5
 #define MG_VERSION_PATCH 0
-#define MG_VERSION	 "0.4.0"
+#define MG_VERSION	 "0.5.0"
 /* A number that increases with every release: 0.2.0 is 200. */
 #define MG_VERSION_NUMBER \
 	(MG_VERSION_MAJOR * 10000 + MG_VERSION_MINOR * 100 + MG_VERSION_PATCH)
