@@ -149,8 +149,7 @@ struct mg_balancer {
 	uint32_t *cur_bins; /* [nbins] the bins `current` moves */
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
-	uint64_t lag_ns;  /* how far the sources lagged at it ... */
-	bool lagging;	  /* ... more than LAG_NS */
+	uint64_t lag_ns;  /* how far the sources lagged at it */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
@@ -160,6 +159,13 @@ struct mg_balancer {
 	int scale_dir;		     /* ... this way: +1 or -1 */
 	uint64_t scaled_ns;	     /* when it last changed k; 0: never */
 };
+
+/* The sources lagged the clock by more than LAG_NS at the last decision. */
+static bool
+lagging(const struct mg_balancer *b)
+{
+	return b->lag_ns > LAG_NS;
+}
 
 static void
 balancer_free(struct mg_balancer *b)
@@ -203,7 +209,7 @@ sleep_interval(struct mg_balancer *b)
 	struct timespec dl;
 	bool go_on;
 
-	if ((!b->samples || b->lagging) && ns > MG_STATS_SAMPLE_NS)
+	if ((!b->samples || lagging(b)) && ns > MG_STATS_SAMPLE_NS)
 		ns = MG_STATS_SAMPLE_NS;
 	clock_gettime(CLOCK_MONOTONIC, &dl);
 	dl.tv_sec += (time_t)(ns / 1000000000ull);
@@ -631,8 +637,7 @@ mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
 		 const struct mg_balancer_config *c, uint64_t lag_ns,
 		 const double *full_rate, struct mg__scale_reading *out)
 {
-	struct mg__scale_reading r = {.late = lag_ns > SCALE_LAG_NS,
-				      .lag_ns = lag_ns};
+	struct mg__scale_reading r = {.late = lag_ns > SCALE_LAG_NS};
 	double ops = 0;
 
 	for (unsigned w = 0; w < W; w++) {
@@ -704,10 +709,10 @@ scale(struct mg_balancer *b, int dir, uint64_t now)
 			 b->scale_streak == 1 ? "" : "s", b->k, k, e.bins,
 			 e.bins == 1 ? "" : "s");
 	} else {
-		if (b->sr.lag_ns > SCALE_LAG_NS)
+		if (b->lag_ns > SCALE_LAG_NS)
 			snprintf(why, sizeof(why),
 				 ", the sources %.0f ms behind",
-				 (double)b->sr.lag_ns / 1e6);
+				 (double)b->lag_ns / 1e6);
 		else if (b->sr.late)
 			snprintf(why, sizeof(why),
 				 ", a worker behind its input");
@@ -774,7 +779,6 @@ decide(struct mg_balancer *b)
 	int dir;
 
 	b->lag_ns = mg__sources_lag_ns(df);
-	b->lagging = b->lag_ns > LAG_NS;
 	if (b->current) {
 		struct mg_migration_progress p;
 
@@ -830,7 +834,7 @@ decide(struct mg_balancer *b)
 	 * capacity, not its load): act at the first decision, at a quarter of
 	 * the threshold, so that it gets room to drain the backlog.  A steady
 	 * load that keeps up never lags, so this cannot make one oscillate. */
-	in.threshold = b->cfg.threshold / (b->lagging ? 4 : 1);
+	in.threshold = b->cfg.threshold / (lagging(b) ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
 	if (!r1.nmoves) {
@@ -848,7 +852,7 @@ decide(struct mg_balancer *b)
 	far = r1.max_before - r1.mean > FAR_THRESHOLDS * b->cfg.threshold /
 						in.threshold *
 						(r1.limit - r1.mean);
-	if (++b->streak >= (b->lagging || far ? 1 : b->cfg.patience)) {
+	if (++b->streak >= (lagging(b) || far ? 1 : b->cfg.patience)) {
 		const struct mg_balance_result *r = &r1;
 		int behind;
 
@@ -860,7 +864,7 @@ decide(struct mg_balancer *b)
 			if (!b->holding)
 				hold(b, &r1, behind);
 			b->holding = true;
-		} else if (submit(b, r, &r1, b->lagging)) {
+		} else if (submit(b, r, &r1, lagging(b))) {
 			b->streak = 0;
 			b->holding = false;
 		}

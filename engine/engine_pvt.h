@@ -764,12 +764,11 @@ bool mg__balancer_warm(const struct mg_bin_stats *bins, uint32_t nbins,
 		       uint64_t samples);
 /* What scaling read at a decision, over all W workers' statistics: */
 struct mg__scale_reading {
-	double util;	 /* busy fractions summed, over the k active */
-	double ops;	 /* work + feed summed, over k */
-	double in_rate;	 /* records/s the stateful operators received */
-	uint64_t lag_ns; /* how far the sources lag the clock */
-	bool late;	 /* an active worker behind its input, or the lag
-			   above SCALE_LAG_NS (balancer.c) */
+	double util;	/* busy fractions summed, over the k active */
+	double ops;	/* work + feed summed, over k */
+	double in_rate; /* records/s the stateful operators received */
+	bool late;	/* an active worker behind its input, or the
+			   sources lagging by SCALE_LAG_NS (balancer.c) */
 };
 /* The direction (+1, -1, 0) @ws's W workers, the first @k active, ask the
  * active count to change in, under @c's scale_low/high; @full_rate[j]: the

@@ -179,11 +179,11 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 {
 	struct worker_pub *pub = &wk->df->pub[wk->w];
 	uint64_t backlog = 0, records = 0, dt = now - wk->round_ns;
-	uint64_t steps = wk->work_ns + wk->feed_ns - wk->steps_ns;
+	uint64_t steps = wk->work_ns + wk->feed_ns - wk->steps_ns, over;
 	struct mg_dataflow *df = wk->df;
 
 	atomic_store_explicit(&pub->round_end_ns, now, memory_order_relaxed);
-	wk->steps_ns += steps;
+	wk->steps_ns = wk->work_ns + wk->feed_ns;
 	if (!worked) {
 		if (wk->round_ns && dt < IDLE_ROUND_MAX_NS)
 			wk->idle_round_ns =
@@ -194,10 +194,9 @@ account_round(struct worker *wk, bool worked, uint64_t now)
 		wk->round_ns = now;
 		return;
 	}
-	if (wk->round_ns && (dt > wk->idle_round_ns || steps)) {
-		wk->busy_ns += dt > wk->idle_round_ns + steps
-				       ? dt - wk->idle_round_ns
-				       : steps;
+	over = dt > wk->idle_round_ns ? dt - wk->idle_round_ns : 0;
+	if (wk->round_ns && (over || steps)) {
+		wk->busy_ns += over > steps ? over : steps;
 		atomic_store_explicit(&pub->busy_ns, wk->busy_ns,
 				      memory_order_relaxed);
 	}

@@ -296,6 +296,18 @@ scale_event(const struct count_run *x, size_t from, bool up,
 	return -1;
 }
 
+/* A time if fewer were pushed since logical time @t0 than milliseconds
+ * have passed since @start (count_behind_clock), else a 0.2 ms sleep: a
+ * load offered on the clock however late the sleeps end. */
+static void
+push_clocked(struct count_run *x, double start, uint64_t t0)
+{
+	if (count_behind_clock(x, start, t0))
+		push_one(x);
+	else
+		nanosleep(&(struct timespec){0, 200000}, NULL);
+}
+
 /* Push until the balancer scaled @up (or down) at an event after @from,
  * and the workers it woke run or those it parked are parked.  Down: a time
  * and a millisecond's sleep (push_time: lighter still on a slow machine).
@@ -320,10 +332,8 @@ push_until_scaled(struct count_run *x, size_t from, bool up)
 			break;
 		if (!up)
 			push_time(x);
-		else if (count_behind_clock(x, start, t0))
-			push_one(x);
 		else
-			nanosleep(&(struct timespec){0, 200000}, NULL);
+			push_clocked(x, start, t0);
 		if (count_now_s() - start > x->watchdog_s) {
 			printf("# [%s] no scaling %s after %.0f s; events and "
 			       "the engine's state follow\n",
@@ -429,10 +439,7 @@ test_scale_steady(void **state)
 	     mg_balancer_stats(x.bal, &st)) {
 		if (!until && scale_event(&x, 0, true, &u) >= 0)
 			until = st.rounds + 50;
-		if (count_behind_clock(&x, start, t0))
-			push_one(&x);
-		else
-			nanosleep(&(struct timespec){0, 200000}, NULL);
+		push_clocked(&x, start, t0);
 		if (count_now_s() - start > x.watchdog_s) {
 			mg_dataflow_dump(x.df, stderr);
 			fail_msg("[steady] %s after %.0f s",
