@@ -498,9 +498,15 @@ mg__worker_cost(const struct mg_worker_stats *ws, unsigned k, unsigned w)
  * its time in source and input steps (mg_worker_stats.feed) over the
  * active workers' time per record, as far as trusted; 0 when inactive or
  * when it cannot tell.  Making and sending a source's share costs a worker
- * the same whatever bins it holds, so no move changes it -- but on a
- * slower CPU it costs more, and leaves less room for bins: a slow worker
- * whose bins' time equals the others' is still the one over capacity.
+ * nearly the same whatever bins it holds -- but on a slower CPU it costs
+ * more, and leaves less room for bins: a slow worker whose bins' time
+ * equals the others' is still the one over capacity.  (Not quite the same:
+ * a record its source sends into another worker's ring costs ~30 ns more
+ * than one kept local on the README's VM -- 27-33 ns, from the feed time
+ * with 87.5 % of the bins on one worker and on the other, uniform keys at
+ * 6 M/s -- so a worker that sheds bins pays a little more base.  The plan
+ * takes the base as it reads, and the next decision sees what a move did
+ * to it.)
  * Not busy time less the bins' (that holds the polling, which a light
  * worker pays in many small rounds and a loaded one amortizes).
  */
