@@ -793,13 +793,13 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * at 0.9: even record rates are not an even load when one worker's CPU
  * does less per second (a slower or shared vCPU, keys that miss the cache
  * more), and such a worker, once over capacity, would never catch up on a
- * plan that calls it balanced.  And each worker carries, besides its bins, the time its
- * sources and inputs take (mg_worker_stats.feed, in the same unit, trusted
- * alike; the planner's `base`): a slower CPU pays more of it and has less
- * room left for bins.  (Moves change it too, which a plan does not model:
- * a record sent into another worker's ring costs its source more than
- * one kept local -- ~30 ns more on the 2-vCPU VM of the README.)  So the
- * plan evens out the workers' time, which a balanced placement then
+ * plan that calls it balanced.  And each worker carries, besides its
+ * bins, the time its sources and inputs take (mg_worker_stats.feed, in the
+ * same unit, trusted alike; the planner's `base`): a slower CPU pays more
+ * of it and has less room left for bins.  (Moves change it too, which a
+ * plan does not model: a record sent into another worker's ring costs its
+ * source more than one kept local -- ~30 ns more on the README's VM.)
+ * So the plan evens out the workers' time, which a balanced placement then
  * keeps.  While the whole dataflow lags -- every open source more than 50
  * ms behind the clock -- its threshold is a quarter of `threshold`, and it
  * acts at the first decision, not after `patience` (planning, as always,
