@@ -542,9 +542,10 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 /*
  * Hide the cache misses of the calls to come, in two stages over the sorted
  * entries: up to 2 * PREFETCH ahead of @at, each entry's bin block, root
- * state and load counter (stats.c); up to PREFETCH ahead, the operator's
- * own prefetch of what the record will touch (it reads the root state, in
- * cache by then).  pf[] are the two cursors; entries behind @at (a call
+ * state (both its lines, if it straddles one) and load counter (stats.c);
+ * up to PREFETCH ahead, the operator's own prefetch of what the record
+ * will touch (it reads the root state, in cache by then).  pf[] are the
+ * two cursors; entries behind @at (a call
  * that took many) are skipped.  The caller refills only once stage 1 is
  * less than PREFETCH / 2 ahead, PREFETCH / 2 entries at a time, not one
  * per call: with many bins nearly every call has one record, and the
@@ -560,6 +561,11 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 	const struct mg_stateful_config *c = &n->u.st.cfg;
 	uint64_t bin_mask = (1ull << n->df->nbins_log2) - 1;
 	size_t i, end = at + 2 * PREFETCH < np ? at + 2 * PREFETCH : np;
+	/* the root state's last byte of its first 128: a state that starts
+	 * late in a line (after the bin's header) spills into the next */
+	size_t tail = c->state_size > 128 ? 127
+		      : c->state_size	  ? c->state_size - 1
+					  : 0;
 	const struct bin *x;
 
 	for (i = pf[0] > at ? pf[0] : at; i < end; i++) {
@@ -569,6 +575,7 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 		if (x) {
 			__builtin_prefetch(x);
 			__builtin_prefetch(x->state);
+			__builtin_prefetch(x->state + tail);
 		}
 		if (si->counts && !c->native)
 			__builtin_prefetch(&si->counts[b], 1);
