@@ -545,14 +545,14 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
  * state (both its lines, if it straddles one) and load counter (stats.c);
  * up to PREFETCH ahead, the operator's own prefetch of what the record
  * will touch (it reads the root state, in cache by then).  pf[] are the
- * two cursors; entries behind @at (a call
- * that took many) are skipped.  The caller refills only once stage 1 is
- * less than PREFETCH / 2 ahead, PREFETCH / 2 entries at a time, not one
- * per call: with many bins nearly every call has one record, and the
- * operator's hook loads (the map's header and directory) miss in cache --
- * issued in a burst, those misses overlap.  At 2^16 and 2^20 bins that
- * took one worker's key-count capacity up 30-50% (5.6-6.8 -> 7.8-8.5 and
- * 3.6-4.4 -> 5.4-6.2 M records/s), for 40 fewer instructions a record.
+ * two cursors; entries behind @at (a call that took many) are skipped.
+ * The caller refills only once stage 1 is less than PREFETCH / 2 ahead,
+ * PREFETCH / 2 entries at a time, not one per call: with many bins nearly
+ * every call has one record, and the operator's hook loads (the map's
+ * header and directory) miss in cache -- issued in a burst, those misses
+ * overlap.  At 2^16 and 2^20 bins that took one worker's key-count
+ * capacity up 30-50% (5.6-6.8 -> 7.8-8.5 and 3.6-4.4 -> 5.4-6.2 M
+ * records/s), for 40 fewer instructions a record.
  */
 static void
 prefetch_ahead(const struct node *n, const struct stateful_inst *si,
