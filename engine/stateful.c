@@ -545,8 +545,9 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
  * state (both its lines, if it straddles one) and load counter (stats.c);
  * up to PREFETCH ahead, the operator's own prefetch of what the record
  * will touch (it reads the root state, in cache by then).  pf[] are the
- * two cursors; entries behind @at (a call that took many) are skipped.
- * The caller refills only once stage 1 is less than PREFETCH / 2 ahead,
+ * two cursors, each at its stage's end after a refill (the ends never go
+ * back: @at only grows); entries behind @at (a call that took many) are
+ * skipped.  The caller refills once stage 1 is less than PREFETCH / 2 ahead,
  * PREFETCH / 2 entries at a time, not one per call: with many bins nearly
  * every call has one record, and the operator's hook loads (the map's
  * header and directory) miss in cache -- issued in a burst, those misses
@@ -580,7 +581,7 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 		if (si->counts && !c->native)
 			__builtin_prefetch(&si->counts[b], 1);
 	}
-	pf[0] = i > pf[0] ? i : pf[0];
+	pf[0] = end;
 	end = at + PREFETCH < np ? at + PREFETCH : np;
 	for (i = pf[1] > at ? pf[1] : at; c->prefetch && i < end; i++) {
 		x = c->native ? si->native : n->u.st.bins[p[i].key & bin_mask];
@@ -588,7 +589,7 @@ prefetch_ahead(const struct node *n, const struct stateful_inst *si,
 			c->prefetch(c->ctx, x->state, REF_INPUT(p[i].ref),
 				    entry_of(p[i].ref) + 16);
 	}
-	pf[1] = end > pf[1] ? end : pf[1];
+	pf[1] = end;
 }
 
 /*
