@@ -9,8 +9,11 @@
  *     seg[i >> seg_shift] + (i & (2^seg_shift - 1)) * element size
  *
  * a shift, a mask, a multiply and the load of a directory word that stays in
- * L1.  A container smaller than a segment has a one-entry directory and one
- * segment sized to fit.  A segment holds at most 2^floor(log2(2 MiB / size))
+ * L1.  An array or timer queue smaller than a segment has a one-entry
+ * directory and one segment sized to fit; a map's table of one segment has
+ * no directory (`table` is the segment), so a lookup in a small map -- every
+ * map, with many bins -- is one cache miss fewer: the directory is a block
+ * of its own, seldom on a line the map's handle shares.  A segment holds at most 2^floor(log2(2 MiB / size))
  * elements, so an element size that is not a power of two leaves the tail
  * of each block unused (up to half, for sizes just above a power of two: a
  * map of 8-, 24- or 56-byte values is dense, one of 16-byte values is not).
@@ -122,10 +125,26 @@ map_hash(uint64_t k)
 	return k * 0xc4ceb9fe1a85ec53ull;
 }
 
+/* Whether @m's table (if any) is one segment, held without a directory. */
+static inline bool
+map_one_seg(const struct mg_map *m)
+{
+	return (m->mask >> m->seg_shift) == 0;
+}
+
+/* @m's segments: its directory, or a one-entry view of its one segment. */
+static inline void **
+map_segs(struct mg_map *m)
+{
+	return map_one_seg(m) ? &m->table : (void **)m->table;
+}
+
 static inline unsigned char *
 map_slot(const struct mg_map *m, uint64_t i)
 {
-	return seg_at(m->seg, m->seg_shift, m->slot_size, i);
+	if (MG_LIKELY(map_one_seg(m)))
+		return (unsigned char *)m->table + (size_t)i * m->slot_size;
+	return seg_at(m->table, m->seg_shift, m->slot_size, i);
 }
 
 /* Most table entries before the next insert doubles the table (M2). */
@@ -161,15 +180,17 @@ map_probe_empty(const struct mg_map *m, uint64_t h)
 	return s;
 }
 
-/* Free the first @nseg segments of @m's table and its directory. */
+/* Free the first @nseg segments of @m's table and its directory, if any. */
 static void
-map_free_table(const struct mg_map *m, struct mg_arena *a, uint64_t nseg)
+map_free_table(struct mg_map *m, struct mg_arena *a, uint64_t nseg)
 {
+	void **segs = map_segs(m);
 	uint64_t k;
 
 	for (k = 0; k < nseg; k++)
-		mg_arena_free(a, m->seg[k], map_seg_bytes(m));
-	mg_arena_free(a, m->seg, map_nseg(m) * sizeof(void *));
+		mg_arena_free(a, segs[k], map_seg_bytes(m));
+	if (!map_one_seg(m))
+		mg_arena_free(a, m->table, map_nseg(m) * sizeof(void *));
 }
 
 /* Double the table, or make the first one (M2). */
@@ -177,11 +198,11 @@ static int
 map_grow(struct mg_map *m, struct mg_arena *a)
 {
 	struct mg_map n = *m;
-	unsigned bits = m->seg ? 64u - m->hash_shift + 1 : MAP_MIN_SHIFT;
+	unsigned bits = m->table ? 64u - m->hash_shift + 1 : MAP_MIN_SHIFT;
 	unsigned seg_max = seg_shift_max(m->slot_size);
 	uint64_t nseg, per, k, j;
 	size_t seg_bytes;
-	void *p;
+	void **segs;
 	int err;
 
 	MG_ASSERT(m->slot_size != 0); /* mg_map_init() was called */
@@ -193,28 +214,31 @@ map_grow(struct mg_map *m, struct mg_arena *a)
 		return -ENOMEM;
 	per = (uint64_t)1 << n.seg_shift;
 	seg_bytes = map_seg_bytes(&n);
-	err = mg_arena_alloc(a, nseg * sizeof(void *), &p);
-	if (err)
-		return err;
-	n.seg = p;
+	if (nseg > 1) {
+		err = mg_arena_alloc(a, nseg * sizeof(void *), &n.table);
+		if (err)
+			return err;
+	}
+	segs = map_segs(&n);
 	for (k = 0; k < nseg; k++) {
 		unsigned char *s;
 
-		err = mg_arena_alloc(a, seg_bytes, &n.seg[k]);
+		err = mg_arena_alloc(a, seg_bytes, &segs[k]);
 		if (err) {
 			map_free_table(&n, a, k);
 			return err;
 		}
-		s = n.seg[k];
+		s = segs[k];
 		for (j = 0; j < per; j++)
 			store_u64(s + j * n.slot_size, MAP_EMPTY);
 	}
-	if (m->seg) {
+	if (m->table) {
 		uint64_t old_nseg = map_nseg(m),
 			 old_per = (uint64_t)1 << m->seg_shift;
 
+		segs = map_segs(m);
 		for (k = 0; k < old_nseg; k++) {
-			unsigned char *s = m->seg[k];
+			unsigned char *s = segs[k];
 
 			for (j = 0; j < old_per; j++, s += m->slot_size) {
 				uint64_t key = load_u64(s);
@@ -277,7 +301,7 @@ mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 	if (MG_UNLIKELY(key == MAP_EMPTY))
 		return upsert_max(m, a, value);
 	h = map_hash(key);
-	if (MG_LIKELY(m->seg != NULL)) {
+	if (MG_LIKELY(m->table != NULL)) {
 		for (i = h >> m->hash_shift;; i = (i + 1) & m->mask) {
 			unsigned char *s = map_slot(m, i);
 			uint64_t k = load_u64(s);
@@ -306,7 +330,7 @@ mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
 
 	/* Growing a table costs a pass over its entries: a map that is
 	 * filled afterwards grows at most once per doubling of its size. */
-	while (!err && (!m->seg || map_limit(m) < n))
+	while (!err && (!m->table || map_limit(m) < n))
 		err = map_grow(m, a);
 	return err;
 }
@@ -314,7 +338,7 @@ mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
 void
 mg_map_prefetch(const struct mg_map *m, uint64_t key)
 {
-	if (m->seg)
+	if (m->table)
 		__builtin_prefetch(map_slot(m, map_hash(key) >> m->hash_shift),
 				   1);
 }
@@ -326,7 +350,7 @@ mg_map_find(const struct mg_map *m, uint64_t key)
 
 	if (MG_UNLIKELY(key == MAP_EMPTY))
 		return m->max_value;
-	if (MG_UNLIKELY(m->seg == NULL))
+	if (MG_UNLIKELY(m->table == NULL))
 		return NULL;
 	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->mask) {
 		unsigned char *s = map_slot(m, i);
@@ -352,7 +376,7 @@ mg_map_erase(struct mg_map *m, struct mg_arena *a, uint64_t key)
 		m->max_value = NULL;
 		return true;
 	}
-	if (!m->seg)
+	if (!m->table)
 		return false;
 	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->mask) {
 		hole = map_slot(m, i);
@@ -397,12 +421,12 @@ mg_map_foreach(const struct mg_map *m,
 
 	if (m->max_value && (r = fn(ctx, UINT64_MAX, m->max_value)) != 0)
 		return r;
-	if (!m->seg)
+	if (!m->table)
 		return 0;
 	nseg = map_nseg(m);
 	per = (uint64_t)1 << m->seg_shift;
 	for (k = 0; k < nseg; k++) {
-		unsigned char *s = m->seg[k];
+		unsigned char *s = map_slot(m, k << m->seg_shift);
 
 		for (j = 0; j < per; j++, s += m->slot_size) {
 			uint64_t key = load_u64(s);
@@ -418,7 +442,7 @@ mg_map_foreach(const struct mg_map *m,
 void
 mg_map_clear(struct mg_map *m, struct mg_arena *a)
 {
-	if (m->seg)
+	if (m->table)
 		map_free_table(m, a, map_nseg(m));
 	if (m->max_value)
 		mg_arena_free(a, m->max_value, m->value_size);

@@ -113,7 +113,8 @@ MG_API size_t mg_arena_live(const struct mg_arena *a);
  * zeroed bin may test to know whether to initialize).
  */
 struct mg_map {
-	void **seg;	     /* segment directory (arena) or NULL */
+	void *table;	     /* the one segment, or the segment directory
+				(arena); NULL: no table */
 	void *max_value;     /* value of key UINT64_MAX (arena) or NULL */
 	uint64_t mask;	     /* slots - 1 (a power of two), 0 = no table */
 	uint64_t used;	     /* entries in the table (all but UINT64_MAX) */
