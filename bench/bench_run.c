@@ -478,8 +478,8 @@ bench_run_init(struct bench_run *r, const char *name,
 		fprintf(stderr, "%s: cannot write %s\n", name, path);
 		exit(1);
 	}
-	fprintf(r->wcsv,
-		"t_s,worker,busy,rate,in_rate,backlog,bins,work,feed\n");
+	fprintf(r->wcsv, "t_s,worker,busy,rate,in_rate,backlog,bins,work,feed,"
+			 "waiting\n");
 }
 
 /* Every worker's load at the end of window @t_s, to workers.csv; nothing
@@ -493,10 +493,11 @@ worker_loads(struct bench_run *r, double t_s)
 	if (ws && !mg_dataflow_worker_stats(r->df, ws))
 		for (unsigned w = 0; w < W; w++)
 			fprintf(r->wcsv,
-				"%.3f,%u,%.3f,%.0f,%.0f,%llu,%u,%.3f,%.3f\n",
+				"%.3f,%u,%.3f,%.0f,%.0f,%llu,%u,%.3f,%.3f,%."
+				"3f\n",
 				t_s, w, ws[w].busy, ws[w].rate, ws[w].in_rate,
 				(unsigned long long)ws[w].backlog, ws[w].bins,
-				ws[w].work, ws[w].feed);
+				ws[w].work, ws[w].feed, ws[w].waiting);
 	free(ws);
 }
 

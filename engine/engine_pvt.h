@@ -319,6 +319,9 @@ struct worker_pub {
 	_Atomic uint64_t backlog; /* records received, not yet processed */
 	_Atomic uint64_t records; /* records its stateful operators took */
 	_Atomic uint64_t round_end_ns; /* when its last round ended (clock) */
+	/* its thread's mg_thread_wait_open() + 1, stored by the thread before
+	 * its first round; 0: none (yet); closed by mg__stats_fini() */
+	_Atomic int wait_fd;
 	/* elasticity (elastic.c): who runs its rounds (enum run_state), and
 	 * the event count its thread sleeps on while parked */
 	_Atomic uint32_t run;
@@ -382,7 +385,8 @@ struct worker {
  * fractions of time for the times, records/s for the counts (stats.c). */
 struct wk_load {
 	uint64_t busy_ns, work_ns, feed_ns, done, recv;
-	double busy, work, feed, done_rate, recv_rate;
+	uint64_t wait_ns; /* its thread's run queue delay; UINT64_MAX: unread */
+	double busy, work, feed, done_rate, recv_rate, waiting;
 };
 
 /* The control thread's view of per-bin and per-worker load (stats.c). */

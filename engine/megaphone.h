@@ -666,6 +666,12 @@ struct mg_worker_stats {
 			     inputs' steps (making and sending records):
 			     what it costs whatever bins it holds;
 			     decayed, 0..busy */
+	double waiting;	  /* fraction of time its thread was ready to run
+			     but had no CPU (other threads had it: a
+			     machine with more runnable threads than CPUs;
+			     its busy and step times then hold their time
+			     slices), decayed, 0..1; 0 where the kernel
+			     does not count it */
 };
 
 /*

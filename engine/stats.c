@@ -48,6 +48,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/engine_pvt.h"
 
@@ -90,7 +91,15 @@ mg__stats_fini(struct mg_dataflow *df)
 {
 	struct stats *st = &df->stats;
 
-	/* the operators' counters go with them (mg__stateful_fini) */
+	/* the operators' counters go with them (mg__stateful_fini); every
+	 * thread that read the descriptors is gone */
+	for (unsigned w = 0; df->pub && w < df->cfg.workers; w++) {
+		int fd = atomic_load_explicit(&df->pub[w].wait_fd,
+					      memory_order_relaxed);
+
+		if (fd > 0)
+			close(fd - 1);
+	}
 	free(st->bin_total);
 	free(st->bin_rate);
 	free(st->wk);
@@ -121,6 +130,34 @@ decay_part(double *part, uint64_t *last, uint64_t ns, double frac, double dt,
 	*last = ns;
 }
 
+/* Worker @w's run queue delay so far (UINT64_MAX: not known -- its thread
+ * has not started, or the kernel keeps no such count). */
+static uint64_t
+wait_ns(const struct mg_dataflow *df, unsigned w)
+{
+	/* ORDER(stats.A1): pairs with stats.R1 in mg__worker_main(): the
+	 * descriptor is open */
+	int fd = atomic_load_explicit(&df->pub[w].wait_fd,
+				      memory_order_acquire) -
+		 1;
+
+	return fd >= 0 ? mg_thread_wait_ns(fd) : UINT64_MAX;
+}
+
+/* Fold the run queue delay @ns of a worker (*@last at the previous sample)
+ * into its decayed waiting fraction *@part. */
+static void
+decay_wait(double *part, uint64_t *last, uint64_t ns, double dt, double k)
+{
+	double f;
+
+	if (ns != UINT64_MAX && *last != UINT64_MAX) {
+		f = (double)(ns - *last) / 1e9 / dt;
+		*part += ((f < 1 ? f : 1) - *part) * k;
+	}
+	*last = ns;
+}
+
 void
 mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 {
@@ -141,6 +178,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			l->feed_ns = atomic_load_explicit(&df->pub[w].feed_ns,
 							  memory_order_relaxed);
 			worker_counts(df, w, &l->done, &l->recv);
+			l->wait_ns = wait_ns(df, w);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
 		st->unseen = st->bins_unseen = 1;
@@ -187,6 +225,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			   atomic_load_explicit(&df->pub[w].feed_ns,
 						memory_order_relaxed),
 			   frac, dt, k);
+		decay_wait(&l->waiting, &l->wait_ns, wait_ns(df, w), dt, k);
 	}
 	st->unseen *= 1 - k;
 	st->last_ns = now;
@@ -298,7 +337,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 	for (w = 0; w < df->cfg.workers; w++) {
 		const struct wk_load *l = &df->stats.wk[w];
 		double busy = l->busy / seen, work = l->work / seen;
-		double feed = l->feed / seen;
+		double feed = l->feed / seen, waiting = l->waiting / seen;
 
 		out[w] = (struct mg_worker_stats){
 			.busy = busy < 1 ? busy : 1,
@@ -310,6 +349,7 @@ mg_dataflow_worker_stats(struct mg_dataflow *df, struct mg_worker_stats *out)
 			.in_rate = l->recv_rate / seen,
 			.work = work < 1 ? work : 1,
 			.feed = feed < 1 ? feed : 1,
+			.waiting = waiting < 1 ? waiting : 1,
 		};
 	}
 	pthread_mutex_unlock(&df->stats.lock);

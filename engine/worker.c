@@ -422,6 +422,11 @@ mg__worker_main(void *arg)
 	if (err)
 		mg__set_error(df, err, "pinning a worker to its CPU");
 	prctl(PR_SET_TIMERSLACK, 1000ul, 0, 0, 0);
+	/* ORDER(stats.R1): pairs with stats.A1 in wait_ns() (stats.c) */
+	if (!df->cfg.no_stats)
+		atomic_store_explicit(&df->pub[wk->w].wait_fd,
+				      mg_thread_wait_open() + 1,
+				      memory_order_release);
 	mg_rcu_register();
 	for (unsigned i = 0; i < df->nnodes && !err; i++)
 		if (df->nodes[i]->kind == STATEFUL)

@@ -1,6 +1,8 @@
 /*
  * base.c - the out-of-line part of mg_base.h.
  */
+#include <fcntl.h>
+#include <inttypes.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -16,6 +18,28 @@ mg_now_ns(void)
 	/* CLOCK_MONOTONIC cannot fail with a valid pointer; it is the vDSO. */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int
+mg_thread_wait_open(void)
+{
+	return open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+}
+
+/* The file is "<ns on a CPU> <ns waiting on a run queue> <slices>". */
+uint64_t
+mg_thread_wait_ns(int fd)
+{
+	char buf[96];
+	uint64_t run, wait;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return UINT64_MAX;
+	buf[n] = 0;
+	if (sscanf(buf, "%" SCNu64 " %" SCNu64, &run, &wait) != 2)
+		return UINT64_MAX;
+	return wait;
 }
 
 _Static_assert(sizeof(_Atomic uint32_t) == sizeof(uint32_t),

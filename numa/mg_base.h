@@ -154,6 +154,18 @@ mg_zero_small(void *dst, size_t n)
 uint64_t mg_now_ns(void);
 
 /*
+ * How long the calling thread has been runnable without a CPU -- its run
+ * queue delay, what other threads on its CPU took from it -- as the kernel
+ * counts it (/proc/thread-self/schedstat).  mg_thread_wait_open() opens
+ * that count for the calling thread: a descriptor any thread may pass to
+ * mg_thread_wait_ns() (cumulative ns; UINT64_MAX if it cannot be read) and
+ * the opener's owner closes; -1 where the kernel keeps no such count.
+ * Context: not the data path (system calls).
+ */
+int mg_thread_wait_open(void);
+uint64_t mg_thread_wait_ns(int fd);
+
+/*
  * Sleep while *@word == @val, at most @timeout_ns (UINT64_MAX: no limit), as
  * a private futex.  It may also return early (a wake, a signal, a change of
  * the word before sleeping): callers loop over their condition.

@@ -12,6 +12,10 @@
 void
 mg_test_init(void)
 {
+	const char *only = getenv("MG_TEST_ONLY");
+
+	if (only && *only)
+		cmocka_set_test_filter(only);
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 }

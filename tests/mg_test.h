@@ -19,7 +19,9 @@
 #include <stdbool.h>
 #include <cmocka.h>
 
-/* Run @tests as one TAP group; returns the process exit status. */
+/* Run @tests as one TAP group; returns the process exit status.  With
+ * MG_TEST_ONLY=PATTERN set, only the cases whose names match it (cmocka's
+ * filter: * and ? wildcards), e.g. MG_TEST_ONLY=test_hot_bin. */
 #define MG_TEST_RUN(tests) \
 	(mg_test_init(),   \
 	 cmocka_run_group_tests_name(__FILE__, tests, NULL, NULL))
