@@ -143,8 +143,10 @@ MG_API void mg_dataflow_destroy(struct mg_dataflow *df);
  *
  * Every builder returns what it built, owned by the dataflow, or NULL: then
  * the dataflow latched an error (the first one; later ones are dropped) and
- * the graph is unchanged.  A NULL input stream yields NULL without a new
- * error.  Context: the building thread, before mg_dataflow_start().
+ * the graph is unchanged.  A NULL input stream yields NULL and latches
+ * -EINVAL, a new error only if none was latched before (one was, when the
+ * NULL came from a failed builder): a chain of builders is checked once,
+ * at its end.  Context: the building thread, before mg_dataflow_start().
  */
 
 /* The first error a builder latched, or 0. */
