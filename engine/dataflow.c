@@ -126,6 +126,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 		atomic_init(&df->pub[w].records, 0);
 		atomic_init(&df->pub[w].round_end_ns, 0);
 		atomic_init(&df->pub[w].wait_fd, 0);
+		atomic_init(&df->pub[w].napping, 0);
 		atomic_init(&df->pub[w].run, RUN_OWN);
 		atomic_init(&df->pub[w].park_seq, 0);
 	}

@@ -326,6 +326,11 @@ struct worker_pub {
 	 * the event count its thread sleeps on while parked */
 	_Atomic uint32_t run;
 	_Atomic uint32_t park_seq;
+	/* 1 while its thread naps, idle (worker.c); a thread that waits on
+	 * it -- a producer for room, an output's reader that made room --
+	 * ends the nap (mg__worker_kick).  On a line of its own: the kickers
+	 * read it on every wait, and it changes only when the worker naps. */
+	_Atomic uint32_t napping MG_CACHE_ALIGNED;
 } MG_CACHE_ALIGNED;
 
 /*
@@ -470,6 +475,7 @@ struct mg_dataflow {
 
 /* ---- worker.c ---------------------------------------------------------- */
 void *mg__worker_main(void *arg);
+void mg__worker_kick(struct mg_dataflow *df, unsigned w);
 
 /* ---- send.c ------------------------------------------------------------ */
 uint64_t mg__stream_frontier(const struct stream *s, unsigned w);

@@ -482,6 +482,8 @@ wait_room(struct mg_producer *p, uint64_t deadline)
 			return 0;
 		ck_pr_stall();
 	}
+	/* the worker may nap, idle, while the ring is full: wake it */
+	mg__worker_kick(p->in->df, p->worker);
 	for (;;) {
 		atomic_store_explicit(&p->sleeping, 1, memory_order_relaxed);
 		/* ORDER(input.F1): pairs with input.F2 in drain(); see the

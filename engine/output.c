@@ -217,6 +217,8 @@ poll_channels(struct mg_output *o)
 		struct mg_batch *b = o->held[w];
 		uint64_t t;
 
+		bool took = false;
+
 		while (b || mg_channel_pop_spsc(o->ch[w], &b, &t)) {
 			if (b && keep(o, b)) {
 				o->held[w] = b;
@@ -225,7 +227,11 @@ poll_channels(struct mg_output *o)
 			if (b) /* else a mark: the channel's frontier moved */
 				mg_batch_put_spsc(b);
 			o->held[w] = b = NULL;
+			took = true;
 		}
+		/* room again: a worker blocked on a full ring may nap */
+		if (took)
+			mg__worker_kick(o->df, w);
 		t = mg_channel_frontier(o->ch[w]);
 		f = t < f ? t : f;
 	}

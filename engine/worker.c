@@ -326,14 +326,42 @@ round_once(struct worker *wk)
 	return true;
 }
 
+/*
+ * Sleep @ns (offline for RCU), or until mg__worker_kick(): a thread that
+ * waits on this worker -- a producer whose ring is full, an output's
+ * reader that just made room in a full one -- ends the nap, so a worker
+ * blocked on such a thread, which reads as idle, resumes when it may go on
+ * instead of up to NAP_MAX_NS later.  With 2-slot rings and 1-record
+ * batches a nap ended that way per ring's worth of records: 20,000 records
+ * pushed by an application thread through a counting operator to an
+ * output took 11 s with naps that only time out, 1.6 s with naps of
+ * NAP_MIN_NS only.  Best effort: a kick that comes before the nap begins
+ * is lost, and the nap lasts as long as before.
+ */
 static void
-nap(uint64_t ns)
+nap(struct worker *wk, uint64_t ns)
 {
-	struct timespec ts = {0, (long)ns};
+	_Atomic uint32_t *word = &wk->df->pub[wk->w].napping;
 
 	mg_rcu_offline();
-	nanosleep(&ts, NULL);
+	atomic_store_explicit(word, 1, memory_order_relaxed);
+	mg_futex_wait(word, 1, ns);
+	atomic_store_explicit(word, 0, memory_order_relaxed);
 	mg_rcu_online();
+}
+
+/* End worker @w's nap, if it naps (see nap()).  Context: any thread; a
+ * system call only when the worker naps. */
+void
+mg__worker_kick(struct mg_dataflow *df, unsigned w)
+{
+	_Atomic uint32_t *word = &df->pub[w].napping;
+
+	/* Relaxed: a hint; the data it should look at is ordered by the
+	 * ring it is in, and a lost kick costs one nap. */
+	if (atomic_load_explicit(word, memory_order_relaxed) &&
+	    atomic_exchange_explicit(word, 0, memory_order_relaxed))
+		mg_futex_wake(word, 1);
 }
 
 /*
@@ -441,7 +469,7 @@ mg__worker_main(void *arg)
 	/* ORDER(worker.A1): pairs with df.R1 in mg_dataflow_start(); without
 	 * it the worker could read start_ns before it is set. */
 	while (!atomic_load_explicit(&df->go, memory_order_acquire))
-		nap(NAP_MIN_NS);
+		nap(wk, NAP_MIN_NS);
 	/* Relaxed: a flag polled once a round; whoever sets it also wakes
 	 * the sleepers, and the join orders the rest. */
 	while (!atomic_load_explicit(&df->halt, memory_order_relaxed)) {
@@ -476,7 +504,7 @@ mg__worker_main(void *arg)
 			nap_ns = NAP_MIN_NS;
 		} else if (++idle >=
 			   (wk->shares_cpu ? IDLE_SPINS_SHARED : IDLE_SPINS)) {
-			nap(nap_ns);
+			nap(wk, nap_ns);
 			nap_ns = nap_ns * 2 < NAP_MAX_NS ? nap_ns * 2
 							 : NAP_MAX_NS;
 			/* not busy while it slept */
