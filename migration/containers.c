@@ -14,9 +14,10 @@
  * no directory (`table` is the segment), so a lookup in a small map --
  * every map, with many bins -- is one cache miss fewer: the directory is a
  * block of its own, seldom on a line the map's handle shares.  A segment
- * holds at most 2^floor(log2(2 MiB / size)) elements, so an element size that is not a power of two leaves the tail
- * of each block unused (up to half, for sizes just above a power of two: a
- * map of 8-, 24- or 56-byte values is dense, one of 16-byte values is not).
+ * holds at most 2^floor(log2(2 MiB / size)) elements, so an element size
+ * that is not a power of two leaves the tail of each block unused (up to
+ * half, for sizes just above a power of two: a map of 8-, 24- or 56-byte
+ * values is dense, one of 16-byte values is not).
  * A directory is one arena block too, so a container has at most 2^18
  * segments.
  *
