@@ -216,7 +216,6 @@ poll_channels(struct mg_output *o)
 	for (unsigned w = 0; w < o->nch; w++) {
 		struct mg_batch *b = o->held[w];
 		uint64_t t;
-
 		bool took = false;
 
 		while (b || mg_channel_pop_spsc(o->ch[w], &b, &t)) {

@@ -133,7 +133,7 @@ decay_part(double *part, uint64_t *last, uint64_t ns, double frac, double dt,
 /* Worker @w's run queue delay so far (UINT64_MAX: not known -- its thread
  * has not started, or the kernel keeps no such count). */
 static uint64_t
-wait_ns(const struct mg_dataflow *df, unsigned w)
+thread_wait_ns(const struct mg_dataflow *df, unsigned w)
 {
 	/* ORDER(stats.A1): pairs with stats.R1 in mg__worker_main(): the
 	 * descriptor is open */
@@ -142,20 +142,6 @@ wait_ns(const struct mg_dataflow *df, unsigned w)
 		 1;
 
 	return fd >= 0 ? mg_thread_wait_ns(fd) : UINT64_MAX;
-}
-
-/* Fold the run queue delay @ns of a worker (*@last at the previous sample)
- * into its decayed waiting fraction *@part. */
-static void
-decay_wait(double *part, uint64_t *last, uint64_t ns, double dt, double k)
-{
-	double f;
-
-	if (ns != UINT64_MAX && *last != UINT64_MAX) {
-		f = (double)(ns - *last) / 1e9 / dt;
-		*part += ((f < 1 ? f : 1) - *part) * k;
-	}
-	*last = ns;
 }
 
 void
@@ -178,7 +164,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			l->feed_ns = atomic_load_explicit(&df->pub[w].feed_ns,
 							  memory_order_relaxed);
 			worker_counts(df, w, &l->done, &l->recv);
-			l->wait_ns = wait_ns(df, w);
+			l->wait_ns = thread_wait_ns(df, w);
 		}
 		st->last_ns = st->bins_ns = now; /* the bins' counts are 0 */
 		st->unseen = st->bins_unseen = 1;
@@ -200,7 +186,7 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 						    memory_order_relaxed);
 		uint32_t run = atomic_load_explicit(&df->pub[w].run,
 						    memory_order_relaxed);
-		uint64_t done, recv;
+		uint64_t done, recv, wait;
 
 		worker_counts(df, w, &done, &recv);
 		l->done_rate +=
@@ -225,7 +211,13 @@ mg__stats_sample(struct mg_dataflow *df, uint64_t now)
 			   atomic_load_explicit(&df->pub[w].feed_ns,
 						memory_order_relaxed),
 			   frac, dt, k);
-		decay_wait(&l->waiting, &l->wait_ns, wait_ns(df, w), dt, k);
+		/* the run queue delay, as a fraction of this sample's time
+		 * (not known before the thread opened its count) */
+		wait = thread_wait_ns(df, w);
+		if (wait != UINT64_MAX && l->wait_ns != UINT64_MAX)
+			decay_part(&l->waiting, &l->wait_ns, wait, 1, dt, k);
+		else
+			l->wait_ns = wait;
 	}
 	st->unseen *= 1 - k;
 	st->last_ns = now;

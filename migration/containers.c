@@ -215,7 +215,7 @@ map_grow(struct mg_map *m, struct mg_arena *a)
 		return -ENOMEM;
 	per = (uint64_t)1 << n.seg_shift;
 	seg_bytes = map_seg_bytes(&n);
-	if (nseg > 1) {
+	if (!map_one_seg(&n)) {
 		err = mg_arena_alloc(a, nseg * sizeof(void *), &n.table);
 		if (err)
 			return err;
