@@ -40,7 +40,9 @@ mg_strerror(int err)
 		return "a buffer limit was reached: too much backlog "
 		       "(megaphone.h, \"Limits\")";
 	default:
-		return err < 0 ? strerror(-err) : "unknown result";
+		/* Positive: a count (mg_push_burst(), mg_push_wait()). */
+		return err < 0 ? strerror(-err)
+			       : "not an error: a positive result is a count";
 	}
 }
 

@@ -74,7 +74,8 @@ extern "C" {
 /* The version of the library linked at run time, as MG_VERSION. */
 MG_API const char *mg_version(void);
 
-/* The text for a return code of this library (0 or -errno). */
+/* The text for a return code of this library (0 or -errno; a positive
+ * result is a count). */
 MG_API const char *mg_strerror(int err);
 
 struct mg_dataflow;

@@ -329,6 +329,8 @@ test_bad_config(void **state)
 		assert_ptr_equal(df, (struct mg_dataflow *)&df);
 	}
 	assert_string_equal(mg_strerror(-EINVAL), "invalid argument");
+	assert_string_equal(mg_strerror(-ERANGE), strerror(ERANGE));
+	assert_non_null(strstr(mg_strerror(3), "count"));
 }
 
 /* On a fresh dataflow d_ with a source s_, @build latches @err: start
