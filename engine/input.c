@@ -504,12 +504,16 @@ wait_room(struct mg_producer *p, uint64_t deadline)
 	return 0;
 }
 
-/* settle_once() until done, waiting for room. */
+/* settle_once() until done, waiting for room.  -EPIPE once the dataflow
+ * stopped: what the ring would take now is dropped with the rest of the
+ * run, and a flush or close must not report it sent. */
 static int
 settle(struct mg_producer *p, bool all)
 {
 	int err;
 
+	if (halted(p))
+		return -EPIPE;
 	while (!settle_once(p, all)) {
 		if (halted(p))
 			return -EPIPE;

@@ -851,6 +851,8 @@ test_stop_wakes_blocked(void **state)
 	assert_int_equal(mg_producer_open(in, 0, &q), 0);
 	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	fill(p);
+	/* one record in q's batch, not yet sent */
+	assert_int_equal(mg_push(q, 50, &x, sizeof(x)), 0);
 	b.p = p;
 	assert_int_equal(pthread_create(&t, NULL, blocked_main, &b), 0);
 	while (!atomic_load_explicit(&b.started, memory_order_acquire))
@@ -868,6 +870,10 @@ test_stop_wakes_blocked(void **state)
 	assert_int_equal(mg_push_wait(q, 100, &x, sizeof(x), 1, MG_FOREVER),
 			 -EPIPE);
 	assert_int_equal(mg_producer_advance(q, 200), -EPIPE);
+	/* q's record was dropped with the run: neither says it was sent */
+	assert_int_equal(mg_producer_flush(q), -EPIPE);
+	assert_int_equal(mg_producer_close(q), -EPIPE);
+	assert_int_equal(mg_producer_close(q), -EPIPE);
 	assert_int_equal(mg_producer_open(in, 0, &q), -EPIPE);
 	assert_int_equal(mg_probe_wait(probe, MG_TIME_LIMIT - 1, MG_FOREVER),
 			 -EPIPE);
