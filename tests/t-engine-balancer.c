@@ -932,6 +932,7 @@ test_feed_time(void **state)
 				.duration_ns = 3000000000ull};
 	struct mg_worker_stats ws[2];
 	struct mg_run_stats rs;
+	double waited = 0;
 
 	(void)state;
 	mg_test_lag_build(&l);
@@ -943,18 +944,24 @@ test_feed_time(void **state)
 	 * (15 s while slow), which a feed that is never counted would reach. */
 	do {
 		nanosleep(&(struct timespec){0, 10000000}, NULL);
+		waited = df_max_waiting(l.df, waited);
 		assert_int_equal(mg_dataflow_worker_stats(l.df, ws), 0);
 	} while ((ws[0].busy < 0.5 || ws[1].rate < 1000 || ws[0].feed <= 0.4) &&
 		 atomic_load_explicit(&l.records, memory_order_relaxed) <
 			 mg_test_lag_total(&l));
 	atomic_store_explicit(&l.slow, false, memory_order_relaxed);
 	printf("# [feed] worker 0 busy %.3f feed %.3f work %.3f; worker 1 "
-	       "busy %.3f feed %.3f work %.3f, %.0f records/s\n",
+	       "busy %.3f feed %.3f work %.3f, %.0f records/s; the workers "
+	       "waited for their CPUs up to %.0f%% of the time\n",
 	       ws[0].busy, ws[0].feed, ws[0].work, ws[1].busy, ws[1].feed,
-	       ws[1].work, ws[1].rate);
+	       ws[1].work, ws[1].rate, 100 * waited);
 	assert_int_equal(mg_dataflow_join(l.df, &rs), 0);
 	mg_dataflow_destroy(l.df);
-	assert_true(ws[0].feed > 0.4 && ws[0].feed <= ws[0].busy);
+	/* where the machine takes the workers' CPUs the rest of a round
+	 * stretches too: the feed read 0.34 of worker 0's time once beside
+	 * six CPU hogs (the run made every record first) */
+	assert_true(ws[0].feed > (waited >= WAIT_NOISE ? 0.2 : 0.4) &&
+		    ws[0].feed <= ws[0].busy);
 	assert_true(ws[0].work < ws[0].feed / 10);
 	assert_true(ws[1].feed < ws[0].feed / 4);
 	assert_true(ws[1].work > 0 && ws[1].work <= ws[1].busy);
