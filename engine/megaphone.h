@@ -40,7 +40,9 @@
  * Producers (one per thread), the output queue consumer (one thread per
  * output), probes, stats, stop and migrations work from any thread while the
  * dataflow runs; the table at mg_dataflow_stop() says which calls may run at
- * the same time.
+ * the same time.  A forked child may build and run dataflows of its own
+ * (the library registers liburcu's fork hooks), but not use one created
+ * before the fork: its threads did not follow.
  *
  * Include it as <megaphone.h> with the flags of `pkg-config --cflags
  * megaphone`, and link with `pkg-config --libs megaphone` (add --static for
@@ -105,7 +107,11 @@ struct mg_dataflow_config {
 	uint64_t epoch_ns;	/* >= 10 us, default 1 ms */
 	uint32_t batch_records; /* records per channel batch, default 256 */
 	uint32_t ring_capacity; /* slots per channel, power of two >= 2,
-				    default 64 */
+				    default 64.  Each exchange preallocates
+				    W x W channels of ring_capacity + 1
+				    batches: at the defaults, 64 workers and
+				    32-byte records take 2.2 GB (-ENOMEM past
+				    the pools' reserve) */
 	enum mg_mode mode;	/* how migrations move state: MG_HANDOFF */
 	bool rehome;		/* after a handoff across nodes, move the
 				    bin's pages to the new node (background,
@@ -246,7 +252,8 @@ struct mg_bin_call {
 	uint32_t n_in[2];	/* ... and their number */
 	const void *timers;	/* post-dated records due at this time ... */
 	uint32_t n_timers;	/* ... and their number */
-	int error;		/* set by the function: -ENOMEM etc. */
+	int error;		/* set by the function: -ENOMEM etc. (a
+				   positive errno counts as its negative) */
 };
 
 /*
@@ -434,7 +441,8 @@ MG_API void mg_dataflow_stop(struct mg_dataflow *df);
  * Return: 0 (also after mg_dataflow_stop()); the run's first error, which
  * @stats->error_what explains: -ENOMEM from a bin arena or the page pools,
  * -ENOBUFS from a full buffer (see "Limits" at mg_stateful()), or what an
- * operator's function reported; -EINVAL if not started.
+ * operator's function reported; -EINVAL if not started; after a failed
+ * mg_dataflow_start(), the error it returned.
  */
 MG_API int mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats);
 
@@ -571,7 +579,10 @@ MG_API int mg_input_close(struct mg_input *in);
  * once the stream has ended.
  * Context: any thread; wait-free.
  * Ordering: acquire: whatever the workers did for the completed times
- * (sinks called, outputs sent) is visible to the caller.
+ * (sinks called, records handed to outputs) is visible to the caller.  An
+ * output whose consumer lags may still hold some of them in the workers'
+ * queues (backpressure): take a completed time with mg_output_next() and a
+ * timeout, not 0, which says only what has reached the consumer yet.
  */
 MG_API uint64_t mg_probe_frontier(const struct mg_probe *p);
 
@@ -580,7 +591,8 @@ MG_API uint64_t mg_probe_frontier(const struct mg_probe *p);
  * sleeping (futex) for at most @timeout_ns (MG_FOREVER: no limit).
  * Context: any thread but the workers; may block.
  * Ordering: as mg_probe_frontier().
- * Return: 0; -ETIMEDOUT; -EPIPE if the run stopped or failed first.
+ * Return: 0; -ETIMEDOUT; -EPIPE if the run stopped or failed first;
+ * -EINVAL for a NULL probe.
  */
 MG_API int mg_probe_wait(struct mg_probe *p, uint64_t time,
 			 uint64_t timeout_ns);

@@ -353,7 +353,7 @@ int
 mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 	   uint64_t at, uint64_t gap, struct mg_migration **out)
 {
-	uint32_t nbins = 1u << df->nbins_log2, b;
+	uint32_t nbins, b;
 	struct mg_migration *m;
 	uint16_t *from;
 	int err;
@@ -361,6 +361,7 @@ mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 	if (!df || !running(df) || !target || s > MG_BATCHED ||
 	    (at >= MG_TIME_LIMIT && at != MG_TIME_ASAP))
 		return -EINVAL;
+	nbins = 1u << df->nbins_log2;
 	for (b = 0; b < nbins; b++)
 		if (target[b] >= df->cfg.workers)
 			return -EINVAL;

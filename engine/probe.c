@@ -122,9 +122,13 @@ mg_probe_frontier(const struct mg_probe *p)
 int
 mg_probe_wait(struct mg_probe *p, uint64_t time, uint64_t timeout_ns)
 {
-	struct mg_dataflow *df = p->df;
+	struct mg_dataflow *df;
 	uint64_t start = mg_now_ns(), now;
 	int err = 0;
+
+	if (!p)
+		return -EINVAL;
+	df = p->df;
 
 	atomic_fetch_add_explicit(&df->waiters, 1, memory_order_relaxed);
 	for (;;) {

@@ -532,8 +532,10 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	if (si->counts)
 		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
 			      (*slot)->arena.bytes);
-	if (cc.pub.error)
-		mg__set_error(n->df, cc.pub.error, "the operator's function");
+	if (cc.pub.error) /* a positive errno counts as its negative */
+		mg__set_error(n->df,
+			      cc.pub.error < 0 ? cc.pub.error : -cc.pub.error,
+			      "the operator's function");
 	if (popped && mg__bin_timer_count(*slot) &&
 	    mg__theap_push(si, mg__bin_next_timer(*slot), bin_id))
 		mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);

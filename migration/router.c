@@ -37,6 +37,13 @@
  * liburcu.  rcu_barrier() (mg_router_destroy) needs no registration: it
  * takes the caller offline if needed and only queues work to the call_rcu
  * threads under liburcu's own mutex (rcu_barrier in urcu-call-rcu-impl.h).
+ *
+ * fork().  liburcu's call_rcu threads do not follow a fork, so in a child
+ * whose parent had published a version, rcu_barrier() (mg_router_destroy)
+ * would wait for them forever.  liburcu asks the application to call its
+ * fork hooks around fork(); ours does not know it uses liburcu, so the first
+ * router registers them (pthread_atfork), and a child can build and run
+ * dataflows of its own.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -59,6 +66,17 @@ struct mg_router_ctl {
 	uint64_t next_id, version;
 	uint32_t *scratch; /* nbins: per-bin counts while building */
 };
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+register_atfork(void)
+{
+	/* ENOMEM leaves fork() as it was without: nothing to report */
+	(void)pthread_atfork(urcu_qsbr_call_rcu_before_fork,
+			     urcu_qsbr_call_rcu_after_fork_parent,
+			     urcu_qsbr_call_rcu_after_fork_child);
+}
 
 void
 mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
@@ -222,6 +240,7 @@ mg_router_create(struct mg_router **out, uint32_t nbins, unsigned nworkers)
 		free(t);
 		return -ENOMEM;
 	}
+	pthread_once(&atfork_once, register_atfork);
 	pthread_mutex_init(&c->lock, NULL);
 	c->nbins = nbins;
 	c->nworkers = nworkers;

@@ -10,14 +10,20 @@
  *   - the operator's prefetch hint gets records with their own bin's state;
  *   - bad configurations and bad wiring refused with -EINVAL;
  *   - a run fits a low RLIMIT_AS, and running out of pool memory ends the
- *     run with -ENOMEM, not a crash.
+ *     run with -ENOMEM, not a crash;
+ *   - a forked child runs a dataflow of its own.
  *
  * Workers record; only the main thread asserts.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "engine/megaphone.h"
 #include "numa/mg_base.h"
@@ -357,6 +363,188 @@ nop_map(void *ctx, const void *rec, struct mg_emitter *out)
 	(void)out;
 }
 
+struct fork_rec {
+	uint64_t key, value;
+};
+
+static uint64_t
+fork_hash(void *ctx, const void *rec)
+{
+	(void)ctx;
+	return mg_hash64(((const struct fork_rec *)rec)->key);
+}
+
+static void
+fork_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+{
+	uint64_t *seen = c->state;
+
+	(void)ctx;
+	for (uint32_t i = 0; i < c->n_in[0]; i++) {
+		++*seen;
+		mg_emit(out, (const struct fork_rec *)c->in[0] + i);
+	}
+}
+
+static void
+fork_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	(void)w;
+	(void)t;
+	(void)rec;
+	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
+				  memory_order_relaxed);
+}
+
+/* A small run with a migration, which publishes routing versions through
+ * liburcu's call_rcu threads.  Return: 0 if each of its records came out
+ * once; no assertion (a forked child runs it too). */
+static int
+run_with_a_move(void)
+{
+	enum { RECORDS = 100 };
+	struct mg_dataflow_config dc = {
+		.workers = 2, .oversubscribe = true, .bins_log2 = 4};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {fork_hash},
+		.out_record_size = sizeof(struct fork_rec),
+		.state_size = sizeof(uint64_t),
+		.fn = fork_op,
+	};
+	static _Atomic uint64_t out;
+	uint16_t target[16];
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+	int err;
+
+	atomic_store(&out, 0);
+	if (mg_dataflow_create(&df, &dc))
+		return -1;
+	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
+	err = mg_sink(df, mg_stateful(df, &sc), fork_sink, (void *)&out);
+	if (!err)
+		err = mg_producer_open(in, 0, &p);
+	if (!err)
+		err = mg_dataflow_start(df, NULL, NULL);
+	for (uint64_t k = 0; !err && k < RECORDS; k++)
+		err = mg_push_wait(p, 1, &(struct fork_rec){k, 0},
+				   sizeof(struct fork_rec), 1, MG_FOREVER) == 1
+			      ? 0
+			      : -1;
+	if (!err) {
+		mg_dataflow_owners(df, target);
+		for (unsigned b = 0; b < 16; b++)
+			target[b] = (uint16_t)(1 - target[b]);
+		err = mg_migrate(df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0,
+				 NULL);
+	}
+	if (!err)
+		err = mg_producer_close(p);
+	mg_input_close(in);
+	if (!err)
+		err = mg_dataflow_join(df, NULL);
+	mg_dataflow_destroy(df);
+	return err ? err : atomic_load(&out) == RECORDS ? 0 : -1;
+}
+
+/*
+ * fork() after the library ran a migration: liburcu's call_rcu threads do
+ * not follow, and without its fork hooks (migration/router.c registers
+ * them) the child's first dataflow hung for good in rcu_barrier() at its
+ * destroy.  The child runs one of its own.
+ */
+static void
+test_fork(void **state)
+{
+	uint64_t limit = mg_test_env_u64("MG_WATCHDOG_S", 120);
+	time_t start;
+	pid_t pid;
+	int st = 0;
+
+	(void)state;
+	if (MG_TSAN) {
+		printf("# skipped: ThreadSanitizer does not support threads in "
+		       "a forked child\n");
+		return;
+	}
+	assert_int_equal(run_with_a_move(), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid)
+		_exit(run_with_a_move() ? 1 : 0);
+	for (start = time(NULL); waitpid(pid, &st, WNOHANG) != pid;) {
+		if ((uint64_t)(time(NULL) - start) > limit) {
+			char cmd[128];
+
+			snprintf(cmd, sizeof(cmd),
+				 "cd /proc/%d/task && grep -H . */comm */wchan",
+				 (int)pid);
+			printf("# the child is still running after %llu s; its "
+			       "threads (comm, wchan):\n",
+			       (unsigned long long)limit);
+			fflush(stdout);
+			if (system(cmd)) {
+			}
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("a forked child's dataflow did not finish");
+		}
+		nanosleep(&(struct timespec){0, 10000000}, NULL);
+	}
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* Sets a positive errno, a common slip for -EIO. */
+static void
+positive_error_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+{
+	(void)ctx;
+	(void)out;
+	c->error = EIO;
+}
+
+/* An operator's positive errno fails the run with its negative (join
+ * returns 0 or a negative errno), and NULL handles are refused. */
+static void
+test_operator_error(void **state)
+{
+	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {fork_hash},
+		.out_record_size = sizeof(struct fork_rec),
+		.state_size = sizeof(uint64_t),
+		.fn = positive_error_op,
+	};
+	uint16_t target[16] = {0};
+	struct mg_run_stats st;
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+
+	(void)state;
+	assert_int_equal(mg_probe_wait(NULL, 0, 0), -EINVAL);
+	assert_int_equal(
+		mg_migrate(NULL, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, NULL),
+		-EINVAL);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
+	assert_non_null(mg_probe(df, mg_stateful(df, &sc)));
+	assert_int_equal(mg_producer_open(in, 0, &p), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	assert_int_equal(mg_push(p, 1, &(struct fork_rec){1, 0},
+				 sizeof(struct fork_rec)),
+			 0);
+	(void)mg_producer_close(p); /* -EPIPE if the failure came first */
+	mg_input_close(in);
+	assert_int_equal(mg_dataflow_join(df, &st), -EIO);
+	assert_string_equal(st.error_what, "the operator's function");
+	mg_dataflow_destroy(df);
+}
+
 static void
 test_bad_wiring(void **state)
 {
@@ -621,6 +809,8 @@ main(void)
 		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_bad_wiring),
+		cmocka_unit_test(test_fork),
+		cmocka_unit_test(test_operator_error),
 		cmocka_unit_test(test_builder_rolls_back),
 		cmocka_unit_test(test_unary_bins),
 		cmocka_unit_test(test_unary_native),
