@@ -398,20 +398,21 @@ usage(FILE *f)
 		   "SIGINT/SIGTERM: finish and exit.\n");
 }
 
+/* @s as a decimal number in @min..@max, or exit(2) saying why. */
 static unsigned long
-number(const char *s, const char *flag, unsigned long max)
+number(const char *s, const char *flag, unsigned long min, unsigned long max)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = isdigit((unsigned char)*s) ? strtoul(s, &end, 10) : 0;
-	if (!isdigit((unsigned char)*s) || *end || errno || v > max) {
+	if (!isdigit((unsigned char)*s) || *end || errno || v < min ||
+	    v > max) {
 		fprintf(stderr,
-			"sessions: %s wants a number up to %lu, not "
-			"'%s'\n",
-			flag, max, s);
-		usage(stderr);
+			"sessions: %s wants a number from %lu to %lu, not "
+			"'%s' (--help)\n",
+			flag, min, max, s);
 		exit(2);
 	}
 	return v;
@@ -478,19 +479,21 @@ main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			port = (unsigned)number(optarg, "--port", 65535);
+			port = (unsigned)number(optarg, "--port", 0, 65535);
 			break;
 		case 'w':
-			a.workers = (unsigned)number(optarg, "--workers", 256);
+			a.workers =
+				(unsigned)number(optarg, "--workers", 1, 256);
 			break;
 		case 'g':
-			a.gap = number(optarg, "--gap", 1ul << 40);
+			a.gap = number(optarg, "--gap", 1, 1ul << 40);
 			break;
 		case 'i':
-			a.idle_ms = (int)number(optarg, "--idle-ms", 3600000);
+			a.idle_ms =
+				(int)number(optarg, "--idle-ms", 0, 3600000);
 			break;
 		case 'l':
-			a.lateness = number(optarg, "--lateness", 1ul << 40);
+			a.lateness = number(optarg, "--lateness", 0, 1ul << 40);
 			break;
 		case 'h':
 			usage(stdout);
@@ -500,8 +503,9 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind < argc || !a.workers || !a.gap) {
-		usage(stderr);
+	if (optind < argc) {
+		fprintf(stderr, "sessions: unexpected argument '%s' (--help)\n",
+			argv[optind]);
 		return 2;
 	}
 	/* Signals arrive through a signalfd, in the main loop; every thread

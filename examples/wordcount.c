@@ -248,23 +248,35 @@ usage(FILE *f)
 		   "  --help\n");
 }
 
+/* @s as a decimal number >= @min, or exit(2) saying why. */
 static uint64_t
-number(const char *s, const char *flag)
+number_from(const char *s, const char *flag, uint64_t min)
 {
 	char *end;
 	unsigned long long v;
 
 	errno = 0;
 	v = isdigit((unsigned char)*s) ? strtoull(s, &end, 10) : 0;
-	if (!isdigit((unsigned char)*s) || *end || errno || v == 0) {
+	if (!isdigit((unsigned char)*s) || *end || errno || v < min) {
 		fprintf(stderr,
-			"wordcount: %s wants a positive number, not "
-			"'%s'\n",
-			flag, s);
-		usage(stderr);
+			"wordcount: %s wants a number >= %llu, not "
+			"'%s' (--help)\n",
+			flag, (unsigned long long)min, s);
 		exit(2);
 	}
 	return v;
+}
+
+static uint64_t
+number(const char *s, const char *flag)
+{
+	return number_from(s, flag, 1);
+}
+
+static uint64_t
+number0(const char *s, const char *flag)
+{
+	return number_from(s, flag, 0);
 }
 
 int
@@ -295,6 +307,7 @@ main(int argc, char **argv)
 	struct reader *rd;
 	unsigned nr, i;
 	int c, err;
+	const char *stage = NULL; /* what failed, while setting up */
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -308,7 +321,7 @@ main(int argc, char **argv)
 			top = number(optarg, "--top");
 			break;
 		case 'm':
-			migrate_at = strtoull(optarg, NULL, 10);
+			migrate_at = number0(optarg, "--migrate-at");
 			break;
 		case 'h':
 			usage(stdout);
@@ -324,8 +337,10 @@ main(int argc, char **argv)
 		return 1;
 
 	/* The pipeline: input -> counting in bins -> output queue. */
+	stage = "cannot create the dataflow";
 	if ((err = mg_dataflow_create(&df, &cfg)))
 		goto fail;
+	stage = "cannot build the pipeline";
 	op.in[0] = mg_input(df, sizeof(struct word), &in);
 	out = mg_output(df, mg_stateful(df, &op));
 	/* one producer per file, all opened now: then no more will come */
@@ -335,8 +350,9 @@ main(int argc, char **argv)
 		err = mg_producer_open(in, MG_ANY_WORKER, &rd[i].p);
 	}
 	if (err || (err = mg_input_close(in)) ||
-	    (err = mg_dataflow_start(df, NULL, NULL)))
+	    (stage = "cannot start", err = mg_dataflow_start(df, NULL, NULL)))
 		goto fail;
+	stage = NULL;
 	for (i = 0; i < nr; i++)
 		if (pthread_create(&rd[i].thread, NULL, reader_main, &rd[i])) {
 			err = -EAGAIN;
@@ -414,7 +430,14 @@ main(int argc, char **argv)
 		free(v);
 	}
 fail:
-	if (err)
+	if (err && stage)
+		fprintf(stderr, "wordcount: %s with %u workers: %s%s\n", stage,
+			cfg.workers, mg_strerror(err),
+			err == -ENOMEM
+				? " (an exchange holds workers x workers "
+				  "channels of batches)"
+				: "");
+	else if (err)
 		fprintf(stderr, "wordcount: %s\n", mg_strerror(err));
 	mg_dataflow_destroy(df);
 	free(totals.v);
