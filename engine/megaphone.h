@@ -40,9 +40,11 @@
  * Producers (one per thread), the output queue consumer (one thread per
  * output), probes, stats, stop and migrations work from any thread while the
  * dataflow runs; the table at mg_dataflow_stop() says which calls may run at
- * the same time.  A forked child may build and run dataflows of its own
- * (the library registers liburcu's fork hooks), but not use one created
- * before the fork: its threads did not follow.
+ * the same time.  fork() while no dataflow runs (none between
+ * mg_dataflow_start() and mg_dataflow_join()): the child may then build and
+ * run dataflows of its own (the library registers liburcu's fork hooks).  A
+ * child forked while one runs cannot use the library: liburcu still lists
+ * the parent's workers as readers, and a grace period waits for them.
  *
  * Include it as <megaphone.h> with the flags of `pkg-config --cflags
  * megaphone`, and link with `pkg-config --libs megaphone` (add --static for

@@ -42,8 +42,10 @@
  * whose parent had published a version, rcu_barrier() (mg_router_destroy)
  * would wait for them forever.  liburcu asks the application to call its
  * fork hooks around fork(); ours does not know it uses liburcu, so the first
- * router registers them (pthread_atfork), and a child can build and run
- * dataflows of its own.
+ * router registers them (pthread_atfork), and a child forked while no
+ * dataflow runs can build and run dataflows of its own.  (One forked while
+ * workers are registered readers cannot: QSBR has no hook that forgets the
+ * parent's readers, so its grace periods would wait for them.)
  */
 #define _LGPL_SOURCE
 #include <errno.h>

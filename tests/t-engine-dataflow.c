@@ -450,10 +450,10 @@ run_with_a_move(void)
 }
 
 /*
- * fork() after the library ran a migration: liburcu's call_rcu threads do
- * not follow, and without its fork hooks (migration/router.c registers
- * them) the child's first dataflow hung for good in rcu_barrier() at its
- * destroy.  The child runs one of its own.
+ * fork() after the library ran a migration, while no dataflow runs:
+ * liburcu's call_rcu threads do not follow, and without its fork hooks
+ * (migration/router.c registers them) the child's first dataflow hung for
+ * good in rcu_barrier() at its destroy.  The child runs one of its own.
  */
 static void
 test_fork(void **state)
