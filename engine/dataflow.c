@@ -43,6 +43,39 @@ check_config(const struct mg_dataflow_config *c, unsigned ncpus)
 	return 0;
 }
 
+/* Runs whose workers are alive (liburcu readers): started, not yet joined.
+ * A child forked while one was cannot run a dataflow -- liburcu's grace
+ * periods would wait for the parent's readers (migration/router.c) -- so
+ * it gets an error instead of a hang. */
+static _Atomic unsigned live_runs;
+static _Atomic bool forked_while_live;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+forked_child(void)
+{
+	if (atomic_load_explicit(&live_runs, memory_order_relaxed))
+		atomic_store_explicit(&forked_while_live, true,
+				      memory_order_relaxed);
+}
+
+static void
+register_fork(void)
+{
+	/* ENOMEM: a child forked while a run lives hangs, as before */
+	(void)pthread_atfork(NULL, NULL, forked_child);
+}
+
+/* The workers of @df have been joined (or never ran). */
+static void
+workers_joined(struct mg_dataflow *df)
+{
+	if (df->live)
+		atomic_fetch_sub_explicit(&live_runs, 1, memory_order_relaxed);
+	df->live = false;
+	df->joined = true;
+}
+
 int
 mg_dataflow_create(struct mg_dataflow **out,
 		   const struct mg_dataflow_config *cfg)
@@ -69,6 +102,9 @@ mg_dataflow_create(struct mg_dataflow **out,
 
 	if (!out)
 		return -EINVAL;
+	pthread_once(&fork_once, register_fork);
+	if (atomic_load_explicit(&forked_while_live, memory_order_relaxed))
+		return -ENOTRECOVERABLE;
 	df = calloc(1, sizeof(*df));
 	if (!df)
 		return -ENOMEM;
@@ -584,7 +620,7 @@ release_workers(struct mg_dataflow *df, unsigned n)
 	atomic_store_explicit(&df->go, true, memory_order_release);
 	for (w = 0; w < n; w++)
 		pthread_join(df->wk[w].thread, NULL);
-	df->joined = true;
+	workers_joined(df);
 }
 
 int
@@ -612,11 +648,13 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	if (!err)
 		err = mg__stats_init(df);
 	if (err) {
-		df->joined = true;
+		workers_joined(df);
 		return err;
 	}
 	df->on_window = on_window;
 	df->on_window_ctx = ctx;
+	df->live = true;
+	atomic_fetch_add_explicit(&live_runs, 1, memory_order_relaxed);
 	for (w = 0; w < df->cfg.workers; w++) {
 		mg__hist_reset(&df->wk[w].whole);
 		for (i = 0; i < WIN_RING; i++) {
@@ -657,7 +695,7 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 			pthread_join(df->wk[w].thread, NULL);
 		atomic_store_explicit(&df->running, false,
 				      memory_order_release);
-		df->joined = true;
+		workers_joined(df);
 		return err;
 	}
 	return 0;
@@ -681,7 +719,7 @@ mg_dataflow_join(struct mg_dataflow *df, struct mg_run_stats *stats)
 				      memory_order_release);
 		mg__control_stop(df);
 		mg__wake_all(df); /* the run is over: nobody waits for it */
-		df->joined = true;
+		workers_joined(df);
 	}
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));

@@ -36,6 +36,9 @@ mg_strerror(int err)
 		return "end of stream: everything was delivered";
 	case -ECANCELED:
 		return "canceled: the run ended first";
+	case -ENOTRECOVERABLE:
+		return "this process was forked while a dataflow ran: the "
+		       "library cannot run in it (megaphone.h, \"Threads\")";
 	case -ENOBUFS:
 		return "a buffer limit was reached: too much backlog "
 		       "(megaphone.h, \"Limits\")";

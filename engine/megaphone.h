@@ -43,8 +43,9 @@
  * the same time.  fork() while no dataflow runs (none between
  * mg_dataflow_start() and mg_dataflow_join()): the child may then build and
  * run dataflows of its own (the library registers liburcu's fork hooks).  A
- * child forked while one runs cannot use the library: liburcu still lists
- * the parent's workers as readers, and a grace period waits for them.
+ * child forked while one runs cannot use the library (liburcu still lists
+ * the parent's workers as readers, and a grace period would wait for them):
+ * mg_dataflow_create() says -ENOTRECOVERABLE there.
  *
  * Include it as <megaphone.h> with the flags of `pkg-config --cflags
  * megaphone`, and link with `pkg-config --libs megaphone` (add --static for
@@ -135,7 +136,8 @@ struct mg_dataflow_config {
  * Context: any thread; allocates.
  * Return: 0; -EINVAL for a bad configuration (bins_log2 out of range,
  * ring_capacity not a power of two, more workers than allowed CPUs without
- * oversubscribe, epoch below 10 us); -ENOMEM.
+ * oversubscribe, epoch below 10 us); -ENOMEM; -ENOTRECOVERABLE in a child
+ * forked while a dataflow ran (see "Threads" above).
  */
 MG_API int mg_dataflow_create(struct mg_dataflow **out,
 			      const struct mg_dataflow_config *cfg);

@@ -449,31 +449,21 @@ run_with_a_move(void)
 	return err ? err : atomic_load(&out) == RECORDS ? 0 : -1;
 }
 
-/*
- * fork() after the library ran a migration, while no dataflow runs:
- * liburcu's call_rcu threads do not follow, and without its fork hooks
- * (migration/router.c registers them) the child's first dataflow hung for
- * good in rcu_barrier() at its destroy.  The child runs one of its own.
- */
+/* Fork; the child exits with @child()'s result; the parent waits for it
+ * (a watchdog shows its threads and fails if it hangs) and checks it
+ * exited 0. */
 static void
-test_fork(void **state)
+fork_and_check(int (*child)(void))
 {
 	uint64_t limit = mg_test_env_u64("MG_WATCHDOG_S", 120);
 	time_t start;
 	pid_t pid;
 	int st = 0;
 
-	(void)state;
-	if (MG_TSAN) {
-		printf("# skipped: ThreadSanitizer does not support threads in "
-		       "a forked child\n");
-		return;
-	}
-	assert_int_equal(run_with_a_move(), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid)
-		_exit(run_with_a_move() ? 1 : 0);
+		_exit(child() ? 1 : 0);
 	for (start = time(NULL); waitpid(pid, &st, WNOHANG) != pid;) {
 		if ((uint64_t)(time(NULL) - start) > limit) {
 			char cmd[128];
@@ -495,6 +485,49 @@ test_fork(void **state)
 	}
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* In a child forked while a dataflow ran: refused, not a hang. */
+static int
+create_refused(void)
+{
+	struct mg_dataflow *df = NULL;
+
+	return mg_dataflow_create(&df, NULL) == -ENOTRECOVERABLE && !df ? 0 : 1;
+}
+
+/*
+ * fork() after the library ran a migration, while no dataflow runs:
+ * liburcu's call_rcu threads do not follow, and without its fork hooks
+ * (migration/router.c registers them) the child's first dataflow hung for
+ * good in rcu_barrier() at its destroy.  The child runs one of its own.
+ * Forked while a dataflow runs, the child cannot (its grace periods would
+ * wait for the parent's workers): its create says so at once.
+ */
+static void
+test_fork(void **state)
+{
+	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
+	struct mg_dataflow *df;
+	struct mg_input *in;
+
+	(void)state;
+	if (MG_TSAN) {
+		printf("# skipped: ThreadSanitizer does not support threads in "
+		       "a forked child\n");
+		return;
+	}
+	assert_int_equal(run_with_a_move(), 0);
+	fork_and_check(run_with_a_move);
+	/* forked while one runs */
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	assert_non_null(
+		mg_probe(df, mg_input(df, sizeof(struct fork_rec), &in)));
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	fork_and_check(create_refused);
+	mg_dataflow_destroy(df);
+	/* and once it is gone, the parent's next child runs again */
+	fork_and_check(run_with_a_move);
 }
 
 /* Sets a positive errno, a common slip for -EIO. */
