@@ -395,6 +395,8 @@ install: lib
 	install -m 644 $(PUBLIC_H) $(DESTDIR)$(PREFIX)/include/megaphone.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' megaphone.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc
+	@# the loader's cache, so programs find libmegaphone.so.0 (root, real install)
+	$(Q)if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/megaphone.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/megaphone.pc \

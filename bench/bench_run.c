@@ -68,7 +68,9 @@ const char bench_opts_help[] =
 	"and\n"
 	"                     chunk size: a multiple of 2 MiB below 1 TiB, "
 	"with\n"
-	"                     suffixes Ki, Mi, Gi, Ti (default 64Gi)\n"
+	"                     suffixes Ki, Mi, Gi, Ti (default: sized "
+	"from the\n"
+	"                     physical memory and ulimit -v)\n"
 	"  --balance B        off | on: a balancer moves bins to even "
 	"out the\n"
 	"                     workers' load, in --mode handoff or copy; not "
@@ -530,14 +532,17 @@ bench_run_die_create(const struct bench_run *r, int err)
 			 " (%llu workers, %u CPUs allowed: --oversubscribe "
 			 "allows it)",
 			 (unsigned long long)o->workers, ncpus);
-	else if (err == -ENOMEM)
+	else if (err == -ENOMEM && o->pool_reserve)
 		snprintf(hint, sizeof(hint),
 			 " (the page pools reserve %.0f GiB of address space "
 			 "per node and chunk size: is it limited, ulimit -v? "
 			 "see --pool-reserve)",
-			 (o->pool_reserve ? (double)o->pool_reserve
-					  : 64.0 * (1ull << 30)) /
-				 (1ull << 30));
+			 (double)o->pool_reserve / (1ull << 30));
+	else if (err == -ENOMEM)
+		snprintf(hint, sizeof(hint),
+			 " (the page pools reserve address space per node and "
+			 "chunk size, sized from the physical memory and "
+			 "ulimit -v: is it limited? see --pool-reserve)");
 	fprintf(stderr, "%s: cannot create the dataflow: %s%s\n", r->name,
 		mg_strerror(err), hint);
 	exit(1);

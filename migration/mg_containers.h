@@ -16,13 +16,15 @@
  *   - large blocks (> 2 KiB, rounded up to a power of two, <= 2 MiB) are
  *     whole chunks taken from the pool and given back on free;
  *   - small blocks (16 B .. 2 KiB in power-of-two classes) are carved from
- *     4 KiB "slab" chunks the arena owns; freed small blocks go on a
- *     per-class free list threaded through the blocks themselves and are
- *     reused by later allocations of that class;
+ *     "slab" chunks the arena owns -- the first 256 B, each next one twice
+ *     the last up to a 4 KiB page; freed small blocks go on a per-class
+ *     free list threaded through the blocks themselves and are reused by
+ *     later allocations of that class;
  *   - a directory (itself allocated from the arena: a small block, then a
  *     chunk, doubling) lists every chunk the arena owns, so the arena can
  *     release everything, report its ranges for re-homing, and account its
- *     bytes.  A bin with a little state owns one 4 KiB page.
+ *     bytes.  A bin with a little state owns one 256 B chunk, sharing a page
+ *     with other bins (migration/arena.c).
  *
  * An arena that never allocated owns no memory.  Growth is geometric
  * because containers double.

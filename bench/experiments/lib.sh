@@ -34,7 +34,7 @@ AWK_MED='function med(s,   a, k, i, j, x) { k = split(s, a, " ")
 	return k % 2 ? a[(k+1)/2] : (a[k/2] + a[k/2+1]) / 2 }'
 
 plot_lines() {
-	local png=$1 title=$2 xl=$3 yl=$4 logx=$5 logy=$6 csv=$7
+	local png=$1 title=${2//\'/\'\'} xl=$3 yl=$4 logx=$5 logy=$6 csv=$7
 	shift 7
 	command -v gnuplot >/dev/null || { echo "plot: gnuplot not installed (make deps)" >&2; return 0; }
 	local tmp plots="" s label xc yc filt i=0

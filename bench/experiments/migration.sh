@@ -54,7 +54,7 @@ END { for (i = 0; i < n; i++) { c = order[i];
 	printf "%-20s %6.2f %12.2f %12.2f %12.2f %12.2f %12.1f\n", c, g[c], med(d[c]), med(m[c]) / 1000,
 		med(sm[c]) / 1000, med(p[c]) / 1000, med(rd[c]) }
 	if (("copy-all" in seen) && ("handoff-all" in seen))
-		printf "copy / handoff, all-at-once: max latency %.0fx, duration %.0fx\n",
+		printf "copy / handoff, all-at-once: max latency %.3gx, duration %.3gx\n",
 			med(m["copy-all"]) / med(m["handoff-all"]), med(d["copy-all"]) / med(d["handoff-all"]) }' \
 	"$csv" | tee "$OUT/summary.txt"
 stall_floor "$B" "$OUT" after

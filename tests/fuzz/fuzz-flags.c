@@ -67,8 +67,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 /*
  * The grammar of bench_parse_u64() (@bytes: bench_parse_bytes()) without
- * the C library: digits, then at most one suffix.  Return: as they do.
+ * the C library: digits, an optional '.' and at most 19 more digits, then at
+ * most one suffix; the value (in 128-bit arithmetic) must be whole -- "8.5M"
+ * is, "1.5" is not.  Return: as they do.
  */
+__extension__ typedef unsigned __int128 u128;
+
 static int
 ref_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes, uint64_t *out)
 {
@@ -78,7 +82,9 @@ ref_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes, uint64_t *out)
 	} suf[] = {{"Ki", 1ull << 10}, {"Mi", 1ull << 20}, {"Gi", 1ull << 30},
 		   {"Ti", 1ull << 40}, {"k", 1000},	   {"K", 1000},
 		   {"M", 1000000},     {"G", 1000000000}};
-	uint64_t v = 0, mul = 1;
+	u128 whole, part;
+	uint64_t v = 0, frac = 0, scale = 1, mul = 1;
+	unsigned ndigits = 0;
 	size_t i;
 
 	if (!(*s >= '0' && *s <= '9'))
@@ -88,14 +94,26 @@ ref_unsigned(const char *s, uint64_t lo, uint64_t hi, bool bytes, uint64_t *out)
 			return -EINVAL;
 		v = v * 10 + (uint64_t)(*s - '0');
 	}
+	if (*s == '.') {
+		for (s++; *s >= '0' && *s <= '9'; s++, ndigits++) {
+			if (ndigits == 19)
+				return -EINVAL;
+			frac = frac * 10 + (uint64_t)(*s - '0');
+			scale *= 10;
+		}
+		if (!ndigits)
+			return -EINVAL;
+	}
 	for (i = bytes ? 0 : 4; *s && i < sizeof(suf) / sizeof(suf[0]); i++)
 		if (!strcmp(s, suf[i].name)) {
 			mul = suf[i].mul;
 			s += strlen(s);
 		}
-	if (*s || (v && mul > UINT64_MAX / v))
+	whole = (u128)v * mul;
+	part = (u128)frac * mul;
+	if (*s || part % scale || whole + part / scale > UINT64_MAX)
 		return -EINVAL;
-	v *= mul;
+	v = (uint64_t)(whole + part / scale);
 	if (v < lo || v > hi)
 		return -EINVAL;
 	*out = v;
