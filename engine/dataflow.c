@@ -54,6 +54,8 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 static void
 forked_child(void)
 {
+	/* Relaxed: the child has one thread; a start or join racing the
+	 * fork in another thread of the parent counts either way. */
 	if (atomic_load_explicit(&live_runs, memory_order_relaxed))
 		atomic_store_explicit(&forked_while_live, true,
 				      memory_order_relaxed);
@@ -70,6 +72,7 @@ register_fork(void)
 static void
 workers_joined(struct mg_dataflow *df)
 {
+	/* Relaxed: a count read only at fork (forked_child()). */
 	if (df->live)
 		atomic_fetch_sub_explicit(&live_runs, 1, memory_order_relaxed);
 	df->live = false;
@@ -103,6 +106,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 	if (!out)
 		return -EINVAL;
 	pthread_once(&fork_once, register_fork);
+	/* Relaxed: set in this process before any of its threads ran. */
 	if (atomic_load_explicit(&forked_while_live, memory_order_relaxed))
 		return -ENOTRECOVERABLE;
 	df = calloc(1, sizeof(*df));
@@ -653,7 +657,7 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	}
 	df->on_window = on_window;
 	df->on_window_ctx = ctx;
-	df->live = true;
+	df->live = true; /* relaxed: as in workers_joined() */
 	atomic_fetch_add_explicit(&live_runs, 1, memory_order_relaxed);
 	for (w = 0; w < df->cfg.workers; w++) {
 		mg__hist_reset(&df->wk[w].whole);
