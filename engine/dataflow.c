@@ -310,7 +310,7 @@ mg_dataflow_destroy(struct mg_dataflow *df)
 unsigned
 mg_dataflow_workers(const struct mg_dataflow *df)
 {
-	return df->cfg.workers;
+	return df ? df->cfg.workers : 0;
 }
 
 void
@@ -318,14 +318,14 @@ mg_dataflow_rehome_stats(const struct mg_dataflow *df, uint64_t *requests,
 			 uint64_t *examined, uint64_t *moved)
 {
 	*requests = *examined = *moved = 0;
-	if (df->rehomer)
+	if (df && df->rehomer)
 		mg_rehomer_stats(df->rehomer, requests, examined, moved);
 }
 
 uint32_t
 mg_dataflow_bins(const struct mg_dataflow *df)
 {
-	return 1u << df->nbins_log2;
+	return df ? 1u << df->nbins_log2 : 0;
 }
 
 /* Remove the nodes a failed builder added (ids >= @mark), newest first, so

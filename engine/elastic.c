@@ -295,7 +295,7 @@ mg_dataflow_set_active(struct mg_dataflow *df, unsigned k)
 unsigned
 mg_dataflow_active(const struct mg_dataflow *df)
 {
-	return atomic_load_explicit(&df->active, memory_order_relaxed);
+	return df ? atomic_load_explicit(&df->active, memory_order_relaxed) : 0;
 }
 
 bool

@@ -6,6 +6,7 @@
  * Nothing here calls into the rest of the engine.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "engine/engine_pvt.h"
@@ -43,7 +44,10 @@ mg_strerror(int err)
 		return "a buffer limit was reached: too much backlog "
 		       "(megaphone.h, \"Limits\")";
 	default:
-		/* Positive: a count (mg_push_burst(), mg_push_wait()). */
+		/* Positive: a count (mg_push_burst(), mg_push_wait());
+		 * INT_MIN has no negation. */
+		if (err == INT_MIN)
+			return "unknown error";
 		return err < 0 ? strerror(-err)
 			       : "not an error: a positive result is a count";
 	}
@@ -106,6 +110,8 @@ mg__resolve_time(const struct mg_dataflow *df, uint64_t t)
 uint64_t
 mg_dataflow_now(const struct mg_dataflow *df)
 {
+	if (!df)
+		return 0;
 	/* ORDER(df.A1): pairs with df.R1 in mg_dataflow_start(); start_ns
 	 * is written before `go`. */
 	if (!atomic_load_explicit(&df->go, memory_order_acquire) ||

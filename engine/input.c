@@ -669,7 +669,7 @@ mg_producer_advance(struct mg_producer *p, uint64_t time)
 uint64_t
 mg_producer_time(const struct mg_producer *p)
 {
-	return p->own.promise;
+	return p ? p->own.promise : 0;
 }
 
 int

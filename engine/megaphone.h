@@ -30,7 +30,9 @@
  * (worker = hash mod W): one state per worker, no bins, no routing table.
  *
  * Errors.  Functions that can fail return 0 or a negative errno and change
- * nothing on failure; mg_strerror() gives the text.  Builders (mg_source ...
+ * nothing on failure; mg_strerror() gives the text.  A NULL handle is
+ * refused (-EINVAL, or -EPIPE for a producer); a getter given one returns
+ * 0 (the data path's calls -- mg_emit, the containers -- do not check).  Builders (mg_source ...
  * mg_output) return what they built, or NULL, and the dataflow *latches*
  * the first builder error: a builder given a NULL stream returns NULL, so a
  * chain of builders needs one check, by mg_dataflow_error() or by

@@ -111,15 +111,19 @@ mg__sources_lag_ns(const struct mg_dataflow *df)
 bool
 mg_dataflow_accepts_migrations(const struct mg_dataflow *df)
 {
-	return running(df) &&
+	return df && running(df) &&
 	       !atomic_load_explicit(&df->closing, memory_order_acquire);
 }
 
 uint64_t
 mg_dataflow_time_ahead(const struct mg_dataflow *df, uint64_t ahead_ns)
 {
-	uint64_t t = df->clocked ? mg__ctl_target(df) : 0;
-	uint64_t f = mg_router_frontier(df->router);
+	uint64_t t, f;
+
+	if (!df)
+		return 0;
+	t = df->clocked ? mg__ctl_target(df) : 0;
+	f = mg_router_frontier(df->router);
 
 	/* Inputs raise the frontier as their records need. */
 	t = f > t && f != MG_TIME_MAX ? f : t;
@@ -131,6 +135,8 @@ mg_dataflow_owners(const struct mg_dataflow *df, uint16_t *out)
 {
 	const struct mg_migration *m;
 
+	if (!df || !out)
+		return;
 	if (mg__run_over(df)) {
 		/* the end may have cut moves short: only what happened */
 		mg_router_settled(df->router, out);

@@ -241,7 +241,7 @@ poll_channels(struct mg_output *o)
 uint64_t
 mg_output_frontier(const struct mg_output *o)
 {
-	return o->frontier;
+	return o ? o->frontier : 0;
 }
 
 /* Sleep until a worker sent something or @deadline. */

@@ -116,7 +116,8 @@ uint64_t
 mg_probe_frontier(const struct mg_probe *p)
 {
 	/* ORDER(probe.A2): pairs with probe.R2. */
-	return atomic_load_explicit(&p->completed, memory_order_acquire);
+	return p ? atomic_load_explicit(&p->completed, memory_order_acquire)
+		 : 0;
 }
 
 int

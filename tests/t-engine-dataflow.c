@@ -16,6 +16,7 @@
  * Workers record; only the main thread asserts.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -337,6 +338,8 @@ test_bad_config(void **state)
 	assert_string_equal(mg_strerror(-EINVAL), "invalid argument");
 	assert_string_equal(mg_strerror(-ERANGE), strerror(ERANGE));
 	assert_non_null(strstr(mg_strerror(3), "count"));
+	assert_non_null(mg_strerror(INT_MIN));
+	assert_non_null(mg_strerror(INT_MAX));
 }
 
 /* On a fresh dataflow d_ with a source s_, @build latches @err: start
@@ -540,7 +543,8 @@ positive_error_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 }
 
 /* An operator's positive errno fails the run with its negative (join
- * returns 0 or a negative errno), and NULL handles are refused. */
+ * returns 0 or a negative errno); NULL handles are refused, and getters
+ * given one say 0. */
 static void
 test_operator_error(void **state)
 {
@@ -563,6 +567,14 @@ test_operator_error(void **state)
 	assert_int_equal(
 		mg_migrate(NULL, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0, NULL),
 		-EINVAL);
+	/* getters say 0 */
+	assert_true(!mg_probe_frontier(NULL) && !mg_output_frontier(NULL) &&
+		    !mg_producer_time(NULL) && !mg_dataflow_now(NULL) &&
+		    !mg_dataflow_time_ahead(NULL, 0) &&
+		    !mg_dataflow_accepts_migrations(NULL) &&
+		    !mg_dataflow_active(NULL) && !mg_dataflow_workers(NULL) &&
+		    !mg_dataflow_bins(NULL));
+	mg_dataflow_owners(NULL, target);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
 	assert_non_null(mg_probe(df, mg_stateful(df, &sc)));
