@@ -38,7 +38,9 @@
  * the worker has already promised downstream.
  *
  * THE FRONTIER of the input on worker w: its producers' minimum promise
- * (the last mark popped, or the time of a batch held back), `own`.  While
+ * (the last mark popped -- also while a batch is held back: a producer may
+ * send a batch at t + 2 and then one at t, so the held batch's time bounds
+ * nothing behind it), `own`.  While
  * the input may still get producers it also follows the input as a whole
  * (the minimum of every worker's `own`), so a worker without producers does
  * not race ahead of where a new producer will start; a worker with no
@@ -741,7 +743,8 @@ take(struct node *n, struct worker *wk, struct input_inst *ii,
 	return true;
 }
 
-/* Take what @p sent, up to RECV_BURST messages.  Return its frontier. */
+/* Take what @p sent, up to RECV_BURST messages.  Return its frontier: the
+ * last mark popped. */
 static uint64_t
 drain(struct node *n, struct worker *wk, struct input_inst *ii,
       struct mg_producer *p, uint64_t *ctl)
@@ -784,7 +787,10 @@ drain(struct node *n, struct worker *wk, struct input_inst *ii,
 			mg_futex_wake(&p->sleeping, 1);
 		}
 	}
-	return p->wk.held ? p->wk.held->time : mg_channel_frontier(p->ch);
+	/* Not the held batch's time: batches behind it in the ring may be
+	 * earlier (a producer may push at t + 2, then at t), bounded only
+	 * by the last mark, which the held one is at or after too. */
+	return mg_channel_frontier(p->ch);
 }
 
 void
