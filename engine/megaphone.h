@@ -431,10 +431,19 @@ MG_API int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
  *   | calls on different producers                   | yes                 |
  *   | mg_producer_open / mg_input_close (any mix)    | yes                 |
  *   | mg_output_next on one output                   | one thread          |
- *   | probe, stats, migrate, stop (any mix)          | yes                 |
+ *   | probe, stats, stop, and migrations: migrate,    | yes                 |
+ *   |   set_active (serialized; -EBUSY while a move  |                     |
+ *   |   it needs is unfinished), migration wait and   |                     |
+ *   |   progress, owners, time_ahead (any mix)        |                     |
  *   | balancer stop, events, stats (with the above)  | yes                 |
  *   | any of these / join                            | yes                 |
  *   | any of these / destroy                         | no                  |
+ *
+ * From a callback of the dataflow (a sink runs on a worker; on_complete and
+ * on_window on the control thread; on_event on the balancer's) the calls
+ * that do not wait may be made -- stats, stop, mg_migrate() -- but nothing
+ * that waits for the run (join, mg_migration_wait(), mg_probe_wait()), and
+ * not mg_dataflow_set_active() from a sink.
  */
 MG_API void mg_dataflow_stop(struct mg_dataflow *df);
 
@@ -752,7 +761,8 @@ MG_API void mg_migration_progress(const struct mg_migration *m,
 				  struct mg_migration_progress *p);
 
 /* Block until @m is done.  Return: 0; -EINVAL for NULL; -ECANCELED if the
- * run ended first; the run's error if it failed. */
+ * run ended first (stopped, or every input and source ended before the
+ * move's time came); the run's error if it failed. */
 MG_API int mg_migration_wait(struct mg_migration *m);
 
 /*
@@ -940,7 +950,8 @@ struct mg_balancer_config {
  * Context: the building thread; creates a thread.
  * Return: 0; -EINVAL for a bad config, a dataflow without bins to move (no
  * stateful operator with bins, or no_stats), or one that has ended or been
- * joined; -EBUSY if @df has a balancer already; -ENOMEM; -EAGAIN if the
+ * joined; -EBUSY if @df has a balancer already (also a stopped one: a
+ * dataflow has one balancer for its life); -ENOMEM; -EAGAIN if the
  * thread cannot be created.  Started before a start that fails, it waits,
  * idle, for mg_dataflow_destroy().
  */
