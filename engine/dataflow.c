@@ -68,14 +68,14 @@ register_fork(void)
 	(void)pthread_atfork(NULL, NULL, forked_child);
 }
 
-/* The workers of @df have been joined (or never ran). */
+/* The workers of @df have been joined (or never ran): a started run counts
+ * in live_runs until then. */
 static void
 workers_joined(struct mg_dataflow *df)
 {
 	/* Relaxed: a count read only at fork (forked_child()). */
-	if (df->live)
+	if (!df->joined)
 		atomic_fetch_sub_explicit(&live_runs, 1, memory_order_relaxed);
-	df->live = false;
 	df->joined = true;
 }
 
@@ -647,6 +647,8 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	if (!nsources)
 		return -EINVAL;
 	df->started = true; /* from here on, only destroy */
+	/* relaxed: as in workers_joined() */
+	atomic_fetch_add_explicit(&live_runs, 1, memory_order_relaxed);
 	for (i = 0, err = 0; i < df->nnodes && !err; i++)
 		err = prepare_node(df, df->nodes[i]);
 	if (!err)
@@ -657,8 +659,6 @@ mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window, void *ctx)
 	}
 	df->on_window = on_window;
 	df->on_window_ctx = ctx;
-	df->live = true; /* relaxed: as in workers_joined() */
-	atomic_fetch_add_explicit(&live_runs, 1, memory_order_relaxed);
 	for (w = 0; w < df->cfg.workers; w++) {
 		mg__hist_reset(&df->wk[w].whole);
 		for (i = 0; i < WIN_RING; i++) {

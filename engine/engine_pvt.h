@@ -443,10 +443,9 @@ struct mg_dataflow {
 	_Atomic bool go;	  /* start_ns is set: run (or stop on error) */
 	_Atomic bool running;	  /* started and not yet ended */
 	bool started, joined;
-	bool live;	      /* its workers count in dataflow.c's live_runs */
-	_Atomic bool halt;    /* stop or error: workers leave their loops */
-	_Atomic bool stopped; /* mg_dataflow_stop() asked for it */
-	_Atomic int error;    /* first error an operator reported */
+	_Atomic bool halt;	/* stop or error: workers leave their loops */
+	_Atomic bool stopped;	/* mg_dataflow_stop() asked for it */
+	_Atomic int error;	/* first error an operator reported */
 	const char *error_what; /* what failed: written once, by the thread
 				   whose error won, read after the join */
 	/* completion: bumped when a probe's frontier advances or the run

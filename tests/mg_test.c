@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -44,6 +45,15 @@ mg_test_env_u64(const char *name, uint64_t def)
 		return def;
 	}
 	return x;
+}
+
+bool
+mg_test_args_name(const char *const *args, size_t max, const char *word)
+{
+	for (size_t i = 0; i < max && args[i]; i++)
+		if (!strcmp(args[i], word))
+			return true;
+	return false;
 }
 
 uint64_t

@@ -34,6 +34,10 @@ _Noreturn void mg_test_skip_all(const char *reason);
 /* An unsigned environment knob (stress sizes), or @def if unset. */
 uint64_t mg_test_env_u64(const char *name, uint64_t def);
 
+/* Whether the first @max words of @args (or those before a NULL) include
+ * @word: a command line naming a flag. */
+bool mg_test_args_name(const char *const *args, size_t max, const char *word);
+
 /* The seed from MG_SEED, or a fresh one; printed as a TAP comment. */
 uint64_t mg_test_seed(void);
 

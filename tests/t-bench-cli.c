@@ -82,15 +82,6 @@ static const struct {
 	{"hiccup", {"--seconds", "0.01"}, false},
 };
 
-static bool
-names_workers(const struct cli_case *c)
-{
-	for (size_t i = 0; i < MAX_ARGS && c->args[i]; i++)
-		if (!strcmp(c->args[i], "--workers"))
-			return true;
-	return false;
-}
-
 /*
  * Run @c's program (after the flags of quick[]) with @as_gib GiB of address
  * space (0: no limit); its exit status (or 128 + signal) into *@status and
@@ -115,7 +106,8 @@ run(const struct cli_case *c, unsigned long as_gib, int *status, char *err,
 		if (!strcmp(c->prog, quick[i].prog)) {
 			for (k = 0; quick[i].args[k]; k++)
 				argv[n++] = quick[i].args[k];
-			if (quick[i].workers && !names_workers(c))
+			if (quick[i].workers &&
+			    !mg_test_args_name(c->args, MAX_ARGS, "--workers"))
 				argv[n++] = "--oversubscribe";
 		}
 	for (i = 0; i < MAX_ARGS && c->args[i]; i++)

@@ -208,15 +208,6 @@ struct opts_case {
 
 static const struct option long_opts[] = {BENCH_OPTIONS, {NULL, 0, NULL, 0}};
 
-static bool
-names_workers(const struct opts_case *c)
-{
-	for (size_t i = 0; i < MAX_FLAGS && c->args[i]; i++)
-		if (!strcmp(c->args[i], "--workers"))
-			return true;
-	return false;
-}
-
 /*
  * Apply @c's flags as a program does: defaults, each flag through
  * bench_opts_set(), then bench_opts_check().  Return: the first failure
@@ -235,7 +226,7 @@ apply(struct bench_opts *o, const struct opts_case *c, char *err, size_t len)
 		o->record_max = c->record_max;
 	/* A row about other flags must not fail on a one-CPU machine for
 	 * the default two workers; rows naming --workers say what they mean. */
-	o->oversubscribe = !names_workers(c);
+	o->oversubscribe = !mg_test_args_name(c->args, MAX_FLAGS, "--workers");
 	for (i = 0; i < MAX_FLAGS && args[i]; i++) {
 		for (lo = long_opts; lo->name; lo++)
 			if (!strncmp(args[i], "--", 2) &&
