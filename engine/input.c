@@ -419,6 +419,22 @@ halted(const struct mg_producer *p)
 	return atomic_load_explicit(&p->in->df->halt, memory_order_relaxed);
 }
 
+/*
+ * Ask for the promise's mark once nothing earlier is left to send (I2 of
+ * mg_channel.h); the channel sends it ahead of the next batch (I4).  Asked
+ * only after a settle had sealed everything, a producer pushing at
+ * MG_TIME_NOW into a ring of one slot never marked anything: each new time
+ * sealed the batch of the last one, which found the slot taken by the batch
+ * before, and the frontier stayed put until the producer closed.
+ */
+static void
+want_mark(struct mg_producer *p)
+{
+	if (p->own.promise > mg_channel_mark_wanted(p->ch) && !p->own.pending &&
+	    (!p->own.cur || p->own.cur->time >= p->own.promise))
+		(void)mg_channel_mark_spsc(p->ch, p->own.promise);
+}
+
 /* Hand the sealed batch the ring refused to it.  False if still full. */
 static bool
 send_pending(struct mg_producer *p)
@@ -426,6 +442,7 @@ send_pending(struct mg_producer *p)
 	if (p->own.pending && !mg_channel_push_spsc(p->ch, p->own.pending))
 		return false;
 	p->own.pending = NULL;
+	want_mark(p);
 	return true;
 }
 
@@ -448,7 +465,9 @@ seal(struct mg_producer *p)
 			b->count,
 		memory_order_relaxed);
 	p->own.cur = NULL;
-	if (!mg_channel_push_spsc(p->ch, b))
+	if (mg_channel_push_spsc(p->ch, b))
+		want_mark(p);
+	else
 		p->own.pending = b;
 	return true;
 }
@@ -467,8 +486,7 @@ settle_once(struct mg_producer *p, bool all)
 		if (!seal(p) || p->own.pending)
 			return false;
 	}
-	if (p->own.promise > mg_channel_mark_wanted(p->ch))
-		mg_channel_mark_spsc(p->ch, p->own.promise);
+	want_mark(p);
 	return mg_channel_flush_spsc(p->ch);
 }
 
@@ -564,6 +582,11 @@ mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
 		return err;
 	if ((!recs && n) || size != p->record_size || n > INT32_MAX)
 		return -EINVAL;
+	/* What the ring refused before goes first, when it fits now: else a
+	 * batch (and the mark behind it) would wait until a push needs a new
+	 * batch, and with a ring of one slot that is always too late. */
+	if (send_pending(p))
+		(void)mg_channel_flush_spsc(p->ch);
 	while (done < n) {
 		struct mg_batch *b = p->own.cur;
 		uint32_t k;

@@ -36,6 +36,10 @@
  *       has time >= t.
  *   I3. Only the producer calls batch_get/push/mark/flush; only the consumer
  *       calls pop/batch_put (the "_spsc" suffix).
+ *   I4. A mark that did not fit goes ahead of the next batch pushed: which
+ *       I2 allows, and without which a producer that keeps a ring of one
+ *       slot (capacity 2) busy with batches never sends a mark -- the
+ *       consumer's frontier stayed where it was until the stream ended.
  *
  * Who writes what:
  *   - the ck_ring indices: as ck_ring documents (p_tail by the enqueuer,
@@ -306,32 +310,6 @@ mg_channel_batch_get_spsc(struct mg_channel *ch)
 }
 
 /*
- * Send @b (its time and count set) to the consumer.
- * @b: on success the channel takes it; on failure the caller keeps it.
- * Context: producer only; lock-free, never blocks.
- * Ordering: release (ring.R1): every access to @b before the push happens
- * before the consumer's pop returns it.
- * Return: true if sent; false if the forward ring is full.
- */
-static inline bool
-mg_channel_push_spsc(struct mg_channel *ch, struct mg_batch *b)
-{
-	struct mg_slot s = {.batch = b, .time = b->time};
-
-	MG_ASSERT(b->home == ch);
-	MG_ASSERT(b->time >= ch->prod.mark_wanted); /* I2 */
-	/*
-	 * ORDER(ring.R1): pairs with ring.A1 in mg_channel_pop_spsc();
-	 * ck_pr_fence_store() in the enqueue orders only our stores before
-	 * the p_tail store: without this fence our earlier reads of the batch
-	 * could be performed after it and see the consumer's writes.
-	 */
-	atomic_thread_fence(memory_order_release);
-	MG_TSAN_RELEASE(&ch->fwd);
-	return mg__ring_enqueue_slot(ch, &s);
-}
-
-/*
  * Send any mark asked for but not yet sent.
  * Context: producer only; lock-free.
  * Return: true if nothing is pending afterwards; false if the ring was full.
@@ -347,6 +325,36 @@ mg_channel_flush_spsc(struct mg_channel *ch)
 		return false;
 	ch->prod.mark_sent = s.time;
 	return true;
+}
+
+/*
+ * Send @b (its time and count set) to the consumer.
+ * @b: on success the channel takes it; on failure the caller keeps it.
+ * A mark still pending goes first (I4).
+ * Context: producer only; lock-free, never blocks.
+ * Ordering: release (ring.R1): every access to @b before the push happens
+ * before the consumer's pop returns it.
+ * Return: true if sent; false if the forward ring is full (the pending mark
+ * may have gone).
+ */
+static inline bool
+mg_channel_push_spsc(struct mg_channel *ch, struct mg_batch *b)
+{
+	struct mg_slot s = {.batch = b, .time = b->time};
+
+	MG_ASSERT(b->home == ch);
+	MG_ASSERT(b->time >= ch->prod.mark_wanted); /* I2 */
+	if (!mg_channel_flush_spsc(ch))		    /* I4 */
+		return false;
+	/*
+	 * ORDER(ring.R1): pairs with ring.A1 in mg_channel_pop_spsc();
+	 * ck_pr_fence_store() in the enqueue orders only our stores before
+	 * the p_tail store: without this fence our earlier reads of the batch
+	 * could be performed after it and see the consumer's writes.
+	 */
+	atomic_thread_fence(memory_order_release);
+	MG_TSAN_RELEASE(&ch->fwd);
+	return mg__ring_enqueue_slot(ch, &s);
 }
 
 /*

@@ -1025,6 +1025,63 @@ test_held_batch_frontier(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/*
+ * A producer that pushes at MG_TIME_NOW into a ring of one slot (capacity 2)
+ * completes times while it keeps pushing.  Before the fix the frontier stayed
+ * where it started until the producer closed: each new time sealed the last
+ * time's batch, which found the slot taken, so the promise was never marked
+ * (and a mark asked for lost its slot to the next batch every time).  Then
+ * this test pushes until the watchdog gives up.  Batches of one record and
+ * of 64 (the ring holds a batch being filled, and one refused, behind it).
+ */
+static void
+test_now_marks_one_slot(void **state)
+{
+	static const uint32_t batch[] = {1, 64};
+
+	(void)state;
+	for (unsigned i = 0; i < MG_ARRAY_SIZE(batch); i++) {
+		struct mg_dataflow_config dc = {.workers = 1,
+						.ring_capacity = 2,
+						.batch_records = batch[i],
+						.epoch_ns = 100000};
+		struct mg_dataflow *df;
+		struct mg_input *in;
+		struct mg_producer *p;
+		struct mg_probe *probe;
+		struct watchdog wd;
+		struct rec x = {1, 1};
+		uint64_t t0, pushes = 0;
+
+		assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+		probe = mg_probe(df, mg_input(df, sizeof(struct rec), &in));
+		assert_non_null(probe);
+		assert_int_equal(mg_producer_open(in, 0, &p), 0);
+		assert_int_equal(mg_input_close(in), 0);
+		assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+		watchdog_start(&wd, df, probe);
+		assert_int_equal(mg_push_wait(p, MG_TIME_NOW, &x, sizeof(x), 1,
+					      MG_FOREVER),
+				 1);
+		t0 = mg_producer_time(p);
+		while (mg_probe_frontier(probe) <= t0 + 2) {
+			assert_int_equal(mg_push_wait(p, MG_TIME_NOW, &x,
+						      sizeof(x), 1, MG_FOREVER),
+					 1);
+			pushes++;
+			nanosleep(&(struct timespec){0, 20000}, NULL);
+		}
+		printf("#   batches of %u: time %llu complete after %llu more "
+		       "pushes\n",
+		       batch[i], (unsigned long long)t0 + 2,
+		       (unsigned long long)pushes);
+		watchdog_stop(&wd);
+		assert_int_equal(mg_producer_close(p), 0);
+		assert_int_equal(mg_dataflow_join(df, NULL), 0);
+		mg_dataflow_destroy(df);
+	}
+}
+
 /* ---- bad input: a clear error, nothing changed, the run still right ----------- */
 
 static void
@@ -1167,6 +1224,7 @@ main(void)
 		cmocka_unit_test(test_migrations_while_pushing),
 		cmocka_unit_test(test_jitter_while_migrating),
 		cmocka_unit_test(test_held_batch_frontier),
+		cmocka_unit_test(test_now_marks_one_slot),
 	};
 
 	return MG_TEST_RUN(tests);

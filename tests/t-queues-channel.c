@@ -149,14 +149,15 @@ test_full_and_empty(void **state)
 		assert_int_equal(*(uint64_t *)mg_batch_record(held[i], 0), i);
 	}
 	assert_false(mg_channel_pop_spsc(ch, &b, &t));
-	/* Room again: the kept batch and the pending mark go through. */
+	/* Room again: the pending mark goes through, ahead of the kept
+	 * batch (I4). */
 	assert_true(mg_channel_push_spsc(ch, extra));
 	assert_true(mg_channel_flush_spsc(ch));
 	assert_true(mg_channel_pop_spsc(ch, &b, &t));
-	assert_ptr_equal(b, extra);
-	assert_true(mg_channel_pop_spsc(ch, &b, &t));
 	assert_null(b);
 	assert_int_equal(t, 1);
+	assert_true(mg_channel_pop_spsc(ch, &b, &t));
+	assert_ptr_equal(b, extra);
 	mg_batch_put_spsc(extra);
 	for (i = 0; i < 3; i++)
 		mg_batch_put_spsc(held[i]);
@@ -221,6 +222,36 @@ test_pending_marks_coalesce(void **state)
 	assert_null(b);
 	assert_int_equal(t, 4); /* only the newest pending mark travels */
 	assert_false(mg_channel_pop_spsc(ch, &b, &t));
+	mg_channel_destroy(ch);
+}
+
+/* I4: with one slot kept busy by batches, a pending mark still gets it. */
+static void
+test_mark_not_starved(void **state)
+{
+	struct mg_channel *ch = make(8, 1, 2); /* one message in flight */
+	struct mg_batch *b = NULL, *next;
+	uint64_t t = 0;
+
+	(void)state;
+	assert_true(mg_channel_push_spsc(ch, fill(ch, 1, 1)));
+	assert_false(mg_channel_mark_spsc(ch, 2));
+	for (uint64_t i = 2; i < 10; i++) {
+		assert_true(mg_channel_pop_spsc(ch, &b, &t));
+		assert_non_null(b); /* the batch of time i - 1 */
+		mg_batch_put_spsc(b);
+		/* the slot is free: the mark takes it, the batch waits */
+		next = fill(ch, i, i);
+		assert_false(mg_channel_push_spsc(ch, next));
+		assert_true(mg_channel_pop_spsc(ch, &b, &t));
+		assert_null(b);
+		assert_int_equal(t, i);
+		assert_int_equal(mg_channel_frontier(ch), i);
+		assert_true(mg_channel_push_spsc(ch, next));
+		assert_false(mg_channel_mark_spsc(ch, i + 1));
+	}
+	assert_true(mg_channel_pop_spsc(ch, &b, &t));
+	mg_batch_put_spsc(b);
 	mg_channel_destroy(ch);
 }
 
@@ -325,6 +356,7 @@ main(void)
 		cmocka_unit_test(test_full_and_empty),
 		cmocka_unit_test(test_marks_follow_data),
 		cmocka_unit_test(test_pending_marks_coalesce),
+		cmocka_unit_test(test_mark_not_starved),
 		cmocka_unit_test(test_memory_returns),
 		cmocka_unit_test(test_mesh_frontier),
 		cmocka_unit_test(test_mesh_fair),
