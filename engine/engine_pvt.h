@@ -379,6 +379,8 @@ struct worker {
 	uint64_t work_ns;	/* stateful steps that did work (worker.c) */
 	uint64_t feed_ns;	/* source and input steps that did work */
 	uint64_t idle_round_ns; /* what an empty round takes (worker.c) */
+	uint64_t end_ns;	/* clock at the end of its last round */
+	uint64_t contended_ns;	/* until then it spins as on a shared CPU */
 	uint64_t steps_ns;	/* work_ns + feed_ns at the last round's end */
 	uint64_t window;	/* current latency window */
 	bool windows_lost;	/* the reporter fell WIN_RING windows behind */

@@ -592,11 +592,14 @@ mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
 		uint32_t k;
 
 		if (!b || b->time != t || mg_batch_full(b)) {
-			if (!seal(p))
+			b = seal(p) ? mg_channel_batch_get_spsc(p->ch) : NULL;
+			if (!b) {
+				/* Full: every batch is in flight.  The worker
+				 * may nap, idle, while the caller polls: wake
+				 * it (see nap()). */
+				mg__worker_kick(p->in->df, p->worker);
 				break;
-			b = mg_channel_batch_get_spsc(p->ch);
-			if (!b)
-				break; /* every batch is in flight: full */
+			}
 			b->time = t;
 			b->stamp[0] = mg_now_ns();
 			p->own.cur = b;
