@@ -102,6 +102,8 @@ mg_dataflow_create(struct mg_dataflow **out,
 		c.ring_capacity = 64;
 	if (!c.window_ns)
 		c.window_ns = 250000000ull;
+	if (!c.output_buffer)
+		c.output_buffer = (size_t)256 << 20;
 
 	if (!out)
 		return -EINVAL;

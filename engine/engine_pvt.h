@@ -44,12 +44,17 @@
  * so a queued channel batch is always at the head: otherwise the channel's
  * batches could all sit queued behind an overflow batch that then finds
  * none to be copied into (a self-deadlock the tiny-ring tests caught).  A SEND
- * with anything queued is *congested*; a scheduled node whose output reaches
- * a congested SEND (through flat-maps) does no new work that round, so only
- * one round's output can ever be queued per node.  Sources therefore throttle
- * and keep their schedule (overload shows as latency); every other node keeps
- * draining as soon as its output drains, which, the graph being a DAG,
- * always happens: nothing deadlocks for any ring capacity >= 2.
+ * with more queued than its *slack* is *congested*; a scheduled node whose
+ * output reaches a congested SEND (through flat-maps) does no new work that
+ * round, so only one round's output beyond the slack can ever be queued per
+ * node.  Sources therefore throttle and keep their schedule (overload shows
+ * as latency); every other node keeps draining as soon as its output
+ * drains, which, the graph being a DAG, always happens: nothing deadlocks
+ * for any ring capacity >= 2.  The slack is 0 for an exchange; for an
+ * output it is output_buffer's worth of batches, because an output drains
+ * only when an application thread reads it: one that pushes everything
+ * before it reads (a new user's first program) stopped at the first ring's
+ * worth -- its own push waiting on the output it was yet to read.
  *
  * The per-worker parts of each node live in its `inst` array, one cache-
  * aligned element per worker, written only by that worker.
@@ -146,6 +151,9 @@ struct input_inst {
 
 struct pending {
 	struct mg_batch *head, *tail;
+	uint64_t floor; /* no queued batch is earlier: head's time while
+			   they were queued in time order */
+	bool sorted;	/* queued in time order since it was last empty */
 };
 
 struct send_inst {
@@ -278,6 +286,9 @@ struct node {
 			struct mg_mesh *mesh;	  /* or ... */
 			struct mg_output *output; /* one channel per worker */
 			unsigned ndest;		  /* W, or 1 for an output */
+			unsigned slack;		  /* batches queued before it is
+					   congested: 0, or output_buffer's
+					   worth for an output */
 		} send;
 		struct {
 			struct mg_mesh *mesh;
@@ -484,6 +495,8 @@ uint64_t mg__stream_frontier(const struct stream *s, unsigned w);
 bool mg__congested(const struct node *n, unsigned w);
 bool mg__send_flush(struct node *n, struct worker *wk);
 void mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b);
+/* The pool memory an overflow batch of @batch_bytes takes (send.c). */
+size_t mg__overflow_bytes(size_t batch_bytes);
 
 /* ---- dataflow.c -------------------------------------------------------- */
 /* Building (the building thread): append a node, subscribe it to a stream,

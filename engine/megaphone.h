@@ -129,6 +129,10 @@ struct mg_dataflow_config {
 				    completed before this; windows keep all */
 	bool no_stats;		/* do not count per-bin and per-worker load
 				    (mg_dataflow_bin_stats() then fails) */
+	size_t output_buffer;	/* bytes each worker may hold for an output
+				    beyond its ring before the output pushes
+				    back (see mg_output()); 0 = 256 MiB, 1 =
+				    push back as soon as the ring is full */
 };
 
 /*
@@ -365,7 +369,13 @@ MG_API struct mg_probe *mg_probe(struct mg_dataflow *df, struct mg_stream *in);
 /*
  * An output queue on @in: one application thread drains it with
  * mg_output_next(), receiving each completed time's records at once, in
- * time order.  Return: the output (owned by the dataflow); NULL (latched).
+ * time order.  Records the consumer has not taken wait in the workers, up
+ * to output_buffer bytes per worker beyond the output's ring (pool memory);
+ * past that the output pushes back: the operators feeding it stop, and
+ * then the sources and the producers' pushes wait.  So a thread that both
+ * pushes and reads, e.g. pushes everything before it reads, must read
+ * before that much output is waiting, or its push waits forever.
+ * Return: the output (owned by the dataflow); NULL (latched).
  */
 MG_API struct mg_output *mg_output(struct mg_dataflow *df,
 				   struct mg_stream *in);

@@ -10,8 +10,10 @@
  * channel ch[w] to the consumer.  So the consumer receives, per worker, the
  * records and *after them* the promise that no earlier time follows: once
  * the minimum of the W channels' marks passes t, every record at t has
- * arrived.  Backpressure is the SEND's: a consumer that does not drain
- * eventually stops the sources (nothing is dropped).
+ * arrived.  Backpressure is the SEND's, after a slack of output_buffer
+ * bytes of overflow batches per worker (see BACKPRESSURE in engine_pvt.h):
+ * a consumer that does not drain eventually stops the sources and the
+ * producers (nothing is dropped).
  *
  * The consumer copies records out of the batches at once (returning the
  * batches to the workers, so holding incomplete times never holds a
@@ -27,6 +29,7 @@
  * seq_cst) and, seeing waiting, bumps seq and wakes it.  No lost wake-up.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +60,21 @@ struct mg_output {
 	_Atomic uint32_t seq MG_CACHE_ALIGNED;
 	_Atomic uint32_t waiting;
 };
+
+/* Batches of @record_size-byte records a worker may queue for an output
+ * beyond its ring: output_buffer bytes of the overflow batches' chunks
+ * (1 byte: none). */
+static unsigned
+output_slack(const struct mg_dataflow *df, uint32_t record_size)
+{
+	size_t batch = sizeof(struct mg_batch) +
+		       (size_t)df->cfg.batch_records *
+			       ((record_size + 7u) & ~7u),
+	       n;
+
+	n = df->cfg.output_buffer / mg__overflow_bytes(batch);
+	return n < UINT_MAX ? (unsigned)n : UINT_MAX;
+}
 
 struct mg_output *
 mg_output(struct mg_dataflow *df, struct mg_stream *in)
@@ -107,6 +125,7 @@ mg_output(struct mg_dataflow *df, struct mg_stream *in)
 	}
 	n->u.send.output = o;
 	n->u.send.ndest = 1;
+	n->u.send.slack = output_slack(df, s->record_size);
 	mg__subscribe(n, 0, s);
 	df->outputs[df->noutputs++] = o;
 	return o;

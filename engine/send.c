@@ -115,13 +115,26 @@ send_channel(const struct node *n, unsigned w, unsigned d)
 				: mg_mesh_channel(n->u.send.mesh, w, d);
 }
 
+/* The pool class of an overflow batch of @bytes (header and records). */
 static unsigned
-batch_shift(const struct mg_batch *like)
+overflow_shift(size_t bytes)
 {
-	size_t bytes = sizeof(*like) + (size_t)like->capacity * like->stride;
 	unsigned s = mg_log2_ceil(bytes);
 
 	return s < MG_CHUNK_MIN_SHIFT ? MG_CHUNK_MIN_SHIFT : s;
+}
+
+static unsigned
+batch_shift(const struct mg_batch *like)
+{
+	return overflow_shift(sizeof(*like) +
+			      (size_t)like->capacity * like->stride);
+}
+
+size_t
+mg__overflow_bytes(size_t batch_bytes)
+{
+	return (size_t)1 << overflow_shift(batch_bytes);
 }
 
 void
@@ -170,23 +183,30 @@ overflow_put(struct send_inst *s, struct mg_batch *b)
 }
 
 static void
-enqueue(struct send_inst *s, unsigned d, struct mg_batch *b)
+enqueue(const struct node *n, struct send_inst *s, unsigned d,
+	struct mg_batch *b)
 {
 	struct pending *q = &s->q[d];
 
 	b->next = NULL;
-	if (q->tail)
+	if (q->tail) {
 		q->tail->next = b;
-	else
+		q->sorted &= b->time >= q->tail->time;
+		q->floor = b->time < q->floor ? b->time : q->floor;
+	} else {
 		q->head = b;
+		q->sorted = true;
+		q->floor = b->time;
+	}
 	q->tail = b;
 	s->queued++;
-	s->congested = true;
+	s->congested = s->queued > n->u.send.slack;
 }
 
 /* Send the filled batch for @d, or queue it behind earlier ones. */
 static void
-push_or_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
+push_or_queue(const struct node *n, struct send_inst *s, struct mg_channel *ch,
+	      unsigned d)
 {
 	struct mg_batch *b = s->cur[d];
 
@@ -196,7 +216,7 @@ push_or_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 		s->sent = true;
 		return;
 	}
-	enqueue(s, d, b);
+	enqueue(n, s, d, b);
 }
 
 static void
@@ -221,7 +241,7 @@ send_record(struct node *n, struct worker *wk, uint64_t time, const void *rec)
 	if (MG_UNLIKELY(!b || b->time != time || mg_batch_full(b))) {
 		ch = send_channel(n, wk->w, d);
 		if (b && b->count)
-			push_or_queue(s, ch, d);
+			push_or_queue(n, s, ch, d);
 		else if (b) /* unused: reuse it for this time */
 			goto stamp;
 		/* Channel batches only while nothing is queued: a channel
@@ -272,6 +292,8 @@ drain_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 		q->head = b->next;
 		if (!q->head)
 			q->tail = NULL;
+		else if (q->sorted)
+			q->floor = q->head->time;
 		s->queued--;
 		s->sent = true;
 		if (c != b)
@@ -280,15 +302,15 @@ drain_queue(struct send_inst *s, struct mg_channel *ch, unsigned d)
 	return true;
 }
 
-/* The earliest time @d still owes: queued batches and the one in hand. */
+/* The earliest time @d may still owe, in O(1) however long its queue (an
+ * output's may be long): queued batches (their floor, exact while they were
+ * queued in time order, else the earliest since the queue was last empty)
+ * and the one in hand. */
 static uint64_t
 owed(const struct send_inst *s, unsigned d)
 {
-	uint64_t t = MG_TIME_MAX;
-	const struct mg_batch *b;
+	uint64_t t = s->q[d].head ? s->q[d].floor : MG_TIME_MAX;
 
-	for (b = s->q[d].head; b; b = b->next)
-		t = b->time < t ? b->time : t;
 	if (s->cur[d] && s->cur[d]->count && s->cur[d]->time < t)
 		t = s->cur[d]->time;
 	return t;
@@ -310,7 +332,7 @@ mg__send_flush(struct node *n, struct worker *wk)
 		if (s->q[d].head)
 			drain_queue(s, ch, d);
 		if (s->cur[d] && s->cur[d]->count)
-			push_or_queue(s, ch, d);
+			push_or_queue(n, s, ch, d);
 		m = owed(s, d);
 		m = m < f ? m : f;
 		if (m > mg_channel_mark_wanted(ch)) {
@@ -319,7 +341,7 @@ mg__send_flush(struct node *n, struct worker *wk)
 		}
 		clear &= mg_channel_flush_spsc(ch) && !s->q[d].head;
 	}
-	s->congested = s->queued > 0;
+	s->congested = s->queued > n->u.send.slack;
 	if (s->sent && n->u.send.output) /* its consumer may be asleep */
 		mg__output_notify(n->u.send.output);
 	s->sent = false;

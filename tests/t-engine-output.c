@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,112 @@ test_output_in_time_order(void **state)
 	assert_int_equal(mg_output_next(o, &t, MG_FOREVER), -ENODATA);
 	assert_int_equal(mg_dataflow_join(df, NULL), 0);
 	mg_dataflow_destroy(df);
+}
+
+/* The last resort of test_push_then_read: a push or a read that made no
+ * progress for MG_WATCHDOG_S (stuck, not slow) shows every thread's stack. */
+static void
+stuck_alarm(int sig)
+{
+	(void)sig;
+	fprintf(stderr, "no progress for MG_WATCHDOG_S: every thread's "
+			"stack:\n");
+	mg_test_dump_threads();
+	abort();
+}
+
+/*
+ * A new user's first program: one thread pushes everything (advancing as it
+ * goes), closes, and only then reads the output.  Tiny rings, so the output
+ * is behind its ring after a few records: with no room beyond the ring the
+ * worker stopped, the push waited on the very thread that would read, and
+ * the program hung (before output_buffer).  With output_buffer 1 (no room
+ * beyond the ring), pushes at MG_TIME_NOW do come to wait (100 ms without
+ * room ends the loop; a slow machine may end it sooner, which proves
+ * nothing but cannot fail), and a read still finds a complete time.
+ */
+static void
+test_push_then_read(void **state)
+{
+	enum { N = 20000, PER_TIME = 100 };
+	const unsigned watchdog_s =
+		(unsigned)mg_test_env_u64("MG_WATCHDOG_S", 120);
+	struct mg_stateful_config sc = {
+		.ninputs = 1,
+		.hash = {key_hash},
+		.out_record_size = sizeof(struct rec),
+		.state_size = sizeof(struct mg_map),
+		.fn = keep_op,
+	};
+
+	(void)state;
+	signal(SIGALRM, stuck_alarm);
+	for (int strict = 0; strict < 2; strict++) {
+		struct mg_dataflow_config dc = {.workers = 2,
+						.oversubscribe = true,
+						.ring_capacity = 2,
+						.batch_records = 4,
+						.output_buffer =
+							strict ? 1 : 0};
+		struct mg_dataflow *df;
+		struct mg_input *in;
+		struct mg_producer *p;
+		struct mg_output *o;
+		struct mg_output_time t;
+		uint64_t i, seen = 0, next = 0;
+		int err;
+
+		assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+		sc.in[0] = mg_input(df, sizeof(struct rec), &in);
+		o = mg_output(df, mg_stateful(df, &sc));
+		assert_non_null(o);
+		assert_int_equal(mg_producer_open(in, MG_ANY_WORKER, &p), 0);
+		assert_int_equal(mg_input_close(in), 0);
+		assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+		for (i = 0; i < N; i++) {
+			struct rec r = {i % 37, i / PER_TIME};
+
+			if (i % PER_TIME == 0)
+				alarm(watchdog_s);
+			if (strict) {
+				err = mg_push_wait(p, MG_TIME_NOW, &r,
+						   sizeof(r), 1, 100 * MS);
+				if (err == -ETIMEDOUT)
+					break; /* the output pushes back */
+				assert_int_equal(err, 1);
+				continue;
+			}
+			assert_int_equal(mg_push_wait(p, r.val, &r, sizeof(r),
+						      1, MG_FOREVER),
+					 1);
+			if (i % PER_TIME == PER_TIME - 1)
+				assert_int_equal(
+					mg_producer_advance(p, r.val + 1), 0);
+		}
+		alarm(watchdog_s);
+		if (strict) {
+			printf("#   output_buffer 1: pushes wait after %llu "
+			       "records\n",
+			       (unsigned long long)i);
+			assert_true(i < N);
+			assert_int_equal(mg_output_next(o, &t, MG_FOREVER), 0);
+			assert_true(t.count > 0);
+			mg_dataflow_stop(df);
+		} else {
+			assert_int_equal(mg_producer_close(p), 0);
+			while ((err = mg_output_next(o, &t, MG_FOREVER)) == 0) {
+				assert_int_equal(t.time, next);
+				assert_int_equal(t.count, PER_TIME);
+				next = t.time + 1;
+				seen += t.count;
+			}
+			assert_int_equal(err, -ENODATA);
+			assert_int_equal(seen, N);
+		}
+		alarm(0);
+		mg_dataflow_join(df, NULL);
+		mg_dataflow_destroy(df);
+	}
 }
 
 static void
@@ -523,6 +630,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_output_in_time_order),
 		cmocka_unit_test(test_output_after_stop),
+		cmocka_unit_test(test_push_then_read),
 		cmocka_unit_test(test_probes),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_start_reports_prefill),
