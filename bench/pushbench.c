@@ -11,6 +11,8 @@
  *   push    mg_push(), one record per call, retried while the path is full;
  *   burst   mg_push_burst() of --burst records, retried while full;
  *   wait    mg_push_wait() of --burst records (sleeps while full).
+ * The two retrying ways spin, or with --yield call sched_yield() between
+ * tries: a polite poller, for a producer that shares a CPU with a worker.
  *
  * Per mode: the producer's ns per record (its wall time from the first push
  * to the return of mg_producer_close, over the records), and end to end
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +47,7 @@ struct rec {
 
 struct opts {
 	uint64_t records, burst, runs, workers, batch, ring;
-	bool validate;
+	bool validate, yield;
 };
 
 struct counter {
@@ -103,7 +106,8 @@ producer_main(void *arg)
 				while ((err = mg_push(r->p, t, &buf[k],
 						      sizeof(buf[k]))) ==
 				       -EAGAIN)
-					;
+					if (o->yield)
+						sched_yield();
 			}
 			break;
 		case BURST:
@@ -113,6 +117,8 @@ producer_main(void *arg)
 
 				if (got < 0)
 					err = got;
+				else if (!got && o->yield)
+					sched_yield();
 				else
 					k += (uint32_t)got;
 			}
@@ -221,6 +227,9 @@ usage(FILE *f)
 		"  --workers N   workers (default 1)\n"
 		"  --batch N     records per batch (default 256)\n"
 		"  --ring N      ring slots, a power of two (default 64)\n"
+		"  --yield       push and burst: sched_yield() while the path "
+		"is full\n"
+		"                (default: spin)\n"
 		"  --validate    check every record arrived once\n"
 		"  --help\n"
 		"One JSON line on stdout.  Pin with numactl --physcpubind "
@@ -239,6 +248,7 @@ main(int argc, char **argv)
 		{"batch", required_argument, NULL, 'B'},
 		{"ring", required_argument, NULL, 'R'},
 		{"validate", no_argument, NULL, 'v'},
+		{"yield", no_argument, NULL, 'y'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -279,6 +289,9 @@ main(int argc, char **argv)
 		case 'v':
 			o.validate = true;
 			break;
+		case 'y':
+			o.yield = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -310,9 +323,12 @@ main(int argc, char **argv)
 				ns[m][i], rate[m][i] / 1e6);
 		}
 	printf("{\"bench\":\"pushbench\",\"records\":%llu,\"burst\":%llu,"
-	       "\"workers\":%llu,\"runs\":%llu",
+	       "\"workers\":%llu,\"runs\":%llu,\"batch\":%llu,\"ring\":%llu,"
+	       "\"yield\":%s",
 	       (unsigned long long)o.records, (unsigned long long)o.burst,
-	       (unsigned long long)o.workers, (unsigned long long)o.runs);
+	       (unsigned long long)o.workers, (unsigned long long)o.runs,
+	       (unsigned long long)o.batch, (unsigned long long)o.ring,
+	       o.yield ? "true" : "false");
 	for (int m = 0; m < NMODES; m++) {
 		double a[MAX_RUNS], b[MAX_RUNS];
 
