@@ -490,6 +490,17 @@ settle_once(struct mg_producer *p, bool all)
 	return mg_channel_flush_spsc(p->ch);
 }
 
+/* Whether the producer could go on now (a hint): a batch the ring refused
+ * needs a slot; else a free batch will do.  With only a free batch back, a
+ * producer holding a refused batch spun here instead of sleeping -- and
+ * mg_push_wait() never reached its timeout. */
+static bool
+room(const struct mg_producer *p)
+{
+	return p->own.pending ? mg_channel_slot_free_spsc(p->ch)
+			      : mg_channel_room_spsc(p->ch);
+}
+
 /* Wait for the worker to make room, until @deadline (mg_now_ns() time,
  * UINT64_MAX: none).  Return: 0 (look again); -ETIMEDOUT; -EPIPE. */
 static int
@@ -498,7 +509,7 @@ wait_room(struct mg_producer *p, uint64_t deadline)
 	uint64_t now;
 
 	for (unsigned i = 0; i < PUSH_SPINS; i++) {
-		if (mg_channel_room_spsc(p->ch))
+		if (room(p))
 			return 0;
 		ck_pr_stall();
 	}
@@ -509,7 +520,7 @@ wait_room(struct mg_producer *p, uint64_t deadline)
 		/* ORDER(input.F1): pairs with input.F2 in drain(); see the
 		 * essay: either the worker sees `sleeping` or we see room. */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (mg_channel_room_spsc(p->ch))
+		if (room(p))
 			break;
 		if (halted(p))
 			return -EPIPE;

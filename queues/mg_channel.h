@@ -387,15 +387,25 @@ mg_channel_start(struct mg_channel *ch, uint64_t t)
 }
 
 /*
+ * Whether a push (of a batch or a mark) would find a free slot in the
+ * forward ring now.  A hint (the consumer may change it at any moment), for
+ * deciding whether to sleep.  Producer only.
+ */
+static inline bool
+mg_channel_slot_free_spsc(const struct mg_channel *ch)
+{
+	return ck_ring_size(&ch->fwd) < ch->ro.cfg.capacity - 1;
+}
+
+/*
  * Whether a producer operation could make progress now: the forward ring has
- * a free slot, or a free batch is back.  A hint (the consumer may change it
- * at any moment), for deciding whether to sleep.  Producer only.
+ * a free slot, or a free batch is back (enough only for a producer that holds
+ * no batch the ring refused).  A hint, as mg_channel_slot_free_spsc().
  */
 static inline bool
 mg_channel_room_spsc(const struct mg_channel *ch)
 {
-	return ck_ring_size(&ch->fwd) < ch->ro.cfg.capacity - 1 ||
-	       ck_ring_size(&ch->ret) > 0;
+	return mg_channel_slot_free_spsc(ch) || ck_ring_size(&ch->ret) > 0;
 }
 
 /* The last mark the producer asked for (sent or pending).  Producer only. */
