@@ -576,6 +576,9 @@ uint64_t mg__inputs_pushed(const struct mg_dataflow *df);
 /* ---- output.c ---------------------------------------------------------- */
 struct mg_channel *mg__output_channel(const struct mg_output *o, unsigned w);
 void mg__output_notify(struct mg_output *o);
+/* Worker @w ran its last round of a run that ended (not stopped): what it
+ * still queues for @o is the consumer's to take (output.c, ENDING). */
+void mg__output_end(struct mg_output *o, unsigned w);
 void mg__output_free(struct mg_output *o);
 
 /* ---- probe.c ----------------------------------------------------------- */

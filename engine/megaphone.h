@@ -374,7 +374,9 @@ MG_API struct mg_probe *mg_probe(struct mg_dataflow *df, struct mg_stream *in);
  * past that the output pushes back: the operators feeding it stop, and
  * then the sources and the producers' pushes wait.  So a thread that both
  * pushes and reads, e.g. pushes everything before it reads, must read
- * before that much output is waiting, or its push waits forever.
+ * before that much output is waiting, or its push waits forever.  The end
+ * of the run does not wait for the consumer: after mg_dataflow_join() the
+ * output still has every record of the run (not after a stop).
  * Return: the output (owned by the dataflow); NULL (latched).
  */
 MG_API struct mg_output *mg_output(struct mg_dataflow *df,

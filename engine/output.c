@@ -27,6 +27,16 @@
  * WAITING: the consumer sets waiting = 1, fence C1 (seq_cst), checks every
  * channel, and sleeps on `seq`; a worker that sent something fences (C2,
  * seq_cst) and, seeing waiting, bumps seq and wakes it.  No lost wake-up.
+ *
+ * ENDING.  A consumer may read only after mg_dataflow_join(), so a worker
+ * does not wait for it at the end: once the output's stream has ended on
+ * worker w, w counts the output as flushed even with batches still queued
+ * (or the last mark not yet in the ring), and after its last round sets
+ * end[w].ended (release, mg__output_end()).  The consumer, seeing it
+ * (acquire), drains the ring once more -- the worker pushed nothing after
+ * -- then takes the worker's queue straight from its SEND, which no thread
+ * touches any more, and counts w's frontier as MG_TIME_MAX.  A run that
+ * was stopped, or failed, hands nothing over.
  */
 #include <errno.h>
 #include <limits.h>
@@ -45,12 +55,20 @@ struct out_time {
 	size_t len, cap; /* bytes */
 };
 
+/* Worker w's end of the run, as the output sees it (see ENDING). */
+struct out_end {
+	_Atomic bool ended; /* set once (release) when it ran its last round */
+	bool taken;	    /* the consumer's: it took what the worker left */
+};
+
 struct mg_output {
 	struct mg_dataflow *df;
+	struct node *node; /* its SEND */
 	uint32_t record_size;
 	unsigned nch;
 	struct mg_channel **ch; /* [W]: worker w -> the consumer */
 	struct mg_batch **held; /* [W]: popped, not copied (out of memory) */
+	struct out_end *end;	/* [W] */
 	/* the consumer's */
 	struct out_time *times; /* pending, by time */
 	unsigned ntimes, cap;
@@ -98,14 +116,17 @@ mg_output(struct mg_dataflow *df, struct mg_stream *in)
 	if (o) {
 		o->ch = calloc(W, sizeof(*o->ch));
 		o->held = calloc(W, sizeof(*o->held));
+		o->end = calloc(W, sizeof(*o->end));
 	}
-	if (!o || !v || !o->ch || !o->held) {
+	if (!o || !v || !o->ch || !o->held || !o->end) {
 		mg__output_free(o);
 		return (struct mg_output *)mg__build_fail(df, -ENOMEM);
 	}
 	o->df = df;
 	o->record_size = s->record_size;
 	o->nch = W;
+	for (w = 0; w < W; w++)
+		atomic_init(&o->end[w].ended, false);
 	atomic_init(&o->seq, 0);
 	atomic_init(&o->waiting, 0);
 	cc = (struct mg_channel_config){
@@ -123,6 +144,7 @@ mg_output(struct mg_dataflow *df, struct mg_stream *in)
 		mg__output_free(o);
 		return (struct mg_output *)mg__build_fail(df, err);
 	}
+	o->node = n;
 	n->u.send.output = o;
 	n->u.send.ndest = 1;
 	n->u.send.slack = output_slack(df, s->record_size);
@@ -144,6 +166,7 @@ mg__output_free(struct mg_output *o)
 	free(o->last);
 	free(o->ch);
 	free(o->held);
+	free(o->end);
 	free(o);
 }
 
@@ -225,36 +248,99 @@ keep(struct mg_output *o, const struct mg_batch *b)
 	return 0;
 }
 
-/* Take everything the workers sent.  Return: 0; -ENOMEM (the batch that did
+/* Take everything worker @w sent.  Return: 0; -ENOMEM (the batch that did
  * not fit is held, and copied by a later call). */
+static int
+drain_channel(struct mg_output *o, unsigned w)
+{
+	struct mg_batch *b = o->held[w];
+	uint64_t t;
+	bool took = false;
+
+	while (b || mg_channel_pop_spsc(o->ch[w], &b, &t)) {
+		if (b && keep(o, b)) {
+			o->held[w] = b;
+			return -ENOMEM;
+		}
+		if (b) /* else a mark: the channel's frontier moved */
+			mg_batch_put_spsc(b);
+		o->held[w] = b = NULL;
+		took = true;
+	}
+	/* room again: a worker blocked on a full ring may nap */
+	if (took)
+		mg__worker_kick(o->df, w);
+	return 0;
+}
+
+/* Take what worker @w, which ran its last round, still queued for the
+ * output (see ENDING).  Return: 0; -ENOMEM (the rest stays queued). */
+static int
+take_left(struct mg_output *o, unsigned w)
+{
+	struct pending *q = &o->node->inst.send[w].q[0];
+	struct mg_batch *b;
+
+	while ((b = q->head)) {
+		if (keep(o, b))
+			return -ENOMEM;
+		q->head = b->next;
+		if (!q->head)
+			q->tail = NULL;
+		o->node->inst.send[w].queued--;
+		if (b->home)
+			mg_batch_put_spsc(b);
+		else
+			mg__overflow_free(o->df, b);
+	}
+	return 0;
+}
+
+/* Whether worker @w has ended and left something the consumer has not
+ * taken yet.  Consumer only. */
+static bool
+left_to_take(const struct mg_output *o, unsigned w)
+{
+	/* ORDER(out.A3): pairs with out.R3 in mg__output_end(): the
+	 * worker's pushes and its queue are complete before we take them. */
+	return !o->end[w].taken &&
+	       atomic_load_explicit(&o->end[w].ended, memory_order_acquire);
+}
+
+/* Take everything the workers sent or left.  Return: 0; -ENOMEM (what did
+ * not fit is taken by a later call). */
 static int
 poll_channels(struct mg_output *o)
 {
-	uint64_t f = MG_TIME_MAX;
+	uint64_t f = MG_TIME_MAX, t;
+	int err;
 
 	for (unsigned w = 0; w < o->nch; w++) {
-		struct mg_batch *b = o->held[w];
-		uint64_t t;
-		bool took = false;
-
-		while (b || mg_channel_pop_spsc(o->ch[w], &b, &t)) {
-			if (b && keep(o, b)) {
-				o->held[w] = b;
-				return -ENOMEM;
-			}
-			if (b) /* else a mark: the channel's frontier moved */
-				mg_batch_put_spsc(b);
-			o->held[w] = b = NULL;
-			took = true;
+		err = drain_channel(o, w);
+		if (!err && left_to_take(o, w)) {
+			/* the ring once more: the worker may have pushed
+			 * after the pass above, and nothing after `ended` */
+			err = drain_channel(o, w);
+			if (!err)
+				err = take_left(o, w);
+			o->end[w].taken = !err;
 		}
-		/* room again: a worker blocked on a full ring may nap */
-		if (took)
-			mg__worker_kick(o->df, w);
-		t = mg_channel_frontier(o->ch[w]);
+		if (err)
+			return err;
+		t = o->end[w].taken ? MG_TIME_MAX
+				    : mg_channel_frontier(o->ch[w]);
 		f = t < f ? t : f;
 	}
 	o->frontier = f;
 	return 0;
+}
+
+void
+mg__output_end(struct mg_output *o, unsigned w)
+{
+	/* ORDER(out.R3): pairs with out.A3 in left_to_take(). */
+	atomic_store_explicit(&o->end[w].ended, true, memory_order_release);
+	mg__output_notify(o);
 }
 
 uint64_t
@@ -275,7 +361,8 @@ wait_data(struct mg_output *o, uint64_t deadline)
 	/* ORDER(out.C1): pairs with out.C2 in mg__output_notify(). */
 	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned w = 0; w < o->nch && empty; w++)
-		empty = ck_ring_size(&o->ch[w]->fwd) == 0;
+		empty = ck_ring_size(&o->ch[w]->fwd) == 0 &&
+			!left_to_take(o, w);
 	if (empty && now < deadline && !mg__run_over(o->df))
 		mg_futex_wait(&o->seq, seq,
 			      deadline - now < SLEEP_MAX_NS ? deadline - now

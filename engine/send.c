@@ -339,7 +339,11 @@ mg__send_flush(struct node *n, struct worker *wk)
 			mg_channel_mark_spsc(ch, m);
 			s->sent = true;
 		}
-		clear &= mg_channel_flush_spsc(ch) && !s->q[d].head;
+		/* An output whose stream has ended does not hold the worker:
+		 * its consumer may read only after the join, and what it has
+		 * not taken is handed over at the end (output.c, ENDING). */
+		clear &= (mg_channel_flush_spsc(ch) && !s->q[d].head) ||
+			 (n->u.send.output && f == MG_TIME_MAX);
 	}
 	s->congested = s->queued > n->u.send.slack;
 	if (s->sent && n->u.send.output) /* its consumer may be asleep */

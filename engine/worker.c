@@ -452,6 +452,18 @@ host_parked(struct worker *self)
 	return work;
 }
 
+/* The run ended: what the worker still queues for an output is its
+ * consumer's to take (output.c, ENDING).  Not after a stop. */
+static void
+end_outputs(struct worker *wk)
+{
+	struct mg_dataflow *df = wk->df;
+
+	for (unsigned i = 0; i < df->nnodes; i++)
+		if (df->nodes[i]->kind == SEND && df->nodes[i]->u.send.output)
+			mg__output_end(df->nodes[i]->u.send.output, wk->w);
+}
+
 /* Every worker's rounds are over: a thread whose own are keeps running
  * parked workers' until then. */
 static bool
@@ -517,8 +529,10 @@ mg__worker_main(void *arg)
 		}
 		work += host_parked(wk);
 		mg_rcu_quiescent();
-		if (over && all_done(df))
+		if (over && all_done(df)) {
+			end_outputs(wk);
 			break;
+		}
 		if (!over && mg__elastic_park_due(wk)) {
 			uint32_t s = mg__elastic_park(wk);
 

@@ -131,14 +131,18 @@ test_output_in_time_order(void **state)
 	mg_dataflow_destroy(df);
 }
 
+static struct mg_dataflow *watched; /* for stuck_alarm() */
+
 /* The last resort of test_push_then_read: a push or a read that made no
- * progress for MG_WATCHDOG_S (stuck, not slow) shows every thread's stack. */
+ * progress for MG_WATCHDOG_S (stuck, not slow) shows the engine's state and
+ * every thread's stack. */
 static void
 stuck_alarm(int sig)
 {
 	(void)sig;
-	fprintf(stderr, "no progress for MG_WATCHDOG_S: every thread's "
-			"stack:\n");
+	fprintf(stderr, "no progress for MG_WATCHDOG_S: the engine's state "
+			"and every thread's stack:\n");
+	mg_dataflow_dump(watched, stderr);
 	mg_test_dump_threads();
 	abort();
 }
@@ -148,10 +152,13 @@ stuck_alarm(int sig)
  * goes), closes, and only then reads the output.  Tiny rings, so the output
  * is behind its ring after a few records: with no room beyond the ring the
  * worker stopped, the push waited on the very thread that would read, and
- * the program hung (before output_buffer).  With output_buffer 1 (no room
- * beyond the ring), pushes at MG_TIME_NOW do come to wait (100 ms without
- * room ends the loop; a slow machine may end it sooner, which proves
- * nothing but cannot fail), and a read still finds a complete time.
+ * the program hung (before output_buffer).  Then the same, joining the run
+ * before reading: the workers used to wait for the reader to take their
+ * last batches, and the join for them (now they leave them to the output).
+ * With output_buffer 1 (no room beyond the ring), pushes at MG_TIME_NOW do
+ * come to wait (100 ms without room ends the loop; a slow machine may end
+ * it sooner, which proves nothing but cannot fail), and a read still finds
+ * a complete time.
  */
 static void
 test_push_then_read(void **state)
@@ -169,7 +176,8 @@ test_push_then_read(void **state)
 
 	(void)state;
 	signal(SIGALRM, stuck_alarm);
-	for (int strict = 0; strict < 2; strict++) {
+	for (int mode = 0; mode < 3; mode++) {
+		const bool join_first = mode == 1, strict = mode == 2;
 		struct mg_dataflow_config dc = {.workers = 2,
 						.oversubscribe = true,
 						.ring_capacity = 2,
@@ -185,6 +193,7 @@ test_push_then_read(void **state)
 		int err;
 
 		assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+		watched = df;
 		sc.in[0] = mg_input(df, sizeof(struct rec), &in);
 		o = mg_output(df, mg_stateful(df, &sc));
 		assert_non_null(o);
@@ -222,6 +231,8 @@ test_push_then_read(void **state)
 			mg_dataflow_stop(df);
 		} else {
 			assert_int_equal(mg_producer_close(p), 0);
+			if (join_first)
+				assert_int_equal(mg_dataflow_join(df, NULL), 0);
 			while ((err = mg_output_next(o, &t, MG_FOREVER)) == 0) {
 				assert_int_equal(t.time, next);
 				assert_int_equal(t.count, PER_TIME);
