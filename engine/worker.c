@@ -365,12 +365,13 @@ nap(struct worker *wk, uint64_t ns)
  * one on a shared CPU for CONTENDED_NS (a worker that spins again too soon
  * loses a time slice per CONTENDED_NS; one on a CPU of its own that a
  * control thread's tick preempted pays the shorter spin's naps for as long:
- * at 100k records/s, p50 +1.5%).  One producer polling mg_push() into 2-slot
- * rings of 1-record batches, two workers on the machine's two CPUs: 20,000
- * records took 4.5-5 s when the workers spun 2000 rounds (a time slice lost
- * per ring's worth), 0.85-0.94 s now; one worker and the producer on one
- * CPU: 6.5-9 s, now 1.7-1.9 s.  @last: the end of the previous empty round,
- * 0 after work or a nap.
+ * at 100k records/s, p50 +1.5%).  One producer polling mg_push() with
+ * sched_yield() into 2-slot rings of 1-record batches, two workers on the
+ * machine's two CPUs (pushbench --workers 2 --ring 2 --batch 1 --yield):
+ * 233 us a record when the workers spun 2000 rounds (a time slice lost per
+ * ring's worth), 139 us now; one worker and the producer on one CPU: 215,
+ * now 97 (README).  @last: the end of the previous empty round, 0 after
+ * work or a nap.
  */
 static unsigned
 spin_limit(struct worker *wk, uint64_t *last)
