@@ -74,7 +74,12 @@
 #define LAT_RING     (1u << 16) /* epochs awaiting completion, per worker */
 #define WIN_RING     64		/* latency windows in flight, per worker */
 #define SOURCE_BURST 4096	/* records a source makes per round at most */
-#define RECV_BURST   32		/* batches a receiver takes per call */
+/* A thread that spins (an idle worker, a producer waiting for room) and
+ * finds a gap this long between two looks was preempted: its CPU is shared,
+ * and it spins short for MG__CONTENDED_NS (worker.c, input.c). */
+#define MG__PREEMPTED_NS 100000ull
+#define MG__CONTENDED_NS 100000000ull
+#define RECV_BURST	 32 /* batches a receiver takes per call */
 /* control leads a source's share may run ahead of its slowest (worker.c) */
 #define SOURCE_SKEW 8
 

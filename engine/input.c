@@ -80,11 +80,9 @@
 
 #include "engine/engine_pvt.h"
 
-#define PUSH_SPINS	 2000	   /* room checks before sleeping */
-#define PUSH_SPINS_SHORT 64	   /* ... after a preemption while spinning */
-#define SPIN_CLOCK	 64	   /* room checks between clock reads */
-#define PREEMPTED_NS	 100000	   /* a gap this long: the spin was preempted */
-#define CONTENDED_NS	 100000000 /* then spin short this long */
+#define PUSH_SPINS	 2000	     /* room checks before sleeping */
+#define PUSH_SPINS_SHORT 64	     /* ... after a preemption while spinning */
+#define SPIN_CLOCK	 64	     /* room checks between clock reads */
 #define SLEEP_MAX_NS	 10000000ull /* re-check halts at least this often */
 
 enum { OPENING, ACTIVE, RETIRED };
@@ -511,7 +509,7 @@ room(const struct mg_producer *p)
  * UINT64_MAX: none): kick it (it may nap while the ring is full), spin a
  * little, then sleep.  A spin the kernel preempted means the CPU is shared,
  * maybe with the very worker that would make room: then spin short for
- * CONTENDED_NS, as a worker does (spin_limit() in worker.c).  2-slot rings,
+ * MG__CONTENDED_NS, as a worker does (spin_limit() in worker.c).  2-slot rings,
  * 1-record batches, two workers and the producer on two CPUs (`pushbench
  * --workers 2 --ring 2 --batch 1 --yield`): mg_push_wait 78-94 -> 44-67 us
  * a record; on one CPU 79-82 -> 30-39; default rings unchanged.
@@ -532,8 +530,8 @@ wait_room(struct mg_producer *p, uint64_t deadline)
 		if (i % SPIN_CLOCK)
 			continue;
 		now = mg_now_ns();
-		if (now - last > PREEMPTED_NS) {
-			p->own.contended_ns = now + CONTENDED_NS;
+		if (now - last > MG__PREEMPTED_NS) {
+			p->own.contended_ns = now + MG__CONTENDED_NS;
 			break;
 		}
 		last = now;

@@ -29,7 +29,6 @@
 #define IDLE_SPINS_SHARED 64	  /* ... on a CPU shared with another worker */
 #define NAP_MIN_NS	  20000	  /* the first nap */
 #define NAP_MAX_NS	  1000000 /* naps double up to this while idle */
-#define CONTENDED_NS	  100000000 /* spin short this long after a preemption */
 
 /* ---- SOURCE ------------------------------------------------------------------ */
 
@@ -175,7 +174,7 @@ recv_step(struct node *n, struct worker *wk)
  * too: a round that has not ended for a whole sample is a stall, busy
  * meanwhile.
  */
-#define IDLE_ROUND_MAX_NS 100000
+#define IDLE_ROUND_MAX_NS MG__PREEMPTED_NS
 static void
 account_round(struct worker *wk, bool worked, uint64_t now)
 {
@@ -362,8 +361,8 @@ nap(struct worker *wk, uint64_t ns)
  * or output reader, or anything else the machine runs.  Those show only
  * when the kernel preempts the spinning worker -- an empty round that took
  * longer than IDLE_ROUND_MAX_NS -- and then the worker spins as little as
- * one on a shared CPU for CONTENDED_NS (a worker that spins again too soon
- * loses a time slice per CONTENDED_NS; one on a CPU of its own that a
+ * one on a shared CPU for MG__CONTENDED_NS (a worker that spins again too
+ * soon loses a time slice per MG__CONTENDED_NS; one on a CPU of its own that a
  * control thread's tick preempted pays the shorter spin's naps for as long:
  * at 100k records/s, p50 +1.5%).  One producer polling mg_push() with
  * sched_yield() into 2-slot rings of 1-record batches, two workers on the
@@ -377,7 +376,7 @@ static unsigned
 spin_limit(struct worker *wk, uint64_t *last)
 {
 	if (*last && wk->end_ns - *last > IDLE_ROUND_MAX_NS)
-		wk->contended_ns = wk->end_ns + CONTENDED_NS;
+		wk->contended_ns = wk->end_ns + MG__CONTENDED_NS;
 	*last = wk->end_ns;
 	return wk->shares_cpu || wk->end_ns < wk->contended_ns
 		       ? IDLE_SPINS_SHARED
