@@ -500,8 +500,8 @@ uint64_t mg__stream_frontier(const struct stream *s, unsigned w);
 bool mg__congested(const struct node *n, unsigned w);
 bool mg__send_flush(struct node *n, struct worker *wk);
 void mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b);
-/* The pool memory an overflow batch of @batch_bytes takes (send.c). */
-size_t mg__overflow_bytes(size_t batch_bytes);
+/* The pool memory an overflow batch for channels of @cc takes (send.c). */
+size_t mg__overflow_bytes(const struct mg_channel_config *cc);
 
 /* ---- dataflow.c -------------------------------------------------------- */
 /* Building (the building thread): append a node, subscribe it to a stream,

@@ -28,7 +28,7 @@
  * channel, and sleeps on `seq`; a worker that sent something fences (C2,
  * seq_cst) and, seeing waiting, bumps seq and wakes it.  No lost wake-up.
  *
- * ENDING.  A consumer may read only after mg_dataflow_join(), so a worker
+ * ENDING.  A consumer may start reading after mg_dataflow_join(), so a worker
  * does not wait for it at the end: once the output's stream has ended on
  * worker w, w counts the output as flushed even with batches still queued
  * (or the last mark not yet in the ring), and after its last round sets
@@ -79,18 +79,13 @@ struct mg_output {
 	_Atomic uint32_t waiting;
 };
 
-/* Batches of @record_size-byte records a worker may queue for an output
- * beyond its ring: output_buffer bytes of the overflow batches' chunks
- * (1 byte: none). */
+/* Batches a worker may queue for an output with channels of @cc beyond
+ * its ring: output_buffer bytes of overflow batches (1 byte: none). */
 static unsigned
-output_slack(const struct mg_dataflow *df, uint32_t record_size)
+output_slack(const struct mg_dataflow *df, const struct mg_channel_config *cc)
 {
-	size_t batch = sizeof(struct mg_batch) +
-		       (size_t)df->cfg.batch_records *
-			       ((record_size + 7u) & ~7u),
-	       n;
+	size_t n = df->cfg.output_buffer / mg__overflow_bytes(cc);
 
-	n = df->cfg.output_buffer / mg__overflow_bytes(batch);
 	return n < UINT_MAX ? (unsigned)n : UINT_MAX;
 }
 
@@ -147,7 +142,7 @@ mg_output(struct mg_dataflow *df, struct mg_stream *in)
 	o->node = n;
 	n->u.send.output = o;
 	n->u.send.ndest = 1;
-	n->u.send.slack = output_slack(df, s->record_size);
+	n->u.send.slack = output_slack(df, &cc);
 	mg__subscribe(n, 0, s);
 	df->outputs[df->noutputs++] = o;
 	return o;

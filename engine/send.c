@@ -115,26 +115,33 @@ send_channel(const struct node *n, unsigned w, unsigned d)
 				: mg_mesh_channel(n->u.send.mesh, w, d);
 }
 
-/* The pool class of an overflow batch of @bytes (header and records). */
+/* The pool class of an overflow batch shaped like @like. */
 static unsigned
-overflow_shift(size_t bytes)
+batch_shift(const struct mg_batch *like)
 {
+	size_t bytes = sizeof(*like) + (size_t)like->capacity * like->stride;
 	unsigned s = mg_log2_ceil(bytes);
 
 	return s < MG_CHUNK_MIN_SHIFT ? MG_CHUNK_MIN_SHIFT : s;
 }
 
-static unsigned
-batch_shift(const struct mg_batch *like)
+/* An empty overflow batch shaped like the batches of channels of @cc. */
+static struct mg_batch
+overflow_shape(const struct mg_channel_config *cc)
 {
-	return overflow_shift(sizeof(*like) +
-			      (size_t)like->capacity * like->stride);
+	return (struct mg_batch){
+		.capacity = cc->batch_records,
+		.record_size = cc->record_size,
+		.stride = mg_batch_stride(cc->record_size),
+	};
 }
 
 size_t
-mg__overflow_bytes(size_t batch_bytes)
+mg__overflow_bytes(const struct mg_channel_config *cc)
 {
-	return (size_t)1 << overflow_shift(batch_bytes);
+	struct mg_batch shape = overflow_shape(cc);
+
+	return (size_t)1 << batch_shift(&shape);
 }
 
 void
@@ -147,13 +154,7 @@ mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b)
 static struct mg_batch *
 overflow_get(struct send_inst *s, struct worker *wk, struct mg_channel *ch)
 {
-	const struct mg_channel_config *cc = &ch->ro.cfg;
-	struct mg_batch *b = s->spare,
-			shape = {
-				.capacity = cc->batch_records,
-				.record_size = cc->record_size,
-				.stride = (cc->record_size + 7u) & ~7u,
-			};
+	struct mg_batch *b = s->spare, shape = overflow_shape(&ch->ro.cfg);
 	void *mem;
 	int err;
 

@@ -11,17 +11,12 @@
 
 #include "queues/mg_channel.h"
 
-static uint32_t
-stride_of(uint32_t record_size)
-{
-	return (record_size + 7u) & ~7u;
-}
-
 static size_t
 batch_bytes(const struct mg_channel_config *cfg)
 {
-	size_t b = sizeof(struct mg_batch) +
-		   (size_t)cfg->batch_records * stride_of(cfg->record_size);
+	size_t b =
+		sizeof(struct mg_batch) +
+		(size_t)cfg->batch_records * mg_batch_stride(cfg->record_size);
 
 	return (b + MG_CACHE_LINE - 1) & ~(size_t)(MG_CACHE_LINE - 1);
 }
@@ -115,7 +110,7 @@ mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
 		memset(b, 0, sizeof(*b));
 		b->capacity = cfg->batch_records;
 		b->record_size = cfg->record_size;
-		b->stride = stride_of(cfg->record_size);
+		b->stride = mg_batch_stride(cfg->record_size);
 		b->home = ch;
 		ok = ck_ring_enqueue_spsc(&ch->ret, ch->ro.ret_buf, b);
 		MG_ASSERT(ok);

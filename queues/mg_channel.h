@@ -138,6 +138,13 @@ struct mg_batch {
 };
 _Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
 
+/* Bytes between records in a batch of @record_size-byte records. */
+static inline uint32_t
+mg_batch_stride(uint32_t record_size)
+{
+	return (record_size + 7u) & ~7u;
+}
+
 /*
  * The most records of @record_size bytes (1..MG_RECORD_MAX) one batch can
  * hold: its header and records, each padded to 8 bytes, fit one 2 MiB
@@ -147,7 +154,7 @@ _Static_assert(sizeof(struct mg_batch) == MG_CACHE_LINE, "batch header");
 static inline uint32_t
 mg_channel_batch_records_max(uint32_t record_size)
 {
-	uint32_t stride = (record_size + 7u) & ~7u;
+	uint32_t stride = mg_batch_stride(record_size);
 	uint32_t n = (uint32_t)(((1ul << MG_CHUNK_MAX_SHIFT) -
 				 sizeof(struct mg_batch)) /
 				stride);

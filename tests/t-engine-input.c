@@ -93,6 +93,18 @@ des(void *ctx, struct mg_bin_call *c, struct mg_reader *r)
 	return mg_map_read(c->state, c->arena, r);
 }
 
+/* The operator every test here runs (inputs set by each); the serializers
+ * matter only in copy mode. */
+static const struct mg_stateful_config count_cfg = {
+	.ninputs = 1,
+	.hash = {key_hash},
+	.out_record_size = sizeof(struct out),
+	.state_size = sizeof(struct mg_map),
+	.fn = count_op,
+	.serialize = ser,
+	.deserialize = des,
+};
+
 static uint64_t
 out_hash(uint64_t time, const struct out *o)
 {
@@ -453,15 +465,7 @@ run_input(struct run *r)
 		.epoch_ns = r->epoch_ns,
 		.mode = r->mode,
 	};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct out),
-		.state_size = sizeof(struct mg_map),
-		.fn = count_op,
-		.serialize = ser,
-		.deserialize = des,
-	};
+	struct mg_stateful_config sc = count_cfg;
 	struct consumer c = {0};
 	struct watchdog wd;
 	struct mg_stream *s, *o;
@@ -971,13 +975,7 @@ test_held_batch_frontier(void **state)
 					.oversubscribe = true,
 					.bins_log2 = 4,
 					.epoch_ns = 100000};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct out),
-		.state_size = sizeof(struct mg_map),
-		.fn = count_op,
-	};
+	struct mg_stateful_config sc = count_cfg;
 	static _Atomic uint64_t sunk;
 	const uint64_t t = 10;
 	struct mg_run_stats st;
@@ -1159,13 +1157,7 @@ test_owners_after_end(void **state)
 {
 	struct mg_dataflow_config dc = {
 		.workers = 2, .oversubscribe = true, .bins_log2 = 4};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct out),
-		.state_size = sizeof(struct mg_map),
-		.fn = count_op,
-	};
+	struct mg_stateful_config sc = count_cfg;
 	struct mg_migration_progress pr;
 	struct mg_dataflow *df;
 	struct mg_input *in;

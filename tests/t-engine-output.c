@@ -55,19 +55,22 @@ keep_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *e)
 	}
 }
 
+/* The operator every test here runs: unary, keep_op (inputs set by each). */
+static const struct mg_stateful_config keep_cfg = {
+	.ninputs = 1,
+	.hash = {key_hash},
+	.out_record_size = sizeof(struct rec),
+	.state_size = sizeof(struct mg_map),
+	.fn = keep_op,
+};
+
 /* ---- output queues ---------------------------------------------------------- */
 
 static void
 test_output_in_time_order(void **state)
 {
 	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 	/* times pushed out of order, by two producers on two workers */
 	static const uint64_t times[] = {10, 5, 7, 5, 12, 7, 30, 6, 10};
 	uint64_t expect[40] = {0};
@@ -166,13 +169,7 @@ test_push_then_read(void **state)
 	enum { N = 20000, PER_TIME = 100 };
 	const unsigned watchdog_s =
 		(unsigned)mg_test_env_u64("MG_WATCHDOG_S", 120);
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 
 	(void)state;
 	signal(SIGALRM, stuck_alarm);
@@ -328,13 +325,7 @@ test_probes(void **state)
 				       .rate = 200000,
 				       .duration_ns = 100 * MS,
 				       .gen = gen};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 	struct calls c = {0}, c2 = {0};
 	struct mg_dataflow *df;
 	struct mg_stream *s, *out;
@@ -381,13 +372,7 @@ test_stats(void **state)
 {
 	struct mg_dataflow_config dc = {
 		.workers = 2, .oversubscribe = true, .bins_log2 = 5};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 	struct mg_bin_stats bs[32];
 	struct mg_worker_stats ws[2] = {0};
 	uint16_t owners[32];
@@ -494,17 +479,11 @@ test_start_reports_prefill(void **state)
 				       .rate = 1000,
 				       .duration_ns = 10 * MS,
 				       .gen = gen};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-		.prefill = bad_prefill,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 	struct mg_dataflow *df;
 
 	(void)state;
+	sc.prefill = bad_prefill;
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.in[0] = mg_source(df, &src);
 	mg_probe(df, mg_stateful(df, &sc));
@@ -535,14 +514,7 @@ test_prefill_drops_untouched(void **state)
 {
 	struct mg_dataflow_config dc = {
 		.workers = 2, .oversubscribe = true, .bins_log2 = 5};
-	struct mg_stateful_config sc = {
-		.ninputs = 1,
-		.hash = {key_hash},
-		.out_record_size = sizeof(struct rec),
-		.state_size = sizeof(struct mg_map),
-		.fn = keep_op,
-		.prefill = even_prefill,
-	};
+	struct mg_stateful_config sc = keep_cfg;
 	struct mg_bin_stats bs[32];
 	struct mg_run_stats st;
 	struct mg_dataflow *df;
@@ -552,6 +524,7 @@ test_prefill_drops_untouched(void **state)
 	unsigned b;
 
 	(void)state;
+	sc.prefill = even_prefill;
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
 	mg_probe(df, mg_stateful(df, &sc));
