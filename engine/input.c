@@ -576,11 +576,15 @@ settle(struct mg_producer *p, bool all)
 	return 0;
 }
 
-/* Check a push at @time (resolving MG_TIME_NOW, which also advances the
- * promise).  Return: 0 and *@t; -EPIPE; -EINVAL. */
+/* Check a push of @n records of @size bytes at @time, arguments first
+ * (a push refused for them changes nothing), then resolve MG_TIME_NOW,
+ * which also advances the promise.  Return: 0 and *@t; -EPIPE; -EINVAL. */
 static int
-push_time(struct mg_producer *p, uint64_t time, uint64_t *t)
+push_time(struct mg_producer *p, uint64_t time, const void *recs, size_t size,
+	  uint32_t n, uint64_t *t)
 {
+	if ((!recs && n) || size != p->record_size || n > INT32_MAX)
+		return -EINVAL;
 	if (p->own.closed || halted(p))
 		return -EPIPE;
 	if (time == MG_TIME_NOW) {
@@ -609,11 +613,9 @@ mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
 
 	if (!p)
 		return -EINVAL;
-	err = push_time(p, time, &t);
+	err = push_time(p, time, recs, size, n, &t);
 	if (err)
 		return err;
-	if ((!recs && n) || size != p->record_size || n > INT32_MAX)
-		return -EINVAL;
 	/* What the ring refused before goes first, when it fits now: else a
 	 * batch (and the mark behind it) would wait until a push needs a new
 	 * batch, and with a ring of one slot that is always too late. */
@@ -686,7 +688,7 @@ mg_push_wait(struct mg_producer *p, uint64_t time, const void *recs,
 	if (!p)
 		return -EINVAL;
 	/* MG_TIME_NOW is resolved once: all n records get one time. */
-	r = push_time(p, time, &time);
+	r = push_time(p, time, recs, size, n, &time);
 	if (r)
 		return r;
 	for (;;) {

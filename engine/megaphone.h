@@ -533,7 +533,9 @@ MG_API int mg_producer_open(struct mg_input *in, int worker,
  * -EINVAL if @size is not the input's record size, or @time is before the
  * producer's promise or not a time (at or above MG_TIME_LIMIT, but
  * MG_TIME_NOW); -EPIPE after close, or once the dataflow stopped or ended.
- * Nothing is pushed on failure.
+ * Nothing is pushed on failure, and -EINVAL or -EPIPE change nothing; a push
+ * at MG_TIME_NOW that finds the path full (-EAGAIN) has still advanced the
+ * promise to now.
  */
 MG_API int mg_push(struct mg_producer *p, uint64_t time, const void *rec,
 		   size_t size);

@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1127,6 +1128,17 @@ test_bad_input(void **state)
 	assert_int_equal(mg_push(p, 9, &x, sizeof(x)), -EINVAL); /* late */
 	assert_int_equal(mg_push_wait(p, 9, &x, sizeof(x), 1, MG_FOREVER),
 			 -EINVAL);
+	/* refused at MG_TIME_NOW, once now is past the promise: the promise
+	 * stays (a refused push advances nothing) */
+	while (mg_dataflow_now(df) <= 10)
+		sched_yield();
+	assert_int_equal(mg_push(p, MG_TIME_NOW, small, sizeof(small)),
+			 -EINVAL);
+	assert_int_equal(mg_push_burst(p, MG_TIME_NOW, NULL, sizeof(x), 1),
+			 -EINVAL);
+	assert_int_equal(
+		mg_push_wait(p, MG_TIME_NOW, &x, sizeof(x) + 8, 1, MG_FOREVER),
+		-EINVAL);
 	assert_int_equal(mg_producer_time(p), 10);
 	/* what is right still goes through */
 	assert_int_equal(mg_push(p, 10, &x, sizeof(x)), 0);
