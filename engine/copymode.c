@@ -16,7 +16,10 @@
  * BUFFERS.  A copy needs room a handoff does not.  If A's bytes do not fit
  * in ser[B], or serialize() says -ENOMEM, the copy fails, not the move: A
  * hands b over instead (mg__handoff_release() stores the token), counted
- * in mg_run_stats.copy_fallbacks.  The routing already sends b's records
+ * in mg_run_stats.copy_fallbacks.  So is a bin whose pages are still
+ * queued for re-homing (an earlier handoff across nodes): the re-homer
+ * reads its request, a block of b's arena, so b must not be freed yet.
+ * The routing already sends b's records
  * from time t to B, so b at B by t is the one outcome the correctness
  * contract allows, and handing it over needs no memory.  serialize() and
  * mg_timers_write() only read b, so it is whole when its copy fails; any
@@ -151,7 +154,9 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 	struct mg_writer wr;
 	int err = 0;
 
-	if (!mg__vbuf_room(v, sizeof(h))) {
+	/* Out of room, or the bin's pages still queued for re-homing (the
+	 * re-homer reads a request inside the bin: it must not be freed). */
+	if (!mg__vbuf_room(v, sizeof(h)) || (b && mg__bin_rehoming(b))) {
 		si->copy_fallbacks++;
 		return false;
 	}

@@ -135,7 +135,9 @@ mg_dataflow_create(struct mg_dataflow **out,
 	if (err)
 		goto fail;
 	if (c.rehome) {
-		err = mg_rehomer_create(&df->rehomer, df->topo, NULL);
+		struct mg_rehomer_config rc = {.pages_per_sec = c.rehome_rate};
+
+		err = mg_rehomer_create(&df->rehomer, df->topo, &rc);
 		if (err)
 			goto fail;
 	}

@@ -658,6 +658,20 @@ struct bin {
 	unsigned char state[] __attribute__((aligned(16)));
 };
 
+/*
+ * Whether @b's pages are queued for re-homing: the re-homer still reads the
+ * request, a block of @b's own arena, so @b must not be freed until DONE.
+ */
+static inline bool
+mg__bin_rehoming(const struct bin *b)
+{
+	/* ORDER(rehome.A2): pairs with rehome.R2 in the re-homer's process();
+	 * after DONE it never touches the request again. */
+	return b->rehome &&
+	       atomic_load_explicit(&b->rehome->req.state,
+				    memory_order_acquire) == MG_REHOME_QUEUED;
+}
+
 /* The bin's earliest timer, UINT64_MAX if none. */
 static inline uint64_t
 mg__bin_next_timer(const struct bin *b)

@@ -180,9 +180,7 @@ rehome(struct node *n, struct worker *wk, struct bin *b)
 	void *p;
 
 	b->arena.node = (uint8_t)wk->node;
-	if (!r ||
-	    (rh && atomic_load_explicit(&rh->req.state, memory_order_acquire) ==
-			   MG_REHOME_QUEUED))
+	if (!r || mg__bin_rehoming(b))
 		return;
 	if (rh)
 		mg_arena_free(&b->arena, rh,

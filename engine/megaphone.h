@@ -100,7 +100,8 @@ struct mg_migration;
  * the bin into the channel, the new owner rebuilds it in a fresh arena.  A
  * copy that does not fit (in its buffer, see "Limits", or the user's
  * serialize() says -ENOMEM) does not stop the run: that move goes as a
- * handoff (counted in mg_run_stats.copy_fallbacks).  A fresh arena that
+ * handoff (counted in mg_run_stats.copy_fallbacks), as does one whose bin's
+ * pages are still queued for re-homing (rehome).  A fresh arena that
  * runs out of memory stops the run with -ENOMEM, as any bin's arena does.
  */
 enum mg_mode { MG_HANDOFF, MG_COPY };
@@ -133,6 +134,8 @@ struct mg_dataflow_config {
 				    beyond its ring before the output pushes
 				    back (see mg_output()); 0 = 256 MiB, 1 =
 				    push back as soon as the ring is full */
+	uint64_t rehome_rate;	/* with rehome: pages a second the re-homer
+				    examines, 0 = 262144 (1 GiB/s) */
 };
 
 /*
@@ -403,7 +406,8 @@ struct mg_run_stats {
 	uint64_t state_bytes;	 /* bytes owned by bin arenas at the end */
 	bool stopped;		 /* mg_dataflow_stop() ended the run */
 	uint64_t copy_fallbacks; /* copy mode: moves that went as a handoff:
-				    their copy did not fit (MG_COPY) */
+				    their copy did not fit, or their pages
+				    were still being re-homed (MG_COPY) */
 	/* What failed, when join returns an error the engine raised: the
 	 * buffer whose limit was reached (-ENOBUFS), what ran out of memory
 	 * (-ENOMEM), or "the operator's function"; static text; NULL if the

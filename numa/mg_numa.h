@@ -304,8 +304,8 @@ int mg_rehomer_create(struct mg_rehomer **out, const struct mg_topology *topo,
 /*
  * Finish every queued request, stop the thread and free @r (takes it;
  * NULL is ignored).  Every submit must have returned before this is called.
- * Context: control plane; blocks until the queue is drained (at the rate
- * limit).
+ * Context: control plane; blocks until the queue is drained (no longer at
+ * the rate limit: the one request in progress may still sleep one batch).
  */
 void mg_rehomer_destroy(struct mg_rehomer *r);
 

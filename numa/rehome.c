@@ -105,7 +105,8 @@ wake(struct mg_rehomer *r)
 		mg_futex_wake(&r->sleeping, 1);
 }
 
-/* Sleep until tokens for @n more pages have accrued (GCRA). */
+/* Sleep until tokens for @n more pages have accrued (GCRA); once
+ * mg_rehomer_destroy() was called, the queue drains without a limit. */
 static void
 throttle(struct mg_rehomer *r, unsigned n)
 {
@@ -114,6 +115,9 @@ throttle(struct mg_rehomer *r, unsigned n)
 	uint64_t now = mg_now_ns(), until;
 	struct timespec ts;
 
+	/* Relaxed: a late look only costs one more sleep. */
+	if (atomic_load_explicit(&r->stop, memory_order_relaxed))
+		return;
 	if (r->tat_ns < now)
 		r->tat_ns = now;
 	r->tat_ns += cost;
