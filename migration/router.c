@@ -321,18 +321,6 @@ fold(struct mg_router_ctl *c)
 	return true;
 }
 
-/* Owner of @bin after every listed move (control side, locked). */
-static uint32_t
-final_owner(const struct mg_router_ctl *c, uint32_t bin)
-{
-	uint32_t i, w = c->base[bin];
-
-	for (i = 0; i < c->nmoves; i++)
-		if (c->moves[i].bin == bin)
-			w = c->moves[i].to;
-	return w;
-}
-
 static int
 grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
 {
@@ -351,15 +339,24 @@ grow(void **p, uint32_t *cap, uint32_t need, size_t elem)
 	return 0;
 }
 
-/* Check what does not depend on the frontier.  Called locked. */
+/*
+ * Check what does not depend on the frontier, in one pass over the bins
+ * and the moves (an all-at-once move of 2^20 bins is one step of 2^20
+ * moves): scratch[b] is BUSY for a bin with a listed move, and 2 + s once
+ * step s moves it.  Called locked, after fold().
+ */
 static int
-check_steps(const struct mg_router_ctl *c, const struct mg_step *steps,
-	    uint32_t n, bool asap)
+check_steps(struct mg_router_ctl *c, const struct mg_step *steps, uint32_t n,
+	    bool asap)
 {
-	uint32_t s, i, j;
+	enum { FREE, BUSY };
+	uint32_t s, i;
 
-	if (!steps || n == 0)
+	if (!steps || n == 0 || n > UINT32_MAX - 2)
 		return -EINVAL;
+	memset(c->scratch, FREE, sizeof(*c->scratch) * c->nbins);
+	for (i = 0; i < c->nmoves; i++)
+		c->scratch[c->moves[i].bin] = BUSY;
 	for (s = 0; s < n; s++) {
 		if ((!asap || s) && steps[s].time >= MG_TIME_LIMIT)
 			return -EINVAL;
@@ -370,12 +367,11 @@ check_steps(const struct mg_router_ctl *c, const struct mg_step *steps,
 
 			if (m->bin >= c->nbins || m->worker >= c->nworkers)
 				return -EINVAL;
-			for (j = 0; j < i; j++)
-				if (steps[s].moves[j].bin == m->bin)
-					return -EINVAL;
-			for (j = 0; j < c->nmoves; j++)
-				if (c->moves[j].bin == m->bin)
-					return -EBUSY;
+			if (c->scratch[m->bin] == BUSY)
+				return -EBUSY;
+			if (c->scratch[m->bin] == 2 + s)
+				return -EINVAL; /* twice in one step */
+			c->scratch[m->bin] = 2 + s;
 		}
 	}
 	return 0;
@@ -452,6 +448,11 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 	old_nmoves = c->nmoves;
 	old_nsteps = c->nsteps;
 	old_id = c->next_id;
+	/* scratch[b]: b's owner after every move listed so far */
+	for (i = 0; i < c->nbins; i++)
+		c->scratch[i] = c->base[i];
+	for (i = 0; i < c->nmoves; i++)
+		c->scratch[c->moves[i].bin] = c->moves[i].to;
 	for (s = 0; s < n; s++) {
 		struct mg_step_ctl *sc = calloc(1, sizeof(*sc));
 		uint64_t t = s ? steps[s].time : t0;
@@ -465,10 +466,11 @@ mg_router_submit(struct mg_router *r, const struct mg_step *steps, uint32_t n,
 		sc->time = t;
 		for (i = 0; i < steps[s].nmoves; i++) {
 			const struct mg_move *m = &steps[s].moves[i];
-			uint32_t from = final_owner(c, m->bin);
+			uint32_t from = c->scratch[m->bin];
 
 			if (from == m->worker)
 				continue; /* already there: a no-op */
+			c->scratch[m->bin] = m->worker;
 			c->moves[c->nmoves++] = (struct mg_route_move){
 				.id = c->next_id++,
 				.time = t,
@@ -546,21 +548,10 @@ void
 mg_router_settled(struct mg_router *r, uint16_t *out)
 {
 	struct mg_router_ctl *c = r->ctl;
-	uint32_t i;
 
 	pthread_mutex_lock(&c->lock);
+	fold(c); /* as a submission would: base is then what settled */
 	memcpy(out, c->base, sizeof(*out) * c->nbins);
-	/* as fold(): a bin's moves count in order, up to its first not done */
-	for (i = 0; i < c->nmoves; i++)
-		c->scratch[c->moves[i].bin] = 0;
-	for (i = 0; i < c->nmoves; i++) {
-		const struct mg_route_move *m = &c->moves[i];
-
-		if (!c->scratch[m->bin] && mg_step_complete(m->step))
-			out[m->bin] = m->to;
-		else
-			c->scratch[m->bin] = 1;
-	}
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -278,6 +278,69 @@ test_fold_in_order(void **state)
 	mg_router_destroy(r);
 }
 
+/*
+ * What a submission checks and how it builds its moves: a bin or worker out
+ * of range or a bin twice in one step is -EINVAL, a bin with an unfinished
+ * move -EBUSY, and a refused submission changes nothing; a bin may move in
+ * several steps of one submission, each move from where the one before
+ * left it, and a move to where the bin already is is no move.
+ */
+static void
+test_submit_checks(void **state)
+{
+	struct mg_move twice[2] = {{.bin = 7, .worker = 1},
+				   {.bin = 7, .worker = 2}};
+	struct mg_move bad[2] = {{.bin = 3, .worker = 1},
+				 {.bin = NBINS, .worker = 1}};
+	struct mg_move s0[1] = {{.bin = 0, .worker = 1}};
+	struct mg_move s1[2] = {{.bin = 0, .worker = 1},
+				{.bin = 1, .worker = 2}};
+	struct mg_move s2[1] = {{.bin = 0, .worker = 2}};
+	struct mg_step steps[3] = {{.time = 1, .nmoves = 1, .moves = s0},
+				   {.time = 2, .nmoves = 2, .moves = s1},
+				   {.time = 3, .nmoves = 1, .moves = s2}};
+	struct mg_step one = {.time = 5, .nmoves = 2, .moves = twice};
+	struct mg_step_ctl *ctl[3];
+	struct mg_router *r;
+	uint16_t fin[NBINS];
+
+	(void)state;
+	assert_int_equal(mg_router_create(&r, NBINS, 3), 0);
+	assert_int_equal(mg_router_submit(r, &one, 1, 1, false, ctl, NULL),
+			 -EINVAL);
+	one.moves = bad;
+	assert_int_equal(mg_router_submit(r, &one, 1, 1, false, ctl, NULL),
+			 -EINVAL);
+	bad[1] = (struct mg_move){.bin = 4, .worker = 3};
+	assert_int_equal(mg_router_submit(r, &one, 1, 1, false, ctl, NULL),
+			 -EINVAL);
+	mg_router_final(r, fin);
+	assert_int_equal(fin[3], 0); /* nothing of the refused ones */
+	assert_int_equal(mg_router_frontier(r), 0);
+	/* a chain: 0 -> 1, again to 1 (no move), then 1 -> 2 */
+	assert_int_equal(mg_router_submit(r, steps, 3, 1, false, ctl, NULL), 0);
+	assert_int_equal(ctl[0]->nmoves, 1);
+	assert_int_equal(ctl[1]->nmoves, 1); /* bin 1 only */
+	assert_int_equal(ctl[2]->nmoves, 1);
+	assert_int_equal(owner(r, 0, 0), 0);
+	assert_int_equal(owner(r, 0, 2), 1);
+	assert_int_equal(owner(r, 0, 3), 2);
+	assert_int_equal(owner(r, 1, 2), 2);
+	mg_router_final(r, fin);
+	assert_int_equal(fin[0], 2);
+	assert_int_equal(fin[1], 2);
+	assert_int_equal(fin[2], 2); /* 2 % 3, never moved */
+	/* bin 1's move is unfinished; one whose moves all finished may go */
+	s0[0] = (struct mg_move){.bin = 1, .worker = 0};
+	steps[0].time = 10;
+	assert_int_equal(mg_router_submit(r, steps, 1, 1, false, ctl, NULL),
+			 -EBUSY);
+	mg_step_done(ctl[1], 100, 0);
+	assert_int_equal(mg_router_submit(r, steps, 1, 1, false, ctl, NULL), 0);
+	assert_int_equal(owner(r, 1, 10), 0);
+	mg_router_destroy(r);
+}
+
 /* The control frontier: raises, a claim that blocks them, ASAP, -ETIME. */
 static void
 test_frontier_claims(void **state)
@@ -331,6 +394,7 @@ main(void)
 		cmocka_unit_test(test_publish_unregistered),
 		cmocka_unit_test(test_publish_online_reader),
 		cmocka_unit_test(test_fold_in_order),
+		cmocka_unit_test(test_submit_checks),
 		cmocka_unit_test(test_frontier_claims),
 	};
 
