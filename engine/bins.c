@@ -93,16 +93,14 @@ mg__bin_create(struct node *n, unsigned node)
  * bin's own block (so it has no timer queue) and the operator's state is all
  * zero.
  * Such a bin is the one call_bin() would create on demand, so it need not
- * exist.  (A root block above the small classes is rounded to its class,
- * not to 16: such bins never count as pristine, which only costs memory.)
+ * exist.
  */
 bool
 mg__bin_pristine(const struct node *n, const struct bin *b)
 {
 	size_t size = n->u.st.cfg.state_size, i;
-	size_t root = (sizeof(*b) + size + 15) & ~(size_t)15;
 
-	if (b->arena.live != root)
+	if (!mg_arena_root_only(&b->arena, sizeof(*b) + size))
 		return false;
 	for (i = 0; i < size; i++)
 		if (b->state[i])

@@ -86,10 +86,22 @@ dump_node(FILE *f, const struct mg_dataflow *df, const struct node *n,
 							  n->u.send.output, w)
 						: mg_mesh_channel(
 							  n->u.send.mesh, w, d);
+				const struct mg_batch *qb;
+				unsigned q = 0;
 
+				/* racy unless the worker is stuck: capped */
+				for (qb = s->q[d].head; qb && q < 100000;
+				     qb = qb->next)
+					q++;
 				time_str(a, sizeof(a),
 					 mg_channel_mark_wanted(ch));
 				fprintf(f, "%s%s", d ? "," : "", a);
+				/* what holds a destination back: its ring's
+				 * messages, batches queued behind them */
+				if (q || mg_channel_in_flight(ch))
+					fprintf(f, " (ring %u/%u, queued %u)",
+						mg_channel_in_flight(ch),
+						mg_channel_room(ch), q);
 			}
 			fprintf(f, "]");
 		}
@@ -162,13 +174,27 @@ mg_dataflow_dump(const struct mg_dataflow *df, FILE *f)
 		const struct worker_pub *p = &df->pub[w];
 		uint32_t r =
 			atomic_load_explicit(&p->run, memory_order_relaxed);
+		uint64_t end = atomic_load_explicit(&p->round_end_ns,
+						    memory_order_relaxed);
 
+		/* How long ago its last round ended tells a worker that
+		 * finds nothing to do (recent, napping) from one that does
+		 * not run (its CPU stalled, or it is stuck in a step). */
+		if (end)
+			snprintf(a, sizeof(a), "%.3f s ago",
+				 (double)(mg_now_ns() - end) / 1e9);
+		else
+			snprintf(a, sizeof(a), "not counted");
 		fprintf(f,
-			"  worker %u (cpu %d): run=%s done=%d "
-			"sources_closed=%d busy=%.3f s backlog=%" PRIu64 "\n",
+			"  worker %u (cpu %d): run=%s done=%d napping=%u last "
+			"round ended %s sources_closed=%d busy=%.3f s "
+			"backlog=%" PRIu64 "\n",
 			w, df->wk[w].cpu, r <= RUN_DONE ? run[r] : "?",
 			(int)atomic_load_explicit(&p->done,
 						  memory_order_relaxed),
+			(unsigned)atomic_load_explicit(&p->napping,
+						       memory_order_relaxed),
+			a,
 			(int)atomic_load_explicit(&p->sources_closed,
 						  memory_order_relaxed),
 			(double)atomic_load_explicit(&p->busy_ns,

@@ -61,9 +61,11 @@
  * order, and the router folds a bin's finished moves only in order
  * (fold() in migration/router.c).
  *
- * Everything here runs on the worker (the data path): no allocation, no
- * lock, no system call; the move lists live in reserved mappings set up at
- * build time.
+ * Everything here runs on the worker (the data path): no malloc, no lock;
+ * the move lists live in reserved mappings set up at build time.  With
+ * re-homing on, a bin acquired across nodes takes its request from its own
+ * arena, and submitting it makes one FUTEX_WAKE system call when the
+ * re-homer sleeps.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
@@ -179,7 +181,7 @@ rehome(struct node *n, struct worker *wk, struct bin *b)
 	size_t need;
 	void *p;
 
-	b->arena.node = (uint8_t)wk->node;
+	mg_arena_set_node(&b->arena, wk->node);
 	if (!r || mg__bin_rehoming(b))
 		return;
 	if (rh)
@@ -225,12 +227,13 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		mg__set_bit(si->held, m->bin, true);
 		si->nheld++;
 		if (si->counts)
-			mg__count_bin(si, m->bin, 0, b ? b->arena.bytes : 0);
+			mg__count_bin(si, m->bin, 0,
+				      b ? mg_arena_bytes(&b->arena) : 0);
 		if (b) {
 			if (mg__bin_timer_count(b) &&
 			    mg__theap_push(si, mg__bin_next_timer(b), m->bin))
 				mg__set_error(n->df, -ENOBUFS, LIMIT_THEAP);
-			if (b->arena.node != wk->node)
+			if (mg_arena_node(&b->arena) != wk->node)
 				rehome(n, wk, b);
 		}
 		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,

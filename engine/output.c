@@ -43,8 +43,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ck_ring.h>
-
 #include "engine/engine_pvt.h"
 
 #define SLEEP_MAX_NS 10000000ull /* re-check halts at least this often */
@@ -356,7 +354,7 @@ wait_data(struct mg_output *o, uint64_t deadline)
 	/* ORDER(out.C1): pairs with out.C2 in mg__output_notify(). */
 	atomic_thread_fence(memory_order_seq_cst);
 	for (unsigned w = 0; w < o->nch && empty; w++)
-		empty = ck_ring_size(&o->ch[w]->fwd) == 0 &&
+		empty = mg_channel_in_flight(o->ch[w]) == 0 &&
 			!left_to_take(o, w);
 	if (empty && now < deadline && !mg__run_over(o->df))
 		mg_futex_wait(&o->seq, seq,

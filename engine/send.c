@@ -154,7 +154,8 @@ mg__overflow_free(struct mg_dataflow *df, struct mg_batch *b)
 static struct mg_batch *
 overflow_get(struct send_inst *s, struct worker *wk, struct mg_channel *ch)
 {
-	struct mg_batch *b = s->spare, shape = overflow_shape(&ch->ro.cfg);
+	struct mg_batch *b = s->spare,
+			shape = overflow_shape(mg_channel_cfg(ch));
 	void *mem;
 	int err;
 

@@ -44,10 +44,11 @@
 #define RECV_BURSTS 16
 #define PREFETCH    32 /* sorted entries to look ahead, per stage */
 
+/* A log entry: time and bin, then the record at its batch stride. */
 static size_t
 entry_stride(uint32_t record_size)
 {
-	return 16 + ((record_size + 7u) & ~(size_t)7);
+	return 16 + (size_t)mg_batch_stride(record_size);
 }
 
 /* ---- setup -------------------------------------------------------------------- */
@@ -531,7 +532,7 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	si->records += n_in[0] + n_in[1];
 	if (si->counts)
 		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
-			      (*slot)->arena.bytes);
+			      mg_arena_bytes(&(*slot)->arena));
 	if (cc.pub.error) /* a positive errno counts as its negative */
 		mg__set_error(n->df,
 			      cc.pub.error < 0 ? cc.pub.error : -cc.pub.error,
@@ -863,7 +864,8 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 			mg__bin_free(*slot);
 			*slot = NULL;
 		} else if (!c->native && si->counts) {
-			mg__count_bin(si, b, 0, (*slot)->arena.bytes);
+			mg__count_bin(si, b, 0,
+				      mg_arena_bytes(&(*slot)->arena));
 		}
 	}
 	return 0;

@@ -3,9 +3,15 @@
  * every SEND (push queued batches, forward frontiers as marks), publish the
  * probes' frontiers, account latency and busy time, run a round of each
  * parked worker no other thread is running (elastic.c), announce a
- * quiescent state.  Nothing in here allocates with malloc, blocks, logs or
- * takes a lock; the only memory it takes is overflow batches from the
- * lock-free page pool.  An idle worker spins briefly, then naps (offline
+ * quiescent state.  Nothing in here allocates with malloc, logs or takes
+ * a lock, and it blocks only in a nap, idle.  Memory comes from the
+ * lock-free page pool: overflow batches, and the chunks of bins' arenas as
+ * state grows.  System calls: a FUTEX_WAKE for a thread that waits on the
+ * worker (a producer opening or out of room, an output's reader, a probe's
+ * waiter, the re-homer), when it sleeps or is about to; the nap's futex
+ * wait; and in copy mode (the baseline) an
+ * madvise that gives a drained copy buffer of over 64 MiB back.  An idle
+ * worker spins briefly, then naps (offline
  * for RCU), each nap twice the last up to 1 ms, so an idle dataflow costs
  * next to no CPU and a busy one never naps long; one that shares its CPU
  * with another worker (an oversubscribed dataflow), or that the kernel

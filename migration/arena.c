@@ -561,10 +561,22 @@ mg_arena_zalloc(struct mg_arena *a, size_t bytes, void **out)
 	return 0;
 }
 
+/* Bytes a root of @bytes takes: rounded to 16, or as any block if above
+ * the small classes (or 0, which is refused). */
+static size_t
+root_bytes(size_t bytes)
+{
+	if (bytes == 0 || bytes > LARGE_MAX)
+		return 0;
+	if (bytes > SMALL_MAX)
+		return (size_t)1 << mg_log2_ceil(bytes);
+	return (bytes + 15) & ~(size_t)15;
+}
+
 int
 mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out)
 {
-	uint32_t n = (uint32_t)((bytes + 15) & ~(size_t)15);
+	uint32_t n = (uint32_t)root_bytes(bytes);
 	void *p;
 	int err;
 
@@ -646,6 +658,25 @@ mg_arena_release(struct mg_arena *a)
 	if (host)
 		mg_chunk_free(pools, dirent_chunk(host), dirent_shift(host));
 	mg_arena_init(a, pools, a->node);
+}
+
+bool
+mg_arena_root_only(const struct mg_arena *a, size_t bytes)
+{
+	return a->live == root_bytes(bytes);
+}
+
+unsigned
+mg_arena_node(const struct mg_arena *a)
+{
+	return a->node;
+}
+
+void
+mg_arena_set_node(struct mg_arena *a, unsigned node)
+{
+	MG_ASSERT(node < MG_NUMA_MAX_NODES);
+	a->node = (uint8_t)node;
 }
 
 size_t

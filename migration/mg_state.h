@@ -73,6 +73,17 @@ int mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out);
 void mg_arena_release(struct mg_arena *a);
 
 /*
+ * Whether the arena's only live block is the root mg_arena_zalloc_root()
+ * made of @bytes (nothing else allocated, or all of it freed).
+ */
+bool mg_arena_root_only(const struct mg_arena *a, size_t bytes);
+
+/* The pool node new chunks come from, and pointing it at @node (the new
+ * owner's, after a handoff: chunks it already owns stay where they are). */
+unsigned mg_arena_node(const struct mg_arena *a);
+void mg_arena_set_node(struct mg_arena *a, unsigned node);
+
+/*
  * Fill @out with up to @n page ranges, one per chunk of a page or more the
  * arena owns (for re-homing them to another node: a sub-page chunk shares
  * its page with other arenas and stays).  @out may be NULL when @n is 0.

@@ -117,17 +117,6 @@ mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t)
 	return all;
 }
 
-bool
-mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from)
-{
-	bool all = true;
-	unsigned to;
-
-	for (to = 0; to < m->w; to++)
-		all &= mg_channel_flush_spsc(mg_mesh_channel(m, from, to));
-	return all;
-}
-
 static void
 port_rescan(struct port *p, unsigned w)
 {

@@ -280,6 +280,13 @@ int mg_channel_create(struct mg_channel **out, struct mg_pools *pools,
 /* Free the channel and its batches (takes @ch).  NULL is ignored. */
 void mg_channel_destroy(struct mg_channel *ch);
 
+/* The configuration the channel was made with. */
+static inline const struct mg_channel_config *
+mg_channel_cfg(const struct mg_channel *ch)
+{
+	return &ch->ro.cfg;
+}
+
 /* Messages (batches + marks) the forward ring can hold: capacity - 1. */
 static inline uint32_t
 mg_channel_room(const struct mg_channel *ch)
@@ -402,6 +409,17 @@ static inline bool
 mg_channel_slot_free_spsc(const struct mg_channel *ch)
 {
 	return ck_ring_size(&ch->fwd) < ch->ro.cfg.capacity - 1;
+}
+
+/*
+ * Messages (batches and marks) in the forward ring.  A hint: either side
+ * may change it at any moment; for a consumer deciding whether to sleep,
+ * and for diagnostics (any thread).
+ */
+static inline uint32_t
+mg_channel_in_flight(const struct mg_channel *ch)
+{
+	return ck_ring_size(&ch->fwd);
 }
 
 /*

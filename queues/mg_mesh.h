@@ -52,11 +52,10 @@ struct mg_channel *mg_mesh_channel(const struct mg_mesh *m, unsigned from,
 /*
  * Producer @from promises nothing earlier than @t on all its channels.
  * Context: the thread of worker @from.
- * Return: true if every mark is sent; false if some are pending
- * (mg_mesh_flush_spsc sends them later).
+ * Return: true if every mark is sent; false if some are pending (each
+ * channel's mg_channel_flush_spsc() sends them later).
  */
 bool mg_mesh_mark_spsc(struct mg_mesh *m, unsigned from, uint64_t t);
-bool mg_mesh_flush_spsc(struct mg_mesh *m, unsigned from);
 
 /*
  * Receive up to @n batches for worker @to from its W channels, round-robin

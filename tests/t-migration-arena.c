@@ -455,6 +455,7 @@ test_root(void **state)
 		assert_int_equal((uintptr_t)root % 16, 0);
 		assert_true(mg_test_all_zero(root, sizes[i]));
 		assert_int_equal(mg_arena_bytes(&a), first[i]);
+		assert_true(mg_arena_root_only(&a, sizes[i]));
 		memset(root, 0x5a, sizes[i]);
 		check_owned(pools, base, &a);
 		mg_arena_release(&a);
@@ -466,6 +467,9 @@ test_root(void **state)
 	*v = 7;
 	assert_int_equal(mg_arena_bytes(&a), 256);
 	assert_true(mg_test_all_zero(root, 144));
+	assert_false(mg_arena_root_only(&a, 144)); /* and the map's table */
+	mg_map_clear(&m, &a);
+	assert_true(mg_arena_root_only(&a, 144));
 	mg_arena_release(&a);
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
