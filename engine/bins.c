@@ -230,8 +230,8 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	uint64_t old;
 	int err;
 
-	if (time <= call->time)
-		return -EINVAL;
+	if (time <= call->time || time >= MG_TIME_LIMIT)
+		return -EINVAL; /* not later, or not a time */
 	old = mg__bin_next_timer(cc->bin);
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))

@@ -176,6 +176,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 		};
 
 		err = c->serialize(c->ctx, &cc.pub, &wr);
+		err = err > 0 ? -err : err; /* a positive errno: its negative */
 		if (!err)
 			err = mg__bin_timers_write(b, &wr);
 	}
@@ -268,6 +269,7 @@ rebuild(struct node *n, struct worker *wk, struct stateful_inst *si,
 		};
 
 		err = c->deserialize(c->ctx, &cc.pub, rd);
+		err = err > 0 ? -err : err; /* as serialize() */
 		if (!err)
 			err = mg__bin_timers_read(n, bn, rd);
 	}

@@ -271,8 +271,8 @@ mg__set_active(struct mg_dataflow *df, unsigned k, struct mg_migration **out)
 	if (df->nmigratable)
 		err = plan_active(df, k, &target, &moves);
 	if (!err && moves)
-		err = mg_migrate(df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0,
-				 out);
+		err = mg__migrate(df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP, 0,
+				  k, out);
 	free(target);
 	if (err) { /* as it was: park again what was parked */
 		for (w = was; w < k; w++)

@@ -838,6 +838,11 @@ void mg__elastic_wake_all(struct mg_dataflow *df);
 /* Unpark workers below @k and ask those from @k on to park, moving their
  * bins onto the first @k with a migration given in *@out (NULL: none
  * needed).  Any thread but the workers. */
+/* mg_migrate() onto workers 0 .. @onto - 1 only; the caller holds
+ * elastic_lock (migrate.c). */
+int mg__migrate(struct mg_dataflow *df, enum mg_strategy s,
+		const uint16_t *target, uint64_t at, uint64_t gap,
+		unsigned onto, struct mg_migration **out);
 int mg__set_active(struct mg_dataflow *df, unsigned k,
 		   struct mg_migration **out);
 

@@ -272,8 +272,9 @@ struct mg_bin_call {
 /*
  * Schedule @rec (timer_record_size bytes) to come back to this bin at
  * @time > call->time.  The record lives in the bin and moves with it.
- * Return: 0; -EINVAL if @time <= call->time; -ENOMEM if the bin's arena is
- * full; -ENOBUFS if this worker's timer index is (see "Limits" below).
+ * Return: 0; -EINVAL if @time <= call->time or not a time (at or above
+ * MG_TIME_LIMIT: MG_TIME_NOW, MG_TIME_MAX ...); -ENOMEM if the bin's arena
+ * is full; -ENOBUFS if this worker's timer index is (see "Limits" below).
  */
 MG_API int mg_schedule(struct mg_bin_call *call, uint64_t time,
 		       const void *rec);
@@ -302,7 +303,7 @@ struct mg_stateful_config {
 	 * containers to @w / rebuild them from @r into the fresh bin of
 	 * @call (zeroed root state, empty arena).  Timers are moved by the
 	 * engine.  Use mg_write/mg_read and the container serializers.
-	 * Return 0 or -errno. */
+	 * Return 0 or -errno (a positive errno counts as its negative). */
 	int (*serialize)(void *ctx, struct mg_bin_call *call,
 			 struct mg_writer *w);
 	int (*deserialize)(void *ctx, struct mg_bin_call *call,
@@ -625,7 +626,8 @@ MG_API uint64_t mg_probe_frontier(const struct mg_probe *p);
  * Context: any thread but the workers; may block.
  * Ordering: as mg_probe_frontier().
  * Return: 0; -ETIMEDOUT; -EPIPE if the run stopped or failed first;
- * -EINVAL for a NULL probe.
+ * -EINVAL for a NULL probe or a @time that is not a time (at or above
+ * MG_TIME_LIMIT: to wait for the end, wait for MG_TIME_LIMIT - 1).
  */
 MG_API int mg_probe_wait(struct mg_probe *p, uint64_t time,
 			 uint64_t timeout_ns);
@@ -759,7 +761,9 @@ struct mg_migration_progress {
  * open).
  * Return: 0; -ETIME if @at has already passed (retry later or with
  * MG_TIME_ASAP); -EINVAL (not running, no longer taking migrations, a bad
- * strategy or target); -EBUSY (a bin has an unfinished move); -ENOMEM.
+ * strategy or target, or a target naming a parked worker: see
+ * mg_dataflow_set_active()); -EBUSY (a bin has an unfinished move);
+ * -ENOMEM.
  */
 MG_API int mg_migrate(struct mg_dataflow *df, enum mg_strategy s,
 		      const uint16_t *target, uint64_t at, uint64_t gap,

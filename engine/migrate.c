@@ -355,22 +355,31 @@ add(struct mg_dataflow *df, struct mg_migration *m, struct mg_migration **out)
 	return 0;
 }
 
+/* The workers a migration submitted now may move bins onto: the active
+ * ones (a parked worker holds no bin).  Called with elastic_lock held, so
+ * that no worker parks while the migration is checked and submitted. */
+static unsigned
+nactive(struct mg_dataflow *df)
+{
+	return atomic_load_explicit(&df->active, memory_order_relaxed);
+}
+
 int
-mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
-	   uint64_t at, uint64_t gap, struct mg_migration **out)
+mg__migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
+	    uint64_t at, uint64_t gap, unsigned onto, struct mg_migration **out)
 {
 	uint32_t nbins, b;
 	struct mg_migration *m;
 	uint16_t *from;
 	int err;
 
-	if (!df || !running(df) || !target || s > MG_BATCHED ||
+	if (!running(df) || !target || s > MG_BATCHED ||
 	    (at >= MG_TIME_LIMIT && at != MG_TIME_ASAP))
 		return -EINVAL;
 	nbins = 1u << df->nbins_log2;
 	for (b = 0; b < nbins; b++)
-		if (target[b] >= df->cfg.workers)
-			return -EINVAL;
+		if (target[b] >= onto)
+			return -EINVAL; /* no such worker, or a parked one */
 	m = calloc(1, sizeof(*m));
 	from = malloc(sizeof(*from) * nbins);
 	if (!m || !from) {
@@ -396,6 +405,20 @@ mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 }
 
 int
+mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
+	   uint64_t at, uint64_t gap, struct mg_migration **out)
+{
+	int err;
+
+	if (!df)
+		return -EINVAL;
+	pthread_mutex_lock(&df->elastic_lock);
+	err = mg__migrate(df, s, target, at, gap, nactive(df), out);
+	pthread_mutex_unlock(&df->elastic_lock);
+	return err;
+}
+
+int
 mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 		struct mg_migration **out)
 {
@@ -415,7 +438,17 @@ mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 		free(m);
 		return err;
 	}
-	return add(df, m, out);
+	pthread_mutex_lock(&df->elastic_lock);
+	for (uint32_t k = 0; !err && k < m->nsteps; k++)
+		for (uint32_t i = 0; !err && i < m->steps[k].nmoves; i++)
+			if (m->steps[k].moves[i].worker >= nactive(df))
+				err = -EINVAL; /* onto a parked worker */
+	if (err)
+		migration_free(m);
+	else
+		err = add(df, m, out);
+	pthread_mutex_unlock(&df->elastic_lock);
+	return err;
 }
 
 /* Control thread: issue next steps, mark finished migrations. */

@@ -127,8 +127,8 @@ mg_probe_wait(struct mg_probe *p, uint64_t time, uint64_t timeout_ns)
 	uint64_t start = mg_now_ns(), now;
 	int err = 0;
 
-	if (!p)
-		return -EINVAL;
+	if (!p || time >= MG_TIME_LIMIT)
+		return -EINVAL; /* no probe, or not a time: never complete */
 	df = p->df;
 
 	atomic_fetch_add_explicit(&df->waiters, 1, memory_order_relaxed);

@@ -857,7 +857,7 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 		};
 		err = c->prefill(c->ctx, &cc.pub);
 		if (err)
-			return err;
+			return err > 0 ? -err : err; /* as mg_bin_call.error */
 		/* A bin the prefill left untouched costs nothing until a
 		 * record needs it: with 2^20 bins that is 512 MiB. */
 		if (!c->native && mg__bin_pristine(n, *slot)) {

@@ -588,6 +588,75 @@ test_operator_error(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/* Refuses to schedule at what is not a later time, then schedules each
+ * record one time later and emits it when it comes back. */
+static void
+schedule_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
+{
+	static const uint64_t not_times[] = {0, MG_TIME_LIMIT, MG_TIME_NOW,
+					     MG_TIME_ASAP, MG_TIME_MAX};
+	const struct fork_rec *in = c->in[0], *due = c->timers;
+
+	(void)ctx;
+	for (uint32_t i = 0; i < c->n_in[0]; i++) {
+		for (unsigned k = 0; k < MG_ARRAY_SIZE(not_times); k++)
+			if (mg_schedule(c,
+					not_times[k] ? not_times[k] : c->time,
+					&in[i]) != -EINVAL)
+				c->error = -EPROTO;
+		if (mg_schedule(c, c->time + 1, &in[i]))
+			c->error = -EPROTO;
+	}
+	for (uint32_t i = 0; i < c->n_timers; i++)
+		mg_emit(out, &due[i]);
+}
+
+static void
+count_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	(void)w;
+	(void)t;
+	(void)rec;
+	/* Relaxed: read after the join. */
+	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
+				  memory_order_relaxed);
+}
+
+/* mg_schedule() refuses the time of the call and every value that is not
+ * a time (a timer at MG_TIME_MAX aborted the run, found by a probe; the
+ * others fired at times no record can have), and schedules what is. */
+static void
+test_schedule_not_a_time(void **state)
+{
+	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
+	struct mg_stateful_config sc = fork_rec_op(schedule_op);
+	static _Atomic uint64_t out;
+	struct mg_run_stats st;
+	struct mg_dataflow *df;
+	struct mg_producer *p;
+	struct mg_input *in;
+
+	(void)state;
+	atomic_store(&out, 0);
+	sc.timer_record_size = sizeof(struct fork_rec);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
+	assert_int_equal(
+		mg_sink(df, mg_stateful(df, &sc), count_sink, (void *)&out), 0);
+	assert_int_equal(mg_producer_open(in, 0, &p), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	for (uint64_t k = 0; k < 100; k++)
+		assert_int_equal(
+			mg_push_wait(p, k % 7, &(struct fork_rec){k, 0},
+				     sizeof(struct fork_rec), 1, MG_FOREVER),
+			1);
+	assert_int_equal(mg_producer_close(p), 0);
+	mg_input_close(in);
+	assert_int_equal(mg_dataflow_join(df, &st), 0);
+	assert_int_equal(atomic_load(&out), 100);
+	mg_dataflow_destroy(df);
+}
+
 static void
 test_bad_wiring(void **state)
 {
@@ -856,6 +925,7 @@ main(void)
 		cmocka_unit_test(test_fork),
 #endif
 		cmocka_unit_test(test_operator_error),
+		cmocka_unit_test(test_schedule_not_a_time),
 		cmocka_unit_test(test_builder_rolls_back),
 		cmocka_unit_test(test_unary_bins),
 		cmocka_unit_test(test_unary_native),

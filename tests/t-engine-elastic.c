@@ -249,6 +249,28 @@ test_park_unpark_copy(void **state)
 	park_unpark(MG_COPY, "park-unpark-copy");
 }
 
+/* No migration may move a bin onto worker @parked, which is parked: it
+ * would hold bins while parked. */
+static void
+refuse_parked_targets(struct count_run *x, unsigned parked)
+{
+	uint32_t nbins = 1u << x->bins_log2;
+	uint16_t *target = calloc(nbins, sizeof(*target));
+	struct mg_move mv = {.bin = 0, .worker = parked};
+	struct mg_plan *plan;
+
+	assert_non_null(target);
+	target[0] = (uint16_t)parked;
+	assert_int_equal(mg_migrate(x->df, MG_ALL_AT_ONCE, target, MG_TIME_ASAP,
+				    0, NULL),
+			 -EINVAL);
+	assert_int_equal(mg_plan_create(&plan, nbins, EW, NULL), 0);
+	assert_int_equal(mg_plan_add_step(plan, 1ull << 40, &mv, 1), 0);
+	assert_int_equal(mg_migrate_plan(x->df, plan, NULL), -EINVAL);
+	mg_plan_destroy(plan);
+	free(target);
+}
+
 static void
 test_bad_input(void **state)
 {
@@ -266,6 +288,7 @@ test_bad_input(void **state)
 	/* the same count twice is fine; so is stopping with workers parked */
 	set_and_settle(&x, 2);
 	assert_int_equal(mg_dataflow_set_active(x.df, 2), 0);
+	refuse_parked_targets(&x, 2);
 	mg_dataflow_stop(x.df);
 	assert_int_equal(mg_dataflow_join(x.df, NULL), 0); /* no hang */
 	teardown(&x);

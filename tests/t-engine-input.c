@@ -757,6 +757,9 @@ test_advance_and_close_orders(void **state)
 	assert_int_equal(mg_dataflow_join(df, NULL), 0);
 	assert_int_equal(mg_probe_frontier(probe), MG_TIME_MAX);
 	assert_int_equal(mg_probe_wait(probe, 1000000, 0), 0);
+	assert_int_equal(mg_probe_wait(probe, MG_TIME_LIMIT - 1, 0), 0);
+	/* not a time: never complete, even after the end */
+	assert_int_equal(mg_probe_wait(probe, MG_TIME_MAX, 0), -EINVAL);
 	mg_dataflow_destroy(df);
 }
 
