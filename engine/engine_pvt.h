@@ -835,14 +835,14 @@ bool mg__elastic_park_due(struct worker *wk);
 uint32_t mg__elastic_park(struct worker *wk);
 /* Wake every parked thread (the run halts); lock-free. */
 void mg__elastic_wake_all(struct mg_dataflow *df);
-/* Unpark workers below @k and ask those from @k on to park, moving their
- * bins onto the first @k with a migration given in *@out (NULL: none
- * needed).  Any thread but the workers. */
 /* mg_migrate() onto workers 0 .. @onto - 1 only; the caller holds
  * elastic_lock (migrate.c). */
 int mg__migrate(struct mg_dataflow *df, enum mg_strategy s,
 		const uint16_t *target, uint64_t at, uint64_t gap,
 		unsigned onto, struct mg_migration **out);
+/* Unpark workers below @k and ask those from @k on to park, moving their
+ * bins onto the first @k with a migration given in *@out (NULL: none
+ * needed).  Any thread but the workers. */
 int mg__set_active(struct mg_dataflow *df, unsigned k,
 		   struct mg_migration **out);
 
