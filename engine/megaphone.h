@@ -792,8 +792,10 @@ MG_API void mg_migration_progress(const struct mg_migration *m,
 				  struct mg_migration_progress *p);
 
 /* Block until @m is done.  Return: 0; -EINVAL for NULL; -ECANCELED if the
- * run ended first (stopped, or every input and source ended before the
- * move's time came); the run's error if it failed. */
+ * run ended before it was done (stopped, or every input and source ended
+ * before a fluid or batched migration issued its remaining steps: a step
+ * already issued is carried out as the frontiers run to the end, even if
+ * its time comes after the last record); the run's error if it failed. */
 MG_API int mg_migration_wait(struct mg_migration *m);
 
 /*
