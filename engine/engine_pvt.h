@@ -166,6 +166,9 @@ struct send_inst {
 	struct pending *q;	/* [ndest] full batches not yet pushed */
 	struct mg_batch *spare; /* free overflow batches */
 	unsigned queued;	/* batches in all q */
+	uint64_t flushed;	/* the stream's frontier at the last flush:
+				   every record before it was emitted (an
+				   output's STOPPING) */
 	bool congested;
 	bool sent; /* a batch or mark went out: wake a consumer */
 } MG_CACHE_ALIGNED;

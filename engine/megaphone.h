@@ -433,11 +433,11 @@ MG_API int mg_dataflow_start(struct mg_dataflow *df, mg_window_fn on_window,
 /*
  * Make a running dataflow stop as soon as possible: workers leave their
  * loops at the end of their current round (outputs for incomplete times are
- * dropped, and so are records an output's lagging consumer had not yet
- * received: see mg_output_next()), producers blocked in a push and threads
- * waiting on a probe or an output wake up with -EPIPE, later pushes fail
- * with -EPIPE.  Does not wait: mg_dataflow_join() does.  Idempotent;
- * nothing happens if @df is not running.
+ * dropped; an output still delivers every complete time, see
+ * mg_output_next()), producers blocked in a push and threads waiting on a
+ * probe wake up with -EPIPE, later pushes fail with -EPIPE.  Does not
+ * wait: mg_dataflow_join() does.  Idempotent; nothing happens if @df is
+ * not running.
  * Context: any thread, also a callback of the dataflow; never blocks.
  *
  * Which calls may run at the same time, on one dataflow:
@@ -669,11 +669,10 @@ struct mg_output_time {
  * Context: one application thread per output; may block (futex).
  * Return: 0 and *@out; -ETIMEDOUT (nothing completed in time; with 0:
  * nothing complete yet); -ENODATA once the stream ended and everything was
- * taken; -EPIPE if the run stopped or failed (what had reached the
- * output's rings was delivered first -- NOT YET what workers still queued
- * behind them for a consumer that lagged: after a stop or failure those
- * records are dropped, even of times a probe had reported complete);
- * -ENOMEM.
+ * taken; -EPIPE if the run stopped or failed (every time that had
+ * completed was delivered first, also what the workers still queued for a
+ * consumer that lagged: after a halt the call waits for the workers to
+ * exit, then takes it); -ENOMEM.
  */
 MG_API int mg_output_next(struct mg_output *o, struct mg_output_time *out,
 			  uint64_t timeout_ns);

@@ -35,13 +35,24 @@
  * end[w].ended (release, mg__output_end()).  The consumer, seeing it
  * (acquire), drains the ring once more -- the worker pushed nothing after
  * -- then takes the worker's queue straight from its SEND, which no thread
- * touches any more, and counts w's frontier as MG_TIME_MAX.  A run that
- * was stopped, or failed, hands nothing over.
+ * touches any more, and counts w's frontier as MG_TIME_MAX.
+ *
+ * STOPPING.  A run that was stopped, or failed, leaves queues too, and a
+ * probe may have reported their times complete.  Every SEND keeps in
+ * `flushed` the stream's frontier at its last flush: each record before
+ * it was emitted by then (a round that fails returns before its flush,
+ * and what it emitted is of later times).  Once halt is set the consumer
+ * waits until every worker thread has exited (pub[w].done, release; read
+ * with acquire, out.A4) -- only then can no host still run a parked
+ * worker's round -- drains every ring, takes every queue and counts
+ * worker w's frontier as its `flushed` (MG_TIME_MAX if it had ENDED):
+ * the times before the least are delivered whole, then -EPIPE.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine/engine_pvt.h"
 
@@ -57,6 +68,7 @@ struct out_time {
 struct out_end {
 	_Atomic bool ended; /* set once (release) when it ran its last round */
 	bool taken;	    /* the consumer's: it took what the worker left */
+	uint64_t final;	    /* and then the worker's frontier (STOPPING) */
 };
 
 struct mg_output {
@@ -300,27 +312,55 @@ left_to_take(const struct mg_output *o, unsigned w)
 	       atomic_load_explicit(&o->end[w].ended, memory_order_acquire);
 }
 
-/* Take everything the workers sent or left.  Return: 0; -ENOMEM (what did
- * not fit is taken by a later call). */
+/* Whether the run was halted (stopped, or failed) after it went.  Relaxed:
+ * all_exited() orders what is read after it. */
+static bool
+halted(const struct mg_dataflow *df)
+{
+	return atomic_load_explicit(&df->go, memory_order_relaxed) &&
+	       atomic_load_explicit(&df->halt, memory_order_relaxed);
+}
+
+/* Whether every worker thread has exited: nothing touches a SEND any more
+ * (see STOPPING). */
+static bool
+all_exited(const struct mg_dataflow *df)
+{
+	for (unsigned w = 0; w < df->cfg.workers; w++)
+		/* ORDER(out.A4): pairs with worker.R2 in mg__worker_main():
+		 * the thread's last pushes and its queues are complete. */
+		if (!atomic_load_explicit(&df->pub[w].done,
+					  memory_order_acquire))
+			return false;
+	return true;
+}
+
+/* Take everything the workers sent or left (with @stopped, the run was
+ * halted and every worker thread has exited: all they queued).  Return: 0;
+ * -ENOMEM (what did not fit is taken by a later call). */
 static int
-poll_channels(struct mg_output *o)
+poll_channels(struct mg_output *o, bool stopped)
 {
 	uint64_t f = MG_TIME_MAX, t;
 	int err;
 
 	for (unsigned w = 0; w < o->nch; w++) {
+		bool ended = left_to_take(o, w);
+
 		err = drain_channel(o, w);
-		if (!err && left_to_take(o, w)) {
+		if (!err && (ended || (stopped && !o->end[w].taken))) {
 			/* the ring once more: the worker may have pushed
 			 * after the pass above, and nothing after `ended` */
 			err = drain_channel(o, w);
 			if (!err)
 				err = take_left(o, w);
 			o->end[w].taken = !err;
+			o->end[w].final = ended ? MG_TIME_MAX
+						: o->node->inst.send[w].flushed;
 		}
 		if (err)
 			return err;
-		t = o->end[w].taken ? MG_TIME_MAX
+		t = o->end[w].taken ? o->end[w].final
 				    : mg_channel_frontier(o->ch[w]);
 		f = t < f ? t : f;
 	}
@@ -369,7 +409,7 @@ mg_output_next(struct mg_output *o, struct mg_output_time *out,
 {
 	uint64_t deadline = timeout_ns == MG_FOREVER ? UINT64_MAX
 						     : mg_now_ns() + timeout_ns;
-	bool over;
+	bool over, halt, exited;
 	int err;
 
 	if (!o || !out)
@@ -378,9 +418,12 @@ mg_output_next(struct mg_output *o, struct mg_output_time *out,
 	o->last = NULL;
 	for (;;) {
 		/* Whether the run was over before this pass: then what the pass
-		 * finds is all there will ever be. */
+		 * finds is all there will ever be -- after a halt, once the
+		 * workers have exited (STOPPING). */
 		over = mg__run_over(o->df);
-		err = poll_channels(o);
+		halt = halted(o->df);
+		exited = halt && all_exited(o->df);
+		err = poll_channels(o, exited);
 		if (err)
 			return err;
 		if (o->ntimes && o->times[0].time < o->frontier) {
@@ -399,6 +442,13 @@ mg_output_next(struct mg_output *o, struct mg_output_time *out,
 		}
 		if (o->frontier == MG_TIME_MAX)
 			return -ENODATA;
+		if (halt && !exited) {
+			/* the workers are leaving: then take what they left */
+			if (mg_now_ns() >= deadline)
+				return -ETIMEDOUT;
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+			continue;
+		}
 		if (over)
 			return -EPIPE;
 		if (mg_now_ns() >= deadline)

@@ -348,6 +348,7 @@ mg__send_flush(struct node *n, struct worker *wk)
 			 (n->u.send.output && f == MG_TIME_MAX);
 	}
 	s->congested = s->queued > n->u.send.slack;
+	s->flushed = f;
 	if (s->sent && n->u.send.output) /* its consumer may be asleep */
 		mg__output_notify(n->u.send.output);
 	s->sent = false;

@@ -567,8 +567,9 @@ mg__worker_main(void *arg)
 			ck_pr_stall();
 		}
 	}
-	/* Relaxed: read by nobody before the join, which synchronizes. */
-	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_relaxed);
+	/* ORDER(worker.R2): pairs with out.A4 in all_exited() (output.c):
+	 * after a stop, an output's consumer takes what this thread left. */
+	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_release);
 	mg_rcu_unregister();
 	return NULL;
 }
