@@ -176,7 +176,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 		};
 
 		err = c->serialize(c->ctx, &cc.pub, &wr);
-		err = err > 0 ? -err : err; /* a positive errno: its negative */
+		err = mg__user_err(err);
 		if (!err)
 			err = mg__bin_timers_write(b, &wr);
 	}
@@ -269,7 +269,7 @@ rebuild(struct node *n, struct worker *wk, struct stateful_inst *si,
 		};
 
 		err = c->deserialize(c->ctx, &cc.pub, rd);
-		err = err > 0 ? -err : err; /* as serialize() */
+		err = mg__user_err(err);
 		if (!err)
 			err = mg__bin_timers_read(n, bn, rd);
 	}

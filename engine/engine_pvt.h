@@ -494,9 +494,20 @@ struct mg_dataflow {
 	_Atomic unsigned nhosted MG_CACHE_ALIGNED;
 };
 
+/* An error a user function reported (an operator, prefill, copy mode's
+ * serializers): a positive errno counts as its negative. */
+static inline int
+mg__user_err(int err)
+{
+	return err > 0 ? -err : err;
+}
+
 /* ---- worker.c ---------------------------------------------------------- */
 void *mg__worker_main(void *arg);
 void mg__worker_kick(struct mg_dataflow *df, unsigned w);
+/* Whether every worker thread has exited its loop: no thread touches a
+ * worker's state any more (acquire: what they did is visible). */
+bool mg__workers_exited(const struct mg_dataflow *df);
 
 /* ---- send.c ------------------------------------------------------------ */
 uint64_t mg__stream_frontier(const struct stream *s, unsigned w);

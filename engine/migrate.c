@@ -564,7 +564,6 @@ mg_migration_wait(struct mg_migration *m)
 	struct timespec ts = {0, 200000};
 	struct mg_dataflow *df;
 	struct mg_migration_progress p;
-	unsigned w, finished;
 	int err;
 
 	if (!m)
@@ -577,10 +576,7 @@ mg_migration_wait(struct mg_migration *m)
 		err = atomic_load_explicit(&df->error, memory_order_relaxed);
 		if (err)
 			return err;
-		for (finished = 0, w = 0; w < df->cfg.workers; w++)
-			finished += atomic_load_explicit(&df->pub[w].done,
-							 memory_order_relaxed);
-		if (finished == df->cfg.workers)
+		if (mg__workers_exited(df))
 			return -ECANCELED; /* the run ended first */
 		nanosleep(&ts, NULL);
 	}

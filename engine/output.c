@@ -42,8 +42,8 @@
  * `flushed` the stream's frontier at its last flush: each record before
  * it was emitted by then (a round that fails returns before its flush,
  * and what it emitted is of later times).  Once halt is set the consumer
- * waits until every worker thread has exited (pub[w].done, release; read
- * with acquire, out.A4) -- only then can no host still run a parked
+ * waits until every worker thread has exited (mg__workers_exited()) --
+ * only then can no host still run a parked
  * worker's round -- drains every ring, takes every queue and counts
  * worker w's frontier as its `flushed` (MG_TIME_MAX if it had ENDED):
  * the times before the least are delivered whole, then -EPIPE.
@@ -313,26 +313,12 @@ left_to_take(const struct mg_output *o, unsigned w)
 }
 
 /* Whether the run was halted (stopped, or failed) after it went.  Relaxed:
- * all_exited() orders what is read after it. */
+ * mg__workers_exited() orders what is read after it. */
 static bool
 halted(const struct mg_dataflow *df)
 {
 	return atomic_load_explicit(&df->go, memory_order_relaxed) &&
 	       atomic_load_explicit(&df->halt, memory_order_relaxed);
-}
-
-/* Whether every worker thread has exited: nothing touches a SEND any more
- * (see STOPPING). */
-static bool
-all_exited(const struct mg_dataflow *df)
-{
-	for (unsigned w = 0; w < df->cfg.workers; w++)
-		/* ORDER(out.A4): pairs with worker.R2 in mg__worker_main():
-		 * the thread's last pushes and its queues are complete. */
-		if (!atomic_load_explicit(&df->pub[w].done,
-					  memory_order_acquire))
-			return false;
-	return true;
 }
 
 /* Take everything the workers sent or left (with @stopped, the run was
@@ -422,7 +408,7 @@ mg_output_next(struct mg_output *o, struct mg_output_time *out,
 		 * workers have exited (STOPPING). */
 		over = mg__run_over(o->df);
 		halt = halted(o->df);
-		exited = halt && all_exited(o->df);
+		exited = halt && mg__workers_exited(o->df);
 		err = poll_channels(o, exited);
 		if (err)
 			return err;

@@ -533,9 +533,8 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 	if (si->counts)
 		mg__count_bin(si, (uint32_t)bin_id, n_in[0] + n_in[1],
 			      mg_arena_bytes(&(*slot)->arena));
-	if (cc.pub.error) /* a positive errno counts as its negative */
-		mg__set_error(n->df,
-			      cc.pub.error < 0 ? cc.pub.error : -cc.pub.error,
+	if (cc.pub.error)
+		mg__set_error(n->df, mg__user_err(cc.pub.error),
 			      "the operator's function");
 	if (popped && mg__bin_timer_count(*slot) &&
 	    mg__theap_push(si, mg__bin_next_timer(*slot), bin_id))
@@ -857,7 +856,7 @@ mg__stateful_prefill(struct node *n, struct worker *wk)
 		};
 		err = c->prefill(c->ctx, &cc.pub);
 		if (err)
-			return err > 0 ? -err : err; /* as mg_bin_call.error */
+			return mg__user_err(err);
 		/* A bin the prefill left untouched costs nothing until a
 		 * record needs it: with 2^20 bins that is 512 MiB. */
 		if (!c->native && mg__bin_pristine(n, *slot)) {

@@ -9,10 +9,9 @@
  * state grows.  System calls: a FUTEX_WAKE for a thread that waits on the
  * worker (a producer opening or out of room, an output's reader, a probe's
  * waiter, the re-homer), when it sleeps or is about to; the nap's futex
- * wait; and in copy mode (the baseline) an
- * madvise that gives a drained copy buffer of over 64 MiB back.  An idle
- * worker spins briefly, then naps (offline
- * for RCU), each nap twice the last up to 1 ms, so an idle dataflow costs
+ * wait; and in copy mode (the baseline) an madvise that gives a drained
+ * copy buffer of over 64 MiB back.  An idle worker spins briefly, then
+ * naps (offline for RCU), each nap twice the last up to 1 ms, so an idle dataflow costs
  * next to no CPU and a busy one never naps long; one that shares its CPU
  * with another worker (an oversubscribed dataflow), or that the kernel
  * preempted while it spun (spin_limit()), naps much sooner, so the thread
@@ -482,6 +481,18 @@ all_done(const struct mg_dataflow *df)
 	return true;
 }
 
+bool
+mg__workers_exited(const struct mg_dataflow *df)
+{
+	for (unsigned w = 0; w < df->cfg.workers; w++)
+		/* ORDER(worker.A2): pairs with worker.R2 in mg__worker_main():
+		 * the thread's last pushes and its queues are complete. */
+		if (!atomic_load_explicit(&df->pub[w].done,
+					  memory_order_acquire))
+			return false;
+	return true;
+}
+
 void *
 mg__worker_main(void *arg)
 {
@@ -567,7 +578,7 @@ mg__worker_main(void *arg)
 			ck_pr_stall();
 		}
 	}
-	/* ORDER(worker.R2): pairs with out.A4 in all_exited() (output.c):
+	/* ORDER(worker.R2): pairs with worker.A2 in mg__workers_exited():
 	 * after a stop, an output's consumer takes what this thread left. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_release);
 	mg_rcu_unregister();

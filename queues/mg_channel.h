@@ -401,17 +401,6 @@ mg_channel_start(struct mg_channel *ch, uint64_t t)
 }
 
 /*
- * Whether a push (of a batch or a mark) would find a free slot in the
- * forward ring now.  A hint (the consumer may change it at any moment), for
- * deciding whether to sleep.  Producer only.
- */
-static inline bool
-mg_channel_slot_free_spsc(const struct mg_channel *ch)
-{
-	return ck_ring_size(&ch->fwd) < ch->ro.cfg.capacity - 1;
-}
-
-/*
  * Messages (batches and marks) in the forward ring.  A hint: either side
  * may change it at any moment; for a consumer deciding whether to sleep,
  * and for diagnostics (any thread).
@@ -420,6 +409,17 @@ static inline uint32_t
 mg_channel_in_flight(const struct mg_channel *ch)
 {
 	return ck_ring_size(&ch->fwd);
+}
+
+/*
+ * Whether a push (of a batch or a mark) would find a free slot in the
+ * forward ring now.  A hint (the consumer may change it at any moment), for
+ * deciding whether to sleep.  Producer only.
+ */
+static inline bool
+mg_channel_slot_free_spsc(const struct mg_channel *ch)
+{
+	return mg_channel_in_flight(ch) < mg_channel_room(ch);
 }
 
 /*
