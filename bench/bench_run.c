@@ -18,7 +18,7 @@
 /* Latency windows kept at most (250 ms each: 72 h). */
 #define MAX_WINDOWS (1u << 20)
 /* mg_dataflow_config.pool_reserve is a multiple of 2 MiB, at most
- * MG_POOL_RESERVE_MAX (1 TiB - 2 MiB). */
+ * MG_POOL_RESERVE_MAX (512 GiB - 2 MiB). */
 #define POOL_RESERVE_UNIT (1ull << MG_CHUNK_MAX_SHIFT)
 
 /* --validate comes last: the programs continue its text. */
@@ -66,7 +66,7 @@ const char bench_opts_help[] =
 	"run on\n"
 	"  --pool-reserve B   address space the page pools reserve per node "
 	"and\n"
-	"                     chunk size: a multiple of 2 MiB below 1 TiB, "
+	"                     chunk size: a multiple of 2 MiB below 512 GiB, "
 	"with\n"
 	"                     suffixes Ki, Mi, Gi, Ti (default: sized "
 	"from the\n"
@@ -238,7 +238,7 @@ bench_opts_set(struct bench_opts *o, int c, const char *arg, char *err,
 		    o->pool_reserve % POOL_RESERVE_UNIT)
 			return bad(err, len,
 				   "bad --pool-reserve '%s': a multiple of 2 "
-				   "MiB below 1 TiB, e.g. 64Gi",
+				   "MiB below 512 GiB, e.g. 64Gi",
 				   arg);
 		return 1;
 	case 0x110:

@@ -5,11 +5,10 @@
  *
  * A bin is one block at the start of its own arena:
  *
- *   struct bin { arena | -> timers | -> re-homing request | user root state }
+ *   struct bin { arena (72) | -> extra (8) | user root state }
  *
- * (the timer queue and the re-homing request are blocks of the same arena,
- * made when first needed),
- * so a bin is wholly inside pages it owns and changes owner by handing over
+ * (the extra block -- timer queue and re-homing request -- is a block of
+ * the same arena, made when first needed), so a bin is wholly inside pages it owns and changes owner by handing over
  * the one pointer in `bins[b]` (see handoff.c).  A bin that never saw a
  * record is NULL and owns nothing.  bins[] is written only by the bin's
  * holder.
@@ -28,6 +27,9 @@
 #include "numa/mg_fault.h"
 
 #define VSHIFT_MAX 10 /* keeps SCRATCH_RESERVE >= 1 MiB */
+
+_Static_assert(sizeof(struct bin) == 80,
+	       "a bin's header and a 40-byte map fill a 128 B chunk");
 
 /*
  * The *_RESERVE sizes are for a big machine.  An operator scales all of its
@@ -108,18 +110,20 @@ mg__bin_pristine(const struct node *n, const struct bin *b)
 	return true;
 }
 
-/* Make @b's timer queue; the caller checked there is none.  Context and
- * return as mg_arena_alloc(). */
-static int
-bin_timers_make(struct bin *b, const struct mg_timers *t)
+int
+mg__bin_extra(const struct node *n, struct bin *b)
 {
-	void *p;
-	int err = mg_arena_alloc(&b->arena, sizeof(*t), &p);
+	struct bin_extra *x;
+	int err;
 
+	if (b->x)
+		return 0;
+	err = mg_arena_alloc(&b->arena, sizeof(*x), (void **)&x);
 	if (err)
 		return err;
-	memcpy(p, t, sizeof(*t)); /* it holds no pointer into itself */
-	b->timers = p;
+	mg_timers_init(&x->timers, n->u.st.cfg.timer_record_size);
+	x->rehome = NULL;
+	b->x = x;
 	return 0;
 }
 
@@ -130,14 +134,15 @@ mg__bin_timers_write(const struct bin *b, struct mg_writer *w)
 {
 	struct mg_timers none;
 
-	if (b->timers)
-		return mg_timers_write(b->timers, w);
+	if (b->x)
+		return mg_timers_write(&b->x->timers, w);
 	mg_timers_init(&none, 0);
 	return mg_timers_write(&none, w);
 }
 
 /* Copy mode: read what mg__bin_timers_write() wrote into @b, a new bin; its
- * queue is made only if a timer arrives.  On error the caller frees @b. */
+ * extra block is made only if a timer arrives.  On error the caller frees
+ * @b. */
 int
 mg__bin_timers_read(const struct node *n, struct bin *b, struct mg_reader *r)
 {
@@ -146,8 +151,11 @@ mg__bin_timers_read(const struct node *n, struct bin *b, struct mg_reader *r)
 
 	mg_timers_init(&t, n->u.st.cfg.timer_record_size);
 	err = mg_timers_read(&t, &b->arena, r);
-	if (!err && mg_timers_count(&t))
-		err = bin_timers_make(b, &t);
+	if (!err && mg_timers_count(&t)) {
+		err = mg__bin_extra(n, b);
+		if (!err)
+			b->x->timers = t; /* it holds no pointer into itself */
+	}
 	return err;
 }
 
@@ -236,15 +244,10 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))
 		return -ENOBUFS; /* checked first: nothing changes */
-	if (!cc->bin->timers) {
-		struct mg_timers t;
-
-		mg_timers_init(&t, cc->n->u.st.cfg.timer_record_size);
-		err = bin_timers_make(cc->bin, &t);
-		if (err)
-			return err;
-	}
-	err = mg_timers_push(cc->bin->timers, &cc->bin->arena, time, rec);
+	err = mg__bin_extra(cc->n, cc->bin);
+	if (err)
+		return err;
+	err = mg_timers_push(&cc->bin->x->timers, &cc->bin->arena, time, rec);
 	if (err)
 		return err;
 	if (time < old)

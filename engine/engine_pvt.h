@@ -661,14 +661,20 @@ struct bin_rehome {
 	struct mg_range ranges[]; /* req.ranges */
 };
 
-/* A bin's block, at the start of its own arena (bins.c): 96 bytes and the
- * operator's root state.  The timer queue and the re-homing request are
- * blocks of the arena made when first needed, so a bin that has neither
- * pays a pointer for each. */
+/* What a bin makes when it first needs it, a block of its arena: its
+ * timer queue and its re-homing request (bins.c). */
+struct bin_extra {
+	struct mg_timers timers;   /* empty until mg_schedule() */
+	struct bin_rehome *rehome; /* NULL: not re-homed since the last
+				      handoff */
+};
+
+/* A bin's block, at the start of its own arena (bins.c): 80 bytes and the
+ * operator's root state -- with a map of a key or two, one 128 B chunk.
+ * What few bins need is a block of its own, made on first use. */
 struct bin {
 	struct mg_arena arena;
-	struct mg_timers *timers;  /* NULL: none scheduled yet */
-	struct bin_rehome *rehome; /* NULL: never re-homed */
+	struct bin_extra *x; /* NULL: no timer yet, never re-homed */
 	unsigned char state[] __attribute__((aligned(16)));
 };
 
@@ -681,8 +687,8 @@ mg__bin_rehoming(const struct bin *b)
 {
 	/* ORDER(rehome.A2): pairs with rehome.R2 in the re-homer's process();
 	 * after DONE it never touches the request again. */
-	return b->rehome &&
-	       atomic_load_explicit(&b->rehome->req.state,
+	return b->x && b->x->rehome &&
+	       atomic_load_explicit(&b->x->rehome->req.state,
 				    memory_order_acquire) == MG_REHOME_QUEUED;
 }
 
@@ -690,14 +696,18 @@ mg__bin_rehoming(const struct bin *b)
 static inline uint64_t
 mg__bin_next_timer(const struct bin *b)
 {
-	return b->timers ? mg_timers_next(b->timers) : UINT64_MAX;
+	return b->x ? mg_timers_next(&b->x->timers) : UINT64_MAX;
 }
 
 static inline uint32_t
 mg__bin_timer_count(const struct bin *b)
 {
-	return b->timers ? mg_timers_count(b->timers) : 0;
+	return b->x ? mg_timers_count(&b->x->timers) : 0;
 }
+
+/* @b's extra block, made if it has none.  Context and return as
+ * mg_arena_alloc(). */
+int mg__bin_extra(const struct node *n, struct bin *b);
 
 /* One call of the user function: the public part, and what mg_schedule()
  * needs besides. */

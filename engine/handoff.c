@@ -177,17 +177,18 @@ static void
 rehome(struct node *n, struct worker *wk, struct bin *b)
 {
 	struct mg_rehomer *r = n->df->rehomer;
-	struct bin_rehome *rh = b->rehome;
+	struct bin_rehome *rh;
 	size_t need;
 	void *p;
 
 	mg_arena_set_node(&b->arena, wk->node);
-	if (!r || mg__bin_rehoming(b))
-		return;
+	if (!r || mg__bin_rehoming(b) || mg__bin_extra(n, b))
+		return; /* (no memory for the extra block: the pages stay) */
+	rh = b->x->rehome;
 	if (rh)
 		mg_arena_free(&b->arena, rh,
 			      sizeof(*rh) + sizeof(rh->ranges[0]) * rh->cap);
-	b->rehome = NULL;
+	b->x->rehome = NULL;
 	/* + the request's own block, which may also grow the directory */
 	need = mg_arena_ranges(&b->arena, NULL, 0) + 2;
 	if (mg_arena_zalloc(&b->arena,
@@ -201,7 +202,7 @@ rehome(struct node *n, struct worker *wk, struct bin *b)
 	if (rh->req.nranges > need)
 		rh->req.nranges = (unsigned)need;
 	rh->req.target = wk->node;
-	b->rehome = rh;
+	b->x->rehome = rh;
 	mg_rehome_submit(r, &rh->req);
 }
 

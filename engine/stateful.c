@@ -501,7 +501,7 @@ call_bin(struct node *n, struct worker *wk, struct stateful_inst *si,
 			mg__set_error(n->df, -ENOBUFS, LIMIT_TIMERS);
 			return;
 		}
-		mg_timers_pop((*slot)->timers, t, &tt,
+		mg_timers_pop(&(*slot)->x->timers, t, &tt,
 			      si->timers.base + si->timers.len);
 		si->timers.len += tsize;
 		ntimers++;

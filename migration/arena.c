@@ -1,15 +1,18 @@
 /*
  * arena.c - the bin arena: all of a bin's memory, in chunks of the page pool.
  *
- * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 256 B ..
+ * Chunks.  The arena owns chunks of the pool (numa/mg_numa.h): 128 B ..
  * 2 MiB, naturally aligned.  Each chunk is one of
  *   - a large block, handed out whole (requests of 2 KiB + 1 .. 2 MiB,
  *     rounded up to a power of two);
- *   - a slab, carved into small blocks: the arena's first slab is 256 B (or
+ *   - a slab, carved into small blocks: the arena's first slab is 128 B (or
  *     what its first block needs), each next one twice the last up to a
- *     page, 4 KiB -- so a bin with a little state owns one 256 B sub-page
- *     chunk, sharing a page (a huge page, THP permitting) with other bins,
- *     and one that grows soon takes whole pages;
+ *     page, 4 KiB, except that a block of a quarter of the next size or
+ *     more gets a slab of its own size (next_slab_shift()) -- so a bin with
+ *     a little state owns one 128 B sub-page chunk, sharing a page (a huge
+ *     page, THP permitting) with other bins, a container's doubling table
+ *     takes a slab its size each time, and a bin that grows soon takes
+ *     whole pages;
  *   - the directory, once it outgrows a small block.
  * Chunks may come from different nodes (the migration layer points `node` at
  * the new owner's node after a handoff); mg_chunk_free() finds a chunk's pool
@@ -18,17 +21,20 @@
  * Directory.  An array of one-word entries listing every chunk the arena
  * owns, *including the chunk that holds the directory itself*, so that
  * `bytes` is the sum of the listed sizes, mg_arena_ranges() is the list and
- * mg_arena_release() frees the list (the directory's own chunk last):
+ * mg_arena_release() frees the list (the directory's own chunk last).  An
+ * arena of one chunk keeps its one entry in the struct (dir_one, dir_shift
+ * 0), so a bin of one 128 B chunk needs no directory block:
  *
  *   used slot   chunk address | (shift - 8)         low nibble 0 .. 13
  *   free slot   (next free slot + 1) << 4 | 0xf     low nibble 0xf
  *
  * Slots [0, ndir) are used or on the free-slot list (head dir_free, slot + 1,
  * 0 = empty); a freed large block's slot is reused before ndir grows.  The
- * directory is allocated from the arena itself: a small block of 16 B .. 2
- * KiB (2 .. 256 entries) while it fits one, then a chunk of 4 KiB .. 2 MiB
- * (512 .. 2^18 entries), doubling when full.  So a bin with a little state
- * owns a single 256 B chunk, and an arena owns at most 2^18 chunks.  Finding a large
+ * directory is allocated from the arena itself: a small block of 32 B .. 2
+ * KiB (4 .. 256 entries: the first must hold the struct's entry, its own
+ * slab's and one more) while it fits one -- a free block if there is one,
+ * else carved -- then a chunk of 4 KiB .. 2 MiB (512 .. 2^18 entries),
+ * doubling when full.  So an arena owns at most 2^18 chunks.  Finding a large
  * block's slot on free is a backward scan of the directory: large blocks are
  * freed when a container grows or is cleared, which costs in proportion to
  * the memory involved anyway.
@@ -38,16 +44,16 @@
  * block of its class.  The heads of the 16 B and 32 B lists are in the
  * struct; those of 64 B .. 2 KiB in a 64 B block, the first 64 B of the first
  * such block ever freed (or cut from a retired slab's tail) -- so the arena
- * struct is 80 bytes, not 128, in every bin.  That block is never freed alone and, like the directory, is not
- * live.  An allocation takes, in
- * order: (1) the head of its class's list; (2) the next bytes of the current
- * slab; (3) a free block of a larger class, halved down to size, the upper
- * halves going on the lists in between; (4) a fresh slab, of the next slab
- * size or what the block (and a small directory growing to list the slab)
- * needs, whichever is larger.  A fresh arena's first block may instead be a
- * *root* (mg_arena_zalloc_root()): carved at its size rounded to 16, not to
- * a power of two, and never freed alone -- a bin's own block, so that it and
- * a few keys share the first 256 B slab.  When a fresh slab replaces the
+ * struct holds two heads, not eight, in every bin.  That block is never
+ * freed alone and, like the directory, is not live.  An allocation takes,
+ * in order: (1) the head of its class's list; (2) the next bytes of the
+ * current slab; (3) a free block of a larger class, halved down to size, the
+ * upper halves going on the lists in between; (4) a fresh slab, sized by
+ * next_slab_shift() for the block and a small directory growing to list the
+ * slab.  A fresh arena's first block may instead be a *root*
+ * (mg_arena_zalloc_root()): carved at its size rounded to 16, not to a
+ * power of two, and never freed alone -- a bin's own block, so that it and
+ * a key or two (in a map's handle) fill the first 128 B slab.  When a fresh slab replaces the
  * current one, the old one's unused tail is cut into power-of-two blocks on
  * the free lists, so no byte of a slab is lost.  Slabs go back to the pool
  * only in mg_arena_release(): a bin's small blocks are its root state and
@@ -61,7 +67,9 @@
  * Accounting.  bytes = sizes of the chunks owned (the directory included);
  * live = sizes of the blocks handed out and not freed (the request rounded up
  * to its class or chunk), so live <= bytes.  The directory and the heads
- * block are not live.
+ * block are not live.  Both count 16 B units in 32 bits (the struct is 72
+ * bytes, so a bin's header is 80): an arena owns at most 64 GiB, and a
+ * chunk that would pass that is refused with -ENOMEM (take_chunk()).
  *
  * Invariants.
  *   A1  slab_used == 1 << slab_shift (1) when there is no current slab, so
@@ -89,10 +97,11 @@
 #define SMALL_MAX_SHIFT	 11 /* 2 KiB */
 #define SMALL_MAX	 (1u << SMALL_MAX_SHIFT)
 #define SMALL_CLASSES	 (SMALL_MAX_SHIFT - SMALL_MIN_SHIFT + 1)
-#define SLAB_FIRST_SHIFT 8 /* 256 B: a bin with a key or a few */
+#define SLAB_FIRST_SHIFT 7 /* 128 B: a bin with a key or a few */
 #define SLAB_MAX_SHIFT	 MG_CHUNK_PAGE_SHIFT
 #define LARGE_MAX	 ((size_t)1 << MG_CHUNK_MAX_SHIFT)
-#define DIR_MIN_SHIFT	 4    /* 2 entries */
+#define DIR_MIN_SHIFT	 5    /* 4 entries: the first block of a directory */
+#define UNIT_SHIFT	 4    /* bytes16, live16: 16 B units, 64 GiB at most */
 #define DIRENT_LOW	 0xfu /* low nibble: shift - 9, or DIRENT_FREE */
 #define DIRENT_FREE	 0xfu
 
@@ -119,8 +128,9 @@ _Static_assert(SMALL_MAX <= (1u << SLAB_MAX_SHIFT),
 _Static_assert(SMALL_MIN_SHIFT + SMALL_CLASSES - 1 <= SLAB_MAX_SHIFT &&
 		       SLAB_FIRST_SHIFT >= MG_CHUNK_MIN_SHIFT,
 	       "slabs are chunks");
-_Static_assert((1u << DIR_MIN_SHIFT) / sizeof(struct mg_arena_dirent) >= 2,
-	       "a new directory has room for its host and one more chunk");
+_Static_assert((1u << DIR_MIN_SHIFT) / sizeof(struct mg_arena_dirent) >= 3,
+	       "a directory's first block holds the entry it replaces, its "
+	       "host and one more chunk");
 
 /* ---- small blocks ---------------------------------------------------------- */
 
@@ -215,16 +225,30 @@ split(struct mg_arena *a, unsigned c)
 	return p;
 }
 
-/* A block of class @c from memory the arena already owns, or NULL. */
+/* Whether a free block of class @c or larger is there to take. */
+static bool
+has_free(struct mg_arena *a, unsigned c)
+{
+	for (; c < SMALL_CLASSES; c++) {
+		void **h = free_head(a, c);
+
+		if (h && *h)
+			return true;
+	}
+	return false;
+}
+
+/* A block of class @c from memory the arena already owns, or NULL: a free
+ * block first (has_free() says whether there is one), then the slab. */
 static void *
 small_take(struct mg_arena *a, unsigned c)
 {
 	void *p = pop_free(a, c);
 
 	if (!p)
-		p = carve(a, c);
-	if (!p)
 		p = split(a, c);
+	if (!p)
+		p = carve(a, c);
 	return p;
 }
 
@@ -255,17 +279,32 @@ set_slab(struct mg_arena *a, unsigned char *slab, unsigned shift)
 	a->slab_used = 0;
 }
 
-/* The size of a fresh slab that must hold @need bytes: the next slab size
- * (256 B, then doubling up to a page), or @need rounded up if larger. */
+/*
+ * The size of a fresh slab that must hold @need bytes.  Below a page, a
+ * need of a quarter of the next slab size or more gets a slab of its own
+ * size (at least 128 B), any other the next size (128 B, doubling up to a
+ * page); at a page, a page.  Either way the next size is then twice the
+ * larger of the two.  So small blocks share slabs that double, while a
+ * container's doubling table -- 64 B, 128 B, .. the block a slab is taken
+ * for -- takes a slab of its own size each time, not one twice its size
+ * whose other half its next doubling would not fit: with many bins, most
+ * of them with a few keys, that is up to 40% of their memory.
+ */
 static unsigned
 next_slab_shift(struct mg_arena *a, uint32_t need)
 {
-	unsigned s = a->next_shift ? a->next_shift : SLAB_FIRST_SHIFT;
+	unsigned next = a->next_shift ? a->next_shift : SLAB_FIRST_SHIFT;
+	unsigned s = next;
 
-	if (((uint32_t)1 << s) < need)
+	if (s < SLAB_MAX_SHIFT && need >= ((uint32_t)1 << s) / 4)
+		s = need > (1u << SLAB_FIRST_SHIFT) ? mg_log2_ceil(need)
+						    : SLAB_FIRST_SHIFT;
+	else if (((uint32_t)1 << s) < need)
 		s = mg_log2_ceil(need);
 	MG_ASSERT(s <= SLAB_MAX_SHIFT);
-	a->next_shift = (uint8_t)(s < SLAB_MAX_SHIFT ? s + 1 : SLAB_MAX_SHIFT);
+	next = (s > next ? s : next) + 1;
+	a->next_shift =
+		(uint8_t)(next < SLAB_MAX_SHIFT ? next : SLAB_MAX_SHIFT);
 	return s;
 }
 
@@ -295,37 +334,61 @@ dirent_shift(uintptr_t w)
 	return (unsigned)(w & DIRENT_LOW) + MG_CHUNK_MIN_SHIFT;
 }
 
+/* The directory's slots: its block, or the one slot in the struct. */
+static inline struct mg_arena_dirent *
+dir_slots(const struct mg_arena *a)
+{
+	if (a->dir_shift)
+		return a->dir;
+	return (struct mg_arena_dirent *)(uintptr_t)&a->dir_one;
+}
+
 static uint32_t
 dir_cap(const struct mg_arena *a)
 {
 	if (!a->dir_shift)
-		return 0;
+		return 1;
 	return (uint32_t)(((size_t)1 << a->dir_shift) /
 			  sizeof(struct mg_arena_dirent));
+}
+
+/* A chunk of 2^@shift bytes from the pool for @a; -ENOMEM also when the
+ * arena's bytes would pass their counter's 64 GiB (live <= bytes, so live
+ * cannot either). */
+static int
+take_chunk(struct mg_arena *a, unsigned shift, void **out)
+{
+	if ((uint64_t)a->bytes16 + ((uint64_t)1 << (shift - UNIT_SHIFT)) >
+	    UINT32_MAX)
+		return -ENOMEM;
+	return mg_chunk_alloc(a->pools, a->node, shift, out);
 }
 
 /* List @chunk in a slot the caller knows is available. */
 static void
 dir_put(struct mg_arena *a, void *chunk, unsigned shift)
 {
+	struct mg_arena_dirent *dir = dir_slots(a);
 	uint32_t i;
 
 	if (a->dir_free) {
 		i = a->dir_free - 1;
-		a->dir_free = (uint32_t)(a->dir[i].word >> 4);
+		a->dir_free = (uint32_t)(dir[i].word >> 4);
 	} else {
 		MG_ASSERT(a->ndir < dir_cap(a));
 		i = a->ndir++;
 	}
-	a->dir[i].word = dirent_used(chunk, shift);
-	a->bytes += (size_t)1 << shift;
+	dir[i].word = dirent_used(chunk, shift);
+	a->bytes16 += (uint32_t)1 << (shift - UNIT_SHIFT);
 }
 
 static void
 dir_remove(struct mg_arena *a, uint32_t i)
 {
-	a->bytes -= (size_t)1 << dirent_shift(a->dir[i].word);
-	a->dir[i].word = (uintptr_t)a->dir_free << 4 | DIRENT_FREE;
+	struct mg_arena_dirent *dir = dir_slots(a);
+
+	a->bytes16 -= (uint32_t)1 << (dirent_shift(dir[i].word) - UNIT_SHIFT);
+	dir[i].word = (uintptr_t)a->dir_free << 4 | DIRENT_FREE;
 	a->dir_free = i + 1;
 }
 
@@ -333,11 +396,12 @@ dir_remove(struct mg_arena *a, uint32_t i)
 static uint32_t
 dir_find(const struct mg_arena *a, const void *chunk, unsigned shift)
 {
+	const struct mg_arena_dirent *dir = dir_slots(a);
 	uintptr_t w = dirent_used(chunk, shift);
 	uint32_t i;
 
 	for (i = a->ndir; i-- > 0;)
-		if (a->dir[i].word == w)
+		if (dir[i].word == w)
 			return i;
 	MG_BUG("arena %p frees %zu bytes at %p it does not own", (void *)a,
 	       (size_t)1 << shift, chunk);
@@ -353,7 +417,7 @@ dir_grow(struct mg_arena *a)
 {
 	unsigned old_shift = a->dir_shift;
 	unsigned shift = old_shift ? old_shift + 1 : DIR_MIN_SHIFT;
-	struct mg_arena_dirent *old = a->dir;
+	struct mg_arena_dirent *old = dir_slots(a);
 	void *host = NULL, *p;
 	unsigned host_shift = 0;
 	int err;
@@ -368,8 +432,7 @@ dir_grow(struct mg_arena *a)
 			uint8_t next = a->next_shift;
 
 			host_shift = next_slab_shift(a, class_bytes(c));
-			err = mg_chunk_alloc(a->pools, a->node, host_shift,
-					     &host);
+			err = take_chunk(a, host_shift, &host);
 			if (err) {
 				a->next_shift = next; /* A3 */
 				return err;
@@ -379,7 +442,7 @@ dir_grow(struct mg_arena *a)
 		}
 	} else {
 		host_shift = shift;
-		err = mg_chunk_alloc(a->pools, a->node, host_shift, &host);
+		err = take_chunk(a, host_shift, &host);
 		if (err)
 			return err;
 		p = host;
@@ -415,14 +478,16 @@ dir_add(struct mg_arena *a, void *chunk, unsigned shift)
 
 /* ---- allocation ------------------------------------------------------------ */
 
-/* Bytes the directory would carve from the current slab to list one more
- * chunk: a small directory's next block if it is full, else 0. */
+/* Bytes the directory would carve from a fresh slab to list it: a small
+ * directory's next block if it is full and no free block can hold it
+ * (dir_grow() takes one first), else 0. */
 static uint32_t
-dir_need(const struct mg_arena *a)
+dir_need(struct mg_arena *a)
 {
 	unsigned shift = a->dir_shift ? a->dir_shift + 1u : DIR_MIN_SHIFT;
 
-	if (a->dir_free || a->ndir < dir_cap(a) || shift > SMALL_MAX_SHIFT)
+	if (a->dir_free || a->ndir < dir_cap(a) || shift > SMALL_MAX_SHIFT ||
+	    has_free(a, shift - SMALL_MIN_SHIFT))
 		return 0;
 	return (uint32_t)1 << shift;
 }
@@ -441,7 +506,7 @@ fresh_slab(struct mg_arena *a, uint32_t need)
 	void *slab;
 	int err;
 
-	err = mg_chunk_alloc(a->pools, a->node, shift, &slab);
+	err = take_chunk(a, shift, &slab);
 	if (err) {
 		MG_ASSERT(err == -ENOMEM);
 		a->next_shift = old_next;
@@ -482,7 +547,7 @@ small_slow(struct mg_arena *a, unsigned c, void **out)
 		p = carve(a, c);
 		MG_ASSERT(p != NULL);
 	}
-	a->live += class_bytes(c);
+	a->live16 += class_bytes(c) >> UNIT_SHIFT;
 	*out = p;
 	return 0;
 }
@@ -497,7 +562,7 @@ large_alloc(struct mg_arena *a, size_t bytes, void **out)
 	if (bytes == 0 || bytes > LARGE_MAX)
 		return -EINVAL;
 	shift = mg_log2_ceil(bytes);
-	err = mg_chunk_alloc(a->pools, a->node, shift, &p);
+	err = take_chunk(a, shift, &p);
 	if (err) {
 		/* -EINVAL would mean a node the pools do not have. */
 		MG_ASSERT(err == -ENOMEM);
@@ -508,7 +573,7 @@ large_alloc(struct mg_arena *a, size_t bytes, void **out)
 		mg_chunk_free(a->pools, p, shift);
 		return err;
 	}
-	a->live += (size_t)1 << shift;
+	a->live16 += (uint32_t)1 << (shift - UNIT_SHIFT);
 	*out = p;
 	return 0;
 }
@@ -539,7 +604,7 @@ mg_arena_alloc(struct mg_arena *a, size_t bytes, void **out)
 		void *p = pop_free(a, c);
 
 		if (MG_LIKELY(p != NULL) || (p = carve(a, c)) != NULL) {
-			a->live += class_bytes(c);
+			a->live16 += class_bytes(c) >> UNIT_SHIFT;
 			*out = p;
 			return 0;
 		}
@@ -588,7 +653,7 @@ mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out)
 		return err;
 	p = a->slab + a->slab_used;
 	a->slab_used = (uint16_t)(a->slab_used + n);
-	a->live += n;
+	a->live16 += n >> UNIT_SHIFT;
 	memset(p, 0, n);
 	*out = p;
 	return 0;
@@ -601,7 +666,7 @@ in_slab(const struct mg_arena *a, const void *p)
 	uint32_t i;
 
 	for (i = 0; i < a->ndir; i++) {
-		uintptr_t w = a->dir[i].word;
+		uintptr_t w = dir_slots(a)[i].word;
 		uintptr_t c = (uintptr_t)dirent_chunk(w);
 
 		if (!dirent_is_free(w) && dirent_shift(w) <= SLAB_MAX_SHIFT &&
@@ -621,35 +686,37 @@ mg_arena_free(struct mg_arena *a, void *p, size_t bytes)
 		unsigned c = small_class(bytes);
 
 		MG_ASSERT(((uintptr_t)p & 15) == 0);
-		MG_ASSERT(a->live >= class_bytes(c));
+		MG_ASSERT(a->live16 >= class_bytes(c) >> UNIT_SHIFT);
 		MG_ASSERT_EXPENSIVE(in_slab(a, p));
 		push_free(a, c, p);
-		a->live -= class_bytes(c);
+		a->live16 -= class_bytes(c) >> UNIT_SHIFT;
 		return;
 	}
 	shift = mg_log2_ceil(bytes);
 	MG_ASSERT(((uintptr_t)p & (((uintptr_t)1 << shift) - 1)) == 0);
 	dir_remove(a, dir_find(a, p, shift));
 	mg_chunk_free(a->pools, p, shift);
-	a->live -= (size_t)1 << shift;
+	a->live16 -= (uint32_t)1 << (shift - UNIT_SHIFT);
 }
 
 void
 mg_arena_release(struct mg_arena *a)
 {
 	struct mg_pools *pools = a->pools;
-	uintptr_t dir = (uintptr_t)a->dir, host = 0;
+	const struct mg_arena_dirent *dir = dir_slots(a);
+	uintptr_t host = 0;
 	uint32_t i;
 
 	for (i = 0; i < a->ndir; i++) {
-		uintptr_t w = a->dir[i].word;
+		uintptr_t w = dir[i].word;
 		unsigned shift = dirent_shift(w);
 
 		if (dirent_is_free(w))
 			continue;
 		/* The chunk holding the directory goes last: we read it. */
-		if (dir - (uintptr_t)dirent_chunk(w) <
-		    ((uintptr_t)1 << shift)) {
+		if (a->dir_shift &&
+		    (uintptr_t)dir - (uintptr_t)dirent_chunk(w) <
+			    ((uintptr_t)1 << shift)) {
 			host = w;
 			continue;
 		}
@@ -663,7 +730,7 @@ mg_arena_release(struct mg_arena *a)
 bool
 mg_arena_root_only(const struct mg_arena *a, size_t bytes)
 {
-	return a->live == root_bytes(bytes);
+	return ((size_t)a->live16 << UNIT_SHIFT) == root_bytes(bytes);
 }
 
 unsigned
@@ -682,13 +749,13 @@ mg_arena_set_node(struct mg_arena *a, unsigned node)
 size_t
 mg_arena_bytes(const struct mg_arena *a)
 {
-	return a->bytes;
+	return (size_t)a->bytes16 << UNIT_SHIFT;
 }
 
 size_t
 mg_arena_live(const struct mg_arena *a)
 {
-	return a->live;
+	return (size_t)a->live16 << UNIT_SHIFT;
 }
 
 size_t
@@ -698,7 +765,7 @@ mg_arena_ranges(const struct mg_arena *a, struct mg_range *out, size_t n)
 	uint32_t i;
 
 	for (i = 0; i < a->ndir; i++) {
-		uintptr_t w = a->dir[i].word;
+		uintptr_t w = dir_slots(a)[i].word;
 
 		/* a sub-page chunk shares its page: it stays (see above) */
 		if (dirent_is_free(w) || dirent_shift(w) < MG_CHUNK_PAGE_SHIFT)

@@ -21,7 +21,15 @@
  * A directory is one arena block too, so a container has at most 2^18
  * segments.
  *
- * Map.  Open addressing with linear probing over 2^n slots, n >= 3.  A slot
+ * Map.  While it has no more entries than its handle's 32 bytes of slots
+ * hold (two of 8-byte values, one of 16 or 24), the map has no table: the
+ * entries sit in the handle in insertion order (an erase moves the last into
+ * the hole), any key, UINT64_MAX too, and a lookup compares one or two keys
+ * on the line the caller already loaded for the handle -- with many bins
+ * most maps are that small, and a bin with a key or two then owns no block
+ * but its root.  The entry that does not fit moves them into a first table:
+ *
+ * Open addressing with linear probing over 2^n slots, n >= 2.  A slot
  * is the key followed by the value, padded so values are 8-byte aligned:
  *
  *     | key (8) | value (value_size) | pad |     slot_size = 8 + round8(vs)
@@ -76,6 +84,12 @@
 #define TIMER_REC_MAX	1024u
 #define TIMER_MIN_SHIFT 2 /* 4 entries */
 
+_Static_assert(sizeof(struct mg_map) == 40,
+	       "a bin's 80-byte header and a map fill a 128 B chunk");
+_Static_assert(sizeof(((struct mg_map *)0)->inl) / (KEY_BYTES + 8) <
+		       (1u << MAP_MIN_SHIFT) - 1,
+	       "a first table takes the handle's entries and one more (M2)");
+
 static inline size_t
 round8(size_t x)
 {
@@ -126,33 +140,53 @@ map_hash(uint64_t k)
 	return k * 0xc4ceb9fe1a85ec53ull;
 }
 
-/* Whether @m's table (if any) is one segment, held without a directory. */
+/* Whether @m has a table; without one its entries are in the handle. */
+static inline bool
+map_has_table(const struct mg_map *m)
+{
+	return m->hash_shift != 0;
+}
+
+/* Entries the handle holds without a table (0 for values over 24 B). */
+static inline unsigned
+map_inl_cap(const struct mg_map *m)
+{
+	return (unsigned)(sizeof(m->inl) / m->slot_size);
+}
+
+static inline unsigned char *
+map_inl(const struct mg_map *m, unsigned k)
+{
+	return (unsigned char *)m->inl + (size_t)k * m->slot_size;
+}
+
+/* Whether @m's table is one segment, held without a directory. */
 static inline bool
 map_one_seg(const struct mg_map *m)
 {
-	return (m->mask >> m->seg_shift) == 0;
+	return (m->t.mask >> m->seg_shift) == 0;
 }
 
 /* @m's segments: its directory, or a one-entry view of its one segment. */
 static inline void **
 map_segs(struct mg_map *m)
 {
-	return map_one_seg(m) ? &m->table : (void **)m->table;
+	return map_one_seg(m) ? &m->t.table : (void **)m->t.table;
 }
 
 static inline unsigned char *
 map_slot(const struct mg_map *m, uint64_t i)
 {
 	if (MG_LIKELY(map_one_seg(m)))
-		return (unsigned char *)m->table + (size_t)i * m->slot_size;
-	return seg_at(m->table, m->seg_shift, m->slot_size, i);
+		return (unsigned char *)m->t.table + (size_t)i * m->slot_size;
+	return seg_at(m->t.table, m->seg_shift, m->slot_size, i);
 }
 
 /* Most table entries before the next insert doubles the table (M2). */
 static inline uint64_t
 map_limit(const struct mg_map *m)
 {
-	uint64_t slots = m->mask + 1, slack = slots >> 3;
+	uint64_t slots = m->t.mask + 1, slack = slots >> 3;
 
 	return slots - (slack ? slack : 1);
 }
@@ -160,7 +194,7 @@ map_limit(const struct mg_map *m)
 static inline uint64_t
 map_nseg(const struct mg_map *m)
 {
-	return (m->mask >> m->seg_shift) + 1;
+	return (m->t.mask >> m->seg_shift) + 1;
 }
 
 static inline size_t
@@ -177,7 +211,7 @@ map_probe_empty(const struct mg_map *m, uint64_t h)
 	unsigned char *s;
 
 	while (load_u64(s = map_slot(m, i)) != MAP_EMPTY)
-		i = (i + 1) & m->mask;
+		i = (i + 1) & m->t.mask;
 	return s;
 }
 
@@ -191,66 +225,109 @@ map_free_table(struct mg_map *m, struct mg_arena *a, uint64_t nseg)
 	for (k = 0; k < nseg; k++)
 		mg_arena_free(a, segs[k], map_seg_bytes(m));
 	if (!map_one_seg(m))
-		mg_arena_free(a, m->table, map_nseg(m) * sizeof(void *));
+		mg_arena_free(a, m->t.table, map_nseg(m) * sizeof(void *));
 }
 
-/* Double the table, or make the first one (M2). */
+/* Give @n an empty table of 2^@bits slots (its other fields kept); on
+ * failure @n's table fields are garbage and nothing is allocated. */
 static int
-map_grow(struct mg_map *m, struct mg_arena *a)
+map_new_table(struct mg_map *n, struct mg_arena *a, unsigned bits)
 {
-	struct mg_map n = *m;
-	unsigned bits = m->table ? 64u - m->hash_shift + 1 : MAP_MIN_SHIFT;
-	unsigned seg_max = seg_shift_max(m->slot_size);
+	unsigned seg_max = seg_shift_max(n->slot_size);
 	uint64_t nseg, per, k, j;
 	size_t seg_bytes;
 	void **segs;
 	int err;
 
-	MG_ASSERT(m->slot_size != 0); /* mg_map_init() was called */
-	n.seg_shift = (uint8_t)(bits < seg_max ? bits : seg_max);
-	n.hash_shift = (uint8_t)(64u - bits);
-	n.mask = ((uint64_t)1 << bits) - 1;
-	nseg = map_nseg(&n);
+	n->seg_shift = (uint8_t)(bits < seg_max ? bits : seg_max);
+	n->hash_shift = (uint8_t)(64u - bits);
+	n->t.mask = ((uint64_t)1 << bits) - 1;
+	nseg = map_nseg(n);
 	if (nseg > DIR_MAX_SEGS)
 		return -ENOMEM;
-	per = (uint64_t)1 << n.seg_shift;
-	seg_bytes = map_seg_bytes(&n);
-	if (!map_one_seg(&n)) {
-		err = mg_arena_alloc(a, nseg * sizeof(void *), &n.table);
+	per = (uint64_t)1 << n->seg_shift;
+	seg_bytes = map_seg_bytes(n);
+	if (!map_one_seg(n)) {
+		err = mg_arena_alloc(a, nseg * sizeof(void *), &n->t.table);
 		if (err)
 			return err;
 	}
-	segs = map_segs(&n);
+	segs = map_segs(n);
 	for (k = 0; k < nseg; k++) {
 		unsigned char *s;
 
 		err = mg_arena_alloc(a, seg_bytes, &segs[k]);
 		if (err) {
-			map_free_table(&n, a, k);
+			map_free_table(n, a, k);
 			return err;
 		}
 		s = segs[k];
 		for (j = 0; j < per; j++)
-			store_u64(s + j * n.slot_size, MAP_EMPTY);
+			store_u64(s + j * n->slot_size, MAP_EMPTY);
 	}
-	if (m->table) {
-		uint64_t old_nseg = map_nseg(m),
-			 old_per = (uint64_t)1 << m->seg_shift;
+	return 0;
+}
 
-		segs = map_segs(m);
-		for (k = 0; k < old_nseg; k++) {
-			unsigned char *s = segs[k];
+/* Double the table (M2). */
+static int
+map_grow(struct mg_map *m, struct mg_arena *a)
+{
+	struct mg_map n = *m;
+	uint64_t nseg = map_nseg(m), per = (uint64_t)1 << m->seg_shift, k, j;
+	void **segs = map_segs(m);
+	int err = map_new_table(&n, a, 64u - m->hash_shift + 1);
 
-			for (j = 0; j < old_per; j++, s += m->slot_size) {
-				uint64_t key = load_u64(s);
+	if (err)
+		return err;
+	for (k = 0; k < nseg; k++) {
+		unsigned char *s = segs[k];
 
-				if (key != MAP_EMPTY)
-					memcpy(map_probe_empty(&n,
-							       map_hash(key)),
-					       s, m->slot_size);
-			}
+		for (j = 0; j < per; j++, s += m->slot_size) {
+			uint64_t key = load_u64(s);
+
+			if (key != MAP_EMPTY)
+				memcpy(map_probe_empty(&n, map_hash(key)), s,
+				       m->slot_size);
 		}
-		map_free_table(m, a, old_nseg);
+	}
+	map_free_table(m, a, nseg);
+	*m = n;
+	return 0;
+}
+
+/* Move the handle's entries into a first table of 2^@bits slots, the key
+ * UINT64_MAX's value into a block of its own.  Failure changes nothing. */
+static int
+map_spill(struct mg_map *m, struct mg_arena *a, unsigned bits)
+{
+	struct mg_map n = {.value_size = m->value_size,
+			   .slot_size = m->slot_size};
+	unsigned k;
+	int err;
+
+	for (k = 0; k < m->ninl; k++)
+		if (load_u64(map_inl(m, k)) == MAP_EMPTY) {
+			err = mg_arena_alloc(a, m->value_size, &n.t.max_value);
+			if (err)
+				return err;
+			memcpy(n.t.max_value, map_inl(m, k) + KEY_BYTES,
+			       m->value_size);
+		}
+	err = map_new_table(&n, a, bits);
+	if (err) {
+		if (n.t.max_value)
+			mg_arena_free(a, n.t.max_value, m->value_size);
+		return err;
+	}
+	for (k = 0; k < m->ninl; k++) {
+		unsigned char *s = map_inl(m, k);
+		uint64_t key = load_u64(s);
+
+		if (key != MAP_EMPTY) {
+			memcpy(map_probe_empty(&n, map_hash(key)), s,
+			       m->slot_size);
+			n.t.used++;
+		}
 	}
 	*m = n;
 	return 0;
@@ -262,7 +339,7 @@ mg_map_init(struct mg_map *m, uint32_t value_size)
 	MG_ASSERT(value_size >= 1 && value_size <= MAP_VALUE_MAX);
 	*m = (struct mg_map){
 		.value_size = value_size,
-		.slot_size = (uint32_t)(KEY_BYTES + round8(value_size)),
+		.slot_size = (uint16_t)(KEY_BYTES + round8(value_size)),
 	};
 }
 
@@ -271,15 +348,14 @@ upsert_max(struct mg_map *m, struct mg_arena *a, void **value)
 {
 	int err;
 
-	if (m->max_value) {
-		*value = m->max_value;
+	if (m->t.max_value) {
+		*value = m->t.max_value;
 		return 0;
 	}
-	MG_ASSERT(m->value_size != 0); /* mg_map_init() was called */
-	err = mg_arena_zalloc(a, m->value_size, &m->max_value);
+	err = mg_arena_zalloc(a, m->value_size, &m->t.max_value);
 	if (err)
 		return err;
-	*value = m->max_value;
+	*value = m->t.max_value;
 	return 1;
 }
 
@@ -288,9 +364,39 @@ map_insert(struct mg_map *m, unsigned char *s, uint64_t key, void **value)
 {
 	store_u64(s, key);
 	memset(s + KEY_BYTES, 0, m->value_size);
-	m->used++;
+	m->t.used++;
 	*value = s + KEY_BYTES;
 	return 1;
+}
+
+/* mg_map_upsert() into a map without a table. */
+static int
+inl_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
+{
+	unsigned char *s;
+	unsigned k;
+	int err;
+
+	MG_ASSERT(m->slot_size != 0); /* mg_map_init() was called */
+	for (k = 0; k < m->ninl; k++)
+		if (load_u64(s = map_inl(m, k)) == key) {
+			*value = s + KEY_BYTES;
+			return 0;
+		}
+	if (k < map_inl_cap(m)) {
+		s = map_inl(m, k);
+		m->ninl++;
+		store_u64(s, key);
+		memset(s + KEY_BYTES, 0, m->value_size);
+		*value = s + KEY_BYTES;
+		return 1;
+	}
+	err = map_spill(m, a, MAP_MIN_SHIFT);
+	if (err)
+		return err;
+	if (key == MAP_EMPTY)
+		return upsert_max(m, a, value);
+	return map_insert(m, map_probe_empty(m, map_hash(key)), key, value);
 }
 
 int
@@ -299,23 +405,23 @@ mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 	uint64_t h, i;
 	int err;
 
+	if (MG_UNLIKELY(!map_has_table(m)))
+		return inl_upsert(m, a, key, value);
 	if (MG_UNLIKELY(key == MAP_EMPTY))
 		return upsert_max(m, a, value);
 	h = map_hash(key);
-	if (MG_LIKELY(m->table != NULL)) {
-		for (i = h >> m->hash_shift;; i = (i + 1) & m->mask) {
-			unsigned char *s = map_slot(m, i);
-			uint64_t k = load_u64(s);
+	for (i = h >> m->hash_shift;; i = (i + 1) & m->t.mask) {
+		unsigned char *s = map_slot(m, i);
+		uint64_t k = load_u64(s);
 
-			if (k == key) {
-				*value = s + KEY_BYTES;
-				return 0;
-			}
-			if (k == MAP_EMPTY) {
-				if (MG_LIKELY(m->used < map_limit(m)))
-					return map_insert(m, s, key, value);
-				break;
-			}
+		if (k == key) {
+			*value = s + KEY_BYTES;
+			return 0;
+		}
+		if (k == MAP_EMPTY) {
+			if (MG_LIKELY(m->t.used < map_limit(m)))
+				return map_insert(m, s, key, value);
+			break;
 		}
 	}
 	err = map_grow(m, a);
@@ -329,9 +435,15 @@ mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
 {
 	int err = 0;
 
+	if (!map_has_table(m)) {
+		MG_ASSERT(m->slot_size != 0); /* mg_map_init() was called */
+		if (n <= map_inl_cap(m))
+			return 0;
+		err = map_spill(m, a, MAP_MIN_SHIFT);
+	}
 	/* Growing a table costs a pass over its entries: a map that is
 	 * filled afterwards grows at most once per doubling of its size. */
-	while (!err && (!m->table || map_limit(m) < n))
+	while (!err && map_limit(m) < n)
 		err = map_grow(m, a);
 	return err;
 }
@@ -339,7 +451,7 @@ mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n)
 void
 mg_map_prefetch(const struct mg_map *m, uint64_t key)
 {
-	if (m->table)
+	if (map_has_table(m))
 		__builtin_prefetch(map_slot(m, map_hash(key) >> m->hash_shift),
 				   1);
 }
@@ -349,11 +461,17 @@ mg_map_find(const struct mg_map *m, uint64_t key)
 {
 	uint64_t i;
 
-	if (MG_UNLIKELY(key == MAP_EMPTY))
-		return m->max_value;
-	if (MG_UNLIKELY(m->table == NULL))
+	if (MG_UNLIKELY(!map_has_table(m))) {
+		unsigned k;
+
+		for (k = 0; k < m->ninl; k++)
+			if (load_u64(map_inl(m, k)) == key)
+				return map_inl(m, k) + KEY_BYTES;
 		return NULL;
-	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->mask) {
+	}
+	if (MG_UNLIKELY(key == MAP_EMPTY))
+		return m->t.max_value;
+	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->t.mask) {
 		unsigned char *s = map_slot(m, i);
 		uint64_t k = load_u64(s);
 
@@ -364,22 +482,39 @@ mg_map_find(const struct mg_map *m, uint64_t key)
 	}
 }
 
+/* mg_map_erase() from a map without a table: the last entry fills the
+ * hole. */
+static bool
+inl_erase(struct mg_map *m, uint64_t key)
+{
+	unsigned k;
+
+	for (k = 0; k < m->ninl; k++)
+		if (load_u64(map_inl(m, k)) == key) {
+			if (k != --m->ninl)
+				memcpy(map_inl(m, k), map_inl(m, m->ninl),
+				       m->slot_size);
+			return true;
+		}
+	return false;
+}
+
 bool
 mg_map_erase(struct mg_map *m, struct mg_arena *a, uint64_t key)
 {
 	unsigned char *hole;
 	uint64_t i, j, k;
 
+	if (!map_has_table(m))
+		return inl_erase(m, key);
 	if (MG_UNLIKELY(key == MAP_EMPTY)) {
-		if (!m->max_value)
+		if (!m->t.max_value)
 			return false;
-		mg_arena_free(a, m->max_value, m->value_size);
-		m->max_value = NULL;
+		mg_arena_free(a, m->t.max_value, m->value_size);
+		m->t.max_value = NULL;
 		return true;
 	}
-	if (!m->table)
-		return false;
-	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->mask) {
+	for (i = map_hash(key) >> m->hash_shift;; i = (i + 1) & m->t.mask) {
 		hole = map_slot(m, i);
 		k = load_u64(hole);
 		if (k == key)
@@ -388,7 +523,7 @@ mg_map_erase(struct mg_map *m, struct mg_arena *a, uint64_t key)
 			return false;
 	}
 	/* M3: entry j may fill hole i if i is on its way from its home. */
-	for (j = (i + 1) & m->mask;; j = (j + 1) & m->mask) {
+	for (j = (i + 1) & m->t.mask;; j = (j + 1) & m->t.mask) {
 		unsigned char *s = map_slot(m, j);
 		uint64_t home;
 
@@ -396,21 +531,23 @@ mg_map_erase(struct mg_map *m, struct mg_arena *a, uint64_t key)
 		if (k == MAP_EMPTY)
 			break;
 		home = map_hash(k) >> m->hash_shift;
-		if (((j - home) & m->mask) >= ((j - i) & m->mask)) {
+		if (((j - home) & m->t.mask) >= ((j - i) & m->t.mask)) {
 			memcpy(hole, s, m->slot_size);
 			hole = s;
 			i = j;
 		}
 	}
 	store_u64(hole, MAP_EMPTY);
-	m->used--;
+	m->t.used--;
 	return true;
 }
 
 uint64_t
 mg_map_count(const struct mg_map *m)
 {
-	return m->used + (m->max_value != NULL);
+	if (!map_has_table(m))
+		return m->ninl;
+	return m->t.used + (m->t.max_value != NULL);
 }
 
 int
@@ -420,10 +557,17 @@ mg_map_foreach(const struct mg_map *m,
 	uint64_t k, j, nseg, per;
 	int r;
 
-	if (m->max_value && (r = fn(ctx, UINT64_MAX, m->max_value)) != 0)
-		return r;
-	if (!m->table)
+	if (!map_has_table(m)) {
+		for (k = 0; k < m->ninl; k++) {
+			unsigned char *s = map_inl(m, (unsigned)k);
+
+			if ((r = fn(ctx, load_u64(s), s + KEY_BYTES)) != 0)
+				return r;
+		}
 		return 0;
+	}
+	if (m->t.max_value && (r = fn(ctx, UINT64_MAX, m->t.max_value)) != 0)
+		return r;
 	nseg = map_nseg(m);
 	per = (uint64_t)1 << m->seg_shift;
 	for (k = 0; k < nseg; k++) {
@@ -443,10 +587,11 @@ mg_map_foreach(const struct mg_map *m,
 void
 mg_map_clear(struct mg_map *m, struct mg_arena *a)
 {
-	if (m->table)
+	if (map_has_table(m)) {
 		map_free_table(m, a, map_nseg(m));
-	if (m->max_value)
-		mg_arena_free(a, m->max_value, m->value_size);
+		if (m->t.max_value)
+			mg_arena_free(a, m->t.max_value, m->value_size);
+	}
 	mg_map_init(m, m->value_size);
 }
 

@@ -16,14 +16,15 @@
  *   - large blocks (> 2 KiB, rounded up to a power of two, <= 2 MiB) are
  *     whole chunks taken from the pool and given back on free;
  *   - small blocks (16 B .. 2 KiB in power-of-two classes) are carved from
- *     "slab" chunks the arena owns -- the first 256 B, each next one twice
- *     the last up to a 4 KiB page; freed small blocks go on a per-class
- *     free list threaded through the blocks themselves and are reused by
- *     later allocations of that class;
+ *     "slab" chunks the arena owns -- the first 128 B, each next one twice
+ *     the last up to a 4 KiB page, or the block's own size for a block of
+ *     a quarter of that or more (a growing table); freed small blocks go
+ *     on a per-class free list threaded through the blocks themselves and
+ *     are reused by later allocations of that class;
  *   - a directory (itself allocated from the arena: a small block, then a
  *     chunk, doubling) lists every chunk the arena owns, so the arena can
  *     release everything, report its ranges for re-homing, and account its
- *     bytes.  A bin with a little state owns one 256 B chunk, sharing a page
+ *     bytes.  A bin with a little state owns one 128 B chunk, sharing a page
  *     with other bins (migration/arena.c).
  *
  * An arena that never allocated owns no memory.  Growth is geometric
@@ -41,7 +42,10 @@
  *   struct mg_map    open-addressing hash map, u64 key -> fixed-size value,
  *                    linear probing, 4 slots first, doubling at 7/8 load; large
  *                    tables are segmented into 2 MiB chunks (a directory of
- *                    segments), so no single allocation exceeds a chunk.
+ *                    segments), so no single allocation exceeds a chunk.  The
+ *                    first entries (two of 8-byte values, one of up to 24)
+ *                    live in the 40-byte handle itself, so a bin with a key
+ *                    or two needs no table.
  *   struct mg_array  dense array of fixed-size values indexed 0..n-1,
  *                    segments allocated (zeroed) on first touch.
  *
@@ -80,7 +84,7 @@ struct mg_arena; /* a bin's memory; opaque (see migration/mg_state.h) */
  * or let mg_arena_release() take it.
  * Context: the arena's owner; lock-free, no malloc; data path allowed.
  * Return: 0 and *@out; -EINVAL for 0 or > 2 MiB; -ENOMEM when the pool is
- * exhausted or the arena already owns 2^18 chunks, or in a debug build of
+ * exhausted or the arena already owns 2^18 chunks or 64 GiB, or in a debug build of
  * the library when MG_FAIL_ARENA picked this allocation (the arena and
  * *@out are unchanged then).
  */
@@ -112,18 +116,30 @@ MG_API size_t mg_arena_live(const struct mg_arena *a);
 /*
  * A handle; fields private.  Set it up with mg_map_init(); a zero-filled
  * handle is not a map yet (its value_size reads 0, which state kept in a
- * zeroed bin may test to know whether to initialize).
+ * zeroed bin may test to know whether to initialize).  A small map's
+ * entries are inside the handle, so keep it where it is (in the bin's root
+ * state, say): a copy of the struct is not the map.
  */
 struct mg_map {
-	void *table;	     /* the one segment, or the segment directory
-				(arena); NULL: no table */
-	void *max_value;     /* value of key UINT64_MAX (arena) or NULL */
-	uint64_t mask;	     /* slots - 1 (a power of two), 0 = no table */
-	uint64_t used;	     /* entries in the table (all but UINT64_MAX) */
+	union {
+		struct {
+			void *table;	 /* the one segment, or the segment
+					    directory (arena) */
+			void *max_value; /* value of key UINT64_MAX (arena) or
+					    NULL */
+			uint64_t mask;	 /* slots - 1 (a power of two) */
+			uint64_t used;	 /* entries in the table (all but
+					    UINT64_MAX) */
+		} t;			 /* a table (hash_shift != 0) */
+		uint64_t inl[4];	 /* no table: the first few entries */
+	};
 	uint32_t value_size; /* bytes per value, 1 .. 1024 */
-	uint32_t slot_size;  /* 8-byte key + value rounded up to 8 */
-	uint8_t seg_shift;   /* log2 slots per segment */
-	uint8_t hash_shift;  /* 64 - log2 slots */
+	uint16_t slot_size;  /* 8-byte key + value rounded up to 8 */
+	union {
+		uint8_t seg_shift; /* log2 slots per segment (a table) */
+		uint8_t ninl;	   /* entries in inl[] (no table) */
+	};
+	uint8_t hash_shift; /* 64 - log2 slots; 0: no table */
 };
 
 /*

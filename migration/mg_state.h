@@ -34,19 +34,22 @@ struct mg_arena_dirent; /* private */
  */
 struct mg_arena {
 	struct mg_pools *pools;
-	struct mg_arena_dirent *dir; /* owned chunks */
-	unsigned char *slab;	     /* current slab for carving */
-	void *small_free[2];	     /* free lists of 16 B and 32 B blocks */
-	void **free_heads;	     /* those of 64 B .. 2 KiB, or NULL */
-	size_t bytes;		     /* bytes of chunks owned (incl. dir) */
-	size_t live;		     /* block bytes handed out, not freed */
-	uint32_t ndir;		     /* dir slots used or on the free list */
-	uint32_t dir_free;	     /* head of free dir slots + 1, 0 = none */
-	uint16_t slab_used;	     /* bytes carved from slab */
-	uint8_t node;		     /* pool node new chunks come from */
-	uint8_t dir_shift;	     /* log2 bytes of dir, 0 = none */
-	uint8_t slab_shift;	     /* log2 bytes of slab (0: none) */
-	uint8_t next_shift;	     /* of the next slab (0: the first) */
+	union {
+		struct mg_arena_dirent *dir; /* owned chunks (dir_shift > 0) */
+		uintptr_t dir_one;	     /* or the only one (dir_shift 0) */
+	};
+	unsigned char *slab; /* current slab for carving */
+	void *small_free[2]; /* free lists of 16 B and 32 B blocks */
+	void **free_heads;   /* those of 64 B .. 2 KiB, or NULL */
+	uint32_t bytes16;    /* bytes of chunks owned (incl. dir) / 16 */
+	uint32_t live16;     /* block bytes handed out, not freed / 16 */
+	uint32_t ndir;	     /* dir slots used or on the free list */
+	uint32_t dir_free;   /* head of free dir slots + 1, 0 = none */
+	uint16_t slab_used;  /* bytes carved from slab */
+	uint8_t node;	     /* pool node new chunks come from */
+	uint8_t dir_shift;   /* log2 bytes of dir, 0 = the one in dir_one */
+	uint8_t slab_shift;  /* log2 bytes of slab (0: none) */
+	uint8_t next_shift;  /* of the next slab (0: the first) */
 };
 
 /*
@@ -56,20 +59,20 @@ struct mg_arena {
 void mg_arena_init(struct mg_arena *a, struct mg_pools *pools, unsigned node);
 
 /*
- * Give every chunk back to the pool; @a is empty afterwards (owns nothing,
- * still draws from the same pools and node).  Every block is then dead, even
- * the one holding @a itself if the caller keeps its arena inside it: pass a
- * copy of the struct then.
- */
-/*
  * The first block of a fresh arena (nothing allocated yet), zeroed: @bytes
  * rounded up to 16 only, not to a power of two, at the start of a first slab
- * sized to hold it -- so a bin's own block plus a little state fit one 256 B
+ * sized to hold it -- so a bin's own block plus a little state fit one 128 B
  * chunk.  Never freed on its own: mg_arena_release() takes it.  Context and
  * return as mg_arena_zalloc().
  */
 int mg_arena_zalloc_root(struct mg_arena *a, size_t bytes, void **out);
 
+/*
+ * Give every chunk back to the pool; @a is empty afterwards (owns nothing,
+ * still draws from the same pools and node).  Every block is then dead, even
+ * the one holding @a itself if the caller keeps its arena inside it: pass a
+ * copy of the struct then.
+ */
 void mg_arena_release(struct mg_arena *a);
 
 /*

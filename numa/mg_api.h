@@ -36,8 +36,8 @@
 #define MG_RECORD_MAX	 4096u /* largest record a stream may carry */
 #define MG_BINS_LOG2_MIN 4     /* 2^4 .. 2^20 bins */
 #define MG_BINS_LOG2_MAX 20
-/* Largest pool reservation per (node, chunk size): 2^32 chunks of 256 B,
+/* Largest pool reservation per (node, chunk size): 2^32 chunks of 128 B,
  * less 2 MiB (reservations are multiples of 2 MiB). */
-#define MG_POOL_RESERVE_MAX ((1ull << 40) - (2ull << 20))
+#define MG_POOL_RESERVE_MAX ((1ull << 39) - (2ull << 20))
 
 #endif /* MG_API_H */

@@ -20,7 +20,7 @@
  * then runs on a one-node machine; only the physical page moves are no-ops.
  *
  * Page pools.  One pool per node index hands out *chunks*: naturally aligned
- * power-of-two blocks from 256 B (MG_CHUNK_MIN_SHIFT) to 2 MiB
+ * power-of-two blocks from 128 B (MG_CHUNK_MIN_SHIFT) to 2 MiB
  * (MG_CHUNK_MAX_SHIFT).  Chunks below a page (MG_CHUNK_PAGE_SHIFT) are
  * *sub-page* chunks: several share a page, each owned on its own -- so that
  * a bin with a little state costs hundreds of bytes, not a page -- and they
@@ -40,10 +40,10 @@
  * with P the physical memory (sysconf _SC_PHYS_PAGES), every node reserves
  * P for its 2 MiB class (state larger than 2 MiB per container ends there,
  * in 2 MiB segments), P/4 for 4 KiB (slabs of bins that outgrew their first
- * ones), P/16 for 256 B and 512 B (a bin's first slab) and P/8 for each
- * other class (a bin's first slab of 1 or 2 KiB; a bin's containers while
- * they fit a segment): 2.625 P per node.  When
- * RLIMIT_AS is set, P is at most room / (10.5 * nnodes), with room = the
+ * ones), P/16 for 128 B, 256 B and 512 B (a bin's first slabs) and P/8
+ * for each other class (a bin's slabs of 1 or 2 KiB; a bin's containers
+ * while they fit a segment): 2.6875 P per node.  When
+ * RLIMIT_AS is set, P is at most room / (10.75 * nnodes), with room = the
  * limit minus the address space the
  * process already maps, so the pools take at most half of the room left
  * (mg_vm_room()).  Each class is rounded down to 2 MiB, at least 2 MiB.
@@ -79,7 +79,7 @@
 
 #define MG_PAGE_SHIFT	    12
 #define MG_PAGE_SIZE	    (1ul << MG_PAGE_SHIFT)
-#define MG_CHUNK_MIN_SHIFT  8  /* 256 B */
+#define MG_CHUNK_MIN_SHIFT  7  /* 128 B */
 #define MG_CHUNK_PAGE_SHIFT 12 /* 4 KiB: chunks below it share pages */
 #define MG_CHUNK_MAX_SHIFT  21 /* 2 MiB */
 #define MG_CHUNK_CLASSES    (MG_CHUNK_MAX_SHIFT - MG_CHUNK_MIN_SHIFT + 1)
@@ -171,10 +171,10 @@ struct mg_pools;
 struct mg_pools_config {
 	/* Virtual bytes reserved per (node, size class); 0 = sized from the
 	 * machine (see "How much address space" above).  Must be a multiple
-	 * of 2 MiB, at most MG_POOL_RESERVE_MAX (1 TiB - 2 MiB).  Nothing is
+	 * of 2 MiB, at most MG_POOL_RESERVE_MAX (512 GiB - 2 MiB).  Nothing is
 	 * committed until touched. */
 	size_t reserve_bytes;
-	/* Bytes of 256 B..2 MiB chunks to fault in at creation per node and
+	/* Bytes of 128 B..2 MiB chunks to fault in at creation per node and
 	 * class (rounded up to whole chunks), so first touches do not land on
 	 * the data path.  0 = none; at most the smallest class reservation.
 	 * Prefaulted chunks are free (not in use) and handed out lowest

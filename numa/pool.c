@@ -6,11 +6,11 @@
  * (the block size rounded up to a power of two), so an address maps to its
  * node with one subtraction and one shift: mg_chunk_free() and
  * mg_chunk_node() are O(1) however many nodes there are.  A node's block is
- * its classes' reservations back to back, class 0 (256 B) first, each a
+ * its classes' reservations back to back, class 0 (128 B) first, each a
  * multiple of 2 MiB long, so every chunk is naturally aligned:
  *
  *   base                           base + 1<<node_shift
- *   | n0/256 | n0/512 | ... | n0/2M | gap | n1/256 | ... | n(N-1)/2M |
+ *   | n0/128 | n0/256 | ... | n0/2M | gap | n1/128 | ... | n(N-1)/2M |
  *   each (node, class) *slot*: [ chunk 0 | chunk 1 | ... | nchunks-1 ]
  *
  * Slot = node * MG_CHUNK_CLASSES + class.  Every slot is PROT_READ |
@@ -25,8 +25,8 @@
  * Sizes (the rule the header states, measured with the benchmarks).  Chunks
  * of a class come from that class's reservation only, and which class holds
  * most state depends on the bins: every bin with state owns a first slab of
- * 256 B .. 2 KiB (migration/arena.c; 2^20 bins with a key each: 256 MiB
- * per operator), a bigger one 4 KiB slabs; a container of a bin lives in one
+ * 128 B .. 2 KiB (migration/arena.c; 2^20 bins with a key or two each:
+ * 128 MiB per operator), a bigger one 4 KiB slabs; a container of a bin lives in one
  * segment of 8 KiB .. 2 MiB until it outgrows 2 MiB (keycount, 4096 bins:
  * 12M keys put 256 MiB in the 64 KiB class, 96M keys 2 GiB in the 512 KiB
  * class; NEXMark Q3..Q8 tens of MiB in 4 KiB and 8 KiB); beyond 2 MiB it is
@@ -34,10 +34,10 @@
  * bound but memory.  Channels take one chunk of up to 2 MiB each for their
  * batches (4 for copy mode's state channels).  So by default, with P the
  * physical memory, each node reserves P for the 2 MiB class, P/4 for 4 KiB,
- * P/16 for 256 B and 512 B (2^20 one-key bins take 256 MiB there) and P/8
- * for each other class (SHARE_*): 2.625 P of address space per
- * node, never committed beyond what is touched.  Under RLIMIT_AS, P is at
- * most room / (10.5 * nnodes), room being the limit minus the address space
+ * P/16 for 128 B, 256 B and 512 B (2^20 bins with a key or two take
+ * 128 MiB there) and P/8 for each other class (SHARE_*): 2.6875 P of
+ * address space per node, never committed beyond what is touched.  Under
+ * RLIMIT_AS, P is at most room / (10.75 * nnodes), room being the limit minus the address space
  * already mapped: the pools then take at most half of what is left, even
  * with a gap after every block.
  *
@@ -103,7 +103,7 @@
 
 #define TWO_MIB (1ull << MG_CHUNK_MAX_SHIFT)
 /* The default share of each class, in sixteenths of the physical memory. */
-#define SUB_CLASSES 2u /* 256 B and 512 B: first slabs of bins */
+#define SUB_CLASSES 3u /* 128 B .. 512 B: first slabs of bins */
 #define SHARE_SUB   1u
 #define SHARE_4K    4u
 #define SHARE_MID   2u
@@ -426,7 +426,7 @@ default_reserves(unsigned nnodes, size_t reserve[MG_CHUNK_CLASSES])
 	unsigned k, share;
 
 	/* Half the room, halved again for the gaps, holds nnodes blocks of
-	 * SHARE_TOTAL sixteenths of p: p <= room / (10.5 * nnodes). */
+	 * SHARE_TOTAL sixteenths of p: p <= room / (10.75 * nnodes). */
 	if (room != SIZE_MAX && room / (4u * nnodes) / SHARE_TOTAL * 16 < p)
 		p = room / (4u * nnodes) / SHARE_TOTAL * 16;
 	for (k = 0; k < MG_CHUNK_CLASSES; k++) {

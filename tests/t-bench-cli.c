@@ -314,7 +314,7 @@ static const struct cli_case limit_cases[] = {
 	{"keycount", {"--epoch-us", "9"}, 2, {"--epoch-us"}, {NULL}},
 	{"keycount", {"--pool-reserve", "2M"}, 2, {"--pool-reserve"}, {NULL}},
 	{"nexmark",
-	 {"--query", "q1", "--pool-reserve", "1Ti"},
+	 {"--query", "q1", "--pool-reserve", "512Gi"},
 	 2,
 	 {"--pool-reserve"},
 	 {NULL}},
@@ -689,14 +689,14 @@ test_plans(void **state)
 /* ---- errors creating the dataflow: hints only where they fit ----------- */
 
 static const struct cli_case create_cases[] = {
-	/* 14 chunk sizes x 1022 GiB: more than 16 GiB of address space */
+	/* 15 chunk sizes x 510 GiB: more than 16 GiB of address space */
 	{"keycount",
-	 {"--pool-reserve", "1022Gi"},
+	 {"--pool-reserve", "510Gi"},
 	 1,
-	 {"cannot create the dataflow", "out of memory", "1022 GiB"},
+	 {"cannot create the dataflow", "out of memory", "510 GiB"},
 	 {"more workers"}},
 	{"nexmark",
-	 {"--query", "q1", "--pool-reserve", "1022Gi"},
+	 {"--query", "q1", "--pool-reserve", "510Gi"},
 	 1,
 	 {"cannot create the dataflow", "out of memory"},
 	 {"more workers"}},

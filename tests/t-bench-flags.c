@@ -347,13 +347,13 @@ static const struct opts_case opts_cases[] = {
 	{0, {"--workers", "1"}, 0, NULL},
 	{0, {"--workers", "1024"}, -EINVAL, "--oversubscribe"},
 	{0, {"--workers", "1024", "--oversubscribe"}, 0, NULL},
-	/* --pool-reserve: a multiple of 2 MiB below 1 TiB; 0 the default */
+	/* --pool-reserve: a multiple of 2 MiB below 512 GiB; 0 the default */
 	{0, {"--pool-reserve", "64Gi"}, 0, NULL},
 	{0, {"--pool-reserve", "2Mi"}, 0, NULL},
 	{0, {"--pool-reserve", "0"}, 0, NULL},
-	{0, {"--pool-reserve", "1022Gi"}, 0, NULL},
-	{0, {"--pool-reserve", "1048574Mi"}, 0, NULL},
-	{0, {"--pool-reserve", "1Ti"}, -EINVAL, "--pool-reserve"},
+	{0, {"--pool-reserve", "510Gi"}, 0, NULL},
+	{0, {"--pool-reserve", "524286Mi"}, 0, NULL},
+	{0, {"--pool-reserve", "512Gi"}, -EINVAL, "--pool-reserve"},
 	{0, {"--pool-reserve", "2M"}, -EINVAL, "--pool-reserve"},
 	{0, {"--pool-reserve", "1Ki"}, -EINVAL, "--pool-reserve"},
 	{0, {"--pool-reserve", " 2Mi"}, -EINVAL, "--pool-reserve"},

@@ -114,10 +114,12 @@ cmp_range(const void *x, const void *y)
 	return (a > b) - (a < b);
 }
 
-/* An arena's slabs below a page (256 B .. 2 KiB: its first four) stay out
- * of its ranges: they share pages with other arenas. */
-#define SUBPAGE_SLABS	  4
-#define SUBPAGE_MAX_BYTES (256 + 512 + 1024 + 2048)
+/* An arena's slabs below a page stay out of its ranges: they share pages
+ * with other arenas.  Each fresh slab takes the next size up at least, so
+ * there are at most five, 128 B .. 2 KiB (and five when a directory grew
+ * from nothing to a page by itself). */
+#define SUBPAGE_SLABS	  5
+#define SUBPAGE_MAX_BYTES (128 + 256 + 512 + 1024 + 2048)
 
 /*
  * The ranges are the arena's chunks of a page or more: as many as it says,
@@ -266,34 +268,35 @@ test_small(void **state)
 static void
 test_small_no_waste(void **state)
 {
-	static const size_t tail1[] = {64, 64};
-	static const size_t tail3[] = {1024, 512, 256, 128, 64, 32};
-	size_t base = mg_pools_bytes_in_use(pools, 0), i, in_big = 0, bytes;
+	size_t base = mg_pools_bytes_in_use(pools, 0), in_big = 0, bytes;
 	struct mg_arena a;
 	void *p, *big;
 
 	(void)state;
 	mg_arena_init(&a, pools, 0);
-	/* Slab 1, the first: 256 B for the 16-byte directory and 16 B. */
+	/* Slab 1, the first: 128 B, listed by the one directory entry the
+	 * arena struct holds. */
 	assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 128);
+	assert_int_equal(mg_arena_alloc(&a, 64, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 128);
+	/* Slab 2 is 128 B again, not the next size (256 B): the block and
+	 * the directory's first block (32 B) take more than a quarter of
+	 * that.  Slab 1's 48-byte tail goes on the free lists ... */
+	assert_int_equal(mg_arena_alloc(&a, 64, &p), 0);
 	assert_int_equal(mg_arena_bytes(&a), 256);
-	/* Slab 2 is the block's size; slab 1's 224-byte tail goes on the free
-	 * lists and serves the smaller classes -- but for its first 64 B of a
-	 * 64 B-or-larger block, which become the heads of those lists. */
-	assert_int_equal(mg_arena_alloc(&a, 2048, &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), 256 + 2048);
-	for (i = 0; i < MG_ARRAY_SIZE(tail1); i++)
-		assert_int_equal(mg_arena_alloc(&a, tail1[i], &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), 256 + 2048);
-	/* Slab 3 is a page; the directory grows into slab 1's last 32 B. */
+	/* ... and serves 32 B and 16 B; slab 2's last 32 B one more. */
+	assert_int_equal(mg_arena_alloc(&a, 32, &p), 0);
+	assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
+	assert_int_equal(mg_arena_alloc(&a, 32, &p), 0);
+	assert_int_equal(mg_arena_bytes(&a), 256);
+	assert_int_equal(mg_arena_live(&a), 256 - 32);
+	/* Slab 3 is the block's size (the next size is 512 B). */
 	assert_int_equal(mg_arena_alloc(&a, 2048, &big), 0);
 	bytes = mg_arena_bytes(&a);
-	assert_int_equal(bytes, 256 + 2048 + 4096);
-	for (i = 0; i < MG_ARRAY_SIZE(tail3); i++)
-		assert_int_equal(mg_arena_alloc(&a, tail3[i], &p), 0);
-	assert_int_equal(mg_arena_bytes(&a), bytes);
-	/* A free 2 KiB block is 128 blocks of 16 bytes (after the 32 bytes
-	 * left elsewhere: slab 3's last 16 and the old directory). */
+	assert_int_equal(bytes, 256 + 2048);
+	/* A free 2 KiB block is 124 blocks of 16 bytes: its first 64 B are
+	 * the heads of the 64 B .. 2 KiB lists. */
 	mg_arena_free(&a, big, 2048);
 	for (;;) {
 		assert_int_equal(mg_arena_alloc(&a, 16, &p), 0);
@@ -301,7 +304,7 @@ test_small_no_waste(void **state)
 			break;
 		in_big += (uintptr_t)p - (uintptr_t)big < 2048;
 	}
-	assert_int_equal(in_big, 128);
+	assert_int_equal(in_big, 124);
 	/* All but the directory and the heads, and 16 B in the new slab */
 	assert_int_equal(mg_arena_live(&a), bytes - 32 - 64 + 16);
 	mg_arena_release(&a);
@@ -428,20 +431,20 @@ random_size(uint64_t *seed)
 }
 
 /*
- * A root block is its size rounded to 16: a root of 144 bytes (a bin's
- * header and a map), the map of one key (its 16-byte segment directory and 4
- * slots) and the arena's directory fit one 256 B chunk.  Bigger roots take a
- * bigger first slab; a root too big for a slab is a large block.
+ * A root block is its size rounded to 16, at the start of a first slab
+ * sized to fit it, which the one directory entry in the arena struct lists:
+ * a root of 120 bytes (a bin's header and a map, which holds a key or two
+ * itself) takes one 128 B chunk.  A root too big for a slab is a large
+ * block.  A map's third key takes a second 128 B slab, for its table and
+ * the arena's first directory block.
  */
 static void
 test_root(void **state)
 {
-	static const size_t sizes[] = {1,   144,  240,	241,  320, 496,
-				       497, 1000, 2048, 2049, 5000};
-	/* first slab (+ 256 B for a large root's directory) */
-	static const size_t first[] = {256,  256,	 256,	    512,
-				       512,  512,	 1024,	    1024,
-				       4096, 4096 + 256, 8192 + 256};
+	static const size_t sizes[] = {1,   120, 128,  129,  256,  257,
+				       512, 513, 1000, 2048, 2049, 5000};
+	static const size_t first[] = {128, 128,  128,	256,  256,  512,
+				       512, 1024, 1024, 2048, 4096, 8192};
 	size_t base = mg_pools_bytes_in_use(pools, 0), i;
 	struct mg_map m;
 	struct mg_arena a;
@@ -461,15 +464,58 @@ test_root(void **state)
 		mg_arena_release(&a);
 	}
 	mg_arena_init(&a, pools, 0);
-	assert_int_equal(mg_arena_zalloc_root(&a, 144, &root), 0);
+	assert_int_equal(mg_arena_zalloc_root(&a, 120, &root), 0);
 	mg_map_init(&m, sizeof(uint64_t));
-	assert_int_equal(mg_map_upsert(&m, &a, 42, (void **)&v), 1);
-	*v = 7;
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(mg_map_upsert(&m, &a, 42 + i, (void **)&v), 1);
+		*v = 7;
+	}
+	assert_int_equal(mg_arena_bytes(&a), 128);
+	assert_true(mg_arena_root_only(&a, 120)); /* the keys are in m */
+	assert_int_equal(mg_map_upsert(&m, &a, 44, (void **)&v), 1);
 	assert_int_equal(mg_arena_bytes(&a), 256);
-	assert_true(mg_test_all_zero(root, 144));
-	assert_false(mg_arena_root_only(&a, 144)); /* and the map's table */
+	assert_true(mg_test_all_zero(root, 120));
+	assert_false(mg_arena_root_only(&a, 120)); /* and the map's table */
+	check_owned(pools, base, &a);
 	mg_map_clear(&m, &a);
-	assert_true(mg_arena_root_only(&a, 144));
+	assert_true(mg_arena_root_only(&a, 120));
+	mg_arena_release(&a);
+	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
+}
+
+/*
+ * What a bin with a map costs as the map grows (a 120-byte root: a bin's
+ * header and the map): its first two keys live in the map's handle, and
+ * each table after that takes a slab of its own size, so the bin owns
+ * about twice its table, not four times.
+ */
+static void
+test_map_growth_bytes(void **state)
+{
+	/* keys -> bytes: 128 B root; + 128 B (4 slots, directory); + 128 B
+	 * (8 slots); + 256 B; + 512 B; + a page for 1 KiB and 2 KiB; + the
+	 * 4 KiB table, a chunk of its own */
+	static const struct {
+		uint64_t keys;
+		size_t bytes;
+	} steps[] = {{2, 128},	 {3, 256},   {7, 384},	  {14, 640},
+		     {28, 1152}, {56, 5248}, {112, 5248}, {224, 9344}};
+	size_t base = mg_pools_bytes_in_use(pools, 0), i;
+	uint64_t k = 0;
+	struct mg_arena a;
+	struct mg_map m;
+	void *root, *v;
+
+	(void)state;
+	mg_arena_init(&a, pools, 0);
+	assert_int_equal(mg_arena_zalloc_root(&a, 120, &root), 0);
+	mg_map_init(&m, sizeof(uint64_t));
+	for (i = 0; i < MG_ARRAY_SIZE(steps); i++) {
+		while (k < steps[i].keys)
+			assert_int_equal(mg_map_upsert(&m, &a, k++, &v), 1);
+		assert_int_equal(mg_arena_bytes(&a), steps[i].bytes);
+	}
+	check_owned(pools, base, &a);
 	mg_arena_release(&a);
 	assert_int_equal(mg_pools_bytes_in_use(pools, 0), base);
 }
@@ -676,6 +722,7 @@ main(void)
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_zalloc),
 		cmocka_unit_test(test_root),
+		cmocka_unit_test(test_map_growth_bytes),
 		cmocka_unit_test(test_random_release),
 		cmocka_unit_test(test_enomem),
 		cmocka_unit_test(test_enomem_directory),

@@ -446,6 +446,116 @@ test_map_enomem(void **state)
 	mg_pools_destroy(p);
 }
 
+/* Take every chunk below a page from @p: no slab can be had.  Return how
+ * many, in @chunks with their shifts. */
+static size_t
+take_sub_page(struct mg_pools *p, void **chunks, unsigned *shifts, size_t max)
+{
+	size_t n = 0;
+	unsigned shift;
+
+	for (shift = MG_CHUNK_MIN_SHIFT; shift < MG_CHUNK_PAGE_SHIFT; shift++)
+		while (n < max && mg_chunk_alloc(p, 0, shift, &chunks[n]) == 0)
+			shifts[n++] = shift;
+	assert_true(n < max);
+	return n;
+}
+
+/*
+ * A map holds its first entries in its handle (two of 8-byte values, one of
+ * 16 or 24, none above): up to that many it allocates nothing, even from an
+ * exhausted pool, and the next insert moves them into a table -- UINT64_MAX
+ * into its own block -- or, when the pool cannot give one, changes nothing.
+ */
+static void
+test_map_inline(void **state)
+{
+	static const struct {
+		uint32_t value_size;
+		unsigned cap;
+	} cases[] = {{1, 2}, {8, 2}, {16, 1}, {24, 1}, {25, 0}, {40, 0}};
+	static void *chunks[1 << 16];
+	static unsigned shifts[1 << 16];
+	const uint64_t keys[] = {UINT64_MAX, 0, 7, 1u << 20};
+	struct mg_pools_config cfg = {.reserve_bytes = TINY_RESERVE};
+	struct mg_pools *p = NULL;
+	unsigned char want[4][40];
+	size_t c, n, i;
+	unsigned k;
+
+	(void)state;
+	assert_int_equal(mg_pools_create(&p, topo, &cfg), 0);
+	for (c = 0; c < MG_ARRAY_SIZE(cases); c++) {
+		uint32_t vs = cases[c].value_size;
+		unsigned cap = cases[c].cap;
+		struct mg_arena a;
+		struct mg_map m;
+		void *v;
+
+		n = take_sub_page(p, chunks, shifts, MG_ARRAY_SIZE(chunks));
+		mg_arena_init(&a, p, 0);
+		mg_map_init(&m, vs);
+		for (k = 0; k < 4; k++)
+			memset(want[k], (int)(k + 1), vs);
+		for (k = 0; k < cap; k++) {
+			assert_int_equal(mg_map_upsert(&m, &a, keys[k], &v), 1);
+			memcpy(v, want[k], vs);
+			assert_int_equal(mg_map_upsert(&m, &a, keys[k], &v), 0);
+			assert_memory_equal(v, want[k], vs);
+		}
+		assert_int_equal(mg_arena_bytes(&a), 0);
+		assert_int_equal(mg_map_count(&m), cap);
+		assert_null(mg_map_find(&m, 3));
+		assert_false(mg_map_erase(&m, &a, 3));
+		/* The one more that needs a table: refused, nothing changed. */
+		assert_int_equal(mg_map_upsert(&m, &a, keys[cap], &v), -ENOMEM);
+		assert_int_equal(mg_map_reserve(&m, &a, cap + 1), -ENOMEM);
+		assert_int_equal(mg_map_reserve(&m, &a, cap), 0);
+		assert_int_equal(mg_map_count(&m), cap);
+		assert_int_equal(mg_arena_bytes(&a), 0);
+		for (k = 0; k < cap; k++)
+			assert_memory_equal(mg_map_find(&m, keys[k]), want[k],
+					    vs);
+		/* Room again: a table takes them all and two more. */
+		for (i = 0; i < n; i++)
+			mg_chunk_free(p, chunks[i], shifts[i]);
+		for (k = cap; k < cap + 2; k++) {
+			assert_int_equal(mg_map_upsert(&m, &a, keys[k], &v), 1);
+			memcpy(v, want[k], vs);
+		}
+		assert_true(mg_arena_bytes(&a) > 0);
+		assert_int_equal(mg_map_count(&m), cap + 2);
+		for (k = 0; k < cap + 2; k++)
+			assert_memory_equal(mg_map_find(&m, keys[k]), want[k],
+					    vs);
+		/* Erased down to nothing, the map keeps its table. */
+		for (k = 0; k < cap + 2; k++) {
+			assert_true(mg_map_erase(&m, &a, keys[k]));
+			assert_null(mg_map_find(&m, keys[k]));
+			assert_int_equal(mg_map_count(&m), cap + 1 - k);
+		}
+		mg_map_clear(&m, &a);
+		mg_arena_release(&a);
+		/* In the handle again after a clear; an erase fills the hole
+		 * with the last entry. */
+		mg_arena_init(&a, p, 0);
+		for (k = 0; k < cap; k++) {
+			assert_int_equal(mg_map_upsert(&m, &a, keys[k], &v), 1);
+			memcpy(v, want[k], vs);
+		}
+		if (cap == 2) {
+			assert_true(mg_map_erase(&m, &a, keys[0]));
+			assert_memory_equal(mg_map_find(&m, keys[1]), want[1],
+					    vs);
+			assert_null(mg_map_find(&m, keys[0]));
+		}
+		assert_int_equal(mg_arena_bytes(&a), 0);
+		mg_map_clear(&m, &a);
+		mg_arena_release(&a);
+	}
+	mg_pools_destroy(p);
+}
+
 /* ---- array -------------------------------------------------------------------- */
 
 static void
@@ -868,6 +978,7 @@ main(void)
 		cmocka_unit_test(test_map_segments),
 		cmocka_unit_test(test_map_reserve_and_copy),
 		cmocka_unit_test(test_map_enomem),
+		cmocka_unit_test(test_map_inline),
 		cmocka_unit_test(test_array_basic),
 		cmocka_unit_test(test_array_segments),
 		cmocka_unit_test(test_timers_order),

@@ -227,8 +227,8 @@ test_default_reserve(void **state)
 	char *c;
 
 	(void)state;
-	/* Sized from the machine: P for 2 MiB, P/4 for 4 KiB, P/16 for 256 B
-	 * and 512 B, P/8 others. */
+	/* Sized from the machine: P for 2 MiB, P/4 for 4 KiB, P/16 for 128 B,
+	 * 256 B and 512 B, P/8 others. */
 	assert_int_equal(mg_pools_create(&p, topo, NULL), 0);
 	r2m = mg_pools_reserved(p, 21);
 	r4k = mg_pools_reserved(p, 12);
@@ -245,7 +245,7 @@ test_default_reserve(void **state)
 	for (s = MG_CHUNK_MIN_SHIFT; s < 21; s++)
 		if (s != 12)
 			assert_int_equal(mg_pools_reserved(p, s),
-					 s < MG_CHUNK_MIN_SHIFT + 2 ? rsub
+					 s < MG_CHUNK_MIN_SHIFT + 3 ? rsub
 								    : rmid);
 	assert_int_equal(mg_pools_reserved(p, MG_CHUNK_MIN_SHIFT - 1), 0);
 	assert_int_equal(mg_pools_reserved(p, 22), 0);
