@@ -8,8 +8,9 @@
  *   struct bin { arena (72) | -> extra (8) | user root state }
  *
  * (the extra block -- timer queue and re-homing request -- is a block of
- * the same arena, made when first needed), so a bin is wholly inside pages it owns and changes owner by handing over
- * the one pointer in `bins[b]` (see handoff.c).  A bin that never saw a
+ * the same arena, made when first needed), so a bin is wholly inside pages
+ * it owns and changes owner by handing over the one pointer in `bins[b]`
+ * (see handoff.c).  A bin that never saw a
  * record is NULL and owns nothing.  bins[] is written only by the bin's
  * holder.
  *

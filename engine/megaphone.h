@@ -71,9 +71,9 @@ extern "C" {
 #endif
 
 #define MG_VERSION_MAJOR 0
-#define MG_VERSION_MINOR 5
+#define MG_VERSION_MINOR 6
 #define MG_VERSION_PATCH 0
-#define MG_VERSION	 "0.5.0"
+#define MG_VERSION	 "0.6.0"
 /* A number that increases with every release: 0.2.0 is 200. */
 #define MG_VERSION_NUMBER \
 	(MG_VERSION_MAJOR * 10000 + MG_VERSION_MINOR * 100 + MG_VERSION_PATCH)
@@ -349,7 +349,8 @@ MG_API struct mg_stream *mg_stateful(struct mg_dataflow *df,
  * cure is less backlog: producers that advance (a quiet one holds every
  * later time back), more workers or bins, or a lower rate.  Copy mode's
  * buffers (16 GiB per pair of workers) never stop a run: a bin that does
- * not fit moves as a handoff (MG_COPY).
+ * not fit moves as a handoff (MG_COPY).  A bin's own state (its arena) is
+ * at most 64 GiB: past that its allocations fail with -ENOMEM.
  */
 
 /* Called per record on the worker that holds it. */

@@ -6,9 +6,10 @@
  *   - a large block, handed out whole (requests of 2 KiB + 1 .. 2 MiB,
  *     rounded up to a power of two);
  *   - a slab, carved into small blocks: the arena's first slab is 128 B (or
- *     what its first block needs), each next one twice the last up to a
- *     page, 4 KiB, except that a block of a quarter of the next size or
- *     more gets a slab of its own size (next_slab_shift()) -- so a bin with
+ *     what its first block needs), each next one twice the larger of the
+ *     last and the one before up to a page, 4 KiB, except that a block of a
+ *     quarter of that size or more gets a slab of its own size
+ *     (next_slab_shift()) -- so a bin with
  *     a little state owns one 128 B sub-page chunk, sharing a page (a huge
  *     page, THP permitting) with other bins, a container's doubling table
  *     takes a slab its size each time, and a bin that grows soon takes
@@ -25,7 +26,7 @@
  * arena of one chunk keeps its one entry in the struct (dir_one, dir_shift
  * 0), so a bin of one 128 B chunk needs no directory block:
  *
- *   used slot   chunk address | (shift - 8)         low nibble 0 .. 13
+ *   used slot   chunk address | (shift - 7)         low nibble 0 .. 14
  *   free slot   (next free slot + 1) << 4 | 0xf     low nibble 0xf
  *
  * Slots [0, ndir) are used or on the free-slot list (head dir_free, slot + 1,
@@ -53,8 +54,8 @@
  * slab.  A fresh arena's first block may instead be a *root*
  * (mg_arena_zalloc_root()): carved at its size rounded to 16, not to a
  * power of two, and never freed alone -- a bin's own block, so that it and
- * a key or two (in a map's handle) fill the first 128 B slab.  When a fresh slab replaces the
- * current one, the old one's unused tail is cut into power-of-two blocks on
+ * a key or two (in a map's handle) fill the first 128 B slab.  When a fresh
+ * slab replaces the current one, the old one's unused tail is cut into power-of-two blocks on
  * the free lists, so no byte of a slab is lost.  Slabs go back to the pool
  * only in mg_arena_release(): a bin's small blocks are its root state and
  * container handles, which live as long as the bin.
@@ -100,10 +101,11 @@
 #define SLAB_FIRST_SHIFT 7 /* 128 B: a bin with a key or a few */
 #define SLAB_MAX_SHIFT	 MG_CHUNK_PAGE_SHIFT
 #define LARGE_MAX	 ((size_t)1 << MG_CHUNK_MAX_SHIFT)
-#define DIR_MIN_SHIFT	 5    /* 4 entries: the first block of a directory */
-#define UNIT_SHIFT	 4    /* bytes16, live16: 16 B units, 64 GiB at most */
-#define DIRENT_LOW	 0xfu /* low nibble: shift - 9, or DIRENT_FREE */
-#define DIRENT_FREE	 0xfu
+#define DIR_MIN_SHIFT	 5 /* 4 entries: the first block of a directory */
+#define UNIT_SHIFT	 4 /* bytes16, live16: 16 B units, 64 GiB at most */
+/* A directory entry's low nibble: shift - MG_CHUNK_MIN_SHIFT, or free. */
+#define DIRENT_LOW  0xfu
+#define DIRENT_FREE 0xfu
 
 struct mg_arena_dirent {
 	uintptr_t word; /* see "Directory" above */
@@ -352,13 +354,18 @@ dir_cap(const struct mg_arena *a)
 			  sizeof(struct mg_arena_dirent));
 }
 
-/* A chunk of 2^@shift bytes from the pool for @a; -ENOMEM also when the
- * arena's bytes would pass their counter's 64 GiB (live <= bytes, so live
- * cannot either). */
+/*
+ * A chunk of 2^@shift bytes from the pool for @a; -ENOMEM also when the
+ * arena's bytes could pass their counter's 64 GiB (live <= bytes, so live
+ * cannot either).  At most two chunks are taken before either is listed
+ * (a large block or a slab, then the directory's), each at most 2 MiB: so
+ * each take leaves room for the other.
+ */
 static int
 take_chunk(struct mg_arena *a, unsigned shift, void **out)
 {
-	if ((uint64_t)a->bytes16 + ((uint64_t)1 << (shift - UNIT_SHIFT)) >
+	if ((uint64_t)a->bytes16 + ((uint64_t)1 << (shift - UNIT_SHIFT)) +
+		    (LARGE_MAX >> UNIT_SHIFT) >
 	    UINT32_MAX)
 		return -ENOMEM;
 	return mg_chunk_alloc(a->pools, a->node, shift, out);

@@ -391,11 +391,24 @@ inl_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 		*value = s + KEY_BYTES;
 		return 1;
 	}
+	if (key == MAP_EMPTY) { /* its block first: failure changes nothing */
+		void *max;
+
+		err = mg_arena_zalloc(a, m->value_size, &max);
+		if (err)
+			return err;
+		err = map_spill(m, a, MAP_MIN_SHIFT);
+		if (err) {
+			mg_arena_free(a, max, m->value_size);
+			return err;
+		}
+		m->t.max_value = max;
+		*value = max;
+		return 1;
+	}
 	err = map_spill(m, a, MAP_MIN_SHIFT);
 	if (err)
 		return err;
-	if (key == MAP_EMPTY)
-		return upsert_max(m, a, value);
 	return map_insert(m, map_probe_empty(m, map_hash(key)), key, value);
 }
 
@@ -405,7 +418,7 @@ mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key, void **value)
 	uint64_t h, i;
 	int err;
 
-	if (MG_UNLIKELY(!map_has_table(m)))
+	if (!map_has_table(m)) /* with many bins, most maps */
 		return inl_upsert(m, a, key, value);
 	if (MG_UNLIKELY(key == MAP_EMPTY))
 		return upsert_max(m, a, value);
@@ -461,7 +474,7 @@ mg_map_find(const struct mg_map *m, uint64_t key)
 {
 	uint64_t i;
 
-	if (MG_UNLIKELY(!map_has_table(m))) {
+	if (!map_has_table(m)) {
 		unsigned k;
 
 		for (k = 0; k < m->ninl; k++)

@@ -84,8 +84,8 @@ struct mg_arena; /* a bin's memory; opaque (see migration/mg_state.h) */
  * or let mg_arena_release() take it.
  * Context: the arena's owner; lock-free, no malloc; data path allowed.
  * Return: 0 and *@out; -EINVAL for 0 or > 2 MiB; -ENOMEM when the pool is
- * exhausted or the arena already owns 2^18 chunks or 64 GiB, or in a debug build of
- * the library when MG_FAIL_ARENA picked this allocation (the arena and
+ * exhausted or the arena already owns 2^18 chunks or nearly 64 GiB, or in
+ * a debug build of the library when MG_FAIL_ARENA picked this allocation (the arena and
  * *@out are unchanged then).
  */
 MG_API int mg_arena_alloc(struct mg_arena *a, size_t bytes, void **out);

@@ -37,8 +37,8 @@
  * P/16 for 128 B, 256 B and 512 B (2^20 bins with a key or two take
  * 128 MiB there) and P/8 for each other class (SHARE_*): 2.6875 P of
  * address space per node, never committed beyond what is touched.  Under
- * RLIMIT_AS, P is at most room / (10.75 * nnodes), room being the limit minus the address space
- * already mapped: the pools then take at most half of what is left, even
+ * RLIMIT_AS, P is at most room / (10.75 * nnodes), room being the limit
+ * minus the address space already mapped: the pools then take at most half of what is left, even
  * with a gap after every block.
  *
  * MPOL_PREFERRED, not MPOL_BIND: a full node then serves from another node

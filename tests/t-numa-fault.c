@@ -154,6 +154,55 @@ test_nth_arena(void **state)
 	clear_knobs();
 }
 
+/*
+ * A map whose handle is full moves its entries into a table when a key
+ * comes that needs one; for the key UINT64_MAX, whose value is a block of
+ * its own, that block is taken first, so whichever of the two allocations
+ * fails, the map is as it was: its two entries in the handle, nothing live.
+ */
+static void
+test_map_spill(void **state)
+{
+	static const char *const nth[] = {"1", "2"};
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < MG_ARRAY_SIZE(nth); i++) {
+		struct mg_pools *p = pools_with("MG_FAIL_ARENA", nth[i]);
+		struct mg_arena a;
+		struct mg_map m;
+		uint64_t k;
+		void *v;
+
+		mg_arena_init(&a, p, 0);
+		mg_map_init(&m, sizeof(uint64_t));
+		for (k = 1; k <= 2; k++) {
+			assert_int_equal(mg_map_upsert(&m, &a, k, &v), 1);
+			*(uint64_t *)v = k * 10;
+		}
+		assert_int_equal(mg_map_upsert(&m, &a, UINT64_MAX, &v),
+				 -ENOMEM);
+		assert_int_equal(mg_map_count(&m), 2);
+		assert_null(mg_map_find(&m, UINT64_MAX));
+		for (k = 1; k <= 2; k++)
+			assert_int_equal(*(uint64_t *)mg_map_find(&m, k),
+					 k * 10);
+		assert_int_equal(mg_arena_live(&a), 0);
+		/* Then it works: the table takes them, UINT64_MAX aside. */
+		assert_int_equal(mg_map_upsert(&m, &a, UINT64_MAX, &v), 1);
+		*(uint64_t *)v = 7;
+		assert_int_equal(mg_map_count(&m), 3);
+		assert_int_equal(*(uint64_t *)mg_map_find(&m, UINT64_MAX), 7);
+		for (k = 1; k <= 2; k++)
+			assert_int_equal(*(uint64_t *)mg_map_find(&m, k),
+					 k * 10);
+		mg_map_clear(&m, &a);
+		mg_arena_release(&a);
+		mg_pools_destroy(p);
+	}
+	clear_knobs();
+}
+
 /* A knob that does not parse is refused, not ignored. */
 static void
 test_malformed(void **state)
@@ -192,6 +241,7 @@ main(void)
 		cmocka_unit_test(test_nth_chunk),
 		cmocka_unit_test(test_probability),
 		cmocka_unit_test(test_nth_arena),
+		cmocka_unit_test(test_map_spill),
 		cmocka_unit_test(test_malformed),
 	};
 

@@ -162,7 +162,7 @@ test_bad_input(void **state)
 	assert_int_equal(mg_pools_create(&q, topo, &cfg), -EINVAL);
 	cfg.reserve_bytes = 3ul << 20;
 	assert_int_equal(mg_pools_create(&q, topo, &cfg), -EINVAL);
-	/* 256 B chunk indexes overflow 32 bits (a pool too large for the
+	/* 128 B chunk indexes overflow 32 bits (a pool too large for the
 	 * address space is limited_pools()'s case) */
 	cfg.reserve_bytes = 1ul << (32 + MG_CHUNK_MIN_SHIFT);
 	assert_int_equal(mg_pools_create(&q, topo, &cfg), -EINVAL);
