@@ -150,7 +150,8 @@ MG_API void mg_map_init(struct mg_map *m, uint32_t value_size);
 
 /*
  * Find @key; if absent insert it with a zeroed value.  Either way give a
- * pointer to its value, valid until the next insert or erase on @m.
+ * pointer to its value, valid until the next insert, erase or reserve on
+ * @m.
  * Context: the arena's owner; data path allowed.
  * Return: 1 if inserted, 0 if found, -ENOMEM if the table had to grow and
  * could not (nothing changed).
@@ -160,7 +161,8 @@ MG_API int mg_map_upsert(struct mg_map *m, struct mg_arena *a, uint64_t key,
 
 /*
  * Grow the table so that @n entries fit without growing again (a bulk
- * load, as when copy mode rebuilds a bin).
+ * load, as when copy mode rebuilds a bin); the key UINT64_MAX, whose value
+ * is a block of its own, may still need one allocation.
  * Context: the arena's owner; data path allowed.
  * Return: 0; -ENOMEM (the map keeps its entries, at some size).
  */
@@ -176,7 +178,7 @@ MG_API int mg_map_reserve(struct mg_map *m, struct mg_arena *a, uint64_t n);
 MG_API void mg_map_prefetch(const struct mg_map *m, uint64_t key);
 
 /*
- * The value of @key or NULL; valid until the next insert or erase.
+ * The value of @key or NULL; valid until the next insert, erase or reserve.
  * Context: the arena's owner; data path allowed.
  */
 MG_API void *mg_map_find(const struct mg_map *m, uint64_t key);
@@ -284,7 +286,8 @@ MG_API int mg_map_write(const struct mg_map *m, struct mg_writer *w);
 /*
  * Insert the entries written by mg_map_write() into @m (initialized with
  * the same value size), allocating from @a.
- * Return: 0; -EINVAL for a malformed stream; -ENOMEM.
+ * Return: 0; -EINVAL for a malformed stream; -ENOMEM.  On an error @m may
+ * hold part of the stream (copy mode then frees the whole bin).
  */
 MG_API int mg_map_read(struct mg_map *m, struct mg_arena *a,
 		       struct mg_reader *r);
