@@ -62,10 +62,8 @@ copy_out(const struct mg_bin_call *c, size_t size, size_t off, unsigned n,
 	unsigned i;
 
 	for (i = 0; !err && i < n; i++) {
-		uint32_t vs = m[i].value_size;
-
-		err = mg_write(w, &vs, sizeof(vs));
-		if (!err && vs)
+		err = mg_write(w, &m[i].value_size, sizeof(m[i].value_size));
+		if (!err && m[i].value_size)
 			err = mg_map_write(&m[i], w);
 	}
 	return err;
