@@ -9,11 +9,10 @@
  *     what its first block needs), each next one twice the larger of the
  *     last and the one before up to a page, 4 KiB, except that a block of a
  *     quarter of that size or more gets a slab of its own size
- *     (next_slab_shift()) -- so a bin with
- *     a little state owns one 128 B sub-page chunk, sharing a page (a huge
- *     page, THP permitting) with other bins, a container's doubling table
- *     takes a slab its size each time, and a bin that grows soon takes
- *     whole pages;
+ *     (next_slab_shift()) -- so a bin with a little state owns one 128 B
+ *     sub-page chunk, sharing a page (a huge page, THP permitting) with
+ *     other bins, a container's doubling table takes a slab its size each
+ *     time, and a bin that grows soon takes whole pages;
  *   - the directory, once it outgrows a small block.
  * Chunks may come from different nodes (the migration layer points `node` at
  * the new owner's node after a handoff); mg_chunk_free() finds a chunk's pool
@@ -55,8 +54,8 @@
  * (mg_arena_zalloc_root()): carved at its size rounded to 16, not to a
  * power of two, and never freed alone -- a bin's own block, so that it and
  * a key or two (in a map's handle) fill the first 128 B slab.  When a fresh
- * slab replaces the current one, the old one's unused tail is cut into power-of-two blocks on
- * the free lists, so no byte of a slab is lost.  Slabs go back to the pool
+ * slab replaces the current one, the old one's unused tail is cut into
+ * power-of-two blocks on the free lists, so no byte of a slab is lost.  Slabs go back to the pool
  * only in mg_arena_release(): a bin's small blocks are its root state and
  * container handles, which live as long as the bin.
  *
