@@ -175,8 +175,7 @@ mg__copy_release(struct node *n, struct worker *wk, struct stateful_inst *si,
 			.bin_id = m->bin,
 		};
 
-		err = c->serialize(c->ctx, &cc.pub, &wr);
-		err = mg__user_err(err);
+		err = mg__user_err(c->serialize(c->ctx, &cc.pub, &wr));
 		if (!err)
 			err = mg__bin_timers_write(b, &wr);
 	}
@@ -268,8 +267,7 @@ rebuild(struct node *n, struct worker *wk, struct stateful_inst *si,
 			.bin_id = bin,
 		};
 
-		err = c->deserialize(c->ctx, &cc.pub, rd);
-		err = mg__user_err(err);
+		err = mg__user_err(c->deserialize(c->ctx, &cc.pub, rd));
 		if (!err)
 			err = mg__bin_timers_read(n, bn, rd);
 	}

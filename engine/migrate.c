@@ -355,15 +355,6 @@ add(struct mg_dataflow *df, struct mg_migration *m, struct mg_migration **out)
 	return 0;
 }
 
-/* The workers a migration submitted now may move bins onto: the active
- * ones (a parked worker holds no bin).  Called with elastic_lock held, so
- * that no worker parks while the migration is checked and submitted. */
-static unsigned
-nactive(struct mg_dataflow *df)
-{
-	return atomic_load_explicit(&df->active, memory_order_relaxed);
-}
-
 int
 mg__migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 	    uint64_t at, uint64_t gap, unsigned onto, struct mg_migration **out)
@@ -412,8 +403,11 @@ mg_migrate(struct mg_dataflow *df, enum mg_strategy s, const uint16_t *target,
 
 	if (!df)
 		return -EINVAL;
+	/* Onto the active workers only (a parked one holds no bin), under
+	 * elastic_lock: none parks while the migration is checked and
+	 * submitted. */
 	pthread_mutex_lock(&df->elastic_lock);
-	err = mg__migrate(df, s, target, at, gap, nactive(df), out);
+	err = mg__migrate(df, s, target, at, gap, mg_dataflow_active(df), out);
 	pthread_mutex_unlock(&df->elastic_lock);
 	return err;
 }
@@ -423,6 +417,7 @@ mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 		struct mg_migration **out)
 {
 	struct mg_migration *m;
+	unsigned active;
 	int err;
 
 	if (!df || !running(df) || !plan || !plan->nsteps ||
@@ -438,10 +433,11 @@ mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 		free(m);
 		return err;
 	}
-	pthread_mutex_lock(&df->elastic_lock);
+	pthread_mutex_lock(&df->elastic_lock); /* as in mg_migrate() */
+	active = mg_dataflow_active(df);
 	for (uint32_t k = 0; !err && k < m->nsteps; k++)
 		for (uint32_t i = 0; !err && i < m->steps[k].nmoves; i++)
-			if (m->steps[k].moves[i].worker >= nactive(df))
+			if (m->steps[k].moves[i].worker >= active)
 				err = -EINVAL; /* onto a parked worker */
 	if (err)
 		migration_free(m);

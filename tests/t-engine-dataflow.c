@@ -403,12 +403,14 @@ fork_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 }
 
+/* Counts the records it is given into the _Atomic uint64_t @ctx. */
 static void
-fork_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+count_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
 {
 	(void)w;
 	(void)t;
 	(void)rec;
+	/* Relaxed: read after the join. */
 	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
 				  memory_order_relaxed);
 }
@@ -434,7 +436,7 @@ run_with_a_move(void)
 	if (mg_dataflow_create(&df, &dc))
 		return -1;
 	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
-	err = mg_sink(df, mg_stateful(df, &sc), fork_sink, (void *)&out);
+	err = mg_sink(df, mg_stateful(df, &sc), count_sink, (void *)&out);
 	if (!err)
 		err = mg_producer_open(in, 0, &p);
 	if (!err)
@@ -609,17 +611,6 @@ schedule_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 	}
 	for (uint32_t i = 0; i < c->n_timers; i++)
 		mg_emit(out, &due[i]);
-}
-
-static void
-count_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
-{
-	(void)w;
-	(void)t;
-	(void)rec;
-	/* Relaxed: read after the join. */
-	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
-				  memory_order_relaxed);
 }
 
 /* mg_schedule() refuses the time of the call and every value that is not
