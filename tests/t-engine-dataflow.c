@@ -390,6 +390,18 @@ fork_rec_op(mg_bin_fn fn)
 	};
 }
 
+/* Counts the records it is given into the _Atomic uint64_t @ctx. */
+static void
+count_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
+{
+	(void)w;
+	(void)t;
+	(void)rec;
+	/* Relaxed: read after the join. */
+	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
+				  memory_order_relaxed);
+}
+
 #if !MG_TSAN /* ThreadSanitizer supports no threads in a forked child */
 static void
 fork_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
@@ -401,18 +413,6 @@ fork_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 		++*seen;
 		mg_emit(out, (const struct fork_rec *)c->in[0] + i);
 	}
-}
-
-/* Counts the records it is given into the _Atomic uint64_t @ctx. */
-static void
-count_sink(void *ctx, unsigned w, uint64_t t, const void *rec)
-{
-	(void)w;
-	(void)t;
-	(void)rec;
-	/* Relaxed: read after the join. */
-	atomic_fetch_add_explicit((_Atomic uint64_t *)ctx, 1,
-				  memory_order_relaxed);
 }
 
 /* A small run with a migration, which publishes routing versions through
