@@ -21,7 +21,10 @@
  *   SEND      writes the record into the batch for its destination worker
  *             (the sending half of an exchange, distribute or stateful input)
  *             or, for an output queue, into the batch for the application's
- *             consumer thread (one channel per worker: output.c);
+ *             consumer thread (one channel per worker: output.c); batches
+ *             go out when full and at the end of the round -- one bound
+ *             for a stateful log once its time has closed here
+ *             (mg__send_flush());
  *   SINK      calls the user function.
  *
  * FRONTIERS

@@ -271,7 +271,9 @@ lim_default(void)
 	return (struct lim){.bins_log2 = 4, .block_bin = -1};
 }
 
-/* 100 records of one time: 3200 bytes of entries, a bucket holds 2048. */
+/* 100 records of one time: 3200 bytes of entries, a bucket holds 2048.
+ * The time closes (advance): a batch bound for a stateful log leaves only
+ * then, or once full (send.c, mg__send_flush()). */
 static void
 test_bucket(void **state)
 {
@@ -280,12 +282,14 @@ test_bucket(void **state)
 
 	(void)state;
 	rig_start(&g, &l, 1, VSHIFT, 16, MG_HANDOFF);
-	rig_push(&g, 0, 1, 0, 100);
+	if (rig_push(&g, 0, 1, 0, 100))
+		(void)mg_producer_advance(g.p, 1);
 	rig_expect(&g, &l, LIMIT_BUCKET);
 }
 
 /* Two batches of 200 records 100 times ahead: the far log (8 KiB here)
- * takes the first (6400 bytes), not the second. */
+ * takes the first (6400 bytes), not the second, which leaves once its time
+ * closes (advance; test_bucket). */
 static void
 test_far(void **state)
 {
@@ -294,8 +298,8 @@ test_far(void **state)
 
 	(void)state;
 	rig_start(&g, &l, 1, VSHIFT, 16, MG_HANDOFF);
-	if (rig_push(&g, 100, 1, 0, 200))
-		rig_push(&g, 101, 1, 0, 200);
+	if (rig_push(&g, 100, 1, 0, 200) && rig_push(&g, 101, 1, 0, 200))
+		(void)mg_producer_advance(g.p, 102);
 	rig_expect(&g, &l, LIMIT_FAR);
 }
 
