@@ -2,15 +2,23 @@
  * bench_keys.c - the key streams of the key-count benchmark (see
  * bench_keys.h).
  *
- * The Zipf sampler is rejection-inversion (W. Hörmann, G. Derflinger,
- * "Rejection-inversion to generate variates from monotone discrete
- * distributions", ACM TOMACS 6(3), 1996), in the form of Apache Commons
- * RNG's RejectionInversionZipfSampler: h(x) = x^-S is integrated in closed
- * form (H), a uniform u in (H(1.5) - 1, H(N + 0.5)] is mapped back through
- * H^-1 and rounded to a rank k, which is accepted when u falls under the
- * step of k (almost always); expm1/log1p keep S near 1 exact.  Its
- * uniforms come from mg_hash64 of (seed, seq, attempt): a pure function of
- * the record.
+ * The Zipf sampler draws the 2^16 hottest ranks from a table and the rest
+ * by rejection-inversion.  The table is the head's CDF (exact sums of
+ * r^-S over the total, whose tail beyond the head is Euler-Maclaurin's to
+ * double precision), searched from a guide table: one uniform, a guide
+ * entry and a step or two -- the head carries 81 % of the draws at S = 1
+ * over 10^6 keys, and the sampler cost 26-36 ns a key where uniform keys
+ * cost 3-5, a third of a skewed source's CPU.  The tail is
+ * rejection-inversion (W. Hörmann, G. Derflinger, "Rejection-inversion to
+ * generate variates from monotone discrete distributions", ACM TOMACS
+ * 6(3), 1996), in the form of Apache Commons RNG's
+ * RejectionInversionZipfSampler, over ranks m = nhead + 1 .. N: h(x) = x^-S
+ * is integrated in closed form (H), a uniform u in (H(m + 0.5) - h(m),
+ * H(N + 0.5)] is mapped back through H^-1 and rounded to a rank k, which is
+ * accepted when u falls under the step of k (almost always); each rank k
+ * gets a measure of exactly h(k), so the tail's conditional law is exact.
+ * expm1/log1p keep S near 1 exact.  The uniforms come from mg_hash64 of
+ * (seed, seq, attempt): a pure function of the record.
  */
 #include <errno.h>
 #include <math.h>
@@ -24,6 +32,8 @@
 #define GOLDEN	  0x9e3779b97f4a7c15ull
 #define PHASE_MIX 0xd1b54a32d192ed03ull
 #define HOT_MAX	  (1ull << 16) /* skew: hot ranks placed on worker 0 */
+#define HEAD_MAX  (1ull << 16) /* Zipf: ranks drawn from a table */
+#define GUIDE	  (1u << 16)   /* ... the table's guide entries */
 
 __extension__ typedef unsigned __int128 u128;
 
@@ -99,21 +109,71 @@ uniform(const struct bench_keys *k, uint64_t seq, uint64_t attempt)
 uint64_t
 bench_keys_rank(const struct bench_keys *k, uint64_t seq)
 {
-	double n = (double)k->c.domain, s = k->c.zipf;
+	double n = (double)k->c.domain, s = k->c.zipf, m = (double)k->nhead + 1;
+	double u = uniform(k, seq, 0);
 
-	for (uint64_t attempt = 0;; attempt++) {
-		double u =
-			k->h_n + uniform(k, seq, attempt) * (k->h_x1 - k->h_n);
-		double x = h_integral_inverse(s, u);
-		double r = floor(x + 0.5);
+	if (u < k->cdf[k->nhead - 1]) { /* the head: the first i past u */
+		uint64_t i = k->guide[(uint32_t)(u * GUIDE)];
 
-		if (r < 1)
-			r = 1;
+		while (k->cdf[i] <= u)
+			i++;
+		return i;
+	}
+	for (uint64_t attempt = 1;; attempt++) {
+		double x, r;
+
+		u = k->h_n + uniform(k, seq, attempt) * (k->h_m - k->h_n);
+		x = h_integral_inverse(s, u);
+		r = floor(x + 0.5);
+		if (r < m)
+			r = m;
 		else if (r > n)
 			r = n;
 		if (r - x <= k->s || u >= h_integral(s, r + 0.5) - h(s, r))
 			return (uint64_t)r - 1;
 	}
+}
+
+/* Sum of r^-S over r = @m .. @n (m >= 2): Euler-Maclaurin to the third
+ * derivative, below 1e-16 relative from m = 2^16 on. */
+static double
+tail_sum(double s, double m, double n)
+{
+	double d1m = -s * pow(m, -s - 1), d1n = -s * pow(n, -s - 1);
+	double d3 = -s * (s + 1) * (s + 2);
+
+	return h_integral(s, n) - h_integral(s, m) + (h(s, m) + h(s, n)) / 2 +
+	       (d1n - d1m) / 12 - d3 * (pow(n, -s - 3) - pow(m, -s - 3)) / 720;
+}
+
+/* The head's CDF and its guide (see the top of the file). */
+static int
+tabulate(struct bench_keys *k)
+{
+	double s = k->c.zipf, total = 0, sum = 0;
+	uint64_t i, g;
+
+	k->nhead = k->c.domain < HEAD_MAX ? k->c.domain : HEAD_MAX;
+	k->cdf = malloc(sizeof(*k->cdf) * k->nhead);
+	k->guide = malloc(sizeof(*k->guide) * GUIDE);
+	if (!k->cdf || !k->guide)
+		return -ENOMEM;
+	for (i = 0; i < k->nhead; i++)
+		total += h(s, (double)(i + 1));
+	if (k->c.domain > k->nhead)
+		total += tail_sum(s, (double)k->nhead + 1, (double)k->c.domain);
+	for (i = 0; i < k->nhead; i++) {
+		sum += h(s, (double)(i + 1));
+		k->cdf[i] = sum / total;
+	}
+	if (k->c.domain == k->nhead) /* no tail: every u < 1 ends here */
+		k->cdf[k->nhead - 1] = 1;
+	for (g = i = 0; g < GUIDE; g++) {
+		while (i < k->nhead - 1 && k->cdf[i] <= (double)g / GUIDE)
+			i++;
+		k->guide[g] = (uint32_t)i;
+	}
+	return 0;
 }
 
 static uint64_t
@@ -229,6 +289,7 @@ int
 bench_keys_init(struct bench_keys *k, const struct bench_keys_config *c)
 {
 	double s = c->zipf, n = (double)c->domain;
+	int err;
 
 	memset(k, 0, sizeof(*k));
 	if (!c->domain || !isfinite(s) || s < 0 || !isfinite(c->shift_s) ||
@@ -245,7 +306,13 @@ bench_keys_init(struct bench_keys *k, const struct bench_keys_config *c)
 	k->mix0 = mg_hash64(PHASE_MIX);
 	for (unsigned p = 0; p < BENCH_KEYS_PHASES; p++)
 		k->b[p] = phase_offset(c, p);
-	k->h_x1 = h_integral(s, 1.5) - 1;
+	err = tabulate(k);
+	if (err) {
+		bench_keys_destroy(k);
+		return err;
+	}
+	k->h_m = h_integral(s, (double)k->nhead + 1.5) -
+		 h(s, (double)k->nhead + 1);
 	k->h_n = h_integral(s, n + 0.5);
 	k->s = 2 - h_integral_inverse(s, h_integral(s, 2.5) - h(s, 2));
 	/* a factor coprime with the domain, far from 1: a permutation that
@@ -255,13 +322,20 @@ bench_keys_init(struct bench_keys *k, const struct bench_keys_config *c)
 		for (k->a = GOLDEN % c->domain;
 		     k->a < 2 || gcd(k->a, c->domain) != 1;)
 			k->a = (k->a + 1) % c->domain;
-	return c->skew ? find_hot(k) : 0;
+	err = c->skew ? find_hot(k) : 0;
+	if (err)
+		bench_keys_destroy(k);
+	return err;
 }
 
 void
 bench_keys_destroy(struct bench_keys *k)
 {
 	free(k->pos0);
+	free(k->cdf);
+	free(k->guide);
 	k->pos0 = NULL;
+	k->cdf = NULL;
+	k->guide = NULL;
 	k->nhot = k->nspan = 0;
 }

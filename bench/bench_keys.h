@@ -50,9 +50,12 @@ struct bench_keys_config {
 
 struct bench_keys {
 	struct bench_keys_config c;
-	double h_x1, h_n, s;	       /* the sampler's constants */
-	uint64_t mix0;		       /* the first draw's salt */
-	uint64_t a;		       /* the permutation's factor */
+	double h_m, h_n, s; /* the tail sampler's constants */
+	double *cdf;	    /* head: P(rank0 <= i), i < nhead (Zipf) */
+	uint32_t *guide; /* ... the first i whose cdf passes g / BENCH_GUIDE */
+	uint64_t nhead;	 /* ranks drawn from the table: min(domain, 2^16) */
+	uint64_t mix0;	 /* the first draw's salt */
+	uint64_t a;	 /* the permutation's factor */
 	uint64_t b[BENCH_KEYS_PHASES]; /* ... and the first phases' offsets */
 	double inv_domain;	       /* 1 / domain */
 	uint64_t shift_ns;	       /* the hot set's period; 0: never */
@@ -70,8 +73,9 @@ struct bench_keys {
 int bench_keys_parse(const char *spec, double *zipf);
 
 /*
- * Set up @k for @c (copied).  With skew, finds phase 0's hot keys (at most
- * 2^16 bin lookups per worker).
+ * Set up @k for @c (copied).  Zipf: tabulates the 2^16 hottest ranks' CDF
+ * (768 KiB).  With skew, finds phase 0's hot keys (at most 2^16 bin lookups
+ * per worker).
  * Return: 0; -EINVAL for a domain of 0, a bad exponent, rate or shift, or
  * skew without Zipf keys or without workers and bin_of; -ENOMEM.
  */

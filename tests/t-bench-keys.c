@@ -100,7 +100,7 @@ test_uniform(void **state)
 static void
 check_zipf(double s, uint64_t n)
 {
-	enum { SAMPLES = 400000, TOP = 8 };
+	enum { SAMPLES = 400000, TOP = 8, HEAD = 1 << 16 };
 	struct bench_keys_config c = {.domain = n, .seed = 3, .zipf = s};
 	struct bench_keys k;
 	uint64_t *count = calloc(n, sizeof(*count)), seq, r;
@@ -129,6 +129,29 @@ check_zipf(double s, uint64_t n)
 				 (unsigned long long)r + 1,
 				 (unsigned long long)count[r], e);
 	}
+	/* the table's edge: the bands on either side of rank 2^16, and all
+	 * ranks from it on (the rejection-inversion tail) */
+	for (unsigned band = 0; band < 3 && n > HEAD; band++) {
+		uint64_t lo = band == 0 ? HEAD - 4096 : HEAD,
+			 hi = band == 1 ? HEAD + 4096 : n, got = 0;
+		double p = 0, e, d;
+
+		if (hi > n)
+			hi = n;
+		for (r = lo; r < hi; r++) {
+			p += pow((double)(r + 1), -s) / norm;
+			got += count[r];
+		}
+		e = p * SAMPLES;
+		d = (double)got - e;
+		if (fabs(d) > 5 * sqrt(e * (1 - p)) + 1)
+			fail_msg("zipf:%g over %llu: ranks %llu..%llu drawn "
+				 "%llu times, expected %.0f",
+				 s, (unsigned long long)n,
+				 (unsigned long long)lo + 1,
+				 (unsigned long long)hi,
+				 (unsigned long long)got, e);
+	}
 	printf("# zipf:%g over %llu keys: top ranks chi^2 %.1f (%d dof), "
 	       "rank 1 %.4f (expected %.4f)\n",
 	       s, (unsigned long long)n, chi, top, (double)count[0] / SAMPLES,
@@ -142,7 +165,9 @@ test_zipf(void **state)
 {
 	(void)state;
 	check_zipf(1.0, 1000);
+	check_zipf(1.0, 1000000);
 	check_zipf(0.5, 100000);
+	check_zipf(0.01, 200000);
 	check_zipf(1.5, 1000000);
 	check_zipf(0.99, 3);
 	check_zipf(2.0, 1);
