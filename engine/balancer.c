@@ -85,7 +85,9 @@
 #define BEHIND_PART 0.25
 #define BEHIND_MIN  1024u
 #define BEHIND_BUSY 0.75
-/* A worker this busy is at capacity: nothing moves onto it (no_room). */
+/* A worker whose steps take this much of its time is at capacity:
+ * nothing moves onto it (mg__worker_full).  Also, of busy time: see
+ * mg__balancer_warm(). */
 #define SATURATED 0.95
 /* mg__worker_gain() trusts a worker's in/out ratio up to this: beyond, it
  * is stalled more than overloaded, and its backlog will come back. */
@@ -333,9 +335,10 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 	if (behind >= 0 && !mg__worker_behind(b->wk, b->k, (unsigned)behind))
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean, but worker %d is at "
-			 "capacity (busy %.2f): nothing moves onto it",
+			 "capacity (steps %.2f of its time): nothing moves "
+			 "onto it",
 			 busiest, times_mean(r->max_before, r->mean), behind,
-			 b->wk[behind].busy);
+			 b->wk[behind].work + b->wk[behind].feed);
 	else if (behind >= 0)
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean, but worker %d is behind "
@@ -529,7 +532,12 @@ mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 
 /*
  * Worker @w has no room for more bins: it is behind its input
- * (mg__worker_behind) or at capacity (busy SATURATED).  The rates count
+ * (mg__worker_behind) or at capacity: its steps (work + feed) take
+ * SATURATED of its time.  Not its busy time: a worker that keeps up polls
+ * in rounds that nearly all find a record or two, and reads busy 1.00 far
+ * below its capacity (two workers keeping up with 12 M key-count
+ * records/s: busy 1.00, steps 0.81 -- and such a worker, the light one of
+ * a skewed start, got nothing: "at capacity (busy 1.00)").  The rates count
  * processed records, so an overloaded worker's understate its load and a
  * stalled one's show none: moving more onto it on their word could only
  * make it worse -- and when every worker is at capacity (a machine short
@@ -539,7 +547,8 @@ mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 bool
 mg__worker_full(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
-	return mg__worker_behind(ws, k, w) || ws[w].busy >= SATURATED;
+	return mg__worker_behind(ws, k, w) ||
+	       ws[w].work + ws[w].feed >= SATURATED;
 }
 
 /* A worker the plan @r moves bins onto although it has no room

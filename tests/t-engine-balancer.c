@@ -487,11 +487,15 @@ test_behind(void **state)
 	/* only the active workers' busy counts (worker 2 parked) */
 	ws[2].busy = 1.0;
 	assert_true(mg__worker_behind(ws, 2, 1));
-	/* no room: behind, or at capacity (busy 0.95) */
+	/* no room: behind, or at capacity (steps 0.95) -- not busy alone: a
+	 * polling worker that keeps up reads busy 1.0 */
 	assert_true(mg__worker_full(ws, 2, 0)); /* behind */
-	ws[1] = (struct mg_worker_stats){.busy = 0.96};
+	ws[1] = (struct mg_worker_stats){
+		.busy = 0.96, .work = 0.6, .feed = 0.36};
 	assert_true(mg__worker_full(ws, 3, 1));
-	ws[1].busy = 0.9;
+	ws[1].feed = 0.3;
+	assert_false(mg__worker_full(ws, 3, 1));
+	ws[1].busy = 1.0;
 	assert_false(mg__worker_full(ws, 3, 1));
 }
 
