@@ -853,10 +853,11 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * mg_balance.h); it does not make the balancer act again and again.
  * Rates count processed records, so a worker far behind its input (a
  * quarter second of its rate waiting, or a quarter of all it processed
- * when that is less, early in a run) looks lighter than it is: its bins' rates are scaled by what it receives
- * over what it processes (mg_worker_stats.in_rate / rate), and nothing
- * moves onto it until it catches up -- nor onto a worker at capacity (its
- * operator and source steps 0.95 of its time: work + feed).  They are also weighed by what a
+ * when that is less, early in a run) looks lighter than it is: its bins'
+ * rates are scaled by what it receives over what it processes
+ * (mg_worker_stats.in_rate / rate), and nothing moves onto it until it
+ * catches up -- nor onto a worker at capacity (its operator and source
+ * steps 0.95 of its time: work + feed).  They are also weighed by what a
  * record costs on their worker -- its time in stateful steps per processed
  * record over the active workers' (mg_worker_stats.work / rate), trusted
  * from not at all while the busiest worker is busy half the time to fully
