@@ -150,7 +150,7 @@ tail_sum(double s, double m, double n)
 static int
 tabulate(struct bench_keys *k)
 {
-	double s = k->c.zipf, total = 0, sum = 0;
+	double s = k->c.zipf, total = 0;
 	uint64_t i, g;
 
 	k->nhead = k->c.domain < HEAD_MAX ? k->c.domain : HEAD_MAX;
@@ -158,14 +158,14 @@ tabulate(struct bench_keys *k)
 	k->guide = malloc(sizeof(*k->guide) * GUIDE);
 	if (!k->cdf || !k->guide)
 		return -ENOMEM;
-	for (i = 0; i < k->nhead; i++)
+	for (i = 0; i < k->nhead; i++) { /* partial sums, then over the total */
 		total += h(s, (double)(i + 1));
+		k->cdf[i] = total;
+	}
 	if (k->c.domain > k->nhead)
 		total += tail_sum(s, (double)k->nhead + 1, (double)k->c.domain);
-	for (i = 0; i < k->nhead; i++) {
-		sum += h(s, (double)(i + 1));
-		k->cdf[i] = sum / total;
-	}
+	for (i = 0; i < k->nhead; i++)
+		k->cdf[i] /= total;
 	if (k->c.domain == k->nhead) /* no tail: every u < 1 ends here */
 		k->cdf[k->nhead - 1] = 1;
 	for (g = i = 0; g < GUIDE; g++) {

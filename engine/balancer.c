@@ -323,6 +323,14 @@ times_mean(double x, double mean)
 	return mean > 0 ? x / mean : 0;
 }
 
+/* The fraction of its time worker @w spends in operator and source steps
+ * (work + feed): what it does, without its polling. */
+static double
+steps(const struct mg_worker_stats *w)
+{
+	return w->work + w->feed;
+}
+
 /* A HOLD: nothing can move (@behind < 0), or the plan would move bins
  * onto worker @behind, which has no room (mg__worker_full). */
 static void
@@ -338,7 +346,7 @@ hold(struct mg_balancer *b, const struct mg_balance_result *r, int behind)
 			 "capacity (steps %.2f of its time): nothing moves "
 			 "onto it",
 			 busiest, times_mean(r->max_before, r->mean), behind,
-			 b->wk[behind].work + b->wk[behind].feed);
+			 steps(&b->wk[behind]));
 	else if (behind >= 0)
 		snprintf(e.reason, sizeof(e.reason),
 			 "worker %u at %.2fx the mean, but worker %d is behind "
@@ -547,8 +555,7 @@ mg__worker_base(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 bool
 mg__worker_full(const struct mg_worker_stats *ws, unsigned k, unsigned w)
 {
-	return mg__worker_behind(ws, k, w) ||
-	       ws[w].work + ws[w].feed >= SATURATED;
+	return mg__worker_behind(ws, k, w) || steps(&ws[w]) >= SATURATED;
 }
 
 /* A worker the plan @r moves bins onto although it has no room
@@ -664,7 +671,7 @@ mg__scale_wanted(const struct mg_worker_stats *ws, unsigned k, unsigned W,
 
 	for (unsigned w = 0; w < W; w++) {
 		r.util += ws[w].busy;
-		ops += ws[w].work + ws[w].feed;
+		ops += steps(&ws[w]);
 		r.in_rate += ws[w].in_rate;
 		if (w < k)
 			r.late |= mg__worker_behind(ws, k, w);

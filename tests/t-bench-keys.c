@@ -131,13 +131,14 @@ check_zipf(double s, uint64_t n)
 	}
 	/* the table's edge: the bands on either side of rank 2^16, and all
 	 * ranks from it on (the rejection-inversion tail) */
-	for (unsigned band = 0; band < 3 && n > HEAD; band++) {
-		uint64_t lo = band == 0 ? HEAD - 4096 : HEAD,
-			 hi = band == 1 ? HEAD + 4096 : n, got = 0;
+	const uint64_t band[3][2] = {
+		{HEAD - 4096, HEAD}, {HEAD, HEAD + 4096}, {HEAD, n}};
+
+	for (unsigned j = 0; j < 3 && n > HEAD; j++) {
+		uint64_t lo = band[j][0], hi = band[j][1] < n ? band[j][1] : n;
+		uint64_t got = 0;
 		double p = 0, e, d;
 
-		if (hi > n)
-			hi = n;
 		for (r = lo; r < hi; r++) {
 			p += pow((double)(r + 1), -s) / norm;
 			got += count[r];
