@@ -11,6 +11,15 @@
  * (the benchmarks' latency windows) saw a gap over 5 ms on some CPU.  Run it
  * just before or after a benchmark, never alongside: it takes every CPU.
  *
+ * A CPU can also run slow without a gap: a vCPU whose host core another
+ * guest shares does less per second while it runs.  So each thread counts
+ * its clock readings, and a run reports every CPU's rate (readings per
+ * microsecond) and the slowest over the fastest.  On the development VM
+ * that ratio wanders between ~0.5 and 1 from one run to the next, each
+ * vCPU on its own; pinned workers that exchange records all go at the
+ * slowest one's pace (the others wait for its share), so a two-worker
+ * figure is bound by twice the slower vCPU, not by twice one worker.
+ *
  * It also says whether the kernel's DAMON monitor (kdamond) is sampling
  * memory: on the development VM it does so every 500 ms, and a sample
  * stalls the threads of a process with a large working set for 4-8 ms.
@@ -37,12 +46,13 @@ struct probe {
 	pthread_barrier_t *start;
 	uint8_t *bad; /* [windows]: a gap over 5 ms ended in the window */
 	/* results */
-	uint64_t max_gap, over1, over5, over20, lost_ns;
+	uint64_t max_gap, over1, over5, over20, lost_ns, reads;
 	int pin_err;
 };
 
 struct result {
 	uint64_t max_gap, over1, over5, over20, lost_ns, bad_windows;
+	double *speed; /* [ncpus]: clock readings per us */
 };
 
 static void *
@@ -58,6 +68,7 @@ probe_main(void *arg)
 		uint64_t gap = now - prev;
 
 		prev = now;
+		p->reads++;
 		if (gap <= MS)
 			continue;
 		p->max_gap = gap > p->max_gap ? gap : p->max_gap;
@@ -103,7 +114,7 @@ run_once(const struct mg_topology *topo, double seconds, struct result *res)
 		fprintf(stderr, "hiccup: cannot start %u threads\n", n);
 		exit(1);
 	}
-	memset(res, 0, sizeof(*res));
+	*res = (struct result){.speed = res->speed};
 	for (i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
 		if (p[i].pin_err && !err) {
@@ -118,6 +129,7 @@ run_once(const struct mg_topology *topo, double seconds, struct result *res)
 		res->over5 += p[i].over5;
 		res->over20 += p[i].over20;
 		res->lost_ns += p[i].lost_ns;
+		res->speed[i] = (double)p[i].reads / ((double)ns / 1e3);
 	}
 	for (w = 0; w < nwin; w++) {
 		uint8_t any = 0;
@@ -136,6 +148,19 @@ out:
 	return err;
 }
 
+/* The slowest CPU's rate over the fastest's in @res (1: all alike). */
+static double
+speed_ratio(const struct result *res, unsigned n)
+{
+	double lo = res->speed[0], hi = res->speed[0];
+
+	for (unsigned i = 1; i < n; i++) {
+		lo = res->speed[i] < lo ? res->speed[i] : lo;
+		hi = res->speed[i] > hi ? res->speed[i] : hi;
+	}
+	return hi > 0 ? lo / hi : 1;
+}
+
 static void
 usage(FILE *f)
 {
@@ -143,8 +168,10 @@ usage(FILE *f)
 		"usage: hiccup [--seconds S] [--runs N]\n"
 		"How long this machine takes a CPU away from a busy thread:\n"
 		"one pinned thread per allowed CPU reads the clock in a tight\n"
-		"loop and reports the gaps.  Run it before or after a\n"
-		"benchmark, pinned the same way (numactl --physcpubind).\n"
+		"loop and reports the gaps, and how fast each CPU read it\n"
+		"(a vCPU that shares its host core runs slow without gaps).\n"
+		"Run it before or after a benchmark, pinned the same way\n"
+		"(numactl --physcpubind).\n"
 		"\n"
 		"  --seconds S   length of one run, 0.01 .. 3600 (default 10)\n"
 		"  --runs N      runs, 1 .. 1000 (default 1), each in the "
@@ -167,7 +194,8 @@ main(int argc, char **argv)
 	uint64_t runs = 1, r;
 	struct mg_topology *topo;
 	struct result *res;
-	unsigned n;
+	double *speed;
+	unsigned n, i;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -200,39 +228,50 @@ main(int argc, char **argv)
 	}
 	n = mg_topology_ncpus(topo);
 	res = calloc(runs, sizeof(*res));
-	if (!res) {
+	speed = calloc(runs * n, sizeof(*speed));
+	if (!res || !speed) {
 		fprintf(stderr, "hiccup: out of memory\n");
 		return 1;
 	}
 	for (r = 0; r < runs; r++) {
+		res[r].speed = speed + r * n;
 		err = run_once(topo, seconds, &res[r]);
 		if (err)
 			return 1;
 		fprintf(stderr,
 			"hiccup: run %llu: max gap %.2f ms, gaps > 1 ms %llu, "
-			"> 5 ms %llu, > 20 ms %llu, lost %.2f%% of CPU time\n",
+			"> 5 ms %llu, > 20 ms %llu, lost %.2f%% of CPU time, "
+			"slowest CPU at %.2f of the fastest\n",
 			(unsigned long long)r + 1, (double)res[r].max_gap / 1e6,
 			(unsigned long long)res[r].over1,
 			(unsigned long long)res[r].over5,
 			(unsigned long long)res[r].over20,
-			100.0 * (double)res[r].lost_ns / (seconds * 1e9 * n));
+			100.0 * (double)res[r].lost_ns / (seconds * 1e9 * n),
+			speed_ratio(&res[r], n));
 	}
 	printf("{\"bench\":\"hiccup\",\"cpus\":%u,\"seconds\":%.2f,"
 	       "\"damon\":\"%s\",\"runs\":[",
 	       n, seconds, bench_damon_state());
-	for (r = 0; r < runs; r++)
+	for (r = 0; r < runs; r++) {
 		printf("%s{\"max_gap_us\":%.1f,\"gaps_over_1ms\":%llu,"
 		       "\"gaps_over_5ms\":%llu,\"gaps_over_20ms\":%llu,"
 		       "\"lost_pct\":%.3f,\"windows_with_5ms_gap\":%llu,"
-		       "\"windows\":%llu}",
+		       "\"windows\":%llu,\"speed_ratio\":%.3f,"
+		       "\"reads_per_us\":[",
 		       r ? "," : "", (double)res[r].max_gap / 1e3,
 		       (unsigned long long)res[r].over1,
 		       (unsigned long long)res[r].over5,
 		       (unsigned long long)res[r].over20,
 		       100.0 * (double)res[r].lost_ns / (seconds * 1e9 * n),
 		       (unsigned long long)res[r].bad_windows,
-		       (unsigned long long)(seconds * 1e9 / WINDOW_NS));
+		       (unsigned long long)(seconds * 1e9 / WINDOW_NS),
+		       speed_ratio(&res[r], n));
+		for (i = 0; i < n; i++)
+			printf("%s%.2f", i ? "," : "", res[r].speed[i]);
+		printf("]}");
+	}
 	printf("]}\n");
+	free(speed);
 	free(res);
 	mg_topology_destroy(topo);
 	return 0;

@@ -319,6 +319,11 @@ static const struct cli_case limit_cases[] = {
 	 {"--pool-reserve"},
 	 {NULL}},
 	{"keycount", {"--pool-reserve", "1Gi"}, 0, {"rec/s for 0.3 s"}, {NULL}},
+	{"hiccup",
+	 {"--runs", "2"},
+	 0,
+	 {"run 2: max gap", "slowest CPU at"},
+	 {NULL}},
 };
 
 static void

@@ -4,9 +4,10 @@
 #                          its first argument is --help
 #   pin                    the numactl prefix every run uses (empty without numactl)
 #   stall_floor B OUT NAME how long the machine itself stalls a busy thread
-#                          (bench/hiccup, 5 s): OUT/hiccup-NAME.json and a line
-#                          on stderr; the scripts run it before and after, so
-#                          a noisy period shows next to its results
+#                          (bench/hiccup, 5 s), and how fast each CPU runs:
+#                          OUT/hiccup-NAME.json and a line on stderr; the
+#                          scripts run it before and after, so a noisy or
+#                          slow period shows next to its results
 #   AWK_MED                an awk function med(" v1 v2 ...") -> median
 #   plot_lines PNG TITLE XLABEL YLABEL LOGX LOGY CSV SERIES...
 #                          one line per series; SERIES is "label:xcol:ycol:filter"
@@ -25,7 +26,7 @@ fi
 
 stall_floor() {
 	"${pin[@]}" "$1/bench/hiccup" --seconds 5 >"$2/hiccup-$3.json" 2>/dev/null || return 0
-	jq -r --arg n "$3" '"stall floor (\($n)): max gap \(.runs[0].max_gap_us / 10 | floor / 100) ms, \(.runs[0].gaps_over_5ms) gaps over 5 ms in \(.seconds) s, kdamond \(.damon)"' \
+	jq -r --arg n "$3" '"stall floor (\($n)): max gap \(.runs[0].max_gap_us / 10 | floor / 100) ms, \(.runs[0].gaps_over_5ms) gaps over 5 ms in \(.seconds) s, slowest CPU at \(.runs[0].speed_ratio) of the fastest (\(.runs[0].reads_per_us | map(tostring) | join(" / ")) clock reads a us), kdamond \(.damon)"' \
 		"$2/hiccup-$3.json" >&2
 }
 
