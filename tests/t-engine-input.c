@@ -1084,6 +1084,70 @@ test_now_marks_one_slot(void **state)
 	}
 }
 
+/*
+ * Batches bound for a stateful operator's log leave full, or when their time
+ * closes, or from a round that did a batch's worth of work (send.c,
+ * mg__send_flush()) -- not each round: a producer that flushes every record
+ * of one time and pauses, so that the worker's rounds find a record or two,
+ * still makes whole batches.  The slots pushed into the worker's own
+ * exchange channel (white box: its ring's producer index) are those
+ * batches and a mark for each frontier the worker saw (the producer's time,
+ * its end).  A round's work counts a producer batch as a record too, so a
+ * round that sends early took BATCH / 2 records at least, and sends at most
+ * one full batch besides: at most 3 N / BATCH batches in all, where sending
+ * each round's records would push nearly one for every record.
+ */
+static void
+test_trickle_fills_batches(void **state)
+{
+	enum { BATCH = 64, N = 64 * BATCH };
+	struct mg_dataflow_config dc = {.workers = 1,
+					.oversubscribe = true,
+					.bins_log2 = 4,
+					.batch_records = BATCH};
+	static _Atomic uint64_t sunk;
+	struct mg_dataflow *df;
+	struct mg_input *in;
+	struct mg_producer *p;
+	struct mg_stateful_config sc = count_cfg;
+	struct node *send = NULL;
+	unsigned slots;
+
+	(void)state;
+	atomic_store(&gate, 0);
+	atomic_store(&sunk, 0);
+	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
+	assert_int_equal(
+		mg_sink(df, mg_stateful(df, &sc), gated_sink, (void *)&sunk),
+		0);
+	assert_int_equal(mg_producer_open(in, 0, &p), 0);
+	assert_int_equal(mg_input_close(in), 0);
+	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	for (uint64_t i = 0; i < N; i++) {
+		assert_int_equal(mg_push(p, 1, &(struct rec){i % 97, i},
+					 sizeof(struct rec)),
+				 0);
+		assert_int_equal(mg_producer_flush(p), 0);
+		nanosleep(&(struct timespec){0, 20000}, NULL);
+	}
+	assert_int_equal(mg_producer_close(p), 0);
+	assert_int_equal(mg_dataflow_join(df, NULL), 0);
+	assert_int_equal(atomic_load(&sunk), N);
+	for (unsigned i = 0; i < df->nnodes; i++)
+		if (df->nodes[i]->kind == SEND && df->nodes[i]->feeds &&
+		    df->nodes[i]->feeds->kind == STATEFUL)
+			send = df->nodes[i];
+	assert_non_null(send);
+	slots = mg_mesh_channel(send->u.send.mesh, 0, 0)->fwd.p_tail;
+	printf("#   %u records of one time, flushed one by one: %u slots "
+	       "(%u full batches)\n",
+	       N, slots, N / BATCH);
+	assert_true(slots >= N / BATCH);
+	assert_true(slots <= 3 * N / BATCH + 16);
+	mg_dataflow_destroy(df);
+}
+
 /* ---- bad input: a clear error, nothing changed, the run still right ----------- */
 
 static void
@@ -1232,6 +1296,7 @@ main(void)
 		cmocka_unit_test(test_jitter_while_migrating),
 		cmocka_unit_test(test_held_batch_frontier),
 		cmocka_unit_test(test_now_marks_one_slot),
+		cmocka_unit_test(test_trickle_fills_batches),
 	};
 
 	return MG_TEST_RUN(tests);
