@@ -241,6 +241,8 @@ mg_schedule(struct mg_bin_call *call, uint64_t time, const void *rec)
 
 	if (time <= call->time || time >= MG_TIME_LIMIT)
 		return -EINVAL; /* not later, or not a time */
+	if (!cc->n->u.st.cfg.timer_record_size)
+		return -EINVAL; /* the operator keeps no timer records */
 	old = mg__bin_next_timer(cc->bin);
 	if (time < old &&
 	    !mg__vbuf_room(&cc->si->theap, sizeof(struct theap_ent)))

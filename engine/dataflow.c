@@ -479,6 +479,8 @@ stateful_ok(const struct mg_dataflow *df, const struct mg_stateful_config *cfg)
 	if (df->cfg.mode == MG_COPY && !cfg->native &&
 	    (!cfg->serialize || !cfg->deserialize))
 		return false; /* copy mode needs to serialize the bins */
+	if (!cfg->serialize != !cfg->deserialize)
+		return false; /* half a pair: a mistake in any mode */
 	for (i = 0; i < cfg->ninputs; i++)
 		if (!mg__stream_ok(df, cfg->in[i]) || !cfg->hash[i] ||
 		    (i == 1 && cfg->in[1] == cfg->in[0] &&

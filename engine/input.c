@@ -612,7 +612,7 @@ mg_push_burst(struct mg_producer *p, uint64_t time, const void *recs,
 	int err;
 
 	if (!p)
-		return -EINVAL;
+		return -EPIPE;
 	err = push_time(p, time, recs, size, n, &t);
 	if (err)
 		return err;
@@ -686,7 +686,7 @@ mg_push_wait(struct mg_producer *p, uint64_t time, const void *recs,
 	int r;
 
 	if (!p)
-		return -EINVAL;
+		return -EPIPE;
 	/* MG_TIME_NOW is resolved once: all n records get one time. */
 	r = push_time(p, time, recs, size, n, &time);
 	if (r)

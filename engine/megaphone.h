@@ -107,13 +107,15 @@ struct mg_migration;
 enum mg_mode { MG_HANDOFF, MG_COPY };
 
 struct mg_dataflow_config {
-	unsigned workers;	/* default 1 */
+	unsigned workers;	/* 1..65535, default 1 */
 	bool oversubscribe;	/* allow more workers than allowed CPUs */
 	unsigned bins_log2;	/* 4..20, default 12 */
 	uint64_t epoch_ns;	/* >= 10 us, default 1 ms */
-	uint32_t batch_records; /* records per channel batch, default 256 */
-	uint32_t ring_capacity; /* slots per channel, power of two >= 2,
-				    default 64.  Each exchange preallocates
+	uint32_t batch_records; /* records per channel batch, 1..2^20,
+				    default 256 */
+	uint32_t ring_capacity; /* slots per channel, a power of two in
+				    2..2^15, default 64.  Each exchange
+				    preallocates
 				    W x W channels of ring_capacity + 1
 				    batches: at the defaults, 64 workers and
 				    32-byte records take 2.2 GB (-ENOMEM past
@@ -125,7 +127,7 @@ struct mg_dataflow_config {
 	size_t pool_reserve;	/* virtual bytes per pool class, a multiple
 				    of 2 MiB <= MG_POOL_RESERVE_MAX; 0 = sized
 				    from physical memory and RLIMIT_AS */
-	uint64_t window_ns;	/* latency window, default 250 ms */
+	uint64_t window_ns;	/* latency window, >= 1 ms, default 250 ms */
 	uint64_t warmup_ns;	/* whole-run latency ignores timestamps
 				    completed before this; windows keep all */
 	bool no_stats;		/* do not count per-bin and per-worker load
@@ -143,10 +145,12 @@ struct mg_dataflow_config {
  * @cfg: borrowed; NULL means all defaults.  @out: gives the dataflow, to
  * mg_dataflow_destroy().
  * Context: any thread; allocates.
- * Return: 0; -EINVAL for a bad configuration (bins_log2 out of range,
- * ring_capacity not a power of two, more workers than allowed CPUs without
- * oversubscribe, epoch below 10 us); -ENOMEM; -ENOTRECOVERABLE in a child
- * forked while a dataflow ran (see "Threads" above).
+ * Return: 0; -EINVAL for a bad configuration (a field outside the range
+ * its comment gives: workers, bins_log2, epoch_ns, batch_records,
+ * ring_capacity (or not a power of two), window_ns; a mode other than
+ * MG_HANDOFF and MG_COPY; more workers than allowed CPUs without
+ * oversubscribe); -ENOMEM; -ENOTRECOVERABLE in a child forked while a
+ * dataflow ran (see "Threads" above).
  */
 MG_API int mg_dataflow_create(struct mg_dataflow **out,
 			      const struct mg_dataflow_config *cfg);
@@ -273,7 +277,8 @@ struct mg_bin_call {
  * Schedule @rec (timer_record_size bytes) to come back to this bin at
  * @time > call->time.  The record lives in the bin and moves with it.
  * Return: 0; -EINVAL if @time <= call->time or not a time (at or above
- * MG_TIME_LIMIT: MG_TIME_NOW, MG_TIME_MAX ...); -ENOMEM if the bin's arena
+ * MG_TIME_LIMIT: MG_TIME_NOW, MG_TIME_MAX ...), or the operator's
+ * timer_record_size is 0 (it schedules nothing); -ENOMEM if the bin's arena
  * is full; -ENOBUFS if this worker's timer index is (see "Limits" below).
  */
 MG_API int mg_schedule(struct mg_bin_call *call, uint64_t time,
@@ -299,10 +304,11 @@ struct mg_stateful_config {
 	 * A bin it leaves as it found it (state all zero, nothing
 	 * allocated) is dropped and created again by its first record. */
 	int (*prefill)(void *ctx, struct mg_bin_call *call);
-	/* Copy mode only (required there): write the bin's root state and
-	 * containers to @w / rebuild them from @r into the fresh bin of
-	 * @call (zeroed root state, empty arena).  Timers are moved by the
-	 * engine.  Use mg_write/mg_read and the container serializers.
+	/* Copy mode only (required there; elsewhere both or neither, so that
+	 * a half pair is caught when it is written): write the bin's root
+	 * state and containers to @w / rebuild them from @r into the fresh
+	 * bin of @call (zeroed root state, empty arena).  Timers are moved by
+	 * the engine.  Use mg_write/mg_read and the container serializers.
 	 * Return 0 or -errno (a positive errno counts as its negative). */
 	int (*serialize)(void *ctx, struct mg_bin_call *call,
 			 struct mg_writer *w);
@@ -646,7 +652,8 @@ typedef void (*mg_complete_fn)(void *ctx, uint64_t frontier);
  * Call @fn each time the probe's frontier advances, with the new frontier,
  * on one thread of the engine (in order, never concurrently; it must not
  * block for long: it delays the next calls and latency windows).  The last
- * call has MG_TIME_MAX when the stream ends.
+ * call has MG_TIME_MAX when the stream ends.  A NULL @fn calls nothing
+ * (it clears an earlier one).
  * Context: the building thread, before the start.
  * Return: 0; -EINVAL (started already).
  */
@@ -763,7 +770,12 @@ struct mg_migration_progress {
  * MG_TIME_ASAP for the earliest time the engine can take (reported as
  * first_time by mg_migration_progress()).  With fluid and batched each next
  * step is issued once the previous one completed, @gap epochs later.  Bins
- * already at their target do not move.
+ * already at their target do not move.  The control thread issues those
+ * steps on its ticks (a quarter of the control lead, a few epochs of the
+ * clock): a fluid migration of n steps lasts n ticks of wall time at least,
+ * however fast an application's inputs run through their logical times --
+ * inputs that end sooner end the run with it unfinished
+ * (mg_migration_wait(): -ECANCELED).
  * @target: borrowed.  @out: gives a handle (owned by the dataflow; valid
  * until destroy); may be NULL.
  * Context: any thread, while the run takes migrations (any source or input

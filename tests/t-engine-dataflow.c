@@ -342,6 +342,16 @@ test_bad_config(void **state)
 	assert_non_null(mg_strerror(INT_MAX));
 }
 
+/* Half of a serializer pair (test_bad_wiring). */
+static int
+half_ser(void *ctx, struct mg_bin_call *c, struct mg_writer *w)
+{
+	(void)ctx;
+	(void)c;
+	(void)w;
+	return 0;
+}
+
 /* On a fresh dataflow d_ with a source s_, @build latches @err: start
  * refuses it. */
 #define EXPECT_LATCH(build, err)                                          \
@@ -575,6 +585,13 @@ test_operator_error(void **state)
 		    !mg_dataflow_active(NULL) && !mg_dataflow_workers(NULL) &&
 		    !mg_dataflow_bins(NULL));
 	mg_dataflow_owners(NULL, target);
+	/* a producer's calls say -EPIPE, as after its close */
+	assert_int_equal(mg_push(NULL, 1, target, 2), -EPIPE);
+	assert_int_equal(mg_push_burst(NULL, 1, target, 2, 1), -EPIPE);
+	assert_int_equal(mg_push_wait(NULL, 1, target, 2, 1, 0), -EPIPE);
+	assert_int_equal(mg_producer_flush(NULL), -EPIPE);
+	assert_int_equal(mg_producer_advance(NULL, 2), -EPIPE);
+	assert_int_equal(mg_producer_close(NULL), -EPIPE);
 	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
 	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
 	assert_non_null(mg_probe(df, mg_stateful(df, &sc)));
@@ -591,7 +608,9 @@ test_operator_error(void **state)
 }
 
 /* Refuses to schedule at what is not a later time, then schedules each
- * record one time later and emits it when it comes back. */
+ * record one time later and emits it when it comes back -- or, with a
+ * non-NULL @ctx (an operator whose timer_record_size is 0), is refused
+ * that too. */
 static void
 schedule_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 {
@@ -599,14 +618,13 @@ schedule_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 					     MG_TIME_ASAP, MG_TIME_MAX};
 	const struct fork_rec *in = c->in[0], *due = c->timers;
 
-	(void)ctx;
 	for (uint32_t i = 0; i < c->n_in[0]; i++) {
 		for (unsigned k = 0; k < MG_ARRAY_SIZE(not_times); k++)
 			if (mg_schedule(c,
 					not_times[k] ? not_times[k] : c->time,
 					&in[i]) != -EINVAL)
 				c->error = -EPROTO;
-		if (mg_schedule(c, c->time + 1, &in[i]))
+		if (mg_schedule(c, c->time + 1, &in[i]) != (ctx ? -EINVAL : 0))
 			c->error = -EPROTO;
 	}
 	for (uint32_t i = 0; i < c->n_timers; i++)
@@ -615,37 +633,46 @@ schedule_op(void *ctx, struct mg_bin_call *c, struct mg_emitter *out)
 
 /* mg_schedule() refuses the time of the call and every value that is not
  * a time (a timer at MG_TIME_MAX aborted the run, found by a probe; the
- * others fired at times no record can have), and schedules what is. */
+ * others fired at times no record can have), and schedules what is -- in
+ * an operator that keeps timer records: with timer_record_size 0 it
+ * refuses every call (it had taken them, and handed back timers whose
+ * records were whatever lay beyond the call's timer array). */
 static void
 test_schedule_not_a_time(void **state)
 {
 	struct mg_dataflow_config dc = {.workers = 2, .oversubscribe = true};
-	struct mg_stateful_config sc = fork_rec_op(schedule_op);
 	static _Atomic uint64_t out;
-	struct mg_run_stats st;
-	struct mg_dataflow *df;
-	struct mg_producer *p;
-	struct mg_input *in;
 
 	(void)state;
-	atomic_store(&out, 0);
-	sc.timer_record_size = sizeof(struct fork_rec);
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
-	assert_int_equal(
-		mg_sink(df, mg_stateful(df, &sc), count_sink, (void *)&out), 0);
-	assert_int_equal(mg_producer_open(in, 0, &p), 0);
-	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
-	for (uint64_t k = 0; k < 100; k++)
-		assert_int_equal(
-			mg_push_wait(p, k % 7, &(struct fork_rec){k, 0},
-				     sizeof(struct fork_rec), 1, MG_FOREVER),
-			1);
-	assert_int_equal(mg_producer_close(p), 0);
-	mg_input_close(in);
-	assert_int_equal(mg_dataflow_join(df, &st), 0);
-	assert_int_equal(atomic_load(&out), 100);
-	mg_dataflow_destroy(df);
+	for (unsigned no_timers = 0; no_timers < 2; no_timers++) {
+		struct mg_stateful_config sc = fork_rec_op(schedule_op);
+		struct mg_run_stats st;
+		struct mg_dataflow *df;
+		struct mg_producer *p;
+		struct mg_input *in;
+
+		atomic_store(&out, 0);
+		sc.timer_record_size = no_timers ? 0 : sizeof(struct fork_rec);
+		sc.ctx = no_timers ? &out : NULL;
+		assert_int_equal(mg_dataflow_create(&df, &dc), 0);
+		sc.in[0] = mg_input(df, sizeof(struct fork_rec), &in);
+		assert_int_equal(mg_sink(df, mg_stateful(df, &sc), count_sink,
+					 (void *)&out),
+				 0);
+		assert_int_equal(mg_producer_open(in, 0, &p), 0);
+		assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+		for (uint64_t k = 0; k < 100; k++)
+			assert_int_equal(mg_push_wait(p, k % 7,
+						      &(struct fork_rec){k, 0},
+						      sizeof(struct fork_rec),
+						      1, MG_FOREVER),
+					 1);
+		assert_int_equal(mg_producer_close(p), 0);
+		mg_input_close(in);
+		assert_int_equal(mg_dataflow_join(df, &st), 0);
+		assert_int_equal(atomic_load(&out), no_timers ? 0 : 100);
+		mg_dataflow_destroy(df);
+	}
 }
 
 static void
@@ -699,6 +726,10 @@ test_bad_wiring(void **state)
 	EXPECT_LATCH((op_cfg.in[0] = s_, assert_null(mg_stateful(d_, &op_cfg))),
 		     -EINVAL);
 	op_cfg.state_size = 0;
+	op_cfg.serialize = half_ser; /* without deserialize, in any mode */
+	EXPECT_LATCH((op_cfg.in[0] = s_, assert_null(mg_stateful(d_, &op_cfg))),
+		     -EINVAL);
+	op_cfg.serialize = NULL;
 	EXPECT_LATCH(assert_null(mg_probe(d_, sb)), -EINVAL);
 	/* a chain: the first error stays, a NULL stream adds none */
 	EXPECT_LATCH(
