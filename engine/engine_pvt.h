@@ -172,6 +172,8 @@ struct send_inst {
 	uint64_t flushed;	/* the stream's frontier at the last flush:
 				   every record before it was emitted (an
 				   output's STOPPING) */
+	uint32_t round_records; /* records it took this round
+				   (mg__send_flush()) */
 	bool congested;
 	bool sent; /* a batch or mark went out: wake a consumer */
 } MG_CACHE_ALIGNED;
