@@ -72,8 +72,8 @@ extern "C" {
 
 #define MG_VERSION_MAJOR 0
 #define MG_VERSION_MINOR 6
-#define MG_VERSION_PATCH 0
-#define MG_VERSION	 "0.6.0"
+#define MG_VERSION_PATCH 1
+#define MG_VERSION	 "0.6.1"
 /* A number that increases with every release: 0.2.0 is 200. */
 #define MG_VERSION_NUMBER \
 	(MG_VERSION_MAJOR * 10000 + MG_VERSION_MINOR * 100 + MG_VERSION_PATCH)
@@ -115,9 +115,9 @@ struct mg_dataflow_config {
 				    default 256 */
 	uint32_t ring_capacity; /* slots per channel, a power of two in
 				    2..2^15, default 64.  Each exchange
-				    preallocates
-				    W x W channels of ring_capacity + 1
-				    batches: at the defaults, 64 workers and
+				    preallocates W x W channels of
+				    ring_capacity + 1 batches: at the
+				    defaults, 64 workers and
 				    32-byte records take 2.2 GB (-ENOMEM past
 				    the pools' reserve) */
 	enum mg_mode mode;	/* how migrations move state: MG_HANDOFF */
