@@ -963,6 +963,27 @@ test_destroy_stops(void **state)
 	mg_dataflow_destroy(df);
 }
 
+/* Start @dc's run of count_cfg from one producer into a gated sink that
+ * counts into @sunk (the gate open); the dataflow, input and producer into
+ * the pointers. */
+static void
+start_gated(const struct mg_dataflow_config *dc, _Atomic uint64_t *sunk,
+	    struct mg_dataflow **df, struct mg_input **in,
+	    struct mg_producer **p)
+{
+	struct mg_stateful_config sc = count_cfg;
+
+	atomic_store(&gate, 0);
+	atomic_store(sunk, 0);
+	assert_int_equal(mg_dataflow_create(df, dc), 0);
+	sc.in[0] = mg_input(*df, sizeof(struct rec), in);
+	assert_int_equal(
+		mg_sink(*df, mg_stateful(*df, &sc), gated_sink, (void *)sunk),
+		0);
+	assert_int_equal(mg_producer_open(*in, 0, p), 0);
+	assert_int_equal(mg_dataflow_start(*df, NULL, NULL), 0);
+}
+
 /*
  * test_jitter_while_migrating, made to happen: a submission's claim on the control frontier
  * is held by hand (white box) while one producer sends a batch at t + 2
@@ -979,7 +1000,6 @@ test_held_batch_frontier(void **state)
 					.oversubscribe = true,
 					.bins_log2 = 4,
 					.epoch_ns = 100000};
-	struct mg_stateful_config sc = count_cfg;
 	static _Atomic uint64_t sunk;
 	const uint64_t t = 10;
 	struct mg_run_stats st;
@@ -989,15 +1009,7 @@ test_held_batch_frontier(void **state)
 	uint64_t waited_ms = 0;
 
 	(void)state;
-	atomic_store(&gate, 0);
-	atomic_store(&sunk, 0);
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
-	assert_int_equal(
-		mg_sink(df, mg_stateful(df, &sc), gated_sink, (void *)&sunk),
-		0);
-	assert_int_equal(mg_producer_open(in, 0, &p), 0);
-	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
+	start_gated(&dc, &sunk, &df, &in, &p);
 	/* a record at t raises the control frontier past t */
 	assert_int_equal(mg_push(p, t, &(struct rec){1, 0}, sizeof(struct rec)),
 			 0);
@@ -1109,21 +1121,12 @@ test_trickle_fills_batches(void **state)
 	struct mg_dataflow *df;
 	struct mg_input *in;
 	struct mg_producer *p;
-	struct mg_stateful_config sc = count_cfg;
 	struct node *send = NULL;
 	unsigned slots;
 
 	(void)state;
-	atomic_store(&gate, 0);
-	atomic_store(&sunk, 0);
-	assert_int_equal(mg_dataflow_create(&df, &dc), 0);
-	sc.in[0] = mg_input(df, sizeof(struct rec), &in);
-	assert_int_equal(
-		mg_sink(df, mg_stateful(df, &sc), gated_sink, (void *)&sunk),
-		0);
-	assert_int_equal(mg_producer_open(in, 0, &p), 0);
+	start_gated(&dc, &sunk, &df, &in, &p);
 	assert_int_equal(mg_input_close(in), 0);
-	assert_int_equal(mg_dataflow_start(df, NULL, NULL), 0);
 	for (uint64_t i = 0; i < N; i++) {
 		assert_int_equal(mg_push(p, 1, &(struct rec){i % 97, i},
 					 sizeof(struct rec)),
