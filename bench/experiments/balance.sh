@@ -51,11 +51,12 @@ esac
 mkdir -p "$OUT"
 stall_floor "$B" "$OUT" before
 csv="$OUT/balance.csv"
-echo "config,run,rate_achieved,p50_us,p99_us,max_us,decisions,migrations,bins_moved,bytes_moved,end_p99_us" >"$csv"
+echo "config,run,rate_achieved,p50_us,p99_us,max_us,decisions,migrations,bins_moved,bytes_moved,end_p99_us,cpu_speed,slowest_reads_per_us" >"$csv"
 run() { # name, run, flags...
-	local name=$1 r=$2 d end; shift 2
+	local name=$1 r=$2 d end speed; shift 2
 	[[ " ${CONFIGS:-$name} " == *" $name "* ]] || return 0
 	d="$OUT/$name-$r"
+	speed=$(cpu_speed "$B")
 	"${pin[@]}" "$B/bench/$BENCH" --workers "$W" --rate "$RATE" \
 		--duration "$SECS" "${bench[@]}" --out "$d" "$@" \
 		>"$d.json" 2>"$d.log" ||
@@ -63,13 +64,13 @@ run() { # name, run, flags...
 	jq -e . "$d.json" >/dev/null 2>&1 || { echo "balance: $name run $r: no summary" >&2; return 0; }
 	# the worst window p99 of the run's last 2 s: a backlog that grows shows here
 	end=$(awk -F, -v s="$SECS" 'NR > 1 && $1 >= s - 2 && $1 <= s && $7 > m { m = $7 } END { print m + 0 }' "$d/timeline.csv")
-	jq -r --arg n "$name" --arg r "$r" --arg e "$end" '[$n, $r, .rate_achieved,
+	jq -r --arg n "$name" --arg r "$r" --arg e "$end" --arg sp "$speed" '[$n, $r, .rate_achieved,
 	  .latency_us.p50, .latency_us.p99, .latency_us.max,
 	  (.balance.decisions // 0), (.balance.migrations // 0),
 	  (.balance.bins_moved // 0),
-	  ([.balance.events[]?.bytes] | add // 0), $e] | @csv' "$d.json" |
+	  ([.balance.events[]?.bytes] | add // 0), $e, $sp] | @csv' "$d.json" |
 		tr -d '"' >>"$csv"
-	echo "balance: $name run $r: $(jq -r '"p99 \(.latency_us.p99) us, \(.rate_achieved) rec/s"' "$d.json"), end p99 $end us" >&2
+	echo "balance: $name run $r: $(jq -r '"p99 \(.latency_us.p99) us, \(.rate_achieved) rec/s"' "$d.json"), end p99 $end us, slowest CPU at ${speed%,*} of the fastest" >&2
 }
 on=(--balance on --balance-interval "$INTERVAL" --balance-threshold "$THRESHOLD")
 # Interleaved: each round runs every configuration once, so a noisy period

@@ -8,6 +8,12 @@
 #                          OUT/hiccup-NAME.json and a line on stderr; the
 #                          scripts run it before and after, so a noisy or
 #                          slow period shows next to its results
+#   cpu_speed B            "RATIO,SLOWEST" from a 1 s hiccup: the slowest
+#                          CPU's speed over the fastest's, and its clock
+#                          readings a microsecond (the VM's vCPUs drift apart
+#                          by up to 2x for minutes, and a two-worker run goes
+#                          at the slower one's pace): the scripts record them
+#                          beside each run
 #   AWK_MED                an awk function med(" v1 v2 ...") -> median
 #   plot_lines PNG TITLE XLABEL YLABEL LOGX LOGY CSV SERIES...
 #                          one line per series; SERIES is "label:xcol:ycol:filter"
@@ -28,6 +34,11 @@ stall_floor() {
 	"${pin[@]}" "$1/bench/hiccup" --seconds 5 >"$2/hiccup-$3.json" 2>/dev/null || return 0
 	jq -r --arg n "$3" '"stall floor (\($n)): max gap \(.runs[0].max_gap_us / 10 | floor / 100) ms, \(.runs[0].gaps_over_5ms) gaps over 5 ms in \(.seconds) s, slowest CPU at \(.runs[0].speed_ratio) of the fastest (\(.runs[0].reads_per_us | map(tostring) | join(" / ")) clock reads a us), kdamond \(.damon)"' \
 		"$2/hiccup-$3.json" >&2
+}
+
+cpu_speed() {
+	"${pin[@]}" "$1/bench/hiccup" --seconds 1 2>/dev/null |
+		jq -r '.runs[0] | "\(.speed_ratio),\(.reads_per_us | min)"' || echo ","
 }
 
 AWK_MED='function med(s,   a, k, i, j, x) { k = split(s, a, " ")

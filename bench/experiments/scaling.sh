@@ -12,7 +12,8 @@
 #   WORKERS ("1 2"), KEYS_LIST ("1M 96M"), BACKENDS ("kv native"),
 #   RATES ("2M 4M 6M 8M 10M 12M 14M 16M 18M 20M"), RUNS (3),
 #   SECONDS_PER_RUN (10), P99_MS (5)
-# Writes OUT_DIR/scaling.csv (every run), summary.csv (the highest
+# Writes OUT_DIR/scaling.csv (every run, with lib.sh's cpu_speed just
+# before it), summary.csv (the highest
 # sustained rate per configuration) and scaling.png (sustained rate
 # against workers).
 set -euo pipefail
@@ -26,7 +27,7 @@ mkdir -p "$OUT"
 cpus=$("${pin[@]}" nproc)
 stall_floor "$B" "$OUT" before
 csv="$OUT/scaling.csv"
-echo "backend,keys,workers,oversubscribed,rate,run,offered,achieved,p50_us,p99_us,max_us" >"$csv"
+echo "backend,keys,workers,oversubscribed,rate,run,offered,achieved,p50_us,p99_us,max_us,cpu_speed,slowest_reads_per_us" >"$csv"
 summary="$OUT/summary.csv"
 echo "backend,keys,workers,oversubscribed,sustained_rate,p99_ms_at_it" >"$summary"
 # ok OFFERED: whether the last RUNS rows of the CSV keep up, by the median
@@ -43,6 +44,7 @@ for keys in $KEYS_LIST; do
 			best=0 best_p99=""
 			for rate in $RATES; do
 				for r in $(seq 1 "$RUNS"); do
+					speed=$(cpu_speed "$B")
 					if ! "${pin[@]}" "$B/bench/keycount" --backend "$be" --workers "$w" \
 						"${flags[@]}" --rate "$rate" --duration "$SECS" \
 						--domain "$keys" --prefill >"$OUT/run.json" 2>"$OUT/run.err"; then
@@ -51,9 +53,9 @@ for keys in $KEYS_LIST; do
 						exit 1
 					fi
 					jq -r --arg b "$be" --arg k "$keys" --arg w "$w" --arg o "$over" \
-							--arg rt "$rate" --arg r "$r" \
+							--arg rt "$rate" --arg r "$r" --arg sp "$speed" \
 							'[$b, $k, $w, $o, $rt, $r, .rate_offered, .rate_achieved,
-							  .latency_us.p50, .latency_us.p99, .latency_us.max] | @csv' \
+							  .latency_us.p50, .latency_us.p99, .latency_us.max, $sp] | @csv' \
 						"$OUT/run.json" | tr -d '"' >>"$csv"
 				done
 				if ! ok; then
