@@ -23,10 +23,9 @@
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold -- at a quarter of it while every source lags
- *      the clock by more than LAG_NS, then nothing unless the busiest
- *      worker is LAG_MIN_GAP above the mean.  No moves: balanced, or
- *      nothing can help (a hot bin already alone, bins pinned) -- the
- *      latter is logged once as HOLD.  Moves for `patience` decisions in a row -- or at
+ *      the clock by more than LAG_NS.  No moves: balanced, or nothing can
+ *      help (a hot bin already alone, bins pinned) -- the latter is logged
+ *      once as HOLD.  Moves for `patience` decisions in a row -- or at
  *      the first such decision while lagging, or with the busiest worker
  *      above the mean by FAR_THRESHOLDS thresholds: plan again at half the
  *      threshold just used (so that a move gains at least that half, and
@@ -109,9 +108,6 @@
 /* ... and by this far the active workers do not keep up: one more
  * (mg__scale_wanted()). */
 #define SCALE_LAG_NS 10000000ull
-/* A lagging decision leaves a busiest worker within LAG_MIN_GAP of the mean
- * alone (decide()). */
-#define LAG_MIN_GAP 0.05
 /* Scaling in to k workers only below this part of the lowest input rate
  * at which k workers asked for one more (mg__scale_wanted()). */
 #define SCALE_IN_PART 0.8
@@ -877,16 +873,6 @@ decide(struct mg_balancer *b)
 		if (above && !b->holding)
 			hold(b, &r1, -1);
 		b->holding = above;
-		return;
-	}
-	/* While lagging, an imbalance of a few percent is the rates' noise: the
-	 * sources wait for the slowest worker (SOURCE_SKEW), so every worker's
-	 * input and processed rates follow it, and plans for 1.02-1.04x moved
-	 * 478, 406 and 22-26 bins at a time without ending a lag (balancing
-	 * log, 2026-12-06). */
-	if (lagging(b) && r1.max_before < (1 + LAG_MIN_GAP) * r1.mean) {
-		b->streak = 0;
-		mg_balance_result_free(&r1);
 		return;
 	}
 	/* Nor is an imbalance of twice the threshold noise: a steady load
