@@ -68,7 +68,7 @@ run() { # name, run, flags...
 	  .latency_us.p50, .latency_us.p99, .latency_us.max,
 	  (.balance.decisions // 0), (.balance.migrations // 0),
 	  (.balance.bins_moved // 0),
-	  ([.balance.events[]?.bytes] | add // 0), $e, $sp] | @csv' "$d.json" |
+	  ([.balance.events[]?.bytes] | add // 0), $e, ($sp | split(",")[])] | @csv' "$d.json" |
 		tr -d '"' >>"$csv"
 	echo "balance: $name run $r: $(jq -r '"p99 \(.latency_us.p99) us, \(.rate_achieved) rec/s"' "$d.json"), end p99 $end us, slowest CPU at ${speed%,*} of the fastest" >&2
 }

@@ -8,7 +8,8 @@
 #                          OUT/hiccup-NAME.json and a line on stderr; the
 #                          scripts run it before and after, so a noisy or
 #                          slow period shows next to its results
-#   cpu_speed B            "RATIO,SLOWEST" from a 1 s hiccup: the slowest
+#   cpu_speed B            "RATIO,SLOWEST" (two CSV fields, empty if hiccup
+#                          fails) from a 1 s hiccup: the slowest
 #                          CPU's speed over the fastest's, and its clock
 #                          readings a microsecond (the VM's vCPUs drift apart
 #                          by up to 2x for minutes, and a two-worker run goes
@@ -37,8 +38,10 @@ stall_floor() {
 }
 
 cpu_speed() {
-	"${pin[@]}" "$1/bench/hiccup" --seconds 1 2>/dev/null |
-		jq -r '.runs[0] | "\(.speed_ratio),\(.reads_per_us | min)"' || echo ","
+	local s
+	s=$("${pin[@]}" "$1/bench/hiccup" --seconds 1 2>/dev/null |
+		jq -r '.runs[0] | "\(.speed_ratio),\(.reads_per_us | min)"') || s=""
+	echo "${s:-,}"
 }
 
 AWK_MED='function med(s,   a, k, i, j, x) { k = split(s, a, " ")

@@ -55,7 +55,7 @@ for keys in $KEYS_LIST; do
 					jq -r --arg b "$be" --arg k "$keys" --arg w "$w" --arg o "$over" \
 							--arg rt "$rate" --arg r "$r" --arg sp "$speed" \
 							'[$b, $k, $w, $o, $rt, $r, .rate_offered, .rate_achieved,
-							  .latency_us.p50, .latency_us.p99, .latency_us.max, $sp] | @csv' \
+							  .latency_us.p50, .latency_us.p99, .latency_us.max, ($sp | split(",")[])] | @csv' \
 						"$OUT/run.json" | tr -d '"' >>"$csv"
 				done
 				if ! ok; then
