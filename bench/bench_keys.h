@@ -10,8 +10,9 @@
  *   uniform   mg_hash64(seed ^ seq * golden) mod domain (the benchmark's
  *             original stream, unchanged).
  *   zipf:S    a rank r in 1..domain with probability proportional to r^-S
- *             (rejection-inversion sampling, Hörmann and Derflinger 1996:
- *             O(1) expected per record for any S > 0, no table), then a
+ *             (an alias table for the 2^16 hottest, rejection-inversion
+ *             sampling for the rest: O(1) expected per record for any
+ *             S > 0; see bench_keys.c), then a
  *             permutation of the ranks onto the keys: key = (a * (r - 1) +
  *             b_p) mod domain, a coprime with the domain, b_p drawn per
  *             phase p.
@@ -48,14 +49,20 @@ struct bench_keys_config {
 	void *bin_ctx;
 };
 
+/* A column of the Zipf sampler's alias table: a draw that falls in column i
+ * at a position below thr (of 2^32) is i, else alias. */
+struct bench_alias {
+	uint32_t thr, alias;
+};
+
 struct bench_keys {
 	struct bench_keys_config c;
-	double h_m, h_n, s; /* the tail sampler's constants */
-	double *cdf;	    /* head: P(rank0 <= i), i < nhead (Zipf) */
-	uint32_t *guide; /* ... the first i whose cdf passes g / BENCH_GUIDE */
-	uint64_t nhead;	 /* ranks drawn from the table: min(domain, 2^16) */
-	uint64_t mix0;	 /* the first draw's salt */
-	uint64_t a;	 /* the permutation's factor */
+	double h_m, h_n, s;	   /* the tail sampler's constants */
+	struct bench_alias *alias; /* Zipf: [ncol], see bench_keys.c */
+	uint32_t ncol;	/* nhead, and one for the tail if domain > nhead */
+	uint64_t nhead; /* ranks drawn from the table: min(domain, 2^16) */
+	uint64_t mix0;	/* the first draw's salt */
+	uint64_t a;	/* the permutation's factor */
 	uint64_t b[BENCH_KEYS_PHASES]; /* ... and the first phases' offsets */
 	double inv_domain;	       /* 1 / domain */
 	uint64_t shift_ns;	       /* the hot set's period; 0: never */
@@ -73,8 +80,8 @@ struct bench_keys {
 int bench_keys_parse(const char *spec, double *zipf);
 
 /*
- * Set up @k for @c (copied).  Zipf: tabulates the 2^16 hottest ranks' CDF
- * (768 KiB).  With skew, finds phase 0's hot keys (at most 2^16 bin lookups
+ * Set up @k for @c (copied).  Zipf: tabulates the 2^16 hottest ranks and the
+ * tail in an alias table (512 KiB).  With skew, finds phase 0's hot keys (at most 2^16 bin lookups
  * per worker).
  * Return: 0; -EINVAL for a domain of 0, a bad exponent, rate or shift, or
  * skew without Zipf keys or without workers and bin_of; -ENOMEM.
@@ -91,6 +98,11 @@ uint64_t bench_keys_key(const struct bench_keys *k, uint64_t seq);
  * @phase; the rank a record draws is what bench_keys_key() maps. */
 uint64_t bench_keys_rank_key(const struct bench_keys *k, uint64_t rank0,
 			     uint64_t phase);
+
+/* Zipf keys: bring in what drawing record @seq's rank reads first (a
+ * source calls it a few records ahead); nothing for uniform keys.
+ * Context: any thread; @k read-only. */
+void bench_keys_prefetch(const struct bench_keys *k, uint64_t seq);
 
 /* Zipf keys: the rank (0-based) record @seq draws. */
 uint64_t bench_keys_rank(const struct bench_keys *k, uint64_t seq);

@@ -51,6 +51,8 @@
 #define MAX_PRODUCERS 64
 #define PUSH_BURST    64
 #define MAX_PHASES    32
+/* Records a generator looks ahead (make_rec()). */
+#define GEN_AHEAD 8
 
 enum backend { KV, ARRAY, NATIVE };
 static const char *const backend_name[] = {"kv", "array", "native"};
@@ -151,15 +153,25 @@ parse_profile(const char *text, struct profile *pr)
 	return true;
 }
 
+/* Record @seq into @r, and bring in what drawing the key of the record
+ * @ahead on reads first: a source or a producer makes every stride-th
+ * record, so @ahead is GEN_AHEAD strides. */
+static void
+make_rec(const struct bench *b, uint64_t seq, uint64_t ahead, struct rec *r)
+{
+	bench_keys_prefetch(&b->keys, seq + ahead);
+	r->key = bench_keys_key(&b->keys, seq);
+	r->seq = seq;
+}
+
+/* mg_gen_fn: worker w's source makes records w, w + W, ... */
 static void
 gen(void *ctx, unsigned worker, uint64_t seq, void *out)
 {
 	const struct bench *b = ctx;
-	struct rec *r = out;
 
 	(void)worker;
-	r->key = bench_keys_key(&b->keys, seq);
-	r->seq = seq;
+	make_rec(b, seq, (uint64_t)GEN_AHEAD * b->o.b.workers, out);
 }
 
 static uint64_t
@@ -396,7 +408,7 @@ pusher_main(void *arg)
 			}
 			if (at > now)
 				break;
-			gen(b, 0, seq, &buf[n++]);
+			make_rec(b, seq, (uint64_t)GEN_AHEAD * P, &buf[n++]);
 			k++;
 		}
 		if (n && mg_push_wait(u->p, MG_TIME_NOW, buf, sizeof(buf[0]), n,

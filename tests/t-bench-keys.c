@@ -1,7 +1,8 @@
 /*
  * t-bench-keys.c - the key-count benchmark's key streams (bench/bench_keys.h):
- * the --keys parser, the uniform stream unchanged, Zipf frequencies against
- * the distribution, the rank-to-key mapping a permutation in every phase
+ * the --keys parser, the uniform stream unchanged, the Zipf sampler's alias
+ * table against the exact probabilities, Zipf frequencies against the
+ * distribution, the rank-to-key mapping a permutation in every phase
  * (with and without the skewed start), the skewed start's hot keys in
  * worker 0's bins, and the hot set shifting with the schedule.
  */
@@ -161,6 +162,64 @@ check_zipf(double s, uint64_t n)
 	free(count);
 }
 
+/* The alias table's columns carry each head rank's exact probability, and
+ * the tail column the rest, to the 2^-32 of a column the entries hold:
+ * half a unit from the column's own entry and from each whose alias it is. */
+static void
+check_alias(double s, uint64_t n)
+{
+	struct bench_keys_config c = {.domain = n, .seed = 5, .zipf = s};
+	struct bench_keys k;
+	double norm = 0, head = 0, *got, *tol, share;
+	uint32_t i;
+
+	assert_int_equal(bench_keys_init(&k, &c), 0);
+	assert_true(k.ncol == k.nhead + (n > k.nhead));
+	got = calloc(k.ncol, sizeof(*got));
+	tol = calloc(k.ncol, sizeof(*tol));
+	assert_true(got && tol);
+	share = 1.0 / k.ncol;
+	for (uint64_t r = 1; r <= n; r++)
+		norm += pow((double)r, -s);
+	for (i = 0; i < k.ncol; i++) {
+		double in = k.alias[i].thr * 0x1p-32;
+
+		assert_true(k.alias[i].alias < k.ncol);
+		got[i] += share * in;
+		got[k.alias[i].alias] += share * (1 - in);
+		tol[i] += share * 0x1p-33;
+		tol[k.alias[i].alias] += share * 0x1p-33;
+	}
+	for (i = 0; i < k.nhead; i++) {
+		double p = pow((double)i + 1, -s) / norm;
+
+		head += p;
+		if (fabs(got[i] - p) > tol[i] + 1e-12 * p)
+			fail_msg("zipf:%g over %llu: rank %u has %.12g, not "
+				 "%.12g",
+				 s, (unsigned long long)n, i + 1, got[i], p);
+	}
+	if (k.ncol > k.nhead &&
+	    fabs(got[k.nhead] - (1 - head)) > tol[k.nhead] + 1e-12)
+		fail_msg("zipf:%g over %llu: the tail has %.12g, not %.12g", s,
+			 (unsigned long long)n, got[k.nhead], 1 - head);
+	free(got);
+	free(tol);
+	bench_keys_destroy(&k);
+}
+
+static void
+test_alias(void **state)
+{
+	(void)state;
+	check_alias(1.0, 1000);
+	check_alias(1.0, 1000000);
+	check_alias(0.5, 100000);
+	check_alias(0.01, 200000);
+	check_alias(3.0, 70000);
+	check_alias(1.0, 1);
+}
+
 static void
 test_zipf(void **state)
 {
@@ -271,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_uniform),
+		cmocka_unit_test(test_alias),
 		cmocka_unit_test(test_zipf),
 		cmocka_unit_test(test_permutation_and_skew),
 		cmocka_unit_test(test_shift),
