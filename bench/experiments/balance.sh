@@ -2,7 +2,11 @@
 # Balancing a skewed key-count: Zipf keys whose hot set starts in worker 0's
 # bins (--skew-start) and moves every HOT_SHIFT seconds (--hot-shift), with
 # the balancer off and on, by handoff and by copy, next to the same load
-# with uniform keys (the reference: what balanced workers do); RUNS
+# with uniform keys (the reference: what balanced workers do) and, for
+# key-count, the same Zipf keys without the skewed start, balancer off
+# ("hashed": the hash spreads the hot keys, so this is what the skewed
+# keys cost a fair placement -- hotter bins, dearer keys -- apart from any
+# move); RUNS
 # interleaved rounds, medians reported (and each configuration's p99 over
 # the same round's uniform p99, per round and their median: the machine's
 # speed changes between rounds, less within one), and each configuration's
@@ -24,7 +28,8 @@
 #   bench/experiments/balance.sh [--help] [BUILD_DIR] [OUT_DIR]
 #   RATE (10M), SECONDS_PER_RUN (30), KEYS (1M), ZIPF (1.0), HOT_SHIFT (10),
 #   WORKERS (2), RUNS (3), INTERVAL_MS (500), THRESHOLD (0.2),
-#   CONFIGS (all: "uniform off-handoff on-handoff off-copy on-copy"),
+#   CONFIGS (all: "uniform hashed off-handoff on-handoff off-copy on-copy";
+#   hashed is key-count's only),
 #   BENCH (keycount), QUERY (q5)
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -39,11 +44,13 @@ case $BENCH in
 keycount)
 	bench=(--domain "$KEYS" --prefill)
 	skew=(--keys "zipf:$ZIPF" --skew-start --hot-shift "$SHIFT")
+	hashed=(--keys "zipf:$ZIPF" --hot-shift "$SHIFT")
 	what="key-count" skewed="zipf:$ZIPF, skewed start, hot keys shift every ${SHIFT} s"
 	uniform="uniform keys" ;;
 nexmark)
 	bench=(--query "$QUERY")
 	skew=(--hot-hold "$SHIFT")
+	hashed=()
 	what="NEXMark $QUERY" skewed="hot ids held for ${SHIFT} s"
 	uniform="the model's hot ids" ;;
 *) echo "balance: BENCH must be keycount or nexmark" >&2; exit 2 ;;
@@ -77,16 +84,23 @@ on=(--balance on --balance-interval "$INTERVAL" --balance-threshold "$THRESHOLD"
 # of the machine does not fall on one configuration's runs only.
 for r in $(seq 1 "$RUNS"); do
 	run uniform "$r" --balance off --mode handoff
+	[ ${#hashed[@]} -eq 0 ] ||
+		run hashed "$r" "${hashed[@]}" --balance off --mode handoff
 	run off-handoff "$r" "${skew[@]}" --balance off --mode handoff
 	run on-handoff "$r" "${skew[@]}" "${on[@]}" --mode handoff
 	run off-copy "$r" "${skew[@]}" --balance off --mode copy
 	run on-copy "$r" "${skew[@]}" "${on[@]}" --mode copy
 done
-for name in uniform off-handoff on-handoff off-copy on-copy; do
+for name in uniform hashed off-handoff on-handoff off-copy on-copy; do
 	d="$OUT/$name-$RUNS"
 	[ -r "$d/timeline.csv" ] || continue
+	case $name in
+	uniform) title=$uniform ;;
+	hashed) title="zipf:$ZIPF, hot keys shift every ${SHIFT} s, hashed placement: balancer off" ;;
+	*) title="$skewed: balancer ${name%%-*}, ${name#*-}" ;;
+	esac
 	"$(dirname "$0")/../plot" "$d/timeline.csv" "$OUT/$name.png" \
-		"$what $RATE rec/s, $([ "$name" = uniform ] && echo "$uniform" || echo "$skewed: balancer ${name%%-*}, ${name#*-}")" \
+		"$what $RATE rec/s, $title" \
 		"$d/migrations.txt" >&2
 	if [ -r "$d/workers.csv" ]; then
 		"$(dirname "$0")/../plot" "$d/workers.csv" "$OUT/$name-workers.png" \
