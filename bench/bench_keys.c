@@ -130,12 +130,11 @@ column(const struct bench_keys *k, uint64_t seq, uint32_t *f)
 }
 
 void
-bench_keys_prefetch(const struct bench_keys *k, uint64_t seq)
+bench_keys_prefetch_zipf(const struct bench_keys *k, uint64_t seq)
 {
 	uint32_t f;
 
-	if (k->alias)
-		__builtin_prefetch(&k->alias[column(k, seq, &f)]);
+	__builtin_prefetch(&k->alias[column(k, seq, &f)]);
 }
 
 uint64_t

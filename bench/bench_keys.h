@@ -99,10 +99,18 @@ uint64_t bench_keys_key(const struct bench_keys *k, uint64_t seq);
 uint64_t bench_keys_rank_key(const struct bench_keys *k, uint64_t rank0,
 			     uint64_t phase);
 
+/* bench_keys_prefetch()'s out-of-line half: Zipf keys only. */
+void bench_keys_prefetch_zipf(const struct bench_keys *k, uint64_t seq);
+
 /* Zipf keys: bring in what drawing record @seq's rank reads first (a
- * source calls it a few records ahead); nothing for uniform keys.
- * Context: any thread; @k read-only. */
-void bench_keys_prefetch(const struct bench_keys *k, uint64_t seq);
+ * source calls it a few records ahead); nothing for uniform keys (a test,
+ * not a call).  Context: any thread; @k read-only. */
+static inline void
+bench_keys_prefetch(const struct bench_keys *k, uint64_t seq)
+{
+	if (k->alias)
+		bench_keys_prefetch_zipf(k, seq);
+}
 
 /* Zipf keys: the rank (0-based) record @seq draws. */
 uint64_t bench_keys_rank(const struct bench_keys *k, uint64_t seq);
