@@ -301,8 +301,9 @@ $(FUZZ_BIN): $(B)/fuzz-%: $(B)/obj/tests/fuzz/fuzz-%.o $(BENCH_COMMON_OBJ) $(STA
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(STATIC) $(LIBS)
 
 # --- model check --------------------------------------------------------------
-# tests/model/handoff.pml (the per-bin handoff) and elastic.pml (parking and
-# waking a worker), verified exhaustively by spin.  Each run is
+# tests/model/handoff.pml (the per-bin handoff), elastic.pml (parking and
+# waking a worker) and migwait.pml (mg_migration_wait() and its wake-ups),
+# verified exhaustively by spin.  Each run is
 # name:expect:defines[:model] (defines comma-separated, for spin -D; the
 # model's file name without .pml, handoff if none).  A "pass" run must
 # verify with 0 errors; a "fail" run has a seeded bug and must report one
@@ -328,7 +329,12 @@ MODEL_RUNS := basic:pass:CFG_BASIC \
               fold-any-order:fail:CFG_FOLD,BUG_FOLD_ANY_ORDER \
               elastic:pass:NOPS=6:elastic \
               elastic-sleep-on:fail:BUG_SLEEP_ON_PARK_REQ:elastic \
-              elastic-hint-late:fail:BUG_HINT_AFTER_CAS:elastic
+              elastic-hint-late:fail:BUG_HINT_AFTER_CAS:elastic \
+              migwait:pass:NWAIT=2:migwait \
+              migwait-halt:pass:HALT:migwait \
+              migwait-count-late:fail:BUG_COUNT_LATE:migwait \
+              migwait-seq-late:fail:BUG_SEQ_LATE:migwait \
+              migwait-no-exit:fail:BUG_NO_EXIT_WAKE:migwait
 
 model_part = $(word $(2),$(subst :, ,$(1)))
 model_defs = $(addprefix -D,$(subst $(comma), ,$(call model_part,$(1),3)))

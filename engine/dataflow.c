@@ -190,6 +190,7 @@ mg_dataflow_create(struct mg_dataflow **out,
 	atomic_init(&df->closing, false);
 	atomic_init(&df->wake_seq, 0);
 	atomic_init(&df->waiters, 0);
+	atomic_init(&df->mig_waiters, 0);
 	atomic_init(&df->stop_control, false);
 	atomic_init(&df->win_merged, 0);
 	atomic_init(&df->ready, 0);

@@ -475,9 +475,12 @@ struct mg_dataflow {
 	const char *error_what; /* what failed: written once, by the thread
 				   whose error won, read after the join */
 	/* completion: bumped when a probe's frontier advances or the run
-	 * halts; probe waiters and the control thread sleep on it */
+	 * halts -- and, while mig_waiters, when a migration's step completes,
+	 * it ends or a worker exits; probe waiters, the control thread and
+	 * mg_migration_wait() sleep on it */
 	_Atomic uint32_t wake_seq MG_CACHE_ALIGNED;
-	_Atomic uint32_t waiters;
+	_Atomic uint32_t waiters;     /* probe waiters, the control thread */
+	_Atomic uint32_t mig_waiters; /* in mg_migration_wait() */
 	/* control thread */
 	pthread_t control;
 	mg_window_fn on_window;
@@ -881,6 +884,10 @@ void mg__control_stop(struct mg_dataflow *df);
 
 /* ---- migrate.c --------------------------------------------------------- */
 void mg__migrations_tick(struct mg_dataflow *df);
+/* Wake mg_migration_wait() callers, if any (a step completed, a migration
+ * ended, a worker exited): lock-free, a fence and a load when nobody
+ * waits, a system call when someone does. */
+void mg__migrations_wake(struct mg_dataflow *df);
 /* @out[b] = 1 if bin b is in an unfinished migration (nbins entries). */
 void mg__migrations_busy(struct mg_dataflow *df, uint8_t *out);
 void mg__migrations_free(struct mg_dataflow *df);

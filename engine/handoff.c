@@ -239,6 +239,8 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 		}
 		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,
 			     b ? mg_arena_bytes(&b->arena) : 0);
+		if (mg_step_complete(m->step)) /* its last move */
+			mg__migrations_wake(n->df);
 		for (j = 0; j < si->in.n; j++)
 			again |= j != i && si->in.v[j].bin == m->bin;
 		mg__set_bit(si->awaiting, m->bin, again);

@@ -803,11 +803,13 @@ MG_API int mg_migrate_plan(struct mg_dataflow *df, const struct mg_plan *plan,
 MG_API void mg_migration_progress(const struct mg_migration *m,
 				  struct mg_migration_progress *p);
 
-/* Block until @m is done.  Return: 0; -EINVAL for NULL; -ECANCELED if the
- * run ended before it was done (stopped, or every input and source ended
- * before a fluid or batched migration issued its remaining steps: a step
- * already issued is carried out as the frontiers run to the end, even if
- * its time comes after the last record); the run's error if it failed. */
+/* Block until @m is done.  Context: any thread but the dataflow's
+ * callbacks; sleeps on a futex until the migration ends, the run fails or
+ * its workers exit (no polling).  Return: 0; -EINVAL for NULL; -ECANCELED
+ * if the run ended before it was done (stopped, or every input and source
+ * ended before a fluid or batched migration issued its remaining steps: a
+ * step already issued is carried out as the frontiers run to the end, even
+ * if its time comes after the last record); the run's error if it failed. */
 MG_API int mg_migration_wait(struct mg_migration *m);
 
 /*

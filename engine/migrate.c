@@ -18,12 +18,30 @@
  * `finished` list, so a run that migrates every second for hours (a
  * balancer) holds a few dozen bytes per migration, and the walks over
  * unfinished ones stay short.
+ *
+ * Waiting.  mg_migration_wait() sleeps on the dataflow's `wake_seq` (the
+ * probes' futex word, probe.c) as a migration waiter, not a probe waiter,
+ * so the workers' probe wake-ups do not reach it:
+ *
+ *   waiter:   mig_waiters++; seq = wake_seq; fence (seq_cst); check done,
+ *             error, exit; futex_wait(seq)
+ *   notifier: the end; fence (seq_cst); if mig_waiters: wake_seq++,
+ *             futex_wake(all)
+ *
+ * The notifiers: the worker whose handoff completes a step (a migration
+ * is done to its readers once its steps are complete, summarize()), so
+ * that a wait ends with its last step, not at the control thread's next
+ * tick; reap(), which marks it done (a step with no handoff, done at its
+ * time); and each worker as it exits.  Either the waiter's check sees the
+ * end (the run failed, the workers gone), or the notifier sees it counted
+ * and wakes it; a halt always bumps wake_seq.  Once the workers have
+ * exited, a waiter reaps: what has not ended then never will (-ECANCELED).
+ * Nobody waiting costs a notifier a fence and a load, once per step.
  */
 #define _LGPL_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "engine/engine_pvt.h"
 
@@ -194,13 +212,32 @@ reserve(struct mg_dataflow *df, const struct mg_migration *m, uint8_t on)
 static void summarize(const struct mg_migration *m,
 		      struct mg_migration_progress *p);
 
+void
+mg__migrations_wake(struct mg_dataflow *df)
+{
+	/* ORDER(mig.F1): pairs with mig.F2 in mg_migration_wait(); without
+	 * it the count could be read before the end it follows is visible,
+	 * and a waiter whose check came before the end would sleep through
+	 * it.  Relaxed load: the fences order it. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&df->mig_waiters, memory_order_relaxed))
+		return;
+	/* ORDER(mig.R1): pairs with mig.A1 in mg_migration_wait(); without
+	 * it a waiter could read the new seq, check, miss the end, and sleep
+	 * on a seq that no longer changes. */
+	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_release);
+	mg_futex_wake(&df->wake_seq, INT32_MAX);
+}
+
 /* Mark every complete migration done, free its bins, keep its final
- * progress only and move it to the finished list.  Locked. */
+ * progress only and move it to the finished list; wake mg_migration_wait()
+ * if any ended.  Locked. */
 static void
 reap(struct mg_dataflow *df)
 {
 	struct mg_migration **pm = &df->migrations, *m;
 	uint64_t end;
+	bool ended = false;
 
 	while ((m = *pm)) {
 		if (!atomic_load_explicit(&m->done, memory_order_relaxed) &&
@@ -208,9 +245,11 @@ reap(struct mg_dataflow *df)
 			pm = &m->next;
 			continue;
 		}
-		if (!atomic_load_explicit(&m->done, memory_order_relaxed))
+		if (!atomic_load_explicit(&m->done, memory_order_relaxed)) {
 			atomic_store_explicit(&m->end_ns, end,
 					      memory_order_relaxed);
+			ended = true;
+		}
 		/* Release: progress readers see end_ns first. */
 		atomic_store_explicit(&m->done, true, memory_order_release);
 		reserve(df, m, 0);
@@ -223,6 +262,8 @@ reap(struct mg_dataflow *df)
 		m->next = df->finished;
 		df->finished = m;
 	}
+	if (ended)
+		mg__migrations_wake(df);
 }
 
 void
@@ -554,27 +595,54 @@ mg_migration_progress(const struct mg_migration *m,
 	pthread_mutex_unlock(lock);
 }
 
+/* mg_migration_wait() sleeps at most this long at a time: a safety net
+ * only, every way a wait can end wakes it (see the file comment), and a
+ * wait that times out only looks again. */
+#define WAIT_MAX_NS 1000000000ull
+
 int
 mg_migration_wait(struct mg_migration *m)
 {
-	struct timespec ts = {0, 200000};
 	struct mg_dataflow *df;
 	struct mg_migration_progress p;
-	int err;
+	int err = 0;
 
 	if (!m)
 		return -EINVAL;
 	df = m->df;
+	/* Relaxed: mig.F2 orders it before the checks. */
+	atomic_fetch_add_explicit(&df->mig_waiters, 1, memory_order_relaxed);
 	for (;;) {
+		/* ORDER(mig.A1): pairs with mig.R1 in mg__migrations_wake()
+		 * (and the halt's seq_cst bump): a seq read after a wake-up
+		 * comes with the end it announces. */
+		uint32_t seq = atomic_load_explicit(&df->wake_seq,
+						    memory_order_acquire);
+
+		/* ORDER(mig.F2): pairs with mig.F1 in mg__migrations_wake();
+		 * without it the checks could run before our count is
+		 * visible, and an end after them would wake nobody. */
+		atomic_thread_fence(memory_order_seq_cst);
 		mg_migration_progress(m, &p);
 		if (p.done)
 			break;
 		err = atomic_load_explicit(&df->error, memory_order_relaxed);
 		if (err)
-			return err;
-		if (mg__workers_exited(df))
-			return -ECANCELED; /* the run ended first */
-		nanosleep(&ts, NULL);
+			break;
+		if (mg__workers_exited(df)) {
+			/* Final now; it may have ended after the control
+			 * thread's last look. */
+			pthread_mutex_lock(&df->lock);
+			reap(df);
+			/* Relaxed: written under the lock we hold. */
+			if (!atomic_load_explicit(&m->done,
+						  memory_order_relaxed))
+				err = -ECANCELED; /* the run ended first */
+			pthread_mutex_unlock(&df->lock);
+			break;
+		}
+		mg_futex_wait(&df->wake_seq, seq, WAIT_MAX_NS);
 	}
-	return 0;
+	atomic_fetch_sub_explicit(&df->mig_waiters, 1, memory_order_relaxed);
+	return err;
 }

@@ -581,6 +581,7 @@ mg__worker_main(void *arg)
 	/* ORDER(worker.R2): pairs with worker.A2 in mg__workers_exited():
 	 * after a stop, an output's consumer takes what this thread left. */
 	atomic_store_explicit(&df->pub[wk->w].done, true, memory_order_release);
+	mg__migrations_wake(df); /* a waiter may be waiting on the run's end */
 	mg_rcu_unregister();
 	return NULL;
 }
