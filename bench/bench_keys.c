@@ -228,12 +228,10 @@ tabulate(struct bench_keys *k)
 			small[ns++] = l;
 		}
 	}
-	while (nl) /* 1 up to rounding: the column is its own */
-		i = large[--nl],
+	while (nl || ns) { /* 1 up to rounding: the column is its own */
+		i = nl ? large[--nl] : small[--ns];
 		k->alias[i] = (struct bench_alias){UINT32_MAX, i};
-	while (ns)
-		i = small[--ns],
-		k->alias[i] = (struct bench_alias){UINT32_MAX, i};
+	}
 	free(q);
 	free(small);
 	free(large);

@@ -80,9 +80,9 @@ struct bench_keys {
 int bench_keys_parse(const char *spec, double *zipf);
 
 /*
- * Set up @k for @c (copied).  Zipf: tabulates the 2^16 hottest ranks and the
- * tail in an alias table (512 KiB).  With skew, finds phase 0's hot keys (at most 2^16 bin lookups
- * per worker).
+ * Set up @k for @c (copied).  Zipf: tabulates the 2^16 hottest ranks and
+ * the tail in an alias table (512 KiB).  With skew, finds phase 0's hot keys
+ * (at most 2^16 bin lookups per worker).
  * Return: 0; -EINVAL for a domain of 0, a bad exponent, rate or shift, or
  * skew without Zipf keys or without workers and bin_of; -ENOMEM.
  */

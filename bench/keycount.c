@@ -153,9 +153,9 @@ parse_profile(const char *text, struct profile *pr)
 	return true;
 }
 
-/* Record @seq into @r, and bring in what drawing the key of the record
- * @ahead on reads first: a source or a producer makes every stride-th
- * record, so @ahead is GEN_AHEAD strides. */
+/* Record @seq into @r, and prefetch what drawing the key of record seq +
+ * @ahead reads first: a source or a producer makes every stride-th record,
+ * so @ahead is GEN_AHEAD strides. */
 static void
 make_rec(const struct bench *b, uint64_t seq, uint64_t ahead, struct rec *r)
 {
