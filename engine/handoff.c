@@ -237,10 +237,9 @@ mg__handoff_acquire(struct node *n, struct worker *wk, struct stateful_inst *si)
 			if (mg_arena_node(&b->arena) != wk->node)
 				rehome(n, wk, b);
 		}
-		mg_step_done(m->step, mg_now_ns() - n->df->start_ns,
-			     b ? mg_arena_bytes(&b->arena) : 0);
-		if (mg_step_complete(m->step)) /* its last move */
-			mg__migrations_wake(n->df);
+		if (mg_step_done(m->step, mg_now_ns() - n->df->start_ns,
+				 b ? mg_arena_bytes(&b->arena) : 0))
+			mg__migrations_wake(n->df); /* the step's last move */
 		for (j = 0; j < si->in.n; j++)
 			again |= j != i && si->in.v[j].bin == m->bin;
 		mg__set_bit(si->awaiting, m->bin, again);

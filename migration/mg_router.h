@@ -347,8 +347,9 @@ void mg_router_settled(struct mg_router *r, uint16_t *out);
  * @now_ns, having received @bytes of state.  Context: any worker; lock-free.
  * Ordering: release, so the control side that sees remaining == 0 with
  * acquire also sees everything the worker did before.
+ * Return: true if this was the step's last handoff (it is complete now).
  */
-void mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes);
+bool mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes);
 
 /* True once every handoff of @s is done (acquire). */
 bool mg_step_complete(const struct mg_step_ctl *s);

@@ -80,7 +80,7 @@ register_atfork(void)
 			     urcu_qsbr_call_rcu_after_fork_child);
 }
 
-void
+bool
 mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
 {
 	uint64_t cur = atomic_load_explicit(&s->done_ns, memory_order_relaxed);
@@ -93,7 +93,8 @@ mg_step_done(struct mg_step_ctl *s, uint64_t now_ns, uint64_t bytes)
 						      memory_order_relaxed))
 		;
 	/* ORDER(route.R3): pairs with route.A3 in mg_step_complete(). */
-	atomic_fetch_sub_explicit(&s->remaining, 1, memory_order_release);
+	return atomic_fetch_sub_explicit(&s->remaining, 1,
+					 memory_order_release) == 1;
 }
 
 bool

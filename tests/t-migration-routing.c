@@ -264,14 +264,14 @@ test_fold_in_order(void **state)
 	assert_int_equal(owner(r, 0, 1), 1);
 	assert_int_equal(owner(r, 0, 25), 2);
 	/* step 1's one handoff finishes; step 0 has one of two left */
-	mg_step_done(ctl[1], 100, 0);
-	mg_step_done(ctl[0], 100, 0);
+	assert_true(mg_step_done(ctl[1], 100, 0));  /* its last handoff */
+	assert_false(mg_step_done(ctl[0], 100, 0)); /* one left */
 	assert_true(mg_step_complete(ctl[1]));
 	assert_false(mg_step_complete(ctl[0]));
 	mg_router_advance(r, 3);
 	assert_int_equal(owner(r, 0, 1), 1);
 	assert_int_equal(owner(r, 0, 25), 2);
-	mg_step_done(ctl[0], 101, 0);
+	assert_true(mg_step_done(ctl[0], 101, 0));
 	mg_router_advance(r, 4);
 	assert_int_equal(owner(r, 0, 25), 2);
 	assert_int_equal(owner(r, 1, 25), 0);
