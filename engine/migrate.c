@@ -20,8 +20,10 @@
  * unfinished ones stay short.
  *
  * Waiting.  mg_migration_wait() sleeps on the dataflow's `wake_seq` (the
- * probes' futex word, probe.c) as a migration waiter, not a probe waiter,
- * so the workers' probe wake-ups do not reach it:
+ * probes' futex word, probe.c) counted as a migration waiter, not a probe
+ * waiter, so that it does not make the workers bump and wake as their
+ * probes move (it may still wake with a probe waiter's wake-ups, and look
+ * again):
  *
  *   waiter:   mig_waiters++; seq = wake_seq; fence (seq_cst); check done,
  *             error, exit; futex_wait(seq)
