@@ -23,7 +23,8 @@
  *   2. Pinned: bins whose cool-down runs, and bins of unfinished migrations
  *      (the application's too: mg_migrate() would refuse them).
  *   3. Plan at the threshold -- at a quarter of it while every source lags
- *      the clock by more than LAG_NS.  No moves: balanced, or nothing can
+ *      the clock by more than LAG_NS, or a worker is near capacity
+ *      (mg__worker_near_full()).  No moves: balanced, or nothing can
  *      help (a hot bin already alone, bins pinned) -- the latter is logged
  *      once as HOLD.  Moves for `patience` decisions in a row -- or at
  *      the first such decision while lagging, or with the busiest worker
@@ -114,6 +115,10 @@
 /* A busiest worker above the mean by FAR_THRESHOLDS thresholds: decide()
  * acts at once. */
 #define FAR_THRESHOLDS 2.0
+/* A worker whose steps take this much of its time is near capacity: an
+ * imbalance within the threshold costs latency there, so decide() plans as
+ * while the sources lag (mg__worker_near_full()). */
+#define NEAR_FULL 0.8
 /* Copy mode: what moving a bin costs besides its bytes (a page), so that a
  * plan does not treat empty bins as free. */
 #define COPY_BIN_BYTES 4096.0
@@ -152,6 +157,7 @@ struct mg_balancer {
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
 	uint64_t lag_ns;  /* how far the sources lagged at it */
+	int near;	  /* the active worker near capacity at it, or -1 */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
@@ -569,19 +575,41 @@ no_room(const struct mg_balancer *b, const struct mg_balance_result *r)
 	return -1;
 }
 
-/* Submit @r as a migration (@lagging: the sources lag the clock, said in
- * the event); false if the engine refused it (retried at the next
+/*
+ * The busiest active worker (by steps: work + feed) when its steps take
+ * NEAR_FULL of its time, or -1.  There, an imbalance the threshold allows
+ * is latency: the threshold trades moves against an imbalance that costs
+ * nothing while every worker has room, but a worker near capacity has no
+ * margin for the machine's stalls -- at 11 M/s skewed, a placement at
+ * 7.0 M/s on worker 0 (steps 0.81-0.85) against 4.0 M/s on worker 1
+ * (0.68), within the threshold once their sources' time is counted, held
+ * 7 s, until a slowdown put worker 0 behind and latency rose to 130 ms.
+ */
+int
+mg__worker_near_full(const struct mg_worker_stats *ws, unsigned k)
+{
+	int top = -1;
+
+	for (unsigned v = 0; v < k; v++)
+		if (steps(&ws[v]) >= NEAR_FULL &&
+		    (top < 0 || steps(&ws[v]) > steps(&ws[top])))
+			top = (int)v;
+	return top;
+}
+
+/* Submit @r as a migration (planned at @first's threshold, whose reason
+ * the event gives); false if the engine refused it (retried at the next
  * decision, or the run is ending). */
 static bool
 submit(struct mg_balancer *b, const struct mg_balance_result *r,
-       const struct mg_balance_result *first, bool lagging)
+       const struct mg_balance_result *first)
 {
 	struct mg_migration *m;
 	struct mg_balance_event e;
 	unsigned busiest;
 	uint64_t bytes = 0;
 	uint32_t i;
-	char costs[40] = "";
+	char costs[40] = "", why[32] = "";
 	double cost;
 
 	memcpy(b->target, b->owner, sizeof(*b->target) * b->nbins);
@@ -613,6 +641,11 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	if (fabs(cost - 1) >= 0.1)
 		snprintf(costs, sizeof(costs), ", its records cost %.2fx",
 			 cost);
+	if (lagging(b))
+		snprintf(why, sizeof(why), " (the sources lag the clock)");
+	else if (b->near >= 0)
+		snprintf(why, sizeof(why), " (worker %u near capacity)",
+			 (uint16_t)b->near); /* workers fit 16 bits */
 	snprintf(e.reason, sizeof(e.reason),
 		 "worker %u at %.2fx the mean%s, above %.2fx for %u "
 		 "decision%s: %u bin%s move, planned for %.2fx%s",
@@ -620,8 +653,7 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 		 times_mean(first->limit, first->mean), b->streak,
 		 b->streak == 1 ? "" : "s", r->nmoves,
 		 r->nmoves == 1 ? "" : "s",
-		 times_mean(r->max_after, first->mean),
-		 lagging ? " (the sources lag the clock)" : "");
+		 times_mean(r->max_after, first->mean), why);
 	log_event(b, &e);
 	return true;
 }
@@ -863,7 +895,8 @@ decide(struct mg_balancer *b)
 	 * capacity, not its load): act at the first decision, at a quarter of
 	 * the threshold, so that it gets room to drain the backlog.  A steady
 	 * load that keeps up never lags, so this cannot make one oscillate. */
-	in.threshold = b->cfg.threshold / (lagging(b) ? 4 : 1);
+	b->near = mg__worker_near_full(b->wk, b->k);
+	in.threshold = b->cfg.threshold / (lagging(b) || b->near >= 0 ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
 	if (!r1.nmoves) {
@@ -893,7 +926,7 @@ decide(struct mg_balancer *b)
 			if (!b->holding)
 				hold(b, &r1, behind);
 			b->holding = true;
-		} else if (submit(b, r, &r1, lagging(b))) {
+		} else if (submit(b, r, &r1)) {
 			b->streak = 0;
 			b->holding = false;
 		}
@@ -968,6 +1001,7 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->cfg = c;
 	b->nbins = 1u << df->nbins_log2;
 	b->W = df->cfg.workers;
+	b->near = -1;
 	n = b->nbins;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->join_lock, NULL);

@@ -823,13 +823,14 @@ void mg__balancer_join(struct mg_dataflow *df);
 /* mg__balancer_join(), then free it. */
 void mg__balancer_free(struct mg_dataflow *df);
 /* Worker @w of @ws (the first @k active) is behind its input, has no
- * room for more bins (behind or at capacity), what its bins' rates
- * understate its load by, what a record costs on it against the mean,
- * and its base load (pure; the balancer's guards and load, tested on
- * their own). */
+ * room for more bins (behind or at capacity); which active worker is near
+ * capacity (or -1); what @w's bins' rates understate its load by, what a
+ * record costs on it against the mean, and its base load (pure; the
+ * balancer's guards and load, tested on their own). */
 bool mg__worker_behind(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 bool mg__worker_full(const struct mg_worker_stats *ws, unsigned k, unsigned w);
+int mg__worker_near_full(const struct mg_worker_stats *ws, unsigned k);
 double mg__worker_gain(const struct mg_worker_stats *ws, unsigned k,
 		       unsigned w);
 double mg__worker_cost(const struct mg_worker_stats *ws, unsigned k,

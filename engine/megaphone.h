@@ -893,7 +893,11 @@ MG_API void mg_dataflow_rehome_stats(const struct mg_dataflow *df,
  * drain it, and while it is over capacity its rates are its capacity, not
  * its load, so an imbalance within the threshold can be what holds the
  * dataflow back.  A steady load
- * that keeps up never lags.  (A source's shares keep within a few ms of
+ * that keeps up never lags.  Near capacity -- a worker's operator and
+ * source steps take 0.8 of its time -- the threshold is a quarter of
+ * `threshold` as well (after `patience`, as usual): an imbalance that
+ * costs nothing while every worker has room leaves that one no margin for
+ * a stall of the machine.  (A source's shares keep within a few ms of
  * each other, so an overloaded worker holds every source back, and a move
  * at MG_TIME_ASAP lands within a few ms of the data being made.)
  *

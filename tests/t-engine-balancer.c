@@ -497,6 +497,17 @@ test_behind(void **state)
 	assert_false(mg__worker_full(ws, 3, 1));
 	ws[1].busy = 1.0;
 	assert_false(mg__worker_full(ws, 3, 1));
+	/* near capacity: the active worker with the most steps, from 0.8 */
+	ws[0] = (struct mg_worker_stats){
+		.busy = 1.0, .work = 0.5, .feed = 0.29};
+	ws[1] = (struct mg_worker_stats){.busy = 1.0, .work = 0.4, .feed = 0.3};
+	ws[2] = (struct mg_worker_stats){.busy = 1.0, .work = 0.9, .feed = 0.1};
+	assert_int_equal(mg__worker_near_full(ws, 2), -1); /* 0.79, 0.7 */
+	assert_int_equal(mg__worker_near_full(ws, 3), 2);  /* 1.0 */
+	ws[0].feed = 0.31;
+	assert_int_equal(mg__worker_near_full(ws, 2), 0); /* 0.81 */
+	ws[1].work = 0.6;				  /* 0.9 */
+	assert_int_equal(mg__worker_near_full(ws, 2), 1);
 }
 
 /* A worker's bins' rates understate its load by its in/out ratio while
@@ -684,6 +695,40 @@ test_far_acts_at_once(void **state)
 	assert_int_equal(e.kind, MG_BALANCE_MOVE);
 	assert_true(e.load_before[0] > 1.4 * e.mean);
 	assert_non_null(strstr(e.reason, "for 1 decision:"));
+	count_finish(&x.c);
+	teardown(&x);
+}
+
+/*
+ * Near capacity, an imbalance within the threshold is latency (balancer.c,
+ * NEAR_FULL): the balancer plans at a quarter of it.  Worker 0's bins take
+ * 18 of every 32 records, worker 1's 14 (1.125x the mean: within the
+ * default threshold, 1.2x), each spinning 48 us of wall time: worker 0's
+ * steps take ~0.86 of its time (or it falls behind, on a machine too slow
+ * for that: then the sources lag, which tightens the threshold alike).
+ * Without either rule nothing would move within the watchdog.  (The
+ * event's limit is the quarter threshold's: the mean plus a quarter of
+ * what the default adds to it.)
+ */
+static void
+test_near_full(void **state)
+{
+	struct bt x = {.c = {.name = "near full", .W = 2, .bins_log2 = 8},
+		       .nkeys0 = 64,
+		       .nlight = 64,
+		       .light = 14,
+		       .on_clock = true};
+	struct mg_balance_event e;
+
+	(void)state;
+	load_until_move(&x, 48000, 0);
+	assert_int_equal(mg_balancer_event(x.c.bal, 0, &e), 0);
+	assert_int_equal(e.kind, MG_BALANCE_MOVE);
+	assert_non_null(strstr(e.reason, "worker 0 at"));
+	assert_true(strstr(e.reason, "near capacity") ||
+		    strstr(e.reason, "lag the clock"));
+	assert_true(e.load_before[0] <= e.mean + 4 * (e.limit - e.mean));
+	assert_true(e.load_after[0] < e.load_before[0]);
 	count_finish(&x.c);
 	teardown(&x);
 }
@@ -1380,6 +1425,7 @@ main(void)
 		cmocka_unit_test(test_cost),
 		cmocka_unit_test(test_slow_cpu),
 		cmocka_unit_test(test_far_acts_at_once),
+		cmocka_unit_test(test_near_full),
 		cmocka_unit_test(test_lagging_acts_at_once),
 		cmocka_unit_test(test_lagging_within_threshold),
 		cmocka_unit_test(test_lagging_decides_every_sample),
