@@ -14,15 +14,27 @@
  * A CPU can also run slow without a gap: a vCPU whose host core another
  * guest shares does less per second while it runs.  So each thread counts
  * its clock readings, and a run reports every CPU's rate (readings per
- * microsecond) and the slowest over the fastest.  On the development VM
- * that ratio wanders between ~0.5 and 1 from one run to the next, each
- * vCPU on its own; pinned workers that exchange records all go at the
- * slowest one's pace (the others wait for its share), so a two-worker
- * figure is bound by twice the slower vCPU, not by twice one worker.
+ * microsecond) and the slowest over the fastest; pinned workers that
+ * exchange records all go at the slowest one's pace (the others wait for
+ * its share).  (Until 2026-12-06 each thread counted into its probe's
+ * struct, which shares a cache line with the next one's: with both vCPUs
+ * busy the counters' line bounced between them, and the development VM
+ * read 6-22 readings a us and ratios of 0.5-1 where it reads 32-36 and
+ * 0.95-1.0 now, the same as one thread alone.)
  *
  * It also says whether the kernel's DAMON monitor (kdamond) is sampling
  * memory: on the development VM it does so every 500 ms, and a sample
  * stalls the threads of a process with a large working set for 4-8 ms.
+ *
+ * --contention asks what the CPUs are worth together: three loops -- the
+ * clock reads above, an ALU loop (xorshift) and independent random reads
+ * in a 64 MiB buffer of the thread's own -- each run on every CPU alone,
+ * then on all at once; it reports each loop's rate per CPU both ways and
+ * how many CPUs' worth all of them do together (the sum of the rates
+ * together over the mean rate alone).  On the development VM (2026-12-06,
+ * 5 runs): the clock and ALU loops 1.99 of 2 (medians), the random reads
+ * 1.64 (1.49-2.21): two workers whose records miss the cache are worth
+ * less than twice one.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,7 +71,7 @@ static void *
 probe_main(void *arg)
 {
 	struct probe *p = arg;
-	uint64_t t0, prev, now;
+	uint64_t t0, prev, now, reads = 0;
 
 	p->pin_err = mg_pin_self(p->topo, mg_topology_cpu(p->topo, p->i));
 	pthread_barrier_wait(p->start);
@@ -68,7 +80,7 @@ probe_main(void *arg)
 		uint64_t gap = now - prev;
 
 		prev = now;
-		p->reads++;
+		reads++; /* not p->reads: the probes share cache lines */
 		if (gap <= MS)
 			continue;
 		p->max_gap = gap > p->max_gap ? gap : p->max_gap;
@@ -79,6 +91,7 @@ probe_main(void *arg)
 		if (gap > 5 * MS)
 			p->bad[(now - t0) / WINDOW_NS] = 1;
 	}
+	p->reads = reads;
 	return NULL;
 }
 
@@ -148,6 +161,176 @@ out:
 	return err;
 }
 
+/* ---- --contention --------------------------------------------------------- */
+
+enum loop { LOOP_CLOCK, LOOP_ALU, LOOP_READS, NLOOPS };
+
+static const char *const loop_name[NLOOPS] = {"clock", "alu", "reads"};
+
+#define READS_BYTES (64ull << 20)
+#define CHUNK	    4096u /* iterations between clock checks */
+
+struct worker_loop {
+	const struct mg_topology *topo;
+	unsigned i; /* which CPU of the topology */
+	enum loop kind;
+	uint64_t ns;
+	pthread_barrier_t *start;
+	uint64_t *buf; /* LOOP_READS: READS_BYTES of the thread's own */
+	uint64_t ops, sink;
+	int pin_err;
+};
+
+/* xorshift64 */
+static inline uint64_t
+next_x(uint64_t x)
+{
+	x ^= x << 13;
+	x ^= x >> 7;
+	return x ^ (x << 17);
+}
+
+static void *
+loop_main(void *arg)
+{
+	struct worker_loop *l = arg;
+	uint64_t n = READS_BYTES / sizeof(uint64_t), x = 88172645463325252ull,
+		 sum = 0, t0;
+
+	l->pin_err = mg_pin_self(l->topo, mg_topology_cpu(l->topo, l->i));
+	if (l->kind == LOOP_READS) /* touched here: pages on this CPU's node */
+		for (uint64_t j = 0; j < n; j++)
+			l->buf[j] = j * 2654435761u;
+	pthread_barrier_wait(l->start);
+	t0 = mg_now_ns();
+	while (mg_now_ns() - t0 < l->ns) {
+		for (unsigned k = 0; k < CHUNK; k++) {
+			switch (l->kind) {
+			case LOOP_CLOCK:
+				sum += mg_now_ns();
+				break;
+			case LOOP_ALU:
+				x = next_x(x);
+				sum += x;
+				break;
+			default:
+				x = next_x(x);
+				sum += l->buf[x % n];
+			}
+		}
+		l->ops += CHUNK;
+	}
+	l->sink = sum; /* so the loops are not optimized away */
+	return NULL;
+}
+
+/* Run loop @kind for @ns on the CPUs of @topo whose index has its bit in
+ * @mask, all at once; each one's rate (operations per us) into @rate[i].
+ * Return: 0, or -errno (message printed). */
+static int
+run_loops(const struct mg_topology *topo, enum loop kind, uint64_t ns,
+	  uint64_t mask, double *rate)
+{
+	unsigned n = mg_topology_ncpus(topo), i, m = 0, started = 0;
+	struct worker_loop *l = calloc(n, sizeof(*l));
+	pthread_t *t = calloc(n, sizeof(*t));
+	pthread_barrier_t start;
+	int err = 0;
+
+	for (i = 0; i < n; i++)
+		m += (unsigned)(mask >> i & 1);
+	if (!l || !t)
+		err = -ENOMEM;
+	for (i = 0; !err && i < n; i++)
+		if (mask >> i & 1 && kind == LOOP_READS &&
+		    !(l[i].buf = malloc(READS_BYTES)))
+			err = -ENOMEM;
+	if (!err)
+		pthread_barrier_init(&start, NULL, m);
+	for (i = 0; !err && i < n; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		l[i].topo = topo;
+		l[i].i = i;
+		l[i].kind = kind;
+		l[i].ns = ns;
+		l[i].start = &start;
+		if (pthread_create(&t[i], NULL, loop_main, &l[i])) {
+			fprintf(stderr, "hiccup: cannot start %u threads\n", m);
+			exit(1); /* the started ones wait at the barrier */
+		}
+		started++;
+	}
+	for (i = 0; started && i < n; i++) {
+		if (!(mask >> i & 1))
+			continue;
+		pthread_join(t[i], NULL);
+		if (l[i].pin_err && !err) {
+			fprintf(stderr, "hiccup: cannot pin to CPU %d: %s\n",
+				mg_topology_cpu(topo, i),
+				mg_strerror(l[i].pin_err));
+			err = l[i].pin_err;
+		}
+		rate[i] = (double)l[i].ops / ((double)ns / 1e3);
+	}
+	if (started)
+		pthread_barrier_destroy(&start);
+	if (err == -ENOMEM)
+		fprintf(stderr, "hiccup: out of memory\n");
+	for (i = 0; l && i < n; i++)
+		free(l[i].buf);
+	free(l);
+	free(t);
+	return err;
+}
+
+/* --contention: every loop on each CPU alone, then on all at once; one
+ * JSON line on stdout.  Return: the exit status. */
+static int
+contention(const struct mg_topology *topo, double seconds)
+{
+	unsigned n = mg_topology_ncpus(topo), i;
+	uint64_t ns = (uint64_t)(seconds * 1e9);
+	double alone[64], together[64];
+
+	if (n > 64) {
+		fprintf(stderr, "hiccup: --contention takes 64 CPUs at most "
+				"(pin it with numactl)\n");
+		return 1;
+	}
+	printf("{\"bench\":\"hiccup\",\"mode\":\"contention\",\"cpus\":%u,"
+	       "\"seconds\":%.2f,\"loops\":[",
+	       n, seconds);
+	for (int k = 0; k < NLOOPS; k++) {
+		double sum = 0, mean = 0;
+
+		for (i = 0; i < n; i++)
+			if (run_loops(topo, (enum loop)k, ns, 1ull << i, alone))
+				return 1;
+		if (run_loops(topo, (enum loop)k, ns,
+			      n == 64 ? ~0ull : (1ull << n) - 1, together))
+			return 1;
+		for (i = 0; i < n; i++) {
+			sum += together[i];
+			mean += alone[i] / n;
+		}
+		fprintf(stderr,
+			"hiccup: %-5s loop: %u CPUs together do %.2f CPUs' "
+			"worth\n",
+			loop_name[k], n, mean > 0 ? sum / mean : 0);
+		printf("%s{\"loop\":\"%s\",\"alone_per_us\":[", k ? "," : "",
+		       loop_name[k]);
+		for (i = 0; i < n; i++)
+			printf("%s%.2f", i ? "," : "", alone[i]);
+		printf("],\"together_per_us\":[");
+		for (i = 0; i < n; i++)
+			printf("%s%.2f", i ? "," : "", together[i]);
+		printf("],\"cpus_worth\":%.3f}", mean > 0 ? sum / mean : 0);
+	}
+	printf("]}\n");
+	return 0;
+}
+
 /* The slowest CPU's rate over the fastest's in @res (1: all alike). */
 static double
 speed_ratio(const struct result *res, unsigned n)
@@ -165,7 +348,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-		"usage: hiccup [--seconds S] [--runs N]\n"
+		"usage: hiccup [--seconds S] [--runs N] [--contention]\n"
 		"How long this machine takes a CPU away from a busy thread:\n"
 		"one pinned thread per allowed CPU reads the clock in a tight\n"
 		"loop and reports the gaps, and how fast each CPU read it\n"
@@ -176,6 +359,10 @@ usage(FILE *f)
 		"  --seconds S   length of one run, 0.01 .. 3600 (default 10)\n"
 		"  --runs N      runs, 1 .. 1000 (default 1), each in the "
 		"JSON\n"
+		"  --contention  instead: what the CPUs are worth together --\n"
+		"                clock reads, an ALU loop and random reads in\n"
+		"                64 MiB, each on every CPU alone, then on all\n"
+		"                at once, S seconds each (default 1)\n"
 		"  --help        this text\n"
 		"\n"
 		"Progress on stderr; one JSON line on stdout.\n");
@@ -187,11 +374,13 @@ main(int argc, char **argv)
 	static const struct option lo[] = {
 		{"seconds", required_argument, NULL, 's'},
 		{"runs", required_argument, NULL, 'r'},
+		{"contention", no_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	double seconds = 10;
+	double seconds = 0;
 	uint64_t runs = 1, r;
+	bool contend = false;
 	struct mg_topology *topo;
 	struct result *res;
 	double *speed;
@@ -211,6 +400,9 @@ main(int argc, char **argv)
 				bench_bad_usage(argv[0], "bad --runs '%s'",
 						optarg);
 			break;
+		case 'c':
+			contend = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -226,6 +418,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "hiccup: topology: %s\n", mg_strerror(err));
 		return 1;
 	}
+	if (contend) {
+		err = contention(topo, seconds ? seconds : 1);
+		mg_topology_destroy(topo);
+		return err;
+	}
+	seconds = seconds ? seconds : 10;
 	n = mg_topology_ncpus(topo);
 	res = calloc(runs, sizeof(*res));
 	speed = calloc(runs * n, sizeof(*speed));

@@ -324,6 +324,11 @@ static const struct cli_case limit_cases[] = {
 	 0,
 	 {"run 2: max gap", "slowest CPU at"},
 	 {NULL}},
+	{"hiccup",
+	 {"--contention"},
+	 0,
+	 {"clock loop:", "reads loop:", "CPUs' worth"},
+	 {NULL}},
 };
 
 static void
