@@ -43,7 +43,8 @@
  * its worker's, so a move changes the planned loads at once and exactly;
  * after a migration every worker is within half the threshold (or alone
  * with a hot bin), so the next trigger needs the rates to drift by more
- * than half the threshold of the mean for `patience` decisions; and a bin
+ * than half the threshold of the mean for `patience` decisions (a quarter
+ * as much near capacity, where the threshold is a quarter); and a bin
  * that moved cannot move back within its cool-down.
  *
  * Threads.  The balancer's thread owns everything below `lock`'s fields;
@@ -894,7 +895,9 @@ decide(struct mg_balancer *b)
 	 * still be the one that holds it back (its processed rates are its
 	 * capacity, not its load): act at the first decision, at a quarter of
 	 * the threshold, so that it gets room to drain the backlog.  A steady
-	 * load that keeps up never lags, so this cannot make one oscillate. */
+	 * load that keeps up never lags, so this cannot make one oscillate.
+	 * Near capacity, at a quarter too, after `patience` as usual: the
+	 * hysteresis is a quarter as wide there, and the cool-down holds. */
 	b->near = mg__worker_near_full(b->wk, b->k);
 	in.threshold = b->cfg.threshold / (lagging(b) || b->near >= 0 ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))

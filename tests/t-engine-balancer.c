@@ -497,16 +497,18 @@ test_behind(void **state)
 	assert_false(mg__worker_full(ws, 3, 1));
 	ws[1].busy = 1.0;
 	assert_false(mg__worker_full(ws, 3, 1));
-	/* near capacity: the active worker with the most steps, from 0.8 */
+	/* near capacity: the active worker with the most steps, from 0.8;
+	 * steps 0.79, 0.7 and (inactive) 1.0 */
 	ws[0] = (struct mg_worker_stats){
 		.busy = 1.0, .work = 0.5, .feed = 0.29};
 	ws[1] = (struct mg_worker_stats){.busy = 1.0, .work = 0.4, .feed = 0.3};
 	ws[2] = (struct mg_worker_stats){.busy = 1.0, .work = 0.9, .feed = 0.1};
-	assert_int_equal(mg__worker_near_full(ws, 2), -1); /* 0.79, 0.7 */
-	assert_int_equal(mg__worker_near_full(ws, 3), 2);  /* 1.0 */
+	assert_int_equal(mg__worker_near_full(ws, 2), -1);
+	assert_int_equal(mg__worker_near_full(ws, 3), 2);
+	/* 0.81, then 0.9 on worker 1: the most */
 	ws[0].feed = 0.31;
-	assert_int_equal(mg__worker_near_full(ws, 2), 0); /* 0.81 */
-	ws[1].work = 0.6;				  /* 0.9 */
+	assert_int_equal(mg__worker_near_full(ws, 2), 0);
+	ws[1].work = 0.6;
 	assert_int_equal(mg__worker_near_full(ws, 2), 1);
 }
 
