@@ -158,7 +158,6 @@ struct mg_balancer {
 	uint32_t ncur;
 	uint64_t samples; /* the rates' samples at the last decision */
 	uint64_t lag_ns;  /* how far the sources lagged at it */
-	int near;	  /* the active worker near capacity at it, or -1 */
 	unsigned streak;  /* decisions in a row with a plan at the threshold */
 	bool holding;	  /* a HOLD was logged since the last change */
 	unsigned k;	  /* active workers at this decision */
@@ -611,6 +610,7 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 	uint64_t bytes = 0;
 	uint32_t i;
 	char costs[40] = "", why[32] = "";
+	int near = mg__worker_near_full(b->wk, b->k);
 	double cost;
 
 	memcpy(b->target, b->owner, sizeof(*b->target) * b->nbins);
@@ -644,9 +644,9 @@ submit(struct mg_balancer *b, const struct mg_balance_result *r,
 			 cost);
 	if (lagging(b))
 		snprintf(why, sizeof(why), " (the sources lag the clock)");
-	else if (b->near >= 0)
+	else if (near >= 0)
 		snprintf(why, sizeof(why), " (worker %u near capacity)",
-			 (uint16_t)b->near); /* workers fit 16 bits */
+			 (uint16_t)near); /* workers fit 16 bits */
 	snprintf(e.reason, sizeof(e.reason),
 		 "worker %u at %.2fx the mean%s, above %.2fx for %u "
 		 "decision%s: %u bin%s move, planned for %.2fx%s",
@@ -898,8 +898,9 @@ decide(struct mg_balancer *b)
 	 * load that keeps up never lags, so this cannot make one oscillate.
 	 * Near capacity, at a quarter too, after `patience` as usual: the
 	 * hysteresis is a quarter as wide there, and the cool-down holds. */
-	b->near = mg__worker_near_full(b->wk, b->k);
-	in.threshold = b->cfg.threshold / (lagging(b) || b->near >= 0 ? 4 : 1);
+	in.threshold =
+		b->cfg.threshold /
+		(lagging(b) || mg__worker_near_full(b->wk, b->k) >= 0 ? 4 : 1);
 	if (mg_balance_plan(&in, &r1))
 		return; /* out of memory */
 	if (!r1.nmoves) {
@@ -1004,7 +1005,6 @@ mg_balancer_start(struct mg_dataflow *df, const struct mg_balancer_config *cfg,
 	b->cfg = c;
 	b->nbins = 1u << df->nbins_log2;
 	b->W = df->cfg.workers;
-	b->near = -1;
 	n = b->nbins;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->join_lock, NULL);
