@@ -615,6 +615,10 @@ void mg__probes_report(struct mg_dataflow *df, bool last);
 void mg__probes_finish(struct mg_dataflow *df);
 /* The run halted, failed to start or ended: nothing more will complete. */
 bool mg__run_over(const struct mg_dataflow *df);
+/* After an end that sleepers counted in @count (df->waiters, mig_waiters)
+ * wait for: if any sleeps, bump wake_seq and wake them.  Lock-free: a
+ * fence and a load when nobody sleeps (the waiting protocol: probe.c). */
+void mg__wake_counted(struct mg_dataflow *df, _Atomic uint32_t *count);
 /* Wake every thread sleeping on the run: probe waiters, producers, openers,
  * output consumers.  Takes the inputs' locks: never on a worker. */
 void mg__wake_all(struct mg_dataflow *df);

@@ -28,7 +28,7 @@
  *   waiter:   mig_waiters++; seq = wake_seq; fence (seq_cst); check done,
  *             error, exit; futex_wait(seq)
  *   notifier: the end; fence (seq_cst); if mig_waiters: wake_seq++,
- *             futex_wake(all)
+ *             futex_wake(all) -- the probes' mg__wake_counted()
  *
  * The notifiers: the worker whose handoff completes a step (a migration
  * is done to its readers once its steps are complete, summarize()), so
@@ -217,18 +217,9 @@ static void summarize(const struct mg_migration *m,
 void
 mg__migrations_wake(struct mg_dataflow *df)
 {
-	/* ORDER(mig.F1): pairs with mig.F2 in mg_migration_wait(); without
-	 * it the count could be read before the end it follows is visible,
-	 * and a waiter whose check came before the end would sleep through
-	 * it.  Relaxed load: the fences order it. */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&df->mig_waiters, memory_order_relaxed))
-		return;
-	/* ORDER(mig.R1): pairs with mig.A1 in mg_migration_wait(); without
-	 * it a waiter could read the new seq, check, miss the end, and sleep
-	 * on a seq that no longer changes. */
-	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_release);
-	mg_futex_wake(&df->wake_seq, INT32_MAX);
+	/* its fence and release (probe.F1, probe.R3) pair with mig.F2 and
+	 * mig.A1 in mg_migration_wait() */
+	mg__wake_counted(df, &df->mig_waiters);
 }
 
 /* Mark every complete migration done, free its bins, keep its final
@@ -615,13 +606,13 @@ mg_migration_wait(struct mg_migration *m)
 	/* Relaxed: mig.F2 orders it before the checks. */
 	atomic_fetch_add_explicit(&df->mig_waiters, 1, memory_order_relaxed);
 	for (;;) {
-		/* ORDER(mig.A1): pairs with mig.R1 in mg__migrations_wake()
+		/* ORDER(mig.A1): pairs with probe.R3 in mg__wake_counted()
 		 * (and the halt's seq_cst bump): a seq read after a wake-up
 		 * comes with the end it announces. */
 		uint32_t seq = atomic_load_explicit(&df->wake_seq,
 						    memory_order_acquire);
 
-		/* ORDER(mig.F2): pairs with mig.F1 in mg__migrations_wake();
+		/* ORDER(mig.F2): pairs with probe.F1 in mg__wake_counted();
 		 * without it the checks could run before our count is
 		 * visible, and an end after them would wake nobody. */
 		atomic_thread_fence(memory_order_seq_cst);

@@ -20,8 +20,9 @@
  * Either the worker sees the waiter's count and wakes it, or the waiter's
  * check sees the new `completed` -- a wake-up cannot be lost.  The worker
  * pays a fence only when `completed` moves (about once per time), and a
- * system call only when someone sleeps.  Halting the run bumps wake_seq and
- * wakes everyone the same way.
+ * system call only when someone sleeps (mg__wake_counted(), which
+ * mg_migration_wait()'s wakers share with their own count).  Halting the
+ * run bumps wake_seq and wakes everyone the same way.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -100,16 +101,26 @@ mg__probes_publish(struct mg_dataflow *df, struct worker *wk)
 			;
 		moved |= g > c;
 	}
-	if (!moved)
-		return;
-	/* ORDER(probe.F1): pairs with ctl.F1 and the fence in
-	 * mg_probe_wait(): see the essay. */
+	if (moved)
+		mg__wake_counted(df, &df->waiters);
+}
+
+void
+mg__wake_counted(struct mg_dataflow *df, _Atomic uint32_t *count)
+{
+	/* ORDER(probe.F1): pairs with ctl.F1, the fence in mg_probe_wait()
+	 * (see the essay) and mig.F2 in mg_migration_wait(): without it the
+	 * count could be read before the end it follows is visible, and a
+	 * waiter whose check came before the end would sleep through it.
+	 * Relaxed load: the fences order it. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&df->waiters, memory_order_relaxed)) {
-		atomic_fetch_add_explicit(&df->wake_seq, 1,
-					  memory_order_relaxed);
-		mg_futex_wake(&df->wake_seq, INT32_MAX);
-	}
+	if (!atomic_load_explicit(count, memory_order_relaxed))
+		return;
+	/* ORDER(probe.R3): pairs with mig.A1 in mg_migration_wait(): a
+	 * waiter that reads the new seq and checks sees the end (a probe
+	 * waiter's check acquires the frontier itself). */
+	atomic_fetch_add_explicit(&df->wake_seq, 1, memory_order_release);
+	mg_futex_wake(&df->wake_seq, INT32_MAX);
 }
 
 uint64_t
