@@ -187,6 +187,15 @@ bench_cpu_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+void
+bench_print_array(const char *key, const double *v, size_t n, int prec)
+{
+	printf(",\"%s\":[", key);
+	for (size_t i = 0; i < n; i++)
+		printf("%s%.*f", i ? "," : "", prec, v[i]);
+	printf("]");
+}
+
 const char *
 bench_damon_state(void)
 {

@@ -34,6 +34,10 @@ int bench_parse_double(const char *s, double lo, double hi, double *out);
 /* Median of @n values (sorts @v in place); 0 when n == 0. */
 double bench_median(double *v, size_t n);
 
+/* Print `,"@key":[...]` on stdout: the @n values @v with @prec decimals --
+ * a JSON summary's array member after the first. */
+void bench_print_array(const char *key, const double *v, size_t n, int prec);
+
 /* "on", "off", "absent" or "unknown" (not root): whether a kernel DAMON
  * monitor (kdamond, configured through sysfs) is sampling memory.  On the
  * development VM it samples every 500 ms and stalls the threads of a

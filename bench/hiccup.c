@@ -95,6 +95,16 @@ probe_main(void *arg)
 	return NULL;
 }
 
+/* Say that the thread for CPU @i of @topo could not pin itself (@err);
+ * return @err. */
+static int
+pin_failed(const struct mg_topology *topo, unsigned i, int err)
+{
+	fprintf(stderr, "hiccup: cannot pin to CPU %d: %s\n",
+		mg_topology_cpu(topo, i), mg_strerror(err));
+	return err;
+}
+
 /* One run on every CPU of @topo.  Return: 0, or -errno (message printed). */
 static int
 run_once(const struct mg_topology *topo, double seconds, struct result *res)
@@ -130,12 +140,8 @@ run_once(const struct mg_topology *topo, double seconds, struct result *res)
 	*res = (struct result){.speed = res->speed};
 	for (i = 0; i < n; i++) {
 		pthread_join(t[i], NULL);
-		if (p[i].pin_err && !err) {
-			fprintf(stderr, "hiccup: cannot pin to CPU %d: %s\n",
-				mg_topology_cpu(topo, i),
-				mg_strerror(p[i].pin_err));
-			err = p[i].pin_err;
-		}
+		if (p[i].pin_err && !err)
+			err = pin_failed(topo, i, p[i].pin_err);
 		res->max_gap = p[i].max_gap > res->max_gap ? p[i].max_gap
 							   : res->max_gap;
 		res->over1 += p[i].over1;
@@ -265,12 +271,8 @@ run_loops(const struct mg_topology *topo, enum loop kind, uint64_t ns,
 		if (!(mask >> i & 1))
 			continue;
 		pthread_join(t[i], NULL);
-		if (l[i].pin_err && !err) {
-			fprintf(stderr, "hiccup: cannot pin to CPU %d: %s\n",
-				mg_topology_cpu(topo, i),
-				mg_strerror(l[i].pin_err));
-			err = l[i].pin_err;
-		}
+		if (l[i].pin_err && !err)
+			err = pin_failed(topo, i, l[i].pin_err);
 		rate[i] = (double)l[i].ops / ((double)ns / 1e3);
 	}
 	if (started)
@@ -285,47 +287,47 @@ run_loops(const struct mg_topology *topo, enum loop kind, uint64_t ns,
 }
 
 /* --contention: every loop on each CPU alone, then on all at once; one
- * JSON line on stdout.  Return: the exit status. */
+ * JSON line on stdout once all are measured.  Return: the exit status. */
 static int
 contention(const struct mg_topology *topo, double seconds)
 {
 	unsigned n = mg_topology_ncpus(topo), i;
 	uint64_t ns = (uint64_t)(seconds * 1e9);
-	double alone[64], together[64];
+	double alone[NLOOPS][64], together[NLOOPS][64], worth[NLOOPS];
 
 	if (n > 64) {
 		fprintf(stderr, "hiccup: --contention takes 64 CPUs at most "
 				"(pin it with numactl)\n");
 		return 1;
 	}
-	printf("{\"bench\":\"hiccup\",\"mode\":\"contention\",\"cpus\":%u,"
-	       "\"seconds\":%.2f,\"loops\":[",
-	       n, seconds);
 	for (int k = 0; k < NLOOPS; k++) {
 		double sum = 0, mean = 0;
 
 		for (i = 0; i < n; i++)
-			if (run_loops(topo, (enum loop)k, ns, 1ull << i, alone))
+			if (run_loops(topo, (enum loop)k, ns, 1ull << i,
+				      alone[k]))
 				return 1;
 		if (run_loops(topo, (enum loop)k, ns,
-			      n == 64 ? ~0ull : (1ull << n) - 1, together))
+			      n == 64 ? ~0ull : (1ull << n) - 1, together[k]))
 			return 1;
 		for (i = 0; i < n; i++) {
-			sum += together[i];
-			mean += alone[i] / n;
+			sum += together[k][i];
+			mean += alone[k][i] / n;
 		}
+		worth[k] = mean > 0 ? sum / mean : 0;
 		fprintf(stderr,
 			"hiccup: %-5s loop: %u CPUs together do %.2f CPUs' "
 			"worth\n",
-			loop_name[k], n, mean > 0 ? sum / mean : 0);
-		printf("%s{\"loop\":\"%s\",\"alone_per_us\":[", k ? "," : "",
-		       loop_name[k]);
-		for (i = 0; i < n; i++)
-			printf("%s%.2f", i ? "," : "", alone[i]);
-		printf("],\"together_per_us\":[");
-		for (i = 0; i < n; i++)
-			printf("%s%.2f", i ? "," : "", together[i]);
-		printf("],\"cpus_worth\":%.3f}", mean > 0 ? sum / mean : 0);
+			loop_name[k], n, worth[k]);
+	}
+	printf("{\"bench\":\"hiccup\",\"mode\":\"contention\",\"cpus\":%u,"
+	       "\"seconds\":%.2f,\"loops\":[",
+	       n, seconds);
+	for (int k = 0; k < NLOOPS; k++) {
+		printf("%s{\"loop\":\"%s\"", k ? "," : "", loop_name[k]);
+		bench_print_array("alone_per_us", alone[k], n, 2);
+		bench_print_array("together_per_us", together[k], n, 2);
+		printf(",\"cpus_worth\":%.3f}", worth[k]);
 	}
 	printf("]}\n");
 	return 0;
@@ -384,7 +386,7 @@ main(int argc, char **argv)
 	struct mg_topology *topo;
 	struct result *res;
 	double *speed;
-	unsigned n, i;
+	unsigned n;
 	int c, err;
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -454,8 +456,7 @@ main(int argc, char **argv)
 		printf("%s{\"max_gap_us\":%.1f,\"gaps_over_1ms\":%llu,"
 		       "\"gaps_over_5ms\":%llu,\"gaps_over_20ms\":%llu,"
 		       "\"lost_pct\":%.3f,\"windows_with_5ms_gap\":%llu,"
-		       "\"windows\":%llu,\"speed_ratio\":%.3f,"
-		       "\"reads_per_us\":[",
+		       "\"windows\":%llu,\"speed_ratio\":%.3f",
 		       r ? "," : "", (double)res[r].max_gap / 1e3,
 		       (unsigned long long)res[r].over1,
 		       (unsigned long long)res[r].over5,
@@ -464,9 +465,8 @@ main(int argc, char **argv)
 		       (unsigned long long)res[r].bad_windows,
 		       (unsigned long long)(seconds * 1e9 / WINDOW_NS),
 		       speed_ratio(&res[r], n));
-		for (i = 0; i < n; i++)
-			printf("%s%.2f", i ? "," : "", res[r].speed[i]);
-		printf("]}");
+		bench_print_array("reads_per_us", res[r].speed, n, 2);
+		printf("}");
 	}
 	printf("]}\n");
 	free(speed);

@@ -322,15 +322,6 @@ parse(int argc, char **argv, struct opts *o)
 		o->raw_slots = 1ull << mg_log2_ceil(o->capacity * o->batch);
 }
 
-static void
-print_runs(const char *name, const double *v, uint64_t n)
-{
-	printf(",\"%s\":[", name);
-	for (uint64_t i = 0; i < n; i++)
-		printf("%s%.0f", i ? "," : "", v[i]);
-	printf("]");
-}
-
 int
 main(int argc, char **argv)
 {
@@ -400,8 +391,8 @@ main(int argc, char **argv)
 	       (unsigned long long)o.runs, o.seconds,
 	       bench_median(chan_s, o.runs), bench_median(raw_s, o.runs),
 	       bench_median(ratio, o.runs));
-	print_runs("channel_rps_runs", chan, o.runs);
-	print_runs("raw_ck_ring_rps_runs", raw, o.runs);
+	bench_print_array("channel_rps_runs", chan, o.runs, 0);
+	bench_print_array("raw_ck_ring_rps_runs", raw, o.runs, 0);
 	if (bad)
 		fprintf(stderr,
 			"ringbench: %llu runs lost, duplicated or "
