@@ -96,10 +96,10 @@ mg__copy_init(struct node *n)
 	for (w = 0; w < W && !err; w++) {
 		struct stateful_inst *si = &n->inst.st[w];
 
-		si->ser = calloc(W, sizeof(*si->ser));
-		si->reasm = calloc(W, sizeof(*si->reasm));
-		si->sent = calloc(W, sizeof(*si->sent));
-		si->state_held = calloc(W, sizeof(*si->state_held));
+		si->ser = mg_calloc_lines(W, sizeof(*si->ser));
+		si->reasm = mg_calloc_lines(W, sizeof(*si->reasm));
+		si->sent = mg_calloc_lines(W, sizeof(*si->sent));
+		si->state_held = mg_calloc_lines(W, sizeof(*si->state_held));
 		if (!si->ser || !si->reasm || !si->sent || !si->state_held)
 			return -ENOMEM;
 		for (p = 0; p < W && !err; p++) {

@@ -597,7 +597,7 @@ prepare_node(struct mg_dataflow *df, struct node *n)
 
 			atomic_init(&s->progress, 0);
 			err = mg__lat_init(&s->lat);
-			s->rec = calloc(1, n->out->record_size);
+			s->rec = mg_calloc_lines(1, n->out->record_size);
 			if (!err && !s->rec)
 				err = -ENOMEM;
 		}
@@ -609,8 +609,9 @@ prepare_node(struct mg_dataflow *df, struct node *n)
 		for (w = 0; w < W && !err; w++) {
 			struct send_inst *s = &n->inst.send[w];
 
-			s->cur = calloc(n->u.send.ndest, sizeof(*s->cur));
-			s->q = calloc(n->u.send.ndest, sizeof(*s->q));
+			s->cur = mg_calloc_lines(n->u.send.ndest,
+						 sizeof(*s->cur));
+			s->q = mg_calloc_lines(n->u.send.ndest, sizeof(*s->q));
 			if (!s->cur || !s->q)
 				err = -ENOMEM;
 		}

@@ -112,8 +112,8 @@ mg__handoff_init(struct node *n, struct stateful_inst *si, unsigned w)
 	uint32_t b, nbins = 1u << n->df->nbins_log2, words = (nbins + 63) / 64;
 	int err;
 
-	si->held = calloc(words, sizeof(uint64_t));
-	si->awaiting = calloc(words, sizeof(uint64_t));
+	si->held = mg_calloc_lines(words, sizeof(uint64_t));
+	si->awaiting = mg_calloc_lines(words, sizeof(uint64_t));
 	if (!si->held || !si->awaiting)
 		return -ENOMEM;
 	err = list_init(n, &si->in);

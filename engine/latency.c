@@ -54,7 +54,7 @@ int
 mg__lat_init(struct lat_ring *r)
 {
 	r->head = r->tail = 0;
-	r->lat = calloc(LAT_RING, sizeof(*r->lat));
+	r->lat = mg_calloc_lines(LAT_RING, sizeof(*r->lat));
 	return r->lat ? 0 : -ENOMEM;
 }
 

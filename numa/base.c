@@ -4,11 +4,29 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/futex.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "numa/mg_base.h"
+
+void *
+mg_calloc_lines(size_t count, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (__builtin_mul_overflow(count, size, &n) ||
+	    n > SIZE_MAX - MG_CACHE_LINE)
+		return NULL;
+	n = n ? (n + MG_CACHE_LINE - 1) & ~(size_t)(MG_CACHE_LINE - 1)
+	      : MG_CACHE_LINE;
+	p = aligned_alloc(MG_CACHE_LINE, n);
+	if (p)
+		memset(p, 0, n);
+	return p;
+}
 
 uint64_t
 mg_now_ns(void)

@@ -512,6 +512,39 @@ stress_thread(void *arg)
 	return NULL;
 }
 
+/* mg_calloc_lines(): zeroed, line-aligned, padded to whole lines -- two
+ * small allocations never share a line (plain calloc()s of 16 bytes made
+ * one after another do) -- and NULL on a size that overflows. */
+static void
+test_calloc_lines(void **state)
+{
+	static const size_t sizes[] = {0, 1, 16, 63, 64, 65, 1000};
+	unsigned char *a, *b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t lines = sizes[i] ? (sizes[i] + MG_CACHE_LINE - 1) /
+						  MG_CACHE_LINE
+					: 1;
+
+		a = mg_calloc_lines(1, sizes[i]);
+		b = mg_calloc_lines(sizes[i], 1);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal((uintptr_t)a % MG_CACHE_LINE, 0);
+		assert_int_equal((uintptr_t)b % MG_CACHE_LINE, 0);
+		/* whole lines of zeros, none of them b's */
+		for (size_t j = 0; j < lines * MG_CACHE_LINE; j++)
+			assert_int_equal(a[j] | b[j], 0);
+		assert_true(b >= a + lines * MG_CACHE_LINE ||
+			    a >= b + lines * MG_CACHE_LINE);
+		free(a);
+		free(b);
+	}
+	assert_null(mg_calloc_lines(SIZE_MAX / 2, 4));
+	assert_null(mg_calloc_lines(1, SIZE_MAX - 1));
+}
+
 static void
 test_stress(void **state)
 {
@@ -570,6 +603,7 @@ main(void)
 		cmocka_unit_test(test_default_reserve),
 		cmocka_unit_test(test_rlimit),
 		cmocka_unit_test(test_prefault),
+		cmocka_unit_test(test_calloc_lines),
 		cmocka_unit_test(test_stress),
 	};
 
