@@ -134,13 +134,18 @@ struct source_inst {
 	uint64_t k;	   /* next local record: seq = w + k * W */
 	uint64_t frontier; /* never above the control frontier */
 	bool closed;	   /* every record generated */
-	/* the epoch of its next record (MG_TIME_MAX once closed): read by
-	 * the other workers' shares, which keep within SOURCE_SKEW of the
-	 * slowest, and by the control thread (mg__ctl_target) */
-	_Atomic uint64_t progress;
-	uint64_t floor; /* the least progress of all shares, as last read */
+	uint64_t floor;	   /* the least progress of all shares, as last read */
 	struct lat_ring lat; /* its records' scheduled times */
 	unsigned char *rec;  /* scratch record */
+	/* the epoch of its next record (MG_TIME_MAX once closed): read by
+	 * the other workers' shares, which keep within SOURCE_SKEW of the
+	 * slowest, and by the control thread (mg__ctl_target).  On a line
+	 * of its own, stored only when it moves: a share held back by the
+	 * skew reads it every round, and beside `k` it took the line from
+	 * the worker on every record -- a worker behind ran its source at
+	 * 1.6x the cost per record of the one waiting for it (perf), so
+	 * falling behind made it slower still. */
+	_Atomic uint64_t progress MG_CACHE_ALIGNED;
 } MG_CACHE_ALIGNED;
 
 struct mg_producer;

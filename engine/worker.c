@@ -131,7 +131,9 @@ source_step(struct node *n, struct worker *wk, uint64_t clock_ns)
 		s->k++;
 		made++;
 	}
-	atomic_store_explicit(&s->progress, epoch, memory_order_relaxed);
+	if (epoch != atomic_load_explicit(&s->progress, memory_order_relaxed))
+		atomic_store_explicit(&s->progress, epoch,
+				      memory_order_relaxed);
 	s->frontier = epoch < ctl ? epoch : ctl;
 	wk->round_work += made;
 }
