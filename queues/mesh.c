@@ -23,14 +23,15 @@ struct port {
 	uint64_t min;	 /* the frontier */
 	unsigned at_min; /* channels whose front == min */
 	unsigned next;	 /* round-robin cursor */
-	uint64_t *front; /* [W] last mark per input channel */
+	/* [W] last mark per input channel; on lines of its own (the ports'
+	 * arrays side by side put two consumers' writes on one line) */
+	uint64_t *front;
 } MG_CACHE_ALIGNED;
 
 struct mg_mesh {
 	unsigned w;
 	struct mg_channel **chan; /* [to * w + from] */
 	struct port *ports;	  /* [w] */
-	uint64_t *fronts;	  /* [w * w], ports' front arrays */
 };
 
 unsigned
@@ -57,8 +58,10 @@ mg_mesh_destroy(struct mg_mesh *m)
 		for (i = 0; i < (size_t)m->w * m->w; i++)
 			mg_channel_destroy(m->chan[i]);
 	free(m->chan);
+	if (m->ports)
+		for (i = 0; i < m->w; i++)
+			free(m->ports[i].front);
 	free(m->ports);
-	free(m->fronts);
 	free(m);
 }
 
@@ -78,9 +81,8 @@ mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools, unsigned nworkers,
 		return -ENOMEM;
 	m->w = nworkers;
 	m->chan = calloc((size_t)nworkers * nworkers, sizeof(*m->chan));
-	m->ports = aligned_alloc(MG_CACHE_LINE, sizeof(*m->ports) * nworkers);
-	m->fronts = calloc((size_t)nworkers * nworkers, sizeof(*m->fronts));
-	if (!m->chan || !m->ports || !m->fronts) {
+	m->ports = mg_calloc_lines(nworkers, sizeof(*m->ports));
+	if (!m->chan || !m->ports) {
 		mg_mesh_destroy(m);
 		return -ENOMEM;
 	}
@@ -88,8 +90,12 @@ mg_mesh_create(struct mg_mesh **out, struct mg_pools *pools, unsigned nworkers,
 		m->ports[to] = (struct port){
 			.min = 0,
 			.at_min = nworkers,
-			.front = m->fronts + (size_t)to * nworkers,
+			.front = mg_calloc_lines(nworkers, sizeof(uint64_t)),
 		};
+		if (!m->ports[to].front) {
+			mg_mesh_destroy(m);
+			return -ENOMEM;
+		}
 		c = *cfg;
 		c.node = node_of[to];
 		for (from = 0; from < nworkers; from++) {
