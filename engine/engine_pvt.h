@@ -141,10 +141,9 @@ struct source_inst {
 	 * the other workers' shares, which keep within SOURCE_SKEW of the
 	 * slowest, and by the control thread (mg__ctl_target).  On a line
 	 * of its own, stored only when it moves: a share held back by the
-	 * skew reads it every round, and beside `k` it took the line from
-	 * the worker on every record -- a worker behind ran its source at
-	 * 1.6x the cost per record of the one waiting for it (perf), so
-	 * falling behind made it slower still. */
+	 * skew reads it every round, and beside `k`, which the source
+	 * writes on every record, that read took the line from the worker
+	 * behind on every record. */
 	_Atomic uint64_t progress MG_CACHE_ALIGNED;
 } MG_CACHE_ALIGNED;
 
