@@ -85,7 +85,7 @@ mg__probes_publish(struct mg_dataflow *df, struct worker *wk)
 
 		/* Unchanged: nothing to publish, and the slot's line stays
 		 * shared in the other workers' caches (a store every round
-		 * bounced it between the CPUs: ~4 ns a record at 9 M/s a
+		 * bounced it between the CPUs: 3-8 ns a record at 8 M/s a
 		 * worker).  Own slot: only this worker writes it. */
 		if (f == atomic_load_explicit(&p->pub[wk->w].frontier,
 					      memory_order_relaxed))
