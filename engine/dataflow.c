@@ -141,15 +141,13 @@ mg_dataflow_create(struct mg_dataflow **out,
 		if (err)
 			goto fail;
 	}
-	df->wk = aligned_alloc(MG_CACHE_LINE, sizeof(*df->wk) * c.workers);
-	df->pub = aligned_alloc(MG_CACHE_LINE, sizeof(*df->pub) * c.workers);
+	df->wk = mg_calloc_lines(c.workers, sizeof(*df->wk));
+	df->pub = mg_calloc_lines(c.workers, sizeof(*df->pub));
 	df->node_of = calloc(c.workers, sizeof(*df->node_of));
 	df->nodes = calloc(MAX_NODES, sizeof(*df->nodes));
 	err = -ENOMEM;
 	if (!df->wk || !df->pub || !df->node_of || !df->nodes)
 		goto fail;
-	memset(df->wk, 0, sizeof(*df->wk) * c.workers);
-	memset(df->pub, 0, sizeof(*df->pub) * c.workers);
 	for (w = 0; w < c.workers; w++) {
 		struct worker *wk = &df->wk[w];
 
@@ -570,11 +568,8 @@ collect_sends(struct node *n, const struct stream *s)
 static int
 alloc_inst(struct mg_dataflow *df, struct node *n, size_t size)
 {
-	n->inst.any = aligned_alloc(MG_CACHE_LINE, size * df->cfg.workers);
-	if (!n->inst.any)
-		return -ENOMEM;
-	memset(n->inst.any, 0, size * df->cfg.workers);
-	return 0;
+	n->inst.any = mg_calloc_lines(df->cfg.workers, size);
+	return n->inst.any ? 0 : -ENOMEM;
 }
 
 static int

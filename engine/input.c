@@ -181,11 +181,9 @@ mg__input_prepare(struct node *n)
 	struct mg_producer *p;
 	int err = 0;
 
-	n->inst.input =
-		aligned_alloc(MG_CACHE_LINE, sizeof(*n->inst.input) * W);
+	n->inst.input = mg_calloc_lines(W, sizeof(*n->inst.input));
 	if (!n->inst.input)
 		return -ENOMEM;
-	memset(n->inst.input, 0, sizeof(*n->inst.input) * W);
 	for (w = 0; w < W; w++) {
 		atomic_init(&n->inst.input[w].own, 0);
 		atomic_init(&n->inst.input[w].join, NULL);
@@ -243,10 +241,9 @@ mg_producer_open(struct mg_input *in, int worker, struct mg_producer **out)
 	W = df->cfg.workers;
 	if (worker != MG_ANY_WORKER && (worker < 0 || (unsigned)worker >= W))
 		return -EINVAL;
-	p = aligned_alloc(MG_CACHE_LINE, sizeof(*p));
+	p = mg_calloc_lines(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	memset(p, 0, sizeof(*p));
 	p->in = in;
 	p->record_size = in->record_size;
 	atomic_init(&p->state, OPENING);

@@ -48,8 +48,7 @@ mg_probe(struct mg_dataflow *df, struct mg_stream *in)
 	if (v)
 		df->probes = v;
 	if (p)
-		p->pub = aligned_alloc(MG_CACHE_LINE,
-				       sizeof(*p->pub) * df->cfg.workers);
+		p->pub = mg_calloc_lines(df->cfg.workers, sizeof(*p->pub));
 	if (!p || !v || !p->pub) {
 		mg__probe_free(p);
 		return (struct mg_probe *)mg__build_fail(df, -ENOMEM);

@@ -70,10 +70,9 @@ mg__stateful_init(struct node *n)
 			return -ENOMEM;
 		df->nmigratable++;
 	}
-	si = aligned_alloc(MG_CACHE_LINE, sizeof(*si) * W);
+	si = mg_calloc_lines(W, sizeof(*si));
 	if (!si)
 		return -ENOMEM;
-	memset(si, 0, sizeof(*si) * W);
 	n->inst.st = si;
 	for (w = 0; w < W && !err && !n->u.st.cfg.native; w++)
 		err = mg__handoff_init(n, &si[w], w);

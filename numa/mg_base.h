@@ -113,10 +113,11 @@ mg_log2_ceil(uint64_t x)
 /*
  * calloc(@count, @size) on cache lines of its own: aligned to a line and
  * padded to whole lines, so no other allocation shares one (NULL if out of
- * memory or the size overflows; free()).  For what one thread writes on
- * the data path: small calloc()s made one after another lie side by side,
- * and a line two CPUs write bounces between them (each worker's 16-byte
- * scratch record did, on every record: ~10 ns a record with two workers).
+ * memory or the size overflows; free()).  For line-aligned structures and
+ * above all for what one thread writes on the data path: small calloc()s
+ * made one after another lie side by side, and a line two CPUs write
+ * bounces between them (each worker's 16-byte scratch record did, on every
+ * record: ~10 ns a record with two workers).
  */
 void *mg_calloc_lines(size_t count, size_t size);
 

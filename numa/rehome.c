@@ -323,10 +323,9 @@ mg_rehomer_create(struct mg_rehomer **out, const struct mg_topology *topo,
 	uint64_t pps;
 	int err;
 
-	r = aligned_alloc(MG_CACHE_LINE, sizeof(*r));
+	r = mg_calloc_lines(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	memset(r, 0, sizeof(*r));
 	pps = cfg && cfg->pages_per_sec ? cfg->pages_per_sec
 					: DEFAULT_PAGES_PER_SEC;
 	r->topo = topo;
